@@ -1,0 +1,151 @@
+# cairn — one plain, non-recursive GNU Makefile.
+#
+#   make              release build of cairnd and cairn   (build/$(BOARD)/release/)
+#   make run          build, create ./var/node if missing, run cairnd in the foreground
+#   make test         install deps, ASan+UBSan debug build, run every test
+#   make bench        release build of the benchmarks, run them (JSON lines)
+#   make deps         install the Debian 12 packages the build and tests need
+#   make check-layers fail if an include points up or sideways in the layer order
+#   make help         this list
+#
+# Variables: BOARD=host (see boards/), MODE=release|debug|asan, V=1 for full commands.
+
+BOARD ?= host
+MODE  ?= release
+include boards/$(BOARD).mk
+
+CXX      ?= g++
+CROSS    := $(BOARD_TRIPLET:%=%-)
+ifneq ($(CROSS),)
+CXX      := $(CROSS)g++
+endif
+
+BUILD    := build/$(BOARD)/$(MODE)
+GEN      := $(BUILD)/gen
+
+CPPFLAGS := -Iinclude -Isrc -I$(GEN) -DCAIRN_BOARD=\"$(BOARD)\"
+CXXFLAGS := -std=c++20 -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -pipe $(BOARD_CFLAGS)
+LIB_CXXFLAGS := -fno-exceptions
+LDLIBS   := -luv -llmdb -lmbedtls -lmbedx509 -lmbedcrypto -lcjson -lpthread
+
+ifeq ($(MODE),release)
+CXXFLAGS += -O2 -DNDEBUG
+else ifeq ($(MODE),debug)
+CXXFLAGS += -O0 -g
+else ifeq ($(MODE),asan)
+CXXFLAGS += -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+else
+$(error MODE must be release, debug or asan)
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# --- sources ----------------------------------------------------------------
+# Every src/<layer>/*.cc and platform/linux/*.cc is library code except the two
+# composition roots' main.cc files. New layers need no Makefile change.
+LIB_SRCS  := $(filter-out src/daemon/main.cc src/cli/main.cc,$(wildcard src/*/*.cc)) \
+             $(wildcard platform/linux/*.cc)
+TEST_SRCS := $(wildcard test/unit/*/*.cc) $(wildcard test/support/*.cc)
+BENCH_SRCS := $(wildcard test/bench/*_bench.cc)
+
+obj = $(patsubst %.cc,$(BUILD)/obj/%.o,$(1))
+LIB_OBJS  := $(call obj,$(LIB_SRCS))
+TEST_OBJS := $(call obj,$(TEST_SRCS))
+LIB       := $(BUILD)/libcairn.a
+BINS      := $(BUILD)/cairnd $(BUILD)/cairn
+UNIT      := $(BUILD)/unit_tests
+BENCHES   := $(patsubst test/bench/%.cc,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+.DEFAULT_GOAL := all
+.PHONY: all run test bench deps check-layers help clean FORCE
+
+all: $(BINS)
+
+# --- flags are recorded; a change of flags rebuilds everything --------------
+FLAGS_FILE := $(BUILD)/flags
+$(FLAGS_FILE): FORCE
+	@mkdir -p $(@D)
+	@echo '$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(LDFLAGS) $(LDLIBS)' | cmp -s - $@ || \
+	  echo '$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(LDFLAGS) $(LDLIBS)' > $@
+
+# --- board defaults: every boards/*.mk becomes one generated table ----------
+$(GEN)/board_defaults.inc: $(wildcard boards/*.mk) boards/gen_defaults.sh
+	@mkdir -p $(@D)
+	$(Q)sh boards/gen_defaults.sh $(sort $(wildcard boards/*.mk)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/src/core/limits.o: $(GEN)/board_defaults.inc
+
+# --- compile ----------------------------------------------------------------
+$(BUILD)/obj/src/%.o: src/%.cc $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  CXX     $<')
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(LIB_CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/platform/%.o: platform/%.cc $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  CXX     $<')
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(LIB_CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/test/%.o: test/%.cc $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  CXX     $<')
+	$(Q)$(CXX) $(CPPFLAGS) -Itest $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@$(if $(Q),echo '  AR      $@')
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/cairnd: $(call obj,src/daemon/main.cc) $(LIB)
+	@$(if $(Q),echo '  LINK    $@')
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/cairn: $(call obj,src/cli/main.cc) $(LIB)
+	@$(if $(Q),echo '  LINK    $@')
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(UNIT): $(TEST_OBJS) $(LIB)
+	@$(if $(Q),echo '  LINK    $@')
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $(TEST_OBJS) $(LIB) -lgtest_main -lgtest $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  LINK    $@')
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- user-facing targets ----------------------------------------------------
+DEBIAN_PYTHON := /usr/bin/python3
+
+deps:
+	$(Q)sh boards/install_deps.sh $(BOARD_APT)
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)test -e var/node/cairn.json || $(BUILD)/cairn init var/node
+	exec $(BUILD)/cairnd var/node
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory MODE=asan build-tests
+	$(Q)$(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan $(TESTS)
+
+.PHONY: build-tests
+build-tests: $(BINS) $(UNIT)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory MODE=release $(BINS) $(BENCHES)
+	$(Q)$(DEBIAN_PYTHON) test/bench/run_benches.py --build build/$(BOARD)/release
+
+check-layers:
+	$(Q)sh test/check_layers.sh
+
+help:
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+
+clean:
+	rm -rf build

@@ -1,0 +1,44 @@
+// The one place where cairn bridges mbedTLS 2.28 (Debian 12) and 3.6: every
+// call whose signature differs between the two goes through a wrapper here,
+// so an image can move to 3.6 by changing only src/crypto/mbedtls_compat.cc.
+//
+// This header names mbedTLS types, so unlike the other public headers it
+// includes mbedTLS; include it only from .cc files. Any thread.
+#pragma once
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cairn::crypto::compat {
+
+// A CTR-DRBG seeded from the system's entropy source. Owns its state.
+class Drbg {
+ public:
+  Drbg();
+  ~Drbg();
+  Drbg(const Drbg&) = delete;
+  Drbg& operator=(const Drbg&) = delete;
+  // 0 on success, else an mbedTLS error code.
+  int Seed(const char* personalization);
+  mbedtls_ctr_drbg_context* ctx() { return &drbg_; }
+  // For mbedTLS f_rng parameters: (Drbg::Random, drbg.ctx()).
+  static int Random(void* ctx, unsigned char* out, std::size_t len);
+
+ private:
+  mbedtls_entropy_context* entropy_;
+  mbedtls_ctr_drbg_context drbg_;
+};
+
+// mbedtls_pk_parse_key: 3.x added the RNG arguments.
+int PkParseKey(mbedtls_pk_context* pk, const unsigned char* key, std::size_t keylen, Drbg* drbg);
+
+// mbedtls_x509write_crt_set_serial took an mbedtls_mpi in 2.x (deprecated in
+// 3.x in favour of a raw byte string).
+int X509SetSerial(mbedtls_x509write_cert* crt, const unsigned char* serial, std::size_t len);
+
+}  // namespace cairn::crypto::compat

@@ -1,0 +1,53 @@
+// mbedTLS 2.28 implementations of the compatibility wrappers. Any thread.
+#include "cairn/crypto/mbedtls_compat.h"
+
+#include <mbedtls/bignum.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/version.h>
+
+#include <cstring>
+
+namespace cairn::crypto::compat {
+
+Drbg::Drbg() : entropy_(new mbedtls_entropy_context) {
+  mbedtls_entropy_init(entropy_);
+  mbedtls_ctr_drbg_init(&drbg_);
+}
+
+Drbg::~Drbg() {
+  mbedtls_ctr_drbg_free(&drbg_);
+  mbedtls_entropy_free(entropy_);
+  delete entropy_;
+}
+
+int Drbg::Seed(const char* personalization) {
+  return mbedtls_ctr_drbg_seed(&drbg_, mbedtls_entropy_func, entropy_,
+                               reinterpret_cast<const unsigned char*>(personalization),
+                               std::strlen(personalization));
+}
+
+int Drbg::Random(void* ctx, unsigned char* out, std::size_t len) { return mbedtls_ctr_drbg_random(ctx, out, len); }
+
+int PkParseKey(mbedtls_pk_context* pk, const unsigned char* key, std::size_t keylen, Drbg* drbg) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_pk_parse_key(pk, key, keylen, nullptr, 0, Drbg::Random, drbg->ctx());
+#else
+  (void)drbg;
+  return mbedtls_pk_parse_key(pk, key, keylen, nullptr, 0);
+#endif
+}
+
+int X509SetSerial(mbedtls_x509write_cert* crt, const unsigned char* serial, std::size_t len) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_x509write_crt_set_serial_raw(crt, const_cast<unsigned char*>(serial), len);
+#else
+  mbedtls_mpi mpi;
+  mbedtls_mpi_init(&mpi);
+  int rc = mbedtls_mpi_read_binary(&mpi, serial, len);
+  if (rc == 0) rc = mbedtls_x509write_crt_set_serial(crt, &mpi);
+  mbedtls_mpi_free(&mpi);
+  return rc;
+#endif
+}
+
+}  // namespace cairn::crypto::compat

@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""Runs every cairn test and prints the closing line "N passed, N failed[, N skipped]".
+
+Kinds, in order:
+  unit         the GoogleTest binary (test/unit/**), each TEST one count;
+  integration  test/integration/test_*.py: real cairnd processes on 127.0.0.1;
+  interop      test/interop/test_*.py: against things we did not write
+               (Debian's python3-zfec and python3-cbor2, Tahoe-LAFS vectors).
+
+Python tests are unittest cases; each test method is one count. A skipped test
+prints its reason and is counted as skipped. A missing dependency is a failure.
+
+Usage: run_tests.py --build build/host/asan [-k PATTERN] [KIND ...]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_unit(build, pattern, counts):
+    binary = os.path.join(build, "unit_tests")
+    if not os.path.exists(binary):
+        print(f"FAIL unit: {binary} is missing (was it built?)")
+        counts["failed"] += 1
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "unit.json")
+        cmd = [binary, f"--gtest_output=json:{report}", "--gtest_brief=1"]
+        if pattern:
+            cmd.append(f"--gtest_filter=*{pattern}*")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        started = time.monotonic()
+        proc = subprocess.run(cmd, env=env, cwd=ROOT)
+        elapsed = time.monotonic() - started
+        if not os.path.exists(report):
+            print(f"FAIL unit: the test binary exited {proc.returncode} without a report (crash?)")
+            counts["failed"] += 1
+            return
+        with open(report) as f:
+            data = json.load(f)
+    passed = failed = skipped = 0
+    for suite in data.get("testsuites", []):
+        for case in suite.get("testsuite", []):
+            name = f"{suite['name']}.{case['name']}"
+            if case.get("result") == "SKIPPED" or case.get("status") == "NOTRUN":
+                skipped += 1
+                msg = "; ".join(f.get("failure", "") for f in case.get("failures", [])) or "skipped"
+                print(f"SKIP unit {name}: {msg}")
+            elif case.get("failures"):
+                failed += 1
+                print(f"FAIL unit {name}")
+            else:
+                passed += 1
+    if proc.returncode != 0 and failed == 0:
+        print(f"FAIL unit: binary exited {proc.returncode} though no case failed")
+        failed += 1
+    print(f"unit: {passed} passed, {failed} failed, {skipped} skipped in {elapsed:.1f}s")
+    counts["passed"] += passed
+    counts["failed"] += failed
+    counts["skipped"] += skipped
+
+
+class CountingResult(unittest.TextTestResult):
+    pass
+
+
+def run_python(kind, build, pattern, counts):
+    directory = os.path.join(ROOT, "test", kind)
+    if not os.path.isdir(directory):
+        return
+    os.environ["CAIRN_BUILD"] = os.path.abspath(build)
+    os.environ["CAIRN_ROOT"] = ROOT
+    sys.path.insert(0, os.path.join(ROOT, "test"))
+    loader = unittest.TestLoader()
+    if pattern:
+        loader.testNamePatterns = [f"*{pattern}*"]
+    suite = loader.discover(directory, pattern="test_*.py", top_level_dir=os.path.join(ROOT, "test"))
+    started = time.monotonic()
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=1, resultclass=CountingResult)
+    result = runner.run(suite)
+    elapsed = time.monotonic() - started
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    skipped = len(result.skipped)
+    passed = result.testsRun - failed - skipped
+    for test, reason in result.skipped:
+        print(f"SKIP {kind} {test.id()}: {reason}")
+    for test, _ in result.failures + result.errors:
+        print(f"FAIL {kind} {test.id()}")
+    print(f"{kind}: {passed} passed, {failed} failed, {skipped} skipped in {elapsed:.1f}s")
+    counts["passed"] += passed
+    counts["failed"] += failed
+    counts["skipped"] += skipped
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True, help="build directory holding cairnd, cairn, unit_tests")
+    ap.add_argument("-k", dest="pattern", help="only tests whose name contains PATTERN")
+    ap.add_argument("kinds", nargs="*", default=["unit", "integration", "interop"])
+    args = ap.parse_args()
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for kind in args.kinds:
+        if kind == "unit":
+            run_unit(args.build, args.pattern, counts)
+        elif kind in ("integration", "interop"):
+            run_python(kind, args.build, args.pattern, counts)
+        else:
+            print(f"unknown test kind {kind!r}")
+            counts["failed"] += 1
+    line = f"{counts['passed']} passed, {counts['failed']} failed"
+    if counts["skipped"]:
+        line += f", {counts['skipped']} skipped"
+    print(line)
+    sys.exit(1 if counts["failed"] else 0)
+
+
+if __name__ == "__main__":
+    main()
