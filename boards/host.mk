@@ -14,6 +14,7 @@ LIMIT_max_connections      = 256
 LIMIT_control_max_clients  = 32
 LIMIT_control_frame_bytes  = 65536
 LIMIT_control_idle_ms      = 30000
+LIMIT_control_inflight     = 16
 LIMIT_http_header_bytes    = 16384
 LIMIT_http_max_headers     = 64
 LIMIT_http_body_bytes      = 1048576

@@ -12,6 +12,7 @@ struct Options {
   std::string node_dir;            // -d DIR (default: $CAIRN_NODE_DIR, else ./var/node)
   bool json = false;               // --json: machine-readable output on stdout
   bool quiet = false;              // -q: no progress on stderr
+  int timeout_ms = 30000;          // --timeout S: how long to wait for cairnd
   std::vector<std::string> args;   // the words after the command's name
 };
 

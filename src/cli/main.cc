@@ -1,5 +1,7 @@
-// cairn: the owner's command. Parses global options and dispatches to one
-// command from the table below. Single-threaded process.
+// cairn: the owner's command. Parses the global options and runs one command
+// from the table below. Single-threaded process.
+//
+//   cairn [-d DIR] [--json] [-q] [--timeout S] COMMAND [ARGS...]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -7,22 +9,109 @@
 #include <string_view>
 #include <vector>
 
+#include "cairn/core/version.h"
 #include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/output.h"
 
 namespace cairn::cli {
 namespace {
 
-// THE command table: one line per command (longest names first where one is
-// a prefix of another).
+// THE command table: one line per command. A name of several words matches
+// that many leading words.
 const Command kCommands[] = {
-    {nullptr, nullptr, nullptr, nullptr},
+    {"init", InitMain, "init DIR [--port P] [--nickname N] [--board NAME]", "create a node directory"},
+    {"status", StatusMain, "status", "show the running node's identity, listeners, memory and loop"},
 };
 
+void PrintHelp(FILE* out) {
+  std::fprintf(out,
+               "usage: cairn [-d DIR] [--json] [-q] [--timeout S] COMMAND [ARGS...]\n"
+               "\n"
+               "Drives a cairn node over its control socket (DIR/control.sock).\n"
+               "\n"
+               "commands:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %-44s %s\n", c.usage, c.summary);
+  std::fprintf(out,
+               "\n"
+               "options:\n"
+               "  -d DIR        node directory (default $CAIRN_NODE_DIR, else ./var/node)\n"
+               "  --json        machine-readable output on stdout\n"
+               "  -q            no progress output\n"
+               "  --timeout S   seconds to wait for cairnd (default 30)\n"
+               "  --version     print the version\n"
+               "\n"
+               "`cairn COMMAND --help` describes one command. Exit codes: docs/cli.md.\n");
+}
+
+std::size_t WordCount(const char* name) {
+  std::size_t n = 1;
+  for (const char* p = name; *p; ++p) n += *p == ' ';
+  return n;
+}
+
+bool Matches(const char* name, const std::vector<std::string>& words) {
+  std::string joined;
+  std::size_t n = WordCount(name);
+  if (words.size() < n) return false;
+  for (std::size_t i = 0; i < n; ++i) joined += (i ? " " : "") + words[i];
+  return joined == name;
+}
+
 }  // namespace
+
+int Main(int argc, char** argv) {
+  Options opts;
+  if (const char* env = std::getenv("CAIRN_NODE_DIR")) opts.node_dir = env;
+  if (opts.node_dir.empty()) opts.node_dir = "var/node";
+  std::vector<std::string> words;
+  bool rest_is_args = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (rest_is_args) {
+      words.push_back(a);
+    } else if (a == "--") {
+      rest_is_args = true;
+      words.push_back(a);
+    } else if (a == "-d" || a == "--node-dir") {
+      if (i + 1 >= argc) return UsageError("-d DIR COMMAND ...", "-d takes a directory");
+      opts.node_dir = argv[++i];
+    } else if (a == "--json") {
+      opts.json = true;
+    } else if (a == "-q" || a == "--quiet") {
+      opts.quiet = true;
+    } else if (a == "--timeout") {
+      unsigned long long s;
+      if (i + 1 >= argc || !ParseUint(argv[++i], 86400, &s) || s == 0) {
+        return UsageError("--timeout S COMMAND ...", "--timeout takes seconds (1..86400)");
+      }
+      opts.timeout_ms = static_cast<int>(s * 1000);
+    } else if (words.empty() && (a == "-h" || a == "--help" || a == "help")) {
+      PrintHelp(stdout);
+      return 0;
+    } else if (words.empty() && a == "--version") {
+      std::printf("cairn %s\n", kVersion);
+      return 0;
+    } else {
+      words.push_back(a);
+    }
+  }
+  if (words.empty()) {
+    PrintHelp(stderr);
+    return CodeExitCode(Code::kInvalidArgument);
+  }
+  const Command* best = nullptr;
+  for (const Command& c : kCommands) {
+    if (Matches(c.name, words) && (!best || WordCount(c.name) > WordCount(best->name))) best = &c;
+  }
+  if (!best) {
+    std::fprintf(stderr, "cairn: unknown command \"%s\" (see cairn --help)\n", words[0].c_str());
+    return CodeExitCode(Code::kInvalidArgument);
+  }
+  opts.args.assign(words.begin() + static_cast<long>(WordCount(best->name)), words.end());
+  return best->fn(opts);
+}
+
 }  // namespace cairn::cli
 
-int main(int argc, char** argv) {
-  (void)argc;
-  (void)argv;
-  return 0;
-}
+int main(int argc, char** argv) { return cairn::cli::Main(argc, argv); }

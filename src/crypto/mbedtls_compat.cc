@@ -3,6 +3,7 @@
 
 #include <mbedtls/bignum.h>
 #include <mbedtls/entropy.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/version.h>
 
 #include <cstring>
@@ -47,6 +48,14 @@ int X509SetSerial(mbedtls_x509write_cert* crt, const unsigned char* serial, std:
   if (rc == 0) rc = mbedtls_x509write_crt_set_serial(crt, &mpi);
   mbedtls_mpi_free(&mpi);
   return rc;
+#endif
+}
+
+int Sha256(const unsigned char* data, std::size_t len, unsigned char out[32]) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_sha256(data, len, out, 0);
+#else
+  return mbedtls_sha256_ret(data, len, out, 0);
 #endif
 }
 

@@ -41,4 +41,8 @@ int PkParseKey(mbedtls_pk_context* pk, const unsigned char* key, std::size_t key
 // 3.x in favour of a raw byte string).
 int X509SetSerial(mbedtls_x509write_cert* crt, const unsigned char* serial, std::size_t len);
 
+// One-shot SHA-256: 2.28 names it mbedtls_sha256_ret (mbedtls_sha256 is a
+// deprecated void wrapper there); 3.x names it mbedtls_sha256 returning int.
+int Sha256(const unsigned char* data, std::size_t len, unsigned char out[32]);
+
 }  // namespace cairn::crypto::compat

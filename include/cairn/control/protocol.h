@@ -1,0 +1,34 @@
+// The control-socket protocol shared by cairnd and cairn (docs/control.md):
+// newline-delimited JSON frames over DIR/control.sock.
+//
+//   request  {"v":1,"id":7,"method":"status","params":{}}
+//   result   {"id":7,"result":{...}}
+//   error    {"id":7,"error":{"code":"not_found","message":"...","retryable":false}}
+//
+// Any thread (pure functions).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "cairn/core/json.h"
+#include "cairn/core/status.h"
+
+namespace cairn::control {
+
+inline constexpr int kProtocolVersion = 1;
+inline constexpr char kSocketName[] = "control.sock";
+
+// True for codes a client may retry unchanged (busy, unavailable, timeout...).
+bool Retryable(Code code);
+
+// {"code":..., "message":..., "retryable":...} for a non-OK status.
+Json ErrorToJson(const Status& status);
+// The Status an error object describes; an unknown code becomes Internal
+// with the original code in the message.
+Status ErrorFromJson(const cJSON* error);
+
+// A request frame (one line, with its newline). `params` may be empty (null).
+std::string RequestFrame(long long id, std::string_view method, Json params);
+
+}  // namespace cairn::control

@@ -1,0 +1,93 @@
+// The control server: DIR/control.sock (mode 0600), newline-delimited JSON
+// frames, bounded per client. Loop thread only.
+//
+// Each well-formed request is handed to the Dispatcher on a later turn than
+// the read that completed it, in arrival order per connection. The handler
+// answers through its Reply, exactly once, now or after asynchronous work;
+// a Reply whose client has gone away drops the answer. Malformed frames get
+// an error frame with "id": null and reading continues; a line over
+// Limits::control_frame_bytes gets frame_too_large and the connection closes;
+// a connection mid-frame longer than control_idle_ms is closed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cairn/core/json.h"
+#include "cairn/core/limits.h"
+#include "cairn/core/loop.h"
+#include "cairn/core/status.h"
+
+namespace cairn::control {
+
+class Connection;
+
+// The final answer to one request. Movable, not copyable. Destroying an
+// unanswered Reply answers it with an Internal error (a handler bug).
+class Reply {
+ public:
+  Reply(std::weak_ptr<Connection> conn, Json id);
+  Reply(Reply&&) noexcept = default;
+  Reply& operator=(Reply&&) noexcept = default;
+  ~Reply();
+
+  void Result(Json result);
+  void Error(const Status& status);
+  // True while the client that asked is still connected.
+  bool connected() const;
+
+ private:
+  void Send(const char* key, Json body);
+  std::weak_ptr<Connection> conn_;
+  Json id_;
+  bool done_ = false;
+};
+
+struct Request {
+  std::string method;
+  Json params;  // an object (empty object when the client sent none)
+  uid_t peer_uid = 0;
+};
+
+class Dispatcher {
+ public:
+  virtual ~Dispatcher() = default;
+  // Called on a later turn than the read; must answer `reply` exactly once.
+  virtual void Handle(Request request, Reply reply) = 0;
+};
+
+struct ServerStats {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_open = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t bad_frames = 0;
+};
+
+class Server {
+ public:
+  Server(Loop& loop, const Limits& limits, Dispatcher& dispatcher);
+  ~Server();  // REQUIRES: Close() completed, or Start() was never called.
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds `path` (removing a stale socket file first: the caller must hold
+  // the node lock) with mode 0600 and starts accepting. Synchronous. Call
+  // Close() afterwards whether or not it succeeded.
+  Status Start(const std::string& path);
+  // Stops accepting, closes every connection; `done` runs on a later turn
+  // once every handle is closed.
+  void Close(Task done);
+
+  const ServerStats& stats() const { return stats_; }
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  ServerStats stats_;
+};
+
+}  // namespace cairn::control

@@ -1,0 +1,36 @@
+// The node's configuration: DIR/cairn.json, strict JSON. Board defaults come
+// first, then the node's overrides; an unknown key anywhere is an error that
+// names the key. Any thread (plain data).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "cairn/core/limits.h"
+#include "cairn/core/log.h"
+#include "cairn/core/status.h"
+
+namespace cairn {
+
+struct Config {
+  static constexpr std::uint64_t kFormat = 1;
+
+  std::string nickname;                    // "nickname"
+  std::string board;                       // "board": whose defaults apply
+  std::string listen_address = "127.0.0.1";  // "storage.listen": GBS bind address
+  std::uint16_t port = 3456;               // "storage.port"
+  std::string public_host = "127.0.0.1";   // "storage.host": host named in the NURL
+  LogLevel log_level = LogLevel::kInfo;    // "log_level"
+  Limits limits;                           // board defaults + "limits" overrides
+};
+
+// Parses cairn.json text. `source` names the file in error messages.
+Result<Config> ParseConfig(std::string_view text, std::string_view source);
+// Reads and parses a file.
+Result<Config> LoadConfigFile(const std::string& path);
+// The JSON a node directory stores: everything but limits equal to the
+// board's defaults (so a later image's better defaults still apply).
+std::string ConfigToJson(const Config& config);
+
+}  // namespace cairn

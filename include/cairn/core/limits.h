@@ -1,0 +1,54 @@
+// Limits: every bound and board-dependent default in one struct. Filled from
+// the board's defaults (boards/<name>.mk, embedded at build time), then the
+// node's overrides from cairn.json. Code never tests the board's name; board
+// values reach code only through this struct. Any thread (plain data).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/core/status.h"
+
+namespace cairn {
+
+// One X row per limit: X(name, default_if_the_board_omits_it, "meaning").
+#define CAIRN_LIMITS(X)                                                                       \
+  X(max_connections, 256, "open GBS connections at once")                                     \
+  X(control_max_clients, 32, "open control-socket connections at once")                       \
+  X(control_frame_bytes, 65536, "longest control-socket line (one JSON frame), bytes")        \
+  X(control_idle_ms, 30000, "a control connection mid-frame longer than this is closed, ms")  \
+  X(http_header_bytes, 16384, "request line plus headers, bytes")                             \
+  X(http_max_headers, 64, "header lines per request")                                         \
+  X(http_body_bytes, 1048576, "largest request body outside share uploads, bytes")           \
+  X(http_idle_ms, 60000, "idle keep-alive GBS connection timeout, ms")                       \
+  X(lmdb_map_bytes, 1073741824, "initial LMDB map size, bytes")                               \
+  X(lmdb_map_max_bytes, 17179869184ULL, "largest LMDB map size it may grow to, bytes")        \
+  X(control_inflight, 16, "requests one control connection may have unanswered at once")      \
+  X(task_history, 1000, "finished control tasks kept")                                        \
+  X(threadpool, 4, "libuv thread-pool size (UV_THREADPOOL_SIZE)")                             \
+  X(tls_prefer_chacha, 0, "1 on boards without AES instructions: ChaCha20-Poly1305 first")
+
+struct Limits {
+#define CAIRN_LIMIT_FIELD(name, def, meaning) std::uint64_t name = def;
+  CAIRN_LIMITS(CAIRN_LIMIT_FIELD)
+#undef CAIRN_LIMIT_FIELD
+
+  // Sets one limit by name. InvalidArgument naming the key if unknown.
+  Status Set(std::string_view name, std::uint64_t value);
+  // Reads one limit by name; false if unknown.
+  bool Get(std::string_view name, std::uint64_t* value) const;
+  // Every limit's name, in declaration order.
+  static std::vector<std::string_view> Names();
+};
+
+// The defaults of a board compiled into this binary. InvalidArgument (listing
+// the known boards) if `board` is not one of them.
+Result<Limits> BoardDefaults(std::string_view board);
+// The boards compiled into this binary.
+std::vector<std::string> KnownBoards();
+// The board this binary was built for (make BOARD=...).
+std::string_view BuildBoard();
+
+}  // namespace cairn

@@ -1,0 +1,58 @@
+// cairn's shared output helpers. Single-threaded.
+#include "cli/output.h"
+
+#include <cjson/cJSON.h>
+
+#include <cstdio>
+
+#include "cairn/control/protocol.h"
+
+namespace cairn::cli {
+
+int Fail(const Options& opts, const Status& status) {
+  if (opts.json) {
+    Json out = Json::NewObject();
+    cJSON_AddItemToObject(out.get(), "error", control::ErrorToJson(status).release());
+    PrintJson(out);
+  } else {
+    std::fprintf(stderr, "cairn: %s\n", std::string(status.message().empty() ? CodeMeaning(status.code())
+                                                                             : status.message())
+                                            .c_str());
+  }
+  return CodeExitCode(status.code());
+}
+
+int UsageError(const char* usage, const std::string& message) {
+  std::fprintf(stderr, "cairn: %s\nusage: cairn %s\n", message.c_str(), usage);
+  return CodeExitCode(Code::kInvalidArgument);
+}
+
+void PrintJson(const Json& json) { std::printf("%s\n", json.PrintPretty().c_str()); }
+
+std::string HumanBytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
+}
+
+bool ParseUint(const std::string& s, unsigned long long max, unsigned long long* out) {
+  if (s.empty() || s.size() > 20) return false;
+  unsigned long long v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    unsigned long long next = v * 10 + static_cast<unsigned>(c - '0');
+    if (next / 10 != v) return false;
+    v = next;
+  }
+  if (v > max) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace cairn::cli

@@ -1,0 +1,25 @@
+// Shared output rules of the cairn command: errors to stderr for people, or
+// the protocol's error object on stdout with --json; the exit code always
+// comes from error_codes.def. Single-threaded.
+#pragma once
+
+#include <string>
+
+#include "cairn/core/json.h"
+#include "cairn/core/status.h"
+#include "cli/cli.h"
+
+namespace cairn::cli {
+
+// Reports `status` (non-OK) and returns the exit code for it.
+int Fail(const Options& opts, const Status& status);
+// Usage error: message and usage line on stderr, exit 2.
+int UsageError(const char* usage, const std::string& message);
+// Prints a result object as one JSON document on stdout (with --json).
+void PrintJson(const Json& json);
+// "12.3 MiB"
+std::string HumanBytes(double bytes);
+// Parses a decimal number; false on anything else.
+bool ParseUint(const std::string& s, unsigned long long max, unsigned long long* out);
+
+}  // namespace cairn::cli

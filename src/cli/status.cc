@@ -1,0 +1,54 @@
+// `cairn status`: the running node's identity, listeners, memory and loop.
+#include <cjson/cJSON.h>
+
+#include <cstdio>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+
+namespace cairn::cli {
+namespace {
+
+const char* Str(const cJSON* o, const char* key) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsString(v) ? v->valuestring : "?";
+}
+
+double Num(const cJSON* o, const char* key) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+}  // namespace
+
+int StatusMain(const Options& opts) {
+  if (!opts.args.empty()) return UsageError("status", "status takes no arguments");
+  ControlClient client;
+  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
+  if (!st.ok()) return Fail(opts, st);
+  auto result = client.Call("status", Json());
+  if (!result.ok()) return Fail(opts, result.status());
+  if (opts.json) {
+    PrintJson(*result);
+    return 0;
+  }
+  const cJSON* r = result->get();
+  std::printf("cairnd %s, node %s\n", Str(r, "version"), Str(r, "node_id"));
+  std::printf("  nickname   %s\n", Str(r, "nickname"));
+  std::printf("  board      %s\n", Str(r, "board"));
+  std::printf("  pid        %.0f, up %.0f s\n", Num(r, "pid"), Num(r, "uptime_s"));
+  std::printf("  store      %s\n", Str(r, "store_path"));
+  const cJSON* listening = cJSON_GetObjectItemCaseSensitive(r, "listening");
+  const cJSON* l;
+  cJSON_ArrayForEach(l, listening) { std::printf("  listening  %-8s %s\n", Str(l, "kind"), Str(l, "address")); }
+  const cJSON* rss = cJSON_GetObjectItemCaseSensitive(r, "rss");
+  std::printf("  memory     %s anonymous, %s file-backed\n", HumanBytes(Num(rss, "anon_bytes")).c_str(),
+              HumanBytes(Num(rss, "file_bytes")).c_str());
+  const cJSON* loop = cJSON_GetObjectItemCaseSensitive(r, "loop");
+  std::printf("  loop       %.0f iterations, longest %.2f ms\n", Num(loop, "iterations"),
+              Num(loop, "max_busy_us") / 1000.0);
+  return 0;
+}
+
+}  // namespace cairn::cli

@@ -1,0 +1,139 @@
+// cairn.json parsing and printing. Any thread.
+#include "cairn/core/config.h"
+
+#include <cjson/cJSON.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "cairn/core/json.h"
+
+namespace cairn {
+namespace {
+
+const char* LevelName(LogLevel l) {
+  switch (l) {
+    case LogLevel::kError: return "error";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kDebug: return "debug";
+  }
+  return "info";
+}
+
+Status ParseInto(const cJSON* root, Config* c) {
+  CAIRN_TRY_ASSIGN(JsonObjectReader top, JsonObjectReader::Open(root, ""));
+  std::uint64_t format = 0;
+  CAIRN_TRY(top.Uint("format", &format, true));
+  if (format != Config::kFormat) {
+    return Status::UnsupportedVersion("config format " + std::to_string(format) + " (this cairn reads format " +
+                                      std::to_string(Config::kFormat) + ")");
+  }
+  CAIRN_TRY(top.String("nickname", &c->nickname));
+  c->board = std::string(BuildBoard());
+  CAIRN_TRY(top.String("board", &c->board));
+  CAIRN_TRY_ASSIGN(c->limits, BoardDefaults(c->board));
+
+  std::string level = LevelName(c->log_level);
+  CAIRN_TRY(top.String("log_level", &level));
+  if (!ParseLogLevel(level, &c->log_level)) {
+    return Status::InvalidArgument("key \"log_level\" must be one of error, warn, info, debug");
+  }
+
+  const cJSON* storage = nullptr;
+  CAIRN_TRY(top.Object("storage", &storage));
+  if (storage) {
+    CAIRN_TRY_ASSIGN(JsonObjectReader s, JsonObjectReader::Open(storage, "storage."));
+    CAIRN_TRY(s.String("listen", &c->listen_address));
+    std::uint64_t port = c->port;
+    CAIRN_TRY(s.Uint("port", &port, false, 65535));
+    c->port = static_cast<std::uint16_t>(port);
+    CAIRN_TRY(s.String("host", &c->public_host));
+    CAIRN_TRY(s.Finish());
+  }
+
+  const cJSON* limits = nullptr;
+  CAIRN_TRY(top.Object("limits", &limits));
+  if (limits) {
+    for (const cJSON* item = limits->child; item; item = item->next) {
+      std::uint64_t probe;
+      if (!c->limits.Get(item->string, &probe)) {
+        return Status::InvalidArgument(std::string("unknown key \"limits.") + item->string + "\"");
+      }
+    }
+    CAIRN_TRY_ASSIGN(JsonObjectReader l, JsonObjectReader::Open(limits, "limits."));
+    for (std::string_view name : Limits::Names()) {
+      std::string key(name);
+      std::uint64_t v;
+      CAIRN_CHECK(c->limits.Get(key, &v), "limit names are consistent");
+      CAIRN_TRY(l.Uint(key.c_str(), &v));
+      CAIRN_TRY(c->limits.Set(key, v));
+    }
+    CAIRN_TRY(l.Finish());
+  }
+  return top.Finish();
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(std::string_view text, std::string_view source) {
+  auto json = Json::Parse(text);
+  if (!json.ok()) return json.status().WithContext(source);
+  Config c;
+  Status st = ParseInto(json->get(), &c);
+  if (!st.ok()) return st.WithContext(source);
+  return c;
+}
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    int err = errno;
+    std::string msg = path + ": " + std::strerror(err);
+    return err == ENOENT ? Status::NotFound(msg) : Status::IoError(msg);
+  }
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    text.append(buf, n);
+    if (text.size() > (1u << 20)) {
+      std::fclose(f);
+      return Status::InvalidArgument(path + ": larger than 1 MiB");
+    }
+  }
+  std::fclose(f);
+  return ParseConfig(text, path);
+}
+
+std::string ConfigToJson(const Config& c) {
+  Json root = Json::NewObject();
+  cJSON* r = root.get();
+  cJSON_AddNumberToObject(r, "format", static_cast<double>(Config::kFormat));
+  cJSON_AddStringToObject(r, "nickname", c.nickname.c_str());
+  cJSON_AddStringToObject(r, "board", c.board.c_str());
+  cJSON_AddStringToObject(r, "log_level", LevelName(c.log_level));
+  cJSON* s = cJSON_AddObjectToObject(r, "storage");
+  cJSON_AddStringToObject(s, "listen", c.listen_address.c_str());
+  cJSON_AddNumberToObject(s, "port", c.port);
+  cJSON_AddStringToObject(s, "host", c.public_host.c_str());
+  auto defaults = BoardDefaults(c.board);
+  cJSON* l = cJSON_CreateObject();
+  for (std::string_view name : Limits::Names()) {
+    std::string key(name);
+    std::uint64_t mine = 0, def = 0;
+    c.limits.Get(key, &mine);
+    if (!defaults.ok() || !defaults->Get(key, &def) || mine != def) {
+      cJSON_AddNumberToObject(l, key.c_str(), static_cast<double>(mine));
+    }
+  }
+  if (l->child) {
+    cJSON_AddItemToObject(r, "limits", l);
+  } else {
+    cJSON_Delete(l);
+  }
+  return root.PrintPretty() + "\n";
+}
+
+}  // namespace cairn

@@ -1,0 +1,146 @@
+// The daemon's composition root. Loop thread only.
+#include "daemon/node.h"
+
+#include <cjson/cJSON.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <cstdio>
+#include <cstring>
+
+#include "cairn/core/log.h"
+#include "cairn/core/version.h"
+
+namespace cairn::daemon {
+namespace {
+
+struct Memory {
+  std::uint64_t anon = 0, file = 0, shmem = 0;
+};
+
+// Resident memory split the way the benchmarks report it: anonymous (heap,
+// stacks) and file-backed (binaries, and LMDB's mapped pages).
+Memory ReadMemory() {
+  Memory m;
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return m;
+  char line[256];
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long long kb;
+    if (std::sscanf(line, "RssAnon: %llu kB", &kb) == 1) m.anon = kb * 1024;
+    if (std::sscanf(line, "RssFile: %llu kB", &kb) == 1) m.file = kb * 1024;
+    if (std::sscanf(line, "RssShmem: %llu kB", &kb) == 1) m.shmem = kb * 1024;
+  }
+  std::fclose(f);
+  return m;
+}
+
+}  // namespace
+
+Node::Node(Loop& loop, NodePaths paths, Config config, std::string node_id)
+    : loop_(loop),
+      paths_(std::move(paths)),
+      config_(std::move(config)),
+      node_id_(std::move(node_id)),
+      started_ms_(loop.NowMs()),
+      commands_(*this),
+      control_(loop, config_.limits, commands_) {}
+
+Node::~Node() = default;
+
+Status Node::Start() {
+  started_ = true;
+  auto watch = [this](int signum) {
+    auto* h = new uv_signal_t;
+    uv_signal_init(loop_.uv(), h);
+    h->data = this;
+    uv_signal_start(
+        h,
+        [](uv_signal_t* s, int sig) {
+          auto* node = static_cast<Node*>(s->data);
+          // Adapter only: the shutdown runs from the queue.
+          node->loop_.Post([node, sig] { node->OnSignal(sig); });
+        },
+        signum);
+    // Signal watchers alone do not keep the loop alive.
+    uv_unref(reinterpret_cast<uv_handle_t*>(h));
+    return h;
+  };
+  sigterm_ = watch(SIGTERM);
+  sigint_ = watch(SIGINT);
+  CAIRN_TRY(control_.Start(paths_.socket));
+  CAIRN_LOG(Info, "cairnd %s node %s (%s, board %s) control unix:%s", kVersion, node_id_.c_str(),
+            config_.nickname.c_str(), config_.board.c_str(), paths_.socket.c_str());
+  return Status();
+}
+
+void Node::OnSignal(int signum) {
+  CAIRN_LOG(Info, "received %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  Stop([this] { loop_.Stop(); });
+}
+
+void Node::Stop(Task done) {
+  if (stopping_) {
+    CAIRN_LOG(Info, "shutdown already in progress");
+    return;
+  }
+  stopping_ = true;
+  stopped_ = std::move(done);
+  // A shutdown that cannot finish in 5 s is a bug; say so and leave, so a
+  // supervisor can restart the node instead of waiting forever.
+  stop_deadline_ = loop_.PostAfter(5000, [] {
+    CAIRN_LOG(Error, "shutdown did not finish within 5 s; exiting");
+    std::_Exit(1);
+  });
+  // Order: stop taking requests first; later layers (GBS server, store)
+  // close after the control socket, the store last.
+  control_.Close([this] {
+    for (uv_signal_s* h : {sigterm_, sigint_}) {
+      if (h) uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
+    }
+    sigterm_ = sigint_ = nullptr;
+    stop_deadline_.reset();
+    CAIRN_LOG(Info, "stopped cleanly");
+    if (stopped_) loop_.Post(std::move(stopped_));
+  });
+}
+
+Json Node::StatusJson() {
+  Json out = Json::NewObject();
+  cJSON* o = out.get();
+  cJSON_AddStringToObject(o, "version", kVersion);
+  cJSON_AddStringToObject(o, "node_id", node_id_.c_str());
+  cJSON_AddStringToObject(o, "nickname", config_.nickname.c_str());
+  cJSON_AddStringToObject(o, "board", config_.board.c_str());
+  cJSON_AddNumberToObject(o, "pid", getpid());
+  cJSON_AddNumberToObject(o, "uptime_s", static_cast<double>((loop_.NowMs() - started_ms_) / 1000));
+  cJSON_AddStringToObject(o, "node_dir", paths_.dir.c_str());
+  cJSON_AddStringToObject(o, "store_path", paths_.store.c_str());
+  cJSON* listening = cJSON_AddArrayToObject(o, "listening");
+  cJSON* ctl = cJSON_CreateObject();
+  cJSON_AddStringToObject(ctl, "kind", "control");
+  cJSON_AddStringToObject(ctl, "address", ("unix:" + paths_.socket).c_str());
+  cJSON_AddItemToArray(listening, ctl);
+  Memory m = ReadMemory();
+  cJSON* rss = cJSON_AddObjectToObject(o, "rss");
+  cJSON_AddNumberToObject(rss, "anon_bytes", static_cast<double>(m.anon));
+  cJSON_AddNumberToObject(rss, "file_bytes", static_cast<double>(m.file));
+  cJSON_AddNumberToObject(rss, "shmem_bytes", static_cast<double>(m.shmem));
+  LoopStats ls = loop_.stats();
+  cJSON* lp = cJSON_AddObjectToObject(o, "loop");
+  cJSON_AddNumberToObject(lp, "iterations", static_cast<double>(ls.iterations));
+  cJSON_AddNumberToObject(lp, "tasks_run", static_cast<double>(ls.tasks_run));
+  cJSON_AddNumberToObject(lp, "max_busy_us", static_cast<double>(ls.max_busy_us));
+  cJSON_AddNumberToObject(lp, "queue_high_water", static_cast<double>(ls.queue_high_water));
+  const control::ServerStats& cs = control_.stats();
+  cJSON* c = cJSON_AddObjectToObject(o, "control");
+  cJSON_AddNumberToObject(c, "connections_open", static_cast<double>(cs.connections_open));
+  cJSON_AddNumberToObject(c, "connections_accepted", static_cast<double>(cs.connections_accepted));
+  cJSON_AddNumberToObject(c, "requests", static_cast<double>(cs.requests));
+  cJSON_AddNumberToObject(c, "bad_frames", static_cast<double>(cs.bad_frames));
+  return out;
+}
+
+}  // namespace cairn::daemon

@@ -1,0 +1,135 @@
+// Node key, self-signed certificate and SPKI hash with mbedTLS. Any thread.
+#include "cairn/tls/identity.h"
+
+#include <mbedtls/base64.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/x509_crt.h>
+
+#include <cstdio>
+#include <vector>
+
+#include "cairn/crypto/mbedtls_compat.h"
+
+namespace cairn::tls {
+namespace {
+
+Status MbedError(const char* what, int rc) {
+  return Status::Internal(std::string(what) + " failed (mbedTLS error -0x" +
+                          [&] {
+                            char b[16];
+                            std::snprintf(b, sizeof b, "%04x", static_cast<unsigned>(-rc));
+                            return std::string(b);
+                          }() +
+                          ")");
+}
+
+std::string Base64UrlNoPad(const unsigned char* data, std::size_t len) {
+  std::vector<unsigned char> out(4 * ((len + 2) / 3) + 1);
+  std::size_t olen = 0;
+  mbedtls_base64_encode(out.data(), out.size(), &olen, data, len);
+  std::string s(reinterpret_cast<char*>(out.data()), olen);
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  for (char& c : s) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return s;
+}
+
+}  // namespace
+
+Result<Identity> GenerateIdentity() {
+  crypto::compat::Drbg drbg;
+  int rc = drbg.Seed("cairn node identity");
+  if (rc != 0) return MbedError("seeding the DRBG", rc);
+
+  mbedtls_pk_context key;
+  mbedtls_pk_init(&key);
+  mbedtls_x509write_cert crt;
+  mbedtls_x509write_crt_init(&crt);
+  Identity id;
+  std::vector<unsigned char> buf(4096);
+  unsigned char serial[16];
+  Status st;
+  do {
+    if ((rc = mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY))) != 0) {
+      st = MbedError("pk_setup", rc);
+      break;
+    }
+    if ((rc = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key), crypto::compat::Drbg::Random,
+                                  drbg.ctx())) != 0) {
+      st = MbedError("P-256 key generation", rc);
+      break;
+    }
+    if ((rc = mbedtls_pk_write_key_pem(&key, buf.data(), buf.size())) != 0) {
+      st = MbedError("writing the key", rc);
+      break;
+    }
+    id.key_pem = reinterpret_cast<char*>(buf.data());
+
+    mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&crt, &key);
+    mbedtls_x509write_crt_set_issuer_key(&crt, &key);
+    if ((rc = mbedtls_x509write_crt_set_subject_name(&crt, "CN=cairn")) != 0 ||
+        (rc = mbedtls_x509write_crt_set_issuer_name(&crt, "CN=cairn")) != 0) {
+      st = MbedError("certificate names", rc);
+      break;
+    }
+    if ((rc = drbg.Random(drbg.ctx(), serial, sizeof serial)) != 0) {
+      st = MbedError("serial", rc);
+      break;
+    }
+    serial[0] &= 0x7f;  // a positive INTEGER
+    serial[0] |= 0x01;  // and not zero-led
+    if ((rc = crypto::compat::X509SetSerial(&crt, serial, sizeof serial)) != 0) {
+      st = MbedError("serial", rc);
+      break;
+    }
+    // Tahoe-LAFS clients ignore validity dates; these span any device's life.
+    if ((rc = mbedtls_x509write_crt_set_validity(&crt, "20250101000000", "20991231235959")) != 0) {
+      st = MbedError("validity", rc);
+      break;
+    }
+    if ((rc = mbedtls_x509write_crt_pem(&crt, buf.data(), buf.size(), crypto::compat::Drbg::Random, drbg.ctx())) !=
+        0) {
+      st = MbedError("signing the certificate", rc);
+      break;
+    }
+    id.cert_pem = reinterpret_cast<char*>(buf.data());
+  } while (false);
+  mbedtls_platform_zeroize(buf.data(), buf.size());
+  mbedtls_x509write_crt_free(&crt);
+  mbedtls_pk_free(&key);
+  if (!st.ok()) return st;
+  return id;
+}
+
+Result<std::string> SpkiHashOfCertPem(const std::string& cert_pem) {
+  mbedtls_x509_crt crt;
+  mbedtls_x509_crt_init(&crt);
+  int rc = mbedtls_x509_crt_parse(&crt, reinterpret_cast<const unsigned char*>(cert_pem.c_str()), cert_pem.size() + 1);
+  if (rc != 0) {
+    mbedtls_x509_crt_free(&crt);
+    return Status::InvalidArgument("not a PEM certificate");
+  }
+  unsigned char digest[32];
+  // pk_raw is the certificate's DER SubjectPublicKeyInfo, exactly as signed.
+  rc = crypto::compat::Sha256(crt.pk_raw.p, crt.pk_raw.len, digest);
+  mbedtls_x509_crt_free(&crt);
+  if (rc != 0) return MbedError("SHA-256", rc);
+  return Base64UrlNoPad(digest, sizeof digest);
+}
+
+Result<std::string> RandomUrlSafeToken(std::size_t n) {
+  crypto::compat::Drbg drbg;
+  int rc = drbg.Seed("cairn token");
+  if (rc != 0) return MbedError("seeding the DRBG", rc);
+  std::vector<unsigned char> bytes(n);
+  if ((rc = crypto::compat::Drbg::Random(drbg.ctx(), bytes.data(), n)) != 0) return MbedError("random bytes", rc);
+  return Base64UrlNoPad(bytes.data(), n);
+}
+
+}  // namespace cairn::tls
