@@ -63,6 +63,7 @@ BENCHES   := $(patsubst test/bench/%.cc,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .DEFAULT_GOAL := all
 .PHONY: all run test bench deps check-layers help clean FORCE
+.SECONDARY:
 
 all: $(BINS)
 
@@ -131,6 +132,7 @@ run: deps
 	exec $(BUILD)/cairnd var/node
 
 test: deps
+	$(Q)sh test/check_layers.sh
 	$(Q)$(MAKE) --no-print-directory MODE=asan build-tests
 	$(Q)$(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan $(TESTS)
 

@@ -83,7 +83,7 @@ def run_python(kind, build, pattern, counts):
     loader = unittest.TestLoader()
     if pattern:
         loader.testNamePatterns = [f"*{pattern}*"]
-    suite = loader.discover(directory, pattern="test_*.py", top_level_dir=os.path.join(ROOT, "test"))
+    suite = loader.discover(directory, pattern="test_*.py", top_level_dir=directory)
     started = time.monotonic()
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=1, resultclass=CountingResult)
     result = runner.run(suite)

@@ -186,6 +186,13 @@ int InitMain(const Options& opts) {
   auto target = CheckTarget(dir);
   if (!target.ok()) return Fail(opts, target.status());
 
+  // Missing parents are made, as `mkdir -p` would.
+  for (std::size_t slash = dir.find('/', 1); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
+    std::string parent = dir.substr(0, slash);
+    if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Fail(opts, Status::IoError(parent + ": " + std::strerror(errno)));
+    }
+  }
   std::string tmp = dir + ".init-" + std::to_string(getpid());
   NodePaths staging(tmp);
   std::string node_id;

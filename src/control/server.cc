@@ -395,7 +395,7 @@ Status Server::Start(const std::string& path) {
   umask(old);
   if (rc == 0 && chmod(path.c_str(), 0600) != 0) rc = -errno;
   if (rc == 0) {
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&impl_->listener), 16, [](uv_stream_t* s, int status) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&impl_->listener), 128, [](uv_stream_t* s, int status) {
       auto* srv = static_cast<Server::Impl*>(s->data);
       if (status < 0 || srv->closing) return;
       std::uint64_t id = srv->next_id++;

@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
   // (the control socket's stale file is removed only by the lock's holder).
   auto lock = NodeLock::Acquire(paths);
   if (!lock.ok()) {
-    std::fprintf(stderr, "cairnd: %s\n", lock.status().message().data());
+    std::fprintf(stderr, "cairnd: %s\n", std::string(lock.status().message()).c_str());
     return CodeExitCode(lock.status().code());
   }
 

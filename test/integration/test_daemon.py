@@ -1,0 +1,263 @@
+"""cairnd and the control socket, against real processes on this machine."""
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+import unittest
+
+from pylib.cairntest import ControlConn, Node, binary, run_cli, wait_for
+
+
+class DaemonTest(unittest.TestCase):
+    def setUp(self):
+        self.node = Node(config_patch={"limits": {"control_frame_bytes": 4096, "control_max_clients": 4,
+                                                  "control_idle_ms": 500}})
+        self.node.start()
+
+    def tearDown(self):
+        code = self.node.stop()
+        self.node.cleanup()
+        self.assertEqual(code, 0, "cairnd did not exit 0 (ASan/LSan report or unclean shutdown?)")
+
+    def test_status_over_socket(self):
+        c = self.node.control()
+        hello = c.call("hello", {"client": "test"}, id="h")
+        self.assertEqual(hello["id"], "h")
+        self.assertIn(1, hello["result"]["protocol"])
+        self.assertIn("status", hello["result"]["methods"])
+        reply = c.call("status", id=2)
+        self.assertEqual(reply["id"], 2)
+        r = reply["result"]
+        for key in ("version", "node_id", "nickname", "board", "uptime_s", "store_path", "listening", "rss", "pid"):
+            self.assertIn(key, r)
+        self.assertEqual(r["nickname"], "node")
+        self.assertEqual(r["board"], "host")
+        self.assertEqual(r["pid"], self.node.proc.pid)
+        self.assertEqual(len(r["node_id"]), 43)
+        self.assertTrue(r["store_path"].endswith("/store"))
+        self.assertGreater(r["rss"]["anon_bytes"], 0)
+        self.assertGreater(r["rss"]["file_bytes"], 0)
+        self.assertTrue(any(l["kind"] == "control" for l in r["listening"]))
+        c.close()
+
+    def test_node_id_is_the_certificate_spki_hash(self):
+        # Independent check with the openssl tool: SHA-256 over the DER SubjectPublicKeyInfo.
+        import base64
+        import hashlib
+        cert = os.path.join(self.node.dir, "private", "node.crt")
+        pub = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"], capture_output=True, check=True)
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub.stdout,
+                             capture_output=True, check=True).stdout
+        expected = base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+        c = self.node.control()
+        self.assertEqual(c.call("status")["result"]["node_id"], expected)
+        c.close()
+
+    def test_cli_status_human_and_json(self):
+        human = run_cli("status", node_dir=self.node.dir)
+        self.assertEqual(human.returncode, 0, human.stderr)
+        self.assertIn("cairnd ", human.stdout)
+        self.assertIn("control", human.stdout)
+        js = run_cli("--json", "status", node_dir=self.node.dir)
+        self.assertEqual(js.returncode, 0, js.stderr)
+        self.assertEqual(json.loads(js.stdout)["nickname"], "node")
+
+    def test_socket_and_private_permissions(self):
+        sock = os.path.join(self.node.dir, "control.sock")
+        self.assertEqual(stat.S_IMODE(os.stat(sock).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.node.dir, "private")).st_mode), 0o700)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.node.dir, "private", "node.key")).st_mode), 0o600)
+
+    def test_malformed_frames_get_errors_and_the_connection_goes_on(self):
+        c = self.node.control()
+        cases = [
+            (b"{not json\n", None, "bad_frame"),
+            (b"[1,2,3]\n", None, "bad_frame"),
+            (b'{"id":1}\n', 1, "invalid_argument"),
+            (b'{"method":"status"}\n', None, "invalid_argument"),
+            (b'{"id":{"x":1},"method":"status"}\n', None, "invalid_argument"),
+            (b'{"id":2,"method":"nope"}\n', 2, "unknown_method"),
+            (b'{"id":3,"v":9,"method":"status"}\n', 3, "unsupported_version"),
+            (b'{"id":4,"method":"status","extra":1}\n', 4, "invalid_argument"),
+            (b'{"id":5,"method":"status","params":{"x":1}}\n', 5, "invalid_argument"),
+            (b'{"id":6,"method":"status","params":[1]}\n', 6, "invalid_argument"),
+            (b'{"id":7,"method":"status"} trailing\n', None, "bad_frame"),
+        ]
+        for raw, want_id, code in cases:
+            c.send_raw(raw)
+            frame = c.read_frame()
+            self.assertIsNotNone(frame, raw)
+            self.assertEqual(frame.get("id"), want_id, raw)
+            self.assertEqual(frame["error"]["code"], code, raw)
+            self.assertIsInstance(frame["error"]["message"], str)
+            self.assertFalse(frame["error"]["retryable"])
+        self.assertIn("result", c.call("status", id=99))
+        c.close()
+
+    def test_pipelined_requests_are_answered_in_order(self):
+        c = self.node.control()
+        c.send_raw(b"".join(json.dumps({"id": i, "method": "status"}).encode() + b"\n" for i in range(50)))
+        ids = [c.read_frame()["id"] for _ in range(50)]
+        self.assertEqual(ids, list(range(50)))
+        c.close()
+
+    def test_oversized_line_is_refused_and_closed(self):
+        c = self.node.control()
+        c.send_raw(b'{"id":1,"method":"status","pad":"' + b"x" * 10000)
+        frame = c.read_frame()
+        self.assertEqual(frame["error"]["code"], "frame_too_large")
+        self.assertIsNone(frame["id"])
+        self.assertIsNone(c.read_frame(), "connection should be closed after an oversized frame")
+        c.close()
+        self.assertTrue(self.node.answers())
+
+    def test_client_disconnects_mid_request(self):
+        for _ in range(20):
+            c = self.node.control()
+            c.send_raw(b'{"id":1,"meth')
+            c.close()
+            c = self.node.control()
+            c.send_raw(b'{"id":1,"method":"status"}\n')  # goes away before the answer
+            c.close()
+        # The limit is 4 connections: slots free as the daemon sees each close.
+        wait_for(self.node.answers, what="cairnd to answer after abandoned requests")
+        self.assertIsNone(self.node.proc.poll())
+
+    def test_idle_mid_frame_connection_is_closed(self):
+        c = self.node.control()
+        c.send_raw(b'{"id":1,')
+        start = time.monotonic()
+        self.assertIsNone(c.read_frame())
+        self.assertLess(time.monotonic() - start, 5)
+        c.close()
+
+    def test_connection_limit(self):
+        def admitted():
+            # Earlier probes' closes may not have reached the daemon yet.
+            c = self.node.control()
+            try:
+                if "result" in c.call("status"):
+                    return c
+            except OSError:
+                pass
+            c.close()
+            return None
+
+        conns = [wait_for(admitted, what="a control connection slot") for _ in range(4)]
+        extra = self.node.control()
+        frame = extra.read_frame()
+        self.assertEqual(frame["error"]["code"], "busy")
+        self.assertTrue(frame["error"]["retryable"])
+        extra.close()
+        for c in conns:
+            c.close()
+        wait_for(self.node.answers, what="a free connection slot")
+
+    def test_second_daemon_on_the_same_directory_exits_at_once(self):
+        start = time.monotonic()
+        proc = subprocess.run([binary("cairnd"), self.node.dir], capture_output=True, text=True, timeout=10)
+        self.assertEqual(proc.returncode, 4)
+        self.assertIn("in use by another cairnd", proc.stderr)
+        self.assertIn(str(self.node.proc.pid), proc.stderr)
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertTrue(self.node.answers(), "the first cairnd must be unaffected")
+
+
+class LifecycleTest(unittest.TestCase):
+    def test_sigterm_exits_zero_and_the_node_reopens(self):
+        node = Node()
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
+                node.start()
+                c = node.control()
+                c.send_raw(b'{"id":1,"method":"sta')  # a client mid-frame must not block shutdown
+                start = time.monotonic()
+                self.assertEqual(node.stop(sig), 0, node.read_log())
+                self.assertLess(time.monotonic() - start, 5)
+                c.close()
+            self.assertIn("stopped cleanly", node.read_log())
+        finally:
+            node.cleanup()
+
+    def test_unknown_config_key_is_rejected_with_its_name(self):
+        node = Node(config_patch={"storage": {"prot": 1}})
+        try:
+            proc = subprocess.run([binary("cairnd"), node.dir], capture_output=True, text=True, timeout=10)
+            self.assertEqual(proc.returncode, 78)
+            self.assertIn('"storage.prot"', proc.stderr)
+        finally:
+            node.cleanup()
+
+    def test_not_a_node_directory(self):
+        proc = subprocess.run([binary("cairnd"), "/nonexistent-cairn-dir"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(proc.returncode, 78)
+        self.assertIn("cairn init", proc.stderr)
+
+    def test_cli_without_daemon_says_unreachable(self):
+        node = Node()
+        try:
+            proc = run_cli("status", node_dir=node.dir)
+            self.assertEqual(proc.returncode, 69)
+            self.assertIn("no cairnd is answering", proc.stderr)
+        finally:
+            node.cleanup()
+
+
+class InitTest(unittest.TestCase):
+    def test_init_refuses_an_existing_node_directory(self):
+        node = Node()
+        try:
+            with open(os.path.join(node.dir, "cairn.json"), "rb") as f:
+                before = f.read()
+            proc = run_cli("init", node.dir)
+            self.assertEqual(proc.returncode, 4)
+            self.assertIn("not empty", proc.stderr)
+            with open(os.path.join(node.dir, "cairn.json"), "rb") as f:
+                self.assertEqual(f.read(), before)
+            # A plain file is refused too, and an empty directory is accepted.
+            path = os.path.join(node.tmp, "file")
+            open(path, "w").close()
+            self.assertEqual(run_cli("init", path).returncode, 4)
+            empty = os.path.join(node.tmp, "empty")
+            os.mkdir(empty)
+            self.assertEqual(run_cli("init", empty).returncode, 0)
+            self.assertTrue(os.path.exists(os.path.join(empty, "cairn.json")))
+            self.assertFalse([n for n in os.listdir(node.tmp) if ".init-" in n], "temporary directory left behind")
+        finally:
+            node.cleanup()
+
+    def test_init_options_and_errors(self):
+        node = Node(init_args=("--board", "host", "--listen", "127.0.0.1", "--host", "nas.example"))
+        try:
+            with open(os.path.join(node.dir, "cairn.json")) as f:
+                cfg = json.load(f)
+            self.assertEqual(cfg["storage"]["host"], "nas.example")
+            self.assertEqual(cfg["storage"]["port"], node.port)
+            bad = run_cli("init", os.path.join(node.tmp, "x"), "--board", "toaster")
+            self.assertEqual(bad.returncode, 2)
+            self.assertIn("unknown board", bad.stderr)
+            self.assertEqual(run_cli("init", os.path.join(node.tmp, "y"), "--port", "0").returncode, 2)
+            self.assertEqual(run_cli("init").returncode, 2)
+            nested = os.path.join(node.tmp, "a", "b", "c")
+            self.assertEqual(run_cli("init", nested).returncode, 0)
+            self.assertTrue(os.path.exists(os.path.join(nested, "cairn.json")))
+            js = run_cli("--json", "init", os.path.join(node.tmp, "z"))
+            self.assertEqual(js.returncode, 0)
+            self.assertEqual(len(json.loads(js.stdout)["node_id"]), 43)
+        finally:
+            node.cleanup()
+
+    def test_help(self):
+        top = run_cli("--help")
+        self.assertEqual(top.returncode, 0)
+        self.assertIn("init", top.stdout)
+        self.assertIn("status", top.stdout)
+        self.assertEqual(run_cli("init", "--help").returncode, 0)
+        self.assertEqual(run_cli("frobnicate").returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
