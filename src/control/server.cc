@@ -218,6 +218,11 @@ void Connection::HandleFrame(const std::string& line) {
     RequestAnswered();
     return;
   }
+  if (auto dup = JsonObjectReader::Open(root, ""); !dup.ok()) {
+    SendError(nullptr, dup.status());  // with a duplicate "id" no id can be trusted
+    RequestAnswered();
+    return;
+  }
   const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "id");
   bool id_ok = id && ((cJSON_IsNumber(id) && id->valuedouble == static_cast<double>(static_cast<long long>(id->valuedouble))) ||
                       (cJSON_IsString(id) && std::strlen(id->valuestring) <= 64));

@@ -63,6 +63,14 @@ Result<JsonObjectReader> JsonObjectReader::Open(const cJSON* obj, std::string pa
     return Status::InvalidArgument((path.empty() ? std::string("value") : "\"" + path.substr(0, path.size() - 1) + "\"") +
                                    " must be a JSON object");
   }
+  // cJSON keeps duplicate keys and its getter returns the first: refuse them,
+  // so that what a reader checked is what everyone else would read.
+  std::set<std::string_view> keys;
+  for (const cJSON* item = obj->child; item; item = item->next) {
+    if (item->string && !keys.insert(item->string).second) {
+      return Status::InvalidArgument("duplicate key \"" + path + item->string + "\"");
+    }
+  }
   return JsonObjectReader(obj, std::move(path));
 }
 

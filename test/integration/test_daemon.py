@@ -85,6 +85,8 @@ class DaemonTest(unittest.TestCase):
             (b'{"id":5,"method":"status","params":{"x":1}}\n', 5, "invalid_argument"),
             (b'{"id":6,"method":"status","params":[1]}\n', 6, "invalid_argument"),
             (b'{"id":7,"method":"status"} trailing\n', None, "bad_frame"),
+            (b'{"id":8,"method":"status","method":"hello"}\n', None, "invalid_argument"),
+            (b'{"id":9,"method":"hello","params":{"client":"a","client":"b"}}\n', 9, "invalid_argument"),
         ]
         for raw, want_id, code in cases:
             c.send_raw(raw)

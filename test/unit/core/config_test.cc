@@ -40,6 +40,8 @@ TEST(ConfigTest, UnknownKeysAreNamed) {
       {R"({"format":1,"nickame":"typo"})", "\"nickame\""},
       {R"({"format":1,"storage":{"prot":1}})", "\"storage.prot\""},
       {R"({"format":1,"limits":{"max_conections":5}})", "\"limits.max_conections\""},
+      {R"({"format":1,"nickname":"a","nickname":"b"})", "duplicate key \"nickname\""},
+      {R"({"format":1,"storage":{"port":1,"port":2}})", "duplicate key \"storage.port\""},
   };
   for (const Case& k : cases) {
     auto c = ParseConfig(k.text, "cairn.json");
