@@ -1,0 +1,91 @@
+// LockTable: named resource locks for control tasks (docs/control.md, "Locks").
+//
+// A task declares every key it needs when it is submitted; submission appends
+// it to the FIFO queue of each key in one step, which gives every task one
+// global ticket. A task is granted when, on each of its keys, it is at the
+// head or in a leading run of shared holders. Because the ticket order is the
+// same on every key, no wait cycle can form (no deadlock) and no later task
+// overtakes an earlier one (no starvation).
+//
+// Grants are delivered with Post(), never inside Submit() or Release() (the
+// Tahoe-LAFS #877 rule applied to locks). Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cairn/core/scheduler.h"
+#include "cairn/core/status.h"
+
+namespace cairn::control {
+
+using TaskId = std::uint64_t;
+
+enum class LockMode { kShared, kExclusive };
+
+struct LockKey {
+  std::string name;  // "alias/photos", "slot/<si>", "servers", "node"
+  LockMode mode = LockMode::kExclusive;
+};
+
+struct LockWait {
+  std::string key;
+  TaskId held_by;  // the task at the head of that key's queue
+};
+
+class LockTable {
+ public:
+  LockTable(Scheduler& scheduler, std::size_t max_tasks, std::size_t max_per_key)
+      : scheduler_(scheduler), max_tasks_(max_tasks), max_per_key_(max_per_key) {}
+
+  // Queues `task` on every key (a key named twice is taken once, exclusive if
+  // either asks for it). `granted` runs on a later turn, once, when the task
+  // holds every key; then the task must Release() exactly once. Busy (nothing
+  // queued) if a bound is full; InvalidArgument if `task` is already known or
+  // `keys` is empty.
+  Status Submit(TaskId task, std::vector<LockKey> keys, Task granted);
+  // Removes a task that is still waiting; its `granted` never runs. False if
+  // the task is not waiting (unknown or already granted).
+  bool Withdraw(TaskId task);
+  // Releases every key of a granted task. Grants that become possible run on
+  // later turns. REQUIRES: the task was granted and not yet released.
+  void Release(TaskId task);
+
+  bool IsGranted(TaskId task) const;
+  bool IsWaiting(TaskId task) const;
+  // The keys a waiting task is blocked on and who holds each.
+  std::vector<LockWait> WaitingOn(TaskId task) const;
+  std::size_t size() const { return tasks_.size(); }
+
+ private:
+  struct Entry {
+    std::vector<LockKey> keys;
+    Task granted;
+    std::uint64_t ticket = 0;
+    bool is_granted = false;
+  };
+  struct Waiter {
+    TaskId task;
+    LockMode mode;
+    std::uint64_t ticket;
+  };
+
+  // True if `task` may hold `key` in `mode` given the queue ahead of it.
+  bool GrantableOn(const std::string& key, TaskId task) const;
+  void ScheduleEvaluate();
+  void Evaluate();
+  void RemoveFromQueues(TaskId task, const std::vector<LockKey>& keys);
+
+  Scheduler& scheduler_;
+  std::size_t max_tasks_;
+  std::size_t max_per_key_;
+  std::uint64_t next_ticket_ = 1;
+  bool evaluate_posted_ = false;
+  std::map<TaskId, Entry> tasks_;
+  std::map<std::string, std::vector<Waiter>> queues_;  // per key, in ticket order
+};
+
+}  // namespace cairn::control
