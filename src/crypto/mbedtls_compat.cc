@@ -59,4 +59,31 @@ int Sha256(const unsigned char* data, std::size_t len, unsigned char out[32]) {
 #endif
 }
 
+int PkCheckPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* priv, Drbg* drbg) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_pk_check_pair(pub, priv, Drbg::Random, drbg->ctx());
+#else
+  (void)drbg;
+  return mbedtls_pk_check_pair(pub, priv);
+#endif
+}
+
+void CertSpkiDer(const mbedtls_x509_crt* crt, const unsigned char** der, std::size_t* len) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  *der = crt->MBEDTLS_PRIVATE(pk_raw).p;
+  *len = crt->MBEDTLS_PRIVATE(pk_raw).len;
+#else
+  *der = crt->pk_raw.p;
+  *len = crt->pk_raw.len;
+#endif
+}
+
+void SslConfMinTls12(mbedtls_ssl_config* conf) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
+  mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+}
+
 }  // namespace cairn::crypto::compat

@@ -107,6 +107,12 @@ Result<Identity> GenerateIdentity() {
   return id;
 }
 
+std::string SpkiHashOfSpkiDer(const unsigned char* der, std::size_t len) {
+  unsigned char digest[32];
+  CAIRN_CHECK(crypto::compat::Sha256(der, len, digest) == 0, "SHA-256 cannot fail on a buffer");
+  return Base64UrlNoPad(digest, sizeof digest);
+}
+
 Result<std::string> SpkiHashOfCertPem(const std::string& cert_pem) {
   mbedtls_x509_crt crt;
   mbedtls_x509_crt_init(&crt);
@@ -115,12 +121,13 @@ Result<std::string> SpkiHashOfCertPem(const std::string& cert_pem) {
     mbedtls_x509_crt_free(&crt);
     return Status::InvalidArgument("not a PEM certificate");
   }
-  unsigned char digest[32];
-  // pk_raw is the certificate's DER SubjectPublicKeyInfo, exactly as signed.
-  rc = crypto::compat::Sha256(crt.pk_raw.p, crt.pk_raw.len, digest);
+  // The certificate's DER SubjectPublicKeyInfo, exactly as signed.
+  const unsigned char* spki;
+  std::size_t spki_len;
+  crypto::compat::CertSpkiDer(&crt, &spki, &spki_len);
+  std::string hash = SpkiHashOfSpkiDer(spki, spki_len);
   mbedtls_x509_crt_free(&crt);
-  if (rc != 0) return MbedError("SHA-256", rc);
-  return Base64UrlNoPad(digest, sizeof digest);
+  return hash;
 }
 
 Result<std::string> RandomUrlSafeToken(std::size_t n) {

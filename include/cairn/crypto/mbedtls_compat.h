@@ -9,6 +9,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
 #include <cstddef>
@@ -44,5 +45,16 @@ int X509SetSerial(mbedtls_x509write_cert* crt, const unsigned char* serial, std:
 // One-shot SHA-256: 2.28 names it mbedtls_sha256_ret (mbedtls_sha256 is a
 // deprecated void wrapper there); 3.x names it mbedtls_sha256 returning int.
 int Sha256(const unsigned char* data, std::size_t len, unsigned char out[32]);
+
+// mbedtls_pk_check_pair: 3.x added the RNG arguments. 0 if `priv` is the
+// private half of `pub`.
+int PkCheckPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* priv, Drbg* drbg);
+
+// The certificate's DER SubjectPublicKeyInfo (a private field in 3.x).
+void CertSpkiDer(const mbedtls_x509_crt* crt, const unsigned char** der, std::size_t* len);
+
+// Restricts a TLS configuration to TLS 1.2 and later (2.28: major/minor
+// numbers; 3.x: mbedtls_ssl_conf_min_tls_version).
+void SslConfMinTls12(mbedtls_ssl_config* conf);
 
 }  // namespace cairn::crypto::compat

@@ -5,6 +5,7 @@
 // names the node. Any thread; key generation takes milliseconds.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "cairn/core/status.h"
@@ -22,6 +23,9 @@ Result<Identity> GenerateIdentity();
 // URL-safe base64 (no '=') of SHA-256 over the certificate's DER
 // SubjectPublicKeyInfo: the NURL's pin and the node id. 43 characters.
 Result<std::string> SpkiHashOfCertPem(const std::string& cert_pem);
+
+// The same hash over a DER SubjectPublicKeyInfo already extracted.
+std::string SpkiHashOfSpkiDer(const unsigned char* der, std::size_t len);
 
 // `n` random bytes from the system's entropy, URL-safe base64 without '='.
 Result<std::string> RandomUrlSafeToken(std::size_t n);
