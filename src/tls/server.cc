@@ -1,0 +1,391 @@
+// TLS over libuv TCP. Loop thread only. Raw libuv callbacks only move bytes
+// through the session and post application events.
+#include "cairn/tls/server.h"
+
+#include <uv.h>
+
+#include <set>
+#include <vector>
+
+#include "cairn/core/log.h"
+
+namespace cairn::tls {
+
+struct Listener::Impl {
+  Impl(Loop& l, std::shared_ptr<Context> c) : loop(l), ctx(std::move(c)) {}
+  Loop& loop;
+  std::shared_ptr<Context> ctx;
+  ListenerOptions options;
+  uv_tcp_t server;
+  bool server_open = false;
+  bool closing = false;
+  std::uint16_t port = 0;
+  Callback<void(std::shared_ptr<Connection>)> on_connection;
+  std::set<std::shared_ptr<Connection>> conns;
+  Task close_done;
+
+  void Accept();
+  void Remove(Connection* c);
+  void MaybeFinishClose();
+};
+
+struct Connection::Impl {
+  Listener::Impl* listener = nullptr;
+  Connection* self = nullptr;
+  uv_tcp_t tcp;
+  uv_timer_t handshake_timer;
+  int handles_open = 0;
+  std::unique_ptr<Session> session;
+  std::string peer;
+  bool handshake_done = false;
+  bool started = false;
+  bool paused = false;
+  bool ended = false;
+  bool closing = false;
+  bool handles_closed = false;
+  Status end_status;
+  std::string early;  // plaintext that arrived before Start()
+  std::size_t queued = 0;
+  Callback<void(std::string)> on_data;
+  Callback<void(Status)> on_end;
+
+  void OnRead(ssize_t n, const uv_buf_t* buf);
+  void Deliver(std::string plaintext);
+  void Flush(Callback<void(Status)> done);
+  void End(Status why);
+  void CloseHandles();
+  void PostEnd();
+};
+
+namespace {
+
+struct WriteReq {
+  uv_write_t req;
+  std::string data;
+  std::weak_ptr<Connection> conn;
+  Callback<void(Status)> done;
+};
+
+char g_read_buf[64 * 1024];  // the loop reads one socket at a time
+
+}  // namespace
+
+Connection::Connection() : impl_(std::make_unique<Impl>()) { impl_->self = this; }
+Connection::~Connection() = default;
+
+void Connection::Impl::OnRead(ssize_t n, const uv_buf_t* buf) {
+  if (n == UV_EOF) {
+    End(handshake_done ? Status() : Status::Unavailable("peer closed during the TLS handshake"));
+    return;
+  }
+  if (n < 0) {
+    End(Status::IoError(std::string("read: ") + uv_strerror(static_cast<int>(n))));
+    return;
+  }
+  session->Feed(std::string_view(buf->base, static_cast<std::size_t>(n)));
+  if (!handshake_done) {
+    bool done = false;
+    Status st = session->Handshake(&done);
+    Flush(nullptr);
+    if (!st.ok()) {
+      End(st);
+      return;
+    }
+    if (!done) return;
+    handshake_done = true;
+    uv_timer_stop(&handshake_timer);
+    std::shared_ptr<Connection> me = self->shared_from_this();
+    Listener::Impl* l = listener;
+    l->loop.Post([l, me] {
+      if (!l->closing && me->open() && l->on_connection) l->on_connection(me);
+    });
+  }
+  std::string plain;
+  bool eof = false;
+  Status st = session->Read(&plain, &eof);
+  Flush(nullptr);  // a read may produce alerts or renegotiation refusals
+  if (!plain.empty()) Deliver(std::move(plain));
+  if (!st.ok()) {
+    End(st);
+  } else if (eof) {
+    End(Status());
+  }
+}
+
+void Connection::Impl::Deliver(std::string plaintext) {
+  if (!started) {
+    early += plaintext;
+    return;
+  }
+  std::weak_ptr<Connection> weak = self->weak_from_this();
+  listener->loop.Post([weak, data = std::move(plaintext)]() mutable {
+    auto conn = weak.lock();
+    if (conn && !conn->impl_->ended && conn->impl_->on_data) conn->impl_->on_data(std::move(data));
+  });
+}
+
+void Connection::Impl::Flush(Callback<void(Status)> done) {
+  std::string out = session->TakeOutgoing();
+  if (out.empty() || handles_closed) {
+    if (done) {
+      Status st = handles_closed ? Status::Unavailable("connection closed") : Status();
+      listener->loop.Post([done = std::move(done), st]() mutable { done(st); });
+    }
+    return;
+  }
+  auto* w = new WriteReq{};
+  w->data = std::move(out);
+  w->conn = self->weak_from_this();
+  w->done = std::move(done);
+  w->req.data = w;
+  queued += w->data.size();
+  uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  auto on_written = [](uv_write_t* req, int status) {
+    auto* wr = static_cast<WriteReq*>(req->data);
+    Status st = status == 0 ? Status() : Status::IoError(std::string("write: ") + uv_strerror(status));
+    if (auto conn = wr->conn.lock()) {
+      Impl& im = *conn->impl_;
+      im.queued -= wr->data.size();
+      if (wr->done) im.listener->loop.Post([done = std::move(wr->done), st]() mutable { done(st); });
+      if (!st.ok()) {
+        im.End(st);
+      } else if (im.closing && im.queued == 0) {
+        im.CloseHandles();
+      }
+    }
+    delete wr;
+  };
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1, on_written);
+  if (rc != 0) {
+    queued -= w->data.size();
+    Status st = Status::IoError(std::string("write: ") + uv_strerror(rc));
+    if (w->done) listener->loop.Post([done = std::move(w->done), st]() mutable { done(st); });
+    delete w;
+    End(st);
+  }
+}
+
+void Connection::Impl::PostEnd() {
+  std::shared_ptr<Connection> me = self->shared_from_this();
+  listener->loop.Post([me] {
+    Impl& im = *me->impl_;
+    if (im.on_end) {
+      auto cb = std::move(im.on_end);
+      im.on_end = nullptr;
+      im.on_data = nullptr;
+      cb(im.end_status);
+    }
+  });
+}
+
+void Connection::Impl::End(Status why) {
+  if (ended) return;
+  ended = true;
+  end_status = std::move(why);
+  if (started) PostEnd();
+  CloseHandles();
+}
+
+void Connection::Impl::CloseHandles() {
+  if (handles_closed) return;
+  handles_closed = true;
+  ended = true;
+  auto on_close = [](uv_handle_t* h) {
+    auto* im = static_cast<Connection::Impl*>(h->data);
+    if (--im->handles_open == 0) im->listener->Remove(im->self);
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&handshake_timer), on_close);
+}
+
+void Connection::Start(Callback<void(std::string)> on_data, Callback<void(Status)> on_end) {
+  Impl& im = *impl_;
+  CAIRN_CHECK(!im.started, "tls::Connection::Start called twice");
+  im.started = true;
+  im.on_data = std::move(on_data);
+  im.on_end = std::move(on_end);
+  if (!im.early.empty()) {
+    std::string e;
+    e.swap(im.early);
+    im.Deliver(std::move(e));
+  }
+  if (im.ended) im.PostEnd();
+}
+
+void Connection::PauseReading() {
+  Impl& im = *impl_;
+  if (im.paused || im.handles_closed) return;
+  im.paused = true;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&im.tcp));
+}
+
+void Connection::ResumeReading() {
+  Impl& im = *impl_;
+  if (!im.paused || im.handles_closed) return;
+  im.paused = false;
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&im.tcp),
+      [](uv_handle_t*, size_t, uv_buf_t* buf) { *buf = uv_buf_init(g_read_buf, sizeof g_read_buf); },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) { static_cast<Impl*>(s->data)->OnRead(n, buf); });
+}
+
+void Connection::Write(std::string plaintext, Callback<void(Status)> done) {
+  Impl& im = *impl_;
+  if (im.ended || im.closing) {
+    if (done) {
+      im.listener->loop.Post([done = std::move(done)]() mutable { done(Status::Unavailable("connection closed")); });
+    }
+    return;
+  }
+  Status st = im.session->Write(plaintext);
+  if (!st.ok()) {
+    if (done) im.listener->loop.Post([done = std::move(done), st]() mutable { done(st); });
+    im.End(st);
+    return;
+  }
+  im.Flush(std::move(done));
+}
+
+void Connection::Close() {
+  Impl& im = *impl_;
+  if (im.ended || im.closing) return;
+  im.closing = true;
+  if (im.handshake_done) {
+    im.session->Close();
+    im.Flush(nullptr);
+  }
+  if (!im.ended) {
+    im.ended = true;
+    im.end_status = Status();
+    if (im.started) im.PostEnd();
+  }
+  if (im.queued == 0) im.CloseHandles();
+}
+
+void Connection::Abort(const Status& why) { impl_->End(why); }
+
+std::size_t Connection::queued_write_bytes() const { return impl_->queued; }
+const std::string& Connection::peer() const { return impl_->peer; }
+bool Connection::open() const { return !impl_->ended; }
+
+// --- Listener -------------------------------------------------------------------
+
+Listener::Listener(Loop& loop, std::shared_ptr<Context> ctx) : impl_(std::make_unique<Impl>(loop, std::move(ctx))) {}
+
+Listener::~Listener() {
+  CAIRN_CHECK(!impl_->server_open && impl_->conns.empty(), "tls::Listener destroyed before Close() completed");
+}
+
+Status Listener::Start(const ListenerOptions& options, Callback<void(std::shared_ptr<Connection>)> on_connection) {
+  Impl& im = *impl_;
+  im.options = options;
+  im.on_connection = std::move(on_connection);
+  uv_tcp_init(im.loop.uv(), &im.server);
+  im.server.data = &im;
+  im.server_open = true;
+  sockaddr_storage addr;
+  int rc = uv_ip4_addr(options.address.c_str(), options.port, reinterpret_cast<sockaddr_in*>(&addr));
+  if (rc != 0) rc = uv_ip6_addr(options.address.c_str(), options.port, reinterpret_cast<sockaddr_in6*>(&addr));
+  if (rc != 0) return Status::InvalidArgument("not an IP address: " + options.address);
+  rc = uv_tcp_bind(&im.server, reinterpret_cast<sockaddr*>(&addr), 0);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&im.server), 128, [](uv_stream_t* s, int status) {
+      if (status == 0) static_cast<Impl*>(s->data)->Accept();
+    });
+  }
+  if (rc != 0) {
+    return Status::Unavailable("listen on " + options.address + ":" + std::to_string(options.port) + ": " +
+                               uv_strerror(rc));
+  }
+  sockaddr_storage bound;
+  int len = sizeof bound;
+  uv_tcp_getsockname(&im.server, reinterpret_cast<sockaddr*>(&bound), &len);
+  im.port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                              : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return Status();
+}
+
+void Listener::Impl::Accept() {
+  std::shared_ptr<Connection> conn(new Connection());
+  Connection::Impl& c = *conn->impl_;
+  c.listener = this;
+  uv_tcp_init(loop.uv(), &c.tcp);
+  c.tcp.data = &c;
+  uv_timer_init(loop.uv(), &c.handshake_timer);
+  c.handshake_timer.data = &c;
+  c.handles_open = 2;
+  conns.insert(conn);
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(&server), reinterpret_cast<uv_stream_t*>(&c.tcp)) != 0 ||
+      closing || conns.size() > options.max_connections) {
+    if (conns.size() > options.max_connections) CAIRN_LOG(Warn, "tls: connection limit reached; refusing one");
+    c.ended = true;
+    c.CloseHandles();
+    return;
+  }
+  sockaddr_storage peer;
+  int len = sizeof peer;
+  if (uv_tcp_getpeername(&c.tcp, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    char host[64] = "?";
+    if (peer.ss_family == AF_INET) {
+      uv_ip4_name(reinterpret_cast<sockaddr_in*>(&peer), host, sizeof host);
+      c.peer = std::string(host) + ":" + std::to_string(ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port));
+    } else {
+      uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&peer), host, sizeof host);
+      c.peer = "[" + std::string(host) + "]:" + std::to_string(ntohs(reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port));
+    }
+  }
+  auto session = Session::NewServer(ctx);
+  if (!session.ok()) {
+    CAIRN_LOG(Error, "tls: %s", session.status().ToString().c_str());
+    c.ended = true;
+    c.CloseHandles();
+    return;
+  }
+  c.session = std::move(*session);
+  uv_timer_start(
+      &c.handshake_timer,
+      [](uv_timer_t* t) {
+        auto* im = static_cast<Connection::Impl*>(t->data);
+        im->End(Status::Timeout("TLS handshake did not finish in time"));
+      },
+      options.handshake_ms, 0);
+  c.paused = true;
+  conn->ResumeReading();
+}
+
+void Listener::Impl::Remove(Connection* c) {
+  for (auto it = conns.begin(); it != conns.end(); ++it) {
+    if (it->get() == c) {
+      conns.erase(it);  // may free the connection
+      break;
+    }
+  }
+  MaybeFinishClose();
+}
+
+void Listener::Impl::MaybeFinishClose() {
+  if (!closing || server_open || !conns.empty() || !close_done) return;
+  loop.Post(std::move(close_done));
+  close_done = nullptr;
+}
+
+std::uint16_t Listener::port() const { return impl_->port; }
+std::size_t Listener::open_connections() const { return impl_->conns.size(); }
+
+void Listener::Close(Task done) {
+  Impl& im = *impl_;
+  im.closing = true;
+  im.close_done = std::move(done);
+  if (im.server_open) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&im.server), [](uv_handle_t* h) {
+      auto* l = static_cast<Impl*>(h->data);
+      l->server_open = false;
+      l->MaybeFinishClose();
+    });
+  }
+  std::vector<std::shared_ptr<Connection>> all(im.conns.begin(), im.conns.end());
+  for (auto& c : all) c->Abort(Status::ShuttingDown("the node is stopping"));
+  im.MaybeFinishClose();
+}
+
+}  // namespace cairn::tls
