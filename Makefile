@@ -52,6 +52,7 @@ LIB_SRCS  := $(filter-out src/daemon/main.cc src/cli/main.cc,$(wildcard src/*/*.
              $(wildcard platform/linux/*.cc)
 TEST_SRCS := $(wildcard test/unit/*/*.cc) $(wildcard test/support/*.cc)
 BENCH_SRCS := $(wildcard test/bench/*_bench.cc)
+TOOL_SRCS  := $(wildcard test/tools/*.cc)
 
 obj = $(patsubst %.cc,$(BUILD)/obj/%.o,$(1))
 LIB_OBJS  := $(call obj,$(LIB_SRCS))
@@ -60,6 +61,7 @@ LIB       := $(BUILD)/libcairn.a
 BINS      := $(BUILD)/cairnd $(BUILD)/cairn
 UNIT      := $(BUILD)/unit_tests
 BENCHES   := $(patsubst test/bench/%.cc,$(BUILD)/bench/%,$(BENCH_SRCS))
+TOOLS     := $(patsubst test/tools/%.cc,$(BUILD)/tools/%,$(TOOL_SRCS))
 
 .DEFAULT_GOAL := all
 .PHONY: all run test bench deps check-layers help clean FORCE
@@ -113,6 +115,11 @@ $(UNIT): $(TEST_OBJS) $(LIB)
 	@$(if $(Q),echo '  LINK    $@')
 	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $(TEST_OBJS) $(LIB) -lgtest_main -lgtest $(LDLIBS) -o $@
 
+$(BUILD)/tools/%: $(BUILD)/obj/test/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  LINK    $@')
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  LINK    $@')
@@ -137,7 +144,7 @@ test: deps
 	$(Q)$(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan $(TESTS)
 
 .PHONY: build-tests
-build-tests: $(BINS) $(UNIT)
+build-tests: $(BINS) $(UNIT) $(TOOLS)
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory MODE=release $(BINS) $(BENCHES)
