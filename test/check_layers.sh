@@ -5,7 +5,8 @@ set -eu
 cd "$(dirname "$0")/.."
 allowed() {
   case "$1" in
-    core)      echo "core platform" ;;
+    core)      echo "core" ;;
+    platform)  echo "platform core" ;;
     crypto)    echo "crypto core platform" ;;
     caps|fec)  echo "$1 crypto core platform" ;;
     store|http|tls|cbor) echo "$1 caps fec crypto core platform" ;;
@@ -18,8 +19,9 @@ allowed() {
   esac
 }
 bad=0
-for f in $(find src include/cairn -name '*.cc' -o -name '*.h' | sort); do
+for f in $(find src include/cairn platform -name '*.cc' -o -name '*.h' | sort); do
   case "$f" in
+    platform/*) layer=platform ;;
     src/*) layer=$(echo "$f" | cut -d/ -f2) ;;
     include/cairn/*) layer=$(echo "$f" | cut -d/ -f3) ;;
   esac

@@ -41,6 +41,11 @@ Status ParseInto(const cJSON* root, Config* c) {
     return Status::InvalidArgument("key \"log_level\" must be one of error, warn, info, debug");
   }
 
+  CAIRN_TRY(top.String("log_sink", &c->log_sink));
+  if (c->log_sink != "stderr" && c->log_sink != "syslog") {
+    return Status::InvalidArgument("key \"log_sink\" must be \"stderr\" or \"syslog\"");
+  }
+
   const cJSON* storage = nullptr;
   CAIRN_TRY(top.Object("storage", &storage));
   if (storage) {
@@ -114,6 +119,7 @@ std::string ConfigToJson(const Config& c) {
   cJSON_AddStringToObject(r, "nickname", c.nickname.c_str());
   cJSON_AddStringToObject(r, "board", c.board.c_str());
   cJSON_AddStringToObject(r, "log_level", LevelName(c.log_level));
+  cJSON_AddStringToObject(r, "log_sink", c.log_sink.c_str());
   cJSON* s = cJSON_AddObjectToObject(r, "storage");
   cJSON_AddStringToObject(s, "listen", c.listen_address.c_str());
   cJSON_AddNumberToObject(s, "port", c.port);

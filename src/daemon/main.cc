@@ -18,6 +18,7 @@
 #include "cairn/core/loop.h"
 #include "cairn/core/node_dir.h"
 #include "cairn/core/version.h"
+#include "cairn/platform/log_sinks.h"
 #include "cairn/tls/identity.h"
 #include "daemon/node.h"
 
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
   SetLogLevel(config->log_level);
+  if (config->log_sink == "syslog") SetLogSink(platform::OpenSyslogSink());
 
   // The lock comes before anything that touches the directory's contents
   // (the control socket's stale file is removed only by the lock's holder).

@@ -184,6 +184,15 @@ class LifecycleTest(unittest.TestCase):
         finally:
             node.cleanup()
 
+    def test_syslog_sink_takes_the_log_off_stderr(self):
+        node = Node(config_patch={"log_sink": "syslog"})
+        try:
+            node.start()
+            self.assertEqual(node.stop(), 0)
+            self.assertNotIn("stopped cleanly", node.read_log())
+        finally:
+            node.cleanup()
+
     def test_unknown_config_key_is_rejected_with_its_name(self):
         node = Node(config_patch={"storage": {"prot": 1}})
         try:

@@ -22,6 +22,7 @@ struct Config {
   std::uint16_t port = 3456;               // "storage.port"
   std::string public_host = "127.0.0.1";   // "storage.host": host named in the NURL
   LogLevel log_level = LogLevel::kInfo;    // "log_level"
+  std::string log_sink = "stderr";         // "log_sink": "stderr" or "syslog"
   Limits limits;                           // board defaults + "limits" overrides
 };
 

@@ -18,7 +18,7 @@ TEST(ConfigTest, MinimalConfigGetsBoardDefaults) {
 TEST(ConfigTest, OverridesApplyAndRoundTrip) {
   auto c = ParseConfig(
       R"({"format":1,"board":"host","storage":{"port":4000,"listen":"127.0.0.1","host":"nas.local"},
-          "limits":{"control_frame_bytes":1024},"log_level":"debug"})",
+          "limits":{"control_frame_bytes":1024},"log_level":"debug","log_sink":"syslog"})",
       "x");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->port, 4000);
@@ -30,6 +30,7 @@ TEST(ConfigTest, OverridesApplyAndRoundTrip) {
   EXPECT_EQ(again->limits.control_frame_bytes, 1024u);
   EXPECT_EQ(again->port, 4000);
   EXPECT_EQ(again->public_host, "nas.local");
+  EXPECT_EQ(again->log_sink, "syslog");
 }
 
 TEST(ConfigTest, UnknownKeysAreNamed) {
@@ -60,6 +61,7 @@ TEST(ConfigTest, BadValuesAreRejected) {
       R"({"format":1,"storage":{"port":70000}})",
       R"({"format":1,"storage":{"port":-1}})",
       R"({"format":1,"log_level":"loud"})",
+      R"({"format":1,"log_sink":"file"})",
       R"({"format":1,"limits":{"threadpool":"four"}})",
       R"([1,2])",
       R"({"format":1} trailing)",
