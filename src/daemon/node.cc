@@ -2,6 +2,7 @@
 #include "daemon/node.h"
 
 #include <cjson/cJSON.h>
+#include <lmdb.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -48,10 +49,21 @@ Node::Node(Loop& loop, NodePaths paths, Config config, std::string node_id)
       commands_(*this),
       control_(loop, config_.limits, commands_) {}
 
-Node::~Node() = default;
+Node::~Node() {
+  if (env_) mdb_env_close(env_);
+}
 
 Status Node::Start() {
   started_ = true;
+  // Open the LMDB environment first: a node whose store cannot open must not
+  // accept requests. Opening an environment is bounded (it maps the file).
+  int rc = mdb_env_create(&env_);
+  if (rc == 0) rc = mdb_env_open(env_, paths_.store.c_str(), MDB_NOTLS, 0600);
+  if (rc != 0) {
+    if (env_) mdb_env_close(env_);
+    env_ = nullptr;
+    return Status::IoError("store " + paths_.store + ": " + mdb_strerror(rc));
+  }
   auto watch = [this](int signum) {
     auto* h = new uv_signal_t;
     uv_signal_init(loop_.uv(), h);
@@ -101,6 +113,11 @@ void Node::Stop(Task done) {
       if (h) uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
     }
     sigterm_ = sigint_ = nullptr;
+    // The store closes last, after everything that could write to it.
+    if (env_) {
+      mdb_env_close(env_);
+      env_ = nullptr;
+    }
     stop_deadline_.reset();
     CAIRN_LOG(Info, "stopped cleanly");
     if (stopped_) loop_.Post(std::move(stopped_));

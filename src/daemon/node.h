@@ -12,6 +12,7 @@
 #include "cairn/core/node_dir.h"
 
 struct uv_signal_s;
+struct MDB_env;
 
 namespace cairn::daemon {
 
@@ -43,6 +44,7 @@ class Node final : public control::NodeView {
   std::uint64_t started_ms_;
   control::Commands commands_;
   control::Server control_;
+  MDB_env* env_ = nullptr;  // the store's environment (the share store opens it in full)
   uv_signal_s* sigterm_ = nullptr;
   uv_signal_s* sigint_ = nullptr;
   bool stopping_ = false;

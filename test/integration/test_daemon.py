@@ -184,6 +184,18 @@ class LifecycleTest(unittest.TestCase):
         finally:
             node.cleanup()
 
+    def test_unopenable_store_stops_the_start(self):
+        node = Node()
+        try:
+            os.chmod(os.path.join(node.dir, "store"), 0o000) if os.geteuid() else \
+                os.rename(os.path.join(node.dir, "store"), os.path.join(node.tmp, "moved"))
+            proc = subprocess.run([binary("cairnd"), node.dir], capture_output=True, text=True, timeout=10)
+            self.assertEqual(proc.returncode, 1)
+            self.assertIn("store", proc.stderr)
+            self.assertFalse(os.path.exists(os.path.join(node.dir, "control.sock")))
+        finally:
+            node.cleanup()
+
     def test_syslog_sink_takes_the_log_off_stderr(self):
         node = Node(config_patch={"log_sink": "syslog"})
         try:
