@@ -1,0 +1,59 @@
+// TaskStore: task records kept in LMDB (DIR/control/, an environment of its
+// own, so a store full of shares never stops the control plane from
+// recording what it does). Records are JSON text keyed by the big-endian
+// task id. Writes are group-committed off the loop: one commit in flight at a
+// time, the next batch holds every record changed meanwhile (latest wins).
+// Loop thread only, except the work functions it offloads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cairn/core/callback.h"
+#include "cairn/core/loop.h"
+#include "cairn/core/status.h"
+
+struct MDB_env;
+
+namespace cairn::control {
+
+class TaskStore {
+ public:
+  explicit TaskStore(Loop& loop) : loop_(loop) {}
+  ~TaskStore();  // REQUIRES: no commit in flight (idle() is true).
+  TaskStore(const TaskStore&) = delete;
+  TaskStore& operator=(const TaskStore&) = delete;
+
+  // Opens (creating if needed) the environment at `dir` and reads every
+  // record, in id order. Synchronous and bounded: at start-up only.
+  Status Open(const std::string& dir, std::vector<std::pair<std::uint64_t, std::string>>* records);
+  // Queues `json` as record `id`'s new value; `durable` (optional) runs on a
+  // later turn once it is committed and synced, or with the commit's error.
+  void Put(std::uint64_t id, std::string json, Callback<void(Status)> durable = nullptr);
+  // Queues the deletion of record `id` (pruning old history).
+  void Delete(std::uint64_t id);
+  bool idle() const { return !in_flight_ && pending_.empty(); }
+  // `done` runs on a later turn once every queued change is durable.
+  void Flush(Task done);
+  std::uint64_t commits() const { return commits_; }
+
+ private:
+  struct Change {
+    bool erase = false;
+    std::string json;
+  };
+  void MaybeCommit();
+
+  Loop& loop_;
+  MDB_env* env_ = nullptr;
+  unsigned int dbi_ = 0;
+  bool in_flight_ = false;
+  std::map<std::uint64_t, Change> pending_;
+  std::vector<Callback<void(Status)>> pending_done_;
+  std::vector<Task> flush_waiters_;
+  std::uint64_t commits_ = 0;
+};
+
+}  // namespace cairn::control
