@@ -22,5 +22,7 @@ LIMIT_http_idle_ms         = 60000
 LIMIT_lmdb_map_bytes       = 1073741824
 LIMIT_lmdb_map_max_bytes   = 17179869184
 LIMIT_task_history         = 1000
+LIMIT_tasks_max_active     = 64
+LIMIT_tasks_max_per_key    = 16
 LIMIT_threadpool           = 4
 LIMIT_tls_prefer_chacha    = 0

@@ -8,5 +8,6 @@ namespace cairn::cli {
 
 int InitMain(const Options& opts);
 int StatusMain(const Options& opts);
+int TasksMain(const Options& opts);
 
 }  // namespace cairn::cli

@@ -22,6 +22,7 @@ namespace {
 const Command kCommands[] = {
     {"init", InitMain, "init DIR [--port P] [--nickname N] [--board NAME]", "create a node directory"},
     {"status", StatusMain, "status", "show the running node's identity, listeners, memory and loop"},
+    {"tasks", TasksMain, "tasks list|show ID|wait ID|cancel ID", "the daemon's task records"},
 };
 
 void PrintHelp(FILE* out) {

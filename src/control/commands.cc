@@ -1,27 +1,76 @@
 // THE control command table. Loop thread only.
+//
+// Every handler validates and copies its parameters before anything
+// asynchronous happens (aptly #1573: a recycled request context). Mutating
+// methods run as tasks (src/control/tasks.cc): they name the resources they
+// touch, and their body runs only once those are held.
 #include "cairn/control/commands.h"
 
 #include <cjson/cJSON.h>
 
+#include <map>
+
 #include "cairn/control/protocol.h"
 #include "cairn/core/version.h"
+#include "control/tasks.h"
 
 namespace cairn::control {
+
+struct CommandsState {
+  Loop& loop;
+  NodeView& node;
+  CommandsOptions options;
+  TaskTable& tasks;
+  std::map<TaskId, std::unique_ptr<Timer>>& holds;
+};
+
 namespace {
 
-using Handler = void (*)(NodeView& node, Request& req, Reply& reply);
+using Handler = void (*)(CommandsState& c, Request& req, Reply& reply);
 
-// Rejects any parameter; for methods that take none.
 Status NoParams(const Request& req) {
-  if (req.params.get() && req.params.get()->child) {
-    return Status::InvalidArgument("method \"" + req.method + "\" takes no parameter \"" +
-                                   req.params.get()->child->string + "\"");
-  }
-  return Status();
+  auto r = JsonObjectReader::Open(req.params.get(), "params.");
+  if (!r.ok()) return r.status();
+  return r->Finish();
 }
 
-void Hello(NodeView&, Request& req, Reply& reply) {
-  // Clients may introduce themselves; nothing else is accepted.
+// Reads {"id": N} (and nothing else).
+Result<TaskId> TaskIdParam(const Request& req) {
+  CAIRN_TRY_ASSIGN(JsonObjectReader r, JsonObjectReader::Open(req.params.get(), "params."));
+  std::uint64_t id = 0;
+  CAIRN_TRY(r.Uint("id", &id, true));
+  CAIRN_TRY(r.Finish());
+  return id;
+}
+
+// Submits a task and answers the request: at once with {"task", "state"}
+// when the client asked not to wait, else with the task's result or error.
+void RunTask(CommandsState& c, Request& req, Reply& reply, TaskSpec spec) {
+  TaskTable* tasks = &c.tasks;
+  bool wait = req.wait;
+  tasks->Submit(std::move(spec), [tasks, wait, reply = std::move(reply)](Result<TaskId> id) mutable {
+    if (!id.ok()) return reply.Error(id.status());
+    if (!wait) {
+      Json out = Json::NewObject();
+      cJSON_AddNumberToObject(out.get(), "task", static_cast<double>(*id));
+      cJSON_AddStringToObject(out.get(), "state", "queued");
+      return reply.Result(std::move(out));
+    }
+    TaskId task = *id;
+    tasks->Wait(task, [task, reply = std::move(reply)](Result<Json> record) mutable {
+      if (!record.ok()) return reply.Error(record.status());
+      const cJSON* o = record->get();
+      const cJSON* error = cJSON_GetObjectItemCaseSensitive(o, "error");
+      if (error) return reply.Error(ErrorFromJson(error).WithContext("task " + std::to_string(task)));
+      const cJSON* result = cJSON_GetObjectItemCaseSensitive(o, "result");
+      Json out(result ? cJSON_Duplicate(result, true) : cJSON_CreateObject());
+      cJSON_AddNumberToObject(out.get(), "task", static_cast<double>(task));
+      reply.Result(std::move(out));
+    });
+  });
+}
+
+void Hello(CommandsState&, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
   std::string client;
@@ -37,10 +86,103 @@ void Hello(NodeView&, Request& req, Reply& reply) {
   reply.Result(std::move(out));
 }
 
-void GetStatus(NodeView& node, Request& req, Reply& reply) {
+void GetStatus(CommandsState& c, Request& req, Reply& reply) {
   Status st = NoParams(req);
   if (!st.ok()) return reply.Error(st);
-  reply.Result(node.StatusJson());
+  reply.Result(c.node.StatusJson());
+}
+
+void TasksList(CommandsState& c, Request& req, Reply& reply) {
+  Status st = NoParams(req);
+  if (!st.ok()) return reply.Error(st);
+  Json out = Json::NewObject();
+  cJSON_AddItemToObject(out.get(), "tasks", c.tasks.List().release());
+  reply.Result(std::move(out));
+}
+
+void TasksShow(CommandsState& c, Request& req, Reply& reply) {
+  auto id = TaskIdParam(req);
+  if (!id.ok()) return reply.Error(id.status());
+  auto record = c.tasks.Show(*id);
+  if (!record.ok()) return reply.Error(record.status());
+  reply.Result(std::move(*record));
+}
+
+void TasksWait(CommandsState& c, Request& req, Reply& reply) {
+  auto id = TaskIdParam(req);
+  if (!id.ok()) return reply.Error(id.status());
+  c.tasks.Wait(*id, [reply = std::move(reply)](Result<Json> record) mutable {
+    if (!record.ok()) return reply.Error(record.status());
+    reply.Result(std::move(*record));
+  });
+}
+
+void TasksCancel(CommandsState& c, Request& req, Reply& reply) {
+  auto id = TaskIdParam(req);
+  if (!id.ok()) return reply.Error(id.status());
+  auto state = c.tasks.Cancel(*id);
+  if (!state.ok()) return reply.Error(state.status());
+  Json out = Json::NewObject();
+  cJSON_AddNumberToObject(out.get(), "task", static_cast<double>(*id));
+  cJSON_AddStringToObject(out.get(), "state", TaskStateName(*state));
+  cJSON_AddBoolToObject(out.get(), "cancel_requested", true);
+  reply.Result(std::move(out));
+}
+
+// Test hook: a task that holds `keys` for `ms` milliseconds, then succeeds
+// (or fails with `fail`, a code name). Lets tests make lock contention
+// deterministic over the real socket.
+void DebugHold(CommandsState& c, Request& req, Reply& reply) {
+  if (!c.options.test_hooks) return reply.Error(Status::UnknownMethod("unknown method \"debug.hold\""));
+  auto r = JsonObjectReader::Open(req.params.get(), "params.");
+  if (!r.ok()) return reply.Error(r.status());
+  std::uint64_t ms = 0;
+  bool shared = false;
+  std::string fail;
+  Status st = r->Uint("ms", &ms, true, 600000);
+  if (st.ok()) st = r->Bool("shared", &shared);
+  if (st.ok()) st = r->String("fail", &fail);
+  Code fail_code = Code::kOk;
+  if (st.ok() && !fail.empty() && (!CodeFromName(fail, &fail_code) || fail_code == Code::kOk)) {
+    st = Status::InvalidArgument("params.fail must be an error code name");
+  }
+  std::vector<LockKey> keys;
+  const cJSON* list = cJSON_GetObjectItemCaseSensitive(req.params.get(), "keys");
+  r->Accept("keys");
+  if (st.ok() && (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0)) {
+    st = Status::InvalidArgument("params.keys must be a non-empty array of strings");
+  }
+  const cJSON* k;
+  cJSON_ArrayForEach(k, list) {
+    if (!cJSON_IsString(k)) {
+      st = Status::InvalidArgument("params.keys must be a non-empty array of strings");
+      break;
+    }
+    keys.push_back(LockKey{k->valuestring, shared ? LockMode::kShared : LockMode::kExclusive});
+  }
+  if (st.ok()) st = r->Finish();
+  if (!st.ok()) return reply.Error(st);
+
+  TaskSpec spec;
+  spec.kind = "debug.hold";
+  spec.params = Json(cJSON_Duplicate(req.params.get(), true));
+  spec.keys = std::move(keys);
+  spec.requester_uid = req.peer_uid;
+  Loop* loop = &c.loop;
+  auto* holds = &c.holds;
+  spec.body = [loop, holds, ms, fail_code](TaskRun& run) {
+    TaskId id = run.id();
+    TaskRun* runp = &run;
+    (*holds)[id] = loop->PostAfter(ms, [holds, id, runp, ms, fail_code] {
+      holds->erase(id);
+      if (runp->cancel_requested()) return runp->Fail(Status::Cancelled("cancelled while holding"));
+      if (fail_code != Code::kOk) return runp->Fail(Status(fail_code, "debug.hold was asked to fail"));
+      Json out = Json::NewObject();
+      cJSON_AddNumberToObject(out.get(), "held_ms", static_cast<double>(ms));
+      runp->Succeed(std::move(out));
+    });
+  };
+  RunTask(c, req, reply, std::move(spec));
 }
 
 struct Method {
@@ -52,11 +194,30 @@ struct Method {
 constexpr Method kMethods[] = {
     {"hello", Hello},
     {"status", GetStatus},
+    {"tasks.list", TasksList},
+    {"tasks.show", TasksShow},
+    {"tasks.wait", TasksWait},
+    {"tasks.cancel", TasksCancel},
+    {"debug.hold", DebugHold},
 };
 
 }  // namespace
 
-Commands::Commands(NodeView& node) : node_(node) {}
+Commands::Commands(Loop& loop, const Limits& limits, NodeView& node, CommandsOptions options)
+    : loop_(loop),
+      node_(node),
+      options_(options),
+      tasks_(std::make_unique<TaskTable>(
+          loop, TaskLimits{limits.tasks_max_active, limits.tasks_max_per_key, limits.task_history})) {}
+
+Commands::~Commands() { holds_.clear(); }
+
+Status Commands::Open(const std::string& dir) { return tasks_->Open(dir); }
+
+void Commands::Close(Task done) {
+  holds_.clear();  // test holds end with the daemon
+  tasks_->Close(std::move(done));
+}
 
 std::vector<std::string> Commands::Methods() {
   std::vector<std::string> out;
@@ -64,9 +225,17 @@ std::vector<std::string> Commands::Methods() {
   return out;
 }
 
+Json Commands::TaskSummary() const {
+  Json out = Json::NewObject();
+  cJSON_AddNumberToObject(out.get(), "active", static_cast<double>(tasks_->active()));
+  cJSON_AddNumberToObject(out.get(), "kept", static_cast<double>(cJSON_GetArraySize(tasks_->List().get())));
+  return out;
+}
+
 void Commands::Handle(Request request, Reply reply) {
+  CommandsState state{loop_, node_, options_, *tasks_, holds_};
   for (const Method& m : kMethods) {
-    if (request.method == m.name) return m.handler(node_, request, reply);
+    if (request.method == m.name) return m.handler(state, request, reply);
   }
   reply.Error(Status::UnknownMethod("unknown method \"" + request.method + "\""));
 }

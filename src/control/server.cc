@@ -242,6 +242,8 @@ void Connection::HandleFrame(const std::string& line) {
     envelope = Status::InvalidArgument("\"method\" must be a string");
   } else if (params && !cJSON_IsObject(params)) {
     envelope = Status::InvalidArgument("\"params\" must be an object");
+  } else if (const cJSON* w = cJSON_GetObjectItemCaseSensitive(root, "wait"); w && !cJSON_IsBool(w)) {
+    envelope = Status::InvalidArgument("\"wait\" must be true or false");
   } else {
     for (const cJSON* item = root->child; item; item = item->next) {
       std::string_view k = item->string;
@@ -260,6 +262,8 @@ void Connection::HandleFrame(const std::string& line) {
   req.method = method->valuestring;
   req.params = Json(params ? cJSON_Duplicate(params, true) : cJSON_CreateObject());
   req.peer_uid = peer_uid_;
+  const cJSON* wait = cJSON_GetObjectItemCaseSensitive(root, "wait");
+  req.wait = !cJSON_IsFalse(wait);
   srv.dispatcher.Handle(std::move(req), Reply(weak_from_this(), Json(cJSON_Duplicate(id, true))));
 }
 

@@ -20,6 +20,7 @@ NodePaths::NodePaths(std::string d)
       tls_cert(private_dir + "/node.crt"),
       swissnum(private_dir + "/swissnum"),
       store(dir + "/store"),
+      control_db(dir + "/control"),
       socket(dir + "/control.sock"),
       lock(dir + "/cairnd.lock") {}
 

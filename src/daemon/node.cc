@@ -46,7 +46,7 @@ Node::Node(Loop& loop, NodePaths paths, Config config, std::string node_id)
       config_(std::move(config)),
       node_id_(std::move(node_id)),
       started_ms_(loop.NowMs()),
-      commands_(*this),
+      commands_(loop, config_.limits, *this, control::CommandsOptions{std::getenv("CAIRN_TEST_HOOKS") != nullptr}),
       control_(loop, config_.limits, commands_) {}
 
 Node::~Node() {
@@ -64,6 +64,9 @@ Status Node::Start() {
     env_ = nullptr;
     return Status::IoError("store " + paths_.store + ": " + mdb_strerror(rc));
   }
+  // Task records are read (and unfinished ones marked interrupted) before
+  // any client can ask about them.
+  CAIRN_TRY(commands_.Open(paths_.control_db));
   auto watch = [this](int signum) {
     auto* h = new uv_signal_t;
     uv_signal_init(loop_.uv(), h);
@@ -108,20 +111,22 @@ void Node::Stop(Task done) {
   });
   // Order: stop taking requests first; later layers (GBS server, store)
   // close after the control socket, the store last.
-  control_.Close([this] {
-    for (uv_signal_s* h : {sigterm_, sigint_}) {
-      if (h) uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
-    }
-    sigterm_ = sigint_ = nullptr;
-    // The store closes last, after everything that could write to it.
-    if (env_) {
-      mdb_env_close(env_);
-      env_ = nullptr;
-    }
-    stop_deadline_.reset();
-    CAIRN_LOG(Info, "stopped cleanly");
-    if (stopped_) loop_.Post(std::move(stopped_));
-  });
+  control_.Close([this] { commands_.Close([this] { Finish(); }); });
+}
+
+void Node::Finish() {
+  for (uv_signal_s* h : {sigterm_, sigint_}) {
+    if (h) uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
+  }
+  sigterm_ = sigint_ = nullptr;
+  // The store closes last, after everything that could write to it.
+  if (env_) {
+    mdb_env_close(env_);
+    env_ = nullptr;
+  }
+  stop_deadline_.reset();
+  CAIRN_LOG(Info, "stopped cleanly");
+  if (stopped_) loop_.Post(std::move(stopped_));
 }
 
 Json Node::StatusJson() {
@@ -157,6 +162,7 @@ Json Node::StatusJson() {
   cJSON_AddNumberToObject(c, "connections_accepted", static_cast<double>(cs.connections_accepted));
   cJSON_AddNumberToObject(c, "requests", static_cast<double>(cs.requests));
   cJSON_AddNumberToObject(c, "bad_frames", static_cast<double>(cs.bad_frames));
+  cJSON_AddItemToObject(o, "tasks", commands_.TaskSummary().release());
   return out;
 }
 

@@ -36,6 +36,8 @@ class Node final : public control::NodeView {
 
  private:
   void OnSignal(int signum);
+  // The last step of Stop(): everything that writes is closed.
+  void Finish();
 
   Loop& loop_;
   NodePaths paths_;

@@ -122,9 +122,12 @@ class Node:
         with open(path, "w") as f:
             json.dump(cfg, f)
 
-    def start(self, wait=True):
+    def start(self, wait=True, test_hooks=False):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([binary("cairnd"), self.dir], stdout=self.log, stderr=subprocess.STDOUT)
+        env = dict(os.environ)
+        if test_hooks:
+            env["CAIRN_TEST_HOOKS"] = "1"
+        self.proc = subprocess.Popen([binary("cairnd"), self.dir], stdout=self.log, stderr=subprocess.STDOUT, env=env)
         if wait:
             wait_for(self.answers, timeout=20, what=f"cairnd in {self.dir} to answer")
         return self.proc

@@ -4,12 +4,16 @@
 // only.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cairn/control/server.h"
 #include "cairn/core/json.h"
+#include "cairn/core/limits.h"
+#include "cairn/core/loop.h"
 
 namespace cairn::control {
 
@@ -22,15 +26,34 @@ class NodeView {
   virtual Json StatusJson() = 0;
 };
 
+class TaskTable;
+
+struct CommandsOptions {
+  // Enables test-only methods (debug.hold); set by cairnd from the
+  // CAIRN_TEST_HOOKS environment variable, never by configuration.
+  bool test_hooks = false;
+};
+
 class Commands final : public Dispatcher {
  public:
-  explicit Commands(NodeView& node);
+  Commands(Loop& loop, const Limits& limits, NodeView& node, CommandsOptions options);
+  ~Commands() override;
+  // Opens the task records in `dir` (DIR/control). Synchronous, at start-up.
+  Status Open(const std::string& dir);
+  // Stops taking tasks; `done` runs once every record is durable.
+  void Close(Task done);
   void Handle(Request request, Reply reply) override;
   // Every method name, for "hello" and `cairn --help`.
   static std::vector<std::string> Methods();
+  // "tasks" summary for status: {"active": N, "kept": N}.
+  Json TaskSummary() const;
 
  private:
+  Loop& loop_;
   NodeView& node_;
+  CommandsOptions options_;
+  std::unique_ptr<TaskTable> tasks_;
+  std::map<std::uint64_t, std::unique_ptr<Timer>> holds_;  // debug.hold timers by task
 };
 
 }  // namespace cairn::control

@@ -50,6 +50,7 @@ struct Request {
   std::string method;
   Json params;  // an object (empty object when the client sent none)
   uid_t peer_uid = 0;
+  bool wait = true;  // "wait": false asks a task-running method to answer once queued
 };
 
 class Dispatcher {

@@ -16,7 +16,8 @@ struct NodePaths {
   std::string tls_key;      // DIR/private/node.key
   std::string tls_cert;     // DIR/private/node.crt
   std::string swissnum;     // DIR/private/swissnum
-  std::string store;        // DIR/store: the LMDB environment
+  std::string store;        // DIR/store: the share store's LMDB environment
+  std::string control_db;   // DIR/control: task records (an LMDB environment of their own)
   std::string socket;       // DIR/control.sock (0600)
   std::string lock;         // DIR/cairnd.lock
 
