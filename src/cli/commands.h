@@ -2,6 +2,10 @@
 // listed once in the table in src/cli/main.cc. Single-threaded.
 #pragma once
 
+#include <string>
+
+#include "cairn/core/status.h"
+#include "cairn/gbs/nurl.h"
 #include "cli/cli.h"
 
 namespace cairn::cli {
@@ -9,5 +13,9 @@ namespace cairn::cli {
 int InitMain(const Options& opts);
 int StatusMain(const Options& opts);
 int TasksMain(const Options& opts);
+int NurlMain(const Options& opts);
+
+// The NURL of the node in `node_dir`, from its files.
+Result<gbs::Nurl> NodeNurl(const std::string& node_dir);
 
 }  // namespace cairn::cli

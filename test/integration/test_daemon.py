@@ -273,6 +273,26 @@ class InitTest(unittest.TestCase):
         finally:
             node.cleanup()
 
+    def test_nurl(self):
+        node = Node()
+        try:
+            out = run_cli("nurl", node_dir=node.dir)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            nurl = out.stdout.strip()
+            with open(os.path.join(node.dir, "private", "swissnum")) as f:
+                swissnum = f.read().strip()
+            import re
+            m = re.fullmatch(r"pb://([A-Za-z0-9_-]{43})@127\.0\.0\.1:(\d+)/([A-Za-z0-9_-]+)#v=1", nurl)
+            self.assertIsNotNone(m, nurl)
+            self.assertEqual(int(m.group(2)), node.port)
+            self.assertEqual(m.group(3), swissnum)
+            js = json.loads(run_cli("--json", "nurl", node_dir=node.dir).stdout)
+            self.assertEqual(js["nurl"], nurl)
+            self.assertEqual(js["spki_hash"], m.group(1))
+            self.assertEqual(run_cli("nurl", node_dir=os.path.join(node.tmp, "nope")).returncode, 3)
+        finally:
+            node.cleanup()
+
     def test_help(self):
         top = run_cli("--help")
         self.assertEqual(top.returncode, 0)
