@@ -21,6 +21,7 @@ namespace {
 // that many leading words.
 const Command kCommands[] = {
     {"init", InitMain, "init DIR [--port P] [--nickname N] [--board NAME]", "create a node directory"},
+    {"metrics", MetricsMain, "metrics", "print the node's metrics (OpenMetrics text)"},
     {"nurl", NurlMain, "nurl", "print the node's NURL (offline; it holds the swissnum)"},
     {"status", StatusMain, "status", "show the running node's identity, listeners, memory and loop"},
     {"tasks", TasksMain, "tasks list|show ID|wait ID|cancel ID", "the daemon's task records"},

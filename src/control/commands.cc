@@ -92,6 +92,14 @@ void GetStatus(CommandsState& c, Request& req, Reply& reply) {
   reply.Result(c.node.StatusJson());
 }
 
+void Metrics(CommandsState& c, Request& req, Reply& reply) {
+  Status st = NoParams(req);
+  if (!st.ok()) return reply.Error(st);
+  Json out = Json::NewObject();
+  cJSON_AddStringToObject(out.get(), "text", c.node.MetricsText().c_str());
+  reply.Result(std::move(out));
+}
+
 void TasksList(CommandsState& c, Request& req, Reply& reply) {
   Status st = NoParams(req);
   if (!st.ok()) return reply.Error(st);
@@ -194,6 +202,7 @@ struct Method {
 constexpr Method kMethods[] = {
     {"hello", Hello},
     {"status", GetStatus},
+    {"metrics", Metrics},
     {"tasks.list", TasksList},
     {"tasks.show", TasksShow},
     {"tasks.wait", TasksWait},
@@ -228,7 +237,18 @@ std::vector<std::string> Commands::Methods() {
 Json Commands::TaskSummary() const {
   Json out = Json::NewObject();
   cJSON_AddNumberToObject(out.get(), "active", static_cast<double>(tasks_->active()));
-  cJSON_AddNumberToObject(out.get(), "kept", static_cast<double>(cJSON_GetArraySize(tasks_->List().get())));
+  Json all = tasks_->List();
+  cJSON_AddNumberToObject(out.get(), "kept", static_cast<double>(cJSON_GetArraySize(all.get())));
+  cJSON* by_state = cJSON_AddObjectToObject(out.get(), "by_state");
+  for (TaskState s : {TaskState::kQueued, TaskState::kRunning, TaskState::kSucceeded, TaskState::kFailed,
+                      TaskState::kCancelled}) {
+    cJSON_AddNumberToObject(by_state, TaskStateName(s), 0);
+  }
+  const cJSON* t;
+  cJSON_ArrayForEach(t, all.get()) {
+    cJSON* n = cJSON_GetObjectItemCaseSensitive(by_state, cJSON_GetObjectItemCaseSensitive(t, "state")->valuestring);
+    if (n) cJSON_SetNumberValue(n, n->valuedouble + 1);
+  }
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "cairn/core/log.h"
+#include "cairn/core/openmetrics.h"
 #include "cairn/core/version.h"
 
 namespace cairn::daemon {
@@ -164,6 +165,39 @@ Json Node::StatusJson() {
   cJSON_AddNumberToObject(c, "bad_frames", static_cast<double>(cs.bad_frames));
   cJSON_AddItemToObject(o, "tasks", commands_.TaskSummary().release());
   return out;
+}
+
+}  // namespace cairn::daemon
+
+namespace cairn::daemon {
+
+std::string Node::MetricsText() {
+  OpenMetricsWriter w;
+  w.Gauge("cairn_uptime_seconds", "Seconds since cairnd started.",
+          static_cast<double>(loop_.NowMs() - started_ms_) / 1000.0);
+  Memory m = ReadMemory();
+  w.Gauge("cairn_resident_bytes", "Resident memory by kind (LMDB pages are file-backed).", static_cast<double>(m.anon),
+          {{"kind", "anon"}});
+  w.Gauge("cairn_resident_bytes", "", static_cast<double>(m.file), {{"kind", "file"}});
+  LoopStats ls = loop_.stats();
+  w.Counter("cairn_loop_iterations", "Event-loop iterations.", static_cast<double>(ls.iterations));
+  w.Counter("cairn_loop_callbacks", "Callbacks run from the eventual-send queue.", static_cast<double>(ls.tasks_run));
+  w.Counter("cairn_loop_busy_seconds", "Time the loop spent outside its poll wait.",
+            static_cast<double>(ls.total_busy_us) / 1e6);
+  w.Gauge("cairn_loop_max_busy_seconds", "The longest single loop iteration (a stall).",
+          static_cast<double>(ls.max_busy_us) / 1e6);
+  const control::ServerStats& cs = control_.stats();
+  w.Gauge("cairn_control_connections", "Open control-socket connections.", static_cast<double>(cs.connections_open));
+  w.Counter("cairn_control_requests", "Control-socket frames handled.", static_cast<double>(cs.requests));
+  w.Counter("cairn_control_bad_frames", "Control-socket frames refused as malformed or oversized.",
+            static_cast<double>(cs.bad_frames));
+  Json tasks = commands_.TaskSummary();
+  const cJSON* by_state = cJSON_GetObjectItemCaseSensitive(tasks.get(), "by_state");
+  const cJSON* s;
+  cJSON_ArrayForEach(s, by_state) {
+    w.Gauge("cairn_tasks", "Control task records kept, by state.", s->valuedouble, {{"state", s->string}});
+  }
+  return w.Finish();
 }
 
 }  // namespace cairn::daemon

@@ -33,6 +33,7 @@ class Node final : public control::NodeView {
   bool stopping() const { return stopping_; }
 
   Json StatusJson() override;
+  std::string MetricsText() override;
 
  private:
   void OnSignal(int signum);

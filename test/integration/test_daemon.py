@@ -65,6 +65,32 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(js.returncode, 0, js.stderr)
         self.assertEqual(json.loads(js.stdout)["nickname"], "node")
 
+    def test_metrics_are_valid_openmetrics(self):
+        import re
+        out = run_cli("metrics", node_dir=self.node.dir)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        self.assertEqual(lines[-1], "# EOF")
+        sample = re.compile(r'^([a-z_]+)(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+-]+$')
+        types = {}
+        for line in lines[:-1]:
+            if line.startswith("# TYPE "):
+                _, _, name, kind = line.split(" ")
+                self.assertNotIn(name, types, "a family is declared once")
+                types[name] = kind
+            elif line.startswith("# HELP "):
+                continue
+            else:
+                m = sample.match(line)
+                self.assertIsNotNone(m, line)
+                name = m.group(1)
+                family = name[:-6] if name.endswith("_total") else name
+                self.assertIn(family, types, line)
+                self.assertEqual(types[family] == "counter", name.endswith("_total"), line)
+        for family in ("cairn_loop_max_busy_seconds", "cairn_resident_bytes", "cairn_control_requests",
+                       "cairn_tasks"):
+            self.assertIn(family, types)
+
     def test_socket_and_private_permissions(self):
         sock = os.path.join(self.node.dir, "control.sock")
         self.assertEqual(stat.S_IMODE(os.stat(sock).st_mode), 0o600)

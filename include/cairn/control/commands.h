@@ -24,6 +24,8 @@ class NodeView {
   virtual ~NodeView() = default;
   // The "status" result object (docs/control.md).
   virtual Json StatusJson() = 0;
+  // The node's metrics as OpenMetrics text (docs/operations.md).
+  virtual std::string MetricsText() = 0;
 };
 
 class TaskTable;
@@ -45,7 +47,7 @@ class Commands final : public Dispatcher {
   void Handle(Request request, Reply reply) override;
   // Every method name, for "hello" and `cairn --help`.
   static std::vector<std::string> Methods();
-  // "tasks" summary for status: {"active": N, "kept": N}.
+  // "tasks" summary for status: {"active": N, "kept": N, "by_state": {...}}.
   Json TaskSummary() const;
 
  private:
