@@ -4,6 +4,7 @@
 #   make run          build, create ./var/node if missing, run cairnd in the foreground
 #   make test         install deps, ASan+UBSan debug build, run every test
 #   make bench        release build of the benchmarks, run them (JSON lines)
+#   make fuzz         build the libFuzzer targets (clang) in build/$(BOARD)/fuzz/
 #   make deps         install the Debian 12 packages the build and tests need
 #   make check-layers fail if an include points up or sideways in the layer order
 #   make help         this list
@@ -32,11 +33,15 @@ ifeq ($(MODE),release)
 CXXFLAGS += -O2 -DNDEBUG
 else ifeq ($(MODE),debug)
 CXXFLAGS += -O0 -g
+else ifeq ($(MODE),fuzz)
+CXX      := clang++
+CXXFLAGS += -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
 else ifeq ($(MODE),asan)
 CXXFLAGS += -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
 else
-$(error MODE must be release, debug or asan)
+$(error MODE must be release, debug, asan or fuzz)
 endif
 
 ifeq ($(V),1)
@@ -53,6 +58,7 @@ LIB_SRCS  := $(filter-out src/daemon/main.cc src/cli/main.cc,$(wildcard src/*/*.
 TEST_SRCS := $(wildcard test/unit/*/*.cc) $(wildcard test/support/*.cc)
 BENCH_SRCS := $(wildcard test/bench/*_bench.cc)
 TOOL_SRCS  := $(wildcard test/tools/*.cc)
+FUZZ_SRCS  := $(wildcard test/fuzz/*_fuzzer.cc)
 
 obj = $(patsubst %.cc,$(BUILD)/obj/%.o,$(1))
 LIB_OBJS  := $(call obj,$(LIB_SRCS))
@@ -62,6 +68,7 @@ BINS      := $(BUILD)/cairnd $(BUILD)/cairn
 UNIT      := $(BUILD)/unit_tests
 BENCHES   := $(patsubst test/bench/%.cc,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOLS     := $(patsubst test/tools/%.cc,$(BUILD)/tools/%,$(TOOL_SRCS))
+FUZZERS   := $(patsubst test/fuzz/%.cc,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .DEFAULT_GOAL := all
 .PHONY: all run test bench deps check-layers help clean FORCE
@@ -120,6 +127,11 @@ $(BUILD)/tools/%: $(BUILD)/obj/test/tools/%.o $(LIB)
 	@$(if $(Q),echo '  LINK    $@')
 	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/fuzz/%: $(BUILD)/obj/test/fuzz/%.o $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo '  LINK    $@')
+	$(Q)$(CXX) $(CXXFLAGS) -fsanitize=fuzzer $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo '  LINK    $@')
@@ -141,7 +153,16 @@ run: deps
 test: deps
 	$(Q)sh test/check_layers.sh
 	$(Q)$(MAKE) --no-print-directory MODE=asan build-tests
-	$(Q)$(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan $(TESTS)
+	$(Q)$(MAKE) --no-print-directory MODE=fuzz build-fuzzers
+	$(Q)$(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan --fuzz-build build/$(BOARD)/fuzz $(TESTS)
+
+# libFuzzer targets (clang): `make fuzz` builds them; `make test` runs each
+# for a bounded time. Run one longer: build/host/fuzz/fuzz/NAME -max_total_time=600
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory MODE=fuzz build-fuzzers
+
+.PHONY: build-fuzzers fuzz
+build-fuzzers: $(FUZZERS)
 
 .PHONY: build-tests
 build-tests: $(BINS) $(UNIT) $(TOOLS)
@@ -154,7 +175,7 @@ check-layers:
 	$(Q)sh test/check_layers.sh
 
 help:
-	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 clean:
 	rm -rf build

@@ -3,7 +3,7 @@
 # only when one is missing (a quick no-op otherwise). Extra arguments are more
 # packages (a board's cross toolchain and :arch libraries).
 set -eu
-pkgs="g++ make libuv1-dev liblmdb-dev libmbedtls-dev libcjson-dev libgtest-dev \
+pkgs="g++ make clang libclang-rt-14-dev openssl libuv1-dev liblmdb-dev libmbedtls-dev libcjson-dev libgtest-dev \
 python3 python3-zfec python3-cbor2 lmdb-utils procps $*"
 missing=""
 for p in $pkgs; do

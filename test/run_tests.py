@@ -5,12 +5,15 @@ Kinds, in order:
   unit         the GoogleTest binary (test/unit/**), each TEST one count;
   integration  test/integration/test_*.py: real cairnd processes on 127.0.0.1;
   interop      test/interop/test_*.py: against things we did not write
-               (Debian's python3-zfec and python3-cbor2, Tahoe-LAFS vectors).
+               (Debian's python3-zfec and python3-cbor2, Tahoe-LAFS vectors);
+  fuzz         every libFuzzer target in <fuzz build>/fuzz/, each run for
+               CAIRN_FUZZ_SECONDS (default 10) from its seed corpus in
+               test/fuzz/corpus/<name>/; a crash, leak or timeout fails it.
 
 Python tests are unittest cases; each test method is one count. A skipped test
 prints its reason and is counted as skipped. A missing dependency is a failure.
 
-Usage: run_tests.py --build build/host/asan [-k PATTERN] [KIND ...]
+Usage: run_tests.py --build build/host/asan [--fuzz-build build/host/fuzz] [-k PATTERN] [KIND ...]
 """
 import argparse
 import json
@@ -69,6 +72,50 @@ def run_unit(build, pattern, counts):
     counts["skipped"] += skipped
 
 
+def run_fuzz(fuzz_build, pattern, counts):
+    import glob
+    import shutil
+    if not fuzz_build:
+        print("FAIL fuzz: no --fuzz-build given")
+        counts["failed"] += 1
+        return
+    targets = sorted(glob.glob(os.path.join(fuzz_build, "fuzz", "*_fuzzer")))
+    if not targets:
+        print(f"FAIL fuzz: no fuzz targets in {fuzz_build}/fuzz (was `make fuzz` run?)")
+        counts["failed"] += 1
+        return
+    seconds = int(os.environ.get("CAIRN_FUZZ_SECONDS", "10"))
+    passed = failed = 0
+    for target in targets:
+        name = os.path.basename(target)
+        if pattern and pattern not in name:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            corpus = os.path.join(tmp, "corpus")
+            seeds = os.path.join(ROOT, "test", "fuzz", "corpus", name)
+            if os.path.isdir(seeds):
+                shutil.copytree(seeds, corpus)
+            else:
+                os.mkdir(corpus)
+            artifacts = os.path.join(tmp, "artifacts") + os.sep
+            os.mkdir(artifacts)
+            cmd = [target, f"-max_total_time={seconds}", "-rss_limit_mb=2048", "-timeout=10",
+                   f"-artifact_prefix={artifacts}", "-print_final_stats=0", corpus]
+            proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+            if proc.returncode == 0:
+                passed += 1
+            else:
+                failed += 1
+                print(f"FAIL fuzz {name}: exit {proc.returncode}")
+                print(proc.stderr[-4000:])
+                for f in os.listdir(artifacts):
+                    with open(os.path.join(artifacts, f), "rb") as art:
+                        print(f"  crashing input {f}: {art.read()[:512]!r}")
+    print(f"fuzz: {passed} passed, {failed} failed, 0 skipped ({seconds}s each)")
+    counts["passed"] += passed
+    counts["failed"] += failed
+
+
 class CountingResult(unittest.TextTestResult):
     pass
 
@@ -104,8 +151,9 @@ def run_python(kind, build, pattern, counts):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True, help="build directory holding cairnd, cairn, unit_tests")
+    ap.add_argument("--fuzz-build", help="build directory holding fuzz/*_fuzzer (MODE=fuzz)")
     ap.add_argument("-k", dest="pattern", help="only tests whose name contains PATTERN")
-    ap.add_argument("kinds", nargs="*", default=["unit", "integration", "interop"])
+    ap.add_argument("kinds", nargs="*", default=["unit", "integration", "interop", "fuzz"])
     args = ap.parse_args()
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     for kind in args.kinds:
@@ -113,6 +161,8 @@ def main():
             run_unit(args.build, args.pattern, counts)
         elif kind in ("integration", "interop"):
             run_python(kind, args.build, args.pattern, counts)
+        elif kind == "fuzz":
+            run_fuzz(args.fuzz_build, args.pattern, counts)
         else:
             print(f"unknown test kind {kind!r}")
             counts["failed"] += 1

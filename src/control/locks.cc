@@ -93,7 +93,8 @@ void LockTable::Evaluate() {
     if (!e.is_granted) waiting.emplace_back(e.ticket, id);
   }
   std::sort(waiting.begin(), waiting.end());
-  for (const auto& [ticket, id] : waiting) {
+  for (const auto& waiter : waiting) {
+    TaskId id = waiter.second;
     Entry& e = tasks_.at(id);
     bool ok = std::all_of(e.keys.begin(), e.keys.end(), [&](const LockKey& k) { return GrantableOn(k.name, id); });
     if (!ok) continue;

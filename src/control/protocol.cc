@@ -39,6 +39,66 @@ Status ErrorFromJson(const cJSON* error) {
   return Status(c, msg);
 }
 
+ParsedRequest ParseRequest(std::string_view line) {
+  ParsedRequest out;
+  auto parsed = Json::Parse(line);
+  if (!parsed.ok()) {
+    out.bad_frame = true;
+    out.error = Status::BadFrame(parsed.status().message());
+    return out;
+  }
+  const cJSON* root = parsed->get();
+  if (!cJSON_IsObject(root)) {
+    out.bad_frame = true;
+    out.error = Status::BadFrame("a frame must be a JSON object");
+    return out;
+  }
+  if (auto dup = JsonObjectReader::Open(root, ""); !dup.ok()) {
+    out.error = dup.status();  // with a duplicate "id" no id can be trusted
+    return out;
+  }
+  const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "id");
+  bool id_ok = false;
+  if (cJSON_IsNumber(id)) {
+    double d = id->valuedouble;
+    id_ok = d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == static_cast<double>(static_cast<long long>(d));
+  } else if (cJSON_IsString(id)) {
+    id_ok = std::string_view(id->valuestring).size() <= 64;
+  }
+  if (!id_ok) {
+    out.error = Status::InvalidArgument("\"id\" must be an integer or a string of at most 64 characters");
+    return out;
+  }
+  out.id = Json(cJSON_Duplicate(id, true));
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, "v");
+  const cJSON* method = cJSON_GetObjectItemCaseSensitive(root, "method");
+  const cJSON* params = cJSON_GetObjectItemCaseSensitive(root, "params");
+  const cJSON* wait = cJSON_GetObjectItemCaseSensitive(root, "wait");
+  if (v && !(cJSON_IsNumber(v) && v->valuedouble == kProtocolVersion)) {
+    out.error = Status::UnsupportedVersion("this daemon speaks control protocol version " +
+                                           std::to_string(kProtocolVersion));
+  } else if (!cJSON_IsString(method)) {
+    out.error = Status::InvalidArgument("\"method\" must be a string");
+  } else if (params && !cJSON_IsObject(params)) {
+    out.error = Status::InvalidArgument("\"params\" must be an object");
+  } else if (wait && !cJSON_IsBool(wait)) {
+    out.error = Status::InvalidArgument("\"wait\" must be true or false");
+  } else {
+    for (const cJSON* item = root->child; item; item = item->next) {
+      std::string_view k = item->string;
+      if (k != "v" && k != "id" && k != "method" && k != "params" && k != "wait" && k != "token") {
+        out.error = Status::InvalidArgument("unknown frame key \"" + std::string(k) + "\"");
+        break;
+      }
+    }
+  }
+  if (!out.error.ok()) return out;
+  out.method = method->valuestring;
+  out.params = Json(params ? cJSON_Duplicate(params, true) : cJSON_CreateObject());
+  out.wait = !cJSON_IsFalse(wait);
+  return out;
+}
+
 std::string RequestFrame(long long id, std::string_view method, Json params) {
   Json req = Json::NewObject();
   cJSON_AddNumberToObject(req.get(), "v", kProtocolVersion);

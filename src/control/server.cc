@@ -204,67 +204,19 @@ void Connection::UpdateIdleTimer() {
 void Connection::HandleFrame(const std::string& line) {
   Server::Impl& srv = *server_;
   srv.stats.requests++;
-  auto parsed = Json::Parse(line);
-  if (!parsed.ok()) {
-    srv.stats.bad_frames++;
-    SendError(nullptr, Status::BadFrame(parsed.status().message()));
-    RequestAnswered();
-    return;
-  }
-  const cJSON* root = parsed->get();
-  if (!cJSON_IsObject(root)) {
-    srv.stats.bad_frames++;
-    SendError(nullptr, Status::BadFrame("a frame must be a JSON object"));
-    RequestAnswered();
-    return;
-  }
-  if (auto dup = JsonObjectReader::Open(root, ""); !dup.ok()) {
-    SendError(nullptr, dup.status());  // with a duplicate "id" no id can be trusted
-    RequestAnswered();
-    return;
-  }
-  const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "id");
-  bool id_ok = id && ((cJSON_IsNumber(id) && id->valuedouble == static_cast<double>(static_cast<long long>(id->valuedouble))) ||
-                      (cJSON_IsString(id) && std::strlen(id->valuestring) <= 64));
-  if (!id_ok) {
-    SendError(nullptr, Status::InvalidArgument("\"id\" must be an integer or a string of at most 64 characters"));
-    RequestAnswered();
-    return;
-  }
-  Status envelope;
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, "v");
-  const cJSON* method = cJSON_GetObjectItemCaseSensitive(root, "method");
-  const cJSON* params = cJSON_GetObjectItemCaseSensitive(root, "params");
-  if (v && !(cJSON_IsNumber(v) && v->valuedouble == kProtocolVersion)) {
-    envelope = Status::UnsupportedVersion("this daemon speaks control protocol version " +
-                                          std::to_string(kProtocolVersion));
-  } else if (!cJSON_IsString(method)) {
-    envelope = Status::InvalidArgument("\"method\" must be a string");
-  } else if (params && !cJSON_IsObject(params)) {
-    envelope = Status::InvalidArgument("\"params\" must be an object");
-  } else if (const cJSON* w = cJSON_GetObjectItemCaseSensitive(root, "wait"); w && !cJSON_IsBool(w)) {
-    envelope = Status::InvalidArgument("\"wait\" must be true or false");
-  } else {
-    for (const cJSON* item = root->child; item; item = item->next) {
-      std::string_view k = item->string;
-      if (k != "v" && k != "id" && k != "method" && k != "params" && k != "wait" && k != "token") {
-        envelope = Status::InvalidArgument("unknown frame key \"" + std::string(k) + "\"");
-        break;
-      }
-    }
-  }
-  if (!envelope.ok()) {
-    SendError(id, envelope);
+  ParsedRequest p = ParseRequest(line);
+  if (!p.error.ok()) {
+    if (p.bad_frame) srv.stats.bad_frames++;
+    SendError(p.id.get(), p.error);
     RequestAnswered();
     return;
   }
   Request req;
-  req.method = method->valuestring;
-  req.params = Json(params ? cJSON_Duplicate(params, true) : cJSON_CreateObject());
+  req.method = std::move(p.method);
+  req.params = std::move(p.params);
   req.peer_uid = peer_uid_;
-  const cJSON* wait = cJSON_GetObjectItemCaseSensitive(root, "wait");
-  req.wait = !cJSON_IsFalse(wait);
-  srv.dispatcher.Handle(std::move(req), Reply(weak_from_this(), Json(cJSON_Duplicate(id, true))));
+  req.wait = p.wait;
+  srv.dispatcher.Handle(std::move(req), Reply(weak_from_this(), std::move(p.id)));
 }
 
 void Connection::SendError(const cJSON* id, const Status& status) {

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 
 #include <cmath>
+#include <cstdint>
 
 namespace cairn {
 
@@ -18,7 +19,46 @@ Json& Json::operator=(Json&& other) noexcept {
   return *this;
 }
 
+namespace {
+
+// JSON text is UTF-8 with no raw control characters inside strings; cJSON is
+// lenient about both, and a raw NUL would silently cut a key or value short
+// ("method\0x" read as "method"). Refuse them before cJSON sees the text.
+Status CheckText(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20) {
+      if (c != '\t' && c != '\n' && c != '\r') {
+        return Status::InvalidArgument("invalid JSON at byte " + std::to_string(i) + ": raw control character");
+      }
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    bool ok = len != 0 && i + len <= text.size();
+    std::uint32_t cp = len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (std::size_t j = 1; ok && j < len; ++j) {
+      unsigned char cc = static_cast<unsigned char>(text[i + j]);
+      ok = (cc & 0xC0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // No overlong forms, no surrogates, nothing past U+10FFFF.
+    ok = ok && !(len == 2 && cp < 0x80) && !(len == 3 && cp < 0x800) && !(len == 4 && cp < 0x10000) &&
+         !(cp >= 0xD800 && cp <= 0xDFFF) && cp <= 0x10FFFF;
+    if (!ok) return Status::InvalidArgument("invalid JSON at byte " + std::to_string(i) + ": not UTF-8");
+    i += len;
+  }
+  return Status();
+}
+
+}  // namespace
+
 Result<Json> Json::Parse(std::string_view text) {
+  CAIRN_TRY(CheckText(text));
   const char* end = nullptr;
   cJSON* root = cJSON_ParseWithLengthOpts(text.data(), text.size(), &end, false);
   if (!root) {

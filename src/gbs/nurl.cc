@@ -13,6 +13,27 @@ bool UrlSafe(std::string_view s) {
   return true;
 }
 
+// A DNS name or IPv4 address: letters, digits, '-', '.', '_'.
+bool HostName(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+              c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// An IPv6 address as written inside brackets: hex digits, ':' and '.'.
+bool Ipv6Text(std::string_view s) {
+  if (s.size() < 2 || s.size() > 45 || s.find(':') == std::string_view::npos) return false;
+  for (char c : s) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 Status Bad(std::string_view text, const std::string& why) {
   return Status::InvalidArgument("not a NURL (" + why + "): " + std::string(text.substr(0, 200)));
 }
@@ -62,14 +83,15 @@ Result<Nurl> ParseNurl(std::string_view text) {
     }
     n.host = std::string(hostport.substr(1, close - 1));
     port_text = hostport.substr(close + 2);
+    if (!Ipv6Text(n.host)) return Bad(text, "the bracketed host is not an IPv6 address");
   } else {
     std::size_t colon = hostport.rfind(':');
     if (colon == std::string_view::npos) return Bad(text, "no :port after the host");
     n.host = std::string(hostport.substr(0, colon));
     port_text = hostport.substr(colon + 1);
     if (n.host.find(':') != std::string::npos) return Bad(text, "an IPv6 host must be in brackets");
+    if (!HostName(n.host)) return Bad(text, "the host must be a DNS name or an IP address");
   }
-  if (n.host.empty()) return Bad(text, "empty host");
   if (port_text.empty() || port_text.size() > 5) return Bad(text, "bad port");
   unsigned port = 0;
   for (char c : port_text) {

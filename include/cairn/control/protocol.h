@@ -28,6 +28,19 @@ Json ErrorToJson(const Status& status);
 // with the original code in the message.
 Status ErrorFromJson(const cJSON* error);
 
+// One request frame, parsed and checked against the envelope rules.
+struct ParsedRequest {
+  Status error;         // non-OK: answer with it (and the id, if one was read)
+  bool bad_frame = false;  // the line was not a JSON object at all
+  Json id;              // the request's id when it could be read, else empty
+  std::string method;
+  Json params;          // an object (empty when the client sent none)
+  bool wait = true;
+};
+// Parses one line (without its newline). Never fails hard: every problem is
+// reported in `error`.
+ParsedRequest ParseRequest(std::string_view line);
+
 // A request frame (one line, with its newline). `params` may be empty (null).
 std::string RequestFrame(long long id, std::string_view method, Json params);
 

@@ -65,8 +65,15 @@ TEST(ConfigTest, BadValuesAreRejected) {
       R"({"format":1,"limits":{"threadpool":"four"}})",
       R"([1,2])",
       R"({"format":1} trailing)",
+      "{\"format\":1,\"nickname\":\"a\x01b\"}",
+      "{\"format\":1,\"nickname\":\"\xff\"}",
+      "{\"format\":1,\"nickname\":\"\xc0\xaf\"}",
   };
   for (const char* text : bad) EXPECT_FALSE(ParseConfig(text, "x").ok()) << text;
+  // A NUL inside a key must not turn "nicknameX" into "nickname".
+  std::string nul = std::string("{\"format\":1,\"nickname") + '\0' + "X\":\"a\"}";
+  EXPECT_FALSE(ParseConfig(nul, "x").ok());
+  EXPECT_TRUE(ParseConfig("{\"format\":1,\"nickname\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}", "x").ok());
 }
 
 TEST(LimitsTest, EveryBoardFileNamesOnlyKnownLimits) {

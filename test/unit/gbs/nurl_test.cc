@@ -42,6 +42,10 @@ TEST(NurlTest, RejectsWhatARealClientRejects) {
       base + "h:1/a/b#v=1",
       base + "::1:5/s#v=1",
       base + "[::1/s#v=1",
+      base + "[[]:5345/s#v=1",
+      base + "[nothex]:1/s#v=1",
+      base + "ho st:1/s#v=1",
+      base + std::string("h\0x:1/s#v=1", 9),
       "",
   };
   for (const std::string& t : bad) EXPECT_FALSE(ParseNurl(t).ok()) << t;
