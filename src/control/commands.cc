@@ -217,7 +217,9 @@ Commands::Commands(Loop& loop, const Limits& limits, NodeView& node, CommandsOpt
       node_(node),
       options_(options),
       tasks_(std::make_unique<TaskTable>(
-          loop, TaskLimits{limits.tasks_max_active, limits.tasks_max_per_key, limits.task_history})) {}
+          loop, TaskLimits{static_cast<std::size_t>(limits.tasks_max_active),
+                           static_cast<std::size_t>(limits.tasks_max_per_key),
+                           static_cast<std::size_t>(limits.task_history)})) {}
 
 Commands::~Commands() { holds_.clear(); }
 

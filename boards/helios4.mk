@@ -1,0 +1,28 @@
+# helios4: Kobol Helios4 NAS (Marvell Armada 388, dual Cortex-A9, armhf, 2 GB).
+# 32-bit: one LMDB map gets at most about 1 GiB of address space. The Armada
+# 38x has a CESA engine but no AES instructions: TLS prefers ChaCha20-Poly1305.
+# Build and test: make deps BOARD=helios4 && make test BOARD=helios4   (tests under qemu-arm)
+BOARD_ARCH     = armhf
+BOARD_TRIPLET  = arm-linux-gnueabihf
+BOARD_CFLAGS   = -mcpu=cortex-a9 -mfpu=vfpv3-d16
+BOARD_APT      = g++-arm-linux-gnueabihf qemu-user libuv1-dev:armhf liblmdb-dev:armhf libmbedtls-dev:armhf libcjson-dev:armhf libgtest-dev:armhf
+BOARD_RUN      = qemu-arm -L /usr/arm-linux-gnueabihf
+BOARD_TIMEOUT_MULT = 10
+BOARD_RAM_MB   = 2048
+
+LIMIT_max_connections      = 128
+LIMIT_control_max_clients  = 16
+LIMIT_control_frame_bytes  = 65536
+LIMIT_control_idle_ms      = 30000
+LIMIT_control_inflight     = 16
+LIMIT_http_header_bytes    = 16384
+LIMIT_http_max_headers     = 64
+LIMIT_http_body_bytes      = 1048576
+LIMIT_http_idle_ms         = 60000
+LIMIT_lmdb_map_bytes       = 268435456
+LIMIT_lmdb_map_max_bytes   = 1073741824
+LIMIT_task_history         = 500
+LIMIT_tasks_max_active     = 32
+LIMIT_tasks_max_per_key    = 16
+LIMIT_threadpool           = 2
+LIMIT_tls_prefer_chacha    = 1

@@ -1,0 +1,27 @@
+# kirkwood: Marvell Kirkwood (Feroceon ARMv5TE, armel, 256 MB: SheevaPlug,
+# Pogoplug class). Small limits everywhere; no AES instructions, no NEON.
+# Build and test: make deps BOARD=kirkwood && make test BOARD=kirkwood   (tests under qemu-arm)
+BOARD_ARCH     = armel
+BOARD_TRIPLET  = arm-linux-gnueabi
+BOARD_CFLAGS   = -march=armv5te -mtune=arm926ej-s
+BOARD_APT      = g++-arm-linux-gnueabi qemu-user libuv1-dev:armel liblmdb-dev:armel libmbedtls-dev:armel libcjson-dev:armel libgtest-dev:armel
+BOARD_RUN      = qemu-arm -L /usr/arm-linux-gnueabi
+BOARD_TIMEOUT_MULT = 20
+BOARD_RAM_MB   = 256
+
+LIMIT_max_connections      = 32
+LIMIT_control_max_clients  = 4
+LIMIT_control_frame_bytes  = 16384
+LIMIT_control_idle_ms      = 30000
+LIMIT_control_inflight     = 8
+LIMIT_http_header_bytes    = 8192
+LIMIT_http_max_headers     = 32
+LIMIT_http_body_bytes      = 262144
+LIMIT_http_idle_ms         = 30000
+LIMIT_lmdb_map_bytes       = 134217728
+LIMIT_lmdb_map_max_bytes   = 536870912
+LIMIT_task_history         = 256
+LIMIT_tasks_max_active     = 16
+LIMIT_tasks_max_per_key    = 8
+LIMIT_threadpool           = 1
+LIMIT_tls_prefer_chacha    = 1

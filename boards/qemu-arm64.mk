@@ -1,0 +1,26 @@
+# qemu-arm64: a virtual arm64 board (cortex-a53) for tests under qemu-user.
+# Build and test: make deps BOARD=qemu-arm64 && make test BOARD=qemu-arm64
+BOARD_ARCH     = arm64
+BOARD_TRIPLET  = aarch64-linux-gnu
+BOARD_CFLAGS   = -mcpu=cortex-a53
+BOARD_APT      = g++-aarch64-linux-gnu qemu-user libuv1-dev:arm64 liblmdb-dev:arm64 libmbedtls-dev:arm64 libcjson-dev:arm64 libgtest-dev:arm64
+BOARD_RUN      = qemu-aarch64 -L /usr/aarch64-linux-gnu
+BOARD_TIMEOUT_MULT = 10
+BOARD_RAM_MB   = 1024
+
+LIMIT_max_connections      = 128
+LIMIT_control_max_clients  = 16
+LIMIT_control_frame_bytes  = 65536
+LIMIT_control_idle_ms      = 30000
+LIMIT_control_inflight     = 16
+LIMIT_http_header_bytes    = 16384
+LIMIT_http_max_headers     = 64
+LIMIT_http_body_bytes      = 1048576
+LIMIT_http_idle_ms         = 60000
+LIMIT_lmdb_map_bytes       = 1073741824
+LIMIT_lmdb_map_max_bytes   = 17179869184
+LIMIT_task_history         = 1000
+LIMIT_tasks_max_active     = 64
+LIMIT_tasks_max_per_key    = 16
+LIMIT_threadpool           = 2
+LIMIT_tls_prefer_chacha    = 0
