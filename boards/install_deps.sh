@@ -16,7 +16,24 @@ done
 [ -z "$missing" ] && exit 0
 echo "installing:$missing"
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+# A board's libraries come as Debian multiarch packages (libuv1-dev:armel).
+for p in $missing; do
+  case "$p" in
+    *:*)
+      arch=${p#*:}
+      if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+        $SUDO dpkg --add-architecture "$arch"
+      fi
+      ;;
+  esac
+done
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
+# A mirror in the middle of a sync fails an update now and then: try again,
+# and let the install itself decide (it fails if a package really is missing).
+for try in 1 2 3; do
+  if $SUDO apt-get update -q; then break; fi
+  echo "apt-get update failed (try $try of 3)"
+  sleep $((try * 5))
+done
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing
