@@ -12,7 +12,6 @@ BOARD_RAM_MB   = 256
 LIMIT_max_connections      = 32
 LIMIT_control_max_clients  = 4
 LIMIT_control_frame_bytes  = 16384
-LIMIT_control_idle_ms      = 30000
 LIMIT_control_inflight     = 8
 LIMIT_http_header_bytes    = 8192
 LIMIT_http_max_headers     = 32

@@ -65,6 +65,7 @@ Result<Limits> BoardDefaults(std::string_view board) {
   for (const BoardRow& row : kBoardRows) {
     if (board != row.board) continue;
     found = true;
+    if (row.key[0] == '\0') continue;  // the row that names the board
     char* end = nullptr;
     unsigned long long v = std::strtoull(row.value, &end, 10);
     // A malformed board file is a build defect, caught by the unit tests.

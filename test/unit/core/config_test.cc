@@ -82,6 +82,15 @@ TEST(LimitsTest, EveryBoardFileNamesOnlyKnownLimits) {
   ASSERT_FALSE(boards.empty());
   for (const std::string& b : boards) EXPECT_TRUE(BoardDefaults(b).ok()) << b;
   EXPECT_FALSE(BoardDefaults("nope").ok());
+  // A board changes only what it lists; the rest are the defaults.
+  auto host = BoardDefaults("host");
+  auto kirkwood = BoardDefaults("kirkwood");
+  ASSERT_TRUE(host.ok() && kirkwood.ok());
+  EXPECT_EQ(host->threadpool, Limits().threadpool);
+  EXPECT_EQ(kirkwood->threadpool, 1u);
+  EXPECT_EQ(kirkwood->tls_prefer_chacha, 1u);
+  EXPECT_LT(kirkwood->lmdb_map_max_bytes, host->lmdb_map_max_bytes);
+  EXPECT_EQ(kirkwood->control_idle_ms, Limits().control_idle_ms);
 }
 
 }  // namespace
