@@ -31,9 +31,9 @@ export DEBIAN_FRONTEND=noninteractive
 # A mirror in the middle of a sync fails an update now and then: try again,
 # and let the install itself decide (it fails if a package really is missing).
 for try in 1 2 3; do
-  if $SUDO apt-get update -q; then break; fi
+  if $SUDO apt-get update -q -o DPkg::Lock::Timeout=600; then break; fi
   echo "apt-get update failed (try $try of 3)"
   sleep $((try * 5))
 done
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -q --no-install-recommends $missing
+$SUDO apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends $missing

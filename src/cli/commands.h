@@ -15,6 +15,8 @@ int StatusMain(const Options& opts);
 int TasksMain(const Options& opts);
 int NurlMain(const Options& opts);
 int MetricsMain(const Options& opts);
+int DebugSskCapMain(const Options& opts);
+int DebugParseCapMain(const Options& opts);
 
 // The NURL of the node in `node_dir`, from its files.
 Result<gbs::Nurl> NodeNurl(const std::string& node_dir);

@@ -20,6 +20,9 @@ namespace {
 // THE command table: one line per command. A name of several words matches
 // that many leading words.
 const Command kCommands[] = {
+    {"debug parse-cap", DebugParseCapMain, "debug parse-cap CAP", "show what a capability string holds"},
+    {"debug ssk-cap", DebugSskCapMain, "debug ssk-cap --key KEY.pem [--format sdmf|mdmf]",
+     "the mutable write cap Tahoe-LAFS gives an RSA key"},
     {"init", InitMain, "init DIR [--port P] [--nickname N] [--board NAME]", "create a node directory"},
     {"metrics", MetricsMain, "metrics", "print the node's metrics (OpenMetrics text)"},
     {"nurl", NurlMain, "nurl", "print the node's NURL (offline; it holds the swissnum)"},

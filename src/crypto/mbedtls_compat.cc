@@ -59,12 +59,64 @@ int Sha256(const unsigned char* data, std::size_t len, unsigned char out[32]) {
 #endif
 }
 
+int Sha256Starts(mbedtls_sha256_context* ctx) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_sha256_starts(ctx, 0);
+#else
+  return mbedtls_sha256_starts_ret(ctx, 0);
+#endif
+}
+
+int Sha256Update(mbedtls_sha256_context* ctx, const unsigned char* data, std::size_t len) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_sha256_update(ctx, data, len);
+#else
+  return mbedtls_sha256_update_ret(ctx, data, len);
+#endif
+}
+
+int Sha256Finish(mbedtls_sha256_context* ctx, unsigned char out[32]) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_sha256_finish(ctx, out);
+#else
+  return mbedtls_sha256_finish_ret(ctx, out);
+#endif
+}
+
+int RsaSetPssSha256(mbedtls_rsa_context* rsa) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V21, MBEDTLS_MD_SHA256);
+#else
+  mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V21, MBEDTLS_MD_SHA256);
+  return 0;
+#endif
+}
+
+int RsaPssVerifySha256(mbedtls_rsa_context* rsa, const unsigned char hash[32], int salt_len,
+                       const unsigned char* sig) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_rsa_rsassa_pss_verify_ext(rsa, MBEDTLS_MD_SHA256, 32, hash, MBEDTLS_MD_SHA256, salt_len, sig);
+#else
+  return mbedtls_rsa_rsassa_pss_verify_ext(rsa, nullptr, nullptr, MBEDTLS_RSA_PUBLIC, MBEDTLS_MD_SHA256, 32, hash,
+                                           MBEDTLS_MD_SHA256, salt_len, sig);
+#endif
+}
+
 int PkCheckPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* priv, Drbg* drbg) {
 #if MBEDTLS_VERSION_MAJOR >= 3
   return mbedtls_pk_check_pair(pub, priv, Drbg::Random, drbg->ctx());
 #else
   (void)drbg;
   return mbedtls_pk_check_pair(pub, priv);
+#endif
+}
+
+const unsigned char* PemDer(const mbedtls_pem_context* pem, std::size_t* len) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_pem_get_buffer(const_cast<mbedtls_pem_context*>(pem), len);
+#else
+  *len = pem->buflen;
+  return pem->buf;
 #endif
 }
 

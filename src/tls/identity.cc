@@ -1,8 +1,10 @@
 // Node key, self-signed certificate and SPKI hash with mbedTLS. Any thread.
 #include "cairn/tls/identity.h"
 
+#include <mbedtls/asn1.h>
 #include <mbedtls/base64.h>
 #include <mbedtls/ecp.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
@@ -113,21 +115,62 @@ std::string SpkiHashOfSpkiDer(const unsigned char* der, std::size_t len) {
   return Base64UrlNoPad(digest, sizeof digest);
 }
 
-Result<std::string> SpkiHashOfCertPem(const std::string& cert_pem) {
-  mbedtls_x509_crt crt;
-  mbedtls_x509_crt_init(&crt);
-  int rc = mbedtls_x509_crt_parse(&crt, reinterpret_cast<const unsigned char*>(cert_pem.c_str()), cert_pem.size() + 1);
+namespace {
+
+// The SubjectPublicKeyInfo element of a DER certificate, found by walking
+// the ASN.1 rather than by parsing the whole certificate: mbedTLS 2.28
+// cannot parse certificates with Ed25519 keys, whose SPKI hashes a Tahoe
+// client may still present.
+Result<std::string> SpkiOfCertDer(const unsigned char* der, std::size_t len) {
+  unsigned char* p = const_cast<unsigned char*>(der);
+  const unsigned char* end = der + len;
+  std::size_t n;
+  const int seq = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+  auto enter = [&](int tag) { return mbedtls_asn1_get_tag(&p, end, &n, tag) == 0; };
+  auto skip = [&](int tag) {
+    if (mbedtls_asn1_get_tag(&p, end, &n, tag) != 0) return false;
+    p += n;
+    return true;
+  };
+  if (!enter(seq) || !enter(seq)) return Status::InvalidArgument("not an X.509 certificate");  // Certificate, TBS
+  end = p + n;
+  // [0] EXPLICIT version (absent in v1 certificates), serial, signature
+  // algorithm, issuer, validity, subject, then the SubjectPublicKeyInfo.
+  if (p < end && *p == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0)) {
+    if (!skip(MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0)) {
+      return Status::InvalidArgument("bad certificate version");
+    }
+  }
+  if (!skip(MBEDTLS_ASN1_INTEGER) || !skip(seq) || !skip(seq) || !skip(seq) || !skip(seq)) {
+    return Status::InvalidArgument("truncated certificate");
+  }
+  unsigned char* spki = p;
+  if (!skip(seq)) return Status::InvalidArgument("certificate has no SubjectPublicKeyInfo");
+  return std::string(reinterpret_cast<const char*>(spki), static_cast<std::size_t>(p - spki));
+}
+
+}  // namespace
+
+Result<std::string> SpkiDerOfCertPem(const std::string& cert_pem) {
+  mbedtls_pem_context pem;
+  mbedtls_pem_init(&pem);
+  std::size_t used = 0;
+  int rc = mbedtls_pem_read_buffer(&pem, "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----",
+                                   reinterpret_cast<const unsigned char*>(cert_pem.c_str()), nullptr, 0, &used);
   if (rc != 0) {
-    mbedtls_x509_crt_free(&crt);
+    mbedtls_pem_free(&pem);
     return Status::InvalidArgument("not a PEM certificate");
   }
-  // The certificate's DER SubjectPublicKeyInfo, exactly as signed.
-  const unsigned char* spki;
-  std::size_t spki_len;
-  crypto::compat::CertSpkiDer(&crt, &spki, &spki_len);
-  std::string hash = SpkiHashOfSpkiDer(spki, spki_len);
-  mbedtls_x509_crt_free(&crt);
-  return hash;
+  std::size_t der_len = 0;
+  const unsigned char* der = crypto::compat::PemDer(&pem, &der_len);
+  auto spki = SpkiOfCertDer(der, der_len);
+  mbedtls_pem_free(&pem);
+  return spki;
+}
+
+Result<std::string> SpkiHashOfCertPem(const std::string& cert_pem) {
+  CAIRN_TRY_ASSIGN(std::string spki, SpkiDerOfCertPem(cert_pem));
+  return SpkiHashOfSpkiDer(reinterpret_cast<const unsigned char*>(spki.data()), spki.size());
 }
 
 Result<std::string> RandomUrlSafeToken(std::size_t n) {

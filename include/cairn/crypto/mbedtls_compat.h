@@ -8,7 +8,10 @@
 
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/rsa.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
@@ -46,12 +49,30 @@ int X509SetSerial(mbedtls_x509write_cert* crt, const unsigned char* serial, std:
 // deprecated void wrapper there); 3.x names it mbedtls_sha256 returning int.
 int Sha256(const unsigned char* data, std::size_t len, unsigned char out[32]);
 
+// Incremental SHA-256: 2.28's *_ret functions are plain names in 3.x.
+int Sha256Starts(mbedtls_sha256_context* ctx);
+int Sha256Update(mbedtls_sha256_context* ctx, const unsigned char* data, std::size_t len);
+int Sha256Finish(mbedtls_sha256_context* ctx, unsigned char out[32]);
+
+// Sets RSASSA-PSS with SHA-256 for the message digest and MGF1 (2.28's
+// mbedtls_rsa_set_padding returns void, 3.x's an int).
+int RsaSetPssSha256(mbedtls_rsa_context* rsa);
+
+// RSASSA-PSS verification of a SHA-256 digest with MGF1-SHA-256 and an exact
+// salt length (3.x dropped the RNG and mode arguments).
+int RsaPssVerifySha256(mbedtls_rsa_context* rsa, const unsigned char hash[32], int salt_len,
+                       const unsigned char* sig);
+
 // mbedtls_pk_check_pair: 3.x added the RNG arguments. 0 if `priv` is the
 // private half of `pub`.
 int PkCheckPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* priv, Drbg* drbg);
 
 // The certificate's DER SubjectPublicKeyInfo (a private field in 3.x).
 void CertSpkiDer(const mbedtls_x509_crt* crt, const unsigned char** der, std::size_t* len);
+
+// The DER bytes a successful mbedtls_pem_read_buffer decoded (3.x added
+// mbedtls_pem_get_buffer; 2.28 has only the fields).
+const unsigned char* PemDer(const mbedtls_pem_context* pem, std::size_t* len);
 
 // Restricts a TLS configuration to TLS 1.2 and later (2.28: major/minor
 // numbers; 3.x: mbedtls_ssl_conf_min_tls_version).

@@ -24,6 +24,10 @@ Result<Identity> GenerateIdentity();
 // SubjectPublicKeyInfo: the NURL's pin and the node id. 43 characters.
 Result<std::string> SpkiHashOfCertPem(const std::string& cert_pem);
 
+// The DER SubjectPublicKeyInfo of a PEM certificate, whatever its key type
+// (found in the ASN.1 without parsing the whole certificate).
+Result<std::string> SpkiDerOfCertPem(const std::string& cert_pem);
+
 // The same hash over a DER SubjectPublicKeyInfo already extracted.
 std::string SpkiHashOfSpkiDer(const unsigned char* der, std::size_t len);
 

@@ -1,0 +1,112 @@
+// SHA-256 and Tahoe-LAFS's tagged hashes over mbedTLS's SHA-256.
+#include "cairn/crypto/hash.h"
+
+#include <mbedtls/sha256.h>
+
+#include "cairn/core/status.h"
+#include "cairn/crypto/mbedtls_compat.h"
+
+namespace cairn::crypto {
+namespace {
+
+const unsigned char* Bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
+
+// A SHA-256 context whose mbedTLS calls cannot fail with valid arguments;
+// a failure is a broken invariant.
+class Sha {
+ public:
+  Sha() {
+    mbedtls_sha256_init(&ctx_);
+    CAIRN_CHECK(compat::Sha256Starts(&ctx_) == 0, "sha256 start");
+  }
+  ~Sha() { mbedtls_sha256_free(&ctx_); }
+  Sha(const Sha&) = delete;
+  Sha& operator=(const Sha&) = delete;
+
+  void Update(std::string_view data) {
+    CAIRN_CHECK(compat::Sha256Update(&ctx_, Bytes(data), data.size()) == 0, "sha256 update");
+  }
+  void UpdateNetstring(std::string_view data) {
+    Update(std::to_string(data.size()));
+    Update(":");
+    Update(data);
+    Update(",");
+  }
+  // SHA-256d of everything so far, cut to `size` bytes.
+  std::string FinishDouble(std::size_t size) {
+    unsigned char first[kHashSize];
+    CAIRN_CHECK(compat::Sha256Finish(&ctx_, first) == 0, "sha256 finish");
+    std::string second(kHashSize, '\0');
+    CAIRN_CHECK(compat::Sha256(first, sizeof first, reinterpret_cast<unsigned char*>(second.data())) == 0,
+                "sha256");
+    CAIRN_CHECK(size <= kHashSize, "hash truncated to more than 32 bytes");
+    second.resize(size);
+    return second;
+  }
+
+ private:
+  mbedtls_sha256_context ctx_;
+};
+
+}  // namespace
+
+std::string Sha256(std::string_view data) {
+  std::string out(kHashSize, '\0');
+  CAIRN_CHECK(compat::Sha256(Bytes(data), data.size(), reinterpret_cast<unsigned char*>(out.data())) == 0,
+              "sha256");
+  return out;
+}
+
+std::string Sha256d(std::string_view data) {
+  Sha sha;
+  sha.Update(data);
+  return sha.FinishDouble(kHashSize);
+}
+
+std::string Netstring(std::string_view data) {
+  std::string out = std::to_string(data.size());
+  out.reserve(out.size() + data.size() + 2);
+  out += ':';
+  out += data;
+  out += ',';
+  return out;
+}
+
+std::string TaggedHash(std::string_view tag, std::string_view value, std::size_t size) {
+  Sha sha;
+  sha.UpdateNetstring(tag);
+  sha.Update(value);
+  return sha.FinishDouble(size);
+}
+
+std::string TaggedPairHash(std::string_view tag, std::string_view a, std::string_view b, std::size_t size) {
+  Sha sha;
+  sha.UpdateNetstring(tag);
+  sha.UpdateNetstring(a);
+  sha.UpdateNetstring(b);
+  return sha.FinishDouble(size);
+}
+
+struct Sha256dHasher::State {
+  Sha sha;
+};
+
+Sha256dHasher::Sha256dHasher() : state_(std::make_unique<State>()) {}
+Sha256dHasher::Sha256dHasher(std::string_view tag) : Sha256dHasher() { state_->sha.UpdateNetstring(tag); }
+Sha256dHasher::~Sha256dHasher() = default;
+Sha256dHasher::Sha256dHasher(Sha256dHasher&&) noexcept = default;
+Sha256dHasher& Sha256dHasher::operator=(Sha256dHasher&&) noexcept = default;
+
+void Sha256dHasher::Update(std::string_view data) {
+  CAIRN_CHECK(state_ != nullptr, "Sha256dHasher used after Finish");
+  state_->sha.Update(data);
+}
+
+std::string Sha256dHasher::Finish(std::size_t size) {
+  CAIRN_CHECK(state_ != nullptr, "Sha256dHasher finished twice");
+  std::string out = state_->sha.FinishDouble(size);
+  state_.reset();
+  return out;
+}
+
+}  // namespace cairn::crypto
