@@ -6,6 +6,7 @@
 #include <mbedtls/rsa.h>
 
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 #include "cairn/crypto/hash.h"
@@ -164,6 +165,38 @@ Status RsaKey::Verify(std::string_view message, std::string_view signature) cons
   int rc = compat::RsaPssVerifySha256(state_->rsa(), Bytes(hash), kPssSaltLength, Bytes(signature));
   if (rc != 0) return Status::Integrity(MbedError("RSA-PSS signature check", rc));
   return Status::Ok();
+}
+
+namespace {
+
+// Runs `work` off the loop and hands its Result to `done` on the loop.
+template <typename T>
+void OffLoop(Loop& loop, Callback<Result<T>()> work, Callback<void(Result<T>)> done) {
+  auto slot = std::make_shared<std::optional<Result<T>>>();
+  loop.Offload(
+      [slot, work = std::move(work)]() mutable {
+        slot->emplace(work());
+        return Status::Ok();
+      },
+      [slot, done = std::move(done)](Status st) mutable {
+        if (!st.ok()) {
+          done(std::move(st));  // the pool refused the work (shutting down)
+        } else {
+          done(std::move(**slot));
+        }
+      });
+}
+
+}  // namespace
+
+void GenerateRsaKeyOffLoop(Loop& loop, Callback<void(Result<RsaKey>)> done) {
+  OffLoop<RsaKey>(loop, [] { return RsaKey::Generate(); }, std::move(done));
+}
+
+void SignOffLoop(Loop& loop, std::shared_ptr<const RsaKey> key, std::string message,
+                 Callback<void(Result<std::string>)> done) {
+  OffLoop<std::string>(
+      loop, [key = std::move(key), message = std::move(message)] { return key->Sign(message); }, std::move(done));
 }
 
 }  // namespace cairn::crypto

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "cairn/core/callback.h"
+#include "cairn/core/loop.h"
 #include "cairn/core/status.h"
 
 namespace cairn::crypto {
@@ -54,6 +56,13 @@ class RsaKey {
   explicit RsaKey(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
+
+// The slow operations for callers on the loop thread: the work runs on
+// libuv's thread pool and `done` runs on the loop thread, on a later turn,
+// never inside the call.
+void GenerateRsaKeyOffLoop(Loop& loop, Callback<void(Result<RsaKey>)> done);
+void SignOffLoop(Loop& loop, std::shared_ptr<const RsaKey> key, std::string message,
+                 Callback<void(Result<std::string>)> done);
 
 // Wraps a PKCS#1 RSAPrivateKey DER in a PKCS#8 PrivateKeyInfo (version 0,
 // rsaEncryption with NULL parameters), byte-identical to OpenSSL's.

@@ -4,6 +4,8 @@
 
 #include <cjson/cJSON.h>
 
+#include <optional>
+
 #include "cairn/crypto/rsa.h"
 #include "cairn/tls/identity.h"
 #include "support/vectors.h"
@@ -91,6 +93,22 @@ TEST(Rsa, WrapIsDerCorrectForShortAndLongBodies) {
   // tahoe-protocol.md 3.3 gives the prefix for a 1192-byte (0x4a8) RSAPrivateKey.
   std::string w = WrapPkcs1InPkcs8(std::string(0x4a8, 'x'));
   EXPECT_EQ(testing::Hex(w.substr(0, 26)), "308204be020100300d06092a864886f70d0101010500048204a8");
+}
+
+TEST(Rsa, OffLoopOperationsCompleteOnALaterTurn) {
+  Loop loop;
+  std::optional<Result<RsaKey>> generated;
+  GenerateRsaKeyOffLoop(loop, [&](Result<RsaKey> k) { generated.emplace(std::move(k)); });
+  EXPECT_FALSE(generated.has_value());  // never inside the call
+  ASSERT_TRUE(loop.RunUntil([&] { return generated.has_value(); }, 60000));
+  ASSERT_TRUE(generated->ok()) << generated->status().ToString();
+  auto key = std::make_shared<const RsaKey>(std::move(*generated).value());
+  std::optional<Result<std::string>> sig;
+  SignOffLoop(loop, key, "message", [&](Result<std::string> s) { sig.emplace(std::move(s)); });
+  EXPECT_FALSE(sig.has_value());
+  ASSERT_TRUE(loop.RunUntil([&] { return sig.has_value(); }, 60000));
+  ASSERT_TRUE(sig->ok());
+  EXPECT_TRUE(key->Verify("message", **sig).ok());
 }
 
 }  // namespace
