@@ -61,9 +61,9 @@ Result<std::string> ControlClient::ReadLine() {
   }
 }
 
-Result<Json> ControlClient::Call(const std::string& method, Json params) {
+Result<Json> ControlClient::Call(const std::string& method, Json params, bool wait) {
   long long id = next_id_++;
-  std::string frame = control::RequestFrame(id, method, std::move(params));
+  std::string frame = control::RequestFrame(id, method, std::move(params), wait);
   std::size_t off = 0;
   while (off < frame.size()) {
     ssize_t n = send(fd_, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);

@@ -15,8 +15,9 @@ class ControlClient {
   // Unavailable (exit 69) if no cairnd answers on DIR/control.sock.
   Status Connect(const std::string& node_dir, int timeout_ms);
   // Sends one request and waits for its final frame. Returns the "result"
-  // object, or the error the daemon answered with.
-  Result<Json> Call(const std::string& method, Json params);
+  // object, or the error the daemon answered with. `wait` false: a task's
+  // id instead of its result (--async).
+  Result<Json> Call(const std::string& method, Json params, bool wait = true);
 
  private:
   Result<std::string> ReadLine();

@@ -15,6 +15,7 @@ int StatusMain(const Options& opts);
 int TasksMain(const Options& opts);
 int NurlMain(const Options& opts);
 int MetricsMain(const Options& opts);
+int AliasMain(const Options& opts);
 int DebugSskCapMain(const Options& opts);
 int DebugParseCapMain(const Options& opts);
 

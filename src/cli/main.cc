@@ -20,6 +20,7 @@ namespace {
 // THE command table: one line per command. A name of several words matches
 // that many leading words.
 const Command kCommands[] = {
+    {"alias", AliasMain, "alias add NAME CAP|rename OLD NEW|remove NAME|list|get NAME", "names for caps"},
     {"debug parse-cap", DebugParseCapMain, "debug parse-cap CAP", "show what a capability string holds"},
     {"debug ssk-cap", DebugSskCapMain, "debug ssk-cap --key KEY.pem [--format sdmf|mdmf]",
      "the mutable write cap Tahoe-LAFS gives an RSA key"},
@@ -37,7 +38,7 @@ void PrintHelp(FILE* out) {
                "Drives a cairn node over its control socket (DIR/control.sock).\n"
                "\n"
                "commands:\n");
-  for (const Command& c : kCommands) std::fprintf(out, "  %-44s %s\n", c.usage, c.summary);
+  for (const Command& c : kCommands) std::fprintf(out, "  %s\n      %s\n", c.usage, c.summary);
   std::fprintf(out,
                "\n"
                "options:\n"

@@ -10,8 +10,10 @@
 
 #include <map>
 
+#include "cairn/caps/cap.h"
 #include "cairn/control/protocol.h"
 #include "cairn/core/version.h"
+#include "control/aliases.h"
 #include "control/tasks.h"
 
 namespace cairn::control {
@@ -21,6 +23,7 @@ struct CommandsState {
   NodeView& node;
   CommandsOptions options;
   TaskTable& tasks;
+  AliasTable& aliases;
   std::map<TaskId, std::unique_ptr<Timer>>& holds;
 };
 
@@ -137,6 +140,118 @@ void TasksCancel(CommandsState& c, Request& req, Reply& reply) {
   reply.Result(std::move(out));
 }
 
+// ---- aliases ----------------------------------------------------------------
+// Each mutating alias method runs as a task holding alias/<name> (both names
+// for a rename); the check and the change happen inside one LMDB transaction
+// after the locks are held (control/aliases.h).
+
+std::string AliasKey(const std::string& name) { return "alias/" + name; }
+
+Json AliasJson(const std::string& name, const std::string& cap) {
+  Json out = Json::NewObject();
+  cJSON_AddStringToObject(out.get(), "name", name.c_str());
+  cJSON_AddStringToObject(out.get(), "cap", cap.c_str());
+  return out;
+}
+
+// Reads the named string parameters (all required) and nothing else.
+Status StringParams(const Request& req, std::initializer_list<std::pair<const char*, std::string*>> fields) {
+  CAIRN_TRY_ASSIGN(JsonObjectReader r, JsonObjectReader::Open(req.params.get(), "params."));
+  for (const auto& [key, out] : fields) CAIRN_TRY(r.String(key, out, true));
+  return r.Finish();
+}
+
+TaskSpec AliasTask(const char* kind, const Request& req, std::vector<LockKey> keys) {
+  TaskSpec spec;
+  spec.kind = kind;
+  spec.params = Json(cJSON_Duplicate(req.params.get(), true));
+  spec.keys = std::move(keys);
+  spec.requester_uid = req.peer_uid;
+  return spec;
+}
+
+void AliasAdd(CommandsState& c, Request& req, Reply& reply) {
+  std::string name, cap_text;
+  Status st = StringParams(req, {{"name", &name}, {"cap", &cap_text}});
+  if (st.ok()) st = AliasTable::CheckName(name);
+  auto cap = caps::ParseCap(cap_text);
+  if (st.ok() && !cap.ok()) st = cap.status();
+  if (!st.ok()) return reply.Error(st);
+  std::string canonical = caps::FormatCap(*cap);
+  TaskSpec spec = AliasTask("alias.add", req, {LockKey{AliasKey(name)}});
+  AliasTable* aliases = &c.aliases;
+  spec.body = [aliases, name, canonical](TaskRun& run) {
+    TaskRun* runp = &run;
+    aliases->Add(name, canonical, [runp, name, canonical](Status added) {
+      if (!added.ok()) return runp->Fail(added);
+      runp->Succeed(AliasJson(name, canonical));
+    });
+  };
+  RunTask(c, req, reply, std::move(spec));
+}
+
+void AliasRename(CommandsState& c, Request& req, Reply& reply) {
+  std::string from, to;
+  Status st = StringParams(req, {{"from", &from}, {"to", &to}});
+  if (st.ok()) st = AliasTable::CheckName(from);
+  if (st.ok()) st = AliasTable::CheckName(to);
+  if (!st.ok()) return reply.Error(st);
+  TaskSpec spec = AliasTask("alias.rename", req, {LockKey{AliasKey(from)}, LockKey{AliasKey(to)}});
+  AliasTable* aliases = &c.aliases;
+  spec.body = [aliases, from, to](TaskRun& run) {
+    TaskRun* runp = &run;
+    aliases->Rename(from, to, [runp, from, to](Status renamed) {
+      if (!renamed.ok()) return runp->Fail(renamed);
+      Json out = Json::NewObject();
+      cJSON_AddStringToObject(out.get(), "from", from.c_str());
+      cJSON_AddStringToObject(out.get(), "to", to.c_str());
+      runp->Succeed(std::move(out));
+    });
+  };
+  RunTask(c, req, reply, std::move(spec));
+}
+
+void AliasRemove(CommandsState& c, Request& req, Reply& reply) {
+  std::string name;
+  Status st = StringParams(req, {{"name", &name}});
+  if (st.ok()) st = AliasTable::CheckName(name);
+  if (!st.ok()) return reply.Error(st);
+  // Refused, not queued, while another task holds or awaits the name.
+  LockKey key{AliasKey(name)};
+  key.refuse_if_busy = true;
+  TaskSpec spec = AliasTask("alias.remove", req, {key});
+  AliasTable* aliases = &c.aliases;
+  spec.body = [aliases, name](TaskRun& run) {
+    TaskRun* runp = &run;
+    aliases->Remove(name, [runp, name](Result<std::string> cap) {
+      if (!cap.ok()) return runp->Fail(cap.status());
+      runp->Succeed(AliasJson(name, *cap));
+    });
+  };
+  RunTask(c, req, reply, std::move(spec));
+}
+
+void AliasList(CommandsState& c, Request& req, Reply& reply) {
+  Status st = NoParams(req);
+  if (!st.ok()) return reply.Error(st);
+  auto all = c.aliases.List();
+  if (!all.ok()) return reply.Error(all.status());
+  Json out = Json::NewObject();
+  cJSON* list = cJSON_AddArrayToObject(out.get(), "aliases");
+  for (const auto& [name, cap] : *all) cJSON_AddItemToArray(list, AliasJson(name, cap).release());
+  reply.Result(std::move(out));
+}
+
+void AliasGet(CommandsState& c, Request& req, Reply& reply) {
+  std::string name;
+  Status st = StringParams(req, {{"name", &name}});
+  if (st.ok()) st = AliasTable::CheckName(name);
+  if (!st.ok()) return reply.Error(st);
+  auto cap = c.aliases.Get(name);
+  if (!cap.ok()) return reply.Error(cap.status());
+  reply.Result(AliasJson(name, *cap));
+}
+
 // Test hook: a task that holds `keys` for `ms` milliseconds, then succeeds
 // (or fails with `fail`, a code name). Lets tests make lock contention
 // deterministic over the real socket.
@@ -207,6 +322,11 @@ constexpr Method kMethods[] = {
     {"tasks.show", TasksShow},
     {"tasks.wait", TasksWait},
     {"tasks.cancel", TasksCancel},
+    {"alias.add", AliasAdd},
+    {"alias.rename", AliasRename},
+    {"alias.remove", AliasRemove},
+    {"alias.list", AliasList},
+    {"alias.get", AliasGet},
     {"debug.hold", DebugHold},
 };
 
@@ -223,7 +343,11 @@ Commands::Commands(Loop& loop, const Limits& limits, NodeView& node, CommandsOpt
 
 Commands::~Commands() { holds_.clear(); }
 
-Status Commands::Open(const std::string& dir) { return tasks_->Open(dir); }
+Status Commands::Open(const std::string& dir) {
+  CAIRN_TRY(tasks_->Open(dir));
+  aliases_ = std::make_unique<AliasTable>(tasks_->store());
+  return aliases_->Open();
+}
 
 void Commands::Close(Task done) {
   holds_.clear();  // test holds end with the daemon
@@ -255,7 +379,7 @@ Json Commands::TaskSummary() const {
 }
 
 void Commands::Handle(Request request, Reply reply) {
-  CommandsState state{loop_, node_, options_, *tasks_, holds_};
+  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, holds_};
   for (const Method& m : kMethods) {
     if (request.method == m.name) return m.handler(state, request, reply);
   }

@@ -14,6 +14,7 @@ Status LockTable::Submit(TaskId task, std::vector<LockKey> keys, Task granted) {
   for (LockKey& k : keys) {
     if (!merged.empty() && merged.back().name == k.name) {
       if (k.mode == LockMode::kExclusive) merged.back().mode = LockMode::kExclusive;
+      merged.back().refuse_if_busy = merged.back().refuse_if_busy || k.refuse_if_busy;
     } else {
       merged.push_back(std::move(k));
     }
@@ -25,6 +26,9 @@ Status LockTable::Submit(TaskId task, std::vector<LockKey> keys, Task granted) {
     auto it = queues_.find(k.name);
     if (it != queues_.end() && it->second.size() >= max_per_key_) {
       return Status::Busy("too many tasks queued on " + k.name + " (limit " + std::to_string(max_per_key_) + ")");
+    }
+    if (k.refuse_if_busy && it != queues_.end() && !it->second.empty()) {
+      return Status::InUse(k.name + " is in use by task " + std::to_string(it->second.front().task));
     }
   }
   std::uint64_t ticket = next_ticket_++;

@@ -29,6 +29,10 @@ enum class LockMode { kShared, kExclusive };
 struct LockKey {
   std::string name;  // "alias/photos", "slot/<si>", "servers", "node"
   LockMode mode = LockMode::kExclusive;
+  // Refuse (InUse) rather than wait if another task holds or waits on this
+  // key when the task is queued: `alias remove` must not delete a name a
+  // running task uses. Checked and queued in one step.
+  bool refuse_if_busy = false;
 };
 
 struct LockWait {
@@ -44,7 +48,8 @@ class LockTable {
   // Queues `task` on every key (a key named twice is taken once, exclusive if
   // either asks for it). `granted` runs on a later turn, once, when the task
   // holds every key; then the task must Release() exactly once. Busy (nothing
-  // queued) if a bound is full; InvalidArgument if `task` is already known or
+  // queued) if a bound is full; InUse (nothing queued) if a refuse_if_busy
+  // key is held or awaited; InvalidArgument if `task` is already known or
   // `keys` is empty.
   Status Submit(TaskId task, std::vector<LockKey> keys, Task granted);
   // Removes a task that is still waiting; its `granted` never runs. False if

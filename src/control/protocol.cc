@@ -99,12 +99,13 @@ ParsedRequest ParseRequest(std::string_view line) {
   return out;
 }
 
-std::string RequestFrame(long long id, std::string_view method, Json params) {
+std::string RequestFrame(long long id, std::string_view method, Json params, bool wait) {
   Json req = Json::NewObject();
   cJSON_AddNumberToObject(req.get(), "v", kProtocolVersion);
   cJSON_AddNumberToObject(req.get(), "id", static_cast<double>(id));
   cJSON_AddStringToObject(req.get(), "method", std::string(method).c_str());
   if (params.get()) cJSON_AddItemToObject(req.get(), "params", params.release());
+  if (!wait) cJSON_AddFalseToObject(req.get(), "wait");
   return req.Print() + "\n";
 }
 

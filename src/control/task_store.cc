@@ -70,6 +70,34 @@ Status TaskStore::Open(const std::string& dir, std::vector<std::pair<std::uint64
   return Status();
 }
 
+Result<unsigned int> TaskStore::OpenTable(const char* name) {
+  MDB_txn* txn = nullptr;
+  MDB_dbi dbi = 0;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc == 0) rc = mdb_dbi_open(txn, name, MDB_CREATE, &dbi);
+  if (rc == 0) {
+    rc = mdb_txn_commit(txn);
+  } else if (txn) {
+    mdb_txn_abort(txn);
+  }
+  if (rc != 0) return LmdbError(name, rc);
+  return dbi;
+}
+
+void TaskStore::Transact(TxnOp op, Callback<void(Status)> done) {
+  ops_.push_back(Op{std::move(op), std::move(done)});
+  MaybeCommit();
+}
+
+Status TaskStore::Read(Callback<Status(MDB_txn* txn)> fn) const {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return LmdbError("read", rc);
+  Status st = fn(txn);
+  mdb_txn_abort(txn);
+  return st;
+}
+
 void TaskStore::Put(std::uint64_t id, std::string json, Callback<void(Status)> durable) {
   pending_[id] = Change{false, std::move(json)};
   if (durable) pending_done_.push_back(std::move(durable));
@@ -90,25 +118,44 @@ void TaskStore::Flush(Task done) {
 }
 
 void TaskStore::MaybeCommit() {
-  if (!in_flight_ && pending_.empty()) {
+  if (idle()) {
     for (Task& t : flush_waiters_) loop_.Post(std::move(t));
     flush_waiters_.clear();
   }
-  if (in_flight_ || pending_.empty()) return;
+  if (in_flight_ || (pending_.empty() && ops_.empty())) return;
   in_flight_ = true;
   auto batch = std::make_shared<std::map<std::uint64_t, Change>>();
   batch->swap(pending_);
   auto done = std::make_shared<std::vector<Callback<void(Status)>>>();
   done->swap(pending_done_);
+  auto ops = std::make_shared<std::vector<Op>>();
+  ops->swap(ops_);
+  auto op_results = std::make_shared<std::vector<Status>>(ops->size());
   MDB_env* env = env_;
   MDB_dbi dbi = dbi_;
   // One write transaction per batch, begun and committed inside one work
   // item; mdb_txn_commit syncs before it returns.
   loop_.Offload(
-      [env, dbi, batch]() -> Status {
+      [env, dbi, batch, ops, op_results]() -> Status {
         MDB_txn* txn = nullptr;
         int rc = mdb_txn_begin(env, nullptr, 0, &txn);
         if (rc != 0) return LmdbError("begin", rc);
+        // Each operation in a nested transaction: a refused check (conflict,
+        // not found) rolls back only its own changes.
+        for (std::size_t i = 0; i < ops->size(); ++i) {
+          MDB_txn* child = nullptr;
+          rc = mdb_txn_begin(env, txn, 0, &child);
+          if (rc != 0) {
+            mdb_txn_abort(txn);
+            return LmdbError("begin nested", rc);
+          }
+          (*op_results)[i] = (*ops)[i].op(child);
+          rc = (*op_results)[i].ok() ? mdb_txn_commit(child) : (mdb_txn_abort(child), 0);
+          if (rc != 0) {
+            mdb_txn_abort(txn);
+            return LmdbError("commit nested", rc);
+          }
+        }
         for (auto& [id, change] : *batch) {
           unsigned char key[8];
           EncodeKey(id, key);
@@ -128,10 +175,13 @@ void TaskStore::MaybeCommit() {
         rc = mdb_txn_commit(txn);
         return rc == 0 ? Status() : LmdbError("commit", rc);
       },
-      [this, done](Status st) {
+      [this, done, ops, op_results](Status st) {
         in_flight_ = false;
         ++commits_;
         for (auto& cb : *done) cb(st);
+        for (std::size_t i = 0; i < ops->size(); ++i) {
+          if ((*ops)[i].done) (*ops)[i].done(st.ok() ? (*op_results)[i] : st);
+        }
         MaybeCommit();
       });
 }

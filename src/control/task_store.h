@@ -1,9 +1,10 @@
-// TaskStore: task records kept in LMDB (DIR/control/, an environment of its
+// TaskStore: the control plane's LMDB (DIR/control/, an environment of its
 // own, so a store full of shares never stops the control plane from
-// recording what it does). Records are JSON text keyed by the big-endian
-// task id. Writes are group-committed off the loop: one commit in flight at a
-// time, the next batch holds every record changed meanwhile (latest wins).
-// Loop thread only, except the work functions it offloads.
+// recording what it does). It holds the task records (JSON text keyed by the
+// big-endian task id) and other named tables (aliases). Writes are
+// group-committed off the loop: one commit in flight at a time, the next
+// batch holds every record changed meanwhile (latest wins) and every queued
+// transaction. Loop thread only, except the work functions it offloads.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "cairn/core/status.h"
 
 struct MDB_env;
+struct MDB_txn;
 
 namespace cairn::control {
 
@@ -29,12 +31,28 @@ class TaskStore {
   // Opens (creating if needed) the environment at `dir` and reads every
   // record, in id order. Synchronous and bounded: at start-up only.
   Status Open(const std::string& dir, std::vector<std::pair<std::uint64_t, std::string>>* records);
+  // Opens (creating) the named table `name` for Transact and Read. At
+  // start-up, after Open.
+  Result<unsigned int> OpenTable(const char* name);
+
+  // A check-and-change on named tables: `op` runs on a thread-pool thread
+  // inside the next group commit, in a nested transaction of its own, and
+  // must touch only what it owns (copy parameters in). If `op` fails, its
+  // changes are rolled back and the rest of the batch commits. `done` runs on
+  // a later loop turn with op's status once the batch is durable (or with
+  // the commit's error).
+  using TxnOp = Callback<Status(MDB_txn* txn)>;
+  void Transact(TxnOp op, Callback<void(Status)> done);
+  // Runs `fn` in a read-only transaction on the calling (loop) thread: for
+  // small, bounded reads only.
+  Status Read(Callback<Status(MDB_txn* txn)> fn) const;
+
   // Queues `json` as record `id`'s new value; `durable` (optional) runs on a
   // later turn once it is committed and synced, or with the commit's error.
   void Put(std::uint64_t id, std::string json, Callback<void(Status)> durable = nullptr);
   // Queues the deletion of record `id` (pruning old history).
   void Delete(std::uint64_t id);
-  bool idle() const { return !in_flight_ && pending_.empty(); }
+  bool idle() const { return !in_flight_ && pending_.empty() && ops_.empty(); }
   // `done` runs on a later turn once every queued change is durable.
   void Flush(Task done);
   std::uint64_t commits() const { return commits_; }
@@ -52,6 +70,11 @@ class TaskStore {
   bool in_flight_ = false;
   std::map<std::uint64_t, Change> pending_;
   std::vector<Callback<void(Status)>> pending_done_;
+  struct Op {
+    TxnOp op;
+    Callback<void(Status)> done;
+  };
+  std::vector<Op> ops_;
   std::vector<Task> flush_waiters_;
   std::uint64_t commits_ = 0;
 };

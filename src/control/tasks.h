@@ -89,6 +89,8 @@ class TaskTable {
   // Every kept record, newest first.
   Json List() const;
   std::size_t active() const;
+  // The control plane's LMDB, for the other tables kept beside the records.
+  TaskStore& store() { return store_; }
   // Stops taking and starting tasks; `done` runs on a later turn once every
   // record write is durable. Afterwards nothing more is written: tasks still
   // running are abandoned and marked interrupted at the next start.

@@ -42,6 +42,7 @@ struct ParsedRequest {
 ParsedRequest ParseRequest(std::string_view line);
 
 // A request frame (one line, with its newline). `params` may be empty (null).
-std::string RequestFrame(long long id, std::string_view method, Json params);
+// `wait` false asks a task-running method to answer with the task id at once.
+std::string RequestFrame(long long id, std::string_view method, Json params, bool wait = true);
 
 }  // namespace cairn::control

@@ -28,7 +28,7 @@ namespace cairn {
   X(control_inflight, 16, "requests one control connection may have unanswered at once")      \
   X(task_history, 1000, "finished control tasks kept")                                        \
   X(tasks_max_active, 64, "control tasks queued or running at once; more are refused as busy")  \
-  X(tasks_max_per_key, 16, "control tasks waiting on one resource at once")                   \
+  X(tasks_max_per_key, 32, "control tasks waiting on one resource at once")                   \
   X(threadpool, 4, "libuv thread-pool size (UV_THREADPOOL_SIZE)")                             \
   X(tls_prefer_chacha, 0, "1 on boards without AES instructions: ChaCha20-Poly1305 first")
 

@@ -179,3 +179,29 @@ TEST_F(LocksTest, DoubleReleaseIsAProgrammingError) {
 
 }  // namespace
 }  // namespace cairn::control
+
+namespace cairn::control {
+namespace {
+
+TEST_F(LocksTest, RefuseIfBusyKeyIsRefusedWhileHeldOrAwaitedAndQueuesNothing) {
+  LockKey refuse = X("alias/a");
+  refuse.refuse_if_busy = true;
+  Submit(1, {X("alias/a")});
+  Settle();
+  Status st = locks.Submit(2, {X("alias/b"), refuse}, [] {});
+  EXPECT_EQ(st.code(), Code::kInUse);
+  EXPECT_NE(st.message().find("task 1"), std::string_view::npos) << st.ToString();
+  EXPECT_FALSE(locks.IsWaiting(2));  // nothing queued, not even on alias/b
+  Submit(3, {X("alias/b")});
+  Settle();
+  EXPECT_EQ(grants, (std::vector<TaskId>{1, 3}));
+  locks.Release(1);
+  locks.Release(3);
+  Settle();
+  Submit(4, {refuse});  // free now
+  Settle();
+  EXPECT_EQ(grants.back(), 4u);
+}
+
+}  // namespace
+}  // namespace cairn::control

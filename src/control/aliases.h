@@ -1,0 +1,53 @@
+// AliasTable: the owner's names for caps ("photos" -> URI:CHK:...), kept in
+// the control plane's LMDB (table "aliases", name -> cap text).
+//
+// The guard against lost names is in LMDB itself, not only in the locks:
+// Add writes with MDB_NOOVERWRITE, Rename puts the new name (no overwrite)
+// and deletes the old one in one transaction, Remove deletes only what
+// exists. Each check and its change run in one nested transaction of the
+// control store's group commit (TaskStore::Transact), so a locking mistake
+// can only ever show up as a `conflict`, never as an overwrite. Callbacks
+// run on later turns, after the change is durable. Loop thread only.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cairn/core/callback.h"
+#include "cairn/core/status.h"
+#include "control/task_store.h"
+
+namespace cairn::control {
+
+inline constexpr std::size_t kMaxAliasNameLength = 64;
+inline constexpr std::size_t kMaxAliases = 100000;
+
+class AliasTable {
+ public:
+  explicit AliasTable(TaskStore& store) : store_(store) {}
+  // Opens the table. At start-up, after the store is open.
+  Status Open();
+
+  // 1..64 characters of [A-Za-z0-9._-], starting with a letter or digit
+  // (names appear in lock keys, logs and shell scripts).
+  static Status CheckName(std::string_view name);
+
+  // Conflict if `name` exists; ResourceExhausted past kMaxAliases.
+  void Add(std::string name, std::string cap, Callback<void(Status)> done);
+  // NotFound if `from` does not exist, Conflict if `to` does.
+  void Rename(std::string from, std::string to, Callback<void(Status)> done);
+  // NotFound if `name` does not exist; the removed cap on success.
+  void Remove(std::string name, Callback<void(Result<std::string>)> done);
+
+  // Reads on the loop thread (bounded, LMDB reads do not block on writers).
+  Result<std::string> Get(std::string_view name) const;
+  Result<std::vector<std::pair<std::string, std::string>>> List() const;
+
+ private:
+  TaskStore& store_;
+  unsigned int dbi_ = 0;
+};
+
+}  // namespace cairn::control
