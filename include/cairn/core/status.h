@@ -108,15 +108,18 @@ class [[nodiscard]] Result {
 #define CAIRN_CONCAT(a, b) CAIRN_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define CAIRN_TRY(expr)                          \
-  do {                                           \
-    ::cairn::Status cairn_try_status_ = (expr);  \
-    if (!cairn_try_status_.ok()) return cairn_try_status_; \
+// (A name per expansion: a CAIRN_TRY inside a lambda inside another's
+// expression must not shadow the outer one's status.)
+#define CAIRN_TRY(expr) CAIRN_TRY_IMPL(CAIRN_CONCAT(cairn_try_status_, __COUNTER__), expr)
+#define CAIRN_TRY_IMPL(st, expr)       \
+  do {                                 \
+    ::cairn::Status st = (expr);       \
+    if (!st.ok()) return st;           \
   } while (0)
 
 // `lhs` = value of the Result `expr`, or returns its Status.
 #define CAIRN_TRY_ASSIGN(lhs, expr) \
-  CAIRN_TRY_ASSIGN_IMPL(CAIRN_CONCAT(cairn_try_result_, __LINE__), lhs, expr)
+  CAIRN_TRY_ASSIGN_IMPL(CAIRN_CONCAT(cairn_try_result_, __COUNTER__), lhs, expr)
 #define CAIRN_TRY_ASSIGN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                          \
   if (!tmp.ok()) return tmp.status();         \
