@@ -16,6 +16,7 @@ int TasksMain(const Options& opts);
 int NurlMain(const Options& opts);
 int MetricsMain(const Options& opts);
 int AliasMain(const Options& opts);
+int TahoeEntryMain(const Options& opts);
 int DebugSskCapMain(const Options& opts);
 int DebugParseCapMain(const Options& opts);
 

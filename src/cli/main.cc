@@ -28,6 +28,7 @@ const Command kCommands[] = {
     {"metrics", MetricsMain, "metrics", "print the node's metrics (OpenMetrics text)"},
     {"nurl", NurlMain, "nurl", "print the node's NURL (offline; it holds the swissnum)"},
     {"status", StatusMain, "status", "show the running node's identity, listeners, memory and loop"},
+    {"tahoe-entry", TahoeEntryMain, "tahoe-entry", "the servers.yaml entry a Tahoe-LAFS client uses to store here"},
     {"tasks", TasksMain, "tasks list|show ID|wait ID|cancel ID", "the daemon's task records"},
 };
 

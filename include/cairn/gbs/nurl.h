@@ -23,6 +23,14 @@ struct Nurl {
 };
 
 std::string FormatNurl(const Nurl& nurl);
+
+// A GBS server's 20-byte seed: the first 20 bytes of SHA-256 over its SPKI
+// (the NURL's spki_hash, decoded). Tahoe-LAFS clients take a server's lease
+// and write-enabler seed from the tub id of its Foolscap FURL, even when they
+// speak GBS (tahoe-protocol.md 1.2, 2.3); a cairn node announces this seed
+// as that tub id (`cairn tahoe-entry`) and as its permutation seed, and a
+// cairn client derives the same value from the NURL alone.
+Result<std::string> ServerSeed(const Nurl& nurl);
 // InvalidArgument naming what is wrong.
 Result<Nurl> ParseNurl(std::string_view text);
 
