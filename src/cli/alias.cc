@@ -76,7 +76,8 @@ int AliasMain(const Options& opts) {
   ControlClient client;
   Status st = client.Connect(opts.node_dir, opts.timeout_ms);
   if (!st.ok()) return Fail(opts, st);
-  auto result = client.Call(method, std::move(params), !async);
+  auto result = client.Call(method, std::move(params), !async,
+                            [&opts](const cJSON* event) { PrintProgress(opts, event); });
   if (!result.ok()) return Fail(opts, result.status());
   const cJSON* r = result->get();
   if (opts.json) {

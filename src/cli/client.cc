@@ -61,7 +61,8 @@ Result<std::string> ControlClient::ReadLine() {
   }
 }
 
-Result<Json> ControlClient::Call(const std::string& method, Json params, bool wait) {
+Result<Json> ControlClient::Call(const std::string& method, Json params, bool wait,
+                                 const std::function<void(const cJSON* event)>& on_progress) {
   long long id = next_id_++;
   std::string frame = control::RequestFrame(id, method, std::move(params), wait);
   std::size_t off = 0;
@@ -85,6 +86,11 @@ Result<Json> ControlClient::Call(const std::string& method, Json params, bool wa
       continue;
     }
     if (error) return control::ErrorFromJson(error);
+    const cJSON* progress = cJSON_GetObjectItemCaseSensitive(root, "progress");
+    if (progress) {
+      if (on_progress) on_progress(progress);
+      continue;
+    }
     cJSON* result = cJSON_DetachItemFromObjectCaseSensitive(parsed->get(), "result");
     if (result) return Json(result);
     // Event frames (progress) carry neither; later commands render them.

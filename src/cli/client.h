@@ -2,6 +2,7 @@
 // command (the daemon never blocks; this process may). Single-threaded.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "cairn/core/json.h"
@@ -17,7 +18,9 @@ class ControlClient {
   // Sends one request and waits for its final frame. Returns the "result"
   // object, or the error the daemon answered with. `wait` false: a task's
   // id instead of its result (--async).
-  Result<Json> Call(const std::string& method, Json params, bool wait = true);
+  // `on_progress` (optional) gets each progress event of the request.
+  Result<Json> Call(const std::string& method, Json params, bool wait = true,
+                    const std::function<void(const cJSON* event)>& on_progress = nullptr);
 
  private:
   Result<std::string> ReadLine();

@@ -3,6 +3,8 @@
 
 #include <cjson/cJSON.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "cairn/control/protocol.h"
@@ -28,6 +30,18 @@ int UsageError(const char* usage, const std::string& message) {
 }
 
 void PrintJson(const Json& json) { std::printf("%s\n", json.PrintPretty().c_str()); }
+
+void PrintProgress(const Options& opts, const cJSON* event) {
+  if (opts.quiet || opts.json) return;
+  const cJSON* phase = cJSON_GetObjectItemCaseSensitive(event, "phase");
+  const cJSON* done = cJSON_GetObjectItemCaseSensitive(event, "done");
+  const cJSON* total = cJSON_GetObjectItemCaseSensitive(event, "total");
+  if (!cJSON_IsString(phase) || !cJSON_IsNumber(done) || !cJSON_IsNumber(total)) return;
+  bool tty = isatty(STDERR_FILENO) == 1;
+  std::fprintf(stderr, "%s%s %.0f/%.0f%s", tty ? "\r\033[K" : "", phase->valuestring, done->valuedouble,
+               total->valuedouble, tty ? "" : "\n");
+  std::fflush(stderr);
+}
 
 std::string HumanBytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -17,6 +17,9 @@ int Fail(const Options& opts, const Status& status);
 int UsageError(const char* usage, const std::string& message);
 // Prints a result object as one JSON document on stdout (with --json).
 void PrintJson(const Json& json);
+// A task's progress event on stderr (nothing with -q): "phase done/total",
+// rewritten in place on a terminal.
+void PrintProgress(const Options& opts, const cJSON* event);
 // "12.3 MiB"
 std::string HumanBytes(double bytes);
 // Parses a decimal number; false on anything else.

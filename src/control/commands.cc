@@ -51,24 +51,27 @@ Result<TaskId> TaskIdParam(const Request& req) {
 void RunTask(CommandsState& c, Request& req, Reply& reply, TaskSpec spec) {
   TaskTable* tasks = &c.tasks;
   bool wait = req.wait;
-  tasks->Submit(std::move(spec), [tasks, wait, reply = std::move(reply)](Result<TaskId> id) mutable {
-    if (!id.ok()) return reply.Error(id.status());
+  // Shared by the progress watcher and the final answer.
+  auto shared = std::make_shared<Reply>(std::move(reply));
+  tasks->Submit(std::move(spec), [tasks, wait, shared](Result<TaskId> id) mutable {
+    if (!id.ok()) return shared->Error(id.status());
     if (!wait) {
       Json out = Json::NewObject();
       cJSON_AddNumberToObject(out.get(), "task", static_cast<double>(*id));
       cJSON_AddStringToObject(out.get(), "state", "queued");
-      return reply.Result(std::move(out));
+      return shared->Result(std::move(out));
     }
     TaskId task = *id;
-    tasks->Wait(task, [task, reply = std::move(reply)](Result<Json> record) mutable {
-      if (!record.ok()) return reply.Error(record.status());
+    tasks->WatchProgress(task, [shared](Json event) { shared->Progress(std::move(event)); });
+    tasks->Wait(task, [task, shared](Result<Json> record) mutable {
+      if (!record.ok()) return shared->Error(record.status());
       const cJSON* o = record->get();
       const cJSON* error = cJSON_GetObjectItemCaseSensitive(o, "error");
-      if (error) return reply.Error(ErrorFromJson(error).WithContext("task " + std::to_string(task)));
+      if (error) return shared->Error(ErrorFromJson(error).WithContext("task " + std::to_string(task)));
       const cJSON* result = cJSON_GetObjectItemCaseSensitive(o, "result");
       Json out(result ? cJSON_Duplicate(result, true) : cJSON_CreateObject());
       cJSON_AddNumberToObject(out.get(), "task", static_cast<double>(task));
-      reply.Result(std::move(out));
+      shared->Result(std::move(out));
     });
   });
 }
@@ -296,9 +299,11 @@ void DebugHold(CommandsState& c, Request& req, Reply& reply) {
   spec.body = [loop, holds, ms, fail_code](TaskRun& run) {
     TaskId id = run.id();
     TaskRun* runp = &run;
+    run.Progress("holding", 0, ms);
     (*holds)[id] = loop->PostAfter(ms, [holds, id, runp, ms, fail_code] {
       holds->erase(id);
       if (runp->cancel_requested()) return runp->Fail(Status::Cancelled("cancelled while holding"));
+      runp->Progress("holding", ms, ms);
       if (fail_code != Code::kOk) return runp->Fail(Status(fail_code, "debug.hold was asked to fail"));
       Json out = Json::NewObject();
       cJSON_AddNumberToObject(out.get(), "held_ms", static_cast<double>(ms));

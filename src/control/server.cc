@@ -315,6 +315,15 @@ void Reply::Result(Json result) { Send("result", std::move(result)); }
 
 void Reply::Error(const Status& status) { Send("error", ErrorToJson(status)); }
 
+void Reply::Progress(Json event) {
+  auto conn = conn_.lock();
+  if (done_ || !conn) return;
+  Json frame = Json::NewObject();
+  cJSON_AddItemToObject(frame.get(), "id", cJSON_Duplicate(id_.get(), true));
+  cJSON_AddItemToObject(frame.get(), "progress", event.release());
+  conn->SendLine(frame.Print() + "\n");
+}
+
 void Reply::Send(const char* key, Json body) {
   CAIRN_CHECK(!done_, "a control request was answered twice");
   done_ = true;

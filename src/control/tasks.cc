@@ -50,6 +50,12 @@ void TaskRun::Progress(const std::string& phase, std::uint64_t done, std::uint64
   r.phase = phase;
   r.done = done;
   r.total = total;
+  if (!r.progress_watchers.empty() && !r.progress_posted) {
+    r.progress_posted = true;
+    TaskTable* table = table_;
+    TaskId id = id_;
+    table->loop_.Post([table, id] { table->NotifyProgress(id); });
+  }
 }
 
 bool TaskRun::cancel_requested() const { return table_->records_.at(id_)->cancel_requested; }
@@ -244,6 +250,7 @@ void TaskTable::Finish(TaskId id, TaskState state, Json result, Status error) {
     if (locks_.IsGranted(id)) locks_.Release(id);
     me.body = nullptr;
     me.run.reset();
+    me.progress_watchers.clear();
     Json view = ToJson(me);
     for (auto& w : me.waiters) {
       w(Json(cJSON_Duplicate(view.get(), true)));
@@ -269,6 +276,26 @@ void TaskTable::Wait(TaskId id, Callback<void(Result<Json>)> done) {
     return;
   }
   r.waiters.push_back(std::move(done));
+}
+
+void TaskTable::WatchProgress(TaskId id, Callback<void(Json)> on_progress) {
+  auto it = records_.find(id);
+  if (it == records_.end() || TaskStateTerminal(it->second->state)) return;
+  it->second->progress_watchers.push_back(std::move(on_progress));
+}
+
+void TaskTable::NotifyProgress(TaskId id) {
+  auto it = records_.find(id);
+  if (it == records_.end()) return;
+  Record& r = *it->second;
+  r.progress_posted = false;
+  for (auto& watcher : r.progress_watchers) {
+    Json event = Json::NewObject();
+    cJSON_AddStringToObject(event.get(), "phase", r.phase.c_str());
+    cJSON_AddNumberToObject(event.get(), "done", static_cast<double>(r.done));
+    cJSON_AddNumberToObject(event.get(), "total", static_cast<double>(r.total));
+    watcher(std::move(event));
+  }
 }
 
 Result<TaskState> TaskTable::Cancel(TaskId id) {

@@ -81,6 +81,10 @@ class TaskTable {
   // `done` runs on a later turn with the task's record once it is terminal
   // (at once, on the next turn, if it already is); NotFound if unknown.
   void Wait(TaskId id, Callback<void(Result<Json>)> done);
+  // `on_progress` runs on later turns with {"phase", "done", "total"} each
+  // time the task reports progress (coalesced: at most once a turn), until
+  // the task ends. Ignored for unknown or finished tasks.
+  void WatchProgress(TaskId id, Callback<void(Json)> on_progress);
   // A queued task is cancelled at once; a running one is asked to stop.
   // Returns the state after the request, NotFound if unknown.
   Result<TaskState> Cancel(TaskId id);
@@ -114,12 +118,15 @@ class TaskTable {
     TaskBody body;
     std::unique_ptr<TaskRun> run;
     std::vector<Callback<void(Result<Json>)>> waiters;
+    std::vector<Callback<void(Json)>> progress_watchers;
+    bool progress_posted = false;
   };
 
   Json ToJson(const Record& r) const;
   void Persist(Record& r, Callback<void(Status)> durable = nullptr);
   void Start(TaskId id);
   void Finish(TaskId id, TaskState state, Json result, Status error);
+  void NotifyProgress(TaskId id);
   void Prune();
   void FinishClose();
 

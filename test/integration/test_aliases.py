@@ -31,7 +31,7 @@ def concurrently(node_dir, requests):
         method, params = requests[i]
         barrier.wait()
         conns[i].send({"v": 1, "id": i, "method": method, "params": params})
-        replies[i] = conns[i].read_frame()
+        replies[i] = conns[i].read_final()
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
     for t in threads:

@@ -47,6 +47,20 @@ class TasksTest(unittest.TestCase):
             self.assertGreaterEqual(later["started_ms"], earlier["finished_ms"],
                                     "a task started before the previous holder of its resource finished")
 
+    def test_waiting_request_gets_progress_frames_before_its_result(self):
+        hold(self.c, "p", ["alias/p"], 300, wait=True)
+        frames = []
+        while True:
+            f = self.c.read_frame()
+            self.assertEqual(f["id"], "p")
+            frames.append(f)
+            if "result" in f or "error" in f:
+                break
+        progress = [f["progress"] for f in frames if "progress" in f]
+        self.assertGreaterEqual(len(progress), 1, frames)
+        self.assertEqual(progress[0], {"phase": "holding", "done": 0, "total": 300})
+        self.assertIn("result", frames[-1])
+
     def test_tasks_on_disjoint_resources_run_concurrently(self):
         a = self.submit(["alias/a"], 600)
         b = self.submit(["alias/b"], 600)
@@ -66,10 +80,10 @@ class TasksTest(unittest.TestCase):
 
     def test_waiting_request_gets_the_task_result_or_error(self):
         hold(self.c, 1, ["k"], 10, wait=True)
-        ok = self.c.read_frame()
+        ok = self.c.read_final()
         self.assertEqual(ok["result"]["held_ms"], 10)
         hold(self.c, 2, ["k"], 10, wait=True, fail="not_found")
-        failed = self.c.read_frame()
+        failed = self.c.read_final()
         self.assertEqual(failed["error"]["code"], "not_found")
 
     def test_client_that_disconnects_does_not_cancel_its_task(self):

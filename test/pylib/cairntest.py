@@ -85,12 +85,20 @@ class ControlConn:
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
+    def read_final(self):
+        """The next frame that answers a request (result or error), skipping
+        progress events."""
+        while True:
+            frame = self.read_frame()
+            if frame is None or "progress" not in frame:
+                return frame
+
     def call(self, method, params=None, id=1):
         req = {"v": 1, "id": id, "method": method}
         if params is not None:
             req["params"] = params
         self.send(req)
-        return self.read_frame()
+        return self.read_final()
 
     def close(self):
         self.sock.close()

@@ -36,6 +36,9 @@ class Reply {
 
   void Result(Json result);
   void Error(const Status& status);
+  // A non-final frame {"id": ..., "progress": event} (docs/control.md);
+  // dropped if the request was answered or the client left.
+  void Progress(Json event);
   // True while the client that asked is still connected.
   bool connected() const;
 
