@@ -168,6 +168,11 @@ Result<WriteResult> ApplyWriteChunk(Batch& b, const StorageIndex& si, ShareNum s
     // makes the share visible; both directories are synced first.
     std::string final_path = b.paths.FinalPath(si, shnum, rec.file_id);
     if (path != final_path) {
+      std::string final_dir = b.paths.FinalDir(si);
+      if (!b.platform->Exists(final_dir).ok()) {
+        CAIRN_TRY(b.platform->MakeDir(final_dir));
+        b.MarkDirDirty(b.paths.Shares());
+      }
       CAIRN_TRY(b.platform->Rename(path, final_path));
       b.MarkDirDirty(b.paths.Incoming());
       b.MarkDirDirty(b.paths.FinalDir(si));

@@ -560,11 +560,6 @@ Result<std::unique_ptr<ShareStore>> ShareStore::Open(Loop& loop, StoreOptions op
   CAIRN_TRY(s.platform->Exists(s.paths.dir).WithContext("store"));
   CAIRN_TRY(s.platform->MakeDir(s.paths.Incoming()));
   CAIRN_TRY(s.platform->MakeDir(s.paths.Shares()));
-  for (int i = 0; i < 256; ++i) {
-    char sub[4];
-    std::snprintf(sub, sizeof sub, "%02x", i);
-    CAIRN_TRY(s.platform->MakeDir(s.paths.Shares() + "/" + sub));
-  }
   int rc = mdb_env_create(&s.env);
   if (rc == 0) rc = mdb_env_set_maxdbs(s.env, 16);
   if (rc == 0) rc = mdb_env_set_mapsize(s.env, ClampMap(s.options.map_bytes));
