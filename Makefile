@@ -7,7 +7,6 @@
 #   make fuzz         build the libFuzzer targets (clang) in build/$(BOARD)/fuzz/
 #   make deps         install the Debian 12 packages the build and tests need
 #   make check-layers fail if an include points up or sideways in the layer order
-#   make soak         the store's SIGKILL crash test with many kills (KILLS=2000)
 #   make help         this list
 #
 # Variables: BOARD=host (see boards/), MODE=release|debug|asan, V=1 for full commands.
