@@ -164,6 +164,15 @@ Json Node::StatusJson() {
   cJSON_AddNumberToObject(c, "requests", static_cast<double>(cs.requests));
   cJSON_AddNumberToObject(c, "bad_frames", static_cast<double>(cs.bad_frames));
   cJSON_AddItemToObject(o, "tasks", commands_.TaskSummary().release());
+  if (store_) {
+    store::StoreStats ss = store_->stats();
+    cJSON* st = cJSON_AddObjectToObject(o, "store");
+    cJSON_AddNumberToObject(st, "shares", static_cast<double>(ss.shares));
+    cJSON_AddNumberToObject(st, "commits", static_cast<double>(ss.commits));
+    cJSON_AddNumberToObject(st, "queued_ops", static_cast<double>(ss.queued_ops));
+    cJSON_AddBoolToObject(st, "read_only", store_->options().read_only);
+    if (!ss.sticky_error.empty()) cJSON_AddStringToObject(st, "write_error", ss.sticky_error.c_str());
+  }
   return out;
 }
 
