@@ -174,6 +174,15 @@ bench: deps
 check-layers:
 	$(Q)sh test/check_layers.sh
 
+# Store crash soak: the SIGKILL crash test of test/integration/
+# test_store_crash.py with many more kills than `make test` runs
+# (KILLS=N, default 2000; CAIRN_CRASH_SEED=S repeats a run).
+.PHONY: soak
+soak: deps
+	$(Q)$(MAKE) --no-print-directory MODE=asan build-tests
+	$(Q)CAIRN_CRASH_KILLS=$(or $(KILLS),2000) $(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan \
+	  -k acknowledged_writes_survive integration
+
 help:
 	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 

@@ -18,3 +18,4 @@ LIMIT_task_history         = 500
 LIMIT_tasks_max_active     = 32
 LIMIT_threadpool           = 2
 LIMIT_tls_prefer_chacha    = 1
+LIMIT_store_max_mutable_share_bytes = 134217728

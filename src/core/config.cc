@@ -55,6 +55,11 @@ Status ParseInto(const cJSON* root, Config* c) {
     CAIRN_TRY(s.Uint("port", &port, false, 65535));
     c->port = static_cast<std::uint16_t>(port);
     CAIRN_TRY(s.String("host", &c->public_host));
+    CAIRN_TRY(s.Bool("read_only", &c->read_only));
+    CAIRN_TRY(s.String("lease_expiry", &c->lease_expiry));
+    if (c->lease_expiry != "off" && c->lease_expiry != "age") {
+      return Status::InvalidArgument("key \"storage.lease_expiry\" must be \"off\" or \"age\"");
+    }
     CAIRN_TRY(s.Finish());
   }
 
@@ -124,6 +129,8 @@ std::string ConfigToJson(const Config& c) {
   cJSON_AddStringToObject(s, "listen", c.listen_address.c_str());
   cJSON_AddNumberToObject(s, "port", c.port);
   cJSON_AddStringToObject(s, "host", c.public_host.c_str());
+  if (c.read_only) cJSON_AddBoolToObject(s, "read_only", 1);
+  if (c.lease_expiry != "off") cJSON_AddStringToObject(s, "lease_expiry", c.lease_expiry.c_str());
   auto defaults = BoardDefaults(c.board);
   cJSON* l = cJSON_CreateObject();
   for (std::string_view name : Limits::Names()) {

@@ -2,7 +2,6 @@
 #include "daemon/node.h"
 
 #include <cjson/cJSON.h>
-#include <lmdb.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -50,21 +49,19 @@ Node::Node(Loop& loop, NodePaths paths, Config config, std::string node_id)
       commands_(loop, config_.limits, *this, control::CommandsOptions{std::getenv("CAIRN_TEST_HOOKS") != nullptr}),
       control_(loop, config_.limits, commands_) {}
 
-Node::~Node() {
-  if (env_) mdb_env_close(env_);
-}
+Node::~Node() = default;
 
 Status Node::Start() {
   started_ = true;
-  // Open the LMDB environment first: a node whose store cannot open must not
-  // accept requests. Opening an environment is bounded (it maps the file).
-  int rc = mdb_env_create(&env_);
-  if (rc == 0) rc = mdb_env_open(env_, paths_.store.c_str(), MDB_NOTLS, 0600);
-  if (rc != 0) {
-    if (env_) mdb_env_close(env_);
-    env_ = nullptr;
-    return Status::IoError("store " + paths_.store + ": " + mdb_strerror(rc));
-  }
+  // Open the share store first: a node whose store cannot open (missing,
+  // unreadable, unknown format) must not accept requests. Opening is bounded:
+  // it maps the environment and finishes only what a crash left in flight.
+  store::StoreOptions so = store::StoreOptions::FromLimits(config_.limits, paths_.store);
+  so.read_only = config_.read_only;
+  so.expiry = config_.lease_expiry == "age" ? store::LeaseExpiry::kAge : store::LeaseExpiry::kOff;
+  auto opened = store::ShareStore::Open(loop_, std::move(so));
+  if (!opened.ok()) return opened.status();
+  store_ = std::move(opened).value();
   // Task records are read (and unfinished ones marked interrupted) before
   // any client can ask about them.
   CAIRN_TRY(commands_.Open(paths_.control_db));
@@ -112,7 +109,15 @@ void Node::Stop(Task done) {
   });
   // Order: stop taking requests first; later layers (GBS server, store)
   // close after the control socket, the store last.
-  control_.Close([this] { commands_.Close([this] { Finish(); }); });
+  control_.Close([this] { commands_.Close([this] { CloseStore(); }); });
+}
+
+void Node::CloseStore() {
+  if (!store_) return Finish();
+  store_->Close([this] {
+    store_.reset();
+    Finish();
+  });
 }
 
 void Node::Finish() {
@@ -120,11 +125,6 @@ void Node::Finish() {
     if (h) uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
   }
   sigterm_ = sigint_ = nullptr;
-  // The store closes last, after everything that could write to it.
-  if (env_) {
-    mdb_env_close(env_);
-    env_ = nullptr;
-  }
   stop_deadline_.reset();
   CAIRN_LOG(Info, "stopped cleanly");
   if (stopped_) loop_.Post(std::move(stopped_));
@@ -164,6 +164,15 @@ Json Node::StatusJson() {
   cJSON_AddNumberToObject(c, "requests", static_cast<double>(cs.requests));
   cJSON_AddNumberToObject(c, "bad_frames", static_cast<double>(cs.bad_frames));
   cJSON_AddItemToObject(o, "tasks", commands_.TaskSummary().release());
+  if (store_) {
+    store::StoreStats ss = store_->stats();
+    cJSON* st = cJSON_AddObjectToObject(o, "store");
+    cJSON_AddNumberToObject(st, "shares", static_cast<double>(ss.shares));
+    cJSON_AddNumberToObject(st, "commits", static_cast<double>(ss.commits));
+    cJSON_AddNumberToObject(st, "queued_ops", static_cast<double>(ss.queued_ops));
+    cJSON_AddBoolToObject(st, "read_only", store_->options().read_only);
+    if (!ss.sticky_error.empty()) cJSON_AddStringToObject(st, "write_error", ss.sticky_error.c_str());
+  }
   return out;
 }
 

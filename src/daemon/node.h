@@ -10,9 +10,9 @@
 #include "cairn/core/config.h"
 #include "cairn/core/loop.h"
 #include "cairn/core/node_dir.h"
+#include "cairn/store/store.h"
 
 struct uv_signal_s;
-struct MDB_env;
 
 namespace cairn::daemon {
 
@@ -37,7 +37,9 @@ class Node final : public control::NodeView {
 
  private:
   void OnSignal(int signum);
-  // The last step of Stop(): everything that writes is closed.
+  // The last steps of Stop(): the store closes after everything that writes
+  // to it, then the signal watchers.
+  void CloseStore();
   void Finish();
 
   Loop& loop_;
@@ -47,7 +49,7 @@ class Node final : public control::NodeView {
   std::uint64_t started_ms_;
   control::Commands commands_;
   control::Server control_;
-  MDB_env* env_ = nullptr;  // the store's environment (the share store opens it in full)
+  std::unique_ptr<store::ShareStore> store_;  // opened first, closed last
   uv_signal_s* sigterm_ = nullptr;
   uv_signal_s* sigint_ = nullptr;
   bool stopping_ = false;

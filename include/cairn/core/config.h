@@ -21,6 +21,8 @@ struct Config {
   std::string listen_address = "127.0.0.1";  // "storage.listen": GBS bind address
   std::uint16_t port = 3456;               // "storage.port"
   std::string public_host = "127.0.0.1";   // "storage.host": host named in the NURL
+  bool read_only = false;                  // "storage.read_only": refuse every share write
+  std::string lease_expiry = "off";        // "storage.lease_expiry": "off" or "age"
   LogLevel log_level = LogLevel::kInfo;    // "log_level"
   std::string log_sink = "stderr";         // "log_sink": "stderr" or "syslog"
   Limits limits;                           // board defaults + "limits" overrides

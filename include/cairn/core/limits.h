@@ -25,6 +25,16 @@ namespace cairn {
   X(http_idle_ms, 60000, "idle keep-alive GBS connection timeout, ms")                       \
   X(lmdb_map_bytes, 1073741824, "initial LMDB map size, bytes")                               \
   X(lmdb_map_max_bytes, 17179869184ULL, "largest LMDB map size it may grow to, bytes")        \
+  X(store_reserved_bytes, 1073741824, "free space never given to shares (allocations and growth refused below it), bytes") \
+  X(store_max_immutable_share_bytes, 1099511627776ULL, "largest immutable share accepted, bytes")  \
+  X(store_max_mutable_share_bytes, 1073741824, "largest mutable share (kept in LMDB), bytes")       \
+  X(store_lease_ms, 2678400000ULL, "lease duration from an add or renew (31 days), ms")              \
+  X(store_upload_idle_ms, 1800000, "an upload without writes this long is aborted, ms")              \
+  X(store_sweep_interval_ms, 3600000, "time between two expiry sweeps, ms")                          \
+  X(store_queue_ops, 4096, "share writes queued or committing at once; more are refused as busy")  \
+  X(store_queue_bytes, 67108864, "payload of queued share writes; more are refused as busy, bytes") \
+  X(store_batch_ops, 256, "share writes group-committed in one LMDB transaction (1: no grouping)")  \
+  X(store_batch_bytes, 16777216, "payload group-committed in one LMDB transaction, bytes")          \
   X(control_inflight, 16, "requests one control connection may have unanswered at once")      \
   X(task_history, 1000, "finished control tasks kept")                                        \
   X(tasks_max_active, 64, "control tasks queued or running at once; more are refused as busy")  \

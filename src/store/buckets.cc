@@ -1,0 +1,219 @@
+// Immutable buckets: allocate, write chunks (written once; overlaps must
+// match), implicit completion, close, abort. Bodies are files; LMDB records
+// which ranges are written, and a range counts only once the commit that
+// records it is durable (the file is synced before that commit). Commit
+// worker thread only.
+#include <algorithm>
+#include <cstring>
+
+#include "store/ops.h"
+
+namespace cairn::store {
+
+using schema::Kind;
+using schema::ShareRecord;
+using schema::State;
+
+std::vector<Range> Missing(const std::vector<Range>& written, std::uint64_t size) {
+  std::vector<Range> out;
+  std::uint64_t at = 0;
+  for (const Range& g : written) {
+    if (g.begin > at) out.push_back({at, g.begin});
+    at = std::max(at, g.end);
+  }
+  if (at < size) out.push_back({at, size});
+  return out;
+}
+
+namespace {
+
+void AddRange(std::vector<Range>* ranges, Range r) {
+  if (r.begin == r.end) return;
+  std::vector<Range> out;
+  bool placed = false;
+  for (const Range& g : *ranges) {
+    if (g.end < r.begin) {
+      out.push_back(g);
+    } else if (r.end < g.begin) {
+      if (!placed) out.push_back(r), placed = true;
+      out.push_back(g);
+    } else {
+      r.begin = std::min(r.begin, g.begin);
+      r.end = std::max(r.end, g.end);
+    }
+  }
+  if (!placed) out.push_back(r);
+  *ranges = std::move(out);
+}
+
+std::string Where(const StorageIndex& si, ShareNum shnum) {
+  return "immutable share " + std::to_string(shnum) + " of " + SiHex(si);
+}
+
+// Finds an upload in progress and checks its secret.
+Status GetUpload(Batch& b, const std::string& key, const StorageIndex& si, ShareNum shnum, const std::string& secret,
+                 ShareRecord* rec) {
+  Status st = b.txn->GetRecord(key, rec);
+  if (st.code() == Code::kNotFound) return Status::NotFound(Where(si, shnum) + ": no upload in progress");
+  CAIRN_TRY(st);
+  if (rec->state == State::kComplete) {
+    return Status::FailedPrecondition(Where(si, shnum) + ": already complete");
+  }
+  if (!schema::SecretEquals(schema::HashSecret(secret), rec->secret)) {
+    return Status::Unauthenticated(Where(si, shnum) + ": wrong upload secret");
+  }
+  return Status();
+}
+
+// The body of an upload in progress: in incoming/, or already renamed to its
+// final place by a completion whose commit did not happen (a crash or a
+// retried batch), in which case that copy is used.
+Result<int> UploadBody(Batch& b, const StorageIndex& si, ShareNum shnum, std::uint64_t file_id, std::string* path) {
+  *path = b.paths.IncomingPath(si, shnum, file_id);
+  if (!b.platform->Exists(*path).ok()) {
+    std::string final_path = b.paths.FinalPath(si, shnum, file_id);
+    if (b.platform->Exists(final_path).ok()) {
+      *path = final_path;
+    } else {
+      b.MarkDirDirty(b.paths.Incoming());  // a new directory entry
+    }
+  }
+  return b.Body(*path, true);
+}
+
+}  // namespace
+
+Result<AllocateResult> ApplyAllocate(Batch& b, const StorageIndex& si, const std::vector<ShareNum>& shnums,
+                                     std::uint64_t allocated_size, const std::string& upload_secret,
+                                     const LeaseSecrets& lease) {
+  AllocateResult out;
+  std::map<ShareNum, ShareRecord> existing;
+  CAIRN_TRY(b.txn->Scan(b.txn->dbs().shares, schema::SiPrefix(Kind::kImmutable, si),
+                        [&](std::string_view k, std::string_view v) {
+                          Kind kind;
+                          StorageIndex s;
+                          ShareNum n;
+                          ShareRecord r;
+                          if (schema::ParseShareKey(k, &kind, &s, &n) && schema::DecodeRecord(v, &r)) existing[n] = r;
+                          return true;
+                        }));
+  // Lease first on what is complete already (Tahoe renews these too).
+  for (auto& [n, rec] : existing) {
+    if (rec.state != State::kComplete) continue;
+    std::string key = schema::ShareKey(Kind::kImmutable, si, n);
+    CAIRN_TRY(RenewLease(b, key, &rec, lease));
+    CAIRN_TRY(b.txn->PutRecord(key, rec));
+    out.already_have.push_back(n);
+  }
+  CAIRN_TRY_ASSIGN(std::uint64_t remaining, b.Available());
+  bool fits_size = allocated_size <= b.options.max_immutable_share_bytes;
+  for (ShareNum n : shnums) {
+    if (existing.count(n)) continue;  // complete (already_have) or in progress: neither set
+    if (!fits_size || remaining < allocated_size) continue;
+    remaining -= allocated_size;
+    ShareRecord rec;
+    rec.state = State::kIncoming;
+    rec.size = allocated_size;
+    rec.file_id = b.totals.next_file_id++;
+    rec.secret = schema::HashSecret(upload_secret);
+    rec.expiry_time = b.now + b.options.upload_idle_seconds;
+    std::string key = schema::ShareKey(Kind::kImmutable, si, n);
+    CAIRN_TRY(b.txn->Put(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key), ""));
+    CAIRN_TRY(RenewLease(b, key, &rec, lease));
+    CAIRN_TRY(b.txn->PutRecord(key, rec));
+    b.totals.incoming_bytes += allocated_size;
+    existing[n] = rec;
+    out.allocated.push_back(n);
+  }
+  return out;
+}
+
+Result<WriteResult> ApplyWriteChunk(Batch& b, const StorageIndex& si, ShareNum shnum, const std::string& upload_secret,
+                                    std::uint64_t offset, const std::string& data) {
+  std::string key = schema::ShareKey(Kind::kImmutable, si, shnum);
+  ShareRecord rec;
+  Status st = GetUpload(b, key, si, shnum, upload_secret, &rec);
+  // After completion there is no upload in progress: the same NotFound as
+  // for an unknown share (GBS answers 404 there).
+  if (st.code() == Code::kFailedPrecondition) return Status::NotFound(std::string(st.message()));
+  CAIRN_TRY(st);
+  std::uint64_t end = offset + data.size();
+  if (end < offset || end > rec.size) {
+    return Status::InvalidArgument(Where(si, shnum) + ": write [" + std::to_string(offset) + ", " +
+                                   std::to_string(end) + ") past the allocated size " + std::to_string(rec.size));
+  }
+  std::string path;
+  CAIRN_TRY_ASSIGN(int fd, UploadBody(b, si, shnum, rec.file_id, &path));
+  // Written bytes are immutable: an overlap must carry the same bytes.
+  for (const Range& g : rec.written) {
+    std::uint64_t lo = std::max(g.begin, offset), hi = std::min(g.end, end);
+    if (lo >= hi) continue;
+    std::string have(static_cast<std::size_t>(hi - lo), '\0');
+    CAIRN_TRY_ASSIGN(std::size_t got, b.platform->PRead(fd, have.data(), have.size(), lo));
+    if (got != have.size() || std::memcmp(have.data(), data.data() + (lo - offset), have.size()) != 0) {
+      return Status::Conflict(Where(si, shnum) + ": bytes at [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                              ") differ from those already written");
+    }
+  }
+  if (!data.empty()) CAIRN_TRY(b.platform->PWrite(fd, data.data(), data.size(), offset).WithContext(path));
+  AddRange(&rec.written, {offset, end});
+  if (rec.written.size() > schema::kMaxRanges) {
+    return Status::ResourceExhausted(Where(si, shnum) + ": too many separate written ranges");
+  }
+  CAIRN_TRY(b.txn->Del(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key)));
+  WriteResult out;
+  out.required = Missing(rec.written, rec.size);
+  if (out.required.empty()) {
+    // Complete: the body moves to its final place before the commit that
+    // makes the share visible; both directories are synced first.
+    std::string final_path = b.paths.FinalPath(si, shnum, rec.file_id);
+    if (path != final_path) {
+      std::string final_dir = b.paths.FinalDir(si);
+      if (!b.platform->Exists(final_dir).ok()) {
+        CAIRN_TRY(b.platform->MakeDir(final_dir));
+        b.MarkDirDirty(b.paths.Shares());
+      }
+      CAIRN_TRY(b.platform->Rename(path, final_path));
+      b.MarkDirDirty(b.paths.Incoming());
+      b.MarkDirDirty(b.paths.FinalDir(si));
+    }
+    rec.state = State::kComplete;
+    rec.written.clear();
+    rec.secret.clear();
+    rec.expiry_time = 0;
+    CAIRN_TRY_ASSIGN(std::uint64_t max_expiry, MaxLeaseExpiry(*b.txn, key));
+    CAIRN_TRY(SetLeaseIndex(b, key, &rec, max_expiry));
+    b.totals.incoming_bytes -= rec.size;
+    b.totals.used_bytes += rec.size;
+    b.totals.shares++;
+    out.complete = true;
+  } else {
+    rec.expiry_time = b.now + b.options.upload_idle_seconds;
+    CAIRN_TRY(b.txn->Put(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key), ""));
+  }
+  CAIRN_TRY(b.txn->PutRecord(key, rec));
+  return out;
+}
+
+Status ApplyCloseBucket(Batch& b, const StorageIndex& si, ShareNum shnum, const std::string& upload_secret) {
+  std::string key = schema::ShareKey(Kind::kImmutable, si, shnum);
+  ShareRecord rec;
+  Status st = GetUpload(b, key, si, shnum, upload_secret, &rec);
+  if (st.code() == Code::kFailedPrecondition) return Status();  // complete: closed
+  CAIRN_TRY(st);
+  std::string missing;
+  for (const Range& g : Missing(rec.written, rec.size)) {
+    missing += (missing.empty() ? "" : ", ") + std::string("[") + std::to_string(g.begin) + ", " +
+               std::to_string(g.end) + ")";
+  }
+  return Status::FailedPrecondition(Where(si, shnum) + ": incomplete, missing " + missing);
+}
+
+Status ApplyAbort(Batch& b, const StorageIndex& si, ShareNum shnum, const std::string& upload_secret) {
+  std::string key = schema::ShareKey(Kind::kImmutable, si, shnum);
+  ShareRecord rec;
+  CAIRN_TRY(GetUpload(b, key, si, shnum, upload_secret, &rec));
+  return DeleteShare(b, Kind::kImmutable, si, shnum, rec);
+}
+
+}  // namespace cairn::store
