@@ -55,6 +55,20 @@ endif
 # composition roots' main.cc files. New layers need no Makefile change.
 LIB_SRCS  := $(filter-out src/daemon/main.cc src/cli/main.cc,$(wildcard src/*/*.cc)) \
              $(wildcard platform/linux/*.cc)
+
+# --- fec: optional ISA-L kernel ---------------------------------------------
+# src/fec/kernel_isal.cc uses Intel's ISA-L (Debian's libisal-dev, amd64 and
+# arm64) when the target's toolchain can compile and link against it; without
+# it the fec layer keeps its own kernels. CAIRN_ISAL=0 or 1 overrides the probe.
+ifndef CAIRN_ISAL
+CAIRN_ISAL := $(shell printf '\043include <isa-l/erasure_code.h>\nint main(){ec_init_tables(0,0,0,0);}\n' | \
+                $(CXX) -x c++ - -lisal -o /dev/null 2>/dev/null && echo 1 || echo 0)
+endif
+ifeq ($(CAIRN_ISAL),1)
+CPPFLAGS += -DCAIRN_HAVE_ISAL
+LDLIBS   += -lisal
+endif
+
 TEST_SRCS := $(wildcard test/unit/*/*.cc) $(wildcard test/support/*.cc)
 BENCH_SRCS := $(wildcard test/bench/*_bench.cc)
 TOOL_SRCS  := $(wildcard test/tools/*.cc)

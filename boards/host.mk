@@ -3,7 +3,7 @@
 BOARD_ARCH     = native
 BOARD_TRIPLET  =
 BOARD_CFLAGS   =
-BOARD_APT      =
+BOARD_APT      = libisal-dev
 BOARD_RUN      =
 BOARD_TIMEOUT_MULT = 1
 BOARD_RAM_MB   = 4096
