@@ -18,7 +18,7 @@
 
 namespace cairn::cli {
 
-const char kDebugFecUsage[] = "debug fec encode|decode|kernels -k K -n N ...";
+const char kDebugFecUsage[] = "debug fec encode|decode|kernels ...";
 const char kDebugFecSummary[] = "erasure-code stdin into zfec blocks, or decode any k of them";
 
 namespace {

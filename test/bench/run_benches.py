@@ -2,7 +2,9 @@
 """Runs every benchmark and prints JSON lines (one object per measurement).
 
   - every program build/<board>/release/bench/*_bench (built by `make bench`);
-  - every script test/bench/*_bench.py (run with Debian's python3);
+  - every script test/bench/*_bench.py (run with Debian's python3); the
+    programs' JSON lines are in the file named by $CAIRN_BENCH_RESULTS, so a
+    script can report ratios to them (fec_zfec_bench.py does);
   - cairnd's idle RSS: a fresh node, a few seconds after start, anonymous and
     file-backed memory reported separately (LMDB's pages are file-backed).
 
@@ -66,13 +68,20 @@ def main():
     ap.add_argument("--settle", type=float, default=3.0)
     args = ap.parse_args()
     failed = 0
+    results = tempfile.NamedTemporaryFile("w+", prefix="cairn-bench-", suffix=".jsonl", dir="/tmp")
     for prog in sorted(glob.glob(os.path.join(args.build, "bench", "*_bench"))):
-        proc = subprocess.run([prog], cwd=ROOT)
+        proc = subprocess.run([prog], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        sys.stdout.write(proc.stdout)
+        sys.stdout.flush()
+        results.write(proc.stdout)
         failed += proc.returncode != 0
-    env = dict(os.environ, CAIRN_BUILD=os.path.abspath(args.build), CAIRN_ROOT=ROOT)
+    results.flush()
+    env = dict(os.environ, CAIRN_BUILD=os.path.abspath(args.build), CAIRN_ROOT=ROOT,
+               CAIRN_BENCH_RESULTS=results.name)
     for script in sorted(glob.glob(os.path.join(ROOT, "test", "bench", "*_bench.py"))):
         proc = subprocess.run([sys.executable, script], cwd=ROOT, env=env)
         failed += proc.returncode != 0
+    results.close()
     print(json.dumps(idle_rss(args.build, args.settle)), flush=True)
     sys.exit(1 if failed else 0)
 
