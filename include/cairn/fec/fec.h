@@ -48,7 +48,7 @@ Result<Kernel> SelectedKernel();
 class Codec {
  public:
   // A k-of-n codec on SelectedKernel(). Computes zfec's matrix once:
-  // (n-k)·k·33 bytes (under 1 KiB for Tahoe's default 3-of-10, 540 KiB at
+  // (n-k)·k·33 bytes (under 1 KiB for Tahoe's default 3-of-10, 528 KiB at
   // worst). InvalidArgument unless 1 <= k <= n <= 256.
   static Result<Codec> Create(int k, int n);
   // The same on a given kernel; InvalidArgument when it is not available.
