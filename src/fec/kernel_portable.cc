@@ -3,8 +3,10 @@
 // A product c·x is one lookup in a 256-byte table of c, built on the stack
 // from the 32-byte nibble table (no 64 KiB multiplication table to keep in
 // cache). The data is cut into strips that stay in L1 while every output row
-// is made from them; a row is summed over groups of up to four inputs, eight
-// bytes at a time. Any thread.
+// is made from them; two rows at a time are summed over groups of up to four
+// inputs, eight bytes at a time, so each input word is split into bytes once
+// for both rows (more rows at once spill registers and run slower on x86-64).
+// Any thread.
 #include <cstring>
 
 #include "fec/gf256.h"
@@ -15,6 +17,7 @@ namespace {
 
 constexpr std::size_t kStrip = 4096;  // bytes of each input per strip
 constexpr int kGroup = 4;             // inputs summed per pass
+constexpr int kRowsAtOnce = 2;        // output rows made per pass
 
 using FullTable = std::uint8_t[256];
 
@@ -30,51 +33,66 @@ inline std::uint64_t Load8(const std::uint8_t* p) {
   return v;
 }
 
-// Byte s of the word (in the machine's order: what Load8 put there) of the
-// sum over the group. Same shifts for reading and writing, so endianness
-// does not matter.
-template <int G>
-inline std::uint64_t SumWord(const FullTable* t, const std::uint64_t* w) {
-  std::uint64_t out = 0;
-  for (int s = 0; s < 64; s += 8) {
-    unsigned v = t[0][(w[0] >> s) & 0xFF];
-    if constexpr (G > 1) v ^= t[1][(w[1] >> s) & 0xFF];
-    if constexpr (G > 2) v ^= t[2][(w[2] >> s) & 0xFF];
-    if constexpr (G > 3) v ^= t[3][(w[3] >> s) & 0xFF];
-    out |= static_cast<std::uint64_t>(v) << s;
-  }
-  return out;
-}
-
-// out[begin, end) = (or ^=, unless kFirst) Σ over the group of t[g]·in[g].
-template <int G, bool kFirst>
+// Sums over a group of G inputs into R output rows at once, so each input
+// word is loaded and split into bytes once for all R rows. t[r * G + g] is
+// the table of input g for row r. Byte s of a word is the byte at shift s
+// for reading and writing alike, so endianness does not matter.
+template <int G, int R, bool kFirst>
 void SumGroup(const FullTable* t, const std::uint8_t* const* in, std::size_t begin, std::size_t end,
-              std::uint8_t* out) {
+              std::uint8_t* const* out) {
   std::size_t i = begin;
   for (; i + 8 <= end; i += 8) {
     std::uint64_t w[G];
     for (int g = 0; g < G; ++g) w[g] = Load8(in[g] + i);
-    std::uint64_t v = SumWord<G>(t, w);
-    if constexpr (!kFirst) v ^= Load8(out + i);
-    std::memcpy(out + i, &v, 8);
+    std::uint64_t v[R] = {};
+    for (int s = 0; s < 64; s += 8) {
+      unsigned b[G];
+      for (int g = 0; g < G; ++g) b[g] = static_cast<unsigned>(w[g] >> s) & 0xFF;
+      for (int r = 0; r < R; ++r) {
+        unsigned x = 0;
+        for (int g = 0; g < G; ++g) x ^= t[r * G + g][b[g]];
+        v[r] |= static_cast<std::uint64_t>(x) << s;
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      if constexpr (!kFirst) v[r] ^= Load8(out[r] + i);
+      std::memcpy(out[r] + i, &v[r], 8);
+    }
   }
   for (; i < end; ++i) {
-    unsigned v = t[0][in[0][i]];
-    if constexpr (G > 1) v ^= t[1][in[1][i]];
-    if constexpr (G > 2) v ^= t[2][in[2][i]];
-    if constexpr (G > 3) v ^= t[3][in[3][i]];
-    out[i] = static_cast<std::uint8_t>(kFirst ? v : out[i] ^ v);
+    for (int r = 0; r < R; ++r) {
+      unsigned x = 0;
+      for (int g = 0; g < G; ++g) x ^= t[r * G + g][in[g][i]];
+      out[r][i] = static_cast<std::uint8_t>(kFirst ? x : out[r][i] ^ x);
+    }
   }
 }
 
-template <bool kFirst>
+template <int R, bool kFirst>
 void SumGroupOf(int g, const FullTable* t, const std::uint8_t* const* in, std::size_t begin, std::size_t end,
-                std::uint8_t* out) {
+                std::uint8_t* const* out) {
   switch (g) {
-    case 1: SumGroup<1, kFirst>(t, in, begin, end, out); break;
-    case 2: SumGroup<2, kFirst>(t, in, begin, end, out); break;
-    case 3: SumGroup<3, kFirst>(t, in, begin, end, out); break;
-    default: SumGroup<4, kFirst>(t, in, begin, end, out); break;
+    case 1: SumGroup<1, R, kFirst>(t, in, begin, end, out); break;
+    case 2: SumGroup<2, R, kFirst>(t, in, begin, end, out); break;
+    case 3: SumGroup<3, R, kFirst>(t, in, begin, end, out); break;
+    default: SumGroup<4, R, kFirst>(t, in, begin, end, out); break;
+  }
+}
+
+template <int R>
+void SumRows(int k, const std::uint8_t* const* row_tables, const std::uint8_t* const* in, std::size_t begin,
+             std::size_t end, std::uint8_t* const* out) {
+  FullTable full[kRowsAtOnce * kGroup];
+  for (int c = 0; c < k; c += kGroup) {
+    const int g = k - c < kGroup ? k - c : kGroup;
+    for (int r = 0; r < R; ++r) {
+      for (int j = 0; j < g; ++j) Expand(row_tables[r] + 32 * (c + j), full[r * g + j]);
+    }
+    if (c == 0) {
+      SumGroupOf<R, true>(g, full, in + c, begin, end, out);
+    } else {
+      SumGroupOf<R, false>(g, full, in + c, begin, end, out);
+    }
   }
 }
 
@@ -102,19 +120,17 @@ void DotNibbleRange(std::size_t begin, std::size_t end, int k, int rows, const s
 
 void DotPortable(std::size_t len, int k, int rows, const std::uint8_t* tables, const std::uint8_t* const* in,
                  std::uint8_t* const* out) {
-  FullTable full[kGroup];
+  const std::size_t row_bytes = 32 * static_cast<std::size_t>(k);
   for (std::size_t begin = 0; begin < len; begin += kStrip) {
     const std::size_t end = len - begin < kStrip ? len : begin + kStrip;
-    for (int r = 0; r < rows; ++r) {
-      const std::uint8_t* row = tables + 32 * static_cast<std::size_t>(r) * static_cast<std::size_t>(k);
-      for (int c = 0; c < k; c += kGroup) {
-        const int g = k - c < kGroup ? k - c : kGroup;
-        for (int j = 0; j < g; ++j) Expand(row + 32 * (c + j), full[j]);
-        if (c == 0) {
-          SumGroupOf<true>(g, full, in + c, begin, end, out[r]);
-        } else {
-          SumGroupOf<false>(g, full, in + c, begin, end, out[r]);
-        }
+    for (int r = 0; r < rows; r += kRowsAtOnce) {
+      const int count = rows - r < kRowsAtOnce ? rows - r : kRowsAtOnce;
+      const std::uint8_t* row_tables[kRowsAtOnce] = {};
+      for (int j = 0; j < count; ++j) row_tables[j] = tables + static_cast<std::size_t>(r + j) * row_bytes;
+      if (count == 2) {
+        SumRows<2>(k, row_tables, in, begin, end, out + r);
+      } else {
+        SumRows<1>(k, row_tables, in, begin, end, out + r);
       }
     }
   }
