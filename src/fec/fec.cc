@@ -38,6 +38,7 @@ Result<Codec> Codec::Create(int k, int n, Kernel kernel) {
   codec.k_ = k;
   codec.n_ = n;
   codec.kernel_ = kernel;
+  codec.ops_ = ops;
   codec.parity_ = ParityMatrix(k, n);
   codec.tables_.resize(codec.parity_.size() * 32);
   if (n > k) ops->init_tables(k, n - k, codec.parity_.data(), codec.tables_.data());
@@ -65,7 +66,6 @@ Status Codec::Encode(std::span<const std::uint8_t* const> pieces, std::size_t le
                                      std::to_string(n_));
     }
   }
-  const KernelOps* ops = FindKernel(kernel_);
   std::size_t i = 0;
   while (i < block_nums.size()) {
     if (block_nums[i] < k_) {
@@ -79,7 +79,7 @@ Status Codec::Encode(std::span<const std::uint8_t* const> pieces, std::size_t le
     while (i + run < block_nums.size() && block_nums[i + run] == block_nums[i] + static_cast<int>(run)) ++run;
     if (len > 0) {
       const std::uint8_t* tables = tables_.data() + 32 * Idx(block_nums[i] - k_) * Idx(k_);
-      ops->dot(len, k_, static_cast<int>(run), tables, pieces.data(), blocks.data() + i);
+      ops_->dot(len, k_, static_cast<int>(run), tables, pieces.data(), blocks.data() + i);
     }
     i += run;
   }
@@ -126,10 +126,9 @@ Status Codec::Decode(std::span<const std::uint8_t* const> blocks, std::span<cons
       std::memcpy(&coefs[i * kk], &m[Idx(missing[i]) * kk], kk);
       outs[i] = pieces[Idx(missing[i])];
     }
-    const KernelOps* ops = FindKernel(kernel_);
     std::vector<std::uint8_t> tables(coefs.size() * 32);
-    ops->init_tables(k_, static_cast<int>(missing.size()), coefs.data(), tables.data());
-    ops->dot(len, k_, static_cast<int>(missing.size()), tables.data(), blocks.data(), outs.data());
+    ops_->init_tables(k_, static_cast<int>(missing.size()), coefs.data(), tables.data());
+    ops_->dot(len, k_, static_cast<int>(missing.size()), tables.data(), blocks.data(), outs.data());
   }
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     if (block_nums[i] < k_) CopyIfDistinct(pieces[Idx(block_nums[i])], blocks[i], len);

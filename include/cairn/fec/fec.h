@@ -19,6 +19,8 @@ namespace cairn::fec {
 
 inline constexpr int kMaxBlocks = 256;
 
+struct KernelOps;  // src/fec/kernel.h
+
 // Tahoe's padding rule: a segment of `size` bytes is zero-padded to k pieces
 // of PieceSize(size, k) = ceil(size / k) bytes. REQUIRES: k >= 1.
 inline std::size_t PieceSize(std::size_t size, int k) {
@@ -85,6 +87,7 @@ class Codec {
   int k_ = 0;
   int n_ = 0;
   Kernel kernel_ = Kernel::kPortable;
+  const KernelOps* ops_ = nullptr;
   std::vector<std::uint8_t> parity_;  // E rows k..n-1, (n-k)·k bytes
   std::vector<std::uint8_t> tables_;  // the kernel's tables for them, 32 bytes a coefficient
 };
