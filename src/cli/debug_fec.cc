@@ -18,7 +18,7 @@
 
 namespace cairn::cli {
 
-const char kDebugFecUsage[] = "debug fec encode|decode|kernels ...";
+const char kDebugFecUsage[] = "debug fec encode -k K -n N [-o DIR]|decode -k K -n N [--size L] FILE...|kernels";
 const char kDebugFecSummary[] = "erasure-code stdin into zfec blocks, or decode any k of them";
 
 namespace {
