@@ -12,6 +12,7 @@
 #include "cairn/core/version.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/debug_fec.h"
 #include "cli/output.h"
 
 namespace cairn::cli {
@@ -21,6 +22,7 @@ namespace {
 // that many leading words.
 const Command kCommands[] = {
     {"alias", AliasMain, "alias add NAME CAP|rename OLD NEW|remove NAME|list|get NAME", "names for caps"},
+    {"debug fec", DebugFecMain, kDebugFecUsage, kDebugFecSummary},
     {"debug parse-cap", DebugParseCapMain, "debug parse-cap CAP", "show what a capability string holds"},
     {"debug ssk-cap", DebugSskCapMain, "debug ssk-cap --key KEY.pem [--format sdmf|mdmf]",
      "the mutable write cap Tahoe-LAFS gives an RSA key"},
