@@ -18,6 +18,7 @@ int MetricsMain(const Options& opts);
 int AliasMain(const Options& opts);
 int TahoeEntryMain(const Options& opts);
 int DebugSskCapMain(const Options& opts);
+int DebugChkCapMain(const Options& opts);
 int DebugParseCapMain(const Options& opts);
 
 // The NURL of the node in `node_dir`, from its files.

@@ -3,14 +3,19 @@
 // checked against Tahoe-LAFS from outside. They touch no node directory.
 #include <cjson/cJSON.h>
 
+#include <mbedtls/base64.h>
+
 #include <cstdio>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 #include <sstream>
 
 #include "cairn/caps/cap.h"
 #include "cairn/caps/keys.h"
 #include "cairn/core/base32.h"
 #include "cairn/crypto/rsa.h"
+#include "cairn/immutable/chk.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 
@@ -19,6 +24,7 @@ namespace {
 
 constexpr const char* kSskUsage = "debug ssk-cap --key KEY.pem [--format sdmf|mdmf]";
 constexpr const char* kParseUsage = "debug parse-cap CAP";
+constexpr const char* kChkUsage = "debug chk-cap --convergence B64 [-k K] [-n N] [--segment-size S] < FILE";
 
 bool IsHelp(const Options& opts) {
   for (const std::string& a : opts.args) {
@@ -36,7 +42,71 @@ Result<std::string> ReadKeyFile(const std::string& path) {
   return ss.str();
 }
 
+Result<std::string> FromBase64(const std::string& text) {
+  std::string out(text.size(), '\0');
+  std::size_t n = 0;
+  if (mbedtls_base64_decode(reinterpret_cast<unsigned char*>(out.data()), out.size(), &n,
+                            reinterpret_cast<const unsigned char*>(text.data()), text.size()) != 0) {
+    return Status::InvalidArgument("--convergence is not valid base64");
+  }
+  out.resize(n);
+  return out;
+}
+
 }  // namespace
+
+int DebugChkCapMain(const Options& opts) {
+  if (IsHelp(opts)) {
+    std::printf(
+        "usage: cairn %s\n\n"
+        "Prints the cap Tahoe-LAFS gives the file on stdin as an immutable (CHK) file,\n"
+        "without uploading it: URI:LIT: for 55 bytes or less, else URI:CHK:. The\n"
+        "convergence secret is base64; -k/-n default to 3/10 and the maximum segment\n"
+        "size to 1 MiB (Tahoe-LAFS 1.19+; its test vectors use 131072). The file is held in\n"
+        "memory. Offline: no node is needed.\n",
+        kChkUsage);
+    return 0;
+  }
+  immutable::ChkParams params;
+  std::string convergence_b64;
+  bool have_convergence = false;
+  for (std::size_t i = 0; i < opts.args.size(); ++i) {
+    const std::string& a = opts.args[i];
+    unsigned long long v = 0;
+    bool has_value = i + 1 < opts.args.size();
+    if (a == "--convergence" && has_value) {
+      convergence_b64 = opts.args[++i];
+      have_convergence = true;
+    } else if (a == "-k" && has_value && ParseUint(opts.args[++i], 256, &v) && v >= 1) {
+      params.k = static_cast<std::uint32_t>(v);
+    } else if (a == "-n" && has_value && ParseUint(opts.args[++i], 256, &v) && v >= 1) {
+      params.n = static_cast<std::uint32_t>(v);
+    } else if (a == "--segment-size" && has_value && ParseUint(opts.args[++i], 1ull << 32, &v) && v >= 1) {
+      params.max_segment_size = v;
+    } else {
+      return UsageError(kChkUsage, "bad or incomplete argument \"" + a + "\"");
+    }
+  }
+  if (!have_convergence) return UsageError(kChkUsage, "--convergence B64 is required");
+  if (params.n < params.k) return UsageError(kChkUsage, "-n must be at least -k");
+  auto convergence = FromBase64(convergence_b64);
+  if (!convergence.ok()) return Fail(opts, convergence.status());
+  std::string data(std::istreambuf_iterator<char>(std::cin), {});
+  auto cap = immutable::ChkCapOfBytes(data, *convergence, params);
+  if (!cap.ok()) return Fail(opts, cap.status());
+  if (opts.json) {
+    Json out = Json::NewObject();
+    cJSON_AddStringToObject(out.get(), "cap", caps::FormatCap(*cap).c_str());
+    if (auto si = caps::StorageIndexOf(*cap); si.ok()) {
+      cJSON_AddStringToObject(out.get(), "storage_index", Base32Encode(*si).c_str());
+    }
+    cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(data.size()));
+    PrintJson(out);
+  } else {
+    std::printf("%s\n", caps::FormatCap(*cap).c_str());
+  }
+  return 0;
+}
 
 int DebugSskCapMain(const Options& opts) {
   if (IsHelp(opts)) {

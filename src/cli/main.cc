@@ -22,6 +22,8 @@ namespace {
 // that many leading words.
 const Command kCommands[] = {
     {"alias", AliasMain, "alias add NAME CAP|rename OLD NEW|remove NAME|list|get NAME", "names for caps"},
+    {"debug chk-cap", DebugChkCapMain, "debug chk-cap --convergence B64 [-k K] [-n N] [--segment-size S]",
+     "the immutable cap Tahoe-LAFS gives stdin's data (no upload)"},
     {"debug fec", DebugFecMain, kDebugFecUsage, kDebugFecSummary},
     {"debug parse-cap", DebugParseCapMain, "debug parse-cap CAP", "show what a capability string holds"},
     {"debug ssk-cap", DebugSskCapMain, "debug ssk-cap --key KEY.pem [--format sdmf|mdmf]",

@@ -3,6 +3,7 @@ tagged hashes and Merkle trees against a hashlib computation written here
 from the specification (tahoe-protocol.md 0 and 0.1); AES-128-CTR, PKCS#8
 and RSASSA-PSS against the openssl command; SSK caps and cap parsing through
 the `cairn debug` commands against Tahoe-LAFS's vectors."""
+import base64
 import hashlib
 import json
 import os
@@ -184,6 +185,18 @@ class DebugCommands(unittest.TestCase):
                 proc = run_cli("debug", "ssk-cap", "--key", key, "--format", v["format"])
                 self.assertEqual(proc.returncode, 0, proc.stderr)
                 self.assertEqual(proc.stdout.strip(), v["expected"])
+
+    def test_every_chk_vector_through_the_cli(self):
+        with open(os.path.join(VECTORS, "caps.json")) as f:
+            vectors = [v for v in json.load(f)["vectors"] if v["kind"] == "chk"]
+        self.assertEqual(len(vectors), 60)
+        for v in vectors:
+            seed = base64.b64decode(v["sample_seed_b64"])
+            data = (seed * (v["sample_length"] // len(seed) + 1))[:v["sample_length"]]
+            proc = run_cli("debug", "chk-cap", "--convergence", v["convergence_b64"], "-k", str(v["required"]),
+                           "-n", str(v["total"]), "--segment-size", str(v["segment_size"]), input=data)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(proc.stdout.decode().strip(), v["expected"])
 
     def test_parse_cap_json_matches_the_cap_text(self):
         with open(os.path.join(VECTORS, "caps.json")) as f:
