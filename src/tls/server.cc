@@ -291,7 +291,15 @@ void Connection::Close() {
     im.end_status = Status();
     if (im.started) im.PostEnd();
   }
-  if (im.queued == 0) im.CloseHandles();
+  if (im.queued == 0) {
+    im.CloseHandles();
+  } else if (!im.handles_closed) {
+    // A peer that never reads must not hold the socket (and a connection
+    // slot) forever: give the queued bytes as long as a handshake gets.
+    uv_timer_start(
+        &im.handshake_timer, [](uv_timer_t* t) { static_cast<Connection::Impl*>(t->data)->CloseHandles(); },
+        im.listener->options.handshake_ms, 0);
+  }
 }
 
 void Connection::Abort(const Status& why) {

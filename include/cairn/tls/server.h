@@ -38,7 +38,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // bytes are handed to the kernel, or with the error that ended the
   // connection.
   void Write(std::string plaintext, Callback<void(Status)> done = nullptr);
-  // Sends close_notify after the queued writes, then closes the socket.
+  // Sends close_notify after the queued writes, then closes the socket (at
+  // the latest handshake_ms later, if the peer does not take the bytes).
   void Close();
   // Closes at once (no close_notify), e.g. on a protocol violation.
   void Abort(const Status& why);
