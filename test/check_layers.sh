@@ -9,7 +9,8 @@ allowed() {
     platform)  echo "platform core" ;;
     crypto)    echo "crypto core platform" ;;
     caps|fec)  echo "$1 crypto core platform" ;;
-    store|http|tls|cbor) echo "$1 caps fec crypto core platform" ;;
+    store|tls|cbor) echo "$1 caps fec crypto core platform" ;;
+    http)      echo "http tls caps fec crypto core platform" ;;  # HTTP runs over cairn's TLS connections
     gbs)       echo "gbs store http tls cbor caps fec crypto core platform" ;;
     grid)      echo "grid gbs store http tls cbor caps fec crypto core platform" ;;
     mutable|immutable) echo "$1 grid gbs store http tls cbor caps fec crypto core platform" ;;

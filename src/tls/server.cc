@@ -39,8 +39,11 @@ struct Connection::Impl {
   std::string peer;
   bool handshake_done = false;
   bool started = false;
-  bool paused = false;
+  bool paused = false;        // by the application
+  bool flow_stopped = false;  // by us: too much plaintext not yet delivered
+  std::size_t undelivered = 0;  // plaintext posted (or held early) but not yet taken by on_data
   bool ended = false;
+  bool app_closed = false;  // the application called Close() or Abort()
   bool closing = false;
   bool handles_closed = false;
   Status end_status;
@@ -50,6 +53,7 @@ struct Connection::Impl {
   Callback<void(Status)> on_end;
 
   void OnRead(ssize_t n, const uv_buf_t* buf);
+  void StartRead();
   void Deliver(std::string plaintext);
   void Flush(Callback<void(Status)> done);
   void End(Status why);
@@ -67,6 +71,12 @@ struct WriteReq {
 };
 
 char g_read_buf[64 * 1024];  // the loop reads one socket at a time
+
+// libuv reads a readable socket up to 32 times in one iteration, and each
+// read posts its plaintext: without a bound, one turn could queue megabytes
+// for an application that has not yet run. Reading stops while this much is
+// undelivered, so a connection holds at most this plus one read's plaintext.
+constexpr std::size_t kMaxUndelivered = 64 * 1024;
 
 }  // namespace
 
@@ -113,6 +123,11 @@ void Connection::Impl::OnRead(ssize_t n, const uv_buf_t* buf) {
 }
 
 void Connection::Impl::Deliver(std::string plaintext) {
+  undelivered += plaintext.size();
+  if (undelivered >= kMaxUndelivered && !flow_stopped && !handles_closed) {
+    flow_stopped = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
+  }
   if (!started) {
     early += plaintext;
     return;
@@ -120,8 +135,26 @@ void Connection::Impl::Deliver(std::string plaintext) {
   std::weak_ptr<Connection> weak = self->weak_from_this();
   listener->loop.Post([weak, data = std::move(plaintext)]() mutable {
     auto conn = weak.lock();
-    if (conn && !conn->impl_->ended && conn->impl_->on_data) conn->impl_->on_data(std::move(data));
+    if (!conn) return;
+    Impl& im = *conn->impl_;
+    im.undelivered -= data.size();
+    // Plaintext read before the peer's close or an error is still delivered
+    // (before on_end, which was posted after it); after the application's
+    // own Close() or Abort() it is not.
+    if (!im.app_closed && im.on_data) im.on_data(std::move(data));
+    if (im.flow_stopped && im.undelivered < kMaxUndelivered) {
+      im.flow_stopped = false;
+      if (!im.paused) im.StartRead();
+    }
   });
+}
+
+void Connection::Impl::StartRead() {
+  if (handles_closed) return;
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&tcp),
+      [](uv_handle_t*, size_t, uv_buf_t* buf) { *buf = uv_buf_init(g_read_buf, sizeof g_read_buf); },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) { static_cast<Impl*>(s->data)->OnRead(n, buf); });
 }
 
 void Connection::Impl::Flush(Callback<void(Status)> done) {
@@ -207,6 +240,7 @@ void Connection::Start(Callback<void(std::string)> on_data, Callback<void(Status
   if (!im.early.empty()) {
     std::string e;
     e.swap(im.early);
+    im.undelivered -= e.size();  // counted again by Deliver
     im.Deliver(std::move(e));
   }
   if (im.ended) im.PostEnd();
@@ -223,10 +257,7 @@ void Connection::ResumeReading() {
   Impl& im = *impl_;
   if (!im.paused || im.handles_closed) return;
   im.paused = false;
-  uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&im.tcp),
-      [](uv_handle_t*, size_t, uv_buf_t* buf) { *buf = uv_buf_init(g_read_buf, sizeof g_read_buf); },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) { static_cast<Impl*>(s->data)->OnRead(n, buf); });
+  if (!im.flow_stopped) im.StartRead();
 }
 
 void Connection::Write(std::string plaintext, Callback<void(Status)> done) {
@@ -248,6 +279,7 @@ void Connection::Write(std::string plaintext, Callback<void(Status)> done) {
 
 void Connection::Close() {
   Impl& im = *impl_;
+  im.app_closed = true;
   if (im.ended || im.closing) return;
   im.closing = true;
   if (im.handshake_done) {
@@ -259,12 +291,24 @@ void Connection::Close() {
     im.end_status = Status();
     if (im.started) im.PostEnd();
   }
-  if (im.queued == 0) im.CloseHandles();
+  if (im.queued == 0) {
+    im.CloseHandles();
+  } else if (!im.handles_closed) {
+    // A peer that never reads must not hold the socket (and a connection
+    // slot) forever: give the queued bytes as long as a handshake gets.
+    uv_timer_start(
+        &im.handshake_timer, [](uv_timer_t* t) { static_cast<Connection::Impl*>(t->data)->CloseHandles(); },
+        im.listener->options.handshake_ms, 0);
+  }
 }
 
-void Connection::Abort(const Status& why) { impl_->End(why); }
+void Connection::Abort(const Status& why) {
+  impl_->app_closed = true;
+  impl_->End(why);
+}
 
 std::size_t Connection::queued_write_bytes() const { return impl_->queued; }
+std::size_t Connection::TEST_undelivered_bytes() const { return impl_->undelivered; }
 const std::string& Connection::peer() const { return impl_->peer; }
 bool Connection::open() const { return !impl_->ended; }
 

@@ -23,6 +23,8 @@ namespace cairn {
   X(http_max_headers, 64, "header lines per request")                                         \
   X(http_body_bytes, 1048576, "largest request body outside share uploads, bytes")           \
   X(http_idle_ms, 60000, "idle keep-alive GBS connection timeout, ms")                       \
+  X(http_request_ms, 30000, "a request head not complete this long after it began gets 408, ms") \
+  X(tls_handshake_ms, 10000, "a TLS handshake not finished in this long is dropped, ms")      \
   X(lmdb_map_bytes, 1073741824, "initial LMDB map size, bytes")                               \
   X(lmdb_map_max_bytes, 17179869184ULL, "largest LMDB map size it may grow to, bytes")        \
   X(store_reserved_bytes, 1073741824, "free space never given to shares (allocations and growth refused below it), bytes") \

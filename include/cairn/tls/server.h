@@ -25,23 +25,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Starts delivering plaintext. `on_data` runs on later turns with each
   // chunk the peer sent; `on_end` runs once when the connection is over
-  // (OK after a clean close by either side, else why it failed). Neither
-  // runs after the connection's end.
+  // (OK after a clean close by either side, else why it failed), after
+  // every chunk read before the end. Neither runs after on_end, and on_data
+  // does not run after this side's Close() or Abort().
   void Start(Callback<void(std::string)> on_data, Callback<void(Status)> on_end);
-  // Backpressure: no on_data while paused (at most one chunk already
-  // decrypted may still arrive).
+  // Backpressure: no on_data while paused (chunks already decrypted may
+  // still arrive: at most 64 KiB plus one socket read's plaintext, which is
+  // also all a connection ever holds undelivered while not paused).
   void PauseReading();
   void ResumeReading();
   // Encrypts and sends. `done` (optional) runs on a later turn once the
   // bytes are handed to the kernel, or with the error that ended the
   // connection.
   void Write(std::string plaintext, Callback<void(Status)> done = nullptr);
-  // Sends close_notify after the queued writes, then closes the socket.
+  // Sends close_notify after the queued writes, then closes the socket (at
+  // the latest handshake_ms later, if the peer does not take the bytes).
   void Close();
   // Closes at once (no close_notify), e.g. on a protocol violation.
   void Abort(const Status& why);
 
   std::size_t queued_write_bytes() const;
+  // Plaintext read and posted but not yet passed to on_data; for tests.
+  std::size_t TEST_undelivered_bytes() const;
   const std::string& peer() const;
   bool open() const;
 

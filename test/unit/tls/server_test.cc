@@ -175,6 +175,43 @@ TEST_F(TlsServerTest, SilentClientTimesOutInHandshake) {
   close(fd);
 }
 
+TEST_F(TlsServerTest, UndeliveredPlaintextIsBoundedWithoutPausing) {
+  // A fast sender and an application that never pauses: libuv may read the
+  // socket many times in one iteration, but what is posted and not yet
+  // delivered stays under 64 KiB plus one read's plaintext.
+  const std::size_t kTotal = 8 << 20;
+  std::size_t received = 0, max_undelivered = 0;
+  bool ended = false;
+  ASSERT_TRUE(listener
+                  ->Start({"127.0.0.1", 0, 5000, 16},
+                          [&](std::shared_ptr<Connection> c) {
+                            Connection* raw = c.get();
+                            c->Start(
+                                [&, raw](std::string data) {
+                                  max_undelivered =
+                                      std::max(max_undelivered, raw->TEST_undelivered_bytes() + data.size());
+                                  received += data.size();
+                                },
+                                [&, c](Status) { ended = true; });
+                          })
+                  .ok());
+  std::thread client([&] {
+    BlockingClient bc;
+    if (!bc.Connect(listener->port(), pin).ok()) return;
+    std::string block(1 << 20, 'x');
+    for (std::size_t sent = 0; sent < kTotal; sent += block.size()) {
+      if (!bc.s->Write(block).ok() || !bc.SendOut().ok()) return;
+    }
+    bc.s->Close();
+    (void)bc.SendOut();
+  });
+  EXPECT_TRUE(loop.RunUntil([&] { return ended; }, 30000));
+  client.join();
+  EXPECT_EQ(received, kTotal);
+  EXPECT_GT(max_undelivered, 0u);
+  EXPECT_LE(max_undelivered, std::size_t{64 * 1024 + 64 * 1024 + 17 * 1024});
+}
+
 TEST_F(TlsServerTest, BadAddressIsAnError) {
   EXPECT_FALSE(listener->Start({"not-an-ip", 0, 200, 16}, [](std::shared_ptr<Connection>) {}).ok());
 }
