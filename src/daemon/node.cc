@@ -13,6 +13,10 @@
 #include "cairn/core/log.h"
 #include "cairn/core/openmetrics.h"
 #include "cairn/core/version.h"
+#include "cairn/tls/session.h"
+
+#include <fstream>
+#include <sstream>
 
 namespace cairn::daemon {
 namespace {
@@ -36,6 +40,14 @@ Memory ReadMemory() {
   }
   std::fclose(f);
   return m;
+}
+
+Result<std::string> ReadFileText(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status::FailedPrecondition("cannot read " + path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 }  // namespace
@@ -83,9 +95,38 @@ Status Node::Start() {
   };
   sigterm_ = watch(SIGTERM);
   sigint_ = watch(SIGINT);
+  CAIRN_TRY(StartStorage());
   CAIRN_TRY(control_.Start(paths_.socket));
-  CAIRN_LOG(Info, "cairnd %s node %s (%s, board %s) control unix:%s", kVersion, node_id_.c_str(),
-            config_.nickname.c_str(), config_.board.c_str(), paths_.socket.c_str());
+  CAIRN_LOG(Info, "cairnd %s node %s (%s, board %s) storage %s:%u control unix:%s", kVersion, node_id_.c_str(),
+            config_.nickname.c_str(), config_.board.c_str(), config_.listen_address.c_str(),
+            static_cast<unsigned>(http_->port()), paths_.socket.c_str());
+  return Status();
+}
+
+Status Node::StartStorage() {
+  CAIRN_TRY_ASSIGN(std::string key, ReadFileText(paths_.tls_key));
+  CAIRN_TRY_ASSIGN(std::string cert, ReadFileText(paths_.tls_cert));
+  CAIRN_TRY_ASSIGN(std::string swissnum, ReadFileText(paths_.swissnum));
+  while (!swissnum.empty() && (swissnum.back() == '\n' || swissnum.back() == '\r')) swissnum.pop_back();
+  tls::ServerOptions to;
+  to.key_pem = std::move(key);
+  to.cert_pem = std::move(cert);
+  to.prefer_chacha = config_.limits.tls_prefer_chacha != 0;
+  CAIRN_TRY_ASSIGN(std::shared_ptr<tls::Context> ctx, tls::Context::NewServer(to));
+  gbs::StorageServerOptions go;
+  go.swissnum = std::move(swissnum);
+  go.application_version = std::string("cairn/") + kVersion;
+  go.rtw_body_bytes = config_.limits.gbs_rtw_body_bytes;
+  go.read_bytes = config_.limits.gbs_read_bytes;
+  go.write_piece_bytes = config_.limits.gbs_write_piece_bytes;
+  gbs_ = std::make_unique<gbs::StorageServer>(loop_, *store_, std::move(go));
+  http::ServerOptions ho = http::ServerOptions::FromLimits(config_.limits);
+  ho.address = config_.listen_address;
+  ho.port = config_.port;
+  http_ = std::make_unique<http::Server>(loop_, std::move(ctx));
+  gbs::StorageServer* handler = gbs_.get();
+  Status st = http_->Start(ho, [handler](std::shared_ptr<http::Exchange> ex) { handler->Handle(std::move(ex)); });
+  if (!st.ok()) return st.WithContext("storage listener on " + config_.listen_address + ":" + std::to_string(config_.port));
   return Status();
 }
 
@@ -107,9 +148,17 @@ void Node::Stop(Task done) {
     CAIRN_LOG(Error, "shutdown did not finish within 5 s; exiting");
     std::_Exit(1);
   });
-  // Order: stop taking requests first; later layers (GBS server, store)
-  // close after the control socket, the store last.
-  control_.Close([this] { commands_.Close([this] { CloseStore(); }); });
+  // Order: stop taking requests first (control, then the storage listener);
+  // the tasks' records next; the store last, after everything that writes.
+  control_.Close([this] {
+    auto after_http = [this] { commands_.Close([this] { CloseStore(); }); };
+    if (!http_) return after_http();
+    http_->Close([this, after_http]() mutable {
+      http_.reset();
+      gbs_.reset();
+      after_http();
+    });
+  });
 }
 
 void Node::CloseStore() {
@@ -146,6 +195,14 @@ Json Node::StatusJson() {
   cJSON_AddStringToObject(ctl, "kind", "control");
   cJSON_AddStringToObject(ctl, "address", ("unix:" + paths_.socket).c_str());
   cJSON_AddItemToArray(listening, ctl);
+  if (http_) {
+    cJSON* storage = cJSON_CreateObject();
+    cJSON_AddStringToObject(storage, "kind", "storage");
+    cJSON_AddStringToObject(storage, "address",
+                            (config_.listen_address + ":" + std::to_string(http_->port())).c_str());
+    cJSON_AddNumberToObject(storage, "connections", static_cast<double>(http_->open_connections()));
+    cJSON_AddItemToArray(listening, storage);
+  }
   Memory m = ReadMemory();
   cJSON* rss = cJSON_AddObjectToObject(o, "rss");
   cJSON_AddNumberToObject(rss, "anon_bytes", static_cast<double>(m.anon));
@@ -205,6 +262,22 @@ std::string Node::MetricsText() {
   const cJSON* s;
   cJSON_ArrayForEach(s, by_state) {
     w.Gauge("cairn_tasks", "Control task records kept, by state.", s->valuedouble, {{"state", s->string}});
+  }
+  if (gbs_) {
+    const gbs::StorageServerStats& gs = gbs_->stats();
+    bool first = true;
+    for (const auto& [endpoint, by_status] : gs.requests) {
+      for (const auto& [status, count] : by_status) {
+        w.Counter("cairn_gbs_requests", first ? "GBS requests answered, by endpoint and HTTP status." : "",
+                  static_cast<double>(count), {{"endpoint", endpoint}, {"status", std::to_string(status)}});
+        first = false;
+      }
+    }
+    w.Counter("cairn_gbs_bytes_in", "GBS request body bytes received.", static_cast<double>(gs.bytes_in));
+    w.Counter("cairn_gbs_bytes_out", "GBS response body bytes sent.", static_cast<double>(gs.bytes_out));
+  }
+  if (http_) {
+    w.Gauge("cairn_gbs_connections", "Open GBS (storage) connections.", static_cast<double>(http_->open_connections()));
   }
   return w.Finish();
 }

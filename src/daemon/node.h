@@ -10,6 +10,8 @@
 #include "cairn/core/config.h"
 #include "cairn/core/loop.h"
 #include "cairn/core/node_dir.h"
+#include "cairn/gbs/server.h"
+#include "cairn/http/server.h"
 #include "cairn/store/store.h"
 
 struct uv_signal_s;
@@ -37,6 +39,8 @@ class Node final : public control::NodeView {
 
  private:
   void OnSignal(int signum);
+  // The storage listener: TLS with the node's identity, GBS on top.
+  Status StartStorage();
   // The last steps of Stop(): the store closes after everything that writes
   // to it, then the signal watchers.
   void CloseStore();
@@ -50,6 +54,8 @@ class Node final : public control::NodeView {
   control::Commands commands_;
   control::Server control_;
   std::unique_ptr<store::ShareStore> store_;  // opened first, closed last
+  std::unique_ptr<gbs::StorageServer> gbs_;
+  std::unique_ptr<http::Server> http_;
   uv_signal_s* sigterm_ = nullptr;
   uv_signal_s* sigint_ = nullptr;
   bool stopping_ = false;

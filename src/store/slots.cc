@@ -54,7 +54,12 @@ Status TruncateSlot(Batch& b, const StorageIndex& si, ShareNum shnum, std::uint6
     std::string_view have;
     Status st = b.txn->Get(b.txn->dbs().data, key, &have);
     std::size_t keep = static_cast<std::size_t>(new_length % kMutableChunk);
-    if (st.ok() && have.size() > keep) CAIRN_TRY(b.txn->Put(b.txn->dbs().data, key, have.substr(0, keep)));
+    if (st.ok() && have.size() > keep) {
+      // `have` points into the map; mdb_put may move or overwrite that page
+      // while copying, so write from a copy.
+      std::string kept(have.substr(0, keep));
+      CAIRN_TRY(b.txn->Put(b.txn->dbs().data, key, kept));
+    }
     if (!st.ok() && st.code() != Code::kNotFound) return st;
   }
   return Status();

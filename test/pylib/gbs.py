@@ -105,6 +105,7 @@ class GbsClient:
         if body is not None and cbor_body:
             h.append(("Content-Type", "application/cbor"))
         for k, v in (headers or {}).items():
+            h = [(name, value) for name, value in h if name.lower() != k.lower()]   # a given header replaces ours
             h.append((k, v))
         self.conn.putrequest(method, path, skip_accept_encoding=True)
         for k, v in h:

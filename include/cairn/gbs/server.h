@@ -1,0 +1,64 @@
+// StorageServer: Great Black Swamp's storage endpoints (tahoe-protocol.md
+// 1.4-1.7) on top of the HTTP server and the share store. It is the
+// http::Handler of the node's storage listener: it checks the swissnum,
+// routes, checks the secrets and the media types, streams immutable uploads
+// into the store with backpressure, and answers with the status codes and
+// bodies a real Tahoe-LAFS client expects. docs/gbs.md lists every endpoint,
+// status and limit. Loop thread only.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "cairn/core/loop.h"
+#include "cairn/http/server.h"
+#include "cairn/store/store.h"
+
+namespace cairn::gbs {
+
+struct StorageServerOptions {
+  std::string swissnum;               // the secret path segment of the NURL
+  std::string application_version;    // "cairn/0.1.0"
+  std::uint64_t allocate_body_bytes = 8192;
+  std::uint64_t corrupt_body_bytes = 32768;
+  std::uint64_t rtw_body_bytes = 64ull << 20;   // held in memory: a board limit
+  std::uint64_t read_bytes = 16ull << 20;       // longest answer to one ranged read
+  std::uint64_t write_piece_bytes = 256 << 10;  // upload bytes per store write
+  std::uint64_t writes_in_flight = 4;           // per upload request, then the socket waits
+};
+
+// Counters for `cairn metrics`.
+struct StorageServerStats {
+  std::map<std::string, std::map<int, std::uint64_t>> requests;  // endpoint -> status -> count
+  std::uint64_t bytes_in = 0;   // request bodies
+  std::uint64_t bytes_out = 0;  // response bodies
+};
+
+class StorageServer {
+ public:
+  StorageServer(Loop& loop, store::ShareStore& store, StorageServerOptions options);
+  ~StorageServer();
+  StorageServer(const StorageServer&) = delete;
+  StorageServer& operator=(const StorageServer&) = delete;
+
+  // The http::Handler.
+  void Handle(std::shared_ptr<http::Exchange> exchange);
+  const StorageServerStats& stats() const { return stats_; }
+
+  struct Call;
+  struct Upload;
+
+ private:
+  Loop& loop_;
+  store::ShareStore& store_;
+  StorageServerOptions options_;
+  StorageServerStats stats_;
+  // Outstanding calls hold this; callbacks check it so that none runs after
+  // the server is gone.
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace cairn::gbs

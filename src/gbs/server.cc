@@ -1,0 +1,534 @@
+// The GBS storage endpoints over http::Server and store::ShareStore (see the
+// header and docs/gbs.md). Loop thread only.
+#include "cairn/gbs/server.h"
+
+#include <algorithm>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cairn/core/base32.h"
+#include "cairn/core/log.h"
+#include "cairn/gbs/fields.h"
+#include "cairn/gbs/messages.h"
+
+namespace cairn::gbs {
+namespace {
+
+enum class Endpoint {
+  kVersion,
+  kLease,
+  kAllocate,
+  kWrite,
+  kAbort,
+  kListImmutable,
+  kReadImmutable,
+  kCorruptImmutable,
+  kReadTestWrite,
+  kListMutable,
+  kReadMutable,
+  kCorruptMutable,
+};
+
+const char* EndpointName(Endpoint e) {
+  switch (e) {
+    case Endpoint::kVersion: return "version";
+    case Endpoint::kLease: return "lease";
+    case Endpoint::kAllocate: return "allocate";
+    case Endpoint::kWrite: return "write";
+    case Endpoint::kAbort: return "abort";
+    case Endpoint::kListImmutable: return "list_immutable";
+    case Endpoint::kReadImmutable: return "read_immutable";
+    case Endpoint::kCorruptImmutable: return "corrupt_immutable";
+    case Endpoint::kReadTestWrite: return "read_test_write";
+    case Endpoint::kListMutable: return "list_mutable";
+    case Endpoint::kReadMutable: return "read_mutable";
+    case Endpoint::kCorruptMutable: return "corrupt_mutable";
+  }
+  return "unknown";
+}
+
+struct Route {
+  Endpoint endpoint = Endpoint::kVersion;
+  store::StorageIndex si{};
+  store::ShareNum shnum = 0;
+};
+
+std::vector<std::string_view> Split(std::string_view path) {
+  std::vector<std::string_view> out;
+  while (!path.empty()) {
+    if (path.front() != '/') break;
+    path.remove_prefix(1);
+    std::size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash);
+  }
+  return out;
+}
+
+// Exactly 26 characters of [a-z2-7], as the real server's route requires.
+bool ParseSi(std::string_view s, store::StorageIndex* si) {
+  if (s.size() != 26) return false;
+  auto raw = Base32Decode(s);
+  if (!raw.ok() || raw->size() != 16) return false;
+  std::copy(raw->begin(), raw->end(), si->begin());
+  return true;
+}
+
+bool ParseShnum(std::string_view s, store::ShareNum* n) {
+  if (s.empty() || s.size() > 3) return false;
+  unsigned v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (v > kMaxShareNumber) return false;
+  *n = v;
+  return true;
+}
+
+// 404 when no route has this path, 405 when one does but not this method.
+Result<Route> Match(std::string_view method, std::string_view path) {
+  std::vector<std::string_view> p = Split(path);
+  Route r;
+  auto want = [&](std::string_view m, Endpoint e) -> Result<Route> {
+    if (method != m) return Status::UnknownMethod("method not allowed");
+    r.endpoint = e;
+    return r;
+  };
+  if (p.size() < 3 || p[0] != "storage" || p[1] != "v1") return Status::NotFound("no such resource");
+  if (p.size() == 3 && p[2] == "version") return want("GET", Endpoint::kVersion);
+  if (p.size() < 4 || !ParseSi(p[3], &r.si)) return Status::NotFound("no such resource");
+  if (p[2] == "lease" && p.size() == 4) return want("PUT", Endpoint::kLease);
+  bool imm = p[2] == "immutable", mut = p[2] == "mutable";
+  if (!imm && !mut) return Status::NotFound("no such resource");
+  if (p.size() == 4) {
+    if (imm) return want("POST", Endpoint::kAllocate);
+    return Status::NotFound("no such resource");
+  }
+  if (p.size() == 5 && p[4] == "shares") return want("GET", imm ? Endpoint::kListImmutable : Endpoint::kListMutable);
+  if (p.size() == 5 && mut && p[4] == "read-test-write") return want("POST", Endpoint::kReadTestWrite);
+  if (!ParseShnum(p[4], &r.shnum)) return Status::NotFound("no such resource");
+  if (p.size() == 5) {
+    if (method == "GET") {
+      r.endpoint = imm ? Endpoint::kReadImmutable : Endpoint::kReadMutable;
+      return r;
+    }
+    if (imm) return want("PATCH", Endpoint::kWrite);
+    return Status::UnknownMethod("method not allowed");
+  }
+  if (p.size() == 6 && p[5] == "corrupt") return want("POST", imm ? Endpoint::kCorruptImmutable : Endpoint::kCorruptMutable);
+  if (p.size() == 6 && imm && p[5] == "abort") return want("PUT", Endpoint::kAbort);
+  return Status::NotFound("no such resource");
+}
+
+// The X-Tahoe-Authorization kinds each endpoint requires, exactly.
+std::vector<SecretKind> RequiredSecrets(Endpoint e) {
+  switch (e) {
+    case Endpoint::kLease: return {SecretKind::kLeaseRenew, SecretKind::kLeaseCancel};
+    case Endpoint::kAllocate: return {SecretKind::kLeaseRenew, SecretKind::kLeaseCancel, SecretKind::kUpload};
+    case Endpoint::kWrite:
+    case Endpoint::kAbort: return {SecretKind::kUpload};
+    case Endpoint::kReadTestWrite:
+      return {SecretKind::kLeaseRenew, SecretKind::kLeaseCancel, SecretKind::kWriteEnabler};
+    default: return {};
+  }
+}
+
+bool TakesCborBody(Endpoint e) {
+  return e == Endpoint::kAllocate || e == Endpoint::kReadTestWrite || e == Endpoint::kCorruptImmutable ||
+         e == Endpoint::kCorruptMutable;
+}
+
+// The media type without parameters, lower case.
+std::string MediaType(std::string_view v) {
+  std::size_t semi = v.find(';');
+  std::string_view t = v.substr(0, semi);
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  std::string out(t);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Accept: absent, or naming application/cbor (or a wildcard that covers it).
+bool AcceptsCbor(const http::Request& req) {
+  const std::string* accept = req.Header("Accept");
+  if (!accept) return true;
+  std::string_view v = *accept;
+  while (!v.empty()) {
+    std::size_t comma = v.find(',');
+    std::string t = MediaType(v.substr(0, comma));
+    if (t == "application/cbor" || t == "application/*" || t == "*/*") return true;
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+int HttpStatusOf(const Status& st) {
+  if (st.code() == Code::kUnknownMethod) return 405;  // a route with another method
+  return CodeHttpStatus(st.code());
+}
+
+}  // namespace
+
+// One request in progress: the exchange, what it is, and the shared parts.
+struct StorageServer::Call {
+  std::shared_ptr<http::Exchange> ex;
+  const char* endpoint = "unmatched";
+  StorageServer* server = nullptr;
+  std::shared_ptr<bool> alive;
+  bool answered = false;
+
+  void Respond(int status, std::vector<http::Field> headers, std::string body) {
+    if (answered) return;
+    answered = true;
+    if (*alive) {
+      server->stats_.requests[endpoint][status]++;
+      server->stats_.bytes_out += body.size();
+    }
+    http::Response r;
+    r.status = status;
+    r.headers = std::move(headers);
+    r.body = std::move(body);
+    ex->Respond(std::move(r));
+  }
+  void Cbor(int status, std::string body) { Respond(status, {{"Content-Type", "application/cbor"}}, std::move(body)); }
+  void Empty(int status) { Respond(status, {}, ""); }
+  void Error(int status, const Status& st) {
+    Respond(status, {{"Content-Type", "text/plain; charset=utf-8"}}, st.ToString() + "\n");
+  }
+  void Error(const Status& st) { Error(HttpStatusOf(st), st); }
+};
+
+// A PATCH in progress: the body is cut into pieces of write_piece_bytes and
+// handed to the store in order while more arrives; the socket is paused
+// while writes_in_flight pieces are outstanding or the store's queue is full,
+// so memory per upload stays under (writes_in_flight + 1) pieces. The answer
+// waits for the last write's durable completion.
+struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Upload> {
+  std::shared_ptr<Call> call;
+  store::StorageIndex si{};
+  store::ShareNum shnum = 0;
+  std::string secret;
+  std::uint64_t next_offset = 0;  // share offset of the first byte of `pending`
+  std::uint64_t expected = 0;     // Content-Range length
+  std::uint64_t received = 0;
+  std::string pending;
+  std::uint64_t in_flight = 0;
+  bool body_done = false;
+  bool paused = false;
+  bool waiting_for_room = false;
+  std::optional<store::WriteResult> last;
+
+  StorageServer& server() { return *call->server; }
+  bool room() {
+    return in_flight < server().options_.writes_in_flight && !server().store_.queue_full();
+  }
+
+  static void Start(const std::shared_ptr<Upload>& up) {
+    http::BodyOptions opts;
+    opts.max_bytes = up->expected;
+    opts.length_required = true;
+    up->call->ex->ReadBody(
+        opts,
+        [up](std::string piece) -> http::Flow {
+          if (!*up->call->alive || up->call->answered) return http::Flow::kMore;  // drain quietly
+          up->received += piece.size();
+          up->server().stats_.bytes_in += piece.size();
+          up->pending += piece;
+          up->Pump(false);
+          if (up->room()) return http::Flow::kMore;
+          up->paused = true;
+          up->WaitForRoom();
+          return http::Flow::kPause;
+        },
+        [up](Status st) {
+          if (!*up->call->alive || up->call->answered) return;
+          if (!st.ok()) {
+            up->call->answered = true;  // the HTTP server answered, or the peer left
+            return;
+          }
+          if (up->received != up->expected) {
+            return up->call->Error(400, Status::InvalidArgument("the body length differs from the Content-Range"));
+          }
+          up->body_done = true;
+          up->Pump(true);
+          up->MaybeFinish();
+        });
+  }
+
+  // Hands full pieces (and, at the end, the remainder) to the store while
+  // there is room.
+  void Pump(bool flush_all) {
+    const std::uint64_t piece = server().options_.write_piece_bytes;
+    while (!call->answered && room() &&
+           (pending.size() >= piece || (flush_all && !pending.empty()))) {
+      std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(piece, pending.size()));
+      std::string data = pending.substr(0, n);
+      pending.erase(0, n);
+      std::uint64_t offset = next_offset;
+      next_offset += n;
+      ++in_flight;
+      auto self = shared_from_this();
+      server().store_.WriteChunk(si, shnum, secret, offset, std::move(data), [self](Result<store::WriteResult> r) {
+        if (!*self->call->alive) return;
+        --self->in_flight;
+        if (!r.ok()) return self->call->Error(r.status());
+        self->last = std::move(r).value();
+        self->Resume();
+        self->MaybeFinish();
+      });
+    }
+    if (flush_all && !pending.empty()) WaitForRoom();
+  }
+
+  void WaitForRoom() {
+    if (waiting_for_room || !server().store_.queue_full()) return;
+    waiting_for_room = true;
+    auto self = shared_from_this();
+    server().store_.WhenRoom([self] {
+      if (!*self->call->alive) return;
+      self->waiting_for_room = false;
+      self->Resume();
+    });
+  }
+
+  void Resume() {
+    if (call->answered) return;
+    Pump(body_done);
+    if (paused && room()) {
+      paused = false;
+      call->ex->ResumeBody();
+    }
+    MaybeFinish();
+  }
+
+  void MaybeFinish() {
+    if (call->answered || !body_done || in_flight > 0 || !pending.empty() || !last) return;
+    std::vector<Range> required;
+    for (const store::Range& g : last->required) required.push_back({g.begin, g.end});
+    call->Cbor(last->complete ? 201 : 200, EncodeRequired(required));
+  }
+};
+
+StorageServer::StorageServer(Loop& loop, store::ShareStore& store, StorageServerOptions options)
+    : loop_(loop), store_(store), options_(std::move(options)), alive_(std::make_shared<bool>(true)) {}
+
+StorageServer::~StorageServer() { *alive_ = false; }
+
+namespace {
+
+using CallPtr = std::shared_ptr<StorageServer::Call>;
+
+// Wraps a store completion so that it does nothing once the server is gone.
+template <typename T>
+Callback<void(T)> Guard(const CallPtr& call, Callback<void(T)> fn) {
+  return [call, fn = std::move(fn)](T v) mutable {
+    if (!*call->alive) return;
+    fn(std::move(v));
+  };
+}
+
+store::LeaseSecrets LeaseOf(const Secrets& s) {
+  return store::LeaseSecrets{*s[SecretKind::kLeaseRenew], *s[SecretKind::kLeaseCancel]};
+}
+
+}  // namespace
+
+void StorageServer::Handle(std::shared_ptr<http::Exchange> exchange) {
+  auto call = std::make_shared<Call>();
+  call->ex = std::move(exchange);
+  call->server = this;
+  call->alive = alive_;
+  const http::Request& req = call->ex->request();
+  // The swissnum first: nothing else is looked at for a stranger.
+  const std::string* auth = req.Header("Authorization");
+  if (!auth || !AuthorizationMatches(*auth, options_.swissnum)) {
+    return call->Error(401, Status::Unauthenticated("missing or wrong Authorization"));
+  }
+  auto route = Match(req.method, req.path());
+  if (!route.ok()) return call->Error(route.status());
+  call->endpoint = EndpointName(route->endpoint);
+  const Endpoint ep = route->endpoint;
+  if (TakesCborBody(ep)) {
+    const std::string* ct = req.Header("Content-Type");
+    if (ct && MediaType(*ct) != "application/cbor") {
+      return call->Error(415, Status::InvalidArgument("request bodies are application/cbor"));
+    }
+  }
+  if (!AcceptsCbor(req)) return call->Error(406, Status::InvalidArgument("responses are application/cbor"));
+  std::vector<SecretKind> required = RequiredSecrets(ep);
+  std::vector<std::string_view> secret_values = req.HeaderValues("X-Tahoe-Authorization");
+  Result<Secrets> secrets = Status::Internal("unset");
+  switch (required.size()) {
+    case 0: secrets = ParseSecrets(secret_values, {}); break;
+    case 1: secrets = ParseSecrets(secret_values, {required[0]}); break;
+    case 2: secrets = ParseSecrets(secret_values, {required[0], required[1]}); break;
+    default: secrets = ParseSecrets(secret_values, {required[0], required[1], required[2]}); break;
+  }
+  if (!secrets.ok()) return call->Error(400, secrets.status());
+  const store::StorageIndex si = route->si;
+  const store::ShareNum shnum = route->shnum;
+  Secrets sec = std::move(secrets).value();
+
+  switch (ep) {
+    case Endpoint::kVersion:
+      store_.Space(Guard<Result<store::SpaceInfo>>(call, [call](Result<store::SpaceInfo> space) {
+        if (!space.ok()) return call->Error(space.status());
+        Version v;
+        v.available_space = space->available_bytes;
+        // As the real server: the largest immutable share is what fits.
+        v.maximum_immutable_share_size =
+            std::min(space->available_bytes, call->server->store_.options().max_immutable_share_bytes);
+        v.maximum_mutable_share_size = call->server->store_.options().max_mutable_share_bytes;
+        v.application_version = call->server->options_.application_version;
+        call->Cbor(200, EncodeVersion(v));
+      }));
+      return;
+
+    case Endpoint::kLease:
+      store_.AddLease(si, LeaseOf(sec), Guard<Status>(call, [call](Status st) {
+                        if (!st.ok()) return call->Error(st);
+                        call->Empty(204);
+                      }));
+      return;
+
+    case Endpoint::kAllocate:
+      call->ex->ReadWholeBody(options_.allocate_body_bytes, Guard<Result<std::string>>(call, [call, si, sec](
+                                                                                              Result<std::string> body) {
+        if (!body.ok()) return;  // the HTTP server answered (413, 400, 408) or the peer left
+        call->server->stats_.bytes_in += body->size();
+        auto a = DecodeAllocateRequest(*body);
+        if (!a.ok()) return call->Error(400, a.status());
+        std::vector<store::ShareNum> shnums(a->share_numbers.begin(), a->share_numbers.end());
+        call->server->store_.Allocate(
+            si, std::move(shnums), a->allocated_size, *sec[SecretKind::kUpload], LeaseOf(sec),
+            Guard<Result<store::AllocateResult>>(call, [call, si](Result<store::AllocateResult> r) {
+              if (r.ok()) return call->Cbor(200, EncodeAllocateResponse({r->already_have, r->allocated}));
+              if (r.status().code() != Code::kReadOnly) return call->Error(r.status());
+              // A read-only node still says what it holds, and allocates nothing.
+              call->server->store_.ListImmutable(
+                  si, Guard<Result<std::vector<store::ShareNum>>>(call, [call](Result<std::vector<store::ShareNum>> have) {
+                    if (!have.ok()) return call->Error(have.status());
+                    call->Cbor(200, EncodeAllocateResponse({*have, {}}));
+                  }));
+            }));
+      }));
+      return;
+
+    case Endpoint::kWrite: {
+      const std::string* cr = req.Header("Content-Range");
+      auto range = cr ? ParseContentRange(*cr) : Result<ContentRange>(Status::InvalidArgument("no Content-Range"));
+      if (!range.ok()) return call->Error(416, range.status());
+      auto up = std::make_shared<Upload>();
+      up->call = call;
+      up->si = si;
+      up->shnum = shnum;
+      up->secret = *sec[SecretKind::kUpload];
+      up->next_offset = range->first;
+      up->expected = range->length();
+      Upload::Start(up);
+      return;
+    }
+
+    case Endpoint::kAbort:
+      store_.Abort(si, shnum, *sec[SecretKind::kUpload], Guard<Status>(call, [call](Status st) {
+                     if (st.code() == Code::kFailedPrecondition) return call->Error(405, st);  // complete share
+                     if (!st.ok()) return call->Error(st);
+                     call->Empty(200);
+                   }));
+      return;
+
+    case Endpoint::kListImmutable:
+    case Endpoint::kListMutable: {
+      auto done = Guard<Result<std::vector<store::ShareNum>>>(call, [call](Result<std::vector<store::ShareNum>> s) {
+        if (!s.ok()) return call->Error(s.status());
+        call->Cbor(200, EncodeShareSet(ShareNumbers(s->begin(), s->end())));
+      });
+      if (ep == Endpoint::kListImmutable) {
+        store_.ListImmutable(si, std::move(done));
+      } else {
+        store_.ListMutable(si, std::move(done));
+      }
+      return;
+    }
+
+    case Endpoint::kReadImmutable:
+    case Endpoint::kReadMutable: {
+      const std::string* rh = req.Header("Range");
+      if (!rh) return call->Error(416, Status::InvalidArgument("a share read needs a Range"));
+      auto range = ParseRange(*rh);
+      if (!range.ok()) return call->Error(416, range.status());
+      std::uint64_t first = range->first;
+      std::uint64_t length = std::min(range->length(), options_.read_bytes);
+      auto done = Guard<Result<std::string>>(call, [call, first](Result<std::string> data) {
+        if (!data.ok()) return call->Error(data.status());
+        if (data->empty()) return call->Empty(204);
+        std::uint64_t last = first + data->size() - 1;
+        call->Respond(206, {{"Content-Type", "application/octet-stream"}, {"Content-Range", FormatContentRange(first, last)}},
+                      std::move(data).value());
+      });
+      if (ep == Endpoint::kReadImmutable) {
+        store_.ReadImmutable(si, shnum, first, length, std::move(done));
+      } else {
+        store_.ReadMutable(si, shnum, first, length, std::move(done));
+      }
+      return;
+    }
+
+    case Endpoint::kCorruptImmutable:
+    case Endpoint::kCorruptMutable: {
+      bool is_mutable = ep == Endpoint::kCorruptMutable;
+      call->ex->ReadWholeBody(options_.corrupt_body_bytes, Guard<Result<std::string>>(call, [call, si, shnum, is_mutable](
+                                                                                             Result<std::string> body) {
+        if (!body.ok()) return;
+        call->server->stats_.bytes_in += body->size();
+        auto reason = DecodeCorruption(*body);
+        if (!reason.ok()) return call->Error(400, reason.status());
+        call->server->store_.AdviseCorrupt(is_mutable, si, shnum, std::move(reason).value(),
+                                           Guard<Status>(call, [call](Status st) {
+                                             if (!st.ok()) return call->Error(st);
+                                             call->Empty(200);
+                                           }));
+      }));
+      return;
+    }
+
+    case Endpoint::kReadTestWrite:
+      call->ex->ReadWholeBody(options_.rtw_body_bytes, Guard<Result<std::string>>(call, [call, si, sec](
+                                                                                        Result<std::string> body) {
+        if (!body.ok()) return;
+        call->server->stats_.bytes_in += body->size();
+        auto q = DecodeRtwRequest(*body);
+        if (!q.ok()) return call->Error(400, q.status());
+        // The store takes owned copies; the views into `body` end here.
+        std::vector<store::ShareTestWrite> writes;
+        for (const auto& [n, tw] : q->shares) {
+          store::ShareTestWrite w;
+          w.shnum = n;
+          for (const TestVector& t : tw.test) w.tests.push_back({t.offset, t.size, std::string(t.specimen)});
+          for (const WriteVector& v : tw.write) w.writes.push_back({v.offset, std::string(v.data)});
+          w.new_length = tw.new_length;
+          writes.push_back(std::move(w));
+        }
+        std::vector<store::ReadVector> reads;
+        for (const ReadVector& v : q->read) reads.push_back({v.offset, v.size});
+        call->server->store_.ReadTestWrite(
+            si, *sec[SecretKind::kWriteEnabler], LeaseOf(sec), std::move(writes), std::move(reads),
+            Guard<Result<store::RtwResult>>(call, [call](Result<store::RtwResult> r) {
+              if (!r.ok()) return call->Error(r.status());
+              RtwResponse resp;
+              resp.success = r->success;
+              resp.data = std::move(r->data);
+              call->Cbor(200, EncodeRtwResponse(resp));
+            }));
+      }));
+      return;
+  }
+}
+
+}  // namespace cairn::gbs

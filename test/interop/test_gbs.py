@@ -1,0 +1,206 @@
+"""A real cairnd's GBS storage server, driven by the independent Python
+client in test/pylib/gbs.py (ssl + http.client + cbor2, SPKI pinning): every
+endpoint, and each trap of tahoe-protocol.md section 8 that a real Tahoe-LAFS
+client would trip over."""
+import base64
+import os
+import sys
+import unittest
+
+import cbor2
+
+sys.path.insert(0, os.path.join(os.environ.get("CAIRN_ROOT", "."), "test"))
+from pylib.cairntest import Node, run_cli  # noqa: E402
+from pylib.gbs import V1, GbsClient, GbsError  # noqa: E402
+
+
+def si_of(i):
+    return base64.b32encode(bytes([i]) * 16).decode().lower().rstrip("=")
+
+
+RENEW, CANCEL = b"r" * 32, b"c" * 32
+
+
+class GbsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(config_patch={"limits": {"store_reserved_bytes": 0}})
+        cls.node.start()
+        cls.nurl = run_cli("nurl", node_dir=cls.node.dir, check=True).stdout.strip()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.node.stop()
+        cls.node.cleanup()
+        assert code == 0, code
+
+    def setUp(self):
+        self.c = GbsClient(self.nurl)
+
+    def tearDown(self):
+        self.c.close()
+
+    def upload(self, si, shnum, data, secret=b"u" * 20, chunk=1000000):
+        alloc = self.c.allocate(si, {shnum}, len(data), RENEW, CANCEL, secret)
+        self.assertIn(shnum, alloc["allocated"])
+        statuses = []
+        for off in range(0, len(data), chunk):
+            status, reply = self.c.write(si, shnum, off, data[off:off + chunk], secret)
+            statuses.append(status)
+        return statuses, reply
+
+    def test_version_has_byte_string_keys_and_nothing_else(self):
+        status, hdrs, body = self.c.request("GET", "/storage/v1/version")
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["content-type"], "application/cbor")
+        v = cbor2.loads(body)
+        self.assertEqual(set(v), {V1, b"application-version"})
+        self.assertEqual(set(v[V1]), {b"maximum-immutable-share-size", b"maximum-mutable-share-size",
+                                      b"available-space"})
+        self.assertIsInstance(v[b"application-version"], bytes)
+        self.assertTrue(v[b"application-version"].startswith(b"cairn/"))
+        self.assertGreater(v[V1][b"available-space"], 0)
+
+    def test_immutable_upload_read_list_and_the_status_codes(self):
+        si = si_of(1)
+        data = os.urandom(2_500_000)
+        statuses, reply = self.upload(si, 3, data)
+        self.assertEqual(statuses, [200, 200, 201])   # 201 when the last chunk completes the share
+        self.assertEqual(reply, {"required": []})
+        # Sets carry tag 258 on the wire.
+        status, _, raw = self.c.request("GET", f"/storage/v1/immutable/{si}/shares")
+        self.assertIn(bytes.fromhex("d90102"), raw)
+        self.assertEqual(cbor2.loads(raw), {3})
+        self.assertEqual(self.c.read(si, 3, 0, 1000), data[:1000])
+        self.assertEqual(self.c.read(si, 3, 2_499_000, 5000), data[2_499_000:])   # clamped at the end
+        self.assertEqual(self.c.read(si, 3, 2_500_000, 10), b"")                  # 204 past the end
+        for bad in ("bytes=5-", "bytes=-5", "bytes=0-1,3-4", "items=0-1", "bytes=9-2"):
+            status, _, _ = self.c.request("GET", f"/storage/v1/immutable/{si}/3", headers={"Range": bad})
+            self.assertEqual(status, 416, bad)
+        status, _, _ = self.c.request("GET", f"/storage/v1/immutable/{si}/3")
+        self.assertNotEqual(status, 200)          # never a 200 for a share read
+        with self.assertRaises(GbsError) as e:
+            self.c.read(si, 4, 0, 10)
+        self.assertEqual(e.exception.status, 404)
+        # Allocating again reports the complete share in already-have.
+        again = self.c.allocate(si, {3, 4}, len(data), RENEW, CANCEL, b"v" * 20)
+        self.assertEqual(again["already-have"], {3})
+        self.assertEqual(again["allocated"], {4})
+
+    def test_partial_writes_conflicts_and_abort(self):
+        si, secret = si_of(2), b"s" * 20
+        self.c.allocate(si, {0}, 100, RENEW, CANCEL, secret)
+        status, reply = self.c.write(si, 0, 10, b"x" * 20, secret)
+        self.assertEqual(status, 200)
+        self.assertEqual(reply, {"required": [{"begin": 0, "end": 10}, {"begin": 30, "end": 100}]})
+        self.assertEqual(self.c.write(si, 0, 10, b"x" * 20, secret)[0], 200)   # same bytes again: fine
+        with self.assertRaises(GbsError) as e:
+            self.c.write(si, 0, 25, b"y" * 10, secret)                         # different bytes overlap
+        self.assertEqual(e.exception.status, 409)
+        with self.assertRaises(GbsError) as e:
+            self.c.write(si, 0, 0, b"z", b"wrong secret")
+        self.assertEqual(e.exception.status, 401)
+        with self.assertRaises(GbsError) as e:
+            self.c.abort(si, 0, b"wrong secret")
+        self.assertEqual(e.exception.status, 401)
+        self.c.abort(si, 0, secret)
+        self.assertEqual(self.c.list_shares(si), set())
+        with self.assertRaises(GbsError) as e:
+            self.c.write(si, 0, 0, b"z", secret)
+        self.assertEqual(e.exception.status, 404)
+        # Abort of a complete share is 405.
+        self.upload(si_of(3), 1, b"q" * 500, secret)
+        with self.assertRaises(GbsError) as e:
+            self.c.abort(si_of(3), 1, secret)
+        self.assertEqual(e.exception.status, 405)
+
+    def test_content_range_as_the_client_sends_it(self):
+        si, secret = si_of(4), b"t" * 20
+        self.c.allocate(si, {0}, 10, RENEW, CANCEL, secret)
+        for bad in ("bytes 0-4", "bytes 4-0/*", "lines 0-4/*"):
+            status, _, _ = self.c.request("PATCH", f"/storage/v1/immutable/{si}/0", b"hello",
+                                          headers={"Content-Range": bad}, secrets=[("upload-secret", secret)],
+                                          cbor_body=False)
+            self.assertEqual(status, 416, bad)
+        status, _, _ = self.c.request("PATCH", f"/storage/v1/immutable/{si}/0", b"hello",
+                                      headers={"Content-Range": "bytes 0-4/10"},
+                                      secrets=[("upload-secret", secret)], cbor_body=False)
+        self.assertEqual(status, 200)   # a total is accepted too
+
+    def test_secrets_must_be_exactly_the_required_set(self):
+        si = si_of(5)
+        body = cbor2.dumps({"share-numbers": {0}, "allocated-size": 10})
+        base = [("lease-renew-secret", RENEW), ("lease-cancel-secret", CANCEL), ("upload-secret", b"u" * 20)]
+        for secrets in (base[:2], base + [("write-enabler", b"w" * 32)], [base[0], base[1], base[2], base[2][:1] +
+                        (b"",)], [("lease-renew-secret", b"short"), base[1], base[2]]):
+            status, _, _ = self.c.request("POST", f"/storage/v1/immutable/{si}", body, secrets=secrets)
+            self.assertEqual(status, 400, secrets)
+        status, _, _ = self.c.request("GET", "/storage/v1/version", secrets=[base[0]])
+        self.assertEqual(status, 400)   # any secret on GET is an extra one
+
+    def test_swissnum_media_types_routes_and_bodies(self):
+        status, _, _ = self.c.request("GET", "/storage/v1/version", auth=False)
+        self.assertEqual(status, 401)
+        wrong = GbsClient(self.nurl)
+        wrong.swissnum = "not-the-swissnum"
+        self.assertEqual(wrong.request("GET", "/storage/v1/version")[0], 401)
+        wrong.close()
+        status, _, _ = self.c.request("GET", "/storage/v1/version", headers={"Accept": "application/json"})
+        self.assertEqual(status, 406)
+        si = si_of(6)
+        secrets = [("lease-renew-secret", RENEW), ("lease-cancel-secret", CANCEL), ("upload-secret", b"u" * 20)]
+        status, _, _ = self.c.request("POST", f"/storage/v1/immutable/{si}", b"{}", cbor_body=False,
+                                      headers={"Content-Type": "application/json"}, secrets=secrets)
+        self.assertEqual(status, 415)
+        status, _, _ = self.c.request("POST", f"/storage/v1/immutable/{si}", b"\xa0" * 9000, secrets=secrets)
+        self.assertEqual(status, 413)
+        status, _, _ = self.c.request("POST", f"/storage/v1/immutable/{si}", cbor2.dumps({"share-numbers": [0],
+                                      "allocated-size": 1}), secrets=secrets)
+        self.assertEqual(status, 400)   # no tag 258
+        self.assertEqual(self.c.request("GET", "/storage/v1/nothing")[0], 404)
+        self.assertEqual(self.c.request("GET", f"/storage/v1/immutable/{si.upper()}/shares")[0], 404)
+        self.assertEqual(self.c.request("DELETE", "/storage/v1/version")[0], 405)
+
+    def test_mutable_read_test_write(self):
+        si, we = si_of(7), b"w" * 32
+        r = self.c.rtw(si, we, RENEW, CANCEL, {0: {"test": [], "write": [{"offset": 0, "data": b"hello world"}],
+                                                   "new-length": None}}, [{"offset": 0, "size": 5}])
+        self.assertEqual(r, {"success": True, "data": {}})    # data is a map (empty: no share existed)
+        # A failing test vector: 200, success false, the current data, nothing written.
+        r = self.c.rtw(si, we, RENEW, CANCEL, {0: {"test": [{"offset": 0, "size": 5, "specimen": b"HELLO"}],
+                                                   "write": [{"offset": 0, "data": b"XXXXX"}], "new-length": None}},
+                       [{"offset": 0, "size": 5}])
+        self.assertEqual(r, {"success": False, "data": {0: [b"hello"]}})
+        r = self.c.rtw(si, we, RENEW, CANCEL, {0: {"test": [{"offset": 0, "size": 5, "specimen": b"hello"}],
+                                                   "write": [{"offset": 6, "data": b"there"}], "new-length": 8}},
+                       [{"offset": 0, "size": 100}])
+        self.assertEqual(r, {"success": True, "data": {0: [b"hello world"]}})   # read before the write
+        self.assertEqual(self.c.read(si, 0, 0, 100, kind="mutable"), b"hello th")  # new-length truncated
+        self.assertEqual(self.c.list_shares(si, kind="mutable"), {0})
+        with self.assertRaises(GbsError) as e:
+            self.c.rtw(si, b"x" * 32, RENEW, CANCEL, {0: {"test": [], "write": [], "new-length": None}})
+        self.assertEqual(e.exception.status, 401)
+        r = self.c.rtw(si, we, RENEW, CANCEL, {0: {"test": [], "write": [], "new-length": 0}})
+        self.assertTrue(r["success"])
+        self.assertEqual(self.c.list_shares(si, kind="mutable"), set())       # new-length 0 deletes
+
+    def test_leases_and_corruption_advisories(self):
+        si = si_of(8)
+        with self.assertRaises(GbsError) as e:
+            self.c.renew_lease(si, RENEW, CANCEL)
+        self.assertEqual(e.exception.status, 404)
+        self.upload(si, 2, b"p" * 300)
+        self.c.renew_lease(si, b"n" * 32, CANCEL)
+        self.c.corrupt(si, 2, "block 0 hash mismatch")
+        with self.assertRaises(GbsError) as e:
+            self.c.corrupt(si, 9, "nope")
+        self.assertEqual(e.exception.status, 404)
+
+    def test_keep_alive_across_many_requests(self):
+        for _ in range(50):
+            self.c.version()
+        self.assertIsNotNone(self.c.conn)   # still the first connection
+
+
+if __name__ == "__main__":
+    unittest.main()
