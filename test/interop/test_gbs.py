@@ -196,6 +196,47 @@ class GbsTest(unittest.TestCase):
             self.c.corrupt(si, 9, "nope")
         self.assertEqual(e.exception.status, 404)
 
+    def test_client_vanishing_mid_upload_leaves_nothing_readable(self):
+        si, secret = si_of(9), b"v" * 20
+        data = os.urandom(1_000_000)
+        self.c.allocate(si, {0}, len(data), RENEW, CANCEL, secret)
+        raw = GbsClient(self.nurl)
+        raw._connect()
+        raw.conn.putrequest("PATCH", f"/storage/v1/immutable/{si}/0", skip_accept_encoding=True)
+        for k, v in (("Authorization", raw.auth()), ("Content-Range", f"bytes 0-{len(data) - 1}/*"),
+                     ("Content-Length", str(len(data))),
+                     ("X-Tahoe-Authorization", "upload-secret " + base64.b64encode(secret).decode())):
+            raw.conn.putheader(k, v)
+        raw.conn.endheaders()
+        raw.conn.send(data[:600_000])   # then the client goes away
+        raw.conn.sock.close()
+        raw.conn = None
+        # The share is not complete: not listed, not readable.
+        self.assertEqual(self.c.list_shares(si), set())
+        with self.assertRaises(GbsError) as e:
+            self.c.read(si, 0, 0, 10)
+        self.assertEqual(e.exception.status, 404)
+        # The upload can be finished: bytes written before are either there
+        # (the same bytes again are accepted) or missing.
+        status, reply = self.c.write(si, 0, 0, data, secret)
+        self.assertEqual(status, 201)
+        self.assertEqual(self.c.read(si, 0, 999_990, 10), data[-10:])
+
+    def test_oversized_heads_and_slow_clients(self):
+        status, _, _ = self.c.request("GET", "/storage/v1/version", headers={"X-Padding": "p" * 20000})
+        self.assertEqual(status, 431)
+        self.c.close()
+        many = {f"X-H{i}": "v" for i in range(100)}
+        status, _, _ = self.c.request("GET", "/storage/v1/version", headers=many)
+        self.assertEqual(status, 431)
+        self.c.close()
+        # A client that sends half a request head and stalls does not stop others.
+        slow = GbsClient(self.nurl)
+        slow._connect()
+        slow.conn.sock.sendall(b"GET /storage/v1/version HTTP/1.1\r\nHost: x\r\n")
+        self.assertIn(V1, self.c.version())
+        slow.close()
+
     def test_keep_alive_across_many_requests(self):
         for _ in range(50):
             self.c.version()
