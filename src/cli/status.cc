@@ -23,7 +23,14 @@ double Num(const cJSON* o, const char* key) {
 }  // namespace
 
 int StatusMain(const Options& opts) {
-  if (!opts.args.empty()) return UsageError("status", "status takes no arguments");
+  if (!opts.args.empty()) {
+    if (opts.args[0] == "--help" || opts.args[0] == "-h") {
+      std::printf("usage: cairn [-d DIR] [--json] status\n\nThe running node at a glance: identity, listeners, memory, loop, shares and\n"
+                  "space, tasks, and the last error it logged. --json gives every field.\n");
+      return 0;
+    }
+    return UsageError("status", "status takes no arguments");
+  }
   ControlClient client;
   Status st = client.Connect(opts.node_dir, opts.timeout_ms);
   if (!st.ok()) return Fail(opts, st);
@@ -48,6 +55,23 @@ int StatusMain(const Options& opts) {
   const cJSON* loop = cJSON_GetObjectItemCaseSensitive(r, "loop");
   std::printf("  loop       %.0f iterations, longest %.2f ms\n", Num(loop, "iterations"),
               Num(loop, "max_busy_us") / 1000.0);
+  const cJSON* store = cJSON_GetObjectItemCaseSensitive(r, "store");
+  if (store) {
+    std::printf("  shares     %.0f held%s\n", Num(store, "shares"),
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(store, "read_only")) ? " (read-only)" : "");
+    if (cJSON_GetObjectItemCaseSensitive(store, "available_bytes")) {
+      std::printf("  space      %s used, %s available, %s in uploads\n", HumanBytes(Num(store, "used_bytes")).c_str(),
+                  HumanBytes(Num(store, "available_bytes")).c_str(), HumanBytes(Num(store, "incoming_bytes")).c_str());
+    }
+    const cJSON* we = cJSON_GetObjectItemCaseSensitive(store, "write_error");
+    if (cJSON_IsString(we)) std::printf("  WRITES STOPPED: %s\n", we->valuestring);
+  }
+  const cJSON* tasks = cJSON_GetObjectItemCaseSensitive(r, "tasks");
+  const cJSON* by_state = cJSON_GetObjectItemCaseSensitive(tasks, "by_state");
+  std::printf("  tasks      %.0f running, %.0f queued, %.0f failed (of %.0f kept)\n", Num(by_state, "running"),
+              Num(by_state, "queued"), Num(by_state, "failed"), Num(tasks, "kept"));
+  const cJSON* last = cJSON_GetObjectItemCaseSensitive(r, "last_error");
+  if (last) std::printf("  last error %s\n", Str(last, "message"));
   return 0;
 }
 

@@ -63,6 +63,16 @@ Status ParseInto(const cJSON* root, Config* c) {
     CAIRN_TRY(s.Finish());
   }
 
+  const cJSON* metrics = nullptr;
+  CAIRN_TRY(top.Object("metrics", &metrics));
+  if (metrics) {
+    CAIRN_TRY_ASSIGN(JsonObjectReader m, JsonObjectReader::Open(metrics, "metrics."));
+    std::uint64_t port = 0;
+    CAIRN_TRY(m.Uint("port", &port, false, 65535));
+    c->metrics_port = static_cast<std::uint16_t>(port);
+    CAIRN_TRY(m.Finish());
+  }
+
   const cJSON* limits = nullptr;
   CAIRN_TRY(top.Object("limits", &limits));
   if (limits) {
@@ -131,6 +141,10 @@ std::string ConfigToJson(const Config& c) {
   cJSON_AddStringToObject(s, "host", c.public_host.c_str());
   if (c.read_only) cJSON_AddBoolToObject(s, "read_only", 1);
   if (c.lease_expiry != "off") cJSON_AddStringToObject(s, "lease_expiry", c.lease_expiry.c_str());
+  if (c.metrics_port != 0) {
+    cJSON* m = cJSON_AddObjectToObject(r, "metrics");
+    cJSON_AddNumberToObject(m, "port", c.metrics_port);
+  }
   auto defaults = BoardDefaults(c.board);
   cJSON* l = cJSON_CreateObject();
   for (std::string_view name : Limits::Names()) {

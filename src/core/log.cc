@@ -7,12 +7,15 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 namespace cairn {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 std::atomic<LogSink> g_sink{nullptr};
+std::mutex g_last_error_mu;
+LastError g_last_error;  // guarded by g_last_error_mu
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -41,6 +44,11 @@ void SetLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
 LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
 void SetLogSink(LogSink sink) { g_sink = sink; }
 
+LastError GetLastError() {
+  std::lock_guard<std::mutex> lock(g_last_error_mu);
+  return g_last_error;
+}
+
 bool ParseLogLevel(std::string_view name, LogLevel* out) {
   static constexpr std::pair<std::string_view, LogLevel> kNames[] = {
       {"error", LogLevel::kError}, {"warn", LogLevel::kWarn}, {"info", LogLevel::kInfo}, {"debug", LogLevel::kDebug}};
@@ -63,6 +71,13 @@ void LogMessage(LogLevel level, const char* file, int line, const char* fmt, ...
   va_end(ap);
   size_t len = static_cast<size_t>(n) + (m < 0 ? 0 : static_cast<size_t>(m));
   if (len >= sizeof buf) len = sizeof buf - 1;  // truncated, still one line
+  if (level == LogLevel::kError) {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    std::lock_guard<std::mutex> lock(g_last_error_mu);
+    g_last_error.line.assign(buf, len);
+    g_last_error.wall_ms = static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec / 1000000);
+  }
   LogSink sink = g_sink.load();
   (sink ? sink : StderrSink)(level, std::string_view(buf, len));
 }

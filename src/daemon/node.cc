@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "cairn/core/log.h"
 #include "cairn/core/openmetrics.h"
@@ -96,11 +97,29 @@ Status Node::Start() {
   sigterm_ = watch(SIGTERM);
   sigint_ = watch(SIGINT);
   CAIRN_TRY(StartStorage());
+  RefreshSpace();
+  if (config_.metrics_port != 0) {
+    metrics_ = std::make_unique<MetricsListener>(loop_, [this] { return MetricsText(); });
+    CAIRN_TRY(metrics_->Start(config_.metrics_port));
+    CAIRN_LOG(Info, "metrics on http://127.0.0.1:%u/metrics", static_cast<unsigned>(metrics_->port()));
+  }
   CAIRN_TRY(control_.Start(paths_.socket));
   CAIRN_LOG(Info, "cairnd %s node %s (%s, board %s) storage %s:%u control unix:%s", kVersion, node_id_.c_str(),
             config_.nickname.c_str(), config_.board.c_str(), config_.listen_address.c_str(),
             static_cast<unsigned>(http_->port()), paths_.socket.c_str());
   return Status();
+}
+
+void Node::RefreshSpace() {
+  if (!store_ || stopping_) return;
+  store_->Space([this](Result<store::SpaceInfo> info) {
+    if (stopping_) return;
+    if (info.ok()) {
+      space_ = *info;
+      space_wall_ms_ = static_cast<std::uint64_t>(std::time(nullptr)) * 1000;
+    }
+    space_timer_ = loop_.PostAfter(10000, [this] { RefreshSpace(); });
+  });
 }
 
 Status Node::StartStorage() {
@@ -141,6 +160,7 @@ void Node::Stop(Task done) {
     return;
   }
   stopping_ = true;
+  space_timer_.reset();
   stopped_ = std::move(done);
   // A shutdown that cannot finish in 5 s is a bug; say so and leave, so a
   // supervisor can restart the node instead of waiting forever.
@@ -151,7 +171,14 @@ void Node::Stop(Task done) {
   // Order: stop taking requests first (control, then the storage listener);
   // the tasks' records next; the store last, after everything that writes.
   control_.Close([this] {
-    auto after_http = [this] { commands_.Close([this] { CloseStore(); }); };
+    auto after_http = [this] {
+      auto after_metrics = [this] { commands_.Close([this] { CloseStore(); }); };
+      if (!metrics_) return after_metrics();
+      metrics_->Close([this, after_metrics]() mutable {
+        metrics_.reset();
+        after_metrics();
+      });
+    };
     if (!http_) return after_http();
     http_->Close([this, after_http]() mutable {
       http_.reset();
@@ -229,6 +256,18 @@ Json Node::StatusJson() {
     cJSON_AddNumberToObject(st, "queued_ops", static_cast<double>(ss.queued_ops));
     cJSON_AddBoolToObject(st, "read_only", store_->options().read_only);
     if (!ss.sticky_error.empty()) cJSON_AddStringToObject(st, "write_error", ss.sticky_error.c_str());
+    if (space_) {
+      cJSON_AddNumberToObject(st, "available_bytes", static_cast<double>(space_->available_bytes));
+      cJSON_AddNumberToObject(st, "used_bytes", static_cast<double>(space_->used_bytes));
+      cJSON_AddNumberToObject(st, "incoming_bytes", static_cast<double>(space_->incoming_bytes));
+      cJSON_AddNumberToObject(st, "space_as_of_ms", static_cast<double>(space_wall_ms_));
+    }
+  }
+  LastError last = GetLastError();
+  if (last.wall_ms != 0) {
+    cJSON* le = cJSON_AddObjectToObject(o, "last_error");
+    cJSON_AddStringToObject(le, "message", last.line.c_str());
+    cJSON_AddNumberToObject(le, "wall_ms", static_cast<double>(last.wall_ms));
   }
   return out;
 }
@@ -275,6 +314,21 @@ std::string Node::MetricsText() {
     }
     w.Counter("cairn_gbs_bytes_in", "GBS request body bytes received.", static_cast<double>(gs.bytes_in));
     w.Counter("cairn_gbs_bytes_out", "GBS response body bytes sent.", static_cast<double>(gs.bytes_out));
+  }
+  if (store_) {
+    store::StoreStats ss = store_->stats();
+    w.Gauge("cairn_store_shares", "Shares held (complete immutable and mutable).", static_cast<double>(ss.shares));
+    w.Counter("cairn_store_commits", "Store write transactions committed.", static_cast<double>(ss.commits));
+    w.Counter("cairn_store_writes", "Store writes committed.", static_cast<double>(ss.ops_committed));
+    w.Gauge("cairn_store_queued_writes", "Store writes queued or committing.", static_cast<double>(ss.queued_ops));
+    w.Counter("cairn_store_expired_shares", "Shares deleted by the lease expiry sweep.",
+              static_cast<double>(ss.expired_shares));
+    if (space_) {
+      w.Gauge("cairn_store_bytes", "Store space by kind (available is free space less the reservation).",
+              static_cast<double>(space_->available_bytes), {{"kind", "available"}});
+      w.Gauge("cairn_store_bytes", "", static_cast<double>(space_->used_bytes), {{"kind", "used"}});
+      w.Gauge("cairn_store_bytes", "", static_cast<double>(space_->incoming_bytes), {{"kind", "incoming"}});
+    }
   }
   if (http_) {
     w.Gauge("cairn_gbs_connections", "Open GBS (storage) connections.", static_cast<double>(http_->open_connections()));

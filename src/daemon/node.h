@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cairn/control/commands.h"
@@ -13,6 +14,7 @@
 #include "cairn/gbs/server.h"
 #include "cairn/http/server.h"
 #include "cairn/store/store.h"
+#include "daemon/metrics_listener.h"
 
 struct uv_signal_s;
 
@@ -41,6 +43,9 @@ class Node final : public control::NodeView {
   void OnSignal(int signum);
   // The storage listener: TLS with the node's identity, GBS on top.
   Status StartStorage();
+  // Refreshes space_ from the store now and every 10 s (statvfs runs off
+  // the loop), for status and metrics.
+  void RefreshSpace();
   // The last steps of Stop(): the store closes after everything that writes
   // to it, then the signal watchers.
   void CloseStore();
@@ -56,6 +61,10 @@ class Node final : public control::NodeView {
   std::unique_ptr<store::ShareStore> store_;  // opened first, closed last
   std::unique_ptr<gbs::StorageServer> gbs_;
   std::unique_ptr<http::Server> http_;
+  std::unique_ptr<MetricsListener> metrics_;  // only with "metrics.port"
+  std::optional<store::SpaceInfo> space_;  // the last refresh
+  std::uint64_t space_wall_ms_ = 0;
+  std::unique_ptr<Timer> space_timer_;
   uv_signal_s* sigterm_ = nullptr;
   uv_signal_s* sigint_ = nullptr;
   bool stopping_ = false;

@@ -23,6 +23,7 @@ struct Config {
   std::string public_host = "127.0.0.1";   // "storage.host": host named in the NURL
   bool read_only = false;                  // "storage.read_only": refuse every share write
   std::string lease_expiry = "off";        // "storage.lease_expiry": "off" or "age"
+  std::uint16_t metrics_port = 0;          // "metrics.port": /metrics on 127.0.0.1 (0: off)
   LogLevel log_level = LogLevel::kInfo;    // "log_level"
   std::string log_sink = "stderr";         // "log_sink": "stderr" or "syslog"
   Limits limits;                           // board defaults + "limits" overrides

@@ -3,6 +3,8 @@
 // Any thread; each line is written whole.
 #pragma once
 
+#include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace cairn {
@@ -18,6 +20,14 @@ LogLevel GetLogLevel();
 bool ParseLogLevel(std::string_view name, LogLevel* out);
 // nullptr restores the stderr sink.
 void SetLogSink(LogSink sink);
+
+// The most recent Error line and its wall-clock time (ms since the epoch),
+// for `cairn status`; empty and 0 before any. Any thread.
+struct LastError {
+  std::string line;
+  std::uint64_t wall_ms = 0;
+};
+LastError GetLastError();
 
 void LogMessage(LogLevel level, const char* file, int line, const char* fmt, ...)
     __attribute__((format(printf, 4, 5)));
