@@ -3,17 +3,15 @@
 // checked against Tahoe-LAFS from outside. They touch no node directory.
 #include <cjson/cJSON.h>
 
-#include <mbedtls/base64.h>
-
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <iterator>
-#include <sstream>
 
 #include "cairn/caps/cap.h"
 #include "cairn/caps/keys.h"
 #include "cairn/core/base32.h"
+#include "cairn/core/file.h"
+#include "cairn/crypto/base64.h"
 #include "cairn/crypto/rsa.h"
 #include "cairn/immutable/chk.h"
 #include "cli/commands.h"
@@ -33,25 +31,7 @@ bool IsHelp(const Options& opts) {
   return false;
 }
 
-Result<std::string> ReadKeyFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::NotFound("cannot read " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (ss.str().size() > 64 * 1024) return Status::InvalidArgument(path + " is too large to be an RSA key");
-  return ss.str();
-}
 
-Result<std::string> FromBase64(const std::string& text) {
-  std::string out(text.size(), '\0');
-  std::size_t n = 0;
-  if (mbedtls_base64_decode(reinterpret_cast<unsigned char*>(out.data()), out.size(), &n,
-                            reinterpret_cast<const unsigned char*>(text.data()), text.size()) != 0) {
-    return Status::InvalidArgument("--convergence is not valid base64");
-  }
-  out.resize(n);
-  return out;
-}
 
 }  // namespace
 
@@ -89,8 +69,8 @@ int DebugChkCapMain(const Options& opts) {
   }
   if (!have_convergence) return UsageError(kChkUsage, "--convergence B64 is required");
   if (params.n < params.k) return UsageError(kChkUsage, "-n must be at least -k");
-  auto convergence = FromBase64(convergence_b64);
-  if (!convergence.ok()) return Fail(opts, convergence.status());
+  auto convergence = crypto::Base64Decode(convergence_b64);
+  if (!convergence.ok()) return Fail(opts, convergence.status().WithContext("--convergence"));
   std::string data(std::istreambuf_iterator<char>(std::cin), {});
   auto cap = immutable::ChkCapOfBytes(data, *convergence, params);
   if (!cap.ok()) return Fail(opts, cap.status());
@@ -138,7 +118,7 @@ int DebugSskCapMain(const Options& opts) {
     }
   }
   if (key_path.empty()) return UsageError(kSskUsage, "--key KEY.pem is required");
-  auto text = ReadKeyFile(key_path);
+  auto text = ReadWholeFile(key_path, 64 * 1024);
   if (!text.ok()) return Fail(opts, text.status());
   auto key = crypto::RsaKey::ParsePrivate(*text);
   if (!key.ok()) return Fail(opts, key.status().WithContext(key_path));

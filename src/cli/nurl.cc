@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cairn/core/config.h"
+#include "cairn/core/file.h"
 #include "cairn/core/node_dir.h"
 #include "cairn/gbs/nurl.h"
 #include "cairn/tls/identity.h"
@@ -17,21 +18,14 @@
 namespace cairn::cli {
 namespace {
 
-Result<std::string> ReadText(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::NotFound("cannot read " + path + " (is this a cairn node directory?)");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
 Result<gbs::Nurl> NodeNurl(const std::string& node_dir) {
   NodePaths paths(node_dir);
   CAIRN_TRY_ASSIGN(Config config, LoadConfigFile(paths.config));
-  CAIRN_TRY_ASSIGN(std::string cert, ReadText(paths.tls_cert));
-  CAIRN_TRY_ASSIGN(std::string swissnum, ReadText(paths.swissnum));
+  CAIRN_TRY_ASSIGN(std::string cert, ReadWholeFile(paths.tls_cert));
+  CAIRN_TRY_ASSIGN(std::string swissnum, ReadWholeFile(paths.swissnum));
   while (!swissnum.empty() && (swissnum.back() == '\n' || swissnum.back() == '\r')) swissnum.pop_back();
   gbs::Nurl n;
   CAIRN_TRY_ASSIGN(n.spki_hash, tls::SpkiHashOfCertPem(cert));

@@ -9,11 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "cairn/core/config.h"
+#include "cairn/core/file.h"
 #include "cairn/core/log.h"
 #include "cairn/core/loop.h"
 #include "cairn/core/node_dir.h"
@@ -36,14 +35,6 @@ const char kUsage[] =
     "  -h, --help     this text\n"
     "  --version      print the version\n";
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  *out = ss.str();
-  return true;
-}
 
 }  // namespace
 
@@ -98,12 +89,12 @@ int main(int argc, char** argv) {
     return CodeExitCode(lock.status().code());
   }
 
-  std::string cert;
-  if (!ReadFile(paths.tls_cert, &cert)) {
-    std::fprintf(stderr, "cairnd: cannot read %s\n", paths.tls_cert.c_str());
+  auto cert = ReadWholeFile(paths.tls_cert);
+  if (!cert.ok()) {
+    std::fprintf(stderr, "cairnd: %s\n", cert.status().ToString().c_str());
     return kExitConfig;
   }
-  auto node_id = tls::SpkiHashOfCertPem(cert);
+  auto node_id = tls::SpkiHashOfCertPem(*cert);
   if (!node_id.ok()) {
     std::fprintf(stderr, "cairnd: %s: %s\n", paths.tls_cert.c_str(), node_id.status().ToString().c_str());
     return kExitConfig;

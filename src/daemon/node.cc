@@ -11,13 +11,12 @@
 #include <cstring>
 #include <ctime>
 
+#include "cairn/core/file.h"
 #include "cairn/core/log.h"
 #include "cairn/core/openmetrics.h"
 #include "cairn/core/version.h"
 #include "cairn/tls/session.h"
 
-#include <fstream>
-#include <sstream>
 
 namespace cairn::daemon {
 namespace {
@@ -43,13 +42,6 @@ Memory ReadMemory() {
   return m;
 }
 
-Result<std::string> ReadFileText(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::FailedPrecondition("cannot read " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -123,9 +115,9 @@ void Node::RefreshSpace() {
 }
 
 Status Node::StartStorage() {
-  CAIRN_TRY_ASSIGN(std::string key, ReadFileText(paths_.tls_key));
-  CAIRN_TRY_ASSIGN(std::string cert, ReadFileText(paths_.tls_cert));
-  CAIRN_TRY_ASSIGN(std::string swissnum, ReadFileText(paths_.swissnum));
+  CAIRN_TRY_ASSIGN(std::string key, ReadWholeFile(paths_.tls_key));
+  CAIRN_TRY_ASSIGN(std::string cert, ReadWholeFile(paths_.tls_cert));
+  CAIRN_TRY_ASSIGN(std::string swissnum, ReadWholeFile(paths_.swissnum));
   while (!swissnum.empty() && (swissnum.back() == '\n' || swissnum.back() == '\r')) swissnum.pop_back();
   tls::ServerOptions to;
   to.key_pem = std::move(key);

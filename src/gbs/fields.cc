@@ -1,34 +1,12 @@
 // GBS header fields (see the header).
 #include "cairn/gbs/fields.h"
 
-#include <mbedtls/base64.h>
-
 #include <vector>
+
+#include "cairn/crypto/base64.h"
 
 namespace cairn::gbs {
 namespace {
-
-std::string Base64(std::string_view in) {
-  std::size_t need = 0;
-  mbedtls_base64_encode(nullptr, 0, &need, reinterpret_cast<const unsigned char*>(in.data()), in.size());
-  std::string out(need, '\0');
-  std::size_t n = 0;
-  mbedtls_base64_encode(reinterpret_cast<unsigned char*>(out.data()), out.size(), &n,
-                        reinterpret_cast<const unsigned char*>(in.data()), in.size());
-  out.resize(n);
-  return out;
-}
-
-Result<std::string> Unbase64(std::string_view in) {
-  std::string out(in.size(), '\0');
-  std::size_t n = 0;
-  if (mbedtls_base64_decode(reinterpret_cast<unsigned char*>(out.data()), out.size(), &n,
-                            reinterpret_cast<const unsigned char*>(in.data()), in.size()) != 0) {
-    return Status::InvalidArgument("not valid base64");
-  }
-  out.resize(n);
-  return out;
-}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -61,7 +39,7 @@ constexpr const char* kKindNames[kSecretKinds] = {"lease-renew-secret", "lease-c
 
 }  // namespace
 
-std::string AuthorizationValue(std::string_view swissnum) { return "Tahoe-LAFS " + Base64(swissnum); }
+std::string AuthorizationValue(std::string_view swissnum) { return "Tahoe-LAFS " + crypto::Base64Encode(swissnum); }
 
 bool AuthorizationMatches(std::string_view header_value, std::string_view swissnum) {
   std::string expected = AuthorizationValue(swissnum);
@@ -78,7 +56,7 @@ bool AuthorizationMatches(std::string_view header_value, std::string_view swissn
 const char* SecretKindName(SecretKind k) { return kKindNames[static_cast<int>(k)]; }
 
 std::string SecretValue(SecretKind kind, std::string_view secret) {
-  return std::string(SecretKindName(kind)) + " " + Base64(secret);
+  return std::string(SecretKindName(kind)) + " " + crypto::Base64Encode(secret);
 }
 
 Result<Secrets> ParseSecrets(const std::vector<std::string_view>& values,
@@ -96,7 +74,7 @@ Result<Secrets> ParseSecrets(const std::vector<std::string_view>& values,
       if (kind == kKindNames[i]) idx = i;
     }
     if (idx < 0) return Status::InvalidArgument("unknown secret kind \"" + std::string(kind) + "\"");
-    auto secret = Unbase64(Trim(v.substr(sp + 1)));
+    auto secret = crypto::Base64Decode(Trim(v.substr(sp + 1)));
     if (!secret.ok()) return Status::InvalidArgument(std::string(kind) + " is not valid base64");
     if (secret->empty()) return Status::InvalidArgument(std::string(kind) + " is empty");
     bool lease = idx == static_cast<int>(SecretKind::kLeaseRenew) || idx == static_cast<int>(SecretKind::kLeaseCancel);

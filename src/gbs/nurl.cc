@@ -1,6 +1,8 @@
 // NURL parsing and printing. Any thread.
 #include "cairn/gbs/nurl.h"
 
+#include "cairn/crypto/base64.h"
+
 namespace cairn::gbs {
 namespace {
 
@@ -104,28 +106,9 @@ Result<Nurl> ParseNurl(std::string_view text) {
 }
 
 Result<std::string> ServerSeed(const Nurl& nurl) {
-  // URL-safe base64 without padding: 43 characters carry 32 bytes.
-  if (nurl.spki_hash.size() != 43) return Status::InvalidArgument("an SPKI hash is 43 characters");
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : nurl.spki_hash) {
-    int v = (c >= 'A' && c <= 'Z')   ? c - 'A'
-            : (c >= 'a' && c <= 'z') ? c - 'a' + 26
-            : (c >= '0' && c <= '9') ? c - '0' + 52
-            : c == '-'               ? 62
-            : c == '_'               ? 63
-                                     : -1;
-    if (v < 0) return Status::InvalidArgument("the SPKI hash is not URL-safe base64");
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  out.resize(20);
-  return out;
+  auto digest = crypto::Base64UrlNoPadDecode(nurl.spki_hash);
+  if (!digest.ok() || digest->size() != 32) return Status::InvalidArgument("the SPKI hash is not 43 characters of URL-safe base64");
+  return digest->substr(0, 20);
 }
 
 }  // namespace cairn::gbs

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "cairn/crypto/base64.h"
 #include "cairn/crypto/mbedtls_compat.h"
 
 namespace cairn::tls {
@@ -27,18 +28,6 @@ Status MbedError(const char* what, int rc) {
                           ")");
 }
 
-std::string Base64UrlNoPad(const unsigned char* data, std::size_t len) {
-  std::vector<unsigned char> out(4 * ((len + 2) / 3) + 1);
-  std::size_t olen = 0;
-  mbedtls_base64_encode(out.data(), out.size(), &olen, data, len);
-  std::string s(reinterpret_cast<char*>(out.data()), olen);
-  while (!s.empty() && s.back() == '=') s.pop_back();
-  for (char& c : s) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return s;
-}
 
 }  // namespace
 
@@ -112,7 +101,7 @@ Result<Identity> GenerateIdentity() {
 std::string SpkiHashOfSpkiDer(const unsigned char* der, std::size_t len) {
   unsigned char digest[32];
   CAIRN_CHECK(crypto::compat::Sha256(der, len, digest) == 0, "SHA-256 cannot fail on a buffer");
-  return Base64UrlNoPad(digest, sizeof digest);
+  return crypto::Base64UrlNoPadEncode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
 namespace {
@@ -179,7 +168,7 @@ Result<std::string> RandomUrlSafeToken(std::size_t n) {
   if (rc != 0) return MbedError("seeding the DRBG", rc);
   std::vector<unsigned char> bytes(n);
   if ((rc = crypto::compat::Drbg::Random(drbg.ctx(), bytes.data(), n)) != 0) return MbedError("random bytes", rc);
-  return Base64UrlNoPad(bytes.data(), n);
+  return crypto::Base64UrlNoPadEncode(std::string_view(reinterpret_cast<const char*>(bytes.data()), n));
 }
 
 }  // namespace cairn::tls

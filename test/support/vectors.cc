@@ -2,11 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <cjson/cJSON.h>
-#include <mbedtls/base64.h>
 
 #include <fstream>
 #include <sstream>
 #include <vector>
+
+#include "cairn/crypto/base64.h"
 
 namespace cairn::testing {
 
@@ -31,14 +32,12 @@ Json LoadVectors(const std::string& name) {
 }
 
 std::string Base64Decode(std::string_view text) {
-  std::vector<unsigned char> out(text.size());
-  std::size_t n = 0;
-  if (mbedtls_base64_decode(out.data(), out.size(), &n, reinterpret_cast<const unsigned char*>(text.data()),
-                            text.size()) != 0) {
+  auto decoded = crypto::Base64Decode(text);
+  if (!decoded.ok()) {
     ADD_FAILURE() << "bad base64: " << text;
     return "";
   }
-  return std::string(reinterpret_cast<const char*>(out.data()), n);
+  return std::move(decoded).value();
 }
 
 std::string Hex(std::string_view bytes) {
@@ -47,6 +46,22 @@ std::string Hex(std::string_view bytes) {
   for (unsigned char c : bytes) {
     out.push_back(digits[c >> 4]);
     out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+std::string Unhex(std::string_view hex) {
+  auto digit = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0 || hex.size() % 2 != 0) {
+      ADD_FAILURE() << "bad hex: " << hex;
+      return "";
+    }
+    out.push_back(static_cast<char>(hi * 16 + lo));
   }
   return out;
 }

@@ -10,28 +10,17 @@
 
 #include "cairn/core/base32.h"
 #include "cairn/crypto/aes_ctr.h"
+#include "cairn/crypto/base64.h"
 #include "cairn/crypto/hash.h"
 #include "cairn/crypto/hash_tree.h"
 #include "cairn/crypto/tags.h"
+#include "support/vectors.h"
 
 namespace cairn::crypto {
 namespace {
 
-std::string Hex(std::string_view bytes) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-  }
-  return out;
-}
-
-std::string Unhex(std::string_view hex) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  return out;
-}
+using testing::Hex;
+using testing::Unhex;
 
 TEST(Base32, Rfc4648AnswersInLowerCaseWithoutPadding) {
   EXPECT_EQ(Base32Encode(""), "");
@@ -173,6 +162,27 @@ TEST(AesCtr, SeekAndPiecesEqualOneStream) {
     EXPECT_EQ(part, whole->substr(start)) << start;
   }
   EXPECT_EQ(AesCtr::Create("short").status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cairn::crypto
+
+namespace cairn::crypto {
+namespace {
+
+TEST(Base64, StandardAndUrlSafeForms) {
+  EXPECT_EQ(Base64Encode("abc"), "YWJj");
+  EXPECT_EQ(Base64Encode("ab"), "YWI=");
+  EXPECT_EQ(*Base64Decode("YWI="), "ab");
+  EXPECT_FALSE(Base64Decode("YWI").ok());
+  EXPECT_FALSE(Base64Decode("Y*I=").ok());
+  std::string bytes = "\xfb\xff\xfe";
+  EXPECT_EQ(Base64Encode(bytes), "+//+");
+  EXPECT_EQ(Base64UrlNoPadEncode(bytes), "-__-");
+  EXPECT_EQ(*Base64UrlNoPadDecode("-__-"), bytes);
+  EXPECT_EQ(*Base64UrlNoPadDecode(Base64UrlNoPadEncode("ab")), "ab");
+  EXPECT_FALSE(Base64UrlNoPadDecode("+//+").ok());
+  EXPECT_FALSE(Base64UrlNoPadDecode("abcde").ok());
 }
 
 }  // namespace

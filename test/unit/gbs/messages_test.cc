@@ -10,13 +10,8 @@
 namespace cairn::gbs {
 namespace {
 
-std::string Unhex(std::string_view hex) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  return out;
-}
-
-std::string Hex(std::string_view s) { return testing::Hex(s); }
+using testing::Hex;
+using testing::Unhex;
 
 TEST(GbsMessages, AllocateRequestIsCbor2sEncoding) {
   // {"share-numbers": {1, 7}, "allocated-size": 48}

@@ -1,0 +1,29 @@
+// Reading small files whole.
+#include "cairn/core/file.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace cairn {
+
+Result<std::string> ReadWholeFile(const std::string& path, std::uint64_t max_bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return Status::NotFound("cannot read " + path + ": " + std::strerror(errno));
+  std::string out;
+  char buf[8192];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    out.append(buf, n);
+    if (out.size() > max_bytes) {
+      std::fclose(f);
+      return Status::InvalidArgument(path + " is longer than " + std::to_string(max_bytes) + " bytes");
+    }
+  }
+  bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) return Status::IoError("reading " + path + " failed");
+  return out;
+}
+
+}  // namespace cairn
