@@ -14,6 +14,7 @@
 
 #include "cairn/crypto/base64.h"
 #include "cairn/crypto/mbedtls_compat.h"
+#include "cairn/crypto/random.h"
 
 namespace cairn::tls {
 namespace {
@@ -163,12 +164,8 @@ Result<std::string> SpkiHashOfCertPem(const std::string& cert_pem) {
 }
 
 Result<std::string> RandomUrlSafeToken(std::size_t n) {
-  crypto::compat::Drbg drbg;
-  int rc = drbg.Seed("cairn token");
-  if (rc != 0) return MbedError("seeding the DRBG", rc);
-  std::vector<unsigned char> bytes(n);
-  if ((rc = crypto::compat::Drbg::Random(drbg.ctx(), bytes.data(), n)) != 0) return MbedError("random bytes", rc);
-  return crypto::Base64UrlNoPadEncode(std::string_view(reinterpret_cast<const char*>(bytes.data()), n));
+  CAIRN_TRY_ASSIGN(std::string bytes, crypto::RandomBytes(n));
+  return crypto::Base64UrlNoPadEncode(bytes);
 }
 
 }  // namespace cairn::tls

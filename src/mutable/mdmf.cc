@@ -1,0 +1,250 @@
+// MDMF shares (see the header and tahoe-protocol.md 3.7).
+#include "cairn/mutable/mdmf.h"
+
+#include <algorithm>
+
+#include "cairn/crypto/aes_ctr.h"
+#include "cairn/crypto/hash.h"
+#include "cairn/crypto/hash_tree.h"
+#include "cairn/crypto/random.h"
+#include "cairn/crypto/rsa.h"
+#include "cairn/crypto/tags.h"
+#include "cairn/fec/fec.h"
+
+namespace cairn::mutable_files {
+namespace {
+
+constexpr std::size_t kSalt = 16;
+constexpr std::size_t kOffsetsAt = 59;
+
+void PutBe(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t GetBe(std::string_view in, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<std::uint8_t>(in[at + static_cast<std::size_t>(i)]);
+  return v;
+}
+
+struct Geometry {
+  std::uint64_t segsize, num_segments, tail_size, block_size, tail_block_size;
+};
+
+Geometry GeometryOf(std::uint64_t datalen, std::uint32_t k) {
+  Geometry g;
+  g.segsize = MdmfSegmentSize(k);
+  g.num_segments = (datalen + g.segsize - 1) / g.segsize;
+  g.tail_size = datalen == 0 ? 0 : datalen - (g.num_segments - 1) * g.segsize;
+  g.block_size = g.segsize / k;
+  g.tail_block_size = (g.tail_size + k - 1) / k;
+  return g;
+}
+
+std::string BlockHash(std::string_view salt, std::string_view block) {
+  std::string v(salt);
+  v += block;
+  return crypto::TaggedHash(crypto::tags::kBlock, v);
+}
+
+}  // namespace
+
+std::uint64_t MdmfSegmentSize(std::uint32_t k) { return (kMdmfMaxSegmentSize + k - 1) / k * k; }
+
+std::uint64_t MdmfShare::num_segments() const { return blocks.size(); }
+
+Result<MdmfEncoding> MdmfEncoding::Encode(std::string_view readkey, std::string_view pubkey_spki_der,
+                                          std::string encprivkey, std::string_view plaintext, std::uint32_t k,
+                                          std::uint32_t n, std::uint64_t seqnum) {
+  if (k < 1 || n < k || n > 255) return Status::InvalidArgument("MDMF needs 1 <= k <= N <= 255");
+  MdmfEncoding e;
+  e.n_ = n;
+  e.pubkey_ = std::string(pubkey_spki_der);
+  e.encprivkey_ = std::move(encprivkey);
+  const Geometry g = GeometryOf(plaintext.size(), k);
+  CAIRN_TRY_ASSIGN(fec::Codec codec, fec::Codec::Create(static_cast<int>(k), static_cast<int>(n)));
+  e.share_data_.assign(n, std::string());
+  std::vector<std::vector<std::string>> block_hashes(n);
+  for (std::uint64_t s = 0; s < g.num_segments; ++s) {
+    const bool tail = s + 1 == g.num_segments;
+    const std::size_t piece = static_cast<std::size_t>(tail ? g.tail_block_size : g.block_size);
+    std::string_view seg = plaintext.substr(static_cast<std::size_t>(s * g.segsize),
+                                            static_cast<std::size_t>(tail ? g.tail_size : g.segsize));
+    CAIRN_TRY_ASSIGN(std::string salt, crypto::RandomBytes(kSalt));
+    CAIRN_TRY_ASSIGN(std::string ct, crypto::AesCtrTransform(caps::DataKeyOf(salt, readkey), seg));
+    ct.resize(piece * k, '\0');
+    std::vector<const std::uint8_t*> pieces(k);
+    for (std::uint32_t i = 0; i < k; ++i) pieces[i] = reinterpret_cast<const std::uint8_t*>(ct.data()) + i * piece;
+    std::vector<std::string> blocks(n, std::string(piece, '\0'));
+    std::vector<int> nums(n);
+    std::vector<std::uint8_t*> outs(n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      nums[i] = static_cast<int>(i);
+      outs[i] = reinterpret_cast<std::uint8_t*>(blocks[i].data());
+    }
+    CAIRN_TRY(codec.Encode(pieces, piece, nums, outs));
+    for (std::uint32_t i = 0; i < n; ++i) {
+      block_hashes[i].push_back(BlockHash(salt, blocks[i]));
+      e.share_data_[i] += salt;
+      e.share_data_[i] += blocks[i];
+    }
+  }
+  std::vector<std::string> roots;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    crypto::HashTree tree(std::move(block_hashes[i]));
+    e.block_trees_.push_back(tree.Flatten());
+    roots.push_back(tree.Root());
+  }
+  crypto::HashTree share_tree(std::move(roots));
+  e.root_hash_ = share_tree.Root();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::map<std::size_t, std::string> chain;
+    for (std::size_t idx : share_tree.NeededHashes(i, /*include_leaf=*/false)) chain[idx] = share_tree.Node(idx);
+    e.chains_.push_back(std::move(chain));
+  }
+  std::string& p = e.prefix_;
+  p.push_back('\1');  // version 1: MDMF
+  PutBe(p, seqnum, 8);
+  p += e.root_hash_;
+  p.push_back(static_cast<char>(k));
+  p.push_back(static_cast<char>(n));
+  PutBe(p, g.segsize, 8);
+  PutBe(p, plaintext.size(), 8);
+  return e;
+}
+
+Result<std::vector<std::string>> MdmfEncoding::Shares(std::string_view signature) const {
+  if (signature.size() != crypto::kRsaSignatureSize) return Status::InvalidArgument("an RSA-2048 signature is 256 bytes");
+  std::vector<std::string> shares;
+  for (std::uint32_t i = 0; i < n_; ++i) {
+    const std::uint64_t o_chain = kMdmfPrivateKeyOffset + encprivkey_.size();
+    const std::uint64_t o_sig = o_chain + chains_[i].size() * (2 + crypto::kHashSize);
+    const std::uint64_t o_vk = o_sig + signature.size();
+    const std::uint64_t o_vk_end = o_vk + pubkey_.size();
+    const std::uint64_t o_bht = kMdmfShareDataOffset + share_data_[i].size();
+    const std::uint64_t o_eof = o_bht + block_trees_[i].size();
+    if (o_vk_end > kMdmfShareDataOffset) return Status::Internal("MDMF header fields overflow their reservation");
+    std::string s = prefix_;
+    for (std::uint64_t o : {kMdmfPrivateKeyOffset, o_chain, o_sig, o_vk, o_vk_end, kMdmfShareDataOffset, o_bht, o_eof}) {
+      PutBe(s, o, 8);
+    }
+    s += encprivkey_;
+    for (const auto& [idx, hash] : chains_[i]) {
+      PutBe(s, idx, 2);
+      s += hash;
+    }
+    s += signature;
+    s += pubkey_;
+    s.resize(static_cast<std::size_t>(kMdmfShareDataOffset), '\0');  // the reserved space reads as zeros
+    s += share_data_[i];
+    s += block_trees_[i];
+    CAIRN_CHECK(s.size() == o_eof, "MDMF share length disagrees with its offsets");
+    shares.push_back(std::move(s));
+  }
+  return shares;
+}
+
+Result<MdmfShare> ParseMdmfShare(std::string_view b) {
+  if (b.size() < kOffsetsAt + 64) return Status::InvalidArgument("an MDMF share is at least 123 bytes");
+  if (b[0] != 1) return Status::InvalidArgument("not an MDMF share (version byte " + std::to_string(+static_cast<std::uint8_t>(b[0])) + ")");
+  MdmfShare s;
+  s.seqnum = GetBe(b, 1, 8);
+  s.root_hash = std::string(b.substr(9, 32));
+  s.k = static_cast<std::uint8_t>(b[41]);
+  s.n = static_cast<std::uint8_t>(b[42]);
+  s.segment_size = GetBe(b, 43, 8);
+  s.data_length = GetBe(b, 51, 8);
+  s.signed_prefix = std::string(b.substr(0, kMdmfSignedPrefixSize));
+  std::uint64_t o[8];
+  for (int i = 0; i < 8; ++i) o[i] = GetBe(b, kOffsetsAt + static_cast<std::size_t>(i) * 8, 8);
+  const std::uint64_t o_priv = o[0], o_chain = o[1], o_sig = o[2], o_vk = o[3], o_vk_end = o[4], o_data = o[5],
+                      o_bht = o[6], o_eof = o[7];
+  if (!(o_priv == kMdmfPrivateKeyOffset && o_priv <= o_chain && o_chain <= o_sig &&
+        o_sig + crypto::kRsaSignatureSize == o_vk && o_vk <= o_vk_end && o_vk_end <= o_data && o_data <= o_bht &&
+        o_bht <= o_eof && o_eof <= b.size())) {
+    return Status::InvalidArgument("MDMF share offsets are out of order or past its end");
+  }
+  if ((o_sig - o_chain) % (2 + crypto::kHashSize) != 0 || (o_eof - o_bht) % crypto::kHashSize != 0) {
+    return Status::InvalidArgument("MDMF share hash areas are ragged");
+  }
+  if (s.k < 1 || s.n < s.k || s.segment_size != MdmfSegmentSize(s.k)) {
+    return Status::InvalidArgument("MDMF share has k/N or a segment size out of range");
+  }
+  auto sub = [&](std::uint64_t from, std::uint64_t to) {
+    return std::string(b.substr(static_cast<std::size_t>(from), static_cast<std::size_t>(to - from)));
+  };
+  s.encprivkey = sub(o_priv, o_chain);
+  for (std::uint64_t at = o_chain; at < o_sig; at += 2 + crypto::kHashSize) {
+    s.share_hash_chain[static_cast<std::size_t>(GetBe(b, static_cast<std::size_t>(at), 2))] = sub(at + 2, at + 2 + crypto::kHashSize);
+  }
+  s.signature = sub(o_sig, o_vk);
+  s.pubkey = sub(o_vk, o_vk_end);
+  const Geometry g = GeometryOf(s.data_length, s.k);
+  std::uint64_t at = o_data;
+  for (std::uint64_t seg = 0; seg < g.num_segments; ++seg) {
+    const std::uint64_t len = seg + 1 == g.num_segments ? g.tail_block_size : g.block_size;
+    if (at + kSalt + len > o_bht) return Status::InvalidArgument("MDMF share data is shorter than its segments");
+    s.salts.push_back(sub(at, at + kSalt));
+    s.blocks.push_back(sub(at + kSalt, at + kSalt + len));
+    at += kSalt + len;
+  }
+  if (at != o_bht) return Status::InvalidArgument("MDMF share data is longer than its segments");
+  for (std::uint64_t h = o_bht; h < o_eof; h += crypto::kHashSize) s.block_hash_tree.push_back(sub(h, h + crypto::kHashSize));
+  if (s.block_hash_tree.size() != 2 * crypto::HashTreeWidth(g.num_segments) - 1) {
+    return Status::InvalidArgument("MDMF block hash tree has the wrong number of nodes");
+  }
+  return s;
+}
+
+Status VerifyMdmfShare(const MdmfShare& s, std::uint32_t shnum, std::string_view fingerprint) {
+  const std::string who = "share " + std::to_string(shnum) + ": ";
+  if (caps::FingerprintOf(s.pubkey) != fingerprint) return Status::Integrity(who + "its public key is not the cap's");
+  CAIRN_TRY_ASSIGN(crypto::RsaKey pub, crypto::RsaKey::ParsePublicDer(s.pubkey));
+  if (!pub.Verify(s.signed_prefix, s.signature).ok()) return Status::Integrity(who + "bad signature");
+  std::vector<std::string> leaves;
+  for (std::size_t i = 0; i < s.blocks.size(); ++i) leaves.push_back(BlockHash(s.salts[i], s.blocks[i]));
+  crypto::HashTree tree(std::move(leaves));
+  for (std::size_t i = 0; i < tree.NodeCount(); ++i) {
+    if (tree.Node(i) != s.block_hash_tree[i]) return Status::Integrity(who + "block hash tree mismatch");
+  }
+  if (shnum >= s.n) return Status::Integrity(who + "not below N");
+  Status chain = crypto::VerifyHashTreeLeaf(s.root_hash, s.n, shnum, tree.Root(), s.share_hash_chain);
+  if (!chain.ok()) return Status::Integrity(who + std::string(chain.message()));
+  return Status::Ok();
+}
+
+Result<std::string> DecodeMdmf(const std::map<std::uint32_t, const MdmfShare*>& shares, std::string_view readkey) {
+  if (shares.empty()) return Status::InvalidArgument("no shares");
+  const MdmfShare& first = *shares.begin()->second;
+  if (shares.size() < first.k) {
+    return Status::InvalidArgument("need " + std::to_string(first.k) + " shares, have " + std::to_string(shares.size()));
+  }
+  for (const auto& [num, s] : shares) {
+    if (s->signed_prefix != first.signed_prefix) return Status::InvalidArgument("the shares are of different versions");
+  }
+  const Geometry g = GeometryOf(first.data_length, first.k);
+  CAIRN_TRY_ASSIGN(fec::Codec codec, fec::Codec::Create(static_cast<int>(first.k), static_cast<int>(first.n)));
+  std::string out;
+  out.reserve(static_cast<std::size_t>(first.data_length));
+  for (std::uint64_t seg = 0; seg < g.num_segments; ++seg) {
+    const bool tail = seg + 1 == g.num_segments;
+    const std::size_t piece = static_cast<std::size_t>(tail ? g.tail_block_size : g.block_size);
+    std::vector<const std::uint8_t*> blocks;
+    std::vector<int> nums;
+    for (const auto& [num, s] : shares) {
+      if (blocks.size() == first.k) break;
+      blocks.push_back(reinterpret_cast<const std::uint8_t*>(s->blocks[seg].data()));
+      nums.push_back(static_cast<int>(num));
+    }
+    std::string ct(piece * first.k, '\0');
+    std::vector<std::uint8_t*> outs(first.k);
+    for (std::uint32_t i = 0; i < first.k; ++i) outs[i] = reinterpret_cast<std::uint8_t*>(ct.data()) + i * piece;
+    CAIRN_TRY(codec.Decode(blocks, nums, piece, outs));
+    ct.resize(static_cast<std::size_t>(tail ? g.tail_size : g.segsize));
+    CAIRN_TRY_ASSIGN(std::string pt, crypto::AesCtrTransform(caps::DataKeyOf(first.salts[seg], readkey), ct));
+    out += pt;
+  }
+  return out;
+}
+
+}  // namespace cairn::mutable_files
