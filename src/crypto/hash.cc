@@ -57,6 +57,12 @@ std::string Sha256(std::string_view data) {
   return out;
 }
 
+std::string Sha1(std::string_view data) {
+  std::string out(20, '\0');
+  CAIRN_CHECK(compat::Sha1(Bytes(data), data.size(), reinterpret_cast<unsigned char*>(out.data())) == 0, "sha1");
+  return out;
+}
+
 std::string Sha256d(std::string_view data) {
   Sha sha;
   sha.Update(data);

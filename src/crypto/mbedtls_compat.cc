@@ -3,6 +3,7 @@
 
 #include <mbedtls/bignum.h>
 #include <mbedtls/entropy.h>
+#include <mbedtls/sha1.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/version.h>
 
@@ -56,6 +57,14 @@ int Sha256(const unsigned char* data, std::size_t len, unsigned char out[32]) {
   return mbedtls_sha256(data, len, out, 0);
 #else
   return mbedtls_sha256_ret(data, len, out, 0);
+#endif
+}
+
+int Sha1(const unsigned char* data, std::size_t len, unsigned char out[20]) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_sha1(data, len, out);
+#else
+  return mbedtls_sha1_ret(data, len, out);
 #endif
 }
 

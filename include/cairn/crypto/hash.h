@@ -18,6 +18,8 @@ namespace cairn::crypto {
 inline constexpr std::size_t kHashSize = 32;
 
 std::string Sha256(std::string_view data);
+// SHA-1: only where Tahoe-LAFS defines something with it (server permutation).
+std::string Sha1(std::string_view data);
 std::string Sha256d(std::string_view data);
 std::string Netstring(std::string_view data);
 std::string TaggedHash(std::string_view tag, std::string_view value, std::size_t size = kHashSize);

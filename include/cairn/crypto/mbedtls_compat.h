@@ -49,6 +49,10 @@ int X509SetSerial(mbedtls_x509write_cert* crt, const unsigned char* serial, std:
 // deprecated void wrapper there); 3.x names it mbedtls_sha256 returning int.
 int Sha256(const unsigned char* data, std::size_t len, unsigned char out[32]);
 
+// One-shot SHA-1 (2.28: mbedtls_sha1_ret; 3.x: mbedtls_sha1). Only for
+// Tahoe's server permutation, which is defined with it.
+int Sha1(const unsigned char* data, std::size_t len, unsigned char out[20]);
+
 // Incremental SHA-256: 2.28's *_ret functions are plain names in 3.x.
 int Sha256Starts(mbedtls_sha256_context* ctx);
 int Sha256Update(mbedtls_sha256_context* ctx, const unsigned char* data, std::size_t len);
