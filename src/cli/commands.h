@@ -17,6 +17,7 @@ int NurlMain(const Options& opts);
 int MetricsMain(const Options& opts);
 int AliasMain(const Options& opts);
 int TahoeEntryMain(const Options& opts);
+int ServersMain(const Options& opts);
 int DebugSskCapMain(const Options& opts);
 int DebugChkCapMain(const Options& opts);
 int DebugParseCapMain(const Options& opts);

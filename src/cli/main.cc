@@ -31,6 +31,7 @@ const Command kCommands[] = {
     {"init", InitMain, "init DIR [--port P] [--nickname N] [--board NAME]", "create a node directory"},
     {"metrics", MetricsMain, "metrics", "print the node's metrics (OpenMetrics text)"},
     {"nurl", NurlMain, "nurl", "print the node's NURL (offline; it holds the swissnum)"},
+    {"servers", ServersMain, "servers add NURL [--nickname N]|remove ID|NICKNAME|list", "the storage servers of this node's grid"},
     {"status", StatusMain, "status", "show the running node's identity, listeners, memory and loop"},
     {"tahoe-entry", TahoeEntryMain, "tahoe-entry", "the servers.yaml entry a Tahoe-LAFS client uses to store here"},
     {"tasks", TasksMain, "tasks list|show ID|wait ID|cancel ID", "the daemon's task records"},

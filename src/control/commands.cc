@@ -13,29 +13,19 @@
 #include "cairn/caps/cap.h"
 #include "cairn/control/protocol.h"
 #include "cairn/core/version.h"
-#include "control/aliases.h"
+#include "control/name_table.h"
+#include "control/handlers.h"
 #include "control/tasks.h"
 
 namespace cairn::control {
-
-struct CommandsState {
-  Loop& loop;
-  NodeView& node;
-  CommandsOptions options;
-  TaskTable& tasks;
-  AliasTable& aliases;
-  std::map<TaskId, std::unique_ptr<Timer>>& holds;
-};
-
-namespace {
-
-using Handler = void (*)(CommandsState& c, Request& req, Reply& reply);
 
 Status NoParams(const Request& req) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return r.status();
   return r->Finish();
 }
+
+namespace {
 
 // Reads {"id": N} (and nothing else).
 Result<TaskId> TaskIdParam(const Request& req) {
@@ -45,6 +35,8 @@ Result<TaskId> TaskIdParam(const Request& req) {
   CAIRN_TRY(r.Finish());
   return id;
 }
+
+}  // namespace
 
 // Submits a task and answers the request: at once with {"task", "state"}
 // when the client asked not to wait, else with the task's result or error.
@@ -75,6 +67,10 @@ void RunTask(CommandsState& c, Request& req, Reply& reply, TaskSpec spec) {
     });
   });
 }
+
+namespace {
+
+using Handler = void (*)(CommandsState& c, Request& req, Reply& reply);
 
 void Hello(CommandsState&, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
@@ -157,6 +153,9 @@ Json AliasJson(const std::string& name, const std::string& cap) {
   return out;
 }
 
+
+}  // namespace
+
 // Reads the named string parameters (all required) and nothing else.
 Status StringParams(const Request& req, std::initializer_list<std::pair<const char*, std::string*>> fields) {
   CAIRN_TRY_ASSIGN(JsonObjectReader r, JsonObjectReader::Open(req.params.get(), "params."));
@@ -164,7 +163,7 @@ Status StringParams(const Request& req, std::initializer_list<std::pair<const ch
   return r.Finish();
 }
 
-TaskSpec AliasTask(const char* kind, const Request& req, std::vector<LockKey> keys) {
+TaskSpec NewTaskSpec(const char* kind, const Request& req, std::vector<LockKey> keys) {
   TaskSpec spec;
   spec.kind = kind;
   spec.params = Json(cJSON_Duplicate(req.params.get(), true));
@@ -173,16 +172,18 @@ TaskSpec AliasTask(const char* kind, const Request& req, std::vector<LockKey> ke
   return spec;
 }
 
+namespace {
+
 void AliasAdd(CommandsState& c, Request& req, Reply& reply) {
   std::string name, cap_text;
   Status st = StringParams(req, {{"name", &name}, {"cap", &cap_text}});
-  if (st.ok()) st = AliasTable::CheckName(name);
+  if (st.ok()) st = NameTable::CheckName(name);
   auto cap = caps::ParseCap(cap_text);
   if (st.ok() && !cap.ok()) st = cap.status();
   if (!st.ok()) return reply.Error(st);
   std::string canonical = caps::FormatCap(*cap);
-  TaskSpec spec = AliasTask("alias.add", req, {LockKey{AliasKey(name)}});
-  AliasTable* aliases = &c.aliases;
+  TaskSpec spec = NewTaskSpec("alias.add", req, {LockKey{AliasKey(name)}});
+  NameTable* aliases = &c.aliases;
   spec.body = [aliases, name, canonical](TaskRun& run) {
     TaskRun* runp = &run;
     aliases->Add(name, canonical, [runp, name, canonical](Status added) {
@@ -196,11 +197,11 @@ void AliasAdd(CommandsState& c, Request& req, Reply& reply) {
 void AliasRename(CommandsState& c, Request& req, Reply& reply) {
   std::string from, to;
   Status st = StringParams(req, {{"from", &from}, {"to", &to}});
-  if (st.ok()) st = AliasTable::CheckName(from);
-  if (st.ok()) st = AliasTable::CheckName(to);
+  if (st.ok()) st = NameTable::CheckName(from);
+  if (st.ok()) st = NameTable::CheckName(to);
   if (!st.ok()) return reply.Error(st);
-  TaskSpec spec = AliasTask("alias.rename", req, {LockKey{AliasKey(from)}, LockKey{AliasKey(to)}});
-  AliasTable* aliases = &c.aliases;
+  TaskSpec spec = NewTaskSpec("alias.rename", req, {LockKey{AliasKey(from)}, LockKey{AliasKey(to)}});
+  NameTable* aliases = &c.aliases;
   spec.body = [aliases, from, to](TaskRun& run) {
     TaskRun* runp = &run;
     aliases->Rename(from, to, [runp, from, to](Status renamed) {
@@ -217,13 +218,13 @@ void AliasRename(CommandsState& c, Request& req, Reply& reply) {
 void AliasRemove(CommandsState& c, Request& req, Reply& reply) {
   std::string name;
   Status st = StringParams(req, {{"name", &name}});
-  if (st.ok()) st = AliasTable::CheckName(name);
+  if (st.ok()) st = NameTable::CheckName(name);
   if (!st.ok()) return reply.Error(st);
   // Refused, not queued, while another task holds or awaits the name.
   LockKey key{AliasKey(name)};
   key.refuse_if_busy = true;
-  TaskSpec spec = AliasTask("alias.remove", req, {key});
-  AliasTable* aliases = &c.aliases;
+  TaskSpec spec = NewTaskSpec("alias.remove", req, {key});
+  NameTable* aliases = &c.aliases;
   spec.body = [aliases, name](TaskRun& run) {
     TaskRun* runp = &run;
     aliases->Remove(name, [runp, name](Result<std::string> cap) {
@@ -248,7 +249,7 @@ void AliasList(CommandsState& c, Request& req, Reply& reply) {
 void AliasGet(CommandsState& c, Request& req, Reply& reply) {
   std::string name;
   Status st = StringParams(req, {{"name", &name}});
-  if (st.ok()) st = AliasTable::CheckName(name);
+  if (st.ok()) st = NameTable::CheckName(name);
   if (!st.ok()) return reply.Error(st);
   auto cap = c.aliases.Get(name);
   if (!cap.ok()) return reply.Error(cap.status());
@@ -332,6 +333,9 @@ constexpr Method kMethods[] = {
     {"alias.remove", AliasRemove},
     {"alias.list", AliasList},
     {"alias.get", AliasGet},
+    {"servers.add", ServersAdd},
+    {"servers.remove", ServersRemove},
+    {"servers.list", ServersList},
     {"debug.hold", DebugHold},
 };
 
@@ -350,8 +354,10 @@ Commands::~Commands() { holds_.clear(); }
 
 Status Commands::Open(const std::string& dir) {
   CAIRN_TRY(tasks_->Open(dir));
-  aliases_ = std::make_unique<AliasTable>(tasks_->store());
-  return aliases_->Open();
+  aliases_ = std::make_unique<NameTable>(tasks_->store(), "aliases", "alias", 100000);
+  CAIRN_TRY(aliases_->Open());
+  servers_ = std::make_unique<NameTable>(tasks_->store(), "servers", "server", 256);
+  return servers_->Open();
 }
 
 void Commands::Close(Task done) {
@@ -384,7 +390,7 @@ Json Commands::TaskSummary() const {
 }
 
 void Commands::Handle(Request request, Reply reply) {
-  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, holds_};
+  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_};
   for (const Method& m : kMethods) {
     if (request.method == m.name) return m.handler(state, request, reply);
   }

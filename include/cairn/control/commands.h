@@ -29,7 +29,7 @@ class NodeView {
 };
 
 class TaskTable;
-class AliasTable;
+class NameTable;
 
 struct CommandsOptions {
   // Enables test-only methods (debug.hold); set by cairnd from the
@@ -56,7 +56,8 @@ class Commands final : public Dispatcher {
   NodeView& node_;
   CommandsOptions options_;
   std::unique_ptr<TaskTable> tasks_;
-  std::unique_ptr<AliasTable> aliases_;
+  std::unique_ptr<NameTable> aliases_;
+  std::unique_ptr<NameTable> servers_;
   std::map<std::uint64_t, std::unique_ptr<Timer>> holds_;  // debug.hold timers by task
 };
 

@@ -1,6 +1,6 @@
-// The alias table over the control store. Loop thread only; the transaction
+// Named tables over the control store. Loop thread only; the transaction
 // bodies run on a pool thread and touch only their own copies.
-#include "control/aliases.h"
+#include "control/name_table.h"
 
 #include <lmdb.h>
 
@@ -13,19 +13,19 @@ MDB_val Val(const std::string& s) { return MDB_val{s.size(), const_cast<char*>(s
 std::string Str(const MDB_val& v) { return std::string(static_cast<const char*>(v.mv_data), v.mv_size); }
 
 Status LmdbError(const std::string& what, int rc) {
-  std::string msg = "aliases: " + what + ": " + mdb_strerror(rc);
+  std::string msg = what + ": " + mdb_strerror(rc);
   if (rc == MDB_MAP_FULL) return Status::NoSpace(msg);
   return Status::IoError(msg);
 }
 
 }  // namespace
 
-Status AliasTable::Open() {
-  CAIRN_TRY_ASSIGN(dbi_, store_.OpenTable("aliases"));
+Status NameTable::Open() {
+  CAIRN_TRY_ASSIGN(dbi_, store_.OpenTable(table_.c_str()));
   return Status::Ok();
 }
 
-Status AliasTable::CheckName(std::string_view name) {
+Status NameTable::CheckName(std::string_view name) {
   if (name.empty() || name.size() > kMaxAliasNameLength) {
     return Status::InvalidArgument("an alias name is 1 to " + std::to_string(kMaxAliasNameLength) + " characters");
   }
@@ -39,58 +39,57 @@ Status AliasTable::CheckName(std::string_view name) {
   return Status::Ok();
 }
 
-void AliasTable::Add(std::string name, std::string cap, Callback<void(Status)> done) {
+void NameTable::Add(std::string name, std::string cap, Callback<void(Status)> done) {
   MDB_dbi dbi = dbi_;
   store_.Transact(
-      [dbi, name = std::move(name), cap = std::move(cap)](MDB_txn* txn) -> Status {
+      [dbi, what = what_, max = max_entries_, name = std::move(name), cap = std::move(cap)](MDB_txn* txn) -> Status {
         MDB_stat st;
-        if (int rc = mdb_stat(txn, dbi, &st); rc != 0) return LmdbError("stat", rc);
-        if (st.ms_entries >= kMaxAliases) {
-          return Status::ResourceExhausted("the node holds the maximum of " + std::to_string(kMaxAliases) +
-                                           " aliases");
+        if (int rc = mdb_stat(txn, dbi, &st); rc != 0) return LmdbError(what + " table stat", rc);
+        if (st.ms_entries >= max) {
+          return Status::ResourceExhausted("the node holds the maximum of " + std::to_string(max) + " " + what + "s");
         }
         MDB_val k = Val(name), v = Val(cap);
         int rc = mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE);
-        if (rc == MDB_KEYEXIST) return Status::Conflict("alias \"" + name + "\" already exists");
-        if (rc != 0) return LmdbError("add " + name, rc);
+        if (rc == MDB_KEYEXIST) return Status::Conflict(what + " \"" + name + "\" already exists");
+        if (rc != 0) return LmdbError("adding " + what + " " + name, rc);
         return Status::Ok();
       },
       std::move(done));
 }
 
-void AliasTable::Rename(std::string from, std::string to, Callback<void(Status)> done) {
+void NameTable::Rename(std::string from, std::string to, Callback<void(Status)> done) {
   MDB_dbi dbi = dbi_;
   store_.Transact(
-      [dbi, from = std::move(from), to = std::move(to)](MDB_txn* txn) -> Status {
+      [dbi, what = what_, from = std::move(from), to = std::move(to)](MDB_txn* txn) -> Status {
         MDB_val k = Val(from), v;
         int rc = mdb_get(txn, dbi, &k, &v);
-        if (rc == MDB_NOTFOUND) return Status::NotFound("alias \"" + from + "\" does not exist");
-        if (rc != 0) return LmdbError("rename " + from, rc);
+        if (rc == MDB_NOTFOUND) return Status::NotFound(what + " \"" + from + "\" does not exist");
+        if (rc != 0) return LmdbError("renaming " + what + " " + from, rc);
         if (from == to) return Status::Ok();
         std::string cap = Str(v);  // v points into the map; copy before writing
         MDB_val nk = Val(to), nv = Val(cap);
         rc = mdb_put(txn, dbi, &nk, &nv, MDB_NOOVERWRITE);
-        if (rc == MDB_KEYEXIST) return Status::Conflict("alias \"" + to + "\" already exists");
+        if (rc == MDB_KEYEXIST) return Status::Conflict(what + " \"" + to + "\" already exists");
         if (rc == 0) rc = mdb_del(txn, dbi, &k, nullptr);
-        if (rc != 0) return LmdbError("rename " + from, rc);
+        if (rc != 0) return LmdbError("renaming " + what + " " + from, rc);
         return Status::Ok();
       },
       std::move(done));
 }
 
-void AliasTable::Remove(std::string name, Callback<void(Result<std::string>)> done) {
+void NameTable::Remove(std::string name, Callback<void(Result<std::string>)> done) {
   MDB_dbi dbi = dbi_;
   auto removed = std::make_shared<std::string>();
   store_.Transact(
-      [dbi, name = std::move(name), removed](MDB_txn* txn) -> Status {
+      [dbi, what = what_, name = std::move(name), removed](MDB_txn* txn) -> Status {
         MDB_val k = Val(name), v;
         int rc = mdb_get(txn, dbi, &k, &v);
-        if (rc == MDB_NOTFOUND) return Status::NotFound("alias \"" + name + "\" does not exist");
+        if (rc == MDB_NOTFOUND) return Status::NotFound(what + " \"" + name + "\" does not exist");
         if (rc == 0) {
           *removed = Str(v);
           rc = mdb_del(txn, dbi, &k, nullptr);
         }
-        if (rc != 0) return LmdbError("remove " + name, rc);
+        if (rc != 0) return LmdbError("removing " + what + " " + name, rc);
         return Status::Ok();
       },
       [removed, done = std::move(done)](Status st) mutable {
@@ -99,27 +98,27 @@ void AliasTable::Remove(std::string name, Callback<void(Result<std::string>)> do
       });
 }
 
-Result<std::string> AliasTable::Get(std::string_view name) const {
+Result<std::string> NameTable::Get(std::string_view name) const {
   std::string cap;
   MDB_dbi dbi = dbi_;
   std::string key(name);
   CAIRN_TRY(store_.Read([&](MDB_txn* txn) -> Status {
     MDB_val k = Val(key), v;
     int rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == MDB_NOTFOUND) return Status::NotFound("alias \"" + key + "\" does not exist");
-    if (rc != 0) return LmdbError("get " + key, rc);
+    if (rc == MDB_NOTFOUND) return Status::NotFound(what_ + " \"" + key + "\" does not exist");
+    if (rc != 0) return LmdbError("reading " + what_ + " " + key, rc);
     cap = Str(v);
     return Status::Ok();
   }));
   return cap;
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> AliasTable::List() const {
+Result<std::vector<std::pair<std::string, std::string>>> NameTable::List() const {
   std::vector<std::pair<std::string, std::string>> out;
   MDB_dbi dbi = dbi_;
   CAIRN_TRY(store_.Read([&](MDB_txn* txn) -> Status {
     MDB_cursor* cur = nullptr;
-    if (int rc = mdb_cursor_open(txn, dbi, &cur); rc != 0) return LmdbError("list", rc);
+    if (int rc = mdb_cursor_open(txn, dbi, &cur); rc != 0) return LmdbError("listing " + what_ + "s", rc);
     MDB_val k, v;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
       out.emplace_back(Str(k), Str(v));

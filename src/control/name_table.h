@@ -1,5 +1,6 @@
-// AliasTable: the owner's names for caps ("photos" -> URI:CHK:...), kept in
-// the control plane's LMDB (table "aliases", name -> cap text).
+// NameTable: a named LMDB table in the control plane's store, name -> value
+// text. Aliases (the owner's names for caps: "photos" -> URI:CHK:...) and
+// grid servers (server id -> its NURL and nickname) are NameTables.
 //
 // The guard against lost names is in LMDB itself, not only in the locks:
 // Add writes with MDB_NOOVERWRITE, Rename puts the new name (no overwrite)
@@ -22,19 +23,21 @@
 namespace cairn::control {
 
 inline constexpr std::size_t kMaxAliasNameLength = 64;
-inline constexpr std::size_t kMaxAliases = 100000;
 
-class AliasTable {
+class NameTable {
  public:
-  explicit AliasTable(TaskStore& store) : store_(store) {}
+  // `table` names the LMDB table; `what` ("alias", "server") names an entry
+  // in errors; at most `max_entries` entries.
+  NameTable(TaskStore& store, std::string table, std::string what, std::size_t max_entries)
+      : store_(store), table_(std::move(table)), what_(std::move(what)), max_entries_(max_entries) {}
   // Opens the table. At start-up, after the store is open.
   Status Open();
 
-  // 1..64 characters of [A-Za-z0-9._-], starting with a letter or digit
-  // (names appear in lock keys, logs and shell scripts).
+  // An alias name: 1..64 characters of [A-Za-z0-9._-], starting with a
+  // letter or digit (names appear in lock keys, logs and shell scripts).
   static Status CheckName(std::string_view name);
 
-  // Conflict if `name` exists; ResourceExhausted past kMaxAliases.
+  // Conflict if `name` exists; ResourceExhausted past max_entries.
   void Add(std::string name, std::string cap, Callback<void(Status)> done);
   // NotFound if `from` does not exist, Conflict if `to` does.
   void Rename(std::string from, std::string to, Callback<void(Status)> done);
@@ -47,6 +50,9 @@ class AliasTable {
 
  private:
   TaskStore& store_;
+  std::string table_;
+  std::string what_;
+  std::size_t max_entries_;
   unsigned int dbi_ = 0;
 };
 

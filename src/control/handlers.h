@@ -1,0 +1,46 @@
+// What the control method handlers share (src/control/commands.cc holds the
+// method table; a group of related methods may live in a file of its own,
+// like servers.cc). Loop thread only.
+#pragma once
+
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cairn/control/commands.h"
+#include "cairn/control/server.h"
+#include "control/name_table.h"
+#include "control/tasks.h"
+
+namespace cairn::control {
+
+struct CommandsState {
+  Loop& loop;
+  NodeView& node;
+  CommandsOptions options;
+  TaskTable& tasks;
+  NameTable& aliases;
+  NameTable& servers;
+  std::map<TaskId, std::unique_ptr<Timer>>& holds;
+};
+
+// OK if the request has no params (or an empty object).
+Status NoParams(const Request& req);
+// Reads the named string parameters (all required) and nothing else.
+Status StringParams(const Request& req, std::initializer_list<std::pair<const char*, std::string*>> fields);
+// A task spec with an owned copy of the request's params.
+TaskSpec NewTaskSpec(const char* kind, const Request& req, std::vector<LockKey> keys);
+// Submits a task and answers the request: at once with {"task", "state"}
+// when the client asked not to wait, else with progress events and then the
+// task's result or error.
+void RunTask(CommandsState& c, Request& req, Reply& reply, TaskSpec spec);
+
+// The servers.* methods (servers.cc).
+void ServersAdd(CommandsState& c, Request& req, Reply& reply);
+void ServersRemove(CommandsState& c, Request& req, Reply& reply);
+void ServersList(CommandsState& c, Request& req, Reply& reply);
+
+}  // namespace cairn::control
