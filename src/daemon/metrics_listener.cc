@@ -33,11 +33,11 @@ struct MetricsListener::Conn {
     auto on_close = [](uv_handle_t* h) {
       auto* cc = static_cast<Conn*>(h->data);
       if (--cc->handles > 0) return;
-      MetricsListener* owner = cc->owner;
-      owner->Forget(cc);
+      MetricsListener* listener = cc->owner;
+      listener->Forget(cc);
       delete cc;
-      owner->open_ -= 2;
-      owner->MaybeClosed();
+      listener->open_ -= 2;
+      listener->MaybeClosed();
     };
     uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_close);
     uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), on_close);
