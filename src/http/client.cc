@@ -199,7 +199,7 @@ void Client::Impl::StartExchange(const std::shared_ptr<Conn>& c, std::unique_ptr
   ArmDeadline(c, options.head_ms);
   std::weak_ptr<Conn> weak = c;
   bool whole = c->body_off == c->current->request.body.size();
-  c->tls->Write(std::move(head), [this, weak, whole](Status st) {
+  c->tls->Write(std::move(head), [weak, whole](Status st) {
     auto cc = weak.lock();
     if (!cc || !st.ok() || !whole || !cc->current) return;
     if (cc->no_retry) cc->tls->Abort(Status::Unavailable("test: connection dropped after the request"));
