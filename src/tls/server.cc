@@ -8,10 +8,11 @@
 #include <vector>
 
 #include "cairn/core/log.h"
+#include "tls/connection_impl.h"
 
 namespace cairn::tls {
 
-struct Listener::Impl {
+struct Listener::Impl final : ConnectionOwner {
   Impl(Loop& l, std::shared_ptr<Context> c) : loop(l), ctx(std::move(c)) {}
   Loop& loop;
   std::shared_ptr<Context> ctx;
@@ -25,41 +26,17 @@ struct Listener::Impl {
   Task close_done;
 
   void Accept();
-  void Remove(Connection* c);
+  Loop& OwnerLoop() override { return loop; }
+  std::uint64_t CloseGraceMs() const override { return options.handshake_ms; }
+  void HandshakeDone(std::shared_ptr<Connection> conn) override {
+    loop.Post([this, conn] {
+      if (!closing && conn->open() && on_connection) on_connection(conn);
+    });
+  }
+  void Remove(Connection* c) override;
   void MaybeFinishClose();
 };
 
-struct Connection::Impl {
-  Listener::Impl* listener = nullptr;
-  Connection* self = nullptr;
-  uv_tcp_t tcp;
-  uv_timer_t handshake_timer;
-  int handles_open = 0;
-  std::unique_ptr<Session> session;
-  std::string peer;
-  bool handshake_done = false;
-  bool started = false;
-  bool paused = false;        // by the application
-  bool flow_stopped = false;  // by us: too much plaintext not yet delivered
-  std::size_t undelivered = 0;  // plaintext posted (or held early) but not yet taken by on_data
-  bool ended = false;
-  bool app_closed = false;  // the application called Close() or Abort()
-  bool closing = false;
-  bool handles_closed = false;
-  Status end_status;
-  std::string early;  // plaintext that arrived before Start()
-  std::size_t queued = 0;
-  Callback<void(std::string)> on_data;
-  Callback<void(Status)> on_end;
-
-  void OnRead(ssize_t n, const uv_buf_t* buf);
-  void StartRead();
-  void Deliver(std::string plaintext);
-  void Flush(Callback<void(Status)> done);
-  void End(Status why);
-  void CloseHandles();
-  void PostEnd();
-};
 
 namespace {
 
@@ -104,11 +81,7 @@ void Connection::Impl::OnRead(ssize_t n, const uv_buf_t* buf) {
     if (!done) return;
     handshake_done = true;
     uv_timer_stop(&handshake_timer);
-    std::shared_ptr<Connection> me = self->shared_from_this();
-    Listener::Impl* l = listener;
-    l->loop.Post([l, me] {
-      if (!l->closing && me->open() && l->on_connection) l->on_connection(me);
-    });
+    owner->HandshakeDone(self->shared_from_this());
   }
   std::string plain;
   bool eof = false;
@@ -133,7 +106,7 @@ void Connection::Impl::Deliver(std::string plaintext) {
     return;
   }
   std::weak_ptr<Connection> weak = self->weak_from_this();
-  listener->loop.Post([weak, data = std::move(plaintext)]() mutable {
+  owner->OwnerLoop().Post([weak, data = std::move(plaintext)]() mutable {
     auto conn = weak.lock();
     if (!conn) return;
     Impl& im = *conn->impl_;
@@ -162,7 +135,7 @@ void Connection::Impl::Flush(Callback<void(Status)> done) {
   if (out.empty() || handles_closed) {
     if (done) {
       Status st = handles_closed ? Status::Unavailable("connection closed") : Status();
-      listener->loop.Post([done = std::move(done), st]() mutable { done(st); });
+      owner->OwnerLoop().Post([done = std::move(done), st]() mutable { done(st); });
     }
     return;
   }
@@ -179,7 +152,7 @@ void Connection::Impl::Flush(Callback<void(Status)> done) {
     if (auto conn = wr->conn.lock()) {
       Impl& im = *conn->impl_;
       im.queued -= wr->data.size();
-      if (wr->done) im.listener->loop.Post([done = std::move(wr->done), st]() mutable { done(st); });
+      if (wr->done) im.owner->OwnerLoop().Post([done = std::move(wr->done), st]() mutable { done(st); });
       if (!st.ok()) {
         im.End(st);
       } else if (im.closing && im.queued == 0) {
@@ -192,7 +165,7 @@ void Connection::Impl::Flush(Callback<void(Status)> done) {
   if (rc != 0) {
     queued -= w->data.size();
     Status st = Status::IoError(std::string("write: ") + uv_strerror(rc));
-    if (w->done) listener->loop.Post([done = std::move(w->done), st]() mutable { done(st); });
+    if (w->done) owner->OwnerLoop().Post([done = std::move(w->done), st]() mutable { done(st); });
     delete w;
     End(st);
   }
@@ -200,7 +173,7 @@ void Connection::Impl::Flush(Callback<void(Status)> done) {
 
 void Connection::Impl::PostEnd() {
   std::shared_ptr<Connection> me = self->shared_from_this();
-  listener->loop.Post([me] {
+  owner->OwnerLoop().Post([me] {
     Impl& im = *me->impl_;
     if (im.on_end) {
       auto cb = std::move(im.on_end);
@@ -225,7 +198,7 @@ void Connection::Impl::CloseHandles() {
   ended = true;
   auto on_close = [](uv_handle_t* h) {
     auto* im = static_cast<Connection::Impl*>(h->data);
-    if (--im->handles_open == 0) im->listener->Remove(im->self);
+    if (--im->handles_open == 0) im->owner->Remove(im->self);
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_close);
   uv_close(reinterpret_cast<uv_handle_t*>(&handshake_timer), on_close);
@@ -264,13 +237,13 @@ void Connection::Write(std::string plaintext, Callback<void(Status)> done) {
   Impl& im = *impl_;
   if (im.ended || im.closing) {
     if (done) {
-      im.listener->loop.Post([done = std::move(done)]() mutable { done(Status::Unavailable("connection closed")); });
+      im.owner->OwnerLoop().Post([done = std::move(done)]() mutable { done(Status::Unavailable("connection closed")); });
     }
     return;
   }
   Status st = im.session->Write(plaintext);
   if (!st.ok()) {
-    if (done) im.listener->loop.Post([done = std::move(done), st]() mutable { done(st); });
+    if (done) im.owner->OwnerLoop().Post([done = std::move(done), st]() mutable { done(st); });
     im.End(st);
     return;
   }
@@ -298,7 +271,7 @@ void Connection::Close() {
     // slot) forever: give the queued bytes as long as a handshake gets.
     uv_timer_start(
         &im.handshake_timer, [](uv_timer_t* t) { static_cast<Connection::Impl*>(t->data)->CloseHandles(); },
-        im.listener->options.handshake_ms, 0);
+        im.owner->CloseGraceMs(), 0);
   }
 }
 
@@ -352,7 +325,7 @@ Status Listener::Start(const ListenerOptions& options, Callback<void(std::shared
 void Listener::Impl::Accept() {
   std::shared_ptr<Connection> conn(new Connection());
   Connection::Impl& c = *conn->impl_;
-  c.listener = this;
+  c.owner = this;
   uv_tcp_init(loop.uv(), &c.tcp);
   c.tcp.data = &c;
   uv_timer_init(loop.uv(), &c.handshake_timer);

@@ -18,6 +18,7 @@
 namespace cairn::tls {
 
 class Listener;
+class Dialer;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -54,6 +55,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   friend class Listener;
+  friend class Dialer;
   Connection();
   std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,297 @@
+// The GBS client: requests built from typed arguments, answers checked and
+// decoded. Loop thread only.
+#include "cairn/gbs/client.h"
+
+#include "cairn/core/base32.h"
+#include "cairn/gbs/fields.h"
+
+namespace cairn::gbs {
+namespace {
+
+std::string SiText(const StorageIndex& si) {
+  return Base32Encode(std::string_view(reinterpret_cast<const char*>(si.data()), si.size()));
+}
+
+std::string Prefix(bool mutable_share) { return mutable_share ? "/storage/v1/mutable/" : "/storage/v1/immutable/"; }
+
+void AddSecret(http::ClientRequest& r, SecretKind kind, std::string_view secret) {
+  r.headers.push_back({"X-Tahoe-Authorization", SecretValue(kind, secret)});
+}
+
+void AddLeaseSecrets(http::ClientRequest& r, const LeaseSecrets& lease) {
+  AddSecret(r, SecretKind::kLeaseRenew, lease.renew);
+  AddSecret(r, SecretKind::kLeaseCancel, lease.cancel);
+}
+
+// The answer to a call whose success statuses are `ok`: the response, or
+// the Status its HTTP status maps to.
+Result<http::ClientResponse> Expect(Result<http::ClientResponse> r, std::initializer_list<int> ok) {
+  if (!r.ok()) return r;
+  for (int s : ok) {
+    if (r->status == s) return r;
+  }
+  return StatusOfHttp(r->status, r->body);
+}
+
+http::ClientRequest Request(const char* method, std::string target) {
+  http::ClientRequest r;
+  r.method = method;
+  r.target = std::move(target);
+  return r;
+}
+
+Status Context(Status st, std::string_view what) { return st.ok() ? st : st.WithContext(what); }
+
+}  // namespace
+
+Status StatusOfHttp(int http_status, std::string_view body) {
+  // Error bodies are read up to 10,000 bytes, as Tahoe's client does.
+  std::string detail(body.substr(0, 200));
+  while (!detail.empty() && (detail.back() == '\n' || detail.back() == '\r')) detail.pop_back();
+  std::string msg = "server answered " + std::to_string(http_status) + (detail.empty() ? "" : ": " + detail);
+  switch (http_status) {
+    case 400: case 406: case 415: case 416: return Status::InvalidArgument(msg);
+    case 401: case 403: return Status::Unauthenticated(msg);
+    case 404: return Status::NotFound(msg);
+    case 405: return Status::FailedPrecondition(msg);
+    case 409: return Status::Conflict(msg);
+    case 413: case 431: return Status::FrameTooLarge(msg);
+    case 429: return Status::ResourceExhausted(msg);
+    case 507: return Status::NoSpace(msg);
+    default:
+      if (http_status >= 500) return Status::Unavailable(msg);
+      return Status::Integrity("unexpected answer: " + msg);
+  }
+}
+
+// One call's answer path: the first answer wins, any later one is counted
+// and dropped, so a duplicated answer can never complete a call twice.
+struct Client::Call {
+  Callback<void(Result<http::ClientResponse>)> on_answer;
+  void Answer(ClientStats* stats, Result<http::ClientResponse> r) {
+    if (!on_answer) {
+      ++stats->duplicate_answers;
+      return;
+    }
+    auto cb = std::move(on_answer);
+    on_answer = nullptr;
+    cb(std::move(r));
+  }
+};
+
+Client::Client(Loop& loop, std::shared_ptr<tls::Context> ctx, const Nurl& nurl, ClientOptions options)
+    : loop_(loop), nurl_(nurl), options_(std::move(options)), authorization_(AuthorizationValue(nurl.swissnum)),
+      alive_(std::make_shared<bool>(true)) {
+  http::ClientOptions h;
+  h.host = nurl.host;
+  h.port = nurl.port;
+  h.spki_pin = nurl.spki_hash;
+  h.max_connections = options_.max_connections;
+  h.max_idle = options_.max_idle;
+  h.max_queued = options_.max_queued;
+  h.connect_ms = options_.connect_ms;
+  h.head_ms = options_.head_ms;
+  h.body_idle_ms = options_.body_idle_ms;
+  h.keep_idle_ms = options_.keep_idle_ms;
+  http_ = std::make_unique<http::Client>(loop, std::move(ctx), std::move(h));
+}
+
+Client::~Client() { *alive_ = false; }
+
+const http::ClientStats& Client::http_stats() const { return http_->stats(); }
+std::size_t Client::open_connections() const { return http_->open_connections(); }
+
+void Client::Close(Task done) {
+  late_timers_.clear();
+  http_->Close(std::move(done));
+}
+
+void Client::Send(std::string_view endpoint, http::ClientRequest request,
+                  Callback<void(Result<http::ClientResponse>)> on_answer) {
+  ++stats_.calls;
+  request.headers.insert(request.headers.begin(), {{"Authorization", authorization_},
+                                                   {"Accept", "application/cbor"}});
+  auto call = std::make_shared<Call>();
+  call->on_answer = std::move(on_answer);
+  Fault fault = options_.TEST_fault ? options_.TEST_fault(endpoint) : Fault::kNone;
+  ClientStats* stats = &stats_;
+  std::weak_ptr<bool> alive = alive_;
+  if (fault == Fault::kFailAtOnce) {
+    loop_.Post([call, stats, alive] {
+      if (!alive.expired()) call->Answer(stats, Status::Unavailable("test: the call failed at once"));
+    });
+    return;
+  }
+  request.TEST_drop_after_send = fault == Fault::kDropConnection;
+  std::uint64_t late = options_.TEST_late_ms;
+  http_->Send(std::move(request), [this, call, stats, alive, fault, late](Result<http::ClientResponse> r) mutable {
+    if (alive.expired()) return;
+    if (fault == Fault::kAnswerLate) {
+      // The client owns the timer: a client closed first cancels it.
+      late_timers_.push_back(loop_.PostAfter(late, [call, stats, r = std::move(r)]() mutable {
+        call->Answer(stats, std::move(r));
+      }));
+      return;
+    }
+    if (fault == Fault::kAnswerTwice) {
+      Result<http::ClientResponse> copy = r;
+      call->Answer(stats, std::move(r));
+      call->Answer(stats, std::move(copy));
+      return;
+    }
+    call->Answer(stats, std::move(r));
+  });
+}
+
+void Client::GetVersion(Callback<void(Result<Version>)> done) {
+  http::ClientRequest r = Request("GET", "/storage/v1/version");
+  r.max_response_bytes = options_.cbor_response_bytes;
+  Send("version", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
+    auto resp = Expect(std::move(a), {200});
+    if (!resp.ok()) return done(Context(resp.status(), "version"));
+    auto v = DecodeVersion(resp->body);
+    if (!v.ok()) return done(Status::Integrity("version answer: " + std::string(v.status().message())));
+    done(std::move(*v));
+  });
+}
+
+void Client::AddLease(const StorageIndex& si, const LeaseSecrets& lease, Callback<void(Status)> done) {
+  http::ClientRequest r = Request("PUT", "/storage/v1/lease/" + SiText(si));
+  AddLeaseSecrets(r, lease);
+  Send("lease", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
+    done(Context(Expect(std::move(a), {204}).status(), "add lease"));
+  });
+}
+
+void Client::Allocate(const StorageIndex& si, const std::string& upload_secret, const LeaseSecrets& lease,
+                      const AllocateRequest& request, Callback<void(Result<AllocateResponse>)> done) {
+  http::ClientRequest r = Request("POST", Prefix(false) + SiText(si));
+  AddLeaseSecrets(r, lease);
+  AddSecret(r, SecretKind::kUpload, upload_secret);
+  r.headers.push_back({"Content-Type", "application/cbor"});
+  r.body = EncodeAllocateRequest(request);
+  r.max_response_bytes = options_.cbor_response_bytes;
+  Send("allocate", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
+    auto resp = Expect(std::move(a), {200});
+    if (!resp.ok()) return done(Context(resp.status(), "allocate"));
+    auto v = DecodeAllocateResponse(resp->body);
+    if (!v.ok()) return done(Status::Integrity("allocate answer: " + std::string(v.status().message())));
+    done(std::move(*v));
+  });
+}
+
+void Client::WriteChunk(const StorageIndex& si, std::uint32_t shnum, const std::string& upload_secret,
+                        std::uint64_t offset, std::string data, Callback<void(Result<WriteResult>)> done) {
+  if (data.empty()) {
+    loop_.Post([done = std::move(done)]() mutable { done(Status::InvalidArgument("write: an empty chunk")); });
+    return;
+  }
+  http::ClientRequest r = Request("PATCH", Prefix(false) + SiText(si) + "/" + std::to_string(shnum));
+  AddSecret(r, SecretKind::kUpload, upload_secret);
+  r.headers.push_back({"Content-Range", FormatContentRange(offset, offset + data.size() - 1)});
+  r.body = std::move(data);
+  r.max_response_bytes = options_.cbor_response_bytes;
+  Send("write", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
+    auto resp = Expect(std::move(a), {200, 201});
+    if (!resp.ok()) return done(Context(resp.status(), "write"));
+    auto req = DecodeRequired(resp->body);
+    if (!req.ok()) return done(Status::Integrity("write answer: " + std::string(req.status().message())));
+    WriteResult w;
+    w.complete = resp->status == 201;
+    w.required = std::move(*req);
+    done(std::move(w));
+  });
+}
+
+void Client::Abort(const StorageIndex& si, std::uint32_t shnum, const std::string& upload_secret,
+                   Callback<void(Status)> done) {
+  http::ClientRequest r = Request("PUT", Prefix(false) + SiText(si) + "/" + std::to_string(shnum) + "/abort");
+  AddSecret(r, SecretKind::kUpload, upload_secret);
+  Send("abort", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
+    done(Context(Expect(std::move(a), {200}).status(), "abort"));
+  });
+}
+
+void Client::List(bool mutable_share, const StorageIndex& si, Callback<void(Result<ShareNumbers>)> done) {
+  http::ClientRequest r = Request("GET", Prefix(mutable_share) + SiText(si) + "/shares");
+  r.max_response_bytes = options_.cbor_response_bytes;
+  Send("list", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
+    auto resp = Expect(std::move(a), {200});
+    if (!resp.ok()) return done(Context(resp.status(), "list shares"));
+    auto v = DecodeShareSet(resp->body);
+    if (!v.ok()) return done(Status::Integrity("share list: " + std::string(v.status().message())));
+    done(std::move(*v));
+  });
+}
+
+void Client::ListImmutable(const StorageIndex& si, Callback<void(Result<ShareNumbers>)> done) {
+  List(false, si, std::move(done));
+}
+void Client::ListMutable(const StorageIndex& si, Callback<void(Result<ShareNumbers>)> done) {
+  List(true, si, std::move(done));
+}
+
+void Client::Read(bool mutable_share, const StorageIndex& si, std::uint32_t shnum, std::uint64_t offset,
+                  std::uint64_t length, Callback<void(Result<std::string>)> done) {
+  if (length == 0 || length > options_.read_response_bytes || offset + length < offset) {
+    loop_.Post([done = std::move(done)]() mutable { done(Status::InvalidArgument("read: bad range length")); });
+    return;
+  }
+  http::ClientRequest r = Request("GET", Prefix(mutable_share) + SiText(si) + "/" + std::to_string(shnum));
+  std::uint64_t last = offset + length - 1;
+  r.headers.push_back({"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(last)});
+  r.max_response_bytes = length;
+  Send("read", std::move(r), [done = std::move(done), offset, length](Result<http::ClientResponse> a) mutable {
+    // Tahoe's client takes only 204 (nothing there) or 206; a 200 to a
+    // ranged read is an error.
+    auto resp = Expect(std::move(a), {204, 206});
+    if (!resp.ok()) return done(Context(resp.status(), "read"));
+    if (resp->status == 204) return done(std::string());
+    const std::string* cr = resp->Header("Content-Range");
+    if (!cr) return done(Status::Integrity("read: 206 without Content-Range"));
+    auto range = ParseContentRange(*cr);
+    if (!range.ok() || range->first != offset || range->length() != resp->body.size() ||
+        resp->body.size() > length) {
+      return done(Status::Integrity("read: Content-Range does not match the body or the request"));
+    }
+    done(std::move(resp->body));
+  });
+}
+
+void Client::ReadImmutable(const StorageIndex& si, std::uint32_t shnum, std::uint64_t offset, std::uint64_t length,
+                           Callback<void(Result<std::string>)> done) {
+  Read(false, si, shnum, offset, length, std::move(done));
+}
+void Client::ReadMutable(const StorageIndex& si, std::uint32_t shnum, std::uint64_t offset, std::uint64_t length,
+                         Callback<void(Result<std::string>)> done) {
+  Read(true, si, shnum, offset, length, std::move(done));
+}
+
+void Client::AdviseCorrupt(bool mutable_share, const StorageIndex& si, std::uint32_t shnum, std::string_view reason,
+                           Callback<void(Status)> done) {
+  http::ClientRequest r = Request("POST", Prefix(mutable_share) + SiText(si) + "/" + std::to_string(shnum) + "/corrupt");
+  r.headers.push_back({"Content-Type", "application/cbor"});
+  r.body = EncodeCorruption(reason);
+  Send("corrupt", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
+    done(Context(Expect(std::move(a), {200}).status(), "corruption advisory"));
+  });
+}
+
+void Client::ReadTestWrite(const StorageIndex& si, const std::string& write_enabler, const LeaseSecrets& lease,
+                           const RtwRequest& request, Callback<void(Result<RtwResponse>)> done) {
+  http::ClientRequest r = Request("POST", Prefix(true) + SiText(si) + "/read-test-write");
+  AddLeaseSecrets(r, lease);
+  AddSecret(r, SecretKind::kWriteEnabler, write_enabler);
+  r.headers.push_back({"Content-Type", "application/cbor"});
+  r.body = EncodeRtwRequest(request);
+  r.max_response_bytes = options_.cbor_response_bytes;
+  Send("read-test-write", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
+    auto resp = Expect(std::move(a), {200});
+    if (!resp.ok()) return done(Context(resp.status(), "read-test-write"));
+    auto v = DecodeRtwResponse(resp->body);
+    if (!v.ok()) return done(Status::Integrity("read-test-write answer: " + std::string(v.status().message())));
+    done(std::move(*v));
+  });
+}
+
+}  // namespace cairn::gbs

@@ -1,0 +1,261 @@
+// GBS benchmark: a release cairnd on 127.0.0.1 (started from the build
+// directory next to this program) measured through gbs::Client over TLS:
+// immutable upload and download MB/s with 1 and 16 clients, mutable
+// read-test-write and version requests per second, cairnd's memory during
+// 100 concurrent uploads, and its loop's worst iteration. JSON lines.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+
+#include "cairn/gbs/client.h"
+#include "cairn/tls/session.h"
+
+using namespace cairn;
+
+namespace {
+
+constexpr std::uint64_t kChunk = 1000000;  // Tahoe's PATCH size
+
+std::string Run(const std::string& cmd) {
+  std::string out;
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  pclose(f);
+  return out;
+}
+
+std::uint64_t ProcField(int pid, const std::string& name) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(name + ":", 0) == 0) return std::stoull(line.substr(name.size() + 1)) * 1024;
+  }
+  return 0;
+}
+
+double Seconds(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+gbs::StorageIndex Si(int n) {
+  gbs::StorageIndex si{};
+  si[0] = static_cast<std::uint8_t>(n);
+  si[1] = static_cast<std::uint8_t>(n >> 8);
+  si[15] = 0x5a;
+  return si;
+}
+
+const gbs::LeaseSecrets kLease{std::string(32, 'r'), std::string(32, 'c')};
+const std::string kSecret = "bench-upload-secret!";
+
+struct Bench {
+  Loop loop;
+  std::shared_ptr<tls::Context> ctx = *tls::Context::NewClient();
+  gbs::Nurl nurl;
+  std::string chunk = std::string(kChunk, 'x');
+  int failures = 0;
+
+  std::vector<std::unique_ptr<gbs::Client>> Clients(int n) {
+    std::vector<std::unique_ptr<gbs::Client>> v;
+    for (int i = 0; i < n; ++i) v.push_back(std::make_unique<gbs::Client>(loop, ctx, nurl));
+    return v;
+  }
+  void CloseAll(std::vector<std::unique_ptr<gbs::Client>>& v) {
+    int left = static_cast<int>(v.size());
+    for (auto& c : v) c->Close([&] { --left; });
+    loop.RunUntil([&] { return left == 0; }, 60000);
+    v.clear();
+  }
+  // Uploads one share of `size` bytes: allocate, then one PATCH at a time.
+  void Upload(gbs::Client* c, gbs::StorageIndex si, std::uint64_t size, std::function<void()> done) {
+    c->Allocate(si, kSecret, kLease, {{0}, size}, [=, this](Result<gbs::AllocateResponse> a) {
+      if (!a.ok()) {
+        ++failures;
+        std::fprintf(stderr, "gbs_bench: allocate: %s\n", a.status().ToString().c_str());
+        return done();
+      }
+      Patch(c, si, 0, size, done);
+    });
+  }
+  void Patch(gbs::Client* c, gbs::StorageIndex si, std::uint64_t off, std::uint64_t size, std::function<void()> done) {
+    std::uint64_t n = std::min<std::uint64_t>(kChunk, size - off);
+    c->WriteChunk(si, 0, kSecret, off, chunk.substr(0, n), [=, this](Result<gbs::WriteResult> w) {
+      if (!w.ok()) {
+        ++failures;
+        std::fprintf(stderr, "gbs_bench: write: %s\n", w.status().ToString().c_str());
+        return done();
+      }
+      if (off + n < size) return Patch(c, si, off + n, size, done);
+      done();
+    });
+  }
+  void Download(gbs::Client* c, gbs::StorageIndex si, std::uint64_t off, std::uint64_t size, std::function<void()> done) {
+    c->ReadImmutable(si, 0, off, 1 << 20, [=, this](Result<std::string> r) {
+      if (!r.ok() || r->empty()) {
+        ++failures;
+        return done();
+      }
+      if (off + r->size() < size) return Download(c, si, off + r->size(), size, done);
+      done();
+    });
+  }
+};
+
+}  // namespace
+
+int main() {
+  std::string bin = std::filesystem::canonical("/proc/self/exe").parent_path().parent_path().string();
+  std::string dir = std::filesystem::temp_directory_path() / ("cairn-gbs-bench-" + std::to_string(getpid()));
+  std::string node = dir + "/node";
+  std::filesystem::create_directories(dir);
+  int port = 20000 + getpid() % 20000;
+  Run(bin + "/cairn init " + node + " --port " + std::to_string(port) + " >/dev/null 2>&1");
+  {
+    std::ifstream in(node + "/cairn.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string cfg = ss.str();
+    std::size_t brace = cfg.find('{');
+    if (brace == std::string::npos) {
+      std::fprintf(stderr, "gbs_bench: cairn init failed\n");
+      return 1;
+    }
+    cfg.insert(brace + 1, "\n\t\"limits\": {\"store_reserved_bytes\": 0},");
+    std::ofstream(node + "/cairn.json") << cfg;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stderr);
+    execl((bin + "/cairnd").c_str(), "cairnd", node.c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 1000 && !std::filesystem::exists(node + "/control.sock"); ++i) usleep(20000);
+  std::string nurl_text = Run(bin + "/cairn -d " + node + " nurl");
+  while (!nurl_text.empty() && (nurl_text.back() == '\n' || nurl_text.back() == ' ')) nurl_text.pop_back();
+  auto parsed = gbs::ParseNurl(nurl_text);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "gbs_bench: no NURL (%s): %s\n", nurl_text.c_str(), parsed.status().ToString().c_str());
+    kill(pid, SIGTERM);
+    waitpid(pid, nullptr, 0);
+    return 1;
+  }
+  Bench b;
+  b.nurl = *parsed;
+  int next_si = 1;
+
+  // Immutable upload and download, 1 and 16 clients.
+  for (int clients : {1, 16}) {
+    std::uint64_t size = clients == 1 ? 64ull << 20 : 16ull << 20;
+    auto cs = b.Clients(clients);
+    int left = clients;
+    int first_si = next_si;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < clients; ++i) b.Upload(cs[i].get(), Si(next_si++), size, [&] { --left; });
+    b.loop.RunUntil([&] { return left == 0; }, 600000);
+    double up = Seconds(t0);
+    left = clients;
+    t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < clients; ++i) b.Download(cs[i].get(), Si(first_si + i), 0, size, [&] { --left; });
+    b.loop.RunUntil([&] { return left == 0; }, 600000);
+    double down = Seconds(t0);
+    double mib = static_cast<double>(size) * clients / (1 << 20);
+    std::printf("{\"bench\": \"gbs_immutable_upload\", \"clients\": %d, \"share_mib\": %llu, \"patch_bytes\": %llu, "
+                "\"mib_per_s\": %.1f}\n",
+                clients, static_cast<unsigned long long>(size >> 20), static_cast<unsigned long long>(kChunk),
+                mib / up);
+    std::printf("{\"bench\": \"gbs_immutable_download\", \"clients\": %d, \"share_mib\": %llu, \"read_bytes\": %d, "
+                "\"mib_per_s\": %.1f}\n",
+                clients, static_cast<unsigned long long>(size >> 20), 1 << 20, mib / down);
+    b.CloseAll(cs);
+  }
+
+  // Mutable read-test-write (small writes, 16 in flight) and version.
+  {
+    auto cs = b.Clients(1);
+    gbs::Client* c = cs[0].get();
+    const int kTotal = 3000, kInFlight = 16;
+    int sent = 0, done = 0;
+    std::string we(32, 'W');
+    std::function<void()> one = [&] {
+      if (sent == kTotal) return;
+      gbs::RtwRequest w;
+      w.shares[static_cast<std::uint32_t>(sent % 10)].write.push_back({0, "sixty-four bytes of mutable share data, more or less, for a bench"});
+      gbs::StorageIndex si = Si(1000 + sent / 10);
+      ++sent;
+      c->ReadTestWrite(si, we, kLease, w, [&](Result<gbs::RtwResponse> r) {
+        if (!r.ok() || !r->success) ++b.failures;
+        ++done;
+        one();
+      });
+    };
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kInFlight; ++i) one();
+    b.loop.RunUntil([&] { return done == kTotal; }, 600000);
+    std::printf("{\"bench\": \"gbs_mutable_rtw\", \"requests\": %d, \"in_flight\": %d, \"requests_per_s\": %.0f}\n",
+                kTotal, kInFlight, kTotal / Seconds(t0));
+    sent = done = 0;
+    const int kVersions = 10000;
+    std::function<void()> ver = [&] {
+      if (sent == kVersions) return;
+      ++sent;
+      c->GetVersion([&](Result<gbs::Version> r) {
+        if (!r.ok()) ++b.failures;
+        ++done;
+        ver();
+      });
+    };
+    t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kInFlight; ++i) ver();
+    b.loop.RunUntil([&] { return done == kVersions; }, 600000);
+    std::printf("{\"bench\": \"gbs_version\", \"requests\": %d, \"in_flight\": %d, \"requests_per_s\": %.0f}\n",
+                kVersions, kInFlight, kVersions / Seconds(t0));
+    b.CloseAll(cs);
+  }
+
+  // cairnd's memory while 100 clients upload at once (8 MiB shares).
+  {
+    const int kUploads = 100;
+    auto cs = b.Clients(kUploads);
+    int left = kUploads;
+    std::uint64_t max_anon = 0, max_file = 0;
+    std::unique_ptr<Timer> sampler;
+    std::function<void()> sample = [&] {
+      max_anon = std::max(max_anon, ProcField(pid, "RssAnon"));
+      max_file = std::max(max_file, ProcField(pid, "RssFile"));
+      if (left > 0) sampler = b.loop.PostAfter(20, sample);
+    };
+    std::uint64_t before = ProcField(pid, "RssAnon");
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kUploads; ++i) b.Upload(cs[i].get(), Si(5000 + i), 8ull << 20, [&] { --left; });
+    sample();
+    b.loop.RunUntil([&] { return left == 0; }, 600000);
+    double secs = Seconds(t0);
+    sampler.reset();
+    std::printf("{\"bench\": \"gbs_cairnd_rss_100_uploads\", \"uploads\": %d, \"share_mib\": 8, \"mib_per_s\": %.1f, "
+                "\"anon_before_bytes\": %llu, \"max_anon_bytes\": %llu, \"max_file_bytes\": %llu}\n",
+                kUploads, 800.0 / secs, static_cast<unsigned long long>(before),
+                static_cast<unsigned long long>(max_anon), static_cast<unsigned long long>(max_file));
+    b.CloseAll(cs);
+  }
+
+  std::string status = Run(bin + "/cairn -d " + node + " --json status");
+  std::size_t at = status.find("\"max_busy_us\"");
+  unsigned long long busy = 0;
+  if (at != std::string::npos) busy = std::strtoull(status.c_str() + status.find(':', at) + 1, nullptr, 10);
+  std::printf("{\"bench\": \"gbs_cairnd_loop\", \"max_busy_us\": %llu, \"client_failures\": %d}\n", busy, b.failures);
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  std::filesystem::remove_all(dir);
+  return b.failures == 0 ? 0 : 1;
+}

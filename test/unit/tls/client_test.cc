@@ -1,0 +1,131 @@
+// tls::Dialer against a tls::Listener on 127.0.0.1, both on one loop: the
+// pin decides, and every result arrives on a later turn.
+#include "cairn/tls/client.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "cairn/tls/identity.h"
+
+namespace cairn::tls {
+namespace {
+
+class DialerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto id = GenerateIdentity();
+    ASSERT_TRUE(id.ok());
+    pin = *SpkiHashOfCertPem(id->cert_pem);
+    ServerOptions so;
+    so.key_pem = id->key_pem;
+    so.cert_pem = id->cert_pem;
+    listener = std::make_unique<Listener>(loop, *Context::NewServer(so));
+    // An echo server.
+    ASSERT_TRUE(listener
+                    ->Start({},
+                            [this](std::shared_ptr<Connection> c) {
+                              accepted.push_back(c);
+                              Connection* raw = c.get();
+                              c->Start([raw](std::string d) { raw->Write(std::move(d)); }, [](Status) {});
+                            })
+                    .ok());
+    dialer = std::make_unique<Dialer>(loop, *Context::NewClient());
+  }
+  void TearDown() override {
+    bool a = false, b = false;
+    dialer->Close([&] { a = true; });
+    listener->Close([&] { b = true; });
+    ASSERT_TRUE(loop.RunUntil([&] { return a && b; }, 20000));
+    accepted.clear();
+  }
+  Result<std::shared_ptr<Connection>> Dial(DialOptions o) {
+    std::optional<Result<std::shared_ptr<Connection>>> got;
+    dialer->Connect(o, [&](Result<std::shared_ptr<Connection>> r) { got.emplace(std::move(r)); });
+    EXPECT_FALSE(got.has_value()) << "the dial completed inside the call";
+    EXPECT_TRUE(loop.RunUntil([&] { return got.has_value(); }, 20000));
+    return std::move(*got);
+  }
+  DialOptions Opts() {
+    DialOptions o;
+    o.host = "127.0.0.1";
+    o.port = listener->port();
+    o.spki_pin = pin;
+    return o;
+  }
+
+  Loop loop;
+  std::string pin;
+  std::unique_ptr<Listener> listener;
+  std::unique_ptr<Dialer> dialer;
+  std::vector<std::shared_ptr<Connection>> accepted;
+};
+
+TEST_F(DialerTest, PinnedConnectionCarriesDataBothWays) {
+  auto c = Dial(Opts());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::string got;
+  std::optional<Status> ended;
+  (*c)->Start([&](std::string d) { got += d; }, [&](Status s) { ended = s; });
+  (*c)->Write("hello over tls");
+  ASSERT_TRUE(loop.RunUntil([&] { return got.size() == 14; }, 20000));
+  EXPECT_EQ(got, "hello over tls");
+  (*c)->Close();
+  ASSERT_TRUE(loop.RunUntil([&] { return ended.has_value(); }, 20000));
+  EXPECT_TRUE(ended->ok());
+}
+
+TEST_F(DialerTest, WrongPinIsUnauthenticated) {
+  DialOptions o = Opts();
+  o.spki_pin = std::string(43, 'A');
+  auto c = Dial(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Code::kUnauthenticated) << c.status().ToString();
+  EXPECT_NE(c.status().message().find("pinned SPKI"), std::string_view::npos);
+}
+
+TEST_F(DialerTest, RefusedConnectionIsUnavailableOnALaterTurn) {
+  std::uint16_t dead;
+  {
+    // A port that nobody listens on: bind one, note it, close it.
+    Listener tmp(loop, nullptr);
+    ASSERT_TRUE(tmp.Start({}, [](std::shared_ptr<Connection>) {}).ok());
+    dead = tmp.port();
+    bool closed = false;
+    tmp.Close([&] { closed = true; });
+    ASSERT_TRUE(loop.RunUntil([&] { return closed; }, 20000));
+  }
+  DialOptions o = Opts();
+  o.port = dead;
+  auto c = Dial(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Code::kUnavailable) << c.status().ToString();
+}
+
+TEST_F(DialerTest, BadHostFailsOnALaterTurn) {
+  DialOptions o = Opts();
+  o.host = "no-such-host.invalid";
+  auto c = Dial(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(c.status().code() == Code::kUnavailable || c.status().code() == Code::kInvalidArgument)
+      << c.status().ToString();
+}
+
+TEST_F(DialerTest, CloseDuringDialReportsShuttingDown) {
+  std::optional<Result<std::shared_ptr<Connection>>> got;
+  dialer->Connect(Opts(), [&](Result<std::shared_ptr<Connection>> r) { got.emplace(std::move(r)); });
+  bool closed = false;
+  dialer->Close([&] { closed = true; });
+  EXPECT_FALSE(got.has_value());
+  ASSERT_TRUE(loop.RunUntil([&] { return got.has_value() && closed; }, 20000));
+  EXPECT_EQ(got->status().code(), Code::kShuttingDown);
+  // A dial after Close() fails too, later.
+  got.reset();
+  dialer->Connect(Opts(), [&](Result<std::shared_ptr<Connection>> r) { got.emplace(std::move(r)); });
+  EXPECT_FALSE(got.has_value());
+  ASSERT_TRUE(loop.RunUntil([&] { return got.has_value(); }, 20000));
+  EXPECT_EQ(got->status().code(), Code::kShuttingDown);
+}
+
+}  // namespace
+}  // namespace cairn::tls
