@@ -216,8 +216,8 @@ class LifecycleTest(unittest.TestCase):
             os.chmod(os.path.join(node.dir, "store"), 0o000) if os.geteuid() else \
                 os.rename(os.path.join(node.dir, "store"), os.path.join(node.tmp, "moved"))
             proc = subprocess.run([binary("cairnd"), node.dir], capture_output=True, text=True, timeout=10)
-            self.assertEqual(proc.returncode, 1)
-            self.assertIn("store", proc.stderr)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn("store", proc.stderr, f"rc={proc.returncode} stdout={proc.stdout!r}")
             self.assertFalse(os.path.exists(os.path.join(node.dir, "control.sock")))
         finally:
             node.cleanup()
