@@ -204,11 +204,20 @@ struct StorageServer::Call {
   void Error(const Status& st) { Error(HttpStatusOf(st), st); }
 };
 
-// A PATCH in progress: the body is cut into pieces of write_piece_bytes and
-// handed to the store in order while more arrives; the socket is paused
-// while writes_in_flight pieces are outstanding or the store's queue is full,
-// so memory per upload stays under (writes_in_flight + 1) pieces. The answer
-// waits for the last write's durable completion.
+// A PATCH in progress. Memory is bounded in two steps:
+//  - admission: at most `upload_slots` uploads read their bodies at once;
+//    the others wait, in arrival order, without a body reader, so the HTTP
+//    layer holds at most its input high-water mark for each of them and
+//    stops reading their sockets;
+//  - per admitted upload: the body is cut into pieces of write_piece_bytes
+//    handed to the store in order while more arrives, and the socket is
+//    paused while writes_in_flight pieces are outstanding or the store's
+//    queue has no room, so an upload holds under (writes_in_flight + 1)
+//    pieces.
+// Writes are always whole pieces except the last, so a batch of the store's
+// group commit touches few files. The answer waits for the last write's
+// durable completion; the slot is given up when the upload ends, however
+// it ends.
 struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Upload> {
   std::shared_ptr<Call> call;
   store::StorageIndex si{};
@@ -219,20 +228,34 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
   std::uint64_t received = 0;
   std::string pending;
   std::uint64_t in_flight = 0;
+  bool admitted = false;  // holds one of the server's upload slots
   bool body_done = false;
   bool paused = false;
   bool waiting_for_room = false;
   std::optional<store::WriteResult> last;
 
+  ~Upload() { Leave(); }
+
   StorageServer& server() { return *call->server; }
   bool room() {
-    return in_flight < server().options_.writes_in_flight && !server().store_.queue_full();
+    return in_flight < server().options_.writes_in_flight &&
+           server().store_.has_room(static_cast<std::size_t>(server().options_.write_piece_bytes));
   }
 
-  static void Start(const std::shared_ptr<Upload>& up) {
+  // Called for every new PATCH: admitted now, or queued until a slot frees.
+  static void Arrive(const std::shared_ptr<Upload>& up) {
+    StorageServer& s = up->server();
+    if (s.uploads_active_ < s.upload_slots_ && s.upload_queue_.empty()) return Admit(up);
+    s.stats_.uploads_queued++;
+    s.upload_queue_.push_back(up);
+  }
+
+  static void Admit(const std::shared_ptr<Upload>& up) {
+    up->admitted = true;
+    up->server().uploads_active_++;
     http::BodyOptions opts;
     opts.max_bytes = up->expected;
-    opts.length_required = true;
+    opts.length_required = false;
     up->call->ex->ReadBody(
         opts,
         [up](std::string piece) -> http::Flow {
@@ -240,33 +263,43 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
           up->received += piece.size();
           up->server().stats_.bytes_in += piece.size();
           up->pending += piece;
-          up->Pump(false);
+          up->Pump();
           if (up->room()) return http::Flow::kMore;
           up->paused = true;
           up->WaitForRoom();
           return http::Flow::kPause;
         },
         [up](Status st) {
-          if (!*up->call->alive || up->call->answered) return;
+          if (!*up->call->alive) return;
+          if (up->call->answered) return up->Leave();
           if (!st.ok()) {
             up->call->answered = true;  // the HTTP server answered, or the peer left
-            return;
+            return up->Leave();
           }
           if (up->received != up->expected) {
-            return up->call->Error(400, Status::InvalidArgument("the body length differs from the Content-Range"));
+            up->call->Error(400, Status::InvalidArgument("the body length differs from the Content-Range"));
+            return up->Leave();
           }
           up->body_done = true;
-          up->Pump(true);
+          up->Pump();
           up->MaybeFinish();
         });
   }
 
-  // Hands full pieces (and, at the end, the remainder) to the store while
-  // there is room.
-  void Pump(bool flush_all) {
+  // Gives the slot back (once) and lets the next queued upload in.
+  void Leave() {
+    if (!admitted) return;
+    admitted = false;
+    if (!*call->alive) return;
+    server().uploads_active_--;
+    server().AdmitWaitingUploads();
+  }
+
+  // Hands whole pieces (and, at the end of the body, the remainder) to the
+  // store while there is room.
+  void Pump() {
     const std::uint64_t piece = server().options_.write_piece_bytes;
-    while (!call->answered && room() &&
-           (pending.size() >= piece || (flush_all && !pending.empty()))) {
+    while (!call->answered && room() && (pending.size() >= piece || (body_done && !pending.empty()))) {
       std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(piece, pending.size()));
       std::string data = pending.substr(0, n);
       pending.erase(0, n);
@@ -277,17 +310,21 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
       server().store_.WriteChunk(si, shnum, secret, offset, std::move(data), [self](Result<store::WriteResult> r) {
         if (!*self->call->alive) return;
         --self->in_flight;
-        if (!r.ok()) return self->call->Error(r.status());
+        if (!r.ok()) {
+          self->call->Error(r.status());
+          return self->Leave();
+        }
         self->last = std::move(r).value();
         self->Resume();
-        self->MaybeFinish();
       });
     }
-    if (flush_all && !pending.empty()) WaitForRoom();
+    if (body_done && !pending.empty() && !call->answered) WaitForRoom();
   }
 
+  // Every stop has a wake-up on the way: a write in flight (its completion
+  // resumes) or the store's room callback.
   void WaitForRoom() {
-    if (waiting_for_room || !server().store_.queue_full()) return;
+    if (waiting_for_room || in_flight > 0) return;
     waiting_for_room = true;
     auto self = shared_from_this();
     server().store_.WhenRoom([self] {
@@ -298,11 +335,13 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
   }
 
   void Resume() {
-    if (call->answered) return;
-    Pump(body_done);
+    if (call->answered) return Leave();
+    Pump();
     if (paused && room()) {
       paused = false;
       call->ex->ResumeBody();
+    } else if (paused || (body_done && !pending.empty())) {
+      WaitForRoom();
     }
     MaybeFinish();
   }
@@ -312,11 +351,31 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
     std::vector<Range> required;
     for (const store::Range& g : last->required) required.push_back({g.begin, g.end});
     call->Cbor(last->complete ? 201 : 200, EncodeRequired(required));
+    Leave();
   }
 };
 
+void StorageServer::AdmitWaitingUploads() {
+  if (upload_queue_.empty() || admit_posted_) return;
+  admit_posted_ = true;
+  // Admitted from a fresh turn: Leave runs inside other uploads' completions.
+  loop_.Post([this, alive = alive_] {
+    if (!*alive) return;
+    admit_posted_ = false;
+    while (uploads_active_ < upload_slots_ && !upload_queue_.empty()) {
+      std::shared_ptr<Upload> up = std::move(upload_queue_.front());
+      upload_queue_.pop_front();
+      if (up->call->answered) continue;
+      Upload::Admit(up);
+    }
+  });
+}
+
 StorageServer::StorageServer(Loop& loop, store::ShareStore& store, StorageServerOptions options)
-    : loop_(loop), store_(store), options_(std::move(options)), alive_(std::make_shared<bool>(true)) {}
+    : loop_(loop), store_(store), options_(std::move(options)), alive_(std::make_shared<bool>(true)) {
+  const std::uint64_t per_upload = (options_.writes_in_flight + 1) * options_.write_piece_bytes;
+  upload_slots_ = std::max<std::uint64_t>(2, options_.upload_buffer_bytes / std::max<std::uint64_t>(1, per_upload));
+}
 
 StorageServer::~StorageServer() { *alive_ = false; }
 
@@ -431,7 +490,7 @@ void StorageServer::Handle(std::shared_ptr<http::Exchange> exchange) {
       up->secret = *sec[SecretKind::kUpload];
       up->next_offset = range->first;
       up->expected = range->length();
-      Upload::Start(up);
+      Upload::Arrive(up);
       return;
     }
 

@@ -830,6 +830,8 @@ void ShareStore::Space(Callback<void(Result<SpaceInfo>)> done) {
 
 bool ShareStore::queue_full() const { return impl_->Full(0); }
 
+bool ShareStore::has_room(std::size_t bytes) const { return !impl_->closing && !impl_->Full(bytes); }
+
 void ShareStore::WhenRoom(Task ready) {
   if (!queue_full()) return impl_->loop.Post(std::move(ready));
   impl_->room_waiters.push_back(std::move(ready));

@@ -5,6 +5,8 @@ client would trip over."""
 import base64
 import os
 import sys
+import threading
+import time
 import unittest
 
 import cbor2
@@ -241,6 +243,105 @@ class GbsTest(unittest.TestCase):
         for _ in range(50):
             self.c.version()
         self.assertIsNotNone(self.c.conn)   # still the first connection
+
+
+class UploadSlotsTest(unittest.TestCase):
+    """A node whose upload buffer allows the minimum of two uploads reading
+    their bodies at once: a third waits for a slot, in order, and every
+    upload still completes with its bytes intact."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(config_patch={"limits": {"store_reserved_bytes": 0, "gbs_upload_buffer_bytes": 1}})
+        cls.node.start()
+        cls.nurl = run_cli("nurl", node_dir=cls.node.dir, check=True).stdout.strip()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.node.stop()
+        cls.node.cleanup()
+        assert code == 0, code
+
+    def start_patch(self, si, data, secret):
+        """Sends a PATCH's head and the first half of its body, then stalls."""
+        raw = GbsClient(self.nurl)
+        raw._connect()
+        raw.conn.putrequest("PATCH", f"/storage/v1/immutable/{si}/0", skip_accept_encoding=True)
+        for k, v in (("Authorization", raw.auth()), ("Content-Range", f"bytes 0-{len(data) - 1}/*"),
+                     ("Content-Length", str(len(data))),
+                     ("X-Tahoe-Authorization", "upload-secret " + base64.b64encode(secret).decode())):
+            raw.conn.putheader(k, v)
+        raw.conn.endheaders()
+        raw.conn.send(data[:len(data) // 2])
+        return raw
+
+    def queued_count(self):
+        out = run_cli("metrics", node_dir=self.node.dir, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("cairn_gbs_uploads_queued"):
+                return float(line.split()[-1])
+        raise AssertionError("no cairn_gbs_uploads_queued in:\n" + out)
+
+    def test_a_third_upload_waits_for_a_slot_then_completes(self):
+        c = GbsClient(self.nurl)
+        secret = b"s" * 20
+        datas = {i: os.urandom(300_000) for i in (40, 41, 42)}
+        for i, d in datas.items():
+            c.allocate(si_of(i), {0}, len(d), RENEW, CANCEL, secret)
+        queued_before = self.queued_count()
+        stalled = [self.start_patch(si_of(i), datas[i], secret) for i in (40, 41)]
+        time.sleep(0.3)  # both are admitted and reading
+        result = {}
+
+        def third():
+            t = GbsClient(self.nurl)
+            result["status"] = t.write(si_of(42), 0, 0, datas[42], secret)[0]
+            t.close()
+
+        th = threading.Thread(target=third)
+        th.start()
+        th.join(1.5)
+        self.assertTrue(th.is_alive(), "the third upload finished while both slots were held")
+        self.assertEqual(self.queued_count(), queued_before + 1)
+        # The first stalled upload finishes: its slot goes to the third.
+        first = stalled[0]
+        first.conn.send(datas[40][len(datas[40]) // 2:])
+        self.assertEqual(first.conn.getresponse().status, 201)
+        th.join(20)
+        self.assertFalse(th.is_alive(), "the third upload never got the freed slot")
+        self.assertEqual(result["status"], 201)
+        second = stalled[1]
+        second.conn.send(datas[41][len(datas[41]) // 2:])
+        self.assertEqual(second.conn.getresponse().status, 201)
+        for s in stalled:
+            s.close()
+        for i, d in datas.items():
+            self.assertEqual(c.read(si_of(i), 0, 0, len(d)), d)
+        c.close()
+
+    def test_many_concurrent_uploads_through_two_slots(self):
+        secret = b"m" * 20
+        datas = {i: os.urandom(700_000 + i) for i in range(50, 62)}
+        c = GbsClient(self.nurl)
+        for i, d in datas.items():
+            c.allocate(si_of(i), {0}, len(d), RENEW, CANCEL, secret)
+        statuses = {}
+
+        def upload(i):
+            u = GbsClient(self.nurl)
+            for off in range(0, len(datas[i]), 250_000):
+                statuses[i] = u.write(si_of(i), 0, off, datas[i][off:off + 250_000], secret)[0]
+            u.close()
+
+        threads = [threading.Thread(target=upload, args=(i,)) for i in datas]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(statuses, {i: 201 for i in datas})
+        for i, d in datas.items():
+            self.assertEqual(c.read(si_of(i), 0, 0, len(d)), d)
+        c.close()
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ namespace cairn {
   X(gbs_rtw_body_bytes, 67108864, "largest mutable read-test-write request (held in memory), bytes") \
   X(gbs_read_bytes, 16777216, "longest answer to one ranged share read, bytes")               \
   X(gbs_write_piece_bytes, 262144, "upload bytes handed to the store per write, bytes")          \
+  X(gbs_upload_buffer_bytes, 8388608, "upload bytes held in memory, all uploads together, bytes") \
   X(control_inflight, 16, "requests one control connection may have unanswered at once")      \
   X(task_history, 1000, "finished control tasks kept")                                        \
   X(tasks_max_active, 64, "control tasks queued or running at once; more are refused as busy")  \

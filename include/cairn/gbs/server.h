@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,6 +29,9 @@ struct StorageServerOptions {
   std::uint64_t read_bytes = 16ull << 20;       // longest answer to one ranged read
   std::uint64_t write_piece_bytes = 256 << 10;  // upload bytes per store write
   std::uint64_t writes_in_flight = 4;           // per upload request, then the socket waits
+  // Upload bytes held in memory, all uploads together: sets how many
+  // uploads read their bodies at once (at least 2); the rest wait in order.
+  std::uint64_t upload_buffer_bytes = 8 << 20;
 };
 
 // Counters for `cairn metrics`.
@@ -35,6 +39,7 @@ struct StorageServerStats {
   std::map<std::string, std::map<int, std::uint64_t>> requests;  // endpoint -> status -> count
   std::uint64_t bytes_in = 0;   // request bodies
   std::uint64_t bytes_out = 0;  // response bodies
+  std::uint64_t uploads_queued = 0;  // PATCHes that waited for an upload slot
 };
 
 class StorageServer {
@@ -54,8 +59,15 @@ class StorageServer {
  private:
   Loop& loop_;
   store::ShareStore& store_;
+  // Admits queued uploads into free slots, on a later turn.
+  void AdmitWaitingUploads();
+
   StorageServerOptions options_;
   StorageServerStats stats_;
+  std::uint64_t upload_slots_ = 2;
+  std::uint64_t uploads_active_ = 0;
+  std::deque<std::shared_ptr<Upload>> upload_queue_;
+  bool admit_posted_ = false;
   // Outstanding calls hold this; callbacks check it so that none runs after
   // the server is gone.
   std::shared_ptr<bool> alive_;

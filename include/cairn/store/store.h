@@ -213,6 +213,9 @@ class ShareStore {
   // True when new writes would be refused with ResourceExhausted; callers
   // that feed chunks stop reading their input until `WhenRoom` fires.
   bool queue_full() const;
+  // True if a write carrying `bytes` of payload would be queued now (not
+  // refused as ResourceExhausted).
+  bool has_room(std::size_t bytes) const;
   // `ready` runs on a later turn once the queue is below half its bounds.
   void WhenRoom(Task ready);
   StoreStats stats() const;
