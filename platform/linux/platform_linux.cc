@@ -3,6 +3,7 @@
 // fdatasync. Any thread.
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -137,6 +138,14 @@ class LinuxPlatform final : public Platform {
 Platform* HostPlatform() {
   static LinuxPlatform* host = new LinuxPlatform();
   return host;
+}
+
+void TuneProcessMemory() {
+#if defined(__GLIBC__)
+  mallopt(M_ARENA_MAX, 1);
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);  // also stops glibc raising it on its own
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
 }
 
 }  // namespace cairn::platform

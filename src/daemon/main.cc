@@ -18,6 +18,7 @@
 #include "cairn/core/node_dir.h"
 #include "cairn/core/version.h"
 #include "cairn/platform/log_sinks.h"
+#include "cairn/platform/platform.h"
 #include "cairn/tls/identity.h"
 #include "daemon/node.h"
 
@@ -40,6 +41,7 @@ const char kUsage[] =
 
 int main(int argc, char** argv) {
   using namespace cairn;
+  platform::TuneProcessMemory();
   std::string dir;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

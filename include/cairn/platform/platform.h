@@ -57,6 +57,15 @@ class Platform {
 // The host's implementation (Linux). A process-wide object; never deleted.
 Platform* HostPlatform();
 
+// Sets the C library's allocator for a small-memory daemon; call once at the
+// start of main. With glibc: one arena (the store's worker thread would
+// otherwise keep its own, holding freed batches), buffers of 64 KiB and more
+// mapped on their own and returned when freed, and free memory at the top of
+// the heap trimmed past 128 KiB. Measured by gbs_bench: cairnd's peak
+// anonymous memory during 100 concurrent uploads 55.7 MB before, 29.6 MB
+// after, at about the same throughput.
+void TuneProcessMemory();
+
 // Forwards every call to `target`; a test platform derives from it and
 // overrides only what it changes (LevelDB's EnvWrapper).
 class PlatformWrapper : public Platform {
