@@ -2,6 +2,7 @@
 // PostFromAnyThread and the Offload work functions (thread pool).
 #include "cairn/core/loop.h"
 
+#include <time.h>
 #include <uv.h>
 
 #include <deque>
@@ -26,11 +27,18 @@ struct Loop::Impl {
   LoopStats stats;
   std::uint64_t last_prepare_ns = 0;
   std::uint64_t last_idle_ns = 0;
+  std::uint64_t last_cpu_ns = 0;
 };
 
 namespace {
 
 Loop* LoopOf(uv_handle_t* h) { return static_cast<Loop*>(h->data); }
+
+std::uint64_t ThreadCpuNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 }  // namespace
 
@@ -66,7 +74,10 @@ Loop::Loop() : impl_(std::make_unique<Impl>()) {
     Impl& im = *self->impl_;
     std::uint64_t now = uv_hrtime();
     std::uint64_t idle = uv_metrics_idle_time(self->loop_);
+    std::uint64_t cpu = ThreadCpuNs();
     if (im.last_prepare_ns != 0) {
+      std::uint64_t cpu_us = (cpu - im.last_cpu_ns) / 1000;
+      if (cpu_us > im.stats.max_busy_cpu_us) im.stats.max_busy_cpu_us = cpu_us;
       std::uint64_t wall = now - im.last_prepare_ns;
       std::uint64_t waited = idle - im.last_idle_ns;
       std::uint64_t busy_us = (wall > waited ? wall - waited : 0) / 1000;
@@ -76,6 +87,7 @@ Loop::Loop() : impl_(std::make_unique<Impl>()) {
     im.stats.iterations++;
     im.last_prepare_ns = now;
     im.last_idle_ns = idle;
+    im.last_cpu_ns = cpu;
   });
   uv_unref(reinterpret_cast<uv_handle_t*>(&impl_->prepare));
 
@@ -132,11 +144,19 @@ void Loop::Drain() {
   // post waits for the next turn, so I/O and timers are never starved.
   std::size_t n = im.queue.size();
   if (n > 0) im.stats.turns++;
+  std::uint64_t cpu0 = n > 0 ? ThreadCpuNs() : 0;
   for (std::size_t i = 0; i < n; ++i) {
     Task t = std::move(im.queue.front());
     im.queue.pop_front();
     im.stats.tasks_run++;
     t();
+  }
+  if (n > 0) {
+    std::uint64_t us = (ThreadCpuNs() - cpu0) / 1000;
+    if (us > im.stats.max_drain_cpu_us) {
+      im.stats.max_drain_cpu_us = us;
+      im.stats.max_drain_tasks = n;
+    }
   }
   if (im.queue.empty() && im.idle_active) {
     uv_idle_stop(&im.idle);

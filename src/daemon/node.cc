@@ -130,6 +130,7 @@ Status Node::StartStorage() {
   go.rtw_body_bytes = config_.limits.gbs_rtw_body_bytes;
   go.read_bytes = config_.limits.gbs_read_bytes;
   go.write_piece_bytes = config_.limits.gbs_write_piece_bytes;
+  go.upload_buffer_bytes = config_.limits.gbs_upload_buffer_bytes;
   gbs_ = std::make_unique<gbs::StorageServer>(loop_, *store_, std::move(go));
   http::ServerOptions ho = http::ServerOptions::FromLimits(config_.limits);
   ho.address = config_.listen_address;
@@ -232,6 +233,9 @@ Json Node::StatusJson() {
   cJSON_AddNumberToObject(lp, "iterations", static_cast<double>(ls.iterations));
   cJSON_AddNumberToObject(lp, "tasks_run", static_cast<double>(ls.tasks_run));
   cJSON_AddNumberToObject(lp, "max_busy_us", static_cast<double>(ls.max_busy_us));
+  cJSON_AddNumberToObject(lp, "max_busy_cpu_us", static_cast<double>(ls.max_busy_cpu_us));
+  cJSON_AddNumberToObject(lp, "max_drain_cpu_us", static_cast<double>(ls.max_drain_cpu_us));
+  cJSON_AddNumberToObject(lp, "max_drain_tasks", static_cast<double>(ls.max_drain_tasks));
   cJSON_AddNumberToObject(lp, "queue_high_water", static_cast<double>(ls.queue_high_water));
   const control::ServerStats& cs = control_.stats();
   cJSON* c = cJSON_AddObjectToObject(o, "control");
@@ -283,6 +287,8 @@ std::string Node::MetricsText() {
             static_cast<double>(ls.total_busy_us) / 1e6);
   w.Gauge("cairn_loop_max_busy_seconds", "The longest single loop iteration (a stall).",
           static_cast<double>(ls.max_busy_us) / 1e6);
+  w.Gauge("cairn_loop_max_busy_cpu_seconds", "The most CPU time the loop thread used in one iteration.",
+          static_cast<double>(ls.max_busy_cpu_us) / 1e6);
   const control::ServerStats& cs = control_.stats();
   w.Gauge("cairn_control_connections", "Open control-socket connections.", static_cast<double>(cs.connections_open));
   w.Counter("cairn_control_requests", "Control-socket frames handled.", static_cast<double>(cs.requests));
@@ -306,6 +312,8 @@ std::string Node::MetricsText() {
     }
     w.Counter("cairn_gbs_bytes_in", "GBS request body bytes received.", static_cast<double>(gs.bytes_in));
     w.Counter("cairn_gbs_bytes_out", "GBS response body bytes sent.", static_cast<double>(gs.bytes_out));
+    w.Counter("cairn_gbs_uploads_queued", "GBS uploads that waited for an upload slot.",
+              static_cast<double>(gs.uploads_queued));
   }
   if (store_) {
     store::StoreStats ss = store_->stats();

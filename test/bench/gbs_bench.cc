@@ -250,10 +250,12 @@ int main() {
   }
 
   std::string status = Run(bin + "/cairn -d " + node + " --json status");
-  std::size_t at = status.find("\"max_busy_us\"");
-  unsigned long long busy = 0;
-  if (at != std::string::npos) busy = std::strtoull(status.c_str() + status.find(':', at) + 1, nullptr, 10);
-  std::printf("{\"bench\": \"gbs_cairnd_loop\", \"max_busy_us\": %llu, \"client_failures\": %d}\n", busy, b.failures);
+  auto field = [&](const char* name) -> unsigned long long {
+    std::size_t at = status.find(std::string("\"") + name + "\"");
+    return at == std::string::npos ? 0 : std::strtoull(status.c_str() + status.find(':', at) + 1, nullptr, 10);
+  };
+  std::printf("{\"bench\": \"gbs_cairnd_loop\", \"max_busy_us\": %llu, \"max_busy_cpu_us\": %llu, \"client_failures\": %d}\n",
+              field("max_busy_us"), field("max_busy_cpu_us"), b.failures);
   kill(pid, SIGTERM);
   waitpid(pid, nullptr, 0);
   std::filesystem::remove_all(dir);

@@ -25,7 +25,15 @@ struct LoopStats {
   std::uint64_t iterations = 0;
   std::uint64_t turns = 0;          // drains that ran at least one task
   std::uint64_t tasks_run = 0;
-  std::uint64_t max_busy_us = 0;    // the longest single iteration
+  std::uint64_t max_busy_us = 0;    // the longest single iteration, wall clock
+  // The most CPU the loop thread used in one iteration: unlike the wall
+  // clock, not inflated when the thread was preempted on a loaded machine,
+  // so it is the stall the loop's own work caused.
+  std::uint64_t max_busy_cpu_us = 0;
+  // Of that, the most spent running posted tasks in one turn, and how many
+  // tasks that turn ran (the rest of an iteration is I/O and timers).
+  std::uint64_t max_drain_cpu_us = 0;
+  std::uint64_t max_drain_tasks = 0;
   std::uint64_t total_busy_us = 0;
   std::uint64_t queue_high_water = 0;
 };
