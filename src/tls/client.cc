@@ -21,7 +21,9 @@ struct Dialer::Impl final : ConnectionOwner {
   std::map<Connection*, Callback<void(Result<std::shared_ptr<Connection>>)>> pending;
   Task close_done;
 
+  HandshakeGate gate{loop};
   Loop& OwnerLoop() override { return loop; }
+  HandshakeGate& Gate() override { return gate; }
   std::uint64_t CloseGraceMs() const override { return 5000; }
   void HandshakeDone(std::shared_ptr<Connection> conn) override {
     auto it = pending.find(conn.get());

@@ -26,7 +26,9 @@ struct Listener::Impl final : ConnectionOwner {
   Task close_done;
 
   void Accept();
+  HandshakeGate gate{loop};
   Loop& OwnerLoop() override { return loop; }
+  HandshakeGate& Gate() override { return gate; }
   std::uint64_t CloseGraceMs() const override { return options.handshake_ms; }
   void HandshakeDone(std::shared_ptr<Connection> conn) override {
     loop.Post([this, conn] {
@@ -55,6 +57,12 @@ char g_read_buf[64 * 1024];  // the loop reads one socket at a time
 // undelivered, so a connection holds at most this plus one read's plaintext.
 constexpr std::size_t kMaxUndelivered = 64 * 1024;
 
+// Writes up to this size are encrypted at once; larger ones a slice per
+// gate step (a slice costs about 0.4 ms), and none while this much
+// ciphertext waits for the socket.
+constexpr std::size_t kEncryptSlice = 64 * 1024;
+constexpr std::size_t kCipherHighWater = 256 * 1024;
+
 }  // namespace
 
 Connection::Connection() : impl_(std::make_unique<Impl>()) { impl_->self = this; }
@@ -70,19 +78,61 @@ void Connection::Impl::OnRead(ssize_t n, const uv_buf_t* buf) {
     return;
   }
   session->Feed(std::string_view(buf->base, static_cast<std::size_t>(n)));
-  if (!handshake_done) {
-    bool done = false;
-    Status st = session->Handshake(&done);
-    Flush(nullptr);
-    if (!st.ok()) {
-      End(st);
-      return;
-    }
-    if (!done) return;
-    handshake_done = true;
-    uv_timer_stop(&handshake_timer);
-    owner->HandshakeDone(self->shared_from_this());
+  if (!handshake_done) return QueueGated();
+  ReadPlain();
+}
+
+void Connection::Impl::QueueGated() {
+  if (gated || handles_closed) return;
+  gated = true;
+  owner->Gate().Add(self->shared_from_this());
+}
+
+void Connection::Impl::RunGated() {
+  gated = false;
+  if (handles_closed) return;
+  if (!handshake_done) return StepHandshake();
+  EncryptSome();
+}
+
+void Connection::Impl::EncryptSome() {
+  if (plain_out.empty() || queued >= kCipherHighWater) return;  // a write completion queues us again
+  PlainOut& p = plain_out.front();
+  std::size_t n = std::min(kEncryptSlice, p.data.size() - p.pos);
+  Status st = session->Write(std::string_view(p.data).substr(p.pos, n));
+  p.pos += n;
+  plain_out_bytes -= n;
+  if (!st.ok()) return End(st);  // CloseHandles fails what is still queued
+  Callback<void(Status)> done;
+  if (p.pos == p.data.size()) {
+    done = std::move(p.done);
+    plain_out.pop_front();
   }
+  Flush(std::move(done));
+  if (!plain_out.empty()) {
+    if (queued < kCipherHighWater) QueueGated();
+  } else if (close_pending) {
+    FinishClose();
+  }
+}
+
+void Connection::Impl::StepHandshake() {
+  if (handshake_done || ended || handles_closed) return;
+  bool done = false;
+  Status st = session->Handshake(&done);
+  Flush(nullptr);
+  if (!st.ok()) {
+    End(st);
+    return;
+  }
+  if (!done) return;
+  handshake_done = true;
+  uv_timer_stop(&handshake_timer);
+  owner->HandshakeDone(self->shared_from_this());
+  ReadPlain();  // application data may have come with the last flight
+}
+
+void Connection::Impl::ReadPlain() {
   std::string plain;
   bool eof = false;
   Status st = session->Read(&plain, &eof);
@@ -92,6 +142,32 @@ void Connection::Impl::OnRead(ssize_t n, const uv_buf_t* buf) {
     End(st);
   } else if (eof) {
     End(Status());
+  }
+}
+
+void HandshakeGate::Add(const std::shared_ptr<Connection>& conn) {
+  ready_.push_back(conn);
+  if (posted_) return;
+  posted_ = true;
+  loop_.Post([this, alive = alive_] {
+    if (*alive) RunTurn();
+  });
+}
+
+void HandshakeGate::RunTurn() {
+  posted_ = false;
+  std::uint64_t start = uv_hrtime();
+  while (!ready_.empty()) {
+    std::shared_ptr<Connection> conn = ready_.front().lock();
+    ready_.pop_front();
+    if (conn) conn->impl_->RunGated();
+    if ((uv_hrtime() - start) / 1000 >= kBudgetUs) break;
+  }
+  if (!ready_.empty()) {
+    posted_ = true;
+    loop_.Post([this, alive = alive_] {
+      if (*alive) RunTurn();
+    });
   }
 }
 
@@ -155,7 +231,9 @@ void Connection::Impl::Flush(Callback<void(Status)> done) {
       if (wr->done) im.owner->OwnerLoop().Post([done = std::move(wr->done), st]() mutable { done(st); });
       if (!st.ok()) {
         im.End(st);
-      } else if (im.closing && im.queued == 0) {
+      } else if (!im.plain_out.empty()) {
+        if (im.queued < kCipherHighWater) im.QueueGated();
+      } else if (im.closing && !im.close_pending && im.queued == 0) {
         im.CloseHandles();
       }
     }
@@ -196,6 +274,13 @@ void Connection::Impl::CloseHandles() {
   if (handles_closed) return;
   handles_closed = true;
   ended = true;
+  for (PlainOut& p : plain_out) {
+    if (p.done) {
+      owner->OwnerLoop().Post([done = std::move(p.done)]() mutable { done(Status::Unavailable("connection closed")); });
+    }
+  }
+  plain_out.clear();
+  plain_out_bytes = 0;
   auto on_close = [](uv_handle_t* h) {
     auto* im = static_cast<Connection::Impl*>(h->data);
     if (--im->handles_open == 0) im->owner->Remove(im->self);
@@ -241,13 +326,19 @@ void Connection::Write(std::string plaintext, Callback<void(Status)> done) {
     }
     return;
   }
-  Status st = im.session->Write(plaintext);
-  if (!st.ok()) {
-    if (done) im.owner->OwnerLoop().Post([done = std::move(done), st]() mutable { done(st); });
-    im.End(st);
+  if (im.plain_out.empty() && plaintext.size() <= kEncryptSlice && im.queued < kCipherHighWater) {
+    Status st = im.session->Write(plaintext);
+    if (!st.ok()) {
+      if (done) im.owner->OwnerLoop().Post([done = std::move(done), st]() mutable { done(st); });
+      im.End(st);
+      return;
+    }
+    im.Flush(std::move(done));
     return;
   }
-  im.Flush(std::move(done));
+  im.plain_out_bytes += plaintext.size();
+  im.plain_out.push_back({std::move(plaintext), 0, std::move(done)});
+  im.QueueGated();
 }
 
 void Connection::Close() {
@@ -255,24 +346,31 @@ void Connection::Close() {
   im.app_closed = true;
   if (im.ended || im.closing) return;
   im.closing = true;
-  if (im.handshake_done) {
-    im.session->Close();
-    im.Flush(nullptr);
-  }
   if (!im.ended) {
     im.ended = true;
     im.end_status = Status();
     if (im.started) im.PostEnd();
   }
-  if (im.queued == 0) {
-    im.CloseHandles();
-  } else if (!im.handles_closed) {
-    // A peer that never reads must not hold the socket (and a connection
-    // slot) forever: give the queued bytes as long as a handshake gets.
-    uv_timer_start(
-        &im.handshake_timer, [](uv_timer_t* t) { static_cast<Connection::Impl*>(t->data)->CloseHandles(); },
-        im.owner->CloseGraceMs(), 0);
+  // A peer that never reads must not hold the socket (and a connection
+  // slot) forever: give the queued bytes as long as a handshake gets.
+  uv_timer_start(
+      &im.handshake_timer, [](uv_timer_t* t) { static_cast<Connection::Impl*>(t->data)->CloseHandles(); },
+      im.owner->CloseGraceMs(), 0);
+  if (!im.plain_out.empty()) {
+    im.close_pending = true;  // close_notify goes after the last slice
+    return;
   }
+  im.FinishClose();
+}
+
+void Connection::Impl::FinishClose() {
+  close_pending = false;
+  if (handles_closed) return;
+  if (handshake_done) {
+    session->Close();
+    Flush(nullptr);
+  }
+  if (queued == 0) CloseHandles();
 }
 
 void Connection::Abort(const Status& why) {
@@ -280,7 +378,7 @@ void Connection::Abort(const Status& why) {
   impl_->End(why);
 }
 
-std::size_t Connection::queued_write_bytes() const { return impl_->queued; }
+std::size_t Connection::queued_write_bytes() const { return impl_->queued + impl_->plain_out_bytes; }
 std::size_t Connection::TEST_undelivered_bytes() const { return impl_->undelivered; }
 const std::string& Connection::peer() const { return impl_->peer; }
 bool Connection::open() const { return !impl_->ended; }

@@ -19,6 +19,7 @@ namespace cairn::tls {
 
 class Listener;
 class Dialer;
+class HandshakeGate;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -56,6 +57,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   friend class Listener;
   friend class Dialer;
+  friend class HandshakeGate;
   Connection();
   std::unique_ptr<Impl> impl_;
 };

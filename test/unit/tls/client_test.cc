@@ -75,6 +75,73 @@ TEST_F(DialerTest, PinnedConnectionCarriesDataBothWays) {
   EXPECT_TRUE(ended->ok());
 }
 
+// A large write is encrypted a slice per turn (never all in one loop
+// iteration), arrives whole and in order, calls its completion once, and a
+// Close() right after it still sends every byte before close_notify.
+TEST_F(DialerTest, LargeWriteIsSlicedAcrossTurnsAndCloseWaitsForIt) {
+  // The server writes 4 MiB and closes; the client reads it all.
+  std::string big(4 << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131 + i / 4096) & 0xff);
+  std::shared_ptr<Connection> server_side;
+  listener->Close([] {});
+  Listener sender(loop, *Context::NewServer([&] {
+    auto id = GenerateIdentity();
+    ServerOptions so;
+    so.key_pem = id->key_pem;
+    so.cert_pem = id->cert_pem;
+    pin = *SpkiHashOfCertPem(id->cert_pem);
+    return so;
+  }()));
+  int completions = 0;
+  std::optional<Status> write_status;
+  std::uint64_t write_turn = 0;
+  ASSERT_TRUE(sender
+                  .Start({},
+                         [&](std::shared_ptr<Connection> c) {
+                           server_side = c;
+                           c->Start([](std::string) {}, [](Status) {});
+                           write_turn = loop.turn();
+                           c->Write(big, [&](Status st) {
+                             ++completions;
+                             write_status = st;
+                           });
+                           EXPECT_GT(c->queued_write_bytes(), 0u);
+                           c->Close();
+                         })
+                  .ok());
+  DialOptions o = Opts();
+  o.port = sender.port();
+  o.spki_pin = pin;
+  auto c = Dial(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::string got;
+  std::optional<Status> ended;
+  (*c)->Start([&](std::string d) { got += d; }, [&](Status s) { ended = s; });
+  ASSERT_TRUE(loop.RunUntil([&] { return ended.has_value() && write_status.has_value(); }, 60000));
+  EXPECT_TRUE(ended->ok()) << ended->ToString();
+  ASSERT_EQ(got.size(), big.size());
+  EXPECT_TRUE(got == big) << "the bytes arrived altered or out of order";
+  EXPECT_EQ(completions, 1);
+  EXPECT_TRUE(write_status->ok()) << write_status->ToString();
+  EXPECT_GT(loop.turn(), write_turn + 16) << "4 MiB should take many turns of 64 KiB slices";
+  bool closed = false;
+  sender.Close([&] { closed = true; });
+  ASSERT_TRUE(loop.RunUntil([&] { return closed; }, 20000));
+}
+
+// Writes from an application that gives up mid-way: Abort() with a large
+// write queued fails its completion instead of dropping it.
+TEST_F(DialerTest, AbortFailsAQueuedLargeWrite) {
+  auto c = Dial(Opts());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  (*c)->Start([](std::string) {}, [](Status) {});
+  std::optional<Status> st;
+  (*c)->Write(std::string(1 << 20, 'x'), [&](Status s) { st = s; });
+  (*c)->Abort(Status::Cancelled("test"));
+  ASSERT_TRUE(loop.RunUntil([&] { return st.has_value(); }, 20000));
+  EXPECT_FALSE(st->ok());
+}
+
 TEST_F(DialerTest, WrongPinIsUnauthenticated) {
   DialOptions o = Opts();
   o.spki_pin = std::string(43, 'A');
