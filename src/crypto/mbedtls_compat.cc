@@ -147,4 +147,16 @@ void SslConfMinTls12(mbedtls_ssl_config* conf) {
 #endif
 }
 
+void SslConfGroups(mbedtls_ssl_config* conf) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  static const std::uint16_t kGroups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519, MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+                                          MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1, MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+  mbedtls_ssl_conf_groups(conf, kGroups);
+#else
+  static const mbedtls_ecp_group_id kGroups[] = {MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
+                                                 MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE};
+  mbedtls_ssl_conf_curves(conf, kGroups);
+#endif
+}
+
 }  // namespace cairn::crypto::compat

@@ -66,6 +66,7 @@ Result<std::shared_ptr<Context>> Context::NewServer(const ServerOptions& options
   if (rc != 0) return Status::Internal("TLS defaults: " + MbedText(rc));
   mbedtls_ssl_conf_rng(&im.conf, crypto::compat::Drbg::Random, im.drbg.ctx());
   crypto::compat::SslConfMinTls12(&im.conf);
+  crypto::compat::SslConfGroups(&im.conf);
   // The server's order decides. Without AES instructions ChaCha20-Poly1305
   // is several times faster than AES-GCM in software.
   const int aes = MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;
@@ -108,6 +109,7 @@ Result<std::shared_ptr<Context>> Context::NewClient() {
   if (rc != 0) return Status::Internal("TLS defaults: " + MbedText(rc));
   mbedtls_ssl_conf_rng(&im.conf, crypto::compat::Drbg::Random, im.drbg.ctx());
   crypto::compat::SslConfMinTls12(&im.conf);
+  crypto::compat::SslConfGroups(&im.conf);
   mbedtls_ssl_conf_authmode(&im.conf, MBEDTLS_SSL_VERIFY_REQUIRED);
   // Pinning replaces the CA chain; an empty chain makes mbedTLS report
   // "not trusted", which the per-session verify callback then decides.

@@ -254,8 +254,10 @@ int main() {
     std::size_t at = status.find(std::string("\"") + name + "\"");
     return at == std::string::npos ? 0 : std::strtoull(status.c_str() + status.find(':', at) + 1, nullptr, 10);
   };
-  std::printf("{\"bench\": \"gbs_cairnd_loop\", \"max_busy_us\": %llu, \"max_busy_cpu_us\": %llu, \"client_failures\": %d}\n",
-              field("max_busy_us"), field("max_busy_cpu_us"), b.failures);
+  std::printf("{\"bench\": \"gbs_cairnd_loop\", \"max_busy_us\": %llu, \"max_busy_cpu_us\": %llu, "
+              "\"max_drain_cpu_us\": %llu, \"max_drain_tasks\": %llu, \"client_failures\": %d}\n",
+              field("max_busy_us"), field("max_busy_cpu_us"), field("max_drain_cpu_us"), field("max_drain_tasks"),
+              b.failures);
   kill(pid, SIGTERM);
   waitpid(pid, nullptr, 0);
   std::filesystem::remove_all(dir);

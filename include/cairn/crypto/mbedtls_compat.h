@@ -82,4 +82,11 @@ const unsigned char* PemDer(const mbedtls_pem_context* pem, std::size_t* len);
 // numbers; 3.x: mbedtls_ssl_conf_min_tls_version).
 void SslConfMinTls12(mbedtls_ssl_config* conf);
 
+// Sets the ECDHE groups, in preference order: X25519, P-256, P-384. Without
+// it, mbedTLS 2.28 offers and accepts its default list, which starts with
+// P-521 (a client that offers that first gets it: several times the cost of
+// a P-256 exchange per handshake). 2.28: mbedtls_ssl_conf_curves with ECP
+// group ids; 3.x: mbedtls_ssl_conf_groups with TLS group numbers.
+void SslConfGroups(mbedtls_ssl_config* conf);
+
 }  // namespace cairn::crypto::compat
