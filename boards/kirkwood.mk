@@ -13,6 +13,7 @@ LIMIT_max_connections      = 32
 LIMIT_control_max_clients  = 4
 LIMIT_control_frame_bytes  = 16384
 LIMIT_control_inflight     = 8
+LIMIT_control_chunk_bytes  = 262144
 LIMIT_http_header_bytes    = 8192
 LIMIT_http_max_headers     = 32
 LIMIT_http_body_bytes      = 262144

@@ -13,6 +13,7 @@
 #include "cairn/caps/cap.h"
 #include "cairn/control/protocol.h"
 #include "cairn/core/version.h"
+#include "cairn/crypto/hash.h"
 #include "control/name_table.h"
 #include "control/handlers.h"
 #include "control/tasks.h"
@@ -256,6 +257,90 @@ void AliasGet(CommandsState& c, Request& req, Reply& reply) {
   reply.Result(AliasJson(name, *cap));
 }
 
+// Test hook: reads the request's data frames to the end (waiting
+// `delay_ms` before each read, to be a slow consumer) and answers with their
+// count, total size and SHA-256d, so that tests can check attachments and
+// back-pressure over the real socket.
+void DebugDigest(CommandsState& c, Request& req, Reply& reply) {
+  if (!c.options.test_hooks) return reply.Error(Status::UnknownMethod("unknown method \"debug.digest\""));
+  auto r = JsonObjectReader::Open(req.params.get(), "params.");
+  if (!r.ok()) return reply.Error(r.status());
+  std::uint64_t delay_ms = 0;
+  Status st = r->Uint("delay_ms", &delay_ms, false, 10000);
+  if (st.ok()) st = r->Finish();
+  if (!st.ok()) return reply.Error(st);
+  struct Digest {
+    Reply reply;
+    InputStream input;
+    Loop* loop;
+    std::uint64_t delay_ms;
+    crypto::Sha256dHasher hasher;
+    std::uint64_t bytes = 0, frames = 0;
+    std::unique_ptr<Timer> timer;
+    void Next(std::shared_ptr<Digest> self) {
+      if (delay_ms == 0) return Read(self);
+      timer = loop->PostAfter(delay_ms, [self] { self->Read(self); });
+    }
+    void Read(std::shared_ptr<Digest> self) {
+      input.Read([self](Result<InputChunk> chunk) {
+        if (!chunk.ok()) return self->reply.Error(chunk.status());
+        self->frames++;
+        self->bytes += chunk->data.size();
+        self->hasher.Update(chunk->data);
+        if (!chunk->eof) return self->Next(self);
+        std::string d = self->hasher.Finish();
+        static const char kHex[] = "0123456789abcdef";
+        std::string hex;
+        for (unsigned char ch : d) {
+          hex += kHex[ch >> 4];
+          hex += kHex[ch & 15];
+        }
+        Json r = Json::NewObject();
+        cJSON_AddNumberToObject(r.get(), "frames", static_cast<double>(self->frames));
+        cJSON_AddNumberToObject(r.get(), "bytes", static_cast<double>(self->bytes));
+        cJSON_AddStringToObject(r.get(), "sha256d", hex.c_str());
+        self->reply.Result(std::move(r));
+      });
+    }
+  };
+  auto d = std::make_shared<Digest>(Digest{std::move(reply), std::move(req.input), &c.loop, delay_ms, {}, 0, 0, {}});
+  d->Next(d);
+}
+
+// Test hook: answers with `bytes` bytes (byte i is i * 7 mod 251) in data
+// frames of `chunk` bytes, waiting for the client to read between chunks.
+void DebugEmit(CommandsState& c, Request& req, Reply& reply) {
+  if (!c.options.test_hooks) return reply.Error(Status::UnknownMethod("unknown method \"debug.emit\""));
+  auto r = JsonObjectReader::Open(req.params.get(), "params.");
+  if (!r.ok()) return reply.Error(r.status());
+  std::uint64_t bytes = 0, chunk = 262144;
+  Status st = r->Uint("bytes", &bytes, true, 1ull << 32);
+  if (st.ok()) st = r->Uint("chunk", &chunk, false, 1 << 20);
+  if (st.ok() && chunk == 0) st = Status::InvalidArgument("params.chunk must be at least 1");
+  if (st.ok()) st = r->Finish();
+  if (!st.ok()) return reply.Error(st);
+  struct Emit {
+    Reply reply;
+    std::uint64_t total, chunk, sent = 0;
+    void Next(std::shared_ptr<Emit> self) {
+      if (!reply.connected()) return reply.Error(Status::Unavailable("the client left"));
+      std::uint64_t n = std::min(chunk, total - sent);
+      std::string data(static_cast<std::size_t>(n), '\0');
+      for (std::uint64_t i = 0; i < n; ++i) data[i] = static_cast<char>(((sent + i) * 7) % 251);
+      sent += n;
+      reply.Data(std::move(data), sent == total);
+      if (sent == total) {
+        Json res = Json::NewObject();
+        cJSON_AddNumberToObject(res.get(), "bytes", static_cast<double>(total));
+        return reply.Result(std::move(res));
+      }
+      reply.WhenWritable([self] { self->Next(self); });
+    }
+  };
+  auto e = std::make_shared<Emit>(Emit{std::move(reply), bytes, chunk});
+  e->reply.WhenWritable([e] { e->Next(e); });
+}
+
 // Test hook: a task that holds `keys` for `ms` milliseconds, then succeeds
 // (or fails with `fail`, a code name). Lets tests make lock contention
 // deterministic over the real socket.
@@ -337,6 +422,8 @@ constexpr Method kMethods[] = {
     {"servers.remove", ServersRemove},
     {"servers.list", ServersList},
     {"debug.hold", DebugHold},
+    {"debug.digest", DebugDigest},
+    {"debug.emit", DebugEmit},
 };
 
 }  // namespace

@@ -99,6 +99,67 @@ ParsedRequest ParseRequest(std::string_view line) {
   return out;
 }
 
+AttachmentHead ParseAttachmentHead(std::string_view line, std::uint64_t max_bytes) {
+  AttachmentHead out;
+  auto parsed = Json::Parse(line);
+  if (!parsed.ok() || !cJSON_IsObject(parsed->get())) return out;
+  const cJSON* root = parsed->get();
+  const cJSON* bytes = cJSON_GetObjectItemCaseSensitive(root, "bytes");
+  if (!bytes) return out;
+  out.present = true;
+  // The count decides where the next frame starts: without a usable one the
+  // stream cannot be followed, and the caller closes the connection.
+  if (!cJSON_IsNumber(bytes) || bytes->valuedouble < 0 || bytes->valuedouble > 9007199254740992.0 ||
+      bytes->valuedouble != static_cast<double>(static_cast<std::uint64_t>(bytes->valuedouble))) {
+    out.error = Status::BadFrame("\"bytes\" must be a non-negative integer");
+    return out;
+  }
+  out.bytes = static_cast<std::uint64_t>(bytes->valuedouble);
+  if (out.bytes > max_bytes) {
+    out.error = Status::FrameTooLarge("attachment of " + std::to_string(out.bytes) + " bytes; the limit is " +
+                                      std::to_string(max_bytes));
+    return out;
+  }
+  const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "id");
+  if (id) out.id = Json(cJSON_Duplicate(id, true));
+  const cJSON* data = cJSON_GetObjectItemCaseSensitive(root, "data");
+  const cJSON* eof = cJSON_GetObjectItemCaseSensitive(root, "eof");
+  if (!data) {
+    out.error = Status::InvalidArgument("attachments travel in data frames: {\"id\", \"data\", \"bytes\", \"eof\"}");
+    return out;
+  }
+  if (!cJSON_IsNumber(id) && !cJSON_IsString(id)) {
+    out.error = Status::InvalidArgument("a data frame needs the \"id\" of its request");
+  } else if (!cJSON_IsNumber(data) || data->valuedouble < 0 ||
+             data->valuedouble != static_cast<double>(static_cast<std::uint64_t>(data->valuedouble))) {
+    out.error = Status::InvalidArgument("\"data\" must be the frame's sequence number, from 0");
+  } else if (eof && !cJSON_IsBool(eof)) {
+    out.error = Status::InvalidArgument("\"eof\" must be true or false");
+  } else {
+    for (const cJSON* item = root->child; item; item = item->next) {
+      std::string_view k = item->string;
+      if (k != "v" && k != "id" && k != "data" && k != "bytes" && k != "eof") {
+        out.error = Status::InvalidArgument("unknown data frame key \"" + std::string(k) + "\"");
+        break;
+      }
+    }
+  }
+  if (!out.error.ok()) return out;
+  out.data = true;
+  out.seq = static_cast<std::uint64_t>(data->valuedouble);
+  out.eof = cJSON_IsTrue(eof);
+  return out;
+}
+
+std::string DataFrameLine(const cJSON* id, std::uint64_t seq, std::size_t bytes, bool eof) {
+  Json f = Json::NewObject();
+  cJSON_AddItemToObject(f.get(), "id", id ? cJSON_Duplicate(id, true) : cJSON_CreateNull());
+  cJSON_AddNumberToObject(f.get(), "data", static_cast<double>(seq));
+  cJSON_AddNumberToObject(f.get(), "bytes", static_cast<double>(bytes));
+  if (eof) cJSON_AddTrueToObject(f.get(), "eof");
+  return f.Print() + "\n";
+}
+
 std::string RequestFrame(long long id, std::string_view method, Json params, bool wait) {
   Json req = Json::NewObject();
   cJSON_AddNumberToObject(req.get(), "v", kProtocolVersion);

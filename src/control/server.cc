@@ -15,7 +15,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <map>
+#include <vector>
 
 #include "cairn/control/protocol.h"
 #include "cairn/core/log.h"
@@ -48,8 +50,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Queues one whole frame (ending in '\n') for writing.
   void SendLine(std::string line);
   void SendError(const cJSON* id, const Status& status);
-  // Called once per final frame written for a request of this connection.
-  void RequestAnswered();
+  // Called once per final frame written for a request of this connection;
+  // `key` is its printed id (its input stream, if any, is dropped).
+  void RequestAnswered(const std::string& key = "");
+  // Runs `ready` on a later turn once at most one chunk waits to be written.
+  void WhenWritable(Task ready);
+  // A request's input went below one chunk: frames held back may go on.
+  void InputDrained();
   // Closes after the queued writes have gone out.
   void CloseAfterWrites();
   void Close();
@@ -60,7 +67,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static void OnAlloc(uv_handle_t* h, size_t, uv_buf_t* buf);
   static void OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   void ProcessPending();
-  void HandleFrame(const std::string& line);
+  // One data frame's attachment for the stream of `key`.
+  void RouteData(const AttachmentHead& head, std::string bytes);
+  void HandleFrame(ParsedRequest p, std::shared_ptr<InputStream::State> input);
+  void WakeWritable();
   void UpdateIdleTimer();
   void HandleClosed();
 
@@ -77,7 +87,65 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t inflight_ = 0;
   std::size_t write_bytes_ = 0;
   uid_t peer_uid_ = 0;
+  // Input streams of this connection's unanswered requests, by printed id.
+  std::map<std::string, std::shared_ptr<InputStream::State>> inputs_;
+  std::vector<Task> writable_waiters_;
 };
+
+struct InputStream::State {
+  Loop* loop = nullptr;
+  std::weak_ptr<Connection> conn;
+  std::size_t chunk_limit = 0;
+  std::deque<InputChunk> chunks;
+  std::size_t buffered = 0;
+  std::uint64_t next_seq = 0;
+  bool eof_received = false;
+  bool eof_delivered = false;
+  Status failed;
+  Callback<void(Result<InputChunk>)> reader;
+
+  bool full() const { return buffered >= chunk_limit || chunks.size() >= 4; }
+  void Fail(Status st) {
+    if (failed.ok() && !eof_received) failed = std::move(st);
+    Pump();
+  }
+  // Hands the next chunk (or the stream's end or failure) to a waiting
+  // reader, on a later turn.
+  void Pump() {
+    if (!reader) return;
+    if (!chunks.empty()) {
+      InputChunk next = std::move(chunks.front());
+      chunks.pop_front();
+      bool was_full = full();
+      buffered -= next.data.size();
+      if (next.eof) eof_delivered = true;
+      if (was_full && !full()) {
+        if (auto c = conn.lock()) c->InputDrained();
+      }
+      Deliver(std::move(next));
+    } else if (!failed.ok()) {
+      Deliver(failed);
+    } else if (eof_delivered) {
+      Deliver(Status::FailedPrecondition("the request's input has ended"));
+    }  // else: wait for the client
+  }
+  void Deliver(Result<InputChunk> next) {
+    loop->Post([done = std::move(reader), next = std::move(next)]() mutable { done(std::move(next)); });
+    reader = nullptr;
+  }
+};
+
+void InputStream::Read(Callback<void(Result<InputChunk>)> done) {
+  CAIRN_CHECK(state != nullptr, "InputStream::Read on a request without an input stream");
+  if (state->reader) {
+    state->loop->Post([done = std::move(done)]() mutable {
+      done(Status::FailedPrecondition("InputStream::Read while another read is pending"));
+    });
+    return;
+  }
+  state->reader = std::move(done);
+  state->Pump();
+}
 
 namespace {
 
@@ -141,24 +209,74 @@ void Connection::OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   self->ProcessPending();
 }
 
-// Cuts complete lines out of pending_ and posts each as a frame, up to the
-// in-flight bound; reading pauses while the bound is reached.
+// Cuts complete frames out of pending_: a request is parsed and posted for
+// dispatch, up to the in-flight bound; a data frame's attachment goes to its
+// request's input stream, unless that stream already holds a chunk unread.
+// Reading pauses while either bound is reached.
 void Connection::ProcessPending() {
   if (closing_ || close_after_writes_) return;
   const std::size_t frame_limit = server_->limits.control_frame_bytes;
   const std::size_t inflight_limit = server_->limits.control_inflight;
+  const std::size_t chunk_limit = server_->limits.control_chunk_bytes;
   std::size_t start = 0;
-  while (inflight_ < inflight_limit) {
+  bool blocked = false;  // by a full input stream or the in-flight bound
+  while (true) {
     std::size_t nl = pending_.find('\n', start);
     if (nl == std::string::npos) break;
-    std::string line = pending_.substr(start, nl - start);
-    start = nl + 1;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::string_view line = std::string_view(pending_).substr(start, nl - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.size() > frame_limit) break;  // handled below, after erasing what was consumed
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (line.find_first_not_of(" \t") == std::string_view::npos) {
+      start = nl + 1;
+      continue;
+    }
+    AttachmentHead head;
+    if (line.find("\"bytes\"") != std::string_view::npos) head = ParseAttachmentHead(line, chunk_limit);
+    if (head.present) {
+      if (head.error.code() == Code::kBadFrame || head.error.code() == Code::kFrameTooLarge) {
+        // The frame's extent is unknown or too large: the stream cannot be followed.
+        server_->stats.bad_frames++;
+        pending_.erase(0, start);
+        SendError(head.id.get(), head.error);
+        CloseAfterWrites();
+        return;
+      }
+      if (pending_.size() - (nl + 1) < head.bytes) break;  // the attachment is still arriving
+      if (head.data && head.error.ok()) {
+        auto it = inputs_.find(head.id.Print());
+        if (it != inputs_.end() && it->second->full()) {
+          blocked = true;
+          break;
+        }
+      }
+      std::string bytes = pending_.substr(nl + 1, head.bytes);
+      start = nl + 1 + head.bytes;
+      if (!head.error.ok()) {
+        server_->stats.bad_frames++;
+        SendError(head.id.get(), head.error);
+        continue;
+      }
+      RouteData(head, std::move(bytes));
+      continue;
+    }
+    if (inflight_ >= inflight_limit) {
+      blocked = true;
+      break;
+    }
+    start = nl + 1;
+    ParsedRequest p = ParseRequest(line);
+    std::shared_ptr<InputStream::State> input;
+    if (p.error.ok()) {
+      // Registered now, in frame order, so the data frames that follow find it.
+      input = std::make_shared<InputStream::State>();
+      input->loop = &server_->loop;
+      input->conn = weak_from_this();
+      input->chunk_limit = chunk_limit;
+      inputs_[p.id.Print()] = input;
+    }
     ++inflight_;
-    server_->loop.Post([weak = weak_from_this(), line = std::move(line)] {
-      if (auto self = weak.lock()) self->HandleFrame(line);
+    server_->loop.Post([weak = weak_from_this(), p = std::move(p), input = std::move(input)]() mutable {
+      if (auto self = weak.lock()) self->HandleFrame(std::move(p), std::move(input));
     });
   }
   pending_.erase(0, start);
@@ -171,14 +289,43 @@ void Connection::ProcessPending() {
     CloseAfterWrites();
     return;
   }
-  bool full = inflight_ >= inflight_limit;
-  if (full && reading_) {
+  if (blocked && reading_) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe_));
     reading_ = false;
-  } else if (!full && !reading_) {
+  } else if (!blocked && !reading_) {
     StartReading();
   }
   UpdateIdleTimer();
+}
+
+void Connection::RouteData(const AttachmentHead& head, std::string bytes) {
+  auto it = inputs_.find(head.id.Print());
+  // Data for a request already answered (it may have failed before reading
+  // its input) or never sent is dropped: the final frame tells the client.
+  if (it == inputs_.end()) return;
+  InputStream::State& in = *it->second;
+  if (!in.failed.ok()) return;
+  if (in.eof_received) return in.Fail(Status::InvalidArgument("a data frame after the one marked eof"));
+  if (head.seq != in.next_seq) {
+    return in.Fail(Status::InvalidArgument("data frame " + std::to_string(head.seq) + " out of order; expected " +
+                                           std::to_string(in.next_seq)));
+  }
+  in.next_seq++;
+  in.eof_received = head.eof;
+  in.buffered += bytes.size();
+  in.chunks.push_back(InputChunk{std::move(bytes), head.eof});
+  in.Pump();
+}
+
+void Connection::InputDrained() {
+  if (process_posted_ || closing_) return;
+  process_posted_ = true;
+  server_->loop.Post([weak = weak_from_this()] {
+    if (auto self = weak.lock()) {
+      self->process_posted_ = false;
+      self->ProcessPending();
+    }
+  });
 }
 
 void Connection::UpdateIdleTimer() {
@@ -201,10 +348,9 @@ void Connection::UpdateIdleTimer() {
   }
 }
 
-void Connection::HandleFrame(const std::string& line) {
+void Connection::HandleFrame(ParsedRequest p, std::shared_ptr<InputStream::State> input) {
   Server::Impl& srv = *server_;
   srv.stats.requests++;
-  ParsedRequest p = ParseRequest(line);
   if (!p.error.ok()) {
     if (p.bad_frame) srv.stats.bad_frames++;
     SendError(p.id.get(), p.error);
@@ -216,7 +362,8 @@ void Connection::HandleFrame(const std::string& line) {
   req.params = std::move(p.params);
   req.peer_uid = peer_uid_;
   req.wait = p.wait;
-  srv.dispatcher.Handle(std::move(req), Reply(weak_from_this(), std::move(p.id)));
+  req.input.state = std::move(input);
+  srv.dispatcher.Handle(std::move(req), Reply(weak_from_this(), std::move(p.id), &srv.loop));
 }
 
 void Connection::SendError(const cJSON* id, const Status& status) {
@@ -226,7 +373,16 @@ void Connection::SendError(const cJSON* id, const Status& status) {
   SendLine(frame.Print() + "\n");
 }
 
-void Connection::RequestAnswered() {
+void Connection::RequestAnswered(const std::string& key) {
+  if (!key.empty()) {
+    auto it = inputs_.find(key);
+    if (it != inputs_.end()) {
+      it->second->Fail(Status::Cancelled("the request was answered"));
+      bool was_full = it->second->full();
+      inputs_.erase(it);
+      if (was_full) InputDrained();
+    }
+  }
   if (inflight_ > 0) --inflight_;
   // Frames held back by the in-flight bound are processed on a later turn.
   if (!process_posted_ && !closing_) {
@@ -243,7 +399,8 @@ void Connection::RequestAnswered() {
 void Connection::SendLine(std::string line) {
   if (closing_) return;
   // A client that does not read its answers is dropped rather than buffered without bound.
-  const std::size_t max_buffered = 4 * server_->limits.control_frame_bytes + (1u << 20);
+  const std::size_t max_buffered =
+      4 * server_->limits.control_frame_bytes + 2 * server_->limits.control_chunk_bytes + (1u << 20);
   if (write_bytes_ + line.size() > max_buffered) {
     CAIRN_LOG(Warn, "control: client is not reading its answers; closing");
     Close();
@@ -259,6 +416,7 @@ void Connection::SendLine(std::string line) {
     auto* wr = static_cast<WriteReq*>(req->data);
     if (auto self = wr->conn.lock()) {
       self->write_bytes_ -= wr->data.size();
+      self->WakeWritable();
       if (status < 0) {
         self->Close();
       } else if (self->close_after_writes_ && self->write_bytes_ == 0) {
@@ -274,6 +432,19 @@ void Connection::SendLine(std::string line) {
   }
 }
 
+void Connection::WhenWritable(Task ready) {
+  writable_waiters_.push_back(std::move(ready));
+  WakeWritable();
+}
+
+void Connection::WakeWritable() {
+  if (writable_waiters_.empty()) return;
+  if (!closing_ && write_bytes_ > server_->limits.control_chunk_bytes) return;
+  std::vector<Task> ready;
+  ready.swap(writable_waiters_);
+  for (Task& t : ready) server_->loop.Post(std::move(t));
+}
+
 void Connection::CloseAfterWrites() {
   close_after_writes_ = true;
   if (reading_) {
@@ -286,6 +457,9 @@ void Connection::CloseAfterWrites() {
 void Connection::Close() {
   if (closing_) return;
   closing_ = true;
+  for (auto& [key, in] : inputs_) in->Fail(Status::Unavailable("the control connection closed"));
+  inputs_.clear();
+  WakeWritable();
   auto on_close = [](uv_handle_t* h) {
     auto* self = static_cast<Connection*>(h->data);
     if (--self->handles_open_ == 0) self->HandleClosed();
@@ -303,7 +477,8 @@ void Connection::HandleClosed() {
 
 // --- Reply ----------------------------------------------------------------------
 
-Reply::Reply(std::weak_ptr<Connection> conn, Json id) : conn_(std::move(conn)), id_(std::move(id)) {}
+Reply::Reply(std::weak_ptr<Connection> conn, Json id, Loop* loop)
+    : conn_(std::move(conn)), id_(std::move(id)), loop_(loop) {}
 
 Reply::~Reply() {
   if (!done_ && id_.get()) Error(Status::Internal("the handler returned without answering"));
@@ -324,16 +499,35 @@ void Reply::Progress(Json event) {
   conn->SendLine(frame.Print() + "\n");
 }
 
+void Reply::Data(std::string bytes, bool eof) {
+  auto conn = conn_.lock();
+  if (done_ || !conn) return;
+  std::string out = DataFrameLine(id_.get(), data_seq_++, bytes.size(), eof);
+  out += bytes;
+  conn->SendLine(std::move(out));
+}
+
+void Reply::WhenWritable(Task ready) {
+  auto conn = conn_.lock();
+  if (!conn) {
+    // The client is gone: nothing to wait for; the caller sees !connected().
+    loop_->Post(std::move(ready));
+    return;
+  }
+  conn->WhenWritable(std::move(ready));
+}
+
 void Reply::Send(const char* key, Json body) {
   CAIRN_CHECK(!done_, "a control request was answered twice");
   done_ = true;
   auto conn = conn_.lock();
   if (!conn) return;
+  std::string id_key = id_.Print();
   Json frame = Json::NewObject();
   cJSON_AddItemToObject(frame.get(), "id", id_.release());
   cJSON_AddItemToObject(frame.get(), key, body.get() ? body.release() : cJSON_CreateNull());
   conn->SendLine(frame.Print() + "\n");
-  conn->RequestAnswered();
+  conn->RequestAnswered(id_key);
 }
 
 // --- Server ---------------------------------------------------------------------

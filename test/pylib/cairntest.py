@@ -76,14 +76,31 @@ class ControlConn:
         self.send_raw(json.dumps(obj).encode() + b"\n")
 
     def read_frame(self):
-        """The next frame as a dict, or None at EOF."""
+        """The next frame as a dict, or None at EOF. A data frame's raw
+        attachment is read too, into frame["_attachment"]."""
         while b"\n" not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:
                 return None
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        frame = json.loads(line)
+        if isinstance(frame.get("bytes"), int):
+            n = frame["bytes"]
+            while len(self.buf) < n:
+                chunk = self.sock.recv(max(65536, n - len(self.buf)))
+                if not chunk:
+                    return None
+                self.buf += chunk
+            frame["_attachment"], self.buf = self.buf[:n], self.buf[n:]
+        return frame
+
+    def send_data(self, id, seq, data, eof=False):
+        """One data frame of request `id` with `data` as its attachment."""
+        head = {"id": id, "data": seq, "bytes": len(data)}
+        if eof:
+            head["eof"] = True
+        self.send_raw(json.dumps(head).encode() + b"\n" + data)
 
     def read_final(self):
         """The next frame that answers a request (result or error), skipping

@@ -8,6 +8,7 @@
 // Any thread (pure functions).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -40,6 +41,23 @@ struct ParsedRequest {
 // Parses one line (without its newline). Never fails hard: every problem is
 // reported in `error`.
 ParsedRequest ParseRequest(std::string_view line);
+
+// The head of a frame that carries an attachment: a top-level "bytes".
+struct AttachmentHead {
+  bool present = false;  // the line has a top-level "bytes"
+  Status error;          // set when present but malformed (the line's raw bytes still follow)
+  Json id;
+  bool data = false;     // a data frame: {"id", "data": seq, "bytes", "eof"?}
+  std::uint64_t seq = 0;
+  std::uint64_t bytes = 0;
+  bool eof = false;
+};
+// Reads the attachment head of a line, if it has one. A line that is not a
+// JSON object has none (it is answered as a bad request frame).
+AttachmentHead ParseAttachmentHead(std::string_view line, std::uint64_t max_bytes);
+
+// A data frame's line (with its newline); the attachment follows it.
+std::string DataFrameLine(const cJSON* id, std::uint64_t seq, std::size_t bytes, bool eof);
 
 // A request frame (one line, with its newline). `params` may be empty (null).
 // `wait` false asks a task-running method to answer with the task id at once.

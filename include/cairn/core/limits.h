@@ -19,6 +19,7 @@ namespace cairn {
   X(control_max_clients, 32, "open control-socket connections at once")                       \
   X(control_frame_bytes, 65536, "longest control-socket line (one JSON frame), bytes")        \
   X(control_idle_ms, 30000, "a control connection mid-frame longer than this is closed, ms")  \
+  X(control_chunk_bytes, 1048576, "largest raw attachment of one control data frame, bytes")   \
   X(http_header_bytes, 16384, "request line plus headers, bytes")                             \
   X(http_max_headers, 64, "header lines per request")                                         \
   X(http_body_bytes, 1048576, "largest request body outside share uploads, bytes")           \
