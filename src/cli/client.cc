@@ -61,17 +61,66 @@ Result<std::string> ControlClient::ReadLine() {
   }
 }
 
-Result<Json> ControlClient::Call(const std::string& method, Json params, bool wait,
-                                 const std::function<void(const cJSON* event)>& on_progress) {
-  long long id = next_id_++;
-  std::string frame = control::RequestFrame(id, method, std::move(params), wait);
+Result<std::string> ControlClient::ReadBytes(std::size_t n) {
+  while (buffer_.size() < n) {
+    pollfd p{fd_, POLLIN, 0};
+    int rc = poll(&p, 1, timeout_ms_);
+    if (rc == 0) return Status::Timeout("cairnd did not answer within " + std::to_string(timeout_ms_ / 1000) + " s");
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      return Status::IoError(std::string("poll: ") + std::strerror(errno));
+    }
+    char buf[65536];
+    ssize_t got = read(fd_, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return Status::Unavailable("cairnd closed the control connection");
+    buffer_.append(buf, static_cast<std::size_t>(got));
+  }
+  std::string out = buffer_.substr(0, n);
+  buffer_.erase(0, n);
+  return out;
+}
+
+Status ControlClient::SendAll(std::string_view bytes) {
   std::size_t off = 0;
-  while (off < frame.size()) {
-    ssize_t n = send(fd_, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
+  while (off < bytes.size()) {
+    ssize_t n = send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::Unavailable(std::string("writing to cairnd: ") + std::strerror(errno));
     off += static_cast<std::size_t>(n);
   }
+  return Status();
+}
+
+Result<Json> ControlClient::Call(const std::string& method, Json params, bool wait,
+                                 const std::function<void(const cJSON* event)>& on_progress) {
+  long long id = next_id_++;
+  CAIRN_TRY(SendAll(control::RequestFrame(id, method, std::move(params), wait)));
+  return ReadAnswer(id, nullptr, on_progress);
+}
+
+Result<Json> ControlClient::CallWithData(const std::string& method, Json params, const Streams& streams,
+                                         const std::function<void(const cJSON* event)>& on_progress) {
+  long long id = next_id_++;
+  CAIRN_TRY(SendAll(control::RequestFrame(id, method, std::move(params), true)));
+  if (streams.next_input) {
+    Json rid = Json(cJSON_CreateNumber(static_cast<double>(id)));
+    for (std::uint64_t seq = 0;; ++seq) {
+      bool eof = false;
+      CAIRN_TRY_ASSIGN(std::string chunk, streams.next_input(streams.max_chunk, &eof));
+      Status sent = SendAll(control::DataFrameLine(rid.get(), seq, chunk.size(), eof));
+      if (sent.ok()) sent = SendAll(chunk);
+      // The daemon may have answered (and closed) early, e.g. refusing the
+      // request before reading its input: its answer says why.
+      if (!sent.ok()) return ReadAnswer(id, &streams, on_progress);
+      if (eof) break;
+    }
+  }
+  return ReadAnswer(id, &streams, on_progress);
+}
+
+Result<Json> ControlClient::ReadAnswer(long long id, const Streams* streams,
+                                       const std::function<void(const cJSON* event)>& on_progress) {
   for (;;) {
     CAIRN_TRY_ASSIGN(std::string line, ReadLine());
     auto parsed = Json::Parse(line);
@@ -79,6 +128,11 @@ Result<Json> ControlClient::Call(const std::string& method, Json params, bool wa
     const cJSON* root = parsed->get();
     const cJSON* rid = cJSON_GetObjectItemCaseSensitive(root, "id");
     const cJSON* error = cJSON_GetObjectItemCaseSensitive(root, "error");
+    const cJSON* bytes = cJSON_GetObjectItemCaseSensitive(root, "bytes");
+    std::string attachment;
+    if (cJSON_IsNumber(bytes) && bytes->valuedouble >= 0) {
+      CAIRN_TRY_ASSIGN(attachment, ReadBytes(static_cast<std::size_t>(bytes->valuedouble)));
+    }
     bool ours = cJSON_IsNumber(rid) && static_cast<long long>(rid->valuedouble) == id;
     if (!ours) {
       // A frame for no request (id null) is about the connection itself.
@@ -86,6 +140,11 @@ Result<Json> ControlClient::Call(const std::string& method, Json params, bool wa
       continue;
     }
     if (error) return control::ErrorFromJson(error);
+    if (cJSON_GetObjectItemCaseSensitive(root, "data")) {
+      if (!streams || !streams->on_data) return Status::Internal("cairnd sent data this command does not expect");
+      CAIRN_TRY(streams->on_data(attachment, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "eof"))));
+      continue;
+    }
     const cJSON* progress = cJSON_GetObjectItemCaseSensitive(root, "progress");
     if (progress) {
       if (on_progress) on_progress(progress);

@@ -22,7 +22,27 @@ class ControlClient {
   Result<Json> Call(const std::string& method, Json params, bool wait = true,
                     const std::function<void(const cJSON* event)>& on_progress = nullptr);
 
+  // Bulk data of one request, as counted attachments (docs/control.md).
+  struct Streams {
+    // The request's input: each call gives the next chunk (at most
+    // `max_chunk` bytes) and sets *eof on the last. Empty: no input.
+    std::function<Result<std::string>(std::size_t max_chunk, bool* eof)> next_input;
+    // The answer's data frames, in order.
+    std::function<Status(std::string_view data, bool eof)> on_data;
+    std::size_t max_chunk = 1 << 20;
+  };
+  // Call, with the request's input sent as data frames after it (all of
+  // it, before the answer is read: the daemon pauses reading while a chunk
+  // is unread, which blocks this process, not the daemon) and the answer's
+  // data frames handed to `streams.on_data`.
+  Result<Json> CallWithData(const std::string& method, Json params, const Streams& streams,
+                            const std::function<void(const cJSON* event)>& on_progress = nullptr);
+
  private:
+  Status SendAll(std::string_view bytes);
+  Result<std::string> ReadBytes(std::size_t n);
+  Result<Json> ReadAnswer(long long id, const Streams* streams,
+                          const std::function<void(const cJSON* event)>& on_progress);
   Result<std::string> ReadLine();
   int fd_ = -1;
   int timeout_ms_ = 30000;
