@@ -336,6 +336,8 @@ constexpr Method kMethods[] = {
     {"servers.add", ServersAdd},
     {"servers.remove", ServersRemove},
     {"servers.list", ServersList},
+    {"put", FilePut},
+    {"get", FileGet},
     {"debug.hold", DebugHold},
 };
 
@@ -390,7 +392,7 @@ Json Commands::TaskSummary() const {
 }
 
 void Commands::Handle(Request request, Reply reply) {
-  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_};
+  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_, client_tls_};
   for (const Method& m : kMethods) {
     if (request.method == m.name) return m.handler(state, request, reply);
   }

@@ -15,6 +15,10 @@
 #include "control/name_table.h"
 #include "control/tasks.h"
 
+namespace cairn::tls {
+class Context;
+}
+
 namespace cairn::control {
 
 struct CommandsState {
@@ -25,6 +29,7 @@ struct CommandsState {
   NameTable& aliases;
   NameTable& servers;
   std::map<TaskId, std::unique_ptr<Timer>>& holds;
+  std::shared_ptr<tls::Context>& client_tls;  // for GBS clients; made on first use
 };
 
 // OK if the request has no params (or an empty object).
@@ -42,5 +47,9 @@ void RunTask(CommandsState& c, Request& req, Reply& reply, TaskSpec spec);
 void ServersAdd(CommandsState& c, Request& req, Reply& reply);
 void ServersRemove(CommandsState& c, Request& req, Reply& reply);
 void ServersList(CommandsState& c, Request& req, Reply& reply);
+
+// put and get: immutable files on the grid (files.cc).
+void FilePut(CommandsState& c, Request& req, Reply& reply);
+void FileGet(CommandsState& c, Request& req, Reply& reply);
 
 }  // namespace cairn::control

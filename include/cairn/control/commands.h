@@ -30,11 +30,25 @@ class NodeView {
 
 class TaskTable;
 class NameTable;
+}  // namespace cairn::control
+
+namespace cairn::tls {
+class Context;
+}
+
+namespace cairn::control {
 
 struct CommandsOptions {
   // Enables test-only methods (debug.hold); set by cairnd from the
   // CAIRN_TEST_HOOKS environment variable, never by configuration.
   bool test_hooks = false;
+  // put and get: where the node's secrets live (DIR/private) and the
+  // immutable encoding from the configuration ("client." keys).
+  std::string private_dir;
+  std::uint32_t shares_needed = 3;
+  std::uint32_t shares_total = 10;
+  std::uint32_t shares_happy = 7;
+  std::uint64_t max_segment_size = 1 << 20;
 };
 
 class Commands final : public Dispatcher {
@@ -59,6 +73,7 @@ class Commands final : public Dispatcher {
   std::unique_ptr<NameTable> aliases_;
   std::unique_ptr<NameTable> servers_;
   std::map<std::uint64_t, std::unique_ptr<Timer>> holds_;  // debug.hold timers by task
+  std::shared_ptr<tls::Context> client_tls_;  // GBS client TLS, made on first put/get
 };
 
 }  // namespace cairn::control
