@@ -28,44 +28,32 @@
 namespace cairn::control {
 namespace {
 
-constexpr const char *kServersKey = "servers";
+constexpr const char* kServersKey = "servers";
 
 // Reads a base32 secret file, or creates it with 32 random bytes (0600,
 // exclusive create: two first uses agree on one secret). Blocking: thread
 // pool only.
-Result<std::string> LoadOrCreateSecret(const std::string &path) {
+Result<std::string> LoadOrCreateSecret(const std::string& path) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
       char buf[256];
       ssize_t n = ::read(fd, buf, sizeof buf);
       ::close(fd);
-      if (n < 0)
-        return Status::IoError("cannot read " + path + ": " +
-                               std::strerror(errno));
+      if (n < 0) return Status::IoError("cannot read " + path + ": " + std::strerror(errno));
       std::string text(buf, static_cast<std::size_t>(n));
-      while (!text.empty() &&
-             (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
-        text.pop_back();
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
       auto raw = Base32Decode(text);
-      if (!raw.ok() || raw->empty())
-        return Status::InvalidArgument(path + " does not hold a base32 secret");
+      if (!raw.ok() || raw->empty()) return Status::InvalidArgument(path + " does not hold a base32 secret");
       return *raw;
     }
-    if (errno != ENOENT)
-      return Status::IoError("cannot open " + path + ": " +
-                             std::strerror(errno));
+    if (errno != ENOENT) return Status::IoError("cannot open " + path + ": " + std::strerror(errno));
     CAIRN_TRY_ASSIGN(std::string raw, crypto::RandomBytes(32));
     std::string text = Base32Encode(raw) + "\n";
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST)
-      continue; // another task created it first: read theirs
-    if (fd < 0)
-      return Status::IoError("cannot create " + path + ": " +
-                             std::strerror(errno));
-    bool ok = ::write(fd, text.data(), text.size()) ==
-                  static_cast<ssize_t>(text.size()) &&
-              ::fsync(fd) == 0;
+    if (fd < 0 && errno == EEXIST) continue;  // another task created it first: read theirs
+    if (fd < 0) return Status::IoError("cannot create " + path + ": " + std::strerror(errno));
+    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
     ::close(fd);
     if (!ok) {
       ::unlink(path.c_str());
@@ -86,26 +74,20 @@ struct GridRun {
 
 // The servers table's entries as clients. InvalidArgument for a stored NURL
 // that no longer parses (never expected: it was checked when added).
-Status OpenGrid(Loop &loop, NameTable &servers,
-                std::shared_ptr<tls::Context> ctx, GridRun *run) {
+Status OpenGrid(Loop& loop, NameTable& servers, std::shared_ptr<tls::Context> ctx, GridRun* run) {
   CAIRN_TRY_ASSIGN(auto all, servers.List());
-  for (const auto &[id, text] : all) {
+  for (const auto& [id, text] : all) {
     CAIRN_TRY_ASSIGN(Json record, Json::Parse(text));
-    const cJSON *nurl_text =
-        cJSON_GetObjectItemCaseSensitive(record.get(), "nurl");
-    const cJSON *nickname =
-        cJSON_GetObjectItemCaseSensitive(record.get(), "nickname");
-    if (!cJSON_IsString(nurl_text))
-      return Status::Internal("server " + id + " has no NURL");
+    const cJSON* nurl_text = cJSON_GetObjectItemCaseSensitive(record.get(), "nurl");
+    const cJSON* nickname = cJSON_GetObjectItemCaseSensitive(record.get(), "nickname");
+    if (!cJSON_IsString(nurl_text)) return Status::Internal("server " + id + " has no NURL");
     CAIRN_TRY_ASSIGN(gbs::Nurl nurl, gbs::ParseNurl(nurl_text->valuestring));
     CAIRN_TRY_ASSIGN(std::string seed, gbs::ServerSeed(nurl));
     gbs::ClientOptions options;
     options.connect_ms = 5000;
-    run->clients.push_back(
-        std::make_unique<gbs::Client>(loop, ctx, nurl, std::move(options)));
-    run->servers.push_back(immutable::GridServer{
-        run->clients.back().get(), seed,
-        cJSON_IsString(nickname) ? nickname->valuestring : id});
+    run->clients.push_back(std::make_unique<gbs::Client>(loop, ctx, nurl, std::move(options)));
+    run->servers.push_back(
+        immutable::GridServer{run->clients.back().get(), seed, cJSON_IsString(nickname) ? nickname->valuestring : id});
   }
   return Status();
 }
@@ -113,44 +95,36 @@ Status OpenGrid(Loop &loop, NameTable &servers,
 // Closes every client, then runs `then` (which ends the task) on a later
 // turn; the clients are freed with that task, never inside their own
 // callbacks.
-void CloseGrid(Loop *loop, std::shared_ptr<GridRun> run, Task then) {
+void CloseGrid(Loop* loop, std::shared_ptr<GridRun> run, Task then) {
   auto remaining = std::make_shared<std::size_t>(run->clients.size());
   auto shared_then = std::make_shared<Task>(std::move(then));
-  if (*remaining == 0)
-    return loop->Post([run, shared_then] { (*shared_then)(); });
-  for (auto &client : run->clients) {
+  if (*remaining == 0) return loop->Post([run, shared_then] { (*shared_then)(); });
+  for (auto& client : run->clients) {
     client->Close([loop, run, remaining, shared_then] {
-      if (--*remaining == 0)
-        loop->Post([run, shared_then] { (*shared_then)(); });
+      if (--*remaining == 0) loop->Post([run, shared_then] { (*shared_then)(); });
     });
   }
 }
 
-Result<std::shared_ptr<tls::Context>> ClientContext(CommandsState &c) {
+Result<std::shared_ptr<tls::Context>> ClientContext(CommandsState& c) {
   if (!c.client_tls) {
     CAIRN_TRY_ASSIGN(c.client_tls, tls::Context::NewClient());
   }
   return c.client_tls;
 }
 
-bool IsAbsolute(const std::string &path) {
-  return !path.empty() && path[0] == '/';
-}
+bool IsAbsolute(const std::string& path) { return !path.empty() && path[0] == '/'; }
 
-} // namespace
+}  // namespace
 
-void FilePut(CommandsState &c, Request &req, Reply &reply) {
+void FilePut(CommandsState& c, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
-  if (!r.ok())
-    return reply.Error(r.status());
+  if (!r.ok()) return reply.Error(r.status());
   std::string path, convergence_b64;
   Status st = r->String("path", &path, true);
-  if (st.ok())
-    st = r->String("convergence", &convergence_b64);
-  if (st.ok())
-    st = r->Finish();
-  if (st.ok() && !IsAbsolute(path))
-    st = Status::InvalidArgument("params.path must be an absolute path");
+  if (st.ok()) st = r->String("convergence", &convergence_b64);
+  if (st.ok()) st = r->Finish();
+  if (st.ok() && !IsAbsolute(path)) st = Status::InvalidArgument("params.path must be an absolute path");
   std::string convergence;
   if (st.ok() && !convergence_b64.empty()) {
     auto decoded = crypto::Base64Decode(convergence_b64);
@@ -160,14 +134,11 @@ void FilePut(CommandsState &c, Request &req, Reply &reply) {
       convergence = *decoded;
   }
   auto ctx = ClientContext(c);
-  if (st.ok() && !ctx.ok())
-    st = ctx.status();
-  if (!st.ok())
-    return reply.Error(st);
-  TaskSpec spec =
-      NewTaskSpec("put", req, {LockKey{kServersKey, LockMode::kShared}});
-  NameTable *servers = &c.servers;
-  Loop *loop = &c.loop;
+  if (st.ok() && !ctx.ok()) st = ctx.status();
+  if (!st.ok()) return reply.Error(st);
+  TaskSpec spec = NewTaskSpec("put", req, {LockKey{kServersKey, LockMode::kShared}});
+  NameTable* servers = &c.servers;
+  Loop* loop = &c.loop;
   std::string private_dir = c.options.private_dir;
   immutable::UploadOptions options;
   options.params.k = c.options.shares_needed;
@@ -176,105 +147,79 @@ void FilePut(CommandsState &c, Request &req, Reply &reply) {
   options.happy = c.options.shares_happy;
   // The grid is read when the task runs (after the lock), not now: the
   // CommandsState outlives every task (the table closes first).
-  spec.body = [servers, loop, ctx = *ctx, private_dir, path, convergence,
-               options](TaskRun &run) mutable {
-    TaskRun *runp = &run;
+  spec.body = [servers, loop, ctx = *ctx, private_dir, path, convergence, options](TaskRun& run) mutable {
+    TaskRun* runp = &run;
     auto grid = std::make_shared<GridRun>();
     Status opened = OpenGrid(*loop, *servers, ctx, grid.get());
-    if (!opened.ok())
-      return CloseGrid(loop, grid, [runp, opened] { runp->Fail(opened); });
+    if (!opened.ok()) return CloseGrid(loop, grid, [runp, opened] { runp->Fail(opened); });
     grid->convergence = convergence;
     loop->Offload(
         [grid, private_dir]() -> Status {
           if (grid->convergence.empty()) {
-            CAIRN_TRY_ASSIGN(grid->convergence,
-                             LoadOrCreateSecret(private_dir + "/convergence"));
+            CAIRN_TRY_ASSIGN(grid->convergence, LoadOrCreateSecret(private_dir + "/convergence"));
           }
-          CAIRN_TRY_ASSIGN(grid->lease_secret,
-                           LoadOrCreateSecret(private_dir + "/secret"));
+          CAIRN_TRY_ASSIGN(grid->lease_secret, LoadOrCreateSecret(private_dir + "/secret"));
           return Status();
         },
         [loop, grid, runp, path, options](Status secrets) mutable {
-          if (!secrets.ok())
-            return CloseGrid(loop, grid,
-                             [runp, secrets] { runp->Fail(secrets); });
+          if (!secrets.ok()) return CloseGrid(loop, grid, [runp, secrets] { runp->Fail(secrets); });
           options.convergence = grid->convergence;
           options.lease_secret = grid->lease_secret;
           immutable::UploadFile(
               *loop, grid->servers, path, std::move(options),
-              [runp](const std::string &phase, std::uint64_t done,
-                     std::uint64_t total) {
+              [runp](const std::string& phase, std::uint64_t done, std::uint64_t total) {
                 runp->Progress(phase, done, total);
               },
               [runp] { return runp->cancel_requested(); },
               [loop, grid, runp](Result<immutable::UploadResult> up) {
                 if (!up.ok()) {
                   Status error = up.status();
-                  return CloseGrid(loop, grid,
-                                   [runp, error] { runp->Fail(error); });
+                  return CloseGrid(loop, grid, [runp, error] { runp->Fail(error); });
                 }
                 Json out = Json::NewObject();
-                cJSON_AddStringToObject(out.get(), "cap",
-                                        caps::FormatCap(up->cap).c_str());
-                cJSON_AddNumberToObject(out.get(), "size",
-                                        static_cast<double>(up->size));
-                cJSON_AddNumberToObject(out.get(), "happiness",
-                                        static_cast<double>(up->happiness));
-                cJSON_AddNumberToObject(
-                    out.get(), "shares_uploaded",
-                    static_cast<double>(up->shares_uploaded));
-                cJSON_AddNumberToObject(out.get(), "shares_reused",
-                                        static_cast<double>(up->shares_reused));
-                cJSON *placement =
-                    cJSON_AddObjectToObject(out.get(), "placement");
-                for (const auto &[sh, names] : up->placement) {
-                  cJSON *list = cJSON_AddArrayToObject(
-                      placement, std::to_string(sh).c_str());
-                  for (const std::string &n : names)
-                    cJSON_AddItemToArray(list, cJSON_CreateString(n.c_str()));
+                cJSON_AddStringToObject(out.get(), "cap", caps::FormatCap(up->cap).c_str());
+                cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(up->size));
+                cJSON_AddNumberToObject(out.get(), "happiness", static_cast<double>(up->happiness));
+                cJSON_AddNumberToObject(out.get(), "shares_uploaded", static_cast<double>(up->shares_uploaded));
+                cJSON_AddNumberToObject(out.get(), "shares_reused", static_cast<double>(up->shares_reused));
+                cJSON* placement = cJSON_AddObjectToObject(out.get(), "placement");
+                for (const auto& [sh, names] : up->placement) {
+                  cJSON* list = cJSON_AddArrayToObject(placement, std::to_string(sh).c_str());
+                  for (const std::string& n : names) cJSON_AddItemToArray(list, cJSON_CreateString(n.c_str()));
                 }
                 auto result = std::make_shared<Json>(std::move(out));
-                CloseGrid(loop, grid, [runp, result] {
-                  runp->Succeed(std::move(*result));
-                });
+                CloseGrid(loop, grid, [runp, result] { runp->Succeed(std::move(*result)); });
               });
         });
   };
   RunTask(c, req, reply, std::move(spec));
 }
 
-void FileGet(CommandsState &c, Request &req, Reply &reply) {
+void FileGet(CommandsState& c, Request& req, Reply& reply) {
   std::string cap_text, path;
   Status st = StringParams(req, {{"cap", &cap_text}, {"path", &path}});
-  if (st.ok() && !IsAbsolute(path))
-    st = Status::InvalidArgument("params.path must be an absolute path");
+  if (st.ok() && !IsAbsolute(path)) st = Status::InvalidArgument("params.path must be an absolute path");
   auto cap = caps::ParseCap(cap_text);
-  if (st.ok() && !cap.ok())
-    st = cap.status();
-  if (st.ok() && cap->kind != caps::CapKind::kLiteral &&
-      cap->kind != caps::CapKind::kChk) {
-    st = Status::BadCap(
-        "get takes an immutable read cap (URI:CHK: or URI:LIT:)");
+  if (st.ok() && !cap.ok()) st = cap.status();
+  if (st.ok() && cap->kind != caps::CapKind::kLiteral && cap->kind != caps::CapKind::kChk) {
+    st = Status::BadCap("get takes an immutable read cap (URI:CHK: or URI:LIT:)");
   }
   auto ctx = ClientContext(c);
-  if (st.ok() && !ctx.ok())
-    st = ctx.status();
-  if (!st.ok())
-    return reply.Error(st);
-  TaskSpec spec =
-      NewTaskSpec("get", req, {LockKey{kServersKey, LockMode::kShared}});
-  NameTable *servers = &c.servers;
-  Loop *loop = &c.loop;
-  spec.body = [servers, loop, ctx = *ctx, cap = *cap, path](TaskRun &run) {
-    TaskRun *runp = &run;
+  if (st.ok() && !ctx.ok()) st = ctx.status();
+  if (!st.ok()) return reply.Error(st);
+  TaskSpec spec = NewTaskSpec("get", req, {LockKey{kServersKey, LockMode::kShared}});
+  NameTable* servers = &c.servers;
+  Loop* loop = &c.loop;
+  spec.body = [servers, loop, ctx = *ctx, cap = *cap, path](TaskRun& run) {
+    TaskRun* runp = &run;
     auto grid = std::make_shared<GridRun>();
     Status opened = OpenGrid(*loop, *servers, ctx, grid.get());
-    if (!opened.ok())
-      return CloseGrid(loop, grid, [runp, opened] { runp->Fail(opened); });
+    if (!opened.ok()) return CloseGrid(loop, grid, [runp, opened] { runp->Fail(opened); });
     immutable::DownloadFile(
         *loop, grid->servers, cap, path,
-        [runp](const std::string &phase, std::uint64_t done,
-               std::uint64_t total) { runp->Progress(phase, done, total); },
+        [runp](const std::string& phase, std::uint64_t done, std::uint64_t total) {
+          runp->Progress(phase, done, total);
+        },
         [runp] { return runp->cancel_requested(); },
         [loop, grid, runp, path](Result<immutable::DownloadResult> down) {
           if (!down.ok()) {
@@ -283,21 +228,17 @@ void FileGet(CommandsState &c, Request &req, Reply &reply) {
           }
           Json out = Json::NewObject();
           cJSON_AddStringToObject(out.get(), "path", path.c_str());
-          cJSON_AddNumberToObject(out.get(), "size",
-                                  static_cast<double>(down->size));
-          cJSON_AddNumberToObject(out.get(), "corrupt_shares",
-                                  static_cast<double>(down->corrupt_shares));
-          cJSON *used = cJSON_AddObjectToObject(out.get(), "shares_used");
-          for (const auto &[sh, name] : down->shares_used) {
-            cJSON_AddStringToObject(used, std::to_string(sh).c_str(),
-                                    name.c_str());
+          cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(down->size));
+          cJSON_AddNumberToObject(out.get(), "corrupt_shares", static_cast<double>(down->corrupt_shares));
+          cJSON* used = cJSON_AddObjectToObject(out.get(), "shares_used");
+          for (const auto& [sh, name] : down->shares_used) {
+            cJSON_AddStringToObject(used, std::to_string(sh).c_str(), name.c_str());
           }
           auto result = std::make_shared<Json>(std::move(out));
-          CloseGrid(loop, grid,
-                    [runp, result] { runp->Succeed(std::move(*result)); });
+          CloseGrid(loop, grid, [runp, result] { runp->Succeed(std::move(*result)); });
         });
   };
   RunTask(c, req, reply, std::move(spec));
 }
 
-} // namespace cairn::control
+}  // namespace cairn::control

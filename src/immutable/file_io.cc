@@ -11,24 +11,20 @@
 namespace cairn::immutable {
 namespace {
 
-Status OsError(const char *what, const std::string &path) {
+Status OsError(const char* what, const std::string& path) {
   int e = errno;
   std::string msg = std::string(what) + " " + path + ": " + std::strerror(e);
-  if (e == ENOENT)
-    return Status::NotFound(msg);
-  if (e == EACCES || e == EPERM)
-    return Status::PermissionDenied(msg);
-  if (e == ENOSPC)
-    return Status::NoSpace(msg);
+  if (e == ENOENT) return Status::NotFound(msg);
+  if (e == EACCES || e == EPERM) return Status::PermissionDenied(msg);
+  if (e == ENOSPC) return Status::NoSpace(msg);
   return Status::IoError(msg);
 }
 
-} // namespace
+}  // namespace
 
-Result<int> OpenForRead(const std::string &path, std::uint64_t *size) {
+Result<int> OpenForRead(const std::string& path, std::uint64_t* size) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return OsError("cannot open", path);
+  if (fd < 0) return OsError("cannot open", path);
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     Status s = OsError("cannot stat", path);
@@ -43,23 +39,18 @@ Result<int> OpenForRead(const std::string &path, std::uint64_t *size) {
   return fd;
 }
 
-Result<int> OpenForWrite(const std::string &path) {
+Result<int> OpenForWrite(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return OsError("cannot create", path);
+  if (fd < 0) return OsError("cannot create", path);
   return fd;
 }
 
-Status ReadAt(int fd, std::uint64_t offset, char *buf, std::size_t len,
-              const std::string &path) {
+Status ReadAt(int fd, std::uint64_t offset, char* buf, std::size_t len, const std::string& path) {
   while (len > 0) {
     ssize_t n = ::pread(fd, buf, len, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return OsError("cannot read", path);
-    if (n == 0)
-      return Status::IoError(path + " became shorter while it was read");
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return OsError("cannot read", path);
+    if (n == 0) return Status::IoError(path + " became shorter while it was read");
     buf += n;
     len -= static_cast<std::size_t>(n);
     offset += static_cast<std::uint64_t>(n);
@@ -67,14 +58,11 @@ Status ReadAt(int fd, std::uint64_t offset, char *buf, std::size_t len,
   return Status();
 }
 
-Status WriteAt(int fd, std::uint64_t offset, const char *buf, std::size_t len,
-               const std::string &path) {
+Status WriteAt(int fd, std::uint64_t offset, const char* buf, std::size_t len, const std::string& path) {
   while (len > 0) {
     ssize_t n = ::pwrite(fd, buf, len, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return OsError("cannot write", path);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return OsError("cannot write", path);
     buf += n;
     len -= static_cast<std::size_t>(n);
     offset += static_cast<std::uint64_t>(n);
@@ -82,20 +70,18 @@ Status WriteAt(int fd, std::uint64_t offset, const char *buf, std::size_t len,
   return Status();
 }
 
-Status SyncAndClose(int fd, const std::string &path) {
+Status SyncAndClose(int fd, const std::string& path) {
   if (::fsync(fd) != 0) {
     Status s = OsError("cannot sync", path);
     ::close(fd);
     return s;
   }
-  if (::close(fd) != 0)
-    return OsError("cannot close", path);
+  if (::close(fd) != 0) return OsError("cannot close", path);
   return Status();
 }
 
 void CloseFile(int fd) {
-  if (fd >= 0)
-    ::close(fd);
+  if (fd >= 0) ::close(fd);
 }
 
-} // namespace cairn::immutable
+}  // namespace cairn::immutable

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "cairn/caps/keys.h"
@@ -26,7 +27,7 @@
 namespace cairn::immutable {
 namespace {
 
-gbs::StorageIndex ToSi(const std::string &si) {
+gbs::StorageIndex ToSi(const std::string& si) {
   gbs::StorageIndex out{};
   std::memcpy(out.data(), si.data(), out.size());
   return out;
@@ -34,34 +35,30 @@ gbs::StorageIndex ToSi(const std::string &si) {
 
 // One share being written to one server.
 struct Bucket {
-  std::size_t server = 0; // index into servers_
+  std::size_t server = 0;  // index into servers_
   std::uint32_t shnum = 0;
   bool live = true;
   bool complete = false;
 };
 
 class Upload : public std::enable_shared_from_this<Upload> {
-public:
-  Upload(Loop &loop, std::vector<GridServer> servers, std::string path,
-         UploadOptions options, ProgressFn progress, StopFn stop,
-         Callback<void(Result<UploadResult>)> done)
-      : loop_(loop), servers_(std::move(servers)), path_(std::move(path)),
-        options_(std::move(options)), progress_(std::move(progress)),
-        stop_(std::move(stop)), done_(std::move(done)) {}
+ public:
+  Upload(Loop& loop, std::vector<GridServer> servers, std::string path, UploadOptions options, ProgressFn progress,
+         StopFn stop, Callback<void(Result<UploadResult>)> done)
+      : loop_(loop),
+        servers_(std::move(servers)),
+        path_(std::move(path)),
+        options_(std::move(options)),
+        progress_(std::move(progress)),
+        stop_(std::move(stop)),
+        done_(std::move(done)) {}
 
   ~Upload() { CloseFile(fd_); }
 
   void Start();
 
-private:
-  enum class State {
-    kHashing,
-    kQuerying,
-    kAllocating,
-    kStreaming,
-    kFinishing,
-    kDone
-  };
+ private:
+  enum class State { kHashing, kQuerying, kAllocating, kStreaming, kFinishing, kDone };
 
   void Hashed(Status st);
   void Query();
@@ -71,30 +68,34 @@ private:
   void Pump();
   void SendSegment(std::uint64_t seg, std::vector<std::string> blocks);
   void WriteDone(std::size_t bucket, bool trailer, Result<gbs::WriteResult> r);
-  void DropServer(std::size_t server, const Status &why);
+  void DropServer(std::size_t server, const Status& why);
   void SendTrailers();
   std::size_t CurrentHappiness() const;
   bool Stopping();
-  void Report(const char *phase, std::uint64_t done, std::uint64_t total) {
-    if (progress_)
-      progress_(phase, done, total);
+  void Report(const char* phase, std::uint64_t done, std::uint64_t total) {
+    if (progress_) progress_(phase, done, total);
   }
   void Fail(Status st);
   void Succeed();
+  void AbortBucket(const Bucket& b);
+  void Deliver(Result<UploadResult> r);
+  void SideDone();
 
-  Loop &loop_;
+  Loop& loop_;
   std::vector<GridServer> servers_;
   std::string path_;
   UploadOptions options_;
   ProgressFn progress_;
   StopFn stop_;
   Callback<void(Result<UploadResult>)> done_;
+  std::size_t side_requests_ = 0;                // aborts still running
+  std::optional<Result<UploadResult>> pending_;  // the result, held until they end
   State state_ = State::kHashing;
 
   int fd_ = -1;
   std::uint64_t size_ = 0;
   std::string key_;
-  std::string literal_; // the file itself, for LIT
+  std::string literal_;  // the file itself, for LIT
   std::unique_ptr<ChkEncoder> encoder_;
   gbs::StorageIndex si_{};
 
@@ -105,26 +106,25 @@ private:
   std::vector<gbs::LeaseSecrets> leases_;
   std::size_t outstanding_ = 0;
 
-  grid::SharePlacement existing_; // shares already on servers (kept)
+  grid::SharePlacement existing_;  // shares already on servers (kept)
   std::vector<Bucket> buckets_;
 
   // Streaming.
-  std::uint64_t next_encode_ = 0; // the next segment to encode
+  std::uint64_t next_encode_ = 0;  // the next segment to encode
   bool encoding_ = false;
   bool encoded_ready_ = false;
   std::uint64_t encoded_seg_ = 0;
-  std::vector<std::string>
-      encoded_; // blocks of encoded_seg_, waiting to be sent
+  std::vector<std::string> encoded_;  // blocks of encoded_seg_, waiting to be sent
   std::size_t writes_in_flight_ = 0;
+  std::size_t segments_in_flight_ = 0;  // segments with PATCHes outstanding
   std::uint64_t segments_sent_ = 0;
-  std::uint64_t bytes_done_ = 0;
 };
 
 void Upload::Start() {
   auto self = shared_from_this();
-  const ChkParams &p = options_.params;
-  if (p.k < 1 || p.n < p.k || p.n > 256 || options_.happy < 1 ||
-      options_.happy > p.n || p.max_segment_size < 1) {
+  const ChkParams& p = options_.params;
+  if (p.k < 1 || p.n < p.k || p.n > 256 || options_.happy < 1 || options_.happy > p.n || p.max_segment_size < 1 ||
+      options_.segments_in_flight < 1) {
     return loop_.Post([self] {
       self->Fail(
           Status::InvalidArgument("upload needs 1 <= k <= N <= 256, 1 <= happy "
@@ -133,29 +133,25 @@ void Upload::Start() {
   }
   Report("hashing", 0, 0);
   // Pass 1, off the loop: the convergent key needs every byte of the file.
-  Upload *u = this;
+  Upload* u = this;
   loop_.Offload(
       [u]() -> Status {
         CAIRN_TRY_ASSIGN(u->fd_, OpenForRead(u->path_, &u->size_));
         if (u->size_ <= caps::kLiteralMaxSize) {
           u->literal_.resize(static_cast<std::size_t>(u->size_));
-          return ReadAt(u->fd_, 0, u->literal_.data(), u->literal_.size(),
-                        u->path_);
+          return ReadAt(u->fd_, 0, u->literal_.data(), u->literal_.size(), u->path_);
         }
-        const ChkParams &params = u->options_.params;
-        caps::ConvergentKeyHasher hasher(
-            u->options_.convergence, params.k, params.n,
-            caps::ChkSegmentSize(u->size_, params.max_segment_size, params.k));
+        const ChkParams& params = u->options_.params;
+        caps::ConvergentKeyHasher hasher(u->options_.convergence, params.k, params.n,
+                                         caps::ChkSegmentSize(u->size_, params.max_segment_size, params.k));
         std::string buf(1 << 20, '\0');
         for (std::uint64_t off = 0; off < u->size_; off += buf.size()) {
-          std::size_t len = static_cast<std::size_t>(
-              std::min<std::uint64_t>(buf.size(), u->size_ - off));
+          std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), u->size_ - off));
           CAIRN_TRY(ReadAt(u->fd_, off, buf.data(), len, u->path_));
           hasher.Update(std::string_view(buf.data(), len));
         }
         u->key_ = hasher.Finish();
-        CAIRN_TRY_ASSIGN(ChkEncoder enc,
-                         ChkEncoder::Create(u->key_, params, u->size_));
+        CAIRN_TRY_ASSIGN(ChkEncoder enc, ChkEncoder::Create(u->key_, params, u->size_));
         u->encoder_ = std::make_unique<ChkEncoder>(std::move(enc));
         return Status();
       },
@@ -163,25 +159,20 @@ void Upload::Start() {
 }
 
 void Upload::Hashed(Status st) {
-  if (state_ == State::kDone)
-    return;
-  if (!st.ok())
-    return Fail(st);
-  if (Stopping())
-    return;
+  if (state_ == State::kDone) return;
+  if (!st.ok()) return Fail(st);
+  if (Stopping()) return;
   Report("hashing", size_, size_);
-  if (!encoder_) { // LIT: nothing is stored
+  if (!encoder_) {  // LIT: nothing is stored
     UploadResult r;
     r.cap.kind = caps::CapKind::kLiteral;
     r.cap.literal = std::move(literal_);
     r.size = size_;
     state_ = State::kDone;
-    auto done = std::move(done_);
-    return done(std::move(r));
+    return Deliver(std::move(r));
   }
   si_ = ToSi(encoder_->storage_index());
-  if (servers_.empty())
-    return Fail(Status::NotEnoughServers("no storage servers are configured"));
+  if (servers_.empty()) return Fail(Status::NotEnoughServers("no storage servers are configured"));
   Query();
 }
 
@@ -199,13 +190,10 @@ void Upload::Query() {
   state_ = State::kQuerying;
   Report("placing", 0, servers_.size());
   std::vector<std::string> seeds;
-  for (const GridServer &s : servers_)
-    seeds.push_back(s.seed);
-  std::vector<std::size_t> order =
-      grid::PermutedOrder(encoder_->storage_index(), seeds);
+  for (const GridServer& s : servers_) seeds.push_back(s.seed);
+  std::vector<std::size_t> order = grid::PermutedOrder(encoder_->storage_index(), seeds);
   std::vector<GridServer> permuted;
-  for (std::size_t i : order)
-    permuted.push_back(std::move(servers_[i]));
+  for (std::size_t i : order) permuted.push_back(std::move(servers_[i]));
   servers_ = std::move(permuted);
 
   std::size_t m = servers_.size();
@@ -216,53 +204,42 @@ void Upload::Query() {
   upload_secrets_.resize(m);
   leases_.resize(m);
   for (std::size_t i = 0; i < m; ++i) {
-    caps::LeaseSecrets l = caps::LeaseSecretsFor(
-        options_.lease_secret, encoder_->storage_index(), servers_[i].seed);
+    caps::LeaseSecrets l = caps::LeaseSecretsFor(options_.lease_secret, encoder_->storage_index(), servers_[i].seed);
     leases_[i] = gbs::LeaseSecrets{l.renew, l.cancel};
     auto secret = crypto::RandomBytes(32);
-    if (!secret.ok())
-      return Fail(secret.status());
+    if (!secret.ok()) return Fail(secret.status());
     upload_secrets_[i] = std::move(*secret);
   }
   std::uint64_t share_size = encoder_->ShareSize();
   outstanding_ = 2 * m;
   auto self = shared_from_this();
   for (std::size_t i = 0; i < m; ++i) {
-    servers_[i].client->GetVersion([self, i,
-                                    share_size](Result<gbs::Version> v) {
-      if (self->state_ != State::kQuerying)
-        return;
+    servers_[i].client->GetVersion([self, i, share_size](Result<gbs::Version> v) {
+      if (self->state_ != State::kQuerying) return;
       self->answered_version_[i] = true;
       if (!v.ok()) {
         self->failed_[i] = true;
-        CAIRN_LOG(Info, "upload: server %s: %s", self->servers_[i].name.c_str(),
-                  v.status().ToString().c_str());
+        CAIRN_LOG(Info, "upload: server %s: %s", self->servers_[i].name.c_str(), v.status().ToString().c_str());
       } else if (v->maximum_immutable_share_size < share_size) {
-        self->states_[i].writable =
-            false; // read-only for this upload: only its existing shares count
+        self->states_[i].writable = false;  // read-only for this upload: only its existing shares count
       }
-      if (--self->outstanding_ == 0)
-        self->Plan();
+      if (--self->outstanding_ == 0) self->Plan();
     });
-    servers_[i].client->ListImmutable(
-        si_, [self, i](Result<gbs::ShareNumbers> shares) {
-          if (self->state_ != State::kQuerying)
-            return;
-          self->answered_list_[i] = true;
-          if (!shares.ok()) {
-            self->failed_[i] = true;
-          } else {
-            self->states_[i].existing.insert(shares->begin(), shares->end());
-          }
-          if (--self->outstanding_ == 0)
-            self->Plan();
-        });
+    servers_[i].client->ListImmutable(si_, [self, i](Result<gbs::ShareNumbers> shares) {
+      if (self->state_ != State::kQuerying) return;
+      self->answered_list_[i] = true;
+      if (!shares.ok()) {
+        self->failed_[i] = true;
+      } else {
+        self->states_[i].existing.insert(shares->begin(), shares->end());
+      }
+      if (--self->outstanding_ == 0) self->Plan();
+    });
   }
 }
 
 void Upload::Plan() {
-  if (Stopping())
-    return;
+  if (Stopping()) return;
   std::vector<grid::ServerState> usable = states_;
   std::size_t reachable = 0;
   for (std::size_t i = 0; i < usable.size(); ++i) {
@@ -274,68 +251,53 @@ void Upload::Plan() {
   grid::PlacementPlan plan = grid::PlanPlacement(usable, options_.params.n);
   Report("placing", reachable, servers_.size());
   if (plan.happiness < options_.happy) {
-    return Fail(Status::NotEnoughServers(
-        "servers of happiness would be " + std::to_string(plan.happiness) +
-        ", need " + std::to_string(options_.happy) + " (" +
-        std::to_string(reachable) + " of " + std::to_string(servers_.size()) +
-        " servers answered)"));
+    return Fail(Status::NotEnoughServers("servers of happiness would be " + std::to_string(plan.happiness) + ", need " +
+                                         std::to_string(options_.happy) + " (" + std::to_string(reachable) + " of " +
+                                         std::to_string(servers_.size()) + " servers answered)"));
   }
   existing_ = plan.existing;
   state_ = State::kAllocating;
   outstanding_ = plan.new_shares.size();
-  if (outstanding_ == 0)
-    return Allocated();
+  if (outstanding_ == 0) return Allocated();
   auto self = shared_from_this();
-  for (const auto &[server, shares] : plan.new_shares) {
+  for (const auto& [server, shares] : plan.new_shares) {
     gbs::AllocateRequest req;
     req.share_numbers.assign(shares.begin(), shares.end());
     req.allocated_size = encoder_->ShareSize();
     std::size_t i = server;
-    servers_[i].client->Allocate(si_, upload_secrets_[i], leases_[i], req,
-                                 [self, i](Result<gbs::AllocateResponse> r) {
-                                   if (self->state_ != State::kAllocating)
-                                     return;
-                                   if (!r.ok()) {
-                                     self->failed_[i] = true;
-                                     CAIRN_LOG(Info,
-                                               "upload: allocate on %s: %s",
-                                               self->servers_[i].name.c_str(),
-                                               r.status().ToString().c_str());
-                                   } else {
-                                     for (std::uint32_t sh : r->already_have)
-                                       self->existing_[sh].insert(i);
-                                     for (std::uint32_t sh : r->allocated)
-                                       self->buckets_.push_back(Bucket{i, sh});
-                                   }
-                                   if (--self->outstanding_ == 0)
-                                     self->Allocated();
-                                 });
+    servers_[i].client->Allocate(si_, upload_secrets_[i], leases_[i], req, [self, i](Result<gbs::AllocateResponse> r) {
+      if (self->state_ != State::kAllocating) return;
+      if (!r.ok()) {
+        self->failed_[i] = true;
+        CAIRN_LOG(Info, "upload: allocate on %s: %s", self->servers_[i].name.c_str(), r.status().ToString().c_str());
+      } else {
+        for (std::uint32_t sh : r->already_have) self->existing_[sh].insert(i);
+        for (std::uint32_t sh : r->allocated) self->buckets_.push_back(Bucket{i, sh});
+      }
+      if (--self->outstanding_ == 0) self->Allocated();
+    });
   }
 }
 
 std::size_t Upload::CurrentHappiness() const {
   grid::SharePlacement p;
-  for (const auto &[sh, holders] : existing_) {
+  for (const auto& [sh, holders] : existing_) {
     for (std::size_t s : holders) {
-      if (!failed_[s])
-        p[sh].insert(s);
+      if (!failed_[s]) p[sh].insert(s);
     }
   }
-  for (const Bucket &b : buckets_) {
-    if (b.live)
-      p[b.shnum].insert(b.server);
+  for (const Bucket& b : buckets_) {
+    if (b.live) p[b.shnum].insert(b.server);
   }
   return grid::Happiness(p);
 }
 
 void Upload::Allocated() {
-  if (Stopping())
-    return;
+  if (Stopping()) return;
   std::size_t h = CurrentHappiness();
   if (h < options_.happy) {
-    return Fail(Status::NotEnoughServers(
-        "after allocation, servers of happiness is " + std::to_string(h) +
-        ", need " + std::to_string(options_.happy)));
+    return Fail(Status::NotEnoughServers("after allocation, servers of happiness is " + std::to_string(h) + ", need " +
+                                         std::to_string(options_.happy)));
   }
   state_ = State::kStreaming;
   Report("uploading", 0, size_);
@@ -344,15 +306,14 @@ void Upload::Allocated() {
 
 // Reads and encodes segment next_encode_ on the thread pool.
 void Upload::EncodeNext() {
-  const ChkLayout &l = encoder_->layout();
-  if (next_encode_ >= l.num_segments || encoding_ || encoded_ready_)
-    return;
+  const ChkLayout& l = encoder_->layout();
+  if (next_encode_ >= l.num_segments || encoding_ || encoded_ready_) return;
   encoding_ = true;
   std::uint64_t seg = next_encode_++;
   std::uint64_t offset = seg * l.segment_size;
   std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
   auto out = std::make_shared<std::vector<std::string>>();
-  Upload *u = this;
+  Upload* u = this;
   auto self = shared_from_this();
   loop_.Offload(
       [u, out, offset, len]() -> Status {
@@ -363,10 +324,8 @@ void Upload::EncodeNext() {
       },
       [self, out, seg](Status st) {
         self->encoding_ = false;
-        if (self->state_ != State::kStreaming)
-          return;
-        if (!st.ok())
-          return self->Fail(st.WithContext("segment " + std::to_string(seg)));
+        if (self->state_ != State::kStreaming) return;
+        if (!st.ok()) return self->Fail(st.WithContext("segment " + std::to_string(seg)));
         self->encoded_ready_ = true;
         self->encoded_seg_ = seg;
         self->encoded_ = std::move(*out);
@@ -374,169 +333,153 @@ void Upload::EncodeNext() {
       });
 }
 
-// Sends the encoded segment once the previous segment's writes are all
-// answered, and starts encoding the next one meanwhile.
+// Sends the encoded segment once fewer than segments_in_flight segments
+// have PATCHes outstanding, and starts encoding the next one meanwhile.
 void Upload::Pump() {
-  if (state_ != State::kStreaming)
-    return;
-  if (Stopping())
-    return;
-  if (writes_in_flight_ == 0 && encoded_ready_) {
+  if (state_ != State::kStreaming) return;
+  if (Stopping()) return;
+  if (encoded_ready_ && segments_in_flight_ < options_.segments_in_flight) {
     encoded_ready_ = false;
     std::vector<std::string> blocks = std::move(encoded_);
     encoded_.clear();
     SendSegment(encoded_seg_, std::move(blocks));
     EncodeNext();
   }
-  if (writes_in_flight_ == 0 && !encoding_ && !encoded_ready_ &&
-      segments_sent_ == encoder_->layout().num_segments) {
+  if (writes_in_flight_ == 0 && !encoding_ && !encoded_ready_ && segments_sent_ == encoder_->layout().num_segments) {
     SendTrailers();
   }
 }
 
 void Upload::SendSegment(std::uint64_t seg, std::vector<std::string> blocks) {
-  const ChkLayout &l = encoder_->layout();
+  const ChkLayout& l = encoder_->layout();
   std::uint64_t offset = seg == 0 ? 0 : l.header_size + seg * l.block_size;
   std::string header = seg == 0 ? encoder_->ShareHeader() : std::string();
   auto self = shared_from_this();
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
-    const Bucket &bucket = buckets_[b];
-    if (!bucket.live)
-      continue;
+    const Bucket& bucket = buckets_[b];
+    if (!bucket.live) continue;
     std::string data = header + blocks[bucket.shnum];
     ++writes_in_flight_;
     servers_[bucket.server].client->WriteChunk(
-        si_, bucket.shnum, upload_secrets_[bucket.server], offset,
-        std::move(data), [self, b](Result<gbs::WriteResult> r) {
-          self->WriteDone(b, false, std::move(r));
-        });
+        si_, bucket.shnum, upload_secrets_[bucket.server], offset, std::move(data),
+        [self, b](Result<gbs::WriteResult> r) { self->WriteDone(b, false, std::move(r)); });
   }
   ++segments_sent_;
-  std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
-  bytes_done_ += len;
 }
 
-void Upload::WriteDone(std::size_t b, bool trailer,
-                       Result<gbs::WriteResult> r) {
+void Upload::WriteDone(std::size_t b, bool trailer, Result<gbs::WriteResult> r) {
   --writes_in_flight_;
-  if (state_ != State::kStreaming && state_ != State::kFinishing)
-    return;
-  Bucket &bucket = buckets_[b];
+  if (state_ != State::kStreaming && state_ != State::kFinishing) return;
+  Bucket& bucket = buckets_[b];
   if (bucket.live) {
     if (!r.ok()) {
       DropServer(bucket.server, r.status());
     } else if (trailer && !r->complete) {
       DropServer(bucket.server,
-                 Status::Internal("share " + std::to_string(bucket.shnum) +
-                                  " is not complete after its last write"));
+                 Status::Internal("share " + std::to_string(bucket.shnum) + " is not complete after its last write"));
     } else if (trailer) {
       bucket.complete = true;
     }
   }
-  if (state_ == State::kDone)
-    return;
-  if (state_ == State::kStreaming) {
-    if (writes_in_flight_ == 0)
-      Report("uploading", bytes_done_, size_);
-    return Pump();
-  }
-  if (writes_in_flight_ == 0)
-    Succeed();
+  if (state_ == State::kDone) return;
+  if (state_ == State::kStreaming) return Pump();
+  if (writes_in_flight_ == 0) Succeed();
 }
 
 // A server that failed a write loses every bucket on it (they are aborted);
 // the upload goes on while happiness holds.
-void Upload::DropServer(std::size_t server, const Status &why) {
-  if (failed_[server])
-    return;
+void Upload::DropServer(std::size_t server, const Status& why) {
+  if (failed_[server]) return;
   failed_[server] = true;
-  CAIRN_LOG(Info, "upload: dropping server %s: %s",
-            servers_[server].name.c_str(), why.ToString().c_str());
-  for (Bucket &b : buckets_) {
-    if (b.server != server || !b.live)
-      continue;
+  CAIRN_LOG(Info, "upload: dropping server %s: %s", servers_[server].name.c_str(), why.ToString().c_str());
+  for (Bucket& b : buckets_) {
+    if (b.server != server || !b.live) continue;
     b.live = false;
-    servers_[server].client->Abort(si_, b.shnum, upload_secrets_[server],
-                                   [](Status) {});
+    AbortBucket(b);
   }
   std::size_t h = CurrentHappiness();
   if (h < options_.happy) {
-    Fail(Status::NotEnoughServers(
-        "server " + servers_[server].name + " failed (" + why.ToString() +
-        "); servers of happiness fell to " + std::to_string(h) + ", need " +
-        std::to_string(options_.happy)));
+    Fail(Status::NotEnoughServers("server " + servers_[server].name + " failed (" + why.ToString() +
+                                  "); servers of happiness fell to " + std::to_string(h) + ", need " +
+                                  std::to_string(options_.happy)));
   }
 }
 
 void Upload::SendTrailers() {
   state_ = State::kFinishing;
-  Upload *u = this;
+  Upload* u = this;
   auto self = shared_from_this();
   // The trees are hashed on the thread pool: a large file has many segments.
   auto trailers = std::make_shared<std::map<std::uint32_t, std::string>>();
   std::set<std::uint32_t> shares;
-  for (const Bucket &b : buckets_) {
-    if (b.live)
-      shares.insert(b.shnum);
+  for (const Bucket& b : buckets_) {
+    if (b.live) shares.insert(b.shnum);
   }
   loop_.Offload(
       [u, trailers, shares]() -> Status {
         CAIRN_TRY(u->encoder_->Finish());
-        for (std::uint32_t sh : shares)
-          (*trailers)[sh] = u->encoder_->ShareTrailer(sh);
+        for (std::uint32_t sh : shares) (*trailers)[sh] = u->encoder_->ShareTrailer(sh);
         return Status();
       },
       [self, trailers](Status st) {
-        if (self->state_ != State::kFinishing)
-          return;
-        if (!st.ok())
-          return self->Fail(st);
-        if (self->Stopping())
-          return;
+        if (self->state_ != State::kFinishing) return;
+        if (!st.ok()) return self->Fail(st);
+        if (self->Stopping()) return;
         std::uint64_t offset = self->encoder_->layout().o_plaintext_hash_tree();
         for (std::size_t b = 0; b < self->buckets_.size(); ++b) {
-          const Bucket &bucket = self->buckets_[b];
-          if (!bucket.live)
-            continue;
+          const Bucket& bucket = self->buckets_[b];
+          if (!bucket.live) continue;
           ++self->writes_in_flight_;
           self->servers_[bucket.server].client->WriteChunk(
-              self->si_, bucket.shnum, self->upload_secrets_[bucket.server],
-              offset, (*trailers)[bucket.shnum],
-              [self, b](Result<gbs::WriteResult> r) {
-                self->WriteDone(b, true, std::move(r));
-              });
+              self->si_, bucket.shnum, self->upload_secrets_[bucket.server], offset, (*trailers)[bucket.shnum],
+              [self, b](Result<gbs::WriteResult> r) { self->WriteDone(b, true, std::move(r)); });
         }
-        if (self->writes_in_flight_ == 0)
-          self->Succeed();
+        if (self->writes_in_flight_ == 0) self->Succeed();
       });
 }
 
 void Upload::Fail(Status st) {
-  if (state_ == State::kDone)
-    return;
+  if (state_ == State::kDone) return;
   state_ = State::kDone;
   // A failed upload aborts its buckets (best effort: the servers also drop
   // them after 30 minutes without writes).
-  for (Bucket &b : buckets_) {
-    if (!b.live || b.complete)
-      continue;
+  for (Bucket& b : buckets_) {
+    if (!b.live || b.complete) continue;
     b.live = false;
-    servers_[b.server].client->Abort(si_, b.shnum, upload_secrets_[b.server],
-                                     [](Status) {});
+    AbortBucket(b);
   }
   CloseFile(fd_);
   fd_ = -1;
+  Deliver(std::move(st));
+}
+
+void Upload::AbortBucket(const Bucket& b) {
+  ++side_requests_;
+  auto self = shared_from_this();
+  servers_[b.server].client->Abort(si_, b.shnum, upload_secrets_[b.server], [self](Status) { self->SideDone(); });
+}
+
+// The caller hears of the end only once every abort this upload sent was
+// answered: after its completion, nothing of it is left running.
+void Upload::Deliver(Result<UploadResult> r) {
+  pending_.emplace(std::move(r));
+  if (side_requests_ > 0) return;
   auto done = std::move(done_);
-  done(std::move(st));
+  done(std::move(*pending_));
+}
+
+void Upload::SideDone() {
+  if (--side_requests_ == 0 && pending_) {
+    auto done = std::move(done_);
+    done(std::move(*pending_));
+  }
 }
 
 void Upload::Succeed() {
-  if (state_ == State::kDone)
-    return;
+  if (state_ == State::kDone) return;
   std::size_t h = CurrentHappiness();
   if (h < options_.happy) {
-    return Fail(Status::NotEnoughServers("servers of happiness is " +
-                                         std::to_string(h) + ", need " +
+    return Fail(Status::NotEnoughServers("servers of happiness is " + std::to_string(h) + ", need " +
                                          std::to_string(options_.happy)));
   }
   state_ = State::kDone;
@@ -547,7 +490,7 @@ void Upload::Succeed() {
   r.size = size_;
   r.happiness = h;
   std::map<std::uint32_t, std::set<std::size_t>> holders;
-  for (const auto &[sh, servers] : existing_) {
+  for (const auto& [sh, servers] : existing_) {
     for (std::size_t s : servers) {
       if (!failed_[s]) {
         holders[sh].insert(s);
@@ -555,30 +498,26 @@ void Upload::Succeed() {
       }
     }
   }
-  for (const Bucket &b : buckets_) {
+  for (const Bucket& b : buckets_) {
     if (b.live && b.complete) {
       holders[b.shnum].insert(b.server);
       ++r.shares_uploaded;
     }
   }
-  for (const auto &[sh, servers] : holders) {
-    for (std::size_t s : servers)
-      r.placement[sh].push_back(servers_[s].name);
+  for (const auto& [sh, servers] : holders) {
+    for (std::size_t s : servers) r.placement[sh].push_back(servers_[s].name);
   }
   Report("uploading", size_, size_);
-  auto done = std::move(done_);
-  done(std::move(r));
+  Deliver(std::move(r));
 }
 
-} // namespace
+}  // namespace
 
-void UploadFile(Loop &loop, std::vector<GridServer> servers, std::string path,
-                UploadOptions options, ProgressFn progress, StopFn stop,
-                Callback<void(Result<UploadResult>)> done) {
-  auto u = std::make_shared<Upload>(loop, std::move(servers), std::move(path),
-                                    std::move(options), std::move(progress),
+void UploadFile(Loop& loop, std::vector<GridServer> servers, std::string path, UploadOptions options,
+                ProgressFn progress, StopFn stop, Callback<void(Result<UploadResult>)> done) {
+  auto u = std::make_shared<Upload>(loop, std::move(servers), std::move(path), std::move(options), std::move(progress),
                                     std::move(stop), std::move(done));
   u->Start();
 }
 
-} // namespace cairn::immutable
+}  // namespace cairn::immutable

@@ -31,9 +31,8 @@ struct DownloadResult {
   std::uint64_t size = 0;
   // Share number -> the server it was read from (the last k used).
   std::map<std::uint32_t, std::string> shares_used;
-  std::size_t corrupt_shares =
-      0;                        // shares that failed a check (advisories sent)
-  std::size_t failed_reads = 0; // reads that failed (server errors)
+  std::size_t corrupt_shares = 0;  // shares that failed a check (advisories sent)
+  std::size_t failed_reads = 0;    // reads that failed (server errors)
 };
 
 // Writes the file of `cap` (LIT or CHK) to `path` (created or truncated;
@@ -41,8 +40,7 @@ struct DownloadResult {
 // result, or: BadCap (a cap that is not LIT or CHK), NotEnoughServers (fewer
 // than k good shares could be found and read), NotFound/PermissionDenied/
 // IoError/NoSpace (the output file), Cancelled (`stop` said so).
-void DownloadFile(Loop &loop, std::vector<GridServer> servers, caps::Cap cap,
-                  std::string path, ProgressFn progress, StopFn stop,
-                  Callback<void(Result<DownloadResult>)> done);
+void DownloadFile(Loop& loop, std::vector<GridServer> servers, caps::Cap cap, std::string path, ProgressFn progress,
+                  StopFn stop, Callback<void(Result<DownloadResult>)> done);
 
-} // namespace cairn::immutable
+}  // namespace cairn::immutable

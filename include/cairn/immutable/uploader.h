@@ -10,11 +10,12 @@
 //
 //   DownloadFile: in download.cc; see downloader.h.
 //
-// Memory: one segment is encoded while the previous segment's blocks are in
-// flight, so at most two segments' blocks (N/k times the segment size each)
-// are held, whatever the file size. In-flight data per server is bounded by
-// one segment's blocks of the shares it holds: the next segment's PATCHes go
-// out only after every PATCH of the previous one was answered.
+// Memory: one segment is encoded while up to `segments_in_flight` segments'
+// blocks are in flight, so at most segments_in_flight + 1 segments' blocks
+// (N/k times the segment size each) are held, whatever the file size. Each
+// server has at most `segments_in_flight` segments' blocks of its shares in
+// flight: a segment's PATCHes go out only when fewer segments than that have
+// PATCHes unanswered.
 //
 // Every completion runs on a later loop turn, exactly once, also when the
 // call fails at once (design rule 1). Loop thread only.
@@ -39,31 +40,33 @@ namespace cairn::immutable {
 
 // One storage server of the grid, as uploads and downloads use it.
 struct GridServer {
-  gbs::Client *client = nullptr; // not owned; must outlive the operation
-  std::string seed; // 20 bytes: permutation and lease seed (gbs::ServerSeed)
-  std::string name; // for messages and results (a nickname or the server id)
+  gbs::Client* client = nullptr;  // not owned; must outlive the operation
+  std::string seed;               // 20 bytes: permutation and lease seed (gbs::ServerSeed)
+  std::string name;               // for messages and results (a nickname or the server id)
 };
 
 // Reports progress: phase ("hashing", "placing", "uploading", "downloading"),
 // bytes done and the total. Called on the loop thread, any number of times.
-using ProgressFn = Callback<void(const std::string &phase, std::uint64_t done,
-                                 std::uint64_t total)>;
+using ProgressFn = Callback<void(const std::string& phase, std::uint64_t done, std::uint64_t total)>;
 // Asked between steps; returning true stops the operation with Cancelled.
 using StopFn = Callback<bool()>;
 
 struct UploadOptions {
-  ChkParams params;         // k, N, maximum segment size
-  std::uint32_t happy = 7;  // servers of happiness required
-  std::string convergence;  // the raw convergence secret (any length)
-  std::string lease_secret; // the client's raw lease secret (32 bytes)
+  ChkParams params;          // k, N, maximum segment size
+  std::uint32_t happy = 7;   // servers of happiness required
+  std::string convergence;   // the raw convergence secret (any length)
+  std::string lease_secret;  // the client's raw lease secret (32 bytes)
+  // Segments whose PATCHes may be outstanding at once (>= 1): each server
+  // has at most this many segments' blocks of its shares in flight.
+  std::size_t segments_in_flight = 3;
 };
 
 struct UploadResult {
   caps::Cap cap;
   std::uint64_t size = 0;
-  std::size_t happiness = 0;       // of the final placement (0 for LIT)
-  std::size_t shares_uploaded = 0; // buckets written and completed
-  std::size_t shares_reused = 0;   // shares servers already held
+  std::size_t happiness = 0;        // of the final placement (0 for LIT)
+  std::size_t shares_uploaded = 0;  // buckets written and completed
+  std::size_t shares_reused = 0;    // shares servers already held
   // Share number -> names of the servers that hold it after the upload.
   std::map<std::uint32_t, std::vector<std::string>> placement;
 };
@@ -75,8 +78,7 @@ struct UploadResult {
 // or fell below `happy` when servers failed; every bucket this upload
 // allocated is aborted), Cancelled (`stop` said so). `servers`' clients must
 // outlive the call's completion; everything else is copied.
-void UploadFile(Loop &loop, std::vector<GridServer> servers, std::string path,
-                UploadOptions options, ProgressFn progress, StopFn stop,
-                Callback<void(Result<UploadResult>)> done);
+void UploadFile(Loop& loop, std::vector<GridServer> servers, std::string path, UploadOptions options,
+                ProgressFn progress, StopFn stop, Callback<void(Result<UploadResult>)> done);
 
-} // namespace cairn::immutable
+}  // namespace cairn::immutable
