@@ -182,6 +182,8 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
                 cJSON_AddNumberToObject(out.get(), "happiness", static_cast<double>(up->happiness));
                 cJSON_AddNumberToObject(out.get(), "shares_uploaded", static_cast<double>(up->shares_uploaded));
                 cJSON_AddNumberToObject(out.get(), "shares_reused", static_cast<double>(up->shares_reused));
+                cJSON_AddNumberToObject(out.get(), "max_segments_in_flight",
+                                        static_cast<double>(up->max_segments_in_flight));
                 cJSON* placement = cJSON_AddObjectToObject(out.get(), "placement");
                 for (const auto& [sh, names] : up->placement) {
                   cJSON* list = cJSON_AddArrayToObject(placement, std::to_string(sh).c_str());

@@ -67,6 +67,7 @@ class Upload : public std::enable_shared_from_this<Upload> {
   void EncodeNext();
   void Pump();
   void SendSegment(std::uint64_t seg, std::vector<std::string> blocks);
+  void SegmentAnswered(std::uint64_t len);
   void WriteDone(std::size_t bucket, bool trailer, Result<gbs::WriteResult> r);
   void DropServer(std::size_t server, const Status& why);
   void SendTrailers();
@@ -117,7 +118,9 @@ class Upload : public std::enable_shared_from_this<Upload> {
   std::vector<std::string> encoded_;  // blocks of encoded_seg_, waiting to be sent
   std::size_t writes_in_flight_ = 0;
   std::size_t segments_in_flight_ = 0;  // segments with PATCHes outstanding
+  std::size_t max_segments_in_flight_ = 0;
   std::uint64_t segments_sent_ = 0;
+  std::uint64_t bytes_acked_ = 0;  // plaintext bytes whose PATCHes were all answered
 };
 
 void Upload::Start() {
@@ -134,8 +137,9 @@ void Upload::Start() {
   Report("hashing", 0, 0);
   // Pass 1, off the loop: the convergent key needs every byte of the file.
   Upload* u = this;
+  std::weak_ptr<Upload> weak = self;
   loop_.Offload(
-      [u]() -> Status {
+      [u, weak]() -> Status {
         CAIRN_TRY_ASSIGN(u->fd_, OpenForRead(u->path_, &u->size_));
         if (u->size_ <= caps::kLiteralMaxSize) {
           u->literal_.resize(static_cast<std::size_t>(u->size_));
@@ -149,6 +153,15 @@ void Upload::Start() {
           std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), u->size_ - off));
           CAIRN_TRY(ReadAt(u->fd_, off, buf.data(), len, u->path_));
           hasher.Update(std::string_view(buf.data(), len));
+          // Progress from the pool reaches the loop through its queue (a
+          // long first pass must not look like a hung daemon).
+          if ((off / buf.size()) % 64 == 63) {
+            std::uint64_t done = off + len;
+            u->loop_.PostFromAnyThread([weak, done] {
+              auto up = weak.lock();
+              if (up && up->state_ == State::kHashing) up->Report("hashing", done, up->size_);
+            });
+          }
         }
         u->key_ = hasher.Finish();
         CAIRN_TRY_ASSIGN(ChkEncoder enc, ChkEncoder::Create(u->key_, params, u->size_));
@@ -354,17 +367,36 @@ void Upload::SendSegment(std::uint64_t seg, std::vector<std::string> blocks) {
   const ChkLayout& l = encoder_->layout();
   std::uint64_t offset = seg == 0 ? 0 : l.header_size + seg * l.block_size;
   std::string header = seg == 0 ? encoder_->ShareHeader() : std::string();
+  const std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
   auto self = shared_from_this();
+  auto outstanding = std::make_shared<std::size_t>(0);
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
     const Bucket& bucket = buckets_[b];
     if (!bucket.live) continue;
     std::string data = header + blocks[bucket.shnum];
     ++writes_in_flight_;
-    servers_[bucket.server].client->WriteChunk(
-        si_, bucket.shnum, upload_secrets_[bucket.server], offset, std::move(data),
-        [self, b](Result<gbs::WriteResult> r) { self->WriteDone(b, false, std::move(r)); });
+    ++*outstanding;
+    servers_[bucket.server].client->WriteChunk(si_, bucket.shnum, upload_secrets_[bucket.server], offset,
+                                               std::move(data),
+                                               [self, b, outstanding, len](Result<gbs::WriteResult> r) {
+                                                 // The segment leaves the window when its last PATCH is answered.
+                                                 if (--*outstanding == 0) self->SegmentAnswered(len);
+                                                 self->WriteDone(b, false, std::move(r));
+                                               });
   }
   ++segments_sent_;
+  if (*outstanding > 0) {
+    ++segments_in_flight_;
+    max_segments_in_flight_ = std::max(max_segments_in_flight_, segments_in_flight_);
+  } else {
+    bytes_acked_ += len;  // nothing to send: every share was already there
+  }
+}
+
+void Upload::SegmentAnswered(std::uint64_t len) {
+  --segments_in_flight_;
+  bytes_acked_ += len;
+  if (state_ == State::kStreaming) Report("uploading", bytes_acked_, size_);
 }
 
 void Upload::WriteDone(std::size_t b, bool trailer, Result<gbs::WriteResult> r) {
@@ -489,6 +521,7 @@ void Upload::Succeed() {
   r.cap = encoder_->Cap();
   r.size = size_;
   r.happiness = h;
+  r.max_segments_in_flight = max_segments_in_flight_;
   std::map<std::uint32_t, std::set<std::size_t>> holders;
   for (const auto& [sh, servers] : existing_) {
     for (std::size_t s : servers) {

@@ -64,9 +64,10 @@ struct UploadOptions {
 struct UploadResult {
   caps::Cap cap;
   std::uint64_t size = 0;
-  std::size_t happiness = 0;        // of the final placement (0 for LIT)
-  std::size_t shares_uploaded = 0;  // buckets written and completed
-  std::size_t shares_reused = 0;    // shares servers already held
+  std::size_t happiness = 0;               // of the final placement (0 for LIT)
+  std::size_t shares_uploaded = 0;         // buckets written and completed
+  std::size_t shares_reused = 0;           // shares servers already held
+  std::size_t max_segments_in_flight = 0;  // the most segments with PATCHes outstanding at once
   // Share number -> names of the servers that hold it after the upload.
   std::map<std::uint32_t, std::vector<std::string>> placement;
 };

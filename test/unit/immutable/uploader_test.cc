@@ -191,6 +191,8 @@ TEST_F(UploaderTest, RoundTripsAtTheSizesThatMatter) {
     if (size > caps::kLiteralMaxSize) {
       EXPECT_GE(up->happiness, 3u);
       EXPECT_EQ(up->shares_uploaded, 4u);
+      EXPECT_GE(up->max_segments_in_flight, 1u);
+      EXPECT_LE(up->max_segments_in_flight, o.segments_in_flight);
     }
     std::string out = root + "/out";
     auto down = Get(up->cap, out);
