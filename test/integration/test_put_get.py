@@ -3,8 +3,9 @@ and a client node whose grid (`cairn servers add`) is those four, encoding
 2-of-4 with happiness 3 (client.* keys in cairn.json) and Tahoe-LAFS's 1 MiB
 maximum segment size. Round trips at the sizes that matter, caps equal to
 `cairn debug chk-cap`, the node's convergence secret, N-k servers down, an
-unhappy upload, a corrupt share (detected, advised, replaced) and a server
-killed in the middle of an upload."""
+unhappy upload, a corrupt share (detected, advised, replaced), a server
+killed in the middle of an upload, and stored shares byte-identical to the
+offline encoder's."""
 import base64
 import json
 import os
@@ -101,6 +102,35 @@ class PutGetTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertTrue(out.stdout == data)
         self.assertEqual([f for f in os.listdir(self.client.dir) if f.startswith("get-")], [])
+
+    def test_stored_shares_are_the_encoders(self):
+        # Every share a put stores is byte for byte what chk_tool (the same
+        # encoder, run offline) makes, and test/interop/test_chk_shares.py
+        # checks chk_tool's shares against the specification with code of its own.
+        data = random.Random(5).randbytes(SEG + 12345)
+        p, r = self.put(self.file(data), "--convergence", CONVERGENCE)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        conv = base64.b64decode(CONVERGENCE)
+        with tempfile.TemporaryDirectory() as d:
+            proc = subprocess.run([binary("tools/chk_tool"), "encode", conv.hex(), str(K), str(N), str(SEG), d],
+                                  input=data, capture_output=True, check=True)
+            self.assertEqual(proc.stdout.decode().strip(), r["cap"])
+            expected = {}
+            for i in range(N):
+                with open(os.path.join(d, f"{i}.share"), "rb") as f:
+                    expected[i] = f.read()
+        si = json.loads(run_cli("--json", "debug", "chk-cap", "--convergence", CONVERGENCE, "-k", str(K), "-n",
+                                str(N), input=data, check=True).stdout)["storage_index"]
+        seen = set()
+        for nurl in self.nurls[:4]:
+            c = GbsClient(nurl)
+            try:
+                for sh in c.list_shares(si):
+                    self.assertEqual(c.read(si, sh, 0, len(expected[sh]) + 100), expected[sh], f"share {sh}")
+                    seen.add(sh)
+            finally:
+                c.close()
+        self.assertEqual(seen, set(range(N)))
 
     def test_node_convergence_secret(self):
         data = b"x" * 1000

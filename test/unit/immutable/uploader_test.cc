@@ -202,6 +202,55 @@ TEST_F(UploaderTest, RoundTripsAtTheSizesThatMatter) {
   }
 }
 
+TEST_F(UploaderTest, ImmediateFailuresStillCompleteOnALaterTurn) {
+  StartServers(1);
+  UploadOptions bad = Options(3, 2, 1, 4096);  // k > N
+  auto up = Put(Pattern(1000, 1), bad);
+  EXPECT_EQ(up.status().code(), Code::kInvalidArgument) << up.status().ToString();
+  auto missing = [&] {
+    std::optional<Result<UploadResult>> out;
+    UploadFile(loop, Grid(), root + "/no-such-file", Options(1, 1, 1, 4096), nullptr, nullptr,
+               [&](Result<UploadResult> r) { out.emplace(std::move(r)); });
+    EXPECT_FALSE(out.has_value()) << "the completion ran inside the call";
+    EXPECT_TRUE(loop.RunUntil([&] { return out.has_value(); }, 20000));
+    return std::move(*out);
+  }();
+  EXPECT_EQ(missing.status().code(), Code::kNotFound) << missing.status().ToString();
+  caps::Cap mutable_cap;
+  mutable_cap.kind = caps::CapKind::kMutableRead;
+  auto down = Get(mutable_cap, root + "/x");
+  EXPECT_EQ(down.status().code(), Code::kBadCap) << down.status().ToString();
+  // No servers: a clear error, not a hang.
+  std::vector<GridServer> none;
+  std::optional<Result<UploadResult>> out;
+  UploadFile(loop, none, WriteTemp(Pattern(1000, 2)), Options(1, 1, 1, 4096), nullptr, nullptr,
+             [&](Result<UploadResult> r) { out.emplace(std::move(r)); });
+  EXPECT_FALSE(out.has_value());
+  ASSERT_TRUE(loop.RunUntil([&] { return out.has_value(); }, 20000));
+  EXPECT_EQ(out->status().code(), Code::kNotEnoughServers) << out->status().ToString();
+}
+
+TEST_F(UploaderTest, CancelStopsAndAbortsBuckets) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 4096);
+  std::string path = WriteTemp(Pattern(400000, 3));
+  std::optional<Result<UploadResult>> out;
+  int segments = 0;
+  UploadFile(
+      loop, Grid(), path, o,
+      [&](const std::string& phase, std::uint64_t done, std::uint64_t) {
+        if (phase == "uploading" && done > 0) ++segments;
+      },
+      [&] { return segments >= 3; }, [&](Result<UploadResult> r) { out.emplace(std::move(r)); });
+  ASSERT_TRUE(loop.RunUntil([&] { return out.has_value(); }, 60000));
+  EXPECT_EQ(out->status().code(), Code::kCancelled) << out->status().ToString();
+  // The aborted buckets are gone: an upload of the same file allocates
+  // every share again and completes.
+  auto again = Put(Pattern(400000, 3), o);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->shares_uploaded, 4u);
+}
+
 TEST_F(UploaderTest, ExistingSharesAreReused) {
   StartServers(4);
   UploadOptions o = Options(2, 4, 3, 4096);
