@@ -66,6 +66,7 @@ Result<std::string> LoadOrCreateSecret(const std::string& path) {
 
 // What one put or get owns while it runs.
 struct GridRun {
+  std::shared_ptr<GridOps> ops;  // counted in ops->active while this runs
   std::vector<std::unique_ptr<gbs::Client>> clients;
   std::vector<immutable::GridServer> servers;
   std::string convergence;
@@ -97,11 +98,16 @@ Status OpenGrid(Loop& loop, NameTable& servers, std::shared_ptr<tls::Context> ct
 // callbacks.
 void CloseGrid(Loop* loop, std::shared_ptr<GridRun> run, Task then) {
   auto remaining = std::make_shared<std::size_t>(run->clients.size());
-  auto shared_then = std::make_shared<Task>(std::move(then));
-  if (*remaining == 0) return loop->Post([run, shared_then] { (*shared_then)(); });
+  auto finish = std::make_shared<Task>([loop, run, then = std::move(then)]() mutable {
+    then();
+    // The last put or get of a stopping daemon lets the task table close.
+    GridOps& ops = *run->ops;
+    if (--ops.active == 0 && ops.stopping && ops.on_idle) loop->Post(std::move(ops.on_idle));
+  });
+  if (*remaining == 0) return loop->Post([finish] { (*finish)(); });
   for (auto& client : run->clients) {
-    client->Close([loop, run, remaining, shared_then] {
-      if (--*remaining == 0) loop->Post([run, shared_then] { (*shared_then)(); });
+    client->Close([loop, remaining, finish] {
+      if (--*remaining == 0) loop->Post([finish] { (*finish)(); });
     });
   }
 }
@@ -147,9 +153,13 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
   options.happy = c.options.shares_happy;
   // The grid is read when the task runs (after the lock), not now: the
   // CommandsState outlives every task (the table closes first).
-  spec.body = [servers, loop, ctx = *ctx, private_dir, path, convergence, options](TaskRun& run) mutable {
+  std::shared_ptr<GridOps> ops = c.grid_ops;
+  spec.body = [servers, loop, ops, ctx = *ctx, private_dir, path, convergence, options](TaskRun& run) mutable {
     TaskRun* runp = &run;
+    if (ops->stopping) return run.Fail(Status::ShuttingDown("the daemon is stopping"));
     auto grid = std::make_shared<GridRun>();
+    grid->ops = ops;
+    ++ops->active;
     Status opened = OpenGrid(*loop, *servers, ctx, grid.get());
     if (!opened.ok()) return CloseGrid(loop, grid, [runp, opened] { runp->Fail(opened); });
     grid->convergence = convergence;
@@ -161,7 +171,7 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
           CAIRN_TRY_ASSIGN(grid->lease_secret, LoadOrCreateSecret(private_dir + "/secret"));
           return Status();
         },
-        [loop, grid, runp, path, options](Status secrets) mutable {
+        [loop, grid, runp, ops, path, options](Status secrets) mutable {
           if (!secrets.ok()) return CloseGrid(loop, grid, [runp, secrets] { runp->Fail(secrets); });
           options.convergence = grid->convergence;
           options.lease_secret = grid->lease_secret;
@@ -170,7 +180,7 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
               [runp](const std::string& phase, std::uint64_t done, std::uint64_t total) {
                 runp->Progress(phase, done, total);
               },
-              [runp] { return runp->cancel_requested(); },
+              [runp, ops] { return ops->stopping || runp->cancel_requested(); },
               [loop, grid, runp](Result<immutable::UploadResult> up) {
                 if (!up.ok()) {
                   Status error = up.status();
@@ -212,9 +222,13 @@ void FileGet(CommandsState& c, Request& req, Reply& reply) {
   TaskSpec spec = NewTaskSpec("get", req, {LockKey{kServersKey, LockMode::kShared}});
   NameTable* servers = &c.servers;
   Loop* loop = &c.loop;
-  spec.body = [servers, loop, ctx = *ctx, cap = *cap, path](TaskRun& run) {
+  std::shared_ptr<GridOps> ops = c.grid_ops;
+  spec.body = [servers, loop, ops, ctx = *ctx, cap = *cap, path](TaskRun& run) {
     TaskRun* runp = &run;
+    if (ops->stopping) return run.Fail(Status::ShuttingDown("the daemon is stopping"));
     auto grid = std::make_shared<GridRun>();
+    grid->ops = ops;
+    ++ops->active;
     Status opened = OpenGrid(*loop, *servers, ctx, grid.get());
     if (!opened.ok()) return CloseGrid(loop, grid, [runp, opened] { runp->Fail(opened); });
     immutable::DownloadFile(
@@ -222,7 +236,7 @@ void FileGet(CommandsState& c, Request& req, Reply& reply) {
         [runp](const std::string& phase, std::uint64_t done, std::uint64_t total) {
           runp->Progress(phase, done, total);
         },
-        [runp] { return runp->cancel_requested(); },
+        [runp, ops] { return ops->stopping || runp->cancel_requested(); },
         [loop, grid, runp, path](Result<immutable::DownloadResult> down) {
           if (!down.ok()) {
             Status error = down.status();

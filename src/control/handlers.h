@@ -21,6 +21,14 @@ class Context;
 
 namespace cairn::control {
 
+// The put and get tasks running now. Shutdown asks them to stop and waits
+// for them (their GBS clients and pool work must end before the loop does).
+struct GridOps {
+  std::size_t active = 0;
+  bool stopping = false;
+  Task on_idle;  // runs (posted) when `active` drops to 0 while stopping
+};
+
 struct CommandsState {
   Loop& loop;
   NodeView& node;
@@ -30,6 +38,7 @@ struct CommandsState {
   NameTable& servers;
   std::map<TaskId, std::unique_ptr<Timer>>& holds;
   std::shared_ptr<tls::Context>& client_tls;  // for GBS clients; made on first use
+  std::shared_ptr<GridOps> grid_ops;
 };
 
 // OK if the request has no params (or an empty object).

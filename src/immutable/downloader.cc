@@ -74,6 +74,9 @@ class Download : public std::enable_shared_from_this<Download> {
   void Fail(Status st);
   void Deliver(Result<DownloadResult> r);
   void SideDone();
+  // Loop::Offload, counted like a request: the end is not reported while
+  // work of this operation still runs on the pool.
+  void Offload(Callback<Status()> work, Callback<void(Status)> done);
 
   Loop& loop_;
   std::vector<GridServer> servers_;
@@ -82,7 +85,7 @@ class Download : public std::enable_shared_from_this<Download> {
   ProgressFn progress_;
   StopFn stop_;
   Callback<void(Result<DownloadResult>)> done_;
-  std::size_t side_requests_ = 0;                         // advisories and clean-up still running
+  std::size_t side_requests_ = 0;                         // advisories and pool work still running
   std::optional<Result<DownloadResult>> result_pending_;  // the result, held until they end
   State state_ = State::kOpening;
   int fd_ = -1;
@@ -108,7 +111,7 @@ void Download::Start() {
     return loop_.Post([self] { self->Fail(Status::BadCap("only LIT and CHK caps can be downloaded here")); });
   }
   Download* d = this;
-  loop_.Offload(
+  Offload(
       [d]() -> Status {
         CAIRN_TRY_ASSIGN(d->fd_, OpenForWrite(d->path_));
         if (d->cap_.kind != caps::CapKind::kLiteral) return Status();
@@ -350,7 +353,7 @@ void Download::MaybeDecode() {
   auto bad = std::make_shared<std::optional<std::uint32_t>>();
   Download* d = this;
   auto self = shared_from_this();
-  loop_.Offload(
+  Offload(
       [d, blocks, bad, seg]() -> Status {
         for (const auto& [sh, block] : *blocks) {
           Status st = d->reader_->VerifyBlock(sh, seg, block);
@@ -400,7 +403,7 @@ void Download::Finish() {
   result_.size = cap_.size;
   Download* d = this;
   auto self = shared_from_this();
-  loop_.Offload(
+  Offload(
       [d]() -> Status {
         int fd = d->fd_;
         d->fd_ = -1;
@@ -423,14 +426,12 @@ void Download::Fail(Status st) {
   if (created) {
     // Nothing partial stays behind under the output's name.
     std::string path = path_;
-    ++side_requests_;
-    auto self = shared_from_this();
-    loop_.Offload(
+    Offload(
         [path]() -> Status {
           ::unlink(path.c_str());
           return Status();
         },
-        [self](Status) { self->SideDone(); });
+        [](Status) {});
   }
   Deliver(std::move(st));
 }
@@ -443,6 +444,15 @@ void Download::Deliver(Result<DownloadResult> r) {
   if (side_requests_ > 0) return;
   auto done = std::move(done_);
   done(std::move(*result_pending_));
+}
+
+void Download::Offload(Callback<Status()> work, Callback<void(Status)> done) {
+  ++side_requests_;
+  auto self = shared_from_this();
+  loop_.Offload(std::move(work), [self, done = std::move(done)](Status st) mutable {
+    done(st);
+    self->SideDone();
+  });
 }
 
 void Download::SideDone() {

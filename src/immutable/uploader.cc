@@ -81,6 +81,9 @@ class Upload : public std::enable_shared_from_this<Upload> {
   void AbortBucket(const Bucket& b);
   void Deliver(Result<UploadResult> r);
   void SideDone();
+  // Loop::Offload, counted like a request: the end is not reported while
+  // work of this operation still runs on the pool.
+  void Offload(Callback<Status()> work, Callback<void(Status)> done);
 
   Loop& loop_;
   std::vector<GridServer> servers_;
@@ -89,7 +92,7 @@ class Upload : public std::enable_shared_from_this<Upload> {
   ProgressFn progress_;
   StopFn stop_;
   Callback<void(Result<UploadResult>)> done_;
-  std::size_t side_requests_ = 0;                // aborts still running
+  std::size_t side_requests_ = 0;                // aborts and pool work still running
   std::optional<Result<UploadResult>> pending_;  // the result, held until they end
   State state_ = State::kHashing;
 
@@ -138,7 +141,7 @@ void Upload::Start() {
   // Pass 1, off the loop: the convergent key needs every byte of the file.
   Upload* u = this;
   std::weak_ptr<Upload> weak = self;
-  loop_.Offload(
+  Offload(
       [u, weak]() -> Status {
         CAIRN_TRY_ASSIGN(u->fd_, OpenForRead(u->path_, &u->size_));
         if (u->size_ <= caps::kLiteralMaxSize) {
@@ -328,7 +331,7 @@ void Upload::EncodeNext() {
   auto out = std::make_shared<std::vector<std::string>>();
   Upload* u = this;
   auto self = shared_from_this();
-  loop_.Offload(
+  Offload(
       [u, out, offset, len]() -> Status {
         std::string plain(static_cast<std::size_t>(len), '\0');
         CAIRN_TRY(ReadAt(u->fd_, offset, plain.data(), plain.size(), u->path_));
@@ -447,7 +450,7 @@ void Upload::SendTrailers() {
   for (const Bucket& b : buckets_) {
     if (b.live) shares.insert(b.shnum);
   }
-  loop_.Offload(
+  Offload(
       [u, trailers, shares]() -> Status {
         CAIRN_TRY(u->encoder_->Finish());
         for (std::uint32_t sh : shares) (*trailers)[sh] = u->encoder_->ShareTrailer(sh);
@@ -480,8 +483,7 @@ void Upload::Fail(Status st) {
     b.live = false;
     AbortBucket(b);
   }
-  CloseFile(fd_);
-  fd_ = -1;
+  // The file is closed with the object, once no work on the pool reads it.
   Deliver(std::move(st));
 }
 
@@ -500,6 +502,15 @@ void Upload::Deliver(Result<UploadResult> r) {
   done(std::move(*pending_));
 }
 
+void Upload::Offload(Callback<Status()> work, Callback<void(Status)> done) {
+  ++side_requests_;
+  auto self = shared_from_this();
+  loop_.Offload(std::move(work), [self, done = std::move(done)](Status st) mutable {
+    done(st);
+    self->SideDone();
+  });
+}
+
 void Upload::SideDone() {
   if (--side_requests_ == 0 && pending_) {
     auto done = std::move(done_);
@@ -515,8 +526,7 @@ void Upload::Succeed() {
                                          std::to_string(options_.happy)));
   }
   state_ = State::kDone;
-  CloseFile(fd_);
-  fd_ = -1;
+  // The file is closed with the object, once no work on the pool reads it.
   UploadResult r;
   r.cap = encoder_->Cap();
   r.size = size_;

@@ -253,6 +253,28 @@ class PutGetTest(unittest.TestCase):
             self.servers[4].start()
             run_cli("servers", "remove", "s4", node_dir=self.client.dir, check=True)
 
+    def test_daemon_stops_cleanly_mid_put(self):
+        # SIGTERM while a put streams: the task stops, its clients close, and
+        # cairnd exits 0 within its shutdown deadline; the task's record says
+        # it did not succeed.
+        path = self.file(random.Random(13).randbytes(8 * SEG + 1), "stop")
+        conn = ControlConn(self.client.dir, timeout=60)
+        conn.send({"v": 1, "id": 1, "method": "put", "params": {"path": path}})
+        while True:
+            frame = conn.read_frame()
+            self.assertIsNotNone(frame)
+            if "progress" not in frame:
+                self.fail(f"the put ended before it could be interrupted: {frame}")
+            if frame["progress"].get("phase") == "uploading" and frame["progress"]["done"] > 0:
+                break
+        conn.close()
+        self.assertEqual(self.client.stop(), 0, self.client.read_log())
+        self.client.start()
+        tasks = json.loads(run_cli("--json", "tasks", "list", node_dir=self.client.dir, check=True).stdout)["tasks"]
+        puts = [t for t in tasks if t["kind"] == "put"]
+        self.assertTrue(puts)
+        self.assertNotEqual(puts[0]["state"], "succeeded", puts[0])
+
     def test_usage_errors(self):
         self.assertEqual(run_cli("put", node_dir=self.client.dir).returncode, 2)
         self.assertEqual(run_cli("get", "URI:SSK:aaaa:bbbb", "-o", "/tmp/x", node_dir=self.client.dir).returncode, 7)

@@ -30,6 +30,7 @@ class NodeView {
 
 class TaskTable;
 class NameTable;
+struct GridOps;
 }  // namespace cairn::control
 
 namespace cairn::tls {
@@ -57,7 +58,8 @@ class Commands final : public Dispatcher {
   ~Commands() override;
   // Opens the task records in `dir` (DIR/control). Synchronous, at start-up.
   Status Open(const std::string& dir);
-  // Stops taking tasks; `done` runs once every record is durable.
+  // Stops taking tasks; put and get tasks are asked to stop and waited
+  // for; `done` runs once every record is durable.
   void Close(Task done);
   void Handle(Request request, Reply reply) override;
   // Every method name, for "hello" and `cairn --help`.
@@ -74,6 +76,7 @@ class Commands final : public Dispatcher {
   std::unique_ptr<NameTable> servers_;
   std::map<std::uint64_t, std::unique_ptr<Timer>> holds_;  // debug.hold timers by task
   std::shared_ptr<tls::Context> client_tls_;  // GBS client TLS, made on first put/get
+  std::shared_ptr<GridOps> grid_ops_;         // put and get tasks running
 };
 
 }  // namespace cairn::control
