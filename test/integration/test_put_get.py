@@ -133,10 +133,14 @@ class PutGetTest(unittest.TestCase):
         self.assertEqual(seen, set(range(N)))
 
     def test_node_convergence_secret(self):
+        # `cairn init` made it; cairnd makes a new one on first use if it is gone.
+        path = os.path.join(self.client.dir, "private", "convergence")
+        self.assertTrue(os.path.exists(path))
+        self.assertTrue(os.path.exists(os.path.join(self.client.dir, "private", "secret")))
+        os.unlink(path)
         data = b"x" * 1000
         p, r = self.put(self.file(data))
         self.assertEqual(p.returncode, 0, p.stderr)
-        path = os.path.join(self.client.dir, "private", "convergence")
         with open(path) as f:
             text = f.read().strip()
         self.assertEqual(len(text), 52)                       # 32 bytes, Tahoe base32
