@@ -59,6 +59,7 @@ class Download : public std::enable_shared_from_this<Download> {
 
   void Opened(Status st);
   void Locate();
+  void ListDone(std::size_t server, Result<gbs::ShareNumbers> shares);
   void Activate();
   void HeaderRead(std::size_t server, std::uint32_t shnum, Result<std::string> r);
   void HashesRead(Share share, Result<std::string> r);
@@ -160,28 +161,41 @@ void Download::Locate() {
   lists_outstanding_ = servers_.size();
   auto self = shared_from_this();
   for (std::size_t i = 0; i < servers_.size(); ++i) {
-    servers_[i].client->ListImmutable(si_, [self, i](Result<gbs::ShareNumbers> shares) {
-      if (self->state_ != State::kLocating) return;
-      if (shares.ok()) {
-        // Servers that answer first are asked first (fastest first).
-        for (std::uint32_t sh : *shares) {
-          if (sh < self->cap_.n) self->candidates_.emplace_back(i, sh);
-        }
-      } else {
-        ++self->result_.failed_reads;
-        CAIRN_LOG(Info, "download: list on %s: %s", self->servers_[i].name.c_str(), shares.status().ToString().c_str());
-      }
-      if (--self->lists_outstanding_ == 0) {
-        if (self->Stopping()) return;
-        self->state_ = State::kFetching;
-        self->Activate();
-      }
-    });
+    servers_[i].client->ListImmutable(
+        si_, [self, i](Result<gbs::ShareNumbers> shares) { self->ListDone(i, std::move(shares)); });
   }
 }
 
+// Servers that answer first are asked first (fastest first): fetching
+// starts as soon as k distinct shares are known, and answers that come
+// later only add candidates (replacements), so one slow server never holds
+// a download up while others have enough.
+void Download::ListDone(std::size_t server, Result<gbs::ShareNumbers> shares) {
+  --lists_outstanding_;
+  if (state_ == State::kDone || state_ == State::kSyncing) return;
+  if (shares.ok()) {
+    for (std::uint32_t sh : *shares) {
+      if (sh < cap_.n) candidates_.emplace_back(server, sh);
+    }
+  } else {
+    ++result_.failed_reads;
+    CAIRN_LOG(Info, "download: list on %s: %s", servers_[server].name.c_str(), shares.status().ToString().c_str());
+  }
+  if (state_ == State::kLocating) {
+    std::set<std::uint32_t> distinct;
+    for (const auto& c : candidates_) distinct.insert(c.second);
+    if (distinct.size() < cap_.k && lists_outstanding_ > 0) return;
+    if (Stopping()) return;
+    state_ = State::kFetching;
+    return Activate();
+  }
+  // A late answer may be what a stalled activation waits for.
+  if (state_ == State::kFetching && active_.size() + pending_.size() < cap_.k) Activate();
+}
+
 // Starts verifying candidate shares until k distinct ones are active or
-// being activated; fails when that can no longer happen.
+// being activated; fails when that can no longer happen (no candidate
+// left, nothing being verified and no server still to answer).
 void Download::Activate() {
   if (state_ != State::kFetching) return;
   while (active_.size() + pending_.size() < cap_.k && !candidates_.empty()) {
@@ -205,6 +219,7 @@ void Download::Activate() {
         [self, server, shnum](Result<std::string> r) { self->HeaderRead(server, shnum, std::move(r)); });
   }
   if (active_.size() + pending_.size() < cap_.k && pending_.empty()) {
+    if (lists_outstanding_ > 0) return;  // a server may still name more shares
     return Fail(Status::NotEnoughServers("found " + std::to_string(active_.size()) + " usable shares, need " +
                                          std::to_string(cap_.k)));
   }

@@ -286,6 +286,32 @@ TEST_F(UploaderTest, UnhappyUploadFailsAndDownloadSurvivesNMinusKDown) {
   EXPECT_FALSE(std::filesystem::exists(root + "/lost"));
 }
 
+TEST_F(UploaderTest, DownloadDoesNotWaitForASlowServer) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 4096);
+  std::string data = Pattern(30000, 21);
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  // Server 0 answers its share list 30 s late: the other three have enough.
+  {
+    bool closed = false;
+    servers[0]->client->Close([&] { closed = true; });
+    ASSERT_TRUE(loop.RunUntil([&] { return closed; }, 20000));
+    gbs::ClientOptions co;
+    co.TEST_late_ms = 30000;
+    co.TEST_fault = [](std::string_view endpoint) {
+      return endpoint == "list" ? gbs::Fault::kAnswerLate : gbs::Fault::kNone;
+    };
+    servers[0]->client = std::make_unique<gbs::Client>(loop, ctx, servers[0]->nurl, std::move(co));
+  }
+  std::uint64_t start = loop.NowMs();
+  auto down = Get(up->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_LT(loop.NowMs() - start, 10000u);
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+  for (const auto& [sh, name] : down->shares_used) EXPECT_NE(name, "s0");
+}
+
 TEST_F(UploaderTest, ServerFailingMidUploadIsDropped) {
   StartServers(5);
   // Server 0's client drops the connection of its fifth PATCH and fails
