@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -98,6 +99,7 @@ class Upload : public std::enable_shared_from_this<Upload> {
 
   int fd_ = -1;
   std::uint64_t size_ = 0;
+  std::atomic<bool> abandon_{false};  // set on the loop, read by the first pass on the pool
   std::string key_;
   std::string literal_;  // the file itself, for LIT
   std::unique_ptr<ChkEncoder> encoder_;
@@ -154,15 +156,20 @@ void Upload::Start() {
         std::string buf(1 << 20, '\0');
         for (std::uint64_t off = 0; off < u->size_; off += buf.size()) {
           std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), u->size_ - off));
+          if (u->abandon_.load(std::memory_order_relaxed)) return Status::Cancelled("upload cancelled");
           CAIRN_TRY(ReadAt(u->fd_, off, buf.data(), len, u->path_));
           hasher.Update(std::string_view(buf.data(), len));
           // Progress from the pool reaches the loop through its queue (a
-          // long first pass must not look like a hung daemon).
-          if ((off / buf.size()) % 64 == 63) {
+          // long first pass must not look like a hung daemon), and the
+          // loop answers with whether to stop (a stopping daemon must not
+          // wait for a whole large file to be hashed).
+          if ((off / buf.size()) % 16 == 15) {
             std::uint64_t done = off + len;
             u->loop_.PostFromAnyThread([weak, done] {
               auto up = weak.lock();
-              if (up && up->state_ == State::kHashing) up->Report("hashing", done, up->size_);
+              if (!up || up->state_ != State::kHashing) return;
+              up->Report("hashing", done, up->size_);
+              if (up->stop_ && up->stop_()) up->abandon_.store(true, std::memory_order_relaxed);
             });
           }
         }
