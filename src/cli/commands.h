@@ -18,6 +18,8 @@ int MetricsMain(const Options& opts);
 int AliasMain(const Options& opts);
 int TahoeEntryMain(const Options& opts);
 int ServersMain(const Options& opts);
+int PutMain(const Options& opts);
+int GetMain(const Options& opts);
 int DebugSskCapMain(const Options& opts);
 int DebugChkCapMain(const Options& opts);
 int DebugParseCapMain(const Options& opts);

@@ -13,8 +13,10 @@
 #include <cstring>
 #include <string>
 
+#include "cairn/core/base32.h"
 #include "cairn/core/config.h"
 #include "cairn/core/node_dir.h"
+#include "cairn/crypto/random.h"
 #include "cairn/tls/identity.h"
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -28,8 +30,9 @@ const char kHelp[] =
     "usage: cairn init DIR [options]\n"
     "\n"
     "Creates a new node directory: DIR/cairn.json (configuration), DIR/private/\n"
-    "(TLS key and certificate, swissnum; mode 0700) and DIR/store/ (the LMDB\n"
-    "environment). Refuses a DIR that exists and is not empty.\n"
+    "(TLS key and certificate, swissnum, the convergence and lease secrets; mode\n"
+    "0700) and DIR/store/ (the LMDB environment). Refuses a DIR that exists and\n"
+    "is not empty.\n"
     "\n"
     "  --port P        storage (GBS) port, default 3456\n"
     "  --nickname N    the node's nickname, default the host name\n"
@@ -127,6 +130,13 @@ Status Populate(const NodePaths& p, const Config& config, std::string* node_id) 
   CAIRN_TRY_ASSIGN(*node_id, tls::SpkiHashOfCertPem(id.cert_pem));
   CAIRN_TRY_ASSIGN(std::string swissnum, tls::RandomUrlSafeToken(32));
   CAIRN_TRY(WriteFile(p.swissnum, swissnum + "\n", 0600));
+  // The convergence and lease secrets of put/get (docs/put-get.md), as
+  // Tahoe-LAFS keeps them: 32 random bytes in base32. cairnd also creates
+  // them on first use in a directory made before they existed.
+  CAIRN_TRY_ASSIGN(std::string convergence, crypto::RandomBytes(32));
+  CAIRN_TRY(WriteFile(p.private_dir + "/convergence", Base32Encode(convergence) + "\n", 0600));
+  CAIRN_TRY_ASSIGN(std::string lease_secret, crypto::RandomBytes(32));
+  CAIRN_TRY(WriteFile(p.private_dir + "/secret", Base32Encode(lease_secret) + "\n", 0600));
   CAIRN_TRY(MakeDir(p.store, 0700));
   CAIRN_TRY(CreateStoreEnv(p.store));
   // The config is written last: its presence marks a complete node directory.

@@ -421,6 +421,8 @@ constexpr Method kMethods[] = {
     {"servers.add", ServersAdd},
     {"servers.remove", ServersRemove},
     {"servers.list", ServersList},
+    {"put", FilePut},
+    {"get", FileGet},
     {"debug.hold", DebugHold},
     {"debug.digest", DebugDigest},
     {"debug.emit", DebugEmit},
@@ -435,7 +437,8 @@ Commands::Commands(Loop& loop, const Limits& limits, NodeView& node, CommandsOpt
       tasks_(std::make_unique<TaskTable>(
           loop, TaskLimits{static_cast<std::size_t>(limits.tasks_max_active),
                            static_cast<std::size_t>(limits.tasks_max_per_key),
-                           static_cast<std::size_t>(limits.task_history)})) {}
+                           static_cast<std::size_t>(limits.task_history)})),
+      grid_ops_(std::make_shared<GridOps>()) {}
 
 Commands::~Commands() { holds_.clear(); }
 
@@ -449,7 +452,14 @@ Status Commands::Open(const std::string& dir) {
 
 void Commands::Close(Task done) {
   holds_.clear();  // test holds end with the daemon
-  tasks_->Close(std::move(done));
+  // Running put and get tasks stop at their next step (Cancelled-like
+  // ShuttingDown) and close their clients; their records end before the
+  // table closes.
+  grid_ops_->stopping = true;
+  if (grid_ops_->active == 0) return tasks_->Close(std::move(done));
+  TaskTable* tasks = tasks_.get();
+  auto shared_done = std::make_shared<Task>(std::move(done));
+  grid_ops_->on_idle = [tasks, shared_done] { tasks->Close(std::move(*shared_done)); };
 }
 
 std::vector<std::string> Commands::Methods() {
@@ -477,7 +487,7 @@ Json Commands::TaskSummary() const {
 }
 
 void Commands::Handle(Request request, Reply reply) {
-  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_};
+  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_, client_tls_, grid_ops_};
   for (const Method& m : kMethods) {
     if (request.method == m.name) return m.handler(state, request, reply);
   }

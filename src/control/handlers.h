@@ -15,7 +15,19 @@
 #include "control/name_table.h"
 #include "control/tasks.h"
 
+namespace cairn::tls {
+class Context;
+}
+
 namespace cairn::control {
+
+// The put and get tasks running now. Shutdown asks them to stop and waits
+// for them (their GBS clients and pool work must end before the loop does).
+struct GridOps {
+  std::size_t active = 0;
+  bool stopping = false;
+  Task on_idle;  // runs (posted) when `active` drops to 0 while stopping
+};
 
 struct CommandsState {
   Loop& loop;
@@ -25,6 +37,8 @@ struct CommandsState {
   NameTable& aliases;
   NameTable& servers;
   std::map<TaskId, std::unique_ptr<Timer>>& holds;
+  std::shared_ptr<tls::Context>& client_tls;  // for GBS clients; made on first use
+  std::shared_ptr<GridOps> grid_ops;
 };
 
 // OK if the request has no params (or an empty object).
@@ -42,5 +56,9 @@ void RunTask(CommandsState& c, Request& req, Reply& reply, TaskSpec spec);
 void ServersAdd(CommandsState& c, Request& req, Reply& reply);
 void ServersRemove(CommandsState& c, Request& req, Reply& reply);
 void ServersList(CommandsState& c, Request& req, Reply& reply);
+
+// put and get: immutable files on the grid (files.cc).
+void FilePut(CommandsState& c, Request& req, Reply& reply);
+void FileGet(CommandsState& c, Request& req, Reply& reply);
 
 }  // namespace cairn::control

@@ -63,6 +63,26 @@ Status ParseInto(const cJSON* root, Config* c) {
     CAIRN_TRY(s.Finish());
   }
 
+  const cJSON* client = nullptr;
+  CAIRN_TRY(top.Object("client", &client));
+  if (client) {
+    CAIRN_TRY_ASSIGN(JsonObjectReader cl, JsonObjectReader::Open(client, "client."));
+    std::uint64_t k = c->shares_needed, n = c->shares_total, happy = c->shares_happy;
+    CAIRN_TRY(cl.Uint("shares_needed", &k, false, 256));
+    CAIRN_TRY(cl.Uint("shares_total", &n, false, 256));
+    CAIRN_TRY(cl.Uint("shares_happy", &happy, false, 256));
+    CAIRN_TRY(cl.Uint("max_segment_size", &c->max_segment_size, false, std::uint64_t{1} << 30));
+    CAIRN_TRY(cl.Finish());
+    if (k < 1 || n < k || happy < 1 || happy > n || c->max_segment_size < 1) {
+      return Status::InvalidArgument(
+          "keys \"client.*\" need 1 <= shares_needed <= shares_total <= 256, 1 <= shares_happy <= shares_total "
+          "and a positive max_segment_size");
+    }
+    c->shares_needed = static_cast<std::uint32_t>(k);
+    c->shares_total = static_cast<std::uint32_t>(n);
+    c->shares_happy = static_cast<std::uint32_t>(happy);
+  }
+
   const cJSON* metrics = nullptr;
   CAIRN_TRY(top.Object("metrics", &metrics));
   if (metrics) {
@@ -141,6 +161,13 @@ std::string ConfigToJson(const Config& c) {
   cJSON_AddStringToObject(s, "host", c.public_host.c_str());
   if (c.read_only) cJSON_AddBoolToObject(s, "read_only", 1);
   if (c.lease_expiry != "off") cJSON_AddStringToObject(s, "lease_expiry", c.lease_expiry.c_str());
+  if (c.shares_needed != 3 || c.shares_total != 10 || c.shares_happy != 7 || c.max_segment_size != (1u << 20)) {
+    cJSON* cl = cJSON_AddObjectToObject(r, "client");
+    cJSON_AddNumberToObject(cl, "shares_needed", c.shares_needed);
+    cJSON_AddNumberToObject(cl, "shares_total", c.shares_total);
+    cJSON_AddNumberToObject(cl, "shares_happy", c.shares_happy);
+    cJSON_AddNumberToObject(cl, "max_segment_size", static_cast<double>(c.max_segment_size));
+  }
   if (c.metrics_port != 0) {
     cJSON* m = cJSON_AddObjectToObject(r, "metrics");
     cJSON_AddNumberToObject(m, "port", c.metrics_port);

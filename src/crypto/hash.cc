@@ -1,31 +1,22 @@
-// SHA-256 and Tahoe-LAFS's tagged hashes over mbedTLS's SHA-256.
+// SHA-256 and Tahoe-LAFS's tagged hashes over crypto/sha256.h (SHA-1 from
+// mbedTLS).
 #include "cairn/crypto/hash.h"
 
-#include <mbedtls/sha256.h>
+#include <cstdint>
 
 #include "cairn/core/status.h"
 #include "cairn/crypto/mbedtls_compat.h"
+#include "crypto/sha256.h"
 
 namespace cairn::crypto {
 namespace {
 
 const unsigned char* Bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 
-// A SHA-256 context whose mbedTLS calls cannot fail with valid arguments;
-// a failure is a broken invariant.
+// A SHA-256 context (crypto/sha256.h: SHA-NI where the CPU has it).
 class Sha {
  public:
-  Sha() {
-    mbedtls_sha256_init(&ctx_);
-    CAIRN_CHECK(compat::Sha256Starts(&ctx_) == 0, "sha256 start");
-  }
-  ~Sha() { mbedtls_sha256_free(&ctx_); }
-  Sha(const Sha&) = delete;
-  Sha& operator=(const Sha&) = delete;
-
-  void Update(std::string_view data) {
-    CAIRN_CHECK(compat::Sha256Update(&ctx_, Bytes(data), data.size()) == 0, "sha256 update");
-  }
+  void Update(std::string_view data) { state_.Update(data.data(), data.size()); }
   void UpdateNetstring(std::string_view data) {
     Update(std::to_string(data.size()));
     Update(":");
@@ -34,26 +25,28 @@ class Sha {
   }
   // SHA-256d of everything so far, cut to `size` bytes.
   std::string FinishDouble(std::size_t size) {
-    unsigned char first[kHashSize];
-    CAIRN_CHECK(compat::Sha256Finish(&ctx_, first) == 0, "sha256 finish");
-    std::string second(kHashSize, '\0');
-    CAIRN_CHECK(compat::Sha256(first, sizeof first, reinterpret_cast<unsigned char*>(second.data())) == 0,
-                "sha256");
+    std::uint8_t first[kHashSize];
+    state_.Finish(first);
+    Sha256State second;
+    second.Update(first, sizeof first);
+    std::string out(kHashSize, '\0');
+    second.Finish(reinterpret_cast<std::uint8_t*>(out.data()));
     CAIRN_CHECK(size <= kHashSize, "hash truncated to more than 32 bytes");
-    second.resize(size);
-    return second;
+    out.resize(size);
+    return out;
   }
 
  private:
-  mbedtls_sha256_context ctx_;
+  Sha256State state_;
 };
 
 }  // namespace
 
 std::string Sha256(std::string_view data) {
+  Sha256State state;
+  state.Update(data.data(), data.size());
   std::string out(kHashSize, '\0');
-  CAIRN_CHECK(compat::Sha256(Bytes(data), data.size(), reinterpret_cast<unsigned char*>(out.data())) == 0,
-              "sha256");
+  state.Finish(reinterpret_cast<std::uint8_t*>(out.data()));
   return out;
 }
 

@@ -43,6 +43,17 @@ Memory ReadMemory() {
 }
 
 
+control::CommandsOptions CommandsOptionsOf(const Config& config, const NodePaths& paths) {
+  control::CommandsOptions o;
+  o.test_hooks = std::getenv("CAIRN_TEST_HOOKS") != nullptr;
+  o.private_dir = paths.private_dir;
+  o.shares_needed = config.shares_needed;
+  o.shares_total = config.shares_total;
+  o.shares_happy = config.shares_happy;
+  o.max_segment_size = config.max_segment_size;
+  return o;
+}
+
 }  // namespace
 
 Node::Node(Loop& loop, NodePaths paths, Config config, std::string node_id)
@@ -51,7 +62,7 @@ Node::Node(Loop& loop, NodePaths paths, Config config, std::string node_id)
       config_(std::move(config)),
       node_id_(std::move(node_id)),
       started_ms_(loop.NowMs()),
-      commands_(loop, config_.limits, *this, control::CommandsOptions{std::getenv("CAIRN_TEST_HOOKS") != nullptr}),
+      commands_(loop, config_.limits, *this, CommandsOptionsOf(config_, paths_)),
       control_(loop, config_.limits, commands_) {}
 
 Node::~Node() = default;

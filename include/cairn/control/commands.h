@@ -30,11 +30,26 @@ class NodeView {
 
 class TaskTable;
 class NameTable;
+struct GridOps;
+}  // namespace cairn::control
+
+namespace cairn::tls {
+class Context;
+}
+
+namespace cairn::control {
 
 struct CommandsOptions {
   // Enables test-only methods (debug.hold); set by cairnd from the
   // CAIRN_TEST_HOOKS environment variable, never by configuration.
   bool test_hooks = false;
+  // put and get: where the node's secrets live (DIR/private) and the
+  // immutable encoding from the configuration ("client." keys).
+  std::string private_dir;
+  std::uint32_t shares_needed = 3;
+  std::uint32_t shares_total = 10;
+  std::uint32_t shares_happy = 7;
+  std::uint64_t max_segment_size = 1 << 20;
 };
 
 class Commands final : public Dispatcher {
@@ -43,7 +58,8 @@ class Commands final : public Dispatcher {
   ~Commands() override;
   // Opens the task records in `dir` (DIR/control). Synchronous, at start-up.
   Status Open(const std::string& dir);
-  // Stops taking tasks; `done` runs once every record is durable.
+  // Stops taking tasks; put and get tasks are asked to stop and waited
+  // for; `done` runs once every record is durable.
   void Close(Task done);
   void Handle(Request request, Reply reply) override;
   // Every method name, for "hello" and `cairn --help`.
@@ -59,6 +75,8 @@ class Commands final : public Dispatcher {
   std::unique_ptr<NameTable> aliases_;
   std::unique_ptr<NameTable> servers_;
   std::map<std::uint64_t, std::unique_ptr<Timer>> holds_;  // debug.hold timers by task
+  std::shared_ptr<tls::Context> client_tls_;  // GBS client TLS, made on first put/get
+  std::shared_ptr<GridOps> grid_ops_;         // put and get tasks running
 };
 
 }  // namespace cairn::control

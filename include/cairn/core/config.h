@@ -26,6 +26,11 @@ struct Config {
   std::uint16_t metrics_port = 0;          // "metrics.port": /metrics on 127.0.0.1 (0: off)
   LogLevel log_level = LogLevel::kInfo;    // "log_level"
   std::string log_sink = "stderr";         // "log_sink": "stderr" or "syslog"
+  // The immutable-file client ("client." keys), Tahoe-LAFS's defaults.
+  std::uint32_t shares_needed = 3;         // "client.shares_needed": k
+  std::uint32_t shares_total = 10;         // "client.shares_total": N (k..256)
+  std::uint32_t shares_happy = 7;          // "client.shares_happy": servers of happiness (1..N)
+  std::uint64_t max_segment_size = 1 << 20;  // "client.max_segment_size": enters the convergent key
   Limits limits;                           // board defaults + "limits" overrides
 };
 

@@ -1,0 +1,46 @@
+// Immutable (CHK) download over GBS (tahoe-protocol.md 5.5, "Downloader
+// summary"): a LIT cap is written out at once; a CHK cap's shares are
+// listed on every server (permuted order), and the servers that answer first
+// are used first. For k shares of distinct numbers the header, the URI
+// extension block (checked against the cap), the crypttext hash tree and the
+// share's block hash tree and share hash chain are fetched and verified
+// (chk_reader.h); then, one segment at a time, one block from each of those
+// shares is fetched, verified, decoded, decrypted and written at its offset
+// in the output file (on the thread pool). A share that cannot be read is
+// replaced by another; a share that fails a hash check is replaced too, and
+// its server gets the corruption advisory. Nothing unverified is written.
+//
+// Memory: one segment's k blocks and its plaintext. Every completion runs on
+// a later loop turn, exactly once. Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cairn/caps/cap.h"
+#include "cairn/core/callback.h"
+#include "cairn/core/loop.h"
+#include "cairn/core/status.h"
+#include "cairn/immutable/uploader.h"
+
+namespace cairn::immutable {
+
+struct DownloadResult {
+  std::uint64_t size = 0;
+  // Share number -> the server it was read from (the last k used).
+  std::map<std::uint32_t, std::string> shares_used;
+  std::size_t corrupt_shares = 0;  // shares that failed a check (advisories sent)
+  std::size_t failed_reads = 0;    // reads that failed (server errors)
+};
+
+// Writes the file of `cap` (LIT or CHK) to `path` (created or truncated;
+// removed again on failure). `done` runs once on a later turn with the
+// result, or: BadCap (a cap that is not LIT or CHK), NotEnoughServers (fewer
+// than k good shares could be found and read), NotFound/PermissionDenied/
+// IoError/NoSpace (the output file), Cancelled (`stop` said so).
+void DownloadFile(Loop& loop, std::vector<GridServer> servers, caps::Cap cap, std::string path, ProgressFn progress,
+                  StopFn stop, Callback<void(Result<DownloadResult>)> done);
+
+}  // namespace cairn::immutable

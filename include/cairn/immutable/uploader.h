@@ -1,0 +1,85 @@
+// Immutable (CHK) upload and download over GBS (tahoe-protocol.md 5.5):
+//
+//   UploadFile: pass 1 hashes the file off the loop for the convergent key
+//   (LIT cap for 55 bytes or less, nothing stored); then asks every server
+//   for its version (room) and the shares it already has, plans placement
+//   with servers of happiness (grid/placement.h, reusing existing shares),
+//   allocates buckets, and streams the file one segment at a time: read,
+//   encrypt and encode on the thread pool, PATCH each block to its bucket,
+//   then the trailers (hash trees, UEB), whose PATCH completes each share.
+//
+//   DownloadFile: in download.cc; see downloader.h.
+//
+// Memory: one segment is encoded while up to `segments_in_flight` segments'
+// blocks are in flight, so at most segments_in_flight + 1 segments' blocks
+// (N/k times the segment size each) are held, whatever the file size. Each
+// server has at most `segments_in_flight` segments' blocks of its shares in
+// flight: a segment's PATCHes go out only when fewer segments than that have
+// PATCHes unanswered.
+//
+// Every completion runs on a later loop turn, exactly once, also when the
+// call fails at once (design rule 1). Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cairn/caps/cap.h"
+#include "cairn/core/callback.h"
+#include "cairn/core/loop.h"
+#include "cairn/core/status.h"
+#include "cairn/immutable/chk.h"
+
+namespace cairn::gbs {
+class Client;
+}
+
+namespace cairn::immutable {
+
+// One storage server of the grid, as uploads and downloads use it.
+struct GridServer {
+  gbs::Client* client = nullptr;  // not owned; must outlive the operation
+  std::string seed;               // 20 bytes: permutation and lease seed (gbs::ServerSeed)
+  std::string name;               // for messages and results (a nickname or the server id)
+};
+
+// Reports progress: phase ("hashing", "placing", "uploading", "downloading"),
+// bytes done and the total. Called on the loop thread, any number of times.
+using ProgressFn = Callback<void(const std::string& phase, std::uint64_t done, std::uint64_t total)>;
+// Asked between steps; returning true stops the operation with Cancelled.
+using StopFn = Callback<bool()>;
+
+struct UploadOptions {
+  ChkParams params;          // k, N, maximum segment size
+  std::uint32_t happy = 7;   // servers of happiness required
+  std::string convergence;   // the raw convergence secret (any length)
+  std::string lease_secret;  // the client's raw lease secret (32 bytes)
+  // Segments whose PATCHes may be outstanding at once (>= 1): each server
+  // has at most this many segments' blocks of its shares in flight.
+  std::size_t segments_in_flight = 3;
+};
+
+struct UploadResult {
+  caps::Cap cap;
+  std::uint64_t size = 0;
+  std::size_t happiness = 0;               // of the final placement (0 for LIT)
+  std::size_t shares_uploaded = 0;         // buckets written and completed
+  std::size_t shares_reused = 0;           // shares servers already held
+  std::size_t max_segments_in_flight = 0;  // the most segments with PATCHes outstanding at once
+  // Share number -> names of the servers that hold it after the upload.
+  std::map<std::uint32_t, std::vector<std::string>> placement;
+};
+
+// Uploads the file at `path` (read on the thread pool; it must not change
+// meanwhile) to `servers`. `done` runs once on a later turn with the cap, or:
+// InvalidArgument (bad parameters: 1 <= k <= N <= 256, 1 <= happy <= N),
+// NotFound/IoError (the file), NotEnoughServers (happiness cannot be reached
+// or fell below `happy` when servers failed; every bucket this upload
+// allocated is aborted), Cancelled (`stop` said so). `servers`' clients must
+// outlive the call's completion; everything else is copied.
+void UploadFile(Loop& loop, std::vector<GridServer> servers, std::string path, UploadOptions options,
+                ProgressFn progress, StopFn stop, Callback<void(Result<UploadResult>)> done);
+
+}  // namespace cairn::immutable

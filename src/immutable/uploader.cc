@@ -1,0 +1,573 @@
+// CHK upload over GBS (see the header). One Upload object per call, owned
+// by the completions in flight (shared_ptr): it lives until the last of them
+// has run. Work on the thread pool touches only the encoder, the file
+// descriptor and the buffers handed to it, never while the loop does: at
+// most one offload runs at a time, and the loop reads its results only from
+// the offload's completion. Loop thread only, except those work items.
+#include "cairn/immutable/uploader.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "cairn/caps/keys.h"
+#include "cairn/core/log.h"
+#include "cairn/crypto/random.h"
+#include "cairn/gbs/client.h"
+#include "cairn/grid/placement.h"
+#include "immutable/file_io.h"
+
+namespace cairn::immutable {
+namespace {
+
+gbs::StorageIndex ToSi(const std::string& si) {
+  gbs::StorageIndex out{};
+  std::memcpy(out.data(), si.data(), out.size());
+  return out;
+}
+
+// One share being written to one server.
+struct Bucket {
+  std::size_t server = 0;  // index into servers_
+  std::uint32_t shnum = 0;
+  bool live = true;
+  bool complete = false;
+};
+
+class Upload : public std::enable_shared_from_this<Upload> {
+ public:
+  Upload(Loop& loop, std::vector<GridServer> servers, std::string path, UploadOptions options, ProgressFn progress,
+         StopFn stop, Callback<void(Result<UploadResult>)> done)
+      : loop_(loop),
+        servers_(std::move(servers)),
+        path_(std::move(path)),
+        options_(std::move(options)),
+        progress_(std::move(progress)),
+        stop_(std::move(stop)),
+        done_(std::move(done)) {}
+
+  ~Upload() { CloseFile(fd_); }
+
+  void Start();
+
+ private:
+  enum class State { kHashing, kQuerying, kAllocating, kStreaming, kFinishing, kDone };
+
+  void Hashed(Status st);
+  void Query();
+  void Plan();
+  void Allocated();
+  void EncodeNext();
+  void Pump();
+  void SendSegment(std::uint64_t seg, std::vector<std::string> blocks);
+  void SegmentAnswered(std::uint64_t len);
+  void WriteDone(std::size_t bucket, bool trailer, Result<gbs::WriteResult> r);
+  void DropServer(std::size_t server, const Status& why);
+  void SendTrailers();
+  std::size_t CurrentHappiness() const;
+  bool Stopping();
+  void Report(const char* phase, std::uint64_t done, std::uint64_t total) {
+    if (progress_) progress_(phase, done, total);
+  }
+  void Fail(Status st);
+  void Succeed();
+  void AbortBucket(const Bucket& b);
+  void Deliver(Result<UploadResult> r);
+  void SideDone();
+  // Loop::Offload, counted like a request: the end is not reported while
+  // work of this operation still runs on the pool.
+  void Offload(Callback<Status()> work, Callback<void(Status)> done);
+
+  Loop& loop_;
+  std::vector<GridServer> servers_;
+  std::string path_;
+  UploadOptions options_;
+  ProgressFn progress_;
+  StopFn stop_;
+  Callback<void(Result<UploadResult>)> done_;
+  std::size_t side_requests_ = 0;                // aborts and pool work still running
+  std::optional<Result<UploadResult>> pending_;  // the result, held until they end
+  State state_ = State::kHashing;
+
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+  std::atomic<bool> abandon_{false};  // set on the loop, read by the first pass on the pool
+  std::string key_;
+  std::string literal_;  // the file itself, for LIT
+  std::unique_ptr<ChkEncoder> encoder_;
+  gbs::StorageIndex si_{};
+
+  // Per server (same index as servers_).
+  std::vector<grid::ServerState> states_;
+  std::vector<bool> answered_version_, answered_list_, failed_;
+  std::vector<std::string> upload_secrets_;
+  std::vector<gbs::LeaseSecrets> leases_;
+  std::size_t outstanding_ = 0;
+
+  grid::SharePlacement existing_;  // shares already on servers (kept)
+  std::vector<Bucket> buckets_;
+
+  // Streaming.
+  std::uint64_t next_encode_ = 0;  // the next segment to encode
+  bool encoding_ = false;
+  bool encoded_ready_ = false;
+  std::uint64_t encoded_seg_ = 0;
+  std::vector<std::string> encoded_;  // blocks of encoded_seg_, waiting to be sent
+  std::size_t writes_in_flight_ = 0;
+  std::size_t segments_in_flight_ = 0;  // segments with PATCHes outstanding
+  std::size_t max_segments_in_flight_ = 0;
+  std::uint64_t segments_sent_ = 0;
+  std::uint64_t bytes_acked_ = 0;  // plaintext bytes whose PATCHes were all answered
+};
+
+void Upload::Start() {
+  auto self = shared_from_this();
+  const ChkParams& p = options_.params;
+  if (p.k < 1 || p.n < p.k || p.n > 256 || options_.happy < 1 || options_.happy > p.n || p.max_segment_size < 1 ||
+      options_.segments_in_flight < 1) {
+    return loop_.Post([self] {
+      self->Fail(
+          Status::InvalidArgument("upload needs 1 <= k <= N <= 256, 1 <= happy "
+                                  "<= N and a positive segment size"));
+    });
+  }
+  Report("hashing", 0, 0);
+  // Pass 1, off the loop: the convergent key needs every byte of the file.
+  Upload* u = this;
+  std::weak_ptr<Upload> weak = self;
+  Offload(
+      [u, weak]() -> Status {
+        CAIRN_TRY_ASSIGN(u->fd_, OpenForRead(u->path_, &u->size_));
+        if (u->size_ <= caps::kLiteralMaxSize) {
+          u->literal_.resize(static_cast<std::size_t>(u->size_));
+          return ReadAt(u->fd_, 0, u->literal_.data(), u->literal_.size(), u->path_);
+        }
+        const ChkParams& params = u->options_.params;
+        caps::ConvergentKeyHasher hasher(u->options_.convergence, params.k, params.n,
+                                         caps::ChkSegmentSize(u->size_, params.max_segment_size, params.k));
+        std::string buf(1 << 20, '\0');
+        for (std::uint64_t off = 0; off < u->size_; off += buf.size()) {
+          std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), u->size_ - off));
+          if (u->abandon_.load(std::memory_order_relaxed)) return Status::Cancelled("upload cancelled");
+          CAIRN_TRY(ReadAt(u->fd_, off, buf.data(), len, u->path_));
+          hasher.Update(std::string_view(buf.data(), len));
+          // Progress from the pool reaches the loop through its queue (a
+          // long first pass must not look like a hung daemon), and the
+          // loop answers with whether to stop (a stopping daemon must not
+          // wait for a whole large file to be hashed).
+          if ((off / buf.size()) % 16 == 15) {
+            std::uint64_t done = off + len;
+            u->loop_.PostFromAnyThread([weak, done] {
+              auto up = weak.lock();
+              if (!up || up->state_ != State::kHashing) return;
+              up->Report("hashing", done, up->size_);
+              if (up->stop_ && up->stop_()) up->abandon_.store(true, std::memory_order_relaxed);
+            });
+          }
+        }
+        u->key_ = hasher.Finish();
+        CAIRN_TRY_ASSIGN(ChkEncoder enc, ChkEncoder::Create(u->key_, params, u->size_));
+        u->encoder_ = std::make_unique<ChkEncoder>(std::move(enc));
+        return Status();
+      },
+      [self](Status st) { self->Hashed(st); });
+}
+
+void Upload::Hashed(Status st) {
+  if (state_ == State::kDone) return;
+  if (!st.ok()) return Fail(st);
+  if (Stopping()) return;
+  Report("hashing", size_, size_);
+  if (!encoder_) {  // LIT: nothing is stored
+    UploadResult r;
+    r.cap.kind = caps::CapKind::kLiteral;
+    r.cap.literal = std::move(literal_);
+    r.size = size_;
+    state_ = State::kDone;
+    return Deliver(std::move(r));
+  }
+  si_ = ToSi(encoder_->storage_index());
+  if (servers_.empty()) return Fail(Status::NotEnoughServers("no storage servers are configured"));
+  Query();
+}
+
+bool Upload::Stopping() {
+  if (stop_ && stop_()) {
+    Fail(Status::Cancelled("upload cancelled"));
+    return true;
+  }
+  return false;
+}
+
+// Asks every server, in permuted order, for its room and the shares of
+// this file it already holds.
+void Upload::Query() {
+  state_ = State::kQuerying;
+  Report("placing", 0, servers_.size());
+  std::vector<std::string> seeds;
+  for (const GridServer& s : servers_) seeds.push_back(s.seed);
+  std::vector<std::size_t> order = grid::PermutedOrder(encoder_->storage_index(), seeds);
+  std::vector<GridServer> permuted;
+  for (std::size_t i : order) permuted.push_back(std::move(servers_[i]));
+  servers_ = std::move(permuted);
+
+  std::size_t m = servers_.size();
+  states_.assign(m, grid::ServerState{});
+  answered_version_.assign(m, false);
+  answered_list_.assign(m, false);
+  failed_.assign(m, false);
+  upload_secrets_.resize(m);
+  leases_.resize(m);
+  for (std::size_t i = 0; i < m; ++i) {
+    caps::LeaseSecrets l = caps::LeaseSecretsFor(options_.lease_secret, encoder_->storage_index(), servers_[i].seed);
+    leases_[i] = gbs::LeaseSecrets{l.renew, l.cancel};
+    auto secret = crypto::RandomBytes(32);
+    if (!secret.ok()) return Fail(secret.status());
+    upload_secrets_[i] = std::move(*secret);
+  }
+  std::uint64_t share_size = encoder_->ShareSize();
+  outstanding_ = 2 * m;
+  auto self = shared_from_this();
+  for (std::size_t i = 0; i < m; ++i) {
+    servers_[i].client->GetVersion([self, i, share_size](Result<gbs::Version> v) {
+      if (self->state_ != State::kQuerying) return;
+      self->answered_version_[i] = true;
+      if (!v.ok()) {
+        self->failed_[i] = true;
+        CAIRN_LOG(Info, "upload: server %s: %s", self->servers_[i].name.c_str(), v.status().ToString().c_str());
+      } else if (v->maximum_immutable_share_size < share_size) {
+        self->states_[i].writable = false;  // read-only for this upload: only its existing shares count
+      }
+      if (--self->outstanding_ == 0) self->Plan();
+    });
+    servers_[i].client->ListImmutable(si_, [self, i](Result<gbs::ShareNumbers> shares) {
+      if (self->state_ != State::kQuerying) return;
+      self->answered_list_[i] = true;
+      if (!shares.ok()) {
+        self->failed_[i] = true;
+      } else {
+        self->states_[i].existing.insert(shares->begin(), shares->end());
+      }
+      if (--self->outstanding_ == 0) self->Plan();
+    });
+  }
+}
+
+void Upload::Plan() {
+  if (Stopping()) return;
+  std::vector<grid::ServerState> usable = states_;
+  std::size_t reachable = 0;
+  for (std::size_t i = 0; i < usable.size(); ++i) {
+    if (failed_[i])
+      usable[i] = grid::ServerState{false, {}};
+    else
+      ++reachable;
+  }
+  grid::PlacementPlan plan = grid::PlanPlacement(usable, options_.params.n);
+  Report("placing", reachable, servers_.size());
+  if (plan.happiness < options_.happy) {
+    return Fail(Status::NotEnoughServers("servers of happiness would be " + std::to_string(plan.happiness) + ", need " +
+                                         std::to_string(options_.happy) + " (" + std::to_string(reachable) + " of " +
+                                         std::to_string(servers_.size()) + " servers answered)"));
+  }
+  existing_ = plan.existing;
+  state_ = State::kAllocating;
+  outstanding_ = plan.new_shares.size();
+  if (outstanding_ == 0) return Allocated();
+  auto self = shared_from_this();
+  for (const auto& [server, shares] : plan.new_shares) {
+    gbs::AllocateRequest req;
+    req.share_numbers.assign(shares.begin(), shares.end());
+    req.allocated_size = encoder_->ShareSize();
+    std::size_t i = server;
+    servers_[i].client->Allocate(si_, upload_secrets_[i], leases_[i], req, [self, i](Result<gbs::AllocateResponse> r) {
+      if (self->state_ != State::kAllocating) return;
+      if (!r.ok()) {
+        self->failed_[i] = true;
+        CAIRN_LOG(Info, "upload: allocate on %s: %s", self->servers_[i].name.c_str(), r.status().ToString().c_str());
+      } else {
+        for (std::uint32_t sh : r->already_have) self->existing_[sh].insert(i);
+        for (std::uint32_t sh : r->allocated) self->buckets_.push_back(Bucket{i, sh});
+      }
+      if (--self->outstanding_ == 0) self->Allocated();
+    });
+  }
+}
+
+std::size_t Upload::CurrentHappiness() const {
+  grid::SharePlacement p;
+  for (const auto& [sh, holders] : existing_) {
+    for (std::size_t s : holders) {
+      if (!failed_[s]) p[sh].insert(s);
+    }
+  }
+  for (const Bucket& b : buckets_) {
+    if (b.live) p[b.shnum].insert(b.server);
+  }
+  return grid::Happiness(p);
+}
+
+void Upload::Allocated() {
+  if (Stopping()) return;
+  std::size_t h = CurrentHappiness();
+  if (h < options_.happy) {
+    return Fail(Status::NotEnoughServers("after allocation, servers of happiness is " + std::to_string(h) + ", need " +
+                                         std::to_string(options_.happy)));
+  }
+  state_ = State::kStreaming;
+  Report("uploading", 0, size_);
+  EncodeNext();
+}
+
+// Reads and encodes segment next_encode_ on the thread pool.
+void Upload::EncodeNext() {
+  const ChkLayout& l = encoder_->layout();
+  if (next_encode_ >= l.num_segments || encoding_ || encoded_ready_) return;
+  encoding_ = true;
+  std::uint64_t seg = next_encode_++;
+  std::uint64_t offset = seg * l.segment_size;
+  std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
+  auto out = std::make_shared<std::vector<std::string>>();
+  Upload* u = this;
+  auto self = shared_from_this();
+  Offload(
+      [u, out, offset, len]() -> Status {
+        std::string plain(static_cast<std::size_t>(len), '\0');
+        CAIRN_TRY(ReadAt(u->fd_, offset, plain.data(), plain.size(), u->path_));
+        CAIRN_TRY_ASSIGN(*out, u->encoder_->EncodeSegment(std::move(plain)));
+        return Status();
+      },
+      [self, out, seg](Status st) {
+        self->encoding_ = false;
+        if (self->state_ != State::kStreaming) return;
+        if (!st.ok()) return self->Fail(st.WithContext("segment " + std::to_string(seg)));
+        self->encoded_ready_ = true;
+        self->encoded_seg_ = seg;
+        self->encoded_ = std::move(*out);
+        self->Pump();
+      });
+}
+
+// Sends the encoded segment once fewer than segments_in_flight segments
+// have PATCHes outstanding, and starts encoding the next one meanwhile.
+void Upload::Pump() {
+  if (state_ != State::kStreaming) return;
+  if (Stopping()) return;
+  if (encoded_ready_ && segments_in_flight_ < options_.segments_in_flight) {
+    encoded_ready_ = false;
+    std::vector<std::string> blocks = std::move(encoded_);
+    encoded_.clear();
+    SendSegment(encoded_seg_, std::move(blocks));
+    EncodeNext();
+  }
+  if (writes_in_flight_ == 0 && !encoding_ && !encoded_ready_ && segments_sent_ == encoder_->layout().num_segments) {
+    SendTrailers();
+  }
+}
+
+void Upload::SendSegment(std::uint64_t seg, std::vector<std::string> blocks) {
+  const ChkLayout& l = encoder_->layout();
+  std::uint64_t offset = seg == 0 ? 0 : l.header_size + seg * l.block_size;
+  std::string header = seg == 0 ? encoder_->ShareHeader() : std::string();
+  const std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
+  auto self = shared_from_this();
+  auto outstanding = std::make_shared<std::size_t>(0);
+  for (std::size_t b = 0; b < buckets_.size(); ++b) {
+    const Bucket& bucket = buckets_[b];
+    if (!bucket.live) continue;
+    std::string data = header + blocks[bucket.shnum];
+    ++writes_in_flight_;
+    ++*outstanding;
+    servers_[bucket.server].client->WriteChunk(si_, bucket.shnum, upload_secrets_[bucket.server], offset,
+                                               std::move(data),
+                                               [self, b, outstanding, len](Result<gbs::WriteResult> r) {
+                                                 // The segment leaves the window when its last PATCH is answered.
+                                                 if (--*outstanding == 0) self->SegmentAnswered(len);
+                                                 self->WriteDone(b, false, std::move(r));
+                                               });
+  }
+  ++segments_sent_;
+  if (*outstanding > 0) {
+    ++segments_in_flight_;
+    max_segments_in_flight_ = std::max(max_segments_in_flight_, segments_in_flight_);
+  } else {
+    bytes_acked_ += len;  // nothing to send: every share was already there
+  }
+}
+
+void Upload::SegmentAnswered(std::uint64_t len) {
+  --segments_in_flight_;
+  bytes_acked_ += len;
+  if (state_ == State::kStreaming) Report("uploading", bytes_acked_, size_);
+}
+
+void Upload::WriteDone(std::size_t b, bool trailer, Result<gbs::WriteResult> r) {
+  --writes_in_flight_;
+  if (state_ != State::kStreaming && state_ != State::kFinishing) return;
+  Bucket& bucket = buckets_[b];
+  if (bucket.live) {
+    if (!r.ok()) {
+      DropServer(bucket.server, r.status());
+    } else if (trailer && !r->complete) {
+      DropServer(bucket.server,
+                 Status::Internal("share " + std::to_string(bucket.shnum) + " is not complete after its last write"));
+    } else if (trailer) {
+      bucket.complete = true;
+    }
+  }
+  if (state_ == State::kDone) return;
+  if (state_ == State::kStreaming) return Pump();
+  if (writes_in_flight_ == 0) Succeed();
+}
+
+// A server that failed a write loses every bucket on it (they are aborted);
+// the upload goes on while happiness holds.
+void Upload::DropServer(std::size_t server, const Status& why) {
+  if (failed_[server]) return;
+  failed_[server] = true;
+  CAIRN_LOG(Info, "upload: dropping server %s: %s", servers_[server].name.c_str(), why.ToString().c_str());
+  for (Bucket& b : buckets_) {
+    if (b.server != server || !b.live) continue;
+    b.live = false;
+    AbortBucket(b);
+  }
+  std::size_t h = CurrentHappiness();
+  if (h < options_.happy) {
+    Fail(Status::NotEnoughServers("server " + servers_[server].name + " failed (" + why.ToString() +
+                                  "); servers of happiness fell to " + std::to_string(h) + ", need " +
+                                  std::to_string(options_.happy)));
+  }
+}
+
+void Upload::SendTrailers() {
+  state_ = State::kFinishing;
+  Upload* u = this;
+  auto self = shared_from_this();
+  // The trees are hashed on the thread pool: a large file has many segments.
+  auto trailers = std::make_shared<std::map<std::uint32_t, std::string>>();
+  std::set<std::uint32_t> shares;
+  for (const Bucket& b : buckets_) {
+    if (b.live) shares.insert(b.shnum);
+  }
+  Offload(
+      [u, trailers, shares]() -> Status {
+        CAIRN_TRY(u->encoder_->Finish());
+        for (std::uint32_t sh : shares) (*trailers)[sh] = u->encoder_->ShareTrailer(sh);
+        return Status();
+      },
+      [self, trailers](Status st) {
+        if (self->state_ != State::kFinishing) return;
+        if (!st.ok()) return self->Fail(st);
+        if (self->Stopping()) return;
+        std::uint64_t offset = self->encoder_->layout().o_plaintext_hash_tree();
+        for (std::size_t b = 0; b < self->buckets_.size(); ++b) {
+          const Bucket& bucket = self->buckets_[b];
+          if (!bucket.live) continue;
+          ++self->writes_in_flight_;
+          self->servers_[bucket.server].client->WriteChunk(
+              self->si_, bucket.shnum, self->upload_secrets_[bucket.server], offset, (*trailers)[bucket.shnum],
+              [self, b](Result<gbs::WriteResult> r) { self->WriteDone(b, true, std::move(r)); });
+        }
+        if (self->writes_in_flight_ == 0) self->Succeed();
+      });
+}
+
+void Upload::Fail(Status st) {
+  if (state_ == State::kDone) return;
+  state_ = State::kDone;
+  // A failed upload aborts its buckets (best effort: the servers also drop
+  // them after 30 minutes without writes).
+  for (Bucket& b : buckets_) {
+    if (!b.live || b.complete) continue;
+    b.live = false;
+    AbortBucket(b);
+  }
+  // The file is closed with the object, once no work on the pool reads it.
+  Deliver(std::move(st));
+}
+
+void Upload::AbortBucket(const Bucket& b) {
+  ++side_requests_;
+  auto self = shared_from_this();
+  servers_[b.server].client->Abort(si_, b.shnum, upload_secrets_[b.server], [self](Status) { self->SideDone(); });
+}
+
+// The caller hears of the end only once every abort this upload sent was
+// answered: after its completion, nothing of it is left running.
+void Upload::Deliver(Result<UploadResult> r) {
+  pending_.emplace(std::move(r));
+  if (side_requests_ > 0) return;
+  auto done = std::move(done_);
+  done(std::move(*pending_));
+}
+
+void Upload::Offload(Callback<Status()> work, Callback<void(Status)> done) {
+  ++side_requests_;
+  auto self = shared_from_this();
+  loop_.Offload(std::move(work), [self, done = std::move(done)](Status st) mutable {
+    done(st);
+    self->SideDone();
+  });
+}
+
+void Upload::SideDone() {
+  if (--side_requests_ == 0 && pending_) {
+    auto done = std::move(done_);
+    done(std::move(*pending_));
+  }
+}
+
+void Upload::Succeed() {
+  if (state_ == State::kDone) return;
+  std::size_t h = CurrentHappiness();
+  if (h < options_.happy) {
+    return Fail(Status::NotEnoughServers("servers of happiness is " + std::to_string(h) + ", need " +
+                                         std::to_string(options_.happy)));
+  }
+  state_ = State::kDone;
+  // The file is closed with the object, once no work on the pool reads it.
+  UploadResult r;
+  r.cap = encoder_->Cap();
+  r.size = size_;
+  r.happiness = h;
+  r.max_segments_in_flight = max_segments_in_flight_;
+  std::map<std::uint32_t, std::set<std::size_t>> holders;
+  for (const auto& [sh, servers] : existing_) {
+    for (std::size_t s : servers) {
+      if (!failed_[s]) {
+        holders[sh].insert(s);
+        ++r.shares_reused;
+      }
+    }
+  }
+  for (const Bucket& b : buckets_) {
+    if (b.live && b.complete) {
+      holders[b.shnum].insert(b.server);
+      ++r.shares_uploaded;
+    }
+  }
+  for (const auto& [sh, servers] : holders) {
+    for (std::size_t s : servers) r.placement[sh].push_back(servers_[s].name);
+  }
+  Report("uploading", size_, size_);
+  Deliver(std::move(r));
+}
+
+}  // namespace
+
+void UploadFile(Loop& loop, std::vector<GridServer> servers, std::string path, UploadOptions options,
+                ProgressFn progress, StopFn stop, Callback<void(Result<UploadResult>)> done) {
+  auto u = std::make_shared<Upload>(loop, std::move(servers), std::move(path), std::move(options), std::move(progress),
+                                    std::move(stop), std::move(done));
+  u->Start();
+}
+
+}  // namespace cairn::immutable

@@ -1,0 +1,395 @@
+// UploadFile and DownloadFile against several in-process GBS servers
+// (http::Server + StorageServer + ShareStore each, on 127.0.0.1 over pinned
+// TLS), all on one loop: round trips at the sizes that matter, caps equal to
+// ChkCapOfBytes, shares reused, servers down, a corrupt share detected and
+// advised, and completions never inside the initiating call.
+#include "cairn/immutable/uploader.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "cairn/caps/keys.h"
+#include "cairn/gbs/client.h"
+#include "cairn/gbs/server.h"
+#include "cairn/http/server.h"
+#include "cairn/immutable/chk.h"
+#include "cairn/immutable/downloader.h"
+#include "cairn/store/store.h"
+#include "cairn/tls/identity.h"
+#include "cairn/tls/server.h"
+#include "cairn/tls/session.h"
+
+namespace cairn::immutable {
+namespace {
+
+struct TestServer {
+  std::string dir;
+  std::unique_ptr<store::ShareStore> store;
+  std::unique_ptr<gbs::StorageServer> gbs;
+  std::unique_ptr<http::Server> http;
+  gbs::Nurl nurl;
+  std::unique_ptr<gbs::Client> client;
+};
+
+std::string Pattern(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (auto& c : s) {
+    x = x * 1103515245u + 12345u;
+    c = static_cast<char>(x >> 16);
+  }
+  return s;
+}
+
+class UploaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cairn-uploader-XXXXXX";
+    root = mkdtemp(tmpl);
+    ctx = *tls::Context::NewClient();
+  }
+  void TearDown() override {
+    for (auto& s : servers) StopServer(*s, true);
+    servers.clear();
+    std::filesystem::remove_all(root);
+  }
+  void StartServers(std::size_t m) {
+    for (std::size_t i = 0; i < m; ++i) {
+      auto s = std::make_unique<TestServer>();
+      s->dir = root + "/s" + std::to_string(servers.size());
+      std::filesystem::create_directories(s->dir);
+      store::StoreOptions so;
+      so.dir = s->dir;
+      so.map_bytes = 4 << 20;
+      so.map_max_bytes = 256 << 20;
+      so.sweep_interval_ms = 3600000;
+      auto st = store::ShareStore::Open(loop, so);
+      ASSERT_TRUE(st.ok()) << st.status().ToString();
+      s->store = std::move(*st);
+      auto id = tls::GenerateIdentity();
+      ASSERT_TRUE(id.ok());
+      tls::ServerOptions to;
+      to.key_pem = id->key_pem;
+      to.cert_pem = id->cert_pem;
+      gbs::StorageServerOptions go;
+      go.swissnum = "swiss-" + std::to_string(i);
+      go.application_version = "cairn/test";
+      s->gbs = std::make_unique<gbs::StorageServer>(loop, *s->store, go);
+      s->http = std::make_unique<http::Server>(loop, *tls::Context::NewServer(to));
+      http::ServerOptions ho;
+      gbs::StorageServer* handler = s->gbs.get();
+      ASSERT_TRUE(
+          s->http->Start(ho, [handler](std::shared_ptr<http::Exchange> ex) { handler->Handle(std::move(ex)); }).ok());
+      s->nurl.spki_hash = *tls::SpkiHashOfCertPem(id->cert_pem);
+      s->nurl.host = "127.0.0.1";
+      s->nurl.port = s->http->port();
+      s->nurl.swissnum = go.swissnum;
+      gbs::ClientOptions co;
+      co.connect_ms = 2000;
+      s->client = std::make_unique<gbs::Client>(loop, ctx, s->nurl, std::move(co));
+      servers.push_back(std::move(s));
+    }
+  }
+  // Stops a server's listener (its client then gets refused connections);
+  // `all` also closes the client and the store.
+  void StopServer(TestServer& s, bool all) {
+    if (s.http) {
+      bool done = false;
+      s.http->Close([&] { done = true; });
+      ASSERT_TRUE(loop.RunUntil([&] { return done; }, 20000));
+      s.http.reset();
+      s.gbs.reset();
+    }
+    if (!all) return;
+    if (s.client) {
+      bool done = false;
+      s.client->Close([&] { done = true; });
+      ASSERT_TRUE(loop.RunUntil([&] { return done; }, 20000));
+      s.client.reset();
+    }
+    if (s.store) {
+      bool done = false;
+      s.store->Close([&] { done = true; });
+      ASSERT_TRUE(loop.RunUntil([&] { return done; }, 20000));
+      s.store.reset();
+    }
+  }
+  std::vector<GridServer> Grid() {
+    std::vector<GridServer> g;
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      g.push_back(GridServer{servers[i]->client.get(), *gbs::ServerSeed(servers[i]->nurl), "s" + std::to_string(i)});
+    }
+    return g;
+  }
+  std::string WriteTemp(const std::string& data) {
+    std::string path = root + "/in-" + std::to_string(++files);
+    std::ofstream(path, std::ios::binary) << data;
+    return path;
+  }
+  static std::string ReadAll(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  Result<UploadResult> Put(const std::string& data, const UploadOptions& o) {
+    std::string path = WriteTemp(data);
+    std::optional<Result<UploadResult>> out;
+    int completions = 0;
+    UploadFile(loop, Grid(), path, o, nullptr, nullptr, [&](Result<UploadResult> r) {
+      ++completions;
+      out.emplace(std::move(r));
+    });
+    EXPECT_FALSE(out.has_value()) << "the completion ran inside the call";
+    EXPECT_TRUE(loop.RunUntil([&] { return out.has_value(); }, 60000));
+    EXPECT_EQ(completions, 1);
+    return std::move(*out);
+  }
+  Result<DownloadResult> Get(const caps::Cap& cap, const std::string& path) {
+    std::optional<Result<DownloadResult>> out;
+    DownloadFile(loop, Grid(), cap, path, nullptr, nullptr,
+                 [&](Result<DownloadResult> r) { out.emplace(std::move(r)); });
+    EXPECT_FALSE(out.has_value()) << "the completion ran inside the call";
+    EXPECT_TRUE(loop.RunUntil([&] { return out.has_value(); }, 60000));
+    return std::move(*out);
+  }
+  UploadOptions Options(std::uint32_t k, std::uint32_t n, std::uint32_t happy, std::uint64_t segsize) {
+    UploadOptions o;
+    o.params.k = k;
+    o.params.n = n;
+    o.params.max_segment_size = segsize;
+    o.happy = happy;
+    o.convergence = "convergence-secret-for-tests-32b";
+    o.lease_secret = std::string(32, 'L');
+    return o;
+  }
+
+  Loop loop;
+  std::string root;
+  std::shared_ptr<tls::Context> ctx;
+  std::vector<std::unique_ptr<TestServer>> servers;
+  int files = 0;
+};
+
+TEST_F(UploaderTest, RoundTripsAtTheSizesThatMatter) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 3000);
+  for (std::size_t size : {0, 1, 55, 56, 2999, 3000, 3001, 6000, 6001, 20001}) {
+    SCOPED_TRACE("size " + std::to_string(size));
+    std::string data = Pattern(size, static_cast<unsigned>(size));
+    auto up = Put(data, o);
+    ASSERT_TRUE(up.ok()) << up.status().ToString();
+    auto expected = ChkCapOfBytes(data, o.convergence, o.params);
+    ASSERT_TRUE(expected.ok());
+    EXPECT_EQ(caps::FormatCap(up->cap), caps::FormatCap(*expected));
+    if (size > caps::kLiteralMaxSize) {
+      EXPECT_GE(up->happiness, 3u);
+      EXPECT_EQ(up->shares_uploaded, 4u);
+      EXPECT_GE(up->max_segments_in_flight, 1u);
+      EXPECT_LE(up->max_segments_in_flight, o.segments_in_flight);
+    }
+    std::string out = root + "/out";
+    auto down = Get(up->cap, out);
+    ASSERT_TRUE(down.ok()) << down.status().ToString();
+    EXPECT_EQ(down->size, size);
+    EXPECT_TRUE(ReadAll(out) == data);
+  }
+}
+
+TEST_F(UploaderTest, ImmediateFailuresStillCompleteOnALaterTurn) {
+  StartServers(1);
+  UploadOptions bad = Options(3, 2, 1, 4096);  // k > N
+  auto up = Put(Pattern(1000, 1), bad);
+  EXPECT_EQ(up.status().code(), Code::kInvalidArgument) << up.status().ToString();
+  auto missing = [&] {
+    std::optional<Result<UploadResult>> out;
+    UploadFile(loop, Grid(), root + "/no-such-file", Options(1, 1, 1, 4096), nullptr, nullptr,
+               [&](Result<UploadResult> r) { out.emplace(std::move(r)); });
+    EXPECT_FALSE(out.has_value()) << "the completion ran inside the call";
+    EXPECT_TRUE(loop.RunUntil([&] { return out.has_value(); }, 20000));
+    return std::move(*out);
+  }();
+  EXPECT_EQ(missing.status().code(), Code::kNotFound) << missing.status().ToString();
+  caps::Cap mutable_cap;
+  mutable_cap.kind = caps::CapKind::kMutableRead;
+  auto down = Get(mutable_cap, root + "/x");
+  EXPECT_EQ(down.status().code(), Code::kBadCap) << down.status().ToString();
+  // No servers: a clear error, not a hang.
+  std::vector<GridServer> none;
+  std::optional<Result<UploadResult>> out;
+  UploadFile(loop, none, WriteTemp(Pattern(1000, 2)), Options(1, 1, 1, 4096), nullptr, nullptr,
+             [&](Result<UploadResult> r) { out.emplace(std::move(r)); });
+  EXPECT_FALSE(out.has_value());
+  ASSERT_TRUE(loop.RunUntil([&] { return out.has_value(); }, 20000));
+  EXPECT_EQ(out->status().code(), Code::kNotEnoughServers) << out->status().ToString();
+}
+
+TEST_F(UploaderTest, CancelStopsAndAbortsBuckets) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 4096);
+  std::string path = WriteTemp(Pattern(400000, 3));
+  std::optional<Result<UploadResult>> out;
+  int segments = 0;
+  UploadFile(
+      loop, Grid(), path, o,
+      [&](const std::string& phase, std::uint64_t done, std::uint64_t) {
+        if (phase == "uploading" && done > 0) ++segments;
+      },
+      [&] { return segments >= 3; }, [&](Result<UploadResult> r) { out.emplace(std::move(r)); });
+  ASSERT_TRUE(loop.RunUntil([&] { return out.has_value(); }, 60000));
+  EXPECT_EQ(out->status().code(), Code::kCancelled) << out->status().ToString();
+  // The aborted buckets are gone: an upload of the same file allocates
+  // every share again and completes.
+  auto again = Put(Pattern(400000, 3), o);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->shares_uploaded, 4u);
+}
+
+TEST_F(UploaderTest, ExistingSharesAreReused) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 4096);
+  std::string data = Pattern(10000, 7);
+  auto first = Put(data, o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = Put(data, o);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(caps::FormatCap(second->cap), caps::FormatCap(first->cap));
+  EXPECT_EQ(second->shares_uploaded, 0u);
+  EXPECT_EQ(second->shares_reused, 4u);
+}
+
+TEST_F(UploaderTest, UnhappyUploadFailsAndDownloadSurvivesNMinusKDown) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 4096);
+  std::string data = Pattern(50000, 3);
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  // N - k = 2 servers down: the file still reads.
+  StopServer(*servers[0], false);
+  StopServer(*servers[1], false);
+  auto down = Get(up->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+  // Two servers cannot give happiness 3.
+  auto unhappy = Put(Pattern(50000, 4), o);
+  EXPECT_EQ(unhappy.status().code(), Code::kNotEnoughServers) << unhappy.status().ToString();
+  // Three down: not enough shares, and no output file is left behind.
+  StopServer(*servers[2], false);
+  auto lost = Get(up->cap, root + "/lost");
+  EXPECT_EQ(lost.status().code(), Code::kNotEnoughServers) << lost.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(root + "/lost"));
+}
+
+TEST_F(UploaderTest, DownloadDoesNotWaitForASlowServer) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 4096);
+  std::string data = Pattern(30000, 21);
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  // Server 0 answers its share list 30 s late: the other three have enough.
+  {
+    bool closed = false;
+    servers[0]->client->Close([&] { closed = true; });
+    ASSERT_TRUE(loop.RunUntil([&] { return closed; }, 20000));
+    gbs::ClientOptions co;
+    co.TEST_late_ms = 30000;
+    co.TEST_fault = [](std::string_view endpoint) {
+      return endpoint == "list" ? gbs::Fault::kAnswerLate : gbs::Fault::kNone;
+    };
+    servers[0]->client = std::make_unique<gbs::Client>(loop, ctx, servers[0]->nurl, std::move(co));
+  }
+  std::uint64_t start = loop.NowMs();
+  auto down = Get(up->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_LT(loop.NowMs() - start, 10000u);
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+  for (const auto& [sh, name] : down->shares_used) EXPECT_NE(name, "s0");
+}
+
+TEST_F(UploaderTest, ServerFailingMidUploadIsDropped) {
+  StartServers(5);
+  // Server 0's client drops the connection of its fifth PATCH and fails
+  // every later call at once: its bucket is dropped (and aborted), and the
+  // upload still reaches happiness 3 on the other four.
+  {
+    bool closed = false;
+    servers[0]->client->Close([&] { closed = true; });
+    ASSERT_TRUE(loop.RunUntil([&] { return closed; }, 20000));
+    gbs::ClientOptions co;
+    auto writes = std::make_shared<int>(0);
+    co.TEST_fault = [writes](std::string_view endpoint) {
+      if (endpoint != "write") return gbs::Fault::kNone;
+      ++*writes;
+      return *writes == 5 ? gbs::Fault::kDropConnection : *writes > 5 ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
+    };
+    servers[0]->client = std::make_unique<gbs::Client>(loop, ctx, servers[0]->nurl, std::move(co));
+  }
+  UploadOptions o = Options(2, 5, 3, 4096);
+  std::string data = Pattern(200000, 9);
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_GE(up->happiness, 3u);
+  EXPECT_EQ(up->shares_uploaded, 4u);
+  for (const auto& [sh, names] : up->placement) {
+    for (const std::string& name : names) EXPECT_NE(name, "s0");
+  }
+  auto down = Get(up->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+}
+
+TEST_F(UploaderTest, CorruptShareIsDetectedAdvisedAndReplaced) {
+  StartServers(3);
+  ChkParams p{2, 3, 4096};
+  std::string data = Pattern(12000, 5);
+  auto key = std::string(16, 'K');
+  auto enc = ChkEncoder::Create(key, p, data.size());
+  ASSERT_TRUE(enc.ok());
+  std::vector<std::string> shares(3, enc->ShareHeader());
+  for (std::uint64_t off = 0; off < data.size(); off += enc->layout().segment_size) {
+    auto blocks = enc->EncodeSegment(data.substr(off, enc->layout().segment_size));
+    ASSERT_TRUE(blocks.ok());
+    for (int i = 0; i < 3; ++i) shares[i] += (*blocks)[i];
+  }
+  ASSERT_TRUE(enc->Finish().ok());
+  for (int i = 0; i < 3; ++i) shares[i] += enc->ShareTrailer(i);
+  // Share 0 has a flipped byte in its second block.
+  shares[0][enc->layout().header_size + enc->layout().block_size + 3] ^= 1;
+  gbs::StorageIndex si{};
+  std::memcpy(si.data(), enc->storage_index().data(), 16);
+  for (int i = 0; i < 3; ++i) {
+    std::optional<Status> done;
+    servers[i]->client->Allocate(
+        si, "upload-secret", {std::string(32, 'r'), std::string(32, 'c')},
+        {{static_cast<std::uint32_t>(i)}, shares[i].size()}, [&, i](Result<gbs::AllocateResponse> r) {
+          if (!r.ok()) return done.emplace(r.status()), void();
+          servers[i]->client->WriteChunk(si, i, "upload-secret", 0, shares[i], [&](Result<gbs::WriteResult> w) {
+            done.emplace(w.ok() ? Status() : w.status());
+          });
+        });
+    ASSERT_TRUE(loop.RunUntil([&] { return done.has_value(); }, 20000));
+    ASSERT_TRUE(done->ok()) << done->ToString();
+  }
+  // Whichever shares the reader tries first, the file comes back whole.
+  auto down = Get(enc->Cap(), root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+  // With only shares 0 and 1 reachable the corrupt block must be caught.
+  StopServer(*servers[2], false);
+  auto lost = Get(enc->Cap(), root + "/lost");
+  EXPECT_EQ(lost.status().code(), Code::kNotEnoughServers) << lost.status().ToString();
+  bool advised = false;
+  for (const auto& [endpoint, by_status] : servers[0]->gbs->stats().requests) {
+    if (endpoint.find("corrupt") != std::string::npos) advised = true;
+  }
+  EXPECT_TRUE(advised);
+}
+
+}  // namespace
+}  // namespace cairn::immutable
