@@ -20,7 +20,7 @@ namespace cairn::cli {
 namespace {
 
 const char kPutUsage[] = "put FILE [--convergence B64] [--async]";
-const char kGetUsage[] = "get CAP [-o FILE]";
+const char kGetUsage[] = "get CAP|ALIAS [-o FILE]";
 
 const char* Str(const cJSON* o, const char* key) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -109,9 +109,9 @@ int GetMain(const Options& opts) {
     const std::string& a = opts.args[i];
     if (a == "--help" || a == "-h") {
       std::printf(
-          "usage: cairn [-d DIR] [--json] get CAP [-o FILE]\n\n"
-          "Downloads an immutable file (URI:CHK:... or URI:LIT:...) "
-          "from the node's grid,\n"
+          "usage: cairn [-d DIR] [--json] get CAP|ALIAS [-o FILE]\n\n"
+          "Downloads an immutable file (URI:CHK:... or URI:LIT:..., or the "
+          "alias of one)\nfrom the node's grid,\n"
           "verifying every hash, into FILE (created or replaced; "
           "removed again if the\n"
           "download fails), or to stdout without -o. Corrupt shares "

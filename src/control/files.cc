@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "cairn/caps/cap.h"
 #include "cairn/core/base32.h"
@@ -207,23 +208,54 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
   RunTask(c, req, reply, std::move(spec));
 }
 
+// The immutable read cap in `text`, or why it is not one.
+static Result<caps::Cap> ImmutableReadCap(const std::string& text) {
+  auto cap = caps::ParseCap(text);
+  if (!cap.ok()) return cap.status();
+  if (cap->kind != caps::CapKind::kLiteral && cap->kind != caps::CapKind::kChk) {
+    return Status::BadCap("get takes an immutable read cap (URI:CHK: or URI:LIT:)");
+  }
+  return cap;
+}
+
 void FileGet(CommandsState& c, Request& req, Reply& reply) {
   std::string cap_text, path;
   Status st = StringParams(req, {{"cap", &cap_text}, {"path", &path}});
   if (st.ok() && !IsAbsolute(path)) st = Status::InvalidArgument("params.path must be an absolute path");
-  auto cap = caps::ParseCap(cap_text);
-  if (st.ok() && !cap.ok()) st = cap.status();
-  if (st.ok() && cap->kind != caps::CapKind::kLiteral && cap->kind != caps::CapKind::kChk) {
-    st = Status::BadCap("get takes an immutable read cap (URI:CHK: or URI:LIT:)");
+  // A cap, or an alias: the alias is read after its lock is held (it may be
+  // renamed or removed until then), and stays held while the file is read.
+  const bool by_alias = st.ok() && cap_text.rfind("URI:", 0) != 0;
+  std::optional<caps::Cap> given;
+  if (st.ok() && by_alias) {
+    st = NameTable::CheckName(cap_text);
+    if (!st.ok()) st = Status::BadCap("\"" + cap_text + "\" is neither a cap nor an alias name");
+  } else if (st.ok()) {
+    auto cap = ImmutableReadCap(cap_text);
+    if (cap.ok()) given = *cap;
+    st = cap.status();
   }
   auto ctx = ClientContext(c);
   if (st.ok() && !ctx.ok()) st = ctx.status();
   if (!st.ok()) return reply.Error(st);
-  TaskSpec spec = NewTaskSpec("get", req, {LockKey{kServersKey, LockMode::kShared}});
+  std::vector<LockKey> keys{LockKey{kServersKey, LockMode::kShared}};
+  if (by_alias) keys.push_back(LockKey{"alias/" + cap_text, LockMode::kShared});
+  TaskSpec spec = NewTaskSpec("get", req, std::move(keys));
   NameTable* servers = &c.servers;
+  NameTable* aliases = &c.aliases;
   Loop* loop = &c.loop;
   std::shared_ptr<GridOps> ops = c.grid_ops;
-  spec.body = [servers, loop, ops, ctx = *ctx, cap = *cap, path](TaskRun& run) {
+  spec.body = [servers, aliases, loop, ops, ctx = *ctx, given, alias = by_alias ? cap_text : "", path](TaskRun& run) {
+    caps::Cap cap;
+    if (given) {
+      cap = *given;
+    } else {
+      auto text = aliases->Get(alias);
+      if (!text.ok()) return run.Fail(text.status());
+      auto parsed = ImmutableReadCap(*text);
+      if (!parsed.ok()) return run.Fail(Status(parsed.status().code(), "alias \"" + alias + "\": " +
+                                                                         std::string(parsed.status().message())));
+      cap = *parsed;
+    }
     TaskRun* runp = &run;
     if (ops->stopping) return run.Fail(Status::ShuttingDown("the daemon is stopping"));
     auto grid = std::make_shared<GridRun>();

@@ -279,6 +279,25 @@ class PutGetTest(unittest.TestCase):
         self.assertTrue(puts)
         self.assertNotEqual(puts[0]["state"], "succeeded", puts[0])
 
+    def test_get_by_alias(self):
+        data = random.Random(77).randbytes(70_000)
+        _, r = self.put(self.file(data), "--convergence", CONVERGENCE)
+        run_cli("alias", "add", "holiday", r["cap"], node_dir=self.client.dir, check=True)
+        out = os.path.join(self.tmp, "by-alias")
+        g = self.get("holiday", out)
+        self.assertEqual(g.returncode, 0, g.stderr)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == data)
+        missing = self.get("no-such-alias", out)
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn("not_found", missing.stdout + missing.stderr)
+        # An alias naming a mutable cap is refused once read (inside the task).
+        ssk = "URI:SSK:fs6ul2fju2fvb2cfx7gt6ngycm:hncpinwszbggrurbvuaaexnftk3j5wfr7473pj2g734mo2isxlbq"
+        run_cli("alias", "add", "notes", ssk, node_dir=self.client.dir, check=True)
+        wrong = self.get("notes", out)
+        self.assertNotEqual(wrong.returncode, 0)
+        self.assertIn("bad_cap", wrong.stdout + wrong.stderr)
+
     def test_usage_errors(self):
         self.assertEqual(run_cli("put", node_dir=self.client.dir).returncode, 2)
         self.assertEqual(run_cli("get", "URI:SSK:aaaa:bbbb", "-o", "/tmp/x", node_dir=self.client.dir).returncode, 7)
