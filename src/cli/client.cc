@@ -99,10 +99,10 @@ Result<Json> ControlClient::Call(const std::string& method, Json params, bool wa
   return ReadAnswer(id, nullptr, on_progress);
 }
 
-Result<Json> ControlClient::CallWithData(const std::string& method, Json params, const Streams& streams,
+Result<Json> ControlClient::CallWithData(const std::string& method, Json params, const Streams& streams, bool wait,
                                          const std::function<void(const cJSON* event)>& on_progress) {
   long long id = next_id_++;
-  CAIRN_TRY(SendAll(control::RequestFrame(id, method, std::move(params), true)));
+  CAIRN_TRY(SendAll(control::RequestFrame(id, method, std::move(params), wait)));
   if (streams.next_input) {
     Json rid = Json(cJSON_CreateNumber(static_cast<double>(id)));
     for (std::uint64_t seq = 0;; ++seq) {

@@ -35,7 +35,7 @@ class ControlClient {
   // it, before the answer is read: the daemon pauses reading while a chunk
   // is unread, which blocks this process, not the daemon) and the answer's
   // data frames handed to `streams.on_data`.
-  Result<Json> CallWithData(const std::string& method, Json params, const Streams& streams,
+  Result<Json> CallWithData(const std::string& method, Json params, const Streams& streams, bool wait = true,
                             const std::function<void(const cJSON* event)>& on_progress = nullptr);
 
  private:

@@ -42,8 +42,11 @@ Result<TaskId> TaskIdParam(const Request& req) {
 // Submits a task and answers the request: at once with {"task", "state"}
 // when the client asked not to wait, else with the task's result or error.
 void RunTask(CommandsState& c, Request& req, Reply& reply, TaskSpec spec) {
-  TaskTable* tasks = &c.tasks;
-  bool wait = req.wait;
+  RunTaskOn(c.tasks, req.wait, std::move(reply), std::move(spec));
+}
+
+void RunTaskOn(TaskTable& task_table, bool wait, Reply reply, TaskSpec spec) {
+  TaskTable* tasks = &task_table;
   // Shared by the progress watcher and the final answer.
   auto shared = std::make_shared<Reply>(std::move(reply));
   tasks->Submit(std::move(spec), [tasks, wait, shared](Result<TaskId> id) mutable {
@@ -443,6 +446,7 @@ Commands::Commands(Loop& loop, const Limits& limits, NodeView& node, CommandsOpt
 Commands::~Commands() { holds_.clear(); }
 
 Status Commands::Open(const std::string& dir) {
+  if (!options_.spool_dir.empty()) CAIRN_TRY(OpenSpool(options_.spool_dir));
   CAIRN_TRY(tasks_->Open(dir));
   aliases_ = std::make_unique<NameTable>(tasks_->store(), "aliases", "alias", 100000);
   CAIRN_TRY(aliases_->Open());

@@ -6,6 +6,7 @@
 // DIR/private/secret, 32 random bytes in Tahoe base32 each) are read, or
 // created on first use, on the thread pool. Loop thread only.
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "cairn/immutable/downloader.h"
 #include "cairn/immutable/uploader.h"
 #include "cairn/tls/session.h"
+#include "cairn/control/protocol.h"
 #include "control/handlers.h"
 
 namespace cairn::control {
@@ -120,18 +122,114 @@ Result<std::shared_ptr<tls::Context>> ClientContext(CommandsState& c) {
   return c.client_tls;
 }
 
-bool IsAbsolute(const std::string& path) { return !path.empty() && path[0] == '/'; }
+
+// A daemon-owned temporary file in the spool directory: a put's input as it
+// arrives, a get's output before it is sent back. Closed and removed when
+// the last holder lets go, on the loop thread: an unlink is one short
+// system call (the destructor may run during shutdown, after the loop has
+// stopped taking thread-pool work). What a crash leaves is removed at the
+// next start (OpenSpool).
+struct Spool {
+  std::string path;
+  int fd = -1;
+  ~Spool() {
+    if (fd >= 0) ::close(fd);
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
+// Creates a spool file `prefix`-XXXXXX (thread pool only).
+Status CreateSpool(const std::string& dir, const char* prefix, Spool* spool) {
+  std::string tmpl = dir + "/" + prefix + "-XXXXXX";
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return Status::IoError("cannot create a file in " + dir + ": " + std::strerror(errno));
+  spool->fd = fd;
+  spool->path = tmpl;
+  return Status();
+}
+
+Status WriteAll(int fd, const std::string& data, std::uint64_t offset, const std::string& path) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (errno == ENOSPC || errno == EDQUOT) return Status::NoSpace("spooling to " + path + ": no space left");
+      return Status::IoError("spooling to " + path + ": " + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return Status();
+}
+
+// A get's answer after its task: the spooled file in data frames, then the
+// final frame. Chunks are read on the thread pool and sent only once the
+// client has taken all but one.
+constexpr std::size_t kSendChunk = 256 << 10;  // within every board's control_chunk_bytes
+
+struct SendBack {
+  Loop* loop;
+  std::shared_ptr<Reply> reply;
+  std::shared_ptr<Spool> spool;
+  Json result;
+  std::uint64_t size = 0, sent = 0;
+  std::string chunk;
+
+  static void Next(std::shared_ptr<SendBack> self) {
+    if (!self->reply->connected()) return self->reply->Error(Status::Unavailable("the client left"));
+    if (self->sent == self->size && self->sent > 0) return self->reply->Result(std::move(self->result));
+    self->loop->Offload(
+        [self]() -> Status {
+          std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kSendChunk, self->size - self->sent));
+          self->chunk.assign(n, '\0');
+          std::size_t got = 0;
+          while (got < n) {
+            ssize_t r = ::pread(self->spool->fd, self->chunk.data() + got, n - got,
+                                static_cast<off_t>(self->sent + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return Status::IoError("reading back " + self->spool->path);
+            got += static_cast<std::size_t>(r);
+          }
+          return Status();
+        },
+        [self](Status read) {
+          if (!read.ok()) return self->reply->Error(read);
+          self->sent += self->chunk.size();
+          bool eof = self->sent == self->size;
+          self->reply->Data(std::move(self->chunk), eof);
+          self->chunk.clear();
+          if (eof) return self->reply->Result(std::move(self->result));
+          self->reply->WhenWritable([self] { Next(self); });
+        });
+  }
+};
+
 
 }  // namespace
+
+Status OpenSpool(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::IoError("cannot create " + dir + ": " + std::strerror(errno));
+  }
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return Status::IoError("cannot read " + dir + ": " + std::strerror(errno));
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.rfind("put-", 0) == 0 || name.rfind("get-", 0) == 0) ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+  return Status();
+}
 
 void FilePut(CommandsState& c, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
-  std::string path, convergence_b64;
-  Status st = r->String("path", &path, true);
+  std::string convergence_b64;
+  std::uint64_t size = 0;
+  bool size_given = cJSON_GetObjectItemCaseSensitive(req.params.get(), "size") != nullptr;
+  Status st = r->Uint("size", &size);
   if (st.ok()) st = r->String("convergence", &convergence_b64);
   if (st.ok()) st = r->Finish();
-  if (st.ok() && !IsAbsolute(path)) st = Status::InvalidArgument("params.path must be an absolute path");
   std::string convergence;
   if (st.ok() && !convergence_b64.empty()) {
     auto decoded = crypto::Base64Decode(convergence_b64);
@@ -155,8 +253,11 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
   // The grid is read when the task runs (after the lock), not now: the
   // CommandsState outlives every task (the table closes first).
   std::shared_ptr<GridOps> ops = c.grid_ops;
-  spec.body = [servers, loop, ops, ctx = *ctx, private_dir, path, convergence, options](TaskRun& run) mutable {
+  auto spool = std::make_shared<Spool>();
+  // The task reads the spool; it holds it (and so the file) until it ends.
+  spec.body = [servers, loop, ops, ctx = *ctx, private_dir, spool, convergence, options](TaskRun& run) mutable {
     TaskRun* runp = &run;
+    const std::string& path = spool->path;
     if (ops->stopping) return run.Fail(Status::ShuttingDown("the daemon is stopping"));
     auto grid = std::make_shared<GridRun>();
     grid->ops = ops;
@@ -172,7 +273,7 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
           CAIRN_TRY_ASSIGN(grid->lease_secret, LoadOrCreateSecret(private_dir + "/secret"));
           return Status();
         },
-        [loop, grid, runp, ops, path, options](Status secrets) mutable {
+        [loop, grid, runp, ops, path, spool, options](Status secrets) mutable {
           if (!secrets.ok()) return CloseGrid(loop, grid, [runp, secrets] { runp->Fail(secrets); });
           options.convergence = grid->convergence;
           options.lease_secret = grid->lease_secret;
@@ -205,7 +306,58 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
               });
         });
   };
-  RunTask(c, req, reply, std::move(spec));
+  // Receive the input (data frames) into the spool, then submit the task.
+  // Nothing here touches `c` later: it is this call's own.
+  struct Receive {
+    Loop* loop;
+    std::shared_ptr<GridOps> ops;
+    TaskTable* tasks;
+    bool wait;
+    Reply reply;
+    InputStream input;
+    std::shared_ptr<Spool> spool;
+    std::string spool_dir;
+    bool size_given;
+    std::uint64_t size, received = 0;
+    TaskSpec spec;
+
+    static void Fail(const std::shared_ptr<Receive>& self, Status st) { self->reply.Error(st); }
+    static void Read(std::shared_ptr<Receive> self) {
+      if (self->ops->stopping) return Fail(self, Status::ShuttingDown("the daemon is stopping"));
+      self->input.Read([self](Result<InputChunk> chunk) {
+        if (self->ops->stopping) return Fail(self, Status::ShuttingDown("the daemon is stopping"));
+        if (!chunk.ok()) return Fail(self, chunk.status());
+        std::uint64_t offset = self->received;
+        self->received += chunk->data.size();
+        if (self->size_given && self->received > self->size) {
+          return Fail(self, Status::InvalidArgument("more data than params.size (" + std::to_string(self->size) +
+                                                    " bytes)"));
+        }
+        bool eof = chunk->eof;
+        auto data = std::make_shared<std::string>(std::move(chunk->data));
+        self->loop->Offload(
+            [self, data, offset]() -> Status { return WriteAll(self->spool->fd, *data, offset, self->spool->path); },
+            [self, eof](Status written) {
+              if (self->ops->stopping) return Fail(self, Status::ShuttingDown("the daemon is stopping"));
+              if (!written.ok()) return Fail(self, written);
+              if (!eof) return Read(self);
+              if (self->size_given && self->received != self->size) {
+                return Fail(self, Status::InvalidArgument("the input ended after " + std::to_string(self->received) +
+                                                          " of params.size " + std::to_string(self->size) +
+                                                          " bytes"));
+              }
+              RunTaskOn(*self->tasks, self->wait, std::move(self->reply), std::move(self->spec));
+            });
+      });
+    }
+  };
+  auto rx = std::make_shared<Receive>(Receive{loop, ops, &c.tasks, req.wait, std::move(reply), std::move(req.input),
+                                              spool, c.options.spool_dir, size_given, size, 0, std::move(spec)});
+  loop->Offload([rx]() -> Status { return CreateSpool(rx->spool_dir, "put", rx->spool.get()); },
+                [rx](Status created) {
+                  if (!created.ok()) return Receive::Fail(rx, created);
+                  Receive::Read(rx);
+                });
 }
 
 // The immutable read cap in `text`, or why it is not one.
@@ -219,9 +371,11 @@ static Result<caps::Cap> ImmutableReadCap(const std::string& text) {
 }
 
 void FileGet(CommandsState& c, Request& req, Reply& reply) {
-  std::string cap_text, path;
-  Status st = StringParams(req, {{"cap", &cap_text}, {"path", &path}});
-  if (st.ok() && !IsAbsolute(path)) st = Status::InvalidArgument("params.path must be an absolute path");
+  std::string cap_text;
+  Status st = StringParams(req, {{"cap", &cap_text}});
+  if (st.ok() && !req.wait) {
+    st = Status::InvalidArgument("get sends the file back on this connection: it cannot answer before it ends");
+  }
   // A cap, or an alias: the alias is read after its lock is held (it may be
   // renamed or removed until then), and stays held while the file is read.
   const bool by_alias = st.ok() && cap_text.rfind("URI:", 0) != 0;
@@ -244,7 +398,9 @@ void FileGet(CommandsState& c, Request& req, Reply& reply) {
   NameTable* aliases = &c.aliases;
   Loop* loop = &c.loop;
   std::shared_ptr<GridOps> ops = c.grid_ops;
-  spec.body = [servers, aliases, loop, ops, ctx = *ctx, given, alias = by_alias ? cap_text : "", path](TaskRun& run) {
+  auto spool = std::make_shared<Spool>();
+  spec.body = [servers, aliases, loop, ops, ctx = *ctx, given, alias = by_alias ? cap_text : "", spool](TaskRun& run) {
+    const std::string& path = spool->path;
     caps::Cap cap;
     if (given) {
       cap = *given;
@@ -269,13 +425,12 @@ void FileGet(CommandsState& c, Request& req, Reply& reply) {
           runp->Progress(phase, done, total);
         },
         [runp, ops] { return ops->stopping || runp->cancel_requested(); },
-        [loop, grid, runp, path](Result<immutable::DownloadResult> down) {
+        [loop, grid, runp, spool](Result<immutable::DownloadResult> down) {
           if (!down.ok()) {
             Status error = down.status();
             return CloseGrid(loop, grid, [runp, error] { runp->Fail(error); });
           }
           Json out = Json::NewObject();
-          cJSON_AddStringToObject(out.get(), "path", path.c_str());
           cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(down->size));
           cJSON_AddNumberToObject(out.get(), "corrupt_shares", static_cast<double>(down->corrupt_shares));
           cJSON* used = cJSON_AddObjectToObject(out.get(), "shares_used");
@@ -286,7 +441,38 @@ void FileGet(CommandsState& c, Request& req, Reply& reply) {
           CloseGrid(loop, grid, [runp, result] { runp->Succeed(std::move(*result)); });
         });
   };
-  RunTask(c, req, reply, std::move(spec));
+  // The spool first; then the task (which fills it); then the file goes
+  // back in data frames and the task's result is the final frame.
+  TaskTable* tasks = &c.tasks;
+  auto shared = std::make_shared<Reply>(std::move(reply));
+  auto pending = std::make_shared<TaskSpec>(std::move(spec));
+  std::string spool_dir = c.options.spool_dir;
+  loop->Offload([spool, spool_dir]() -> Status { return CreateSpool(spool_dir, "get", spool.get()); },
+                [loop, ops, tasks, shared, pending, spool](Status created) {
+                  if (!created.ok()) return shared->Error(created);
+                  if (ops->stopping) return shared->Error(Status::ShuttingDown("the daemon is stopping"));
+                  tasks->Submit(std::move(*pending), [loop, tasks, shared, spool](Result<TaskId> id) {
+                    if (!id.ok()) return shared->Error(id.status());
+                    TaskId task = *id;
+                    tasks->WatchProgress(task, [shared](Json event) { shared->Progress(std::move(event)); });
+                    tasks->Wait(task, [loop, task, shared, spool](Result<Json> record) {
+                      if (!record.ok()) return shared->Error(record.status());
+                      const cJSON* o = record->get();
+                      const cJSON* error = cJSON_GetObjectItemCaseSensitive(o, "error");
+                      if (error) return shared->Error(ErrorFromJson(error).WithContext("task " + std::to_string(task)));
+                      const cJSON* result = cJSON_GetObjectItemCaseSensitive(o, "result");
+                      auto back = std::make_shared<SendBack>();
+                      back->loop = loop;
+                      back->reply = shared;
+                      back->spool = spool;
+                      back->result = Json(result ? cJSON_Duplicate(result, true) : cJSON_CreateObject());
+                      cJSON_AddNumberToObject(back->result.get(), "task", static_cast<double>(task));
+                      const cJSON* size = cJSON_GetObjectItemCaseSensitive(back->result.get(), "size");
+                      back->size = cJSON_IsNumber(size) ? static_cast<std::uint64_t>(size->valuedouble) : 0;
+                      SendBack::Next(back);
+                    });
+                  });
+                });
 }
 
 }  // namespace cairn::control

@@ -51,6 +51,11 @@ TaskSpec NewTaskSpec(const char* kind, const Request& req, std::vector<LockKey> 
 // when the client asked not to wait, else with progress events and then the
 // task's result or error.
 void RunTask(CommandsState& c, Request& req, Reply& reply, TaskSpec spec);
+// The same, for a handler that submits later than the call that gave it
+// the request (CommandsState is the call's own).
+void RunTaskOn(TaskTable& tasks, bool wait, Reply reply, TaskSpec spec);
+// Creates the spool directory and removes what an earlier run left in it.
+Status OpenSpool(const std::string& dir);
 
 // The servers.* methods (servers.cc).
 void ServersAdd(CommandsState& c, Request& req, Reply& reply);

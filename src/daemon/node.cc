@@ -47,6 +47,7 @@ control::CommandsOptions CommandsOptionsOf(const Config& config, const NodePaths
   control::CommandsOptions o;
   o.test_hooks = std::getenv("CAIRN_TEST_HOOKS") != nullptr;
   o.private_dir = paths.private_dir;
+  o.spool_dir = paths.dir + "/tmp";
   o.shares_needed = config.shares_needed;
   o.shares_total = config.shares_total;
   o.shares_happy = config.shares_happy;

@@ -65,6 +65,15 @@ class PutGetTest(unittest.TestCase):
         p = run_cli("--json", "-q", "put", path, *extra, node_dir=self.client.dir, timeout=120)
         return p, (json.loads(p.stdout) if p.returncode == 0 else None)
 
+    @staticmethod
+    def send_put(conn, data, id=1):
+        """A put request over a raw connection: the file as data frames."""
+        conn.send({"v": 1, "id": id, "method": "put", "params": {"size": len(data)}})
+        chunk = 262144
+        frames = max(1, -(-len(data) // chunk))
+        for seq in range(frames):
+            conn.send_data(id, seq, data[seq * chunk:(seq + 1) * chunk], eof=seq == frames - 1)
+
     def get(self, cap, out):
         return run_cli("--json", "-q", "get", cap, "-o", out, node_dir=self.client.dir, timeout=120)
 
@@ -101,7 +110,9 @@ class PutGetTest(unittest.TestCase):
                              timeout=60)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertTrue(out.stdout == data)
-        self.assertEqual([f for f in os.listdir(self.client.dir) if f.startswith("get-")], [])
+        # The daemon's spool files are gone once their tasks end.
+        spool = os.path.join(self.client.dir, "tmp")
+        wait_for(lambda: os.listdir(spool) == [], what="an empty spool directory")
 
     def test_stored_shares_are_the_encoders(self):
         # Every share a put stores is byte for byte what chk_tool (the same
@@ -227,9 +238,8 @@ class PutGetTest(unittest.TestCase):
         run_cli("servers", "add", self.nurls[4], "--nickname", "s4", node_dir=self.client.dir, check=True)
         try:
             data = random.Random(11).randbytes(8 * SEG + 1)
-            path = self.file(data, "big")
             conn = ControlConn(self.client.dir, timeout=120)
-            conn.send({"v": 1, "id": 1, "method": "put", "params": {"path": path}})
+            self.send_put(conn, data)
             killed = False
             while True:
                 frame = conn.read_frame()
@@ -261,9 +271,9 @@ class PutGetTest(unittest.TestCase):
         # SIGTERM while a put streams: the task stops, its clients close, and
         # cairnd exits 0 within its shutdown deadline; the task's record says
         # it did not succeed.
-        path = self.file(random.Random(13).randbytes(8 * SEG + 1), "stop")
+        data = random.Random(13).randbytes(8 * SEG + 1)
         conn = ControlConn(self.client.dir, timeout=60)
-        conn.send({"v": 1, "id": 1, "method": "put", "params": {"path": path}})
+        self.send_put(conn, data)
         while True:
             frame = conn.read_frame()
             self.assertIsNotNone(frame)
@@ -297,6 +307,26 @@ class PutGetTest(unittest.TestCase):
         wrong = self.get("notes", out)
         self.assertNotEqual(wrong.returncode, 0)
         self.assertIn("bad_cap", wrong.stdout + wrong.stderr)
+
+    def test_the_daemon_opens_no_client_path(self):
+        # put and get carry the file in data frames; a path is refused.
+        conn = ControlConn(self.client.dir)
+        try:
+            frame = conn.call("put", {"path": "/etc/hostname"}, id=1)
+            self.assertEqual(frame["error"]["code"], "invalid_argument", frame)
+            frame = conn.call("get", {"cap": "URI:LIT:nbswy3dp", "path": os.path.join(self.tmp, "x")}, id=2)
+            self.assertEqual(frame["error"]["code"], "invalid_argument", frame)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "x")))
+            # A put whose input is shorter than its declared size fails and
+            # leaves no spool file behind.
+            conn.send({"v": 1, "id": 3, "method": "put", "params": {"size": 100}})
+            conn.send_data(3, 0, b"x" * 10, eof=True)
+            frame = conn.read_final()
+            self.assertEqual(frame["error"]["code"], "invalid_argument", frame)
+        finally:
+            conn.close()
+        spool = os.path.join(self.client.dir, "tmp")
+        wait_for(lambda: os.listdir(spool) == [], what="an empty spool directory")
 
     def test_usage_errors(self):
         self.assertEqual(run_cli("put", node_dir=self.client.dir).returncode, 2)

@@ -46,6 +46,10 @@ struct CommandsOptions {
   // put and get: where the node's secrets live (DIR/private) and the
   // immutable encoding from the configuration ("client." keys).
   std::string private_dir;
+  // Daemon-owned temporary files of put and get (DIR/tmp): a put's input
+  // as it arrives in data frames, a get's output before it is sent back.
+  // Emptied at start-up.
+  std::string spool_dir;
   std::uint32_t shares_needed = 3;
   std::uint32_t shares_total = 10;
   std::uint32_t shares_happy = 7;
