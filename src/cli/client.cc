@@ -38,14 +38,8 @@ Status ControlClient::Connect(const std::string& node_dir, int timeout_ms) {
   return Status();
 }
 
-Result<std::string> ControlClient::ReadLine() {
+Status ControlClient::Fill() {
   for (;;) {
-    std::size_t nl = buffer_.find('\n');
-    if (nl != std::string::npos) {
-      std::string line = buffer_.substr(0, nl);
-      buffer_.erase(0, nl + 1);
-      return line;
-    }
     pollfd p{fd_, POLLIN, 0};
     int rc = poll(&p, 1, timeout_ms_);
     if (rc == 0) return Status::Timeout("cairnd did not answer within " + std::to_string(timeout_ms_ / 1000) + " s");
@@ -58,24 +52,24 @@ Result<std::string> ControlClient::ReadLine() {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Status::Unavailable("cairnd closed the control connection");
     buffer_.append(buf, static_cast<std::size_t>(n));
+    return Status();
+  }
+}
+
+Result<std::string> ControlClient::ReadLine() {
+  for (;;) {
+    std::size_t nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      return line;
+    }
+    CAIRN_TRY(Fill());
   }
 }
 
 Result<std::string> ControlClient::ReadBytes(std::size_t n) {
-  while (buffer_.size() < n) {
-    pollfd p{fd_, POLLIN, 0};
-    int rc = poll(&p, 1, timeout_ms_);
-    if (rc == 0) return Status::Timeout("cairnd did not answer within " + std::to_string(timeout_ms_ / 1000) + " s");
-    if (rc < 0) {
-      if (errno == EINTR) continue;
-      return Status::IoError(std::string("poll: ") + std::strerror(errno));
-    }
-    char buf[65536];
-    ssize_t got = read(fd_, buf, sizeof buf);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return Status::Unavailable("cairnd closed the control connection");
-    buffer_.append(buf, static_cast<std::size_t>(got));
-  }
+  while (buffer_.size() < n) CAIRN_TRY(Fill());
   std::string out = buffer_.substr(0, n);
   buffer_.erase(0, n);
   return out;

@@ -40,6 +40,8 @@ class ControlClient {
 
  private:
   Status SendAll(std::string_view bytes);
+  // Waits for and appends the next bytes from the socket to buffer_.
+  Status Fill();
   Result<std::string> ReadBytes(std::size_t n);
   Result<Json> ReadAnswer(long long id, const Streams* streams,
                           const std::function<void(const cJSON* event)>& on_progress);
