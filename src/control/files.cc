@@ -115,6 +115,27 @@ void CloseGrid(Loop* loop, std::shared_ptr<GridRun> run, Task then) {
   }
 }
 
+// The start of every put and get task: its clients, counted in `ops`. Null
+// once `run` has been failed (the daemon is stopping, or the grid's table
+// could not be read).
+std::shared_ptr<GridRun> StartGrid(Loop& loop, NameTable& servers, const std::shared_ptr<tls::Context>& ctx,
+                                   const std::shared_ptr<GridOps>& ops, TaskRun& run) {
+  if (ops->stopping) {
+    run.Fail(Status::ShuttingDown("the daemon is stopping"));
+    return nullptr;
+  }
+  auto grid = std::make_shared<GridRun>();
+  grid->ops = ops;
+  ++ops->active;
+  Status opened = OpenGrid(loop, servers, ctx, grid.get());
+  if (!opened.ok()) {
+    TaskRun* runp = &run;
+    CloseGrid(&loop, grid, [runp, opened] { runp->Fail(opened); });
+    return nullptr;
+  }
+  return grid;
+}
+
 Result<std::shared_ptr<tls::Context>> ClientContext(CommandsState& c) {
   if (!c.client_tls) {
     CAIRN_TRY_ASSIGN(c.client_tls, tls::Context::NewClient());
@@ -258,12 +279,8 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
   spec.body = [servers, loop, ops, ctx = *ctx, private_dir, spool, convergence, options](TaskRun& run) mutable {
     TaskRun* runp = &run;
     const std::string& path = spool->path;
-    if (ops->stopping) return run.Fail(Status::ShuttingDown("the daemon is stopping"));
-    auto grid = std::make_shared<GridRun>();
-    grid->ops = ops;
-    ++ops->active;
-    Status opened = OpenGrid(*loop, *servers, ctx, grid.get());
-    if (!opened.ok()) return CloseGrid(loop, grid, [runp, opened] { runp->Fail(opened); });
+    auto grid = StartGrid(*loop, *servers, ctx, ops, run);
+    if (!grid) return;
     grid->convergence = convergence;
     loop->Offload(
         [grid, private_dir]() -> Status {
@@ -413,12 +430,8 @@ void FileGet(CommandsState& c, Request& req, Reply& reply) {
       cap = *parsed;
     }
     TaskRun* runp = &run;
-    if (ops->stopping) return run.Fail(Status::ShuttingDown("the daemon is stopping"));
-    auto grid = std::make_shared<GridRun>();
-    grid->ops = ops;
-    ++ops->active;
-    Status opened = OpenGrid(*loop, *servers, ctx, grid.get());
-    if (!opened.ok()) return CloseGrid(loop, grid, [runp, opened] { runp->Fail(opened); });
+    auto grid = StartGrid(*loop, *servers, ctx, ops, run);
+    if (!grid) return;
     immutable::DownloadFile(
         *loop, grid->servers, cap, path,
         [runp](const std::string& phase, std::uint64_t done, std::uint64_t total) {
