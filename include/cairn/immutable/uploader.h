@@ -30,26 +30,14 @@
 #include "cairn/core/callback.h"
 #include "cairn/core/loop.h"
 #include "cairn/core/status.h"
+#include "cairn/grid/server.h"
 #include "cairn/immutable/chk.h"
-
-namespace cairn::gbs {
-class Client;
-}
 
 namespace cairn::immutable {
 
-// One storage server of the grid, as uploads and downloads use it.
-struct GridServer {
-  gbs::Client* client = nullptr;  // not owned; must outlive the operation
-  std::string seed;               // 20 bytes: permutation and lease seed (gbs::ServerSeed)
-  std::string name;               // for messages and results (a nickname or the server id)
-};
-
-// Reports progress: phase ("hashing", "placing", "uploading", "downloading"),
-// bytes done and the total. Called on the loop thread, any number of times.
-using ProgressFn = Callback<void(const std::string& phase, std::uint64_t done, std::uint64_t total)>;
-// Asked between steps; returning true stops the operation with Cancelled.
-using StopFn = Callback<bool()>;
+using grid::GridServer;
+using grid::ProgressFn;
+using grid::StopFn;
 
 struct UploadOptions {
   ChkParams params;          // k, N, maximum segment size

@@ -1,0 +1,95 @@
+// SDMF mutable files over GBS (tahoe-protocol.md sections 3 and 4): create,
+// update (publish) and read (retrieve) a mutable file on the node's grid.
+//
+//   NewMutableKey   RSA-2048 key generation off the loop; the write cap is
+//                   known before anything is sent (the caller records it).
+//   CreateMutable   publishes seqnum 1 of a new key: every server in
+//                   permuted order gets a read-test-write whose test vector
+//                   expects no share.
+//   PublishMutable  servermap update in write mode (finds the newest
+//                   version, its seqnum and the encrypted private key), then
+//                   publishes seqnum+1 with test vectors expecting the
+//                   version each server was seen to hold (or no share).
+//   RetrieveMutable servermap update in read mode, then the newest
+//                   recoverable version, every hash and the signature
+//                   verified; corrupt shares are reported (advisory) and
+//                   skipped.
+//
+// Every completion runs exactly once on a later loop turn, never inside the
+// call that started it, also when a server fails at once (design rule 1,
+// Tahoe-LAFS #877). Loop thread only. The file is held in memory (SDMF has
+// one segment); callers bound its size.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cairn/caps/cap.h"
+#include "cairn/core/callback.h"
+#include "cairn/core/loop.h"
+#include "cairn/core/status.h"
+#include "cairn/grid/server.h"
+
+namespace cairn::mutable_files {
+
+struct MutableOptions {
+  std::uint32_t k = 3;       // shares needed
+  std::uint32_t n = 10;      // shares in total
+  std::uint32_t happy = 7;   // servers of happiness a publish must reach
+  std::string lease_secret;  // the client's raw lease secret (32 bytes)
+};
+
+// A freshly generated key pair and its write cap.
+struct NewKey {
+  caps::Cap writecap;          // URI:SSK:
+  std::string privkey_pkcs8;   // DER
+  std::string pubkey_spki;     // DER
+};
+
+struct PublishResult {
+  caps::Cap writecap;
+  std::uint64_t seqnum = 0;
+  std::uint64_t size = 0;
+  std::size_t happiness = 0;
+  // Share number -> names of the servers that hold it after the publish.
+  std::map<std::uint32_t, std::vector<std::string>> placement;
+  std::size_t writes_sent = 0;       // read-test-write requests sent
+  std::size_t servers_failed = 0;    // servers that failed during the publish
+};
+
+struct RetrieveResult {
+  std::string contents;
+  std::uint64_t seqnum = 0;
+  std::map<std::uint32_t, std::string> shares_used;  // share number -> server name
+  std::size_t corrupt_shares = 0;                    // advisories sent
+};
+
+// Generates an RSA-2048 key off the loop thread.
+void NewMutableKey(Loop& loop, Callback<void(Result<NewKey>)> done);
+
+// Publishes `contents` as seqnum 1 of the file of `key`. Errors:
+// InvalidArgument (bad k/N/happy), NotEnoughServers (fewer than `happy`
+// servers of happiness could be reached, naming the servers that failed),
+// UncoordinatedWrite (a server already holds a share of this file),
+// Cancelled.
+void CreateMutable(Loop& loop, std::vector<grid::GridServer> servers, NewKey key, std::string contents,
+                   MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
+                   Callback<void(Result<PublishResult>)> done);
+
+// Replaces the contents of the file of `writecap` (URI:SSK:). Errors: BadCap
+// (not an SDMF write cap), NotFound (no server holds a share), NotEnoughServers,
+// UncoordinatedWrite (another writer's version appeared during the publish),
+// Integrity (no version could be verified), Cancelled.
+void PublishMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap writecap, std::string contents,
+                    MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
+                    Callback<void(Result<PublishResult>)> done);
+
+// Reads the newest recoverable version of the file of `cap` (URI:SSK: or
+// URI:SSK-RO:). Errors: BadCap, NotFound (no shares), NotEnoughServers
+// (shares exist but fewer than k verified ones of any version), Cancelled.
+void RetrieveMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, grid::ProgressFn progress,
+                     grid::StopFn stop, Callback<void(Result<RetrieveResult>)> done);
+
+}  // namespace cairn::mutable_files
