@@ -26,12 +26,13 @@
 #include "cairn/immutable/uploader.h"
 #include "cairn/tls/session.h"
 #include "cairn/control/protocol.h"
+#include "control/grid_run.h"
 #include "control/handlers.h"
 
 namespace cairn::control {
 namespace {
-
 constexpr const char* kServersKey = "servers";
+}  // namespace
 
 // Reads a base32 secret file, or creates it with 32 random bytes (0600,
 // exclusive create: two first uses agree on one secret). Blocking: thread
@@ -67,15 +68,7 @@ Result<std::string> LoadOrCreateSecret(const std::string& path) {
   return Status::Internal("secret file " + path + " appeared and vanished");
 }
 
-// What one put or get owns while it runs.
-struct GridRun {
-  std::shared_ptr<GridOps> ops;  // counted in ops->active while this runs
-  std::vector<std::unique_ptr<gbs::Client>> clients;
-  std::vector<immutable::GridServer> servers;
-  std::string convergence;
-  std::string lease_secret;
-};
-
+namespace {
 // The servers table's entries as clients. InvalidArgument for a stored NURL
 // that no longer parses (never expected: it was checked when added).
 Status OpenGrid(Loop& loop, NameTable& servers, std::shared_ptr<tls::Context> ctx, GridRun* run) {
@@ -95,6 +88,7 @@ Status OpenGrid(Loop& loop, NameTable& servers, std::shared_ptr<tls::Context> ct
   }
   return Status();
 }
+}  // namespace
 
 // Closes every client, then runs `then` (which ends the task) on a later
 // turn; the clients are freed with that task, never inside their own
@@ -143,6 +137,7 @@ Result<std::shared_ptr<tls::Context>> ClientContext(CommandsState& c) {
   return c.client_tls;
 }
 
+namespace {
 
 // A daemon-owned temporary file in the spool directory: a put's input as it
 // arrives, a get's output before it is sent back. Closed and removed when
