@@ -31,3 +31,4 @@ LIMIT_store_queue_ops      = 512
 LIMIT_store_queue_bytes    = 8388608
 LIMIT_store_batch_bytes    = 4194304
 LIMIT_gbs_upload_buffer_bytes = 4194304
+LIMIT_sdmf_max_bytes       = 4194304

@@ -52,6 +52,7 @@ control::CommandsOptions CommandsOptionsOf(const Config& config, const NodePaths
   o.shares_total = config.shares_total;
   o.shares_happy = config.shares_happy;
   o.max_segment_size = config.max_segment_size;
+  o.sdmf_max_bytes = config.limits.sdmf_max_bytes;
   return o;
 }
 
