@@ -10,6 +10,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import tempfile
 import threading
@@ -333,6 +334,26 @@ class MutableTest(unittest.TestCase):
                  t.get("error", {}).get("code") == "conflict" and t["params"].get("alias") == "photos"]
         self.assertEqual(len(loser), 1)
         self.assertNotIn("intent", loser[0])   # no key was even made
+
+    def test_r13_kill_after_the_key_keeps_the_write_cap(self):
+        c = self.client.control()
+        try:
+            self.send_with_data(c, 1, "mutable.create", {"alias": "killed", "hold_ms": 60000}, b"lost?", wait=False)
+            task = c.read_final()["result"]["task"]
+        finally:
+            c.close()
+        # Held (before the grid is touched) only once its record holding
+        # the write cap is durable.
+        record = wait_for(lambda: (lambda r: r if r.get("progress", {}).get("phase") == "held" else None)(
+            self.task(task)), what="the create to record its write cap and hold")
+        cap = record["intent"]["writecap"]
+        self.assertTrue(cap.startswith("URI:SSK:"), record)
+        self.client.stop(signal.SIGKILL)
+        self.client.start(test_hooks=True)
+        after = self.task(task)
+        self.assertEqual((after["state"], after["error"]["code"]), ("failed", "interrupted"), after)
+        self.assertEqual(after["intent"], {"writecap": cap})
+        self.error("not_found", 3, "alias", "get", "killed")
 
     def test_r4_alias_remove_while_a_put_holds_it(self):
         made = self.ok("mutable", "create", self.file(b"r4 v1"), "--alias", "r4")
