@@ -21,6 +21,9 @@
 
 namespace cairn::testing {
 
+// `n` pseudo-random bytes, the same for the same seed.
+std::string Pattern(std::size_t n, unsigned seed);
+
 struct TestServer {
   std::string dir;
   std::unique_ptr<store::ShareStore> store;

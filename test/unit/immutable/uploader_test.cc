@@ -29,15 +29,7 @@
 namespace cairn::immutable {
 namespace {
 
-std::string Pattern(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& c : s) {
-    x = x * 1103515245u + 12345u;
-    c = static_cast<char>(x >> 16);
-  }
-  return s;
-}
+using testing::Pattern;
 
 class UploaderTest : public testing::GridFixture {
  protected:

@@ -21,15 +21,7 @@
 namespace cairn::mutable_files {
 namespace {
 
-std::string Pattern(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& c : s) {
-    x = x * 1103515245u + 12345u;
-    c = static_cast<char>(x >> 16);
-  }
-  return s;
-}
+using testing::Pattern;
 
 std::uint64_t GetBe(std::string_view b, std::size_t at, std::size_t len) {
   std::uint64_t v = 0;
@@ -276,6 +268,29 @@ TEST_F(MutableTest, ReadsWithNMinusKServersDown) {
   StopServer(*servers[4], false);
   auto lost = Get(key.writecap);
   EXPECT_EQ(lost.status().code(), Code::kNotEnoughServers) << lost.status().ToString();
+}
+
+TEST_F(MutableTest, RetrieveDoesNotWaitForASlowServer) {
+  StartServers(6);
+  NewKey key = Key();
+  std::string data = Pattern(30000, 21);
+  auto created = Create(key, data, Options(2, 4, 3));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  // The holder of share 0 answers its share list 30 s late: 2k = 4 other
+  // servers answered and a version is recoverable, which is enough.
+  const std::size_t slow = ServerIndex(created->placement.at(0).front());
+  gbs::ClientOptions co;
+  co.TEST_late_ms = 30000;
+  co.TEST_fault = [](std::string_view endpoint) {
+    return endpoint == "list" ? gbs::Fault::kAnswerLate : gbs::Fault::kNone;
+  };
+  ReplaceClient(slow, std::move(co));
+  const std::uint64_t start = loop.NowMs();
+  auto got = Get(key.writecap);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_LT(loop.NowMs() - start, 10000u);
+  EXPECT_TRUE(got->contents == data);
+  for (const auto& [sh, name] : got->shares_used) EXPECT_NE(ServerIndex(name), slow);
 }
 
 TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
