@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -125,9 +126,10 @@ std::vector<LockKey> KeysOf(const Target& t, LockMode slot_mode) {
   return keys;
 }
 
-// Test hook (CAIRN_TEST_HOOKS=1 only): waits `ms` after the locks are held,
-// before the grid is touched, so that tests can hold a task at a known point
-// with its locks. Shutdown drops the wait (the task is then interrupted).
+// Test hook (CAIRN_TEST_HOOKS=1 only): a create waits `ms` after its key is
+// recorded, before the grid is touched, so that tests can hold it at a known
+// point with its locks. Shutdown drops the wait (the task is then
+// interrupted).
 void Hold(const Env& env, TaskRun& run, std::uint64_t ms, Task then) {
   if (ms == 0) return then();
   TaskId id = run.id();
@@ -139,6 +141,17 @@ void Hold(const Env& env, TaskRun& run, std::uint64_t ms, Task then) {
     if (runp->cancel_requested()) return runp->Fail(Status::Cancelled("cancelled while held"));
     then();
   });
+}
+
+// Test hook (CAIRN_TEST_HOOKS=1 only): a publish waits `ms` after its
+// servermap update, before its first write ("mid-push"). The wait always
+// ends by itself (shutdown waits for it: the task holds the grid).
+std::function<void(std::function<void()>)> HoldBeforeWrite(Loop* loop, TaskRun* run, std::uint64_t ms) {
+  auto timer = std::make_shared<std::unique_ptr<Timer>>();
+  return [loop, run, ms, timer](std::function<void()> resume) {
+    run->Progress("held", 0, ms);
+    *timer = loop->PostAfter(ms, [resume = std::move(resume)] { resume(); });
+  };
 }
 
 // Opens the grid and reads the lease secret, then `next`; or ends the task.
@@ -362,17 +375,16 @@ void MutablePut(CommandsState& c, Request& req, Reply& reply) {
     auto cap = ResolveInTask(*env.aliases, t, false);
     if (!cap.ok()) return run.Fail(cap.status());
     TaskRun* runp = &run;
-    Hold(env, run, hold_ms, [env, runp, cap = *cap, contents] {
-      WithGrid(env, *runp, [env, runp, cap, contents](std::shared_ptr<GridRun> grid) {
-        Loop* loop = env.loop;
-        mf::MutableOptions options = env.options;
-        options.lease_secret = grid->lease_secret;
-        mf::PublishMutable(*loop, grid->servers, cap, std::move(*contents), options, ProgressTo(runp),
-                           StopOf(runp, env.ops), [loop, grid, runp](Result<mf::PublishResult> published) {
-                             if (!published.ok()) return Finish(loop, grid, runp, published.status());
-                             Finish(loop, grid, runp, PublishJson(*published));
-                           });
-      });
+    WithGrid(env, run, [env, runp, cap = *cap, contents, hold_ms](std::shared_ptr<GridRun> grid) {
+      Loop* loop = env.loop;
+      mf::MutableOptions options = env.options;
+      options.lease_secret = grid->lease_secret;
+      if (hold_ms) options.TEST_before_write = HoldBeforeWrite(loop, runp, hold_ms);
+      mf::PublishMutable(*loop, grid->servers, cap, std::move(*contents), options, ProgressTo(runp),
+                         StopOf(runp, env.ops), [loop, grid, runp](Result<mf::PublishResult> published) {
+                           if (!published.ok()) return Finish(loop, grid, runp, published.status());
+                           Finish(loop, grid, runp, PublishJson(*published));
+                         });
     });
   };
   ReceiveThenRun(c, req, reply, in, contents, std::move(spec));

@@ -126,8 +126,10 @@ class MutableTest(unittest.TestCase):
         finally:
             c.close()
 
-    def running(self, task):
-        return self.task(task)["state"] == "running"
+    def held(self, task):
+        """True once a task waits at its test hold (a put: mid-push, after its
+        servermap update and before its first write)."""
+        return self.task(task).get("progress", {}).get("phase") == "held"
 
     # --- round trips ---------------------------------------------------------
 
@@ -357,8 +359,8 @@ class MutableTest(unittest.TestCase):
 
     def test_r4_alias_remove_while_a_put_holds_it(self):
         made = self.ok("mutable", "create", self.file(b"r4 v1"), "--alias", "r4")
-        put = self.submit_put("r4", b"r4 v2", hold_ms=1500)
-        wait_for(lambda: self.running(put), what="the put to hold its locks")
+        put = self.submit_put("r4", b"r4 v2", hold_ms=2000)
+        wait_for(lambda: self.held(put), what="the put to be held mid-push")
         # The remove does not wait behind the put: it is refused while the
         # name is in use.
         self.error("in_use", 4, "alias", "remove", "r4")
@@ -373,8 +375,8 @@ class MutableTest(unittest.TestCase):
 
     def test_r5_rename_waits_for_a_long_put(self):
         made = self.ok("mutable", "create", self.file(b"big v1"), "--alias", "big")
-        put = self.submit_put("big", b"big v2", hold_ms=1500)
-        wait_for(lambda: self.running(put), what="the put to hold its locks")
+        put = self.submit_put("big", b"big v2", hold_ms=2000)
+        wait_for(lambda: self.held(put), what="the put to be held mid-push")
         c = self.client.control()
         try:
             c.send({"v": 1, "id": "r", "method": "alias.rename", "params": {"from": "big", "to": "big2"},
