@@ -5,7 +5,9 @@
 the latency of each update from the request's first byte to its final
 frame, p50 and p99 in ms, and the same for reads (`mutable.get`). Also the
 wall clock of the `cairn mutable put` command (which adds a process start
-and a connection). JSON lines on stdout; asserts nothing about speed.
+and a connection), the CPU time per update of the client cairnd and of the
+ten servers together, and the load average (wall clock on a loaded machine
+means little). JSON lines on stdout; asserts nothing about speed.
 
 Run alone: CAIRN_BUILD=build/host/release /usr/bin/python3 test/bench/mutable_bench.py
 """
@@ -67,6 +69,14 @@ class Conn:
             return frame["result"], b"".join(data)
 
 
+def cpu_ms(pid):
+    """User plus system CPU time a process has used, ms (less sensitive to a
+    loaded machine than wall clock)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -87,12 +97,16 @@ def main():
         made, _ = conn.final()
         cap = made["writecap"]
         puts, gets = [], []
+        put_cpu = {"client": 0.0, "servers": 0.0}
         for i in range(UPDATES):
+            before = (cpu_ms(client[1].pid), sum(cpu_ms(p.pid) for _, p, _ in nodes[:SERVERS]))
             data = os.urandom(MIB)
             t0 = time.perf_counter()
             conn.send_request(f"p{i}", "mutable.put", {"target": cap, "size": MIB}, data)
             put, _ = conn.final()
             puts.append((time.perf_counter() - t0) * 1000)
+            put_cpu["client"] += cpu_ms(client[1].pid) - before[0]
+            put_cpu["servers"] += sum(cpu_ms(p.pid) for _, p, _ in nodes[:SERVERS]) - before[1]
             if put["seqnum"] != i + 2:
                 raise SystemExit(f"update {i}: seqnum {put['seqnum']}")
             t0 = time.perf_counter()
@@ -112,7 +126,9 @@ def main():
         common = {"servers": SERVERS, "k": K, "n": N, "happy": HAPPY, "bytes": MIB}
         print(json.dumps({"bench": "mutable_put", **common, "updates": UPDATES,
                           "p50_ms": round(percentile(puts, 50), 1), "p99_ms": round(percentile(puts, 99), 1),
-                          "goal_p50_ms": 20}), flush=True)
+                          "goal_p50_ms": 20, "client_cpu_ms_per_update": round(put_cpu["client"] / UPDATES, 1),
+                          "servers_cpu_ms_per_update": round(put_cpu["servers"] / UPDATES, 1),
+                          "load_average": os.getloadavg()[0]}), flush=True)
         print(json.dumps({"bench": "mutable_get", **common, "reads": UPDATES,
                           "p50_ms": round(percentile(gets, 50), 1), "p99_ms": round(percentile(gets, 99), 1)}),
               flush=True)
