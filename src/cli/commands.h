@@ -20,6 +20,7 @@ int TahoeEntryMain(const Options& opts);
 int ServersMain(const Options& opts);
 int PutMain(const Options& opts);
 int GetMain(const Options& opts);
+int MutableMain(const Options& opts);
 int MutableCreateMain(const Options& opts);
 int MutablePutMain(const Options& opts);
 int MutableGetMain(const Options& opts);

@@ -31,6 +31,7 @@ const Command kCommands[] = {
     {"get", GetMain, "get CAP [-o FILE]", "download an immutable file (verified) from the grid"},
     {"init", InitMain, "init DIR [--port P] [--nickname N] [--board NAME]", "create a node directory"},
     {"metrics", MetricsMain, "metrics", "print the node's metrics (OpenMetrics text)"},
+    {"mutable", MutableMain, "mutable create|put|get ...", "SDMF mutable files (docs/mutable.md)"},
     {"mutable create", MutableCreateMain, "mutable create [FILE|-] [--alias NAME]",
      "create a mutable (SDMF) file; prints its write cap"},
     {"mutable get", MutableGetMain, "mutable get CAP|ALIAS [-o FILE]", "read a mutable file (verified)"},

@@ -96,6 +96,17 @@ int Publish(const Options& opts, const char* method, Json params, const std::str
 
 }  // namespace
 
+int MutableMain(const Options& opts) {
+  static const char kAll[] = "mutable create [FILE|-] [--alias NAME] | mutable put CAP|ALIAS FILE|- | mutable get CAP|ALIAS [-o FILE]";
+  if (IsHelp(opts)) {
+    std::printf("usage: cairn [-d DIR] [--json] %s\n       cairn %s\n       cairn %s\n%s", kCreateUsage, kPutUsage,
+                kGetUsage, kHelp);
+    return 0;
+  }
+  return UsageError(kAll, opts.args.empty() ? "mutable needs a subcommand: create, put or get"
+                                            : "unknown subcommand \"" + opts.args[0] + "\" (create, put or get)");
+}
+
 int MutableCreateMain(const Options& opts) {
   if (IsHelp(opts)) return Help(kCreateUsage);
   std::string file, alias;

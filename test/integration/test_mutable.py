@@ -201,6 +201,13 @@ class MutableTest(unittest.TestCase):
 
     # --- errors --------------------------------------------------------------
 
+    def test_usage(self):
+        for args in (("mutable",), ("mutable", "frob"), ("mutable", "put", "x"), ("mutable", "get")):
+            self.assertEqual(run_cli(*args, node_dir=self.client.dir).returncode, 2, args)
+        for sub in ("create", "put", "get"):
+            p = run_cli("mutable", sub, "--help", check=True)
+            self.assertIn(f"mutable {sub}", p.stdout)
+
     def test_bad_caps(self):
         self.error("bad_cap", 7, "mutable", "get", "URI:SSK:not-a-cap")
         self.error("bad_cap", 7, "mutable", "get", "URI:LIT:nbswy3dp")   # an immutable cap
