@@ -386,7 +386,8 @@ void Publisher::SendQueued() {
 
 // Is `checkstring`, read from share `shnum` on the request's server, one
 // this publish can explain: ours, the one a writer of ours expected there,
-// what the map saw there, or the version being replaced?
+// or what the map saw there? If not, another writer was at work: the first
+// such finding is kept as the UncoordinatedWrite message.
 bool Publisher::Judge(const Request& req, std::uint32_t shnum, const std::string& checkstring) {
   if (checkstring == new_checkstring_) return true;
   for (const Writer& w : writers_) {

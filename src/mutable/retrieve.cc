@@ -3,9 +3,10 @@
 //
 //   kMapping   servermap update in read mode
 //   kFetching  the newest recoverable version: k shares, lowest share
-//              numbers first, each read whole and verified (public key,
-//              signature, block hash, share hash chain); a share that fails
-//              is reported to its server and another one is fetched
+//              numbers first, each read whole and verified off the loop
+//              (public key, signature, block hash, share hash chain); a
+//              share that fails is reported to its server and another one
+//              is fetched
 //   kDecoding  zfec decode and decrypt, off the loop
 //   kDone      delivered, once every advisory sent was answered
 #include <algorithm>
@@ -22,6 +23,14 @@
 
 namespace cairn::mutable_files {
 namespace {
+
+// One fetched share, parsed and verified on the thread pool.
+struct VerifyJob {
+  std::string bytes;
+  std::uint32_t shnum = 0;
+  std::string fingerprint;
+  std::shared_ptr<SdmfShare> share;  // out, when verified
+};
 
 class Retriever : public std::enable_shared_from_this<Retriever> {
  public:
@@ -47,6 +56,7 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   void Mapped(Result<Servermap> map);
   void FetchMore();
   void Got(std::size_t candidate, Result<std::string> bytes);
+  void Checked(std::size_t candidate, const Status& st, std::shared_ptr<SdmfShare> share);
   void Decode();
   void Fail(Status st);
   void Deliver(Result<RetrieveResult> r);
@@ -152,15 +162,43 @@ void Retriever::FetchMore() {
 
 void Retriever::Got(std::size_t candidate, Result<std::string> bytes) {
   const SeenShare& s = map_.shares[candidates_[candidate].share];
+  if (state_ != State::kFetching) {
+    in_flight_.erase(s.shnum);
+    return;
+  }
+  if (!bytes.ok()) {
+    CAIRN_LOG(Info, "retrieve: share %u on %s: %s", s.shnum, map_.servers[s.server].name.c_str(),
+              bytes.status().ToString().c_str());
+    in_flight_.erase(s.shnum);
+    return FetchMore();
+  }
+  // Verifying hashes the whole block (and checks the signature): on the
+  // thread pool, like the decode. The share stays in flight meanwhile.
+  auto job = std::make_shared<VerifyJob>();
+  job->bytes = std::move(*bytes);
+  job->shnum = s.shnum;
+  job->fingerprint = fingerprint_;
+  auto self = shared_from_this();
+  ++side_requests_;
+  loop_.Offload(
+      [job]() -> Status {
+        CAIRN_TRY_ASSIGN(SdmfShare share, ParseSdmfShare(job->bytes));
+        job->bytes.clear();
+        CAIRN_TRY(VerifySdmfShare(share, job->shnum, job->fingerprint));
+        job->share = std::make_shared<SdmfShare>(std::move(share));
+        return Status::Ok();
+      },
+      [self, candidate, job](Status st) {
+        self->Checked(candidate, st, job->share);
+        self->SideDone();
+      });
+}
+
+void Retriever::Checked(std::size_t candidate, const Status& st, std::shared_ptr<SdmfShare> share) {
+  const SeenShare& s = map_.shares[candidates_[candidate].share];
   in_flight_.erase(s.shnum);
   if (state_ != State::kFetching) return;
   const std::string& name = map_.servers[s.server].name;
-  if (!bytes.ok()) {
-    CAIRN_LOG(Info, "retrieve: share %u on %s: %s", s.shnum, name.c_str(), bytes.status().ToString().c_str());
-    return FetchMore();
-  }
-  auto share = ParseSdmfShare(*bytes);
-  Status st = share.ok() ? VerifySdmfShare(*share, s.shnum, fingerprint_) : share.status();
   if (st.ok() && share->signed_prefix != version_) {
     // Rewritten since the map read it: not corrupt, just not this version.
     CAIRN_LOG(Info, "retrieve: share %u on %s changed since the servermap", s.shnum, name.c_str());
@@ -178,7 +216,7 @@ void Retriever::Got(std::size_t candidate, Result<std::string> bytes) {
                                                  });
     return FetchMore();
   }
-  verified_[s.shnum] = std::make_shared<SdmfShare>(std::move(*share));
+  verified_[s.shnum] = std::move(share);
   result_.shares_used[s.shnum] = name;
   if (progress_) progress_("retrieving", verified_.size(), k_);
   if (verified_.size() >= k_) return Decode();

@@ -3,13 +3,15 @@
 //
 //   NewMutableKey   RSA-2048 key generation off the loop; the write cap is
 //                   known before anything is sent (the caller records it).
-//   CreateMutable   publishes seqnum 1 of a new key: every server in
-//                   permuted order gets a read-test-write whose test vector
-//                   expects no share.
+//   CreateMutable   publishes seqnum 1 of a new key: share i goes to the
+//                   i-th server in permuted order (round-robin when there
+//                   are fewer servers than shares), in one read-test-write
+//                   per server whose test vectors expect no share.
 //   PublishMutable  servermap update in write mode (finds the newest
 //                   version, its seqnum and the encrypted private key), then
 //                   publishes seqnum+1 with test vectors expecting the
-//                   version each server was seen to hold (or no share).
+//                   version each server was seen to hold (or no share);
+//                   the shares of a server that fails go to other servers.
 //   RetrieveMutable servermap update in read mode, then the newest
 //                   recoverable version, every hash and the signature
 //                   verified; corrupt shares are reported (advisory) and

@@ -378,6 +378,32 @@ TEST_F(MutableTest, Ticket877FailedAtOnceDuplicateAndLateAnswers) {
   EXPECT_TRUE(got->contents == data);
 }
 
+// With no spare server, a failed server's share goes to a server that
+// already had its write: a second request, with only that share, and no
+// surprise at finding the first request's share there.
+TEST_F(MutableTest, WithoutASpareServerAShareJoinsAnotherServer) {
+  StartServers(5);
+  NewKey key = Key();
+  auto created = Create(key, Pattern(3000, 1), Options(3, 5, 4));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const std::size_t dead = ServerIndex(created->placement.at(2).front());
+  gbs::ClientOptions co;
+  co.TEST_fault = [](std::string_view endpoint) {
+    return endpoint == "read-test-write" ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
+  };
+  ReplaceClient(dead, std::move(co));
+  std::string data = Pattern(12345, 2);
+  auto put = Put(key.writecap, data, Options(3, 5, 4));
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->writes_sent, 6u);  // five first requests, one for the moved share
+  EXPECT_EQ(put->shares_replaced, 1u);
+  EXPECT_EQ(put->happiness, 4u);
+  ExpectPlacedAndValid(*put, key, 5);
+  auto got = Get(key.writecap);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->contents == data);
+}
+
 TEST_F(MutableTest, ADroppedConnectionMidPublishMovesItsShares) {
   StartServers(6);
   NewKey key = Key();
