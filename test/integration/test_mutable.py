@@ -169,6 +169,18 @@ class MutableTest(unittest.TestCase):
         out = subprocess.run([binary("cairn"), "-d", self.client.dir, "-q",
                               "mutable", "get", cap], capture_output=True, timeout=60)
         self.assertEqual(out.stdout, b"from stdin")
+        # --async: the task id once the input is in; tasks wait has the result.
+        queued = self.ok("mutable", "put", cap, self.file(b"async"), "--async")
+        self.assertEqual(queued["state"], "queued")
+        done = self.wait_task(queued["task"])
+        self.assertEqual((done["state"], done["result"]["seqnum"]), ("succeeded", 3), done)
+        # A get cannot be asynchronous: the file comes back on its connection.
+        c = self.client.control()
+        try:
+            c.send({"v": 1, "id": 1, "method": "mutable.get", "params": {"target": cap}, "wait": False})
+            self.assertEqual(c.read_final()["error"]["code"], "invalid_argument")
+        finally:
+            c.close()
 
     def test_round_trip_through_the_socket(self):
         data = random.Random(5).randbytes(300000)
