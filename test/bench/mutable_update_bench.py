@@ -9,7 +9,7 @@ and a connection), the CPU time per update of the client cairnd and of the
 ten servers together, and the load average (wall clock on a loaded machine
 means little). JSON lines on stdout; asserts nothing about speed.
 
-Run alone: CAIRN_BUILD=build/host/release /usr/bin/python3 test/bench/mutable_bench.py
+Run alone: CAIRN_BUILD=build/host/release /usr/bin/python3 test/bench/mutable_update_bench.py
 """
 import json
 import os
