@@ -120,6 +120,15 @@ class UploaderTest : public ::testing::Test {
       s.store.reset();
     }
   }
+  void OverdueCase(int prompt_reads);
+  // Replaces server i's client by one with `co` (fault injection).
+  void Reclient(std::size_t i, gbs::ClientOptions co) {
+    bool closed = false;
+    servers[i]->client->Close([&] { closed = true; });
+    ASSERT_TRUE(loop.RunUntil([&] { return closed; }, 20000));
+    co.connect_ms = 2000;
+    servers[i]->client = std::make_unique<gbs::Client>(loop, ctx, servers[i]->nurl, std::move(co));
+  }
   std::vector<GridServer> Grid() {
     std::vector<GridServer> g;
     for (std::size_t i = 0; i < servers.size(); ++i) {
@@ -311,6 +320,64 @@ TEST_F(UploaderTest, DownloadDoesNotWaitForASlowServer) {
   EXPECT_TRUE(ReadAll(root + "/out") == data);
   for (const auto& [sh, name] : down->shares_used) EXPECT_NE(name, "s0");
 }
+
+// Server 0 answers its share list at once and its first `prompt_reads`
+// reads in time, every later read 8 s late; the others answer their lists
+// 300 ms late, so server 0's share is the first candidate and is activated:
+// its reads become overdue and a spare share takes its place.
+void UploaderTest::OverdueCase(int prompt_reads) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 4096);
+  std::string data = Pattern(60000, 23);
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  ASSERT_EQ(up->shares_uploaded, 4u);
+  constexpr std::uint64_t kLateMs = 8000;
+  {
+    gbs::ClientOptions co;
+    co.TEST_late_ms = kLateMs;
+    auto reads = std::make_shared<int>(0);
+    co.TEST_fault = [reads, prompt_reads](std::string_view endpoint) {
+      if (endpoint != "read") return gbs::Fault::kNone;
+      return ++*reads > prompt_reads ? gbs::Fault::kAnswerLate : gbs::Fault::kNone;
+    };
+    Reclient(0, std::move(co));
+  }
+  for (std::size_t i = 1; i < 4; ++i) {
+    gbs::ClientOptions co;
+    co.TEST_late_ms = 300;
+    co.TEST_fault = [](std::string_view endpoint) {
+      return endpoint == "list" ? gbs::Fault::kAnswerLate : gbs::Fault::kNone;
+    };
+    Reclient(i, std::move(co));
+  }
+  const std::uint64_t start = loop.NowMs();
+  std::optional<Result<DownloadResult>> down;
+  int completions = 0;
+  DownloadFile(loop, Grid(), up->cap, root + "/out", nullptr, nullptr, [&](Result<DownloadResult> r) {
+    ++completions;
+    down.emplace(std::move(r));
+  });
+  ASSERT_TRUE(loop.RunUntil([&] { return down.has_value(); }, 30000));
+  const std::uint64_t took = loop.NowMs() - start;
+  ASSERT_TRUE(down->ok()) << down->status().ToString();
+  EXPECT_LT(took, kLateMs / 2) << "the download waited for the late server";
+  EXPECT_GE((*down)->overdue_shares, 1u);
+  for (const auto& [sh, name] : (*down)->shares_used) EXPECT_NE(name, "s0");
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+  // The late answers arrive after the end: they are dropped, the completion
+  // does not run again and the output is untouched.
+  loop.RunUntil([] { return false; }, kLateMs + 1000 - std::min(took, kLateMs));
+  EXPECT_EQ(completions, 1);
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+}
+
+// The header read of the first share chosen is overdue.
+TEST_F(UploaderTest, OverdueHeaderReadIsServedByAnotherShare) { OverdueCase(0); }
+
+// The share is verified and in use (header and hash reads in time), then
+// its block reads are overdue while segments are in the fetch window.
+TEST_F(UploaderTest, OverdueBlockReadsAreServedByAnotherShare) { OverdueCase(4); }
 
 TEST_F(UploaderTest, ServerFailingMidUploadIsDropped) {
   StartServers(5);
