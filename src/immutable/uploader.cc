@@ -151,6 +151,12 @@ void Upload::Start() {
           return ReadAt(u->fd_, 0, u->literal_.data(), u->literal_.size(), u->path_);
         }
         const ChkParams& params = u->options_.params;
+        if (!u->options_.convergent_key.empty() && u->options_.prehashed_size == u->size_) {
+          u->key_ = u->options_.convergent_key;  // hashed as the file arrived
+          CAIRN_TRY_ASSIGN(ChkEncoder enc, ChkEncoder::Create(u->key_, params, u->size_));
+          u->encoder_ = std::make_unique<ChkEncoder>(std::move(enc));
+          return Status();
+        }
         caps::ConvergentKeyHasher hasher(u->options_.convergence, params.k, params.n,
                                          caps::ChkSegmentSize(u->size_, params.max_segment_size, params.k));
         std::string buf(1 << 20, '\0');

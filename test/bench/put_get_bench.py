@@ -3,7 +3,9 @@
 64 MiB to 4 storage nodes at 2-of-4 happiness 3 and to 10 nodes at 3-of-10
 happiness 7; MB/s of each (wall clock of the `cairn` command, which waits
 for the task) and the client node's peak RSS (VmHWM of a fresh client
-cairnd). With CAIRN_BENCH_BIG_MIB=N (e.g. 1024) also the client's peak RSS
+cairnd). Also the part of a put before any server is asked: the same put to
+a client with no servers (it fails as soon as it would place shares), i.e.
+spooling the input in plus the first pass that hashes it for the key. With CAIRN_BENCH_BIG_MIB=N (e.g. 1024) also the client's peak RSS
 during an N MiB put at 2-of-4. JSON lines on stdout; asserts nothing about
 speed.
 
@@ -113,9 +115,32 @@ def run(tmp, servers, k, n, happy, size, get=True):
             shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
 
 
+def prepare_only(tmp, size):
+    """Seconds of a put that stops where placement starts (no servers)."""
+    client = start(tmp, "client", {"shares_needed": 2, "shares_total": 4, "shares_happy": 3})
+    try:
+        src = os.path.join(tmp, "in")
+        write_file(src, size)
+        t0 = time.monotonic()
+        p = subprocess.run([os.path.join(BUILD, "cairn"), "-d", client[0], "-q", "--timeout", "600", "put", src],
+                           capture_output=True, timeout=3600)
+        took = time.monotonic() - t0
+        if p.returncode == 0 or b"servers" not in p.stderr:
+            raise SystemExit("a put without servers did not fail at placement: " + p.stderr.decode())
+        os.unlink(src)
+        return {"bench": "put_prepare", "bytes": size, "prepare_s": round(took, 3),
+                "prepare_mib_s": round(size / MIB / took, 1)}
+    finally:
+        client[1].send_signal(signal.SIGTERM)
+        client[1].wait(timeout=30)
+        client[2].close()
+        shutil.rmtree(os.path.join(tmp, "client"), ignore_errors=True)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="cairn-pgb-", dir="/tmp")
     try:
+        print(json.dumps(prepare_only(tmp, 64 * MIB)), flush=True)
         for servers, k, n, happy in ((4, 2, 4, 3), (10, 3, 10, 7)):
             print(json.dumps(run(tmp, servers, k, n, happy, 64 * MIB)), flush=True)
         big = int(os.environ.get("CAIRN_BENCH_BIG_MIB", "0"))

@@ -1,7 +1,8 @@
 // Immutable (CHK) upload and download over GBS (tahoe-protocol.md 5.5):
 //
 //   UploadFile: pass 1 hashes the file off the loop for the convergent key
-//   (LIT cap for 55 bytes or less, nothing stored); then asks every server
+//   (LIT cap for 55 bytes or less, nothing stored), unless the caller gives
+//   the key (UploadOptions::convergent_key); then asks every server
 //   for its version (room) and the shares it already has, plans placement
 //   with servers of happiness (grid/placement.h, reusing existing shares),
 //   allocates buckets, and streams the file one segment at a time: read,
@@ -47,6 +48,12 @@ struct UploadOptions {
   // Segments whose PATCHes may be outstanding at once (>= 1): each server
   // has at most this many segments' blocks of its shares in flight.
   std::size_t segments_in_flight = 3;
+  // The convergent key, when the caller hashed the file already as it
+  // arrived (caps::ConvergentKeyHasher with `convergence`, `params` and a
+  // size of `prehashed_size`): the first pass over the file is skipped. Used
+  // only if the file has exactly prehashed_size bytes; the cap is the same.
+  std::string convergent_key;
+  std::uint64_t prehashed_size = 0;
 };
 
 struct UploadResult {
