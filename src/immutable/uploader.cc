@@ -28,6 +28,10 @@
 namespace cairn::immutable {
 namespace {
 
+// Allocation rounds at most: the first plan, then re-plans of the shares
+// no server took.
+constexpr std::size_t kMaxAllocateRounds = 4;
+
 gbs::StorageIndex ToSi(const std::string& si) {
   gbs::StorageIndex out{};
   std::memcpy(out.data(), si.data(), out.size());
@@ -64,6 +68,8 @@ class Upload : public std::enable_shared_from_this<Upload> {
   void Hashed(Status st);
   void Query();
   void Plan();
+  void AllocateRound(const std::map<std::size_t, std::set<std::uint32_t>>& asks);
+  bool NextRound();
   void Allocated();
   void EncodeNext();
   void Pump();
@@ -111,6 +117,7 @@ class Upload : public std::enable_shared_from_this<Upload> {
   std::vector<std::string> upload_secrets_;
   std::vector<gbs::LeaseSecrets> leases_;
   std::size_t outstanding_ = 0;
+  std::size_t rounds_ = 0;  // allocation rounds started
 
   grid::SharePlacement existing_;  // shares already on servers (kept)
   std::vector<Bucket> buckets_;
@@ -286,26 +293,84 @@ void Upload::Plan() {
   }
   existing_ = plan.existing;
   state_ = State::kAllocating;
-  outstanding_ = plan.new_shares.size();
+  AllocateRound(plan.new_shares);
+}
+
+// Asks each server of `asks` for buckets for its shares. A server that
+// fails is dropped (with any bucket it took in an earlier round); one that
+// takes fewer shares than asked (full) gets no more asks.
+void Upload::AllocateRound(const std::map<std::size_t, std::set<std::uint32_t>>& asks) {
+  ++rounds_;
+  outstanding_ = asks.size();
   if (outstanding_ == 0) return Allocated();
   auto self = shared_from_this();
-  for (const auto& [server, shares] : plan.new_shares) {
+  for (const auto& [server, shares] : asks) {
     gbs::AllocateRequest req;
     req.share_numbers.assign(shares.begin(), shares.end());
     req.allocated_size = encoder_->ShareSize();
     std::size_t i = server;
-    servers_[i].client->Allocate(si_, upload_secrets_[i], leases_[i], req, [self, i](Result<gbs::AllocateResponse> r) {
+    std::size_t asked = shares.size();
+    servers_[i].client->Allocate(si_, upload_secrets_[i], leases_[i], req,
+                                 [self, i, asked](Result<gbs::AllocateResponse> r) {
       if (self->state_ != State::kAllocating) return;
       if (!r.ok()) {
         self->failed_[i] = true;
         CAIRN_LOG(Info, "upload: allocate on %s: %s", self->servers_[i].name.c_str(), r.status().ToString().c_str());
+        for (Bucket& b : self->buckets_) {
+          if (b.server != i || !b.live) continue;
+          b.live = false;
+          self->AbortBucket(b);
+        }
       } else {
         for (std::uint32_t sh : r->already_have) self->existing_[sh].insert(i);
         for (std::uint32_t sh : r->allocated) self->buckets_.push_back(Bucket{i, sh});
+        if (r->allocated.size() + r->already_have.size() < asked) self->states_[i].writable = false;
       }
       if (--self->outstanding_ == 0) self->Allocated();
     });
   }
+}
+
+// After a round: shares no server took (refused or failed) are planned
+// again on the servers still usable, in further rounds, while a round can
+// place something new. Returns true if a round was started.
+bool Upload::NextRound() {
+  if (rounds_ >= kMaxAllocateRounds) return false;
+  std::set<std::uint32_t> placed;
+  std::vector<grid::ServerState> usable(servers_.size());
+  for (std::size_t i = 0; i < servers_.size(); ++i) {
+    if (failed_[i]) {
+      usable[i] = grid::ServerState{false, {}};
+      continue;
+    }
+    usable[i].writable = states_[i].writable;
+  }
+  for (const auto& [sh, holders] : existing_) {
+    for (std::size_t s : holders) {
+      if (failed_[s]) continue;
+      usable[s].existing.insert(sh);
+      placed.insert(sh);
+    }
+  }
+  for (const Bucket& b : buckets_) {
+    if (!b.live) continue;
+    usable[b.server].existing.insert(b.shnum);
+    placed.insert(b.shnum);
+  }
+  if (placed.size() >= options_.params.n) return false;
+  grid::PlacementPlan plan = grid::PlanPlacement(usable, options_.params.n);
+  // Only the shares still missing, on servers that do not hold them.
+  std::map<std::size_t, std::set<std::uint32_t>> asks;
+  for (const auto& [server, shares] : plan.new_shares) {
+    for (std::uint32_t sh : shares) {
+      if (!placed.count(sh) && !usable[server].existing.count(sh)) asks[server].insert(sh);
+    }
+  }
+  if (asks.empty()) return false;
+  CAIRN_LOG(Info, "upload: allocation round %zu for %zu missing shares", rounds_ + 1,
+            static_cast<std::size_t>(options_.params.n - placed.size()));
+  AllocateRound(asks);
+  return true;
 }
 
 std::size_t Upload::CurrentHappiness() const {
@@ -323,6 +388,7 @@ std::size_t Upload::CurrentHappiness() const {
 
 void Upload::Allocated() {
   if (Stopping()) return;
+  if (NextRound()) return;
   std::size_t h = CurrentHappiness();
   if (h < options_.happy) {
     return Fail(Status::NotEnoughServers("after allocation, servers of happiness is " + std::to_string(h) + ", need " +

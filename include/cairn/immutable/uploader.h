@@ -5,9 +5,10 @@
 //   the key (UploadOptions::convergent_key); then asks every server
 //   for its version (room) and the shares it already has, plans placement
 //   with servers of happiness (grid/placement.h, reusing existing shares),
-//   allocates buckets, and streams the file one segment at a time: read,
-//   encrypt and encode on the thread pool, PATCH each block to its bucket,
-//   then the trailers (hash trees, UEB), whose PATCH completes each share.
+//   allocates buckets (shares a server refused or failed to take are planned
+//   again on the other servers, up to 4 rounds), and streams the file one
+//   segment at a time: read, encrypt and encode on the thread pool, PATCH
+//   each block to its bucket, then the trailers (hash trees, UEB), whose PATCH completes each share.
 //
 //   DownloadFile: in download.cc; see downloader.h.
 //

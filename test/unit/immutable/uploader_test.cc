@@ -17,6 +17,7 @@
 #include "cairn/caps/keys.h"
 #include "cairn/gbs/client.h"
 #include "cairn/gbs/server.h"
+#include "cairn/grid/placement.h"
 #include "cairn/http/server.h"
 #include "cairn/immutable/chk.h"
 #include "cairn/immutable/downloader.h"
@@ -378,6 +379,41 @@ TEST_F(UploaderTest, OverdueHeaderReadIsServedByAnotherShare) { OverdueCase(0); 
 // The share is verified and in use (header and hash reads in time), then
 // its block reads are overdue while segments are in the fetch window.
 TEST_F(UploaderTest, OverdueBlockReadsAreServedByAnotherShare) { OverdueCase(4); }
+
+TEST_F(UploaderTest, SharesARefusingServerDidNotTakeArePlacedInAnotherRound) {
+  StartServers(5);
+  UploadOptions o = Options(2, 4, 4, 4096);
+  std::string data = Pattern(50000, 31);
+  // The first server of this file's permuted order answers its version and
+  // list but fails every allocate: the first round's plan gives it a share,
+  // which a second round must place on the fifth server for happiness 4.
+  auto cap = ChkCapOfBytes(data, o.convergence, o.params);
+  ASSERT_TRUE(cap.ok());
+  auto si = caps::StorageIndexOf(*cap);
+  ASSERT_TRUE(si.ok());
+  std::vector<std::string> seeds;
+  for (const GridServer& g : Grid()) seeds.push_back(g.seed);
+  const std::size_t refusing = grid::PermutedOrder(*si, seeds)[0];
+  {
+    gbs::ClientOptions co;
+    co.TEST_fault = [](std::string_view endpoint) {
+      return endpoint == "allocate" ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
+    };
+    Reclient(refusing, std::move(co));
+  }
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->happiness, 4u);
+  EXPECT_EQ(up->shares_uploaded, 4u);
+  EXPECT_EQ(up->placement.size(), 4u);
+  const std::string name = "s" + std::to_string(refusing);
+  for (const auto& [sh, names] : up->placement) {
+    for (const std::string& n : names) EXPECT_NE(n, name);
+  }
+  auto down = Get(up->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+}
 
 TEST_F(UploaderTest, ServerFailingMidUploadIsDropped) {
   StartServers(5);
