@@ -32,6 +32,11 @@ namespace {
 // no server took.
 constexpr std::size_t kMaxAllocateRounds = 4;
 
+// A PATCH carries up to this many bytes of one share's blocks (several
+// consecutive segments when blocks are small): fewer requests, and each
+// server's store commits fewer, larger writes.
+constexpr std::uint64_t kBatchBytes = 1 << 20;
+
 gbs::StorageIndex ToSi(const std::string& si) {
   gbs::StorageIndex out{};
   std::memcpy(out.data(), si.data(), out.size());
@@ -73,8 +78,8 @@ class Upload : public std::enable_shared_from_this<Upload> {
   void Allocated();
   void EncodeNext();
   void Pump();
-  void SendSegment(std::uint64_t seg, std::vector<std::string> blocks);
-  void SegmentAnswered(std::uint64_t len);
+  void SendBatch(std::uint64_t first, std::size_t count, std::uint64_t len, std::vector<std::string> blocks);
+  void BatchAnswered(std::size_t count, std::uint64_t len);
   void WriteDone(std::size_t bucket, bool trailer, Result<gbs::WriteResult> r);
   void DropServer(std::size_t server, const Status& why);
   void SendTrailers();
@@ -128,6 +133,12 @@ class Upload : public std::enable_shared_from_this<Upload> {
   bool encoded_ready_ = false;
   std::uint64_t encoded_seg_ = 0;
   std::vector<std::string> encoded_;  // blocks of encoded_seg_, waiting to be sent
+  // Consecutive segments batched for one PATCH per share: share -> blocks.
+  std::vector<std::string> batch_;
+  std::uint64_t batch_first_ = 0;
+  std::size_t batch_segs_ = 0;
+  std::uint64_t batch_len_ = 0;          // plaintext bytes of the batch
+  std::uint64_t batch_block_bytes_ = 0;  // bytes of each share in the batch
   std::size_t writes_in_flight_ = 0;
   std::size_t segments_in_flight_ = 0;  // segments with PATCHes outstanding
   std::size_t max_segments_in_flight_ = 0;
@@ -428,28 +439,61 @@ void Upload::EncodeNext() {
       });
 }
 
-// Sends the encoded segment once fewer than segments_in_flight segments
-// have PATCHes outstanding, and starts encoding the next one meanwhile.
+// Batches consecutive encoded segments (one PATCH per share carries their
+// blocks: they are contiguous in the share) and sends a batch once it holds
+// kBatchBytes of each share or half the window of segments, or ends the
+// file, and the window has room for it. A segment joins a batch only while
+// the batch could still be sent whole, so at most segments_in_flight
+// segments are in flight or batched, plus one encoded and one encoding.
 void Upload::Pump() {
   if (state_ != State::kStreaming) return;
   if (Stopping()) return;
-  if (encoded_ready_ && segments_in_flight_ < options_.segments_in_flight) {
+  const ChkLayout& l = encoder_->layout();
+  const std::size_t window = options_.segments_in_flight;
+  const std::size_t max_batch = std::max<std::size_t>(1, window / 2);
+  auto batch_ready = [&] {
+    return batch_segs_ > 0 && (batch_segs_ >= max_batch || batch_block_bytes_ >= kBatchBytes ||
+                               batch_first_ + batch_segs_ == l.num_segments);
+  };
+  if (encoded_ready_ && !batch_ready() && segments_in_flight_ + batch_segs_ < window) {
+    const std::uint64_t seg = encoded_seg_;
+    const std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
+    if (batch_segs_ == 0) {
+      batch_first_ = seg;
+      batch_ = std::move(encoded_);
+      batch_len_ = 0;
+      batch_block_bytes_ = 0;
+    } else {
+      for (std::size_t sh = 0; sh < batch_.size(); ++sh) batch_[sh] += encoded_[sh];
+    }
+    batch_block_bytes_ += batch_.empty() ? 0 : (seg + 1 == l.num_segments ? l.tail_block_size : l.block_size);
+    ++batch_segs_;
+    batch_len_ += len;
     encoded_ready_ = false;
-    std::vector<std::string> blocks = std::move(encoded_);
     encoded_.clear();
-    SendSegment(encoded_seg_, std::move(blocks));
     EncodeNext();
   }
-  if (writes_in_flight_ == 0 && !encoding_ && !encoded_ready_ && segments_sent_ == encoder_->layout().num_segments) {
+  if (batch_ready() && segments_in_flight_ + batch_segs_ <= window) {
+    SendBatch(batch_first_, batch_segs_, batch_len_, std::move(batch_));
+    batch_.clear();
+    batch_segs_ = 0;
+    batch_len_ = 0;
+    batch_block_bytes_ = 0;
+    // The encoded segment may join the next batch now.
+    if (encoded_ready_) return Pump();
+  }
+  if (writes_in_flight_ == 0 && !encoding_ && !encoded_ready_ && batch_segs_ == 0 &&
+      segments_sent_ == l.num_segments) {
     SendTrailers();
   }
 }
 
-void Upload::SendSegment(std::uint64_t seg, std::vector<std::string> blocks) {
+// One PATCH per live bucket with segments first .. first + count - 1 of its
+// share (the share header first for segment 0); `len` plaintext bytes.
+void Upload::SendBatch(std::uint64_t first, std::size_t count, std::uint64_t len, std::vector<std::string> blocks) {
   const ChkLayout& l = encoder_->layout();
-  std::uint64_t offset = seg == 0 ? 0 : l.header_size + seg * l.block_size;
-  std::string header = seg == 0 ? encoder_->ShareHeader() : std::string();
-  const std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
+  std::uint64_t offset = first == 0 ? 0 : l.header_size + first * l.block_size;
+  std::string header = first == 0 ? encoder_->ShareHeader() : std::string();
   auto self = shared_from_this();
   auto outstanding = std::make_shared<std::size_t>(0);
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
@@ -458,25 +502,25 @@ void Upload::SendSegment(std::uint64_t seg, std::vector<std::string> blocks) {
     std::string data = header + blocks[bucket.shnum];
     ++writes_in_flight_;
     ++*outstanding;
-    servers_[bucket.server].client->WriteChunk(si_, bucket.shnum, upload_secrets_[bucket.server], offset,
-                                               std::move(data),
-                                               [self, b, outstanding, len](Result<gbs::WriteResult> r) {
-                                                 // The segment leaves the window when its last PATCH is answered.
-                                                 if (--*outstanding == 0) self->SegmentAnswered(len);
-                                                 self->WriteDone(b, false, std::move(r));
-                                               });
+    servers_[bucket.server].client->WriteChunk(
+        si_, bucket.shnum, upload_secrets_[bucket.server], offset, std::move(data),
+        [self, b, outstanding, count, len](Result<gbs::WriteResult> r) {
+          // The batch leaves the window when its last PATCH is answered.
+          if (--*outstanding == 0) self->BatchAnswered(count, len);
+          self->WriteDone(b, false, std::move(r));
+        });
   }
-  ++segments_sent_;
+  segments_sent_ += count;
   if (*outstanding > 0) {
-    ++segments_in_flight_;
+    segments_in_flight_ += count;
     max_segments_in_flight_ = std::max(max_segments_in_flight_, segments_in_flight_);
   } else {
     bytes_acked_ += len;  // nothing to send: every share was already there
   }
 }
 
-void Upload::SegmentAnswered(std::uint64_t len) {
-  --segments_in_flight_;
+void Upload::BatchAnswered(std::size_t count, std::uint64_t len) {
+  segments_in_flight_ -= count;
   bytes_acked_ += len;
   if (state_ == State::kStreaming) Report("uploading", bytes_acked_, size_);
 }

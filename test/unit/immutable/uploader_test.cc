@@ -212,6 +212,31 @@ TEST_F(UploaderTest, RoundTripsAtTheSizesThatMatter) {
   }
 }
 
+// Small blocks: consecutive segments travel in one PATCH per share (half
+// the window of segments each), and the shares are still exact.
+TEST_F(UploaderTest, ConsecutiveSegmentsAreBatchedIntoOnePatch) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 4, 4096);
+  ASSERT_EQ(o.segments_in_flight, 4u);
+  std::string data = Pattern(20 * 4096, 41);  // 20 segments of 2 KiB blocks
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  ASSERT_EQ(up->shares_uploaded, 4u);
+  EXPECT_LE(up->max_segments_in_flight, o.segments_in_flight);
+  for (const auto& s : servers) {
+    std::uint64_t writes = 0;
+    const auto& requests = s->gbs->stats().requests;
+    auto it = requests.find("write");
+    ASSERT_NE(it, requests.end());
+    for (const auto& [status, count] : it->second) writes += count;
+    // 10 batches of 2 segments and the trailer, not 20 PATCHes and the trailer.
+    EXPECT_EQ(writes, 11u);
+  }
+  auto down = Get(up->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+}
+
 TEST_F(UploaderTest, ImmediateFailuresStillCompleteOnALaterTurn) {
   StartServers(1);
   UploadOptions bad = Options(3, 2, 1, 4096);  // k > N
