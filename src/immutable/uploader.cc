@@ -463,6 +463,10 @@ void Upload::Pump() {
       batch_ = std::move(encoded_);
       batch_len_ = 0;
       batch_block_bytes_ = 0;
+      // Room for the whole batch at once: appending never doubles a buffer.
+      if (max_batch > 1) {
+        for (std::string& b : batch_) b.reserve(static_cast<std::size_t>(max_batch * l.block_size));
+      }
     } else {
       for (std::size_t sh = 0; sh < batch_.size(); ++sh) batch_[sh] += encoded_[sh];
     }
@@ -496,10 +500,23 @@ void Upload::SendBatch(std::uint64_t first, std::size_t count, std::uint64_t len
   std::string header = first == 0 ? encoder_->ShareHeader() : std::string();
   auto self = shared_from_this();
   auto outstanding = std::make_shared<std::size_t>(0);
+  // A share's blocks are moved into its last PATCH, copied only for
+  // another server's copy of the same share: no batch is held twice.
+  std::map<std::uint32_t, std::size_t> uses;
+  for (const Bucket& bucket : buckets_) {
+    if (bucket.live) ++uses[bucket.shnum];
+  }
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
     const Bucket& bucket = buckets_[b];
     if (!bucket.live) continue;
-    std::string data = header + blocks[bucket.shnum];
+    std::string data;
+    if (!header.empty()) {
+      data = header + blocks[bucket.shnum];
+    } else if (--uses[bucket.shnum] == 0) {
+      data = std::move(blocks[bucket.shnum]);
+    } else {
+      data = blocks[bucket.shnum];
+    }
     ++writes_in_flight_;
     ++*outstanding;
     servers_[bucket.server].client->WriteChunk(
