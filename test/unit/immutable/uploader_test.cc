@@ -17,6 +17,7 @@
 #include "cairn/caps/keys.h"
 #include "cairn/gbs/client.h"
 #include "cairn/gbs/server.h"
+#include "cairn/grid/placement.h"
 #include "cairn/http/server.h"
 #include "cairn/immutable/chk.h"
 #include "cairn/immutable/downloader.h"
@@ -33,6 +34,7 @@ using testing::Pattern;
 
 class UploaderTest : public testing::GridFixture {
  protected:
+  void OverdueCase(int prompt_reads);
   std::string WriteTemp(const std::string& data) {
     std::string path = root + "/in-" + std::to_string(++files);
     std::ofstream(path, std::ios::binary) << data;
@@ -102,6 +104,31 @@ TEST_F(UploaderTest, RoundTripsAtTheSizesThatMatter) {
     EXPECT_EQ(down->size, size);
     EXPECT_TRUE(ReadAll(out) == data);
   }
+}
+
+// Small blocks: consecutive segments travel in one PATCH per share (half
+// the window of segments each), and the shares are still exact.
+TEST_F(UploaderTest, ConsecutiveSegmentsAreBatchedIntoOnePatch) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 4, 4096);
+  ASSERT_EQ(o.segments_in_flight, 4u);
+  std::string data = Pattern(20 * 4096, 41);  // 20 segments of 2 KiB blocks
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  ASSERT_EQ(up->shares_uploaded, 4u);
+  EXPECT_LE(up->max_segments_in_flight, o.segments_in_flight);
+  for (const auto& s : servers) {
+    std::uint64_t writes = 0;
+    const auto& requests = s->gbs->stats().requests;
+    auto it = requests.find("write");
+    ASSERT_NE(it, requests.end());
+    for (const auto& [status, count] : it->second) writes += count;
+    // 10 batches of 2 segments and the trailer, not 20 PATCHes and the trailer.
+    EXPECT_EQ(writes, 11u);
+  }
+  auto down = Get(up->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
 }
 
 TEST_F(UploaderTest, ImmediateFailuresStillCompleteOnALaterTurn) {
@@ -212,6 +239,99 @@ TEST_F(UploaderTest, DownloadDoesNotWaitForASlowServer) {
   EXPECT_LT(loop.NowMs() - start, 10000u);
   EXPECT_TRUE(ReadAll(root + "/out") == data);
   for (const auto& [sh, name] : down->shares_used) EXPECT_NE(name, "s0");
+}
+
+// Server 0 answers its share list at once and its first `prompt_reads`
+// reads in time, every later read 8 s late; the others answer their lists
+// 300 ms late, so server 0's share is the first candidate and is activated:
+// its reads become overdue and a spare share takes its place.
+void UploaderTest::OverdueCase(int prompt_reads) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 4096);
+  std::string data = Pattern(60000, 23);
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  ASSERT_EQ(up->shares_uploaded, 4u);
+  constexpr std::uint64_t kLateMs = 8000;
+  {
+    gbs::ClientOptions co;
+    co.TEST_late_ms = kLateMs;
+    auto reads = std::make_shared<int>(0);
+    co.TEST_fault = [reads, prompt_reads](std::string_view endpoint) {
+      if (endpoint != "read") return gbs::Fault::kNone;
+      return ++*reads > prompt_reads ? gbs::Fault::kAnswerLate : gbs::Fault::kNone;
+    };
+    ReplaceClient(0, std::move(co));
+  }
+  for (std::size_t i = 1; i < 4; ++i) {
+    gbs::ClientOptions co;
+    co.TEST_late_ms = 300;
+    co.TEST_fault = [](std::string_view endpoint) {
+      return endpoint == "list" ? gbs::Fault::kAnswerLate : gbs::Fault::kNone;
+    };
+    ReplaceClient(i, std::move(co));
+  }
+  const std::uint64_t start = loop.NowMs();
+  std::optional<Result<DownloadResult>> down;
+  int completions = 0;
+  DownloadFile(loop, Grid(), up->cap, root + "/out", nullptr, nullptr, [&](Result<DownloadResult> r) {
+    ++completions;
+    down.emplace(std::move(r));
+  });
+  ASSERT_TRUE(loop.RunUntil([&] { return down.has_value(); }, 30000));
+  const std::uint64_t took = loop.NowMs() - start;
+  ASSERT_TRUE(down->ok()) << down->status().ToString();
+  EXPECT_LT(took, kLateMs / 2) << "the download waited for the late server";
+  EXPECT_GE((*down)->overdue_shares, 1u);
+  for (const auto& [sh, name] : (*down)->shares_used) EXPECT_NE(name, "s0");
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+  // The late answers arrive after the end: they are dropped, the completion
+  // does not run again and the output is untouched.
+  loop.RunUntil([] { return false; }, kLateMs + 1000 - std::min(took, kLateMs));
+  EXPECT_EQ(completions, 1);
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+}
+
+// The header read of the first share chosen is overdue.
+TEST_F(UploaderTest, OverdueHeaderReadIsServedByAnotherShare) { OverdueCase(0); }
+
+// The share is verified and in use (header and hash reads in time), then
+// its block reads are overdue while segments are in the fetch window.
+TEST_F(UploaderTest, OverdueBlockReadsAreServedByAnotherShare) { OverdueCase(4); }
+
+TEST_F(UploaderTest, SharesARefusingServerDidNotTakeArePlacedInAnotherRound) {
+  StartServers(5);
+  UploadOptions o = Options(2, 4, 4, 4096);
+  std::string data = Pattern(50000, 31);
+  // The first server of this file's permuted order answers its version and
+  // list but fails every allocate: the first round's plan gives it a share,
+  // which a second round must place on the fifth server for happiness 4.
+  auto cap = ChkCapOfBytes(data, o.convergence, o.params);
+  ASSERT_TRUE(cap.ok());
+  auto si = caps::StorageIndexOf(*cap);
+  ASSERT_TRUE(si.ok());
+  std::vector<std::string> seeds;
+  for (const GridServer& g : Grid()) seeds.push_back(g.seed);
+  const std::size_t refusing = grid::PermutedOrder(*si, seeds)[0];
+  {
+    gbs::ClientOptions co;
+    co.TEST_fault = [](std::string_view endpoint) {
+      return endpoint == "allocate" ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
+    };
+    ReplaceClient(refusing, std::move(co));
+  }
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->happiness, 4u);
+  EXPECT_EQ(up->shares_uploaded, 4u);
+  EXPECT_EQ(up->placement.size(), 4u);
+  const std::string name = "s" + std::to_string(refusing);
+  for (const auto& [sh, names] : up->placement) {
+    for (const std::string& n : names) EXPECT_NE(n, name);
+  }
+  auto down = Get(up->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
 }
 
 TEST_F(UploaderTest, ServerFailingMidUploadIsDropped) {
