@@ -108,6 +108,7 @@ Status Node::Start() {
     CAIRN_LOG(Info, "metrics on http://127.0.0.1:%u/metrics", static_cast<unsigned>(metrics_->port()));
   }
   CAIRN_TRY(control_.Start(paths_.socket));
+  CAIRN_TRY(StartBoardWatch());
   CAIRN_LOG(Info, "cairnd %s node %s (%s, board %s) storage %s:%u control unix:%s", kVersion, node_id_.c_str(),
             config_.nickname.c_str(), config_.board.c_str(), config_.listen_address.c_str(),
             static_cast<unsigned>(http_->port()), paths_.socket.c_str());
@@ -124,6 +125,40 @@ void Node::RefreshSpace() {
     }
     space_timer_ = loop_.PostAfter(10000, [this] { RefreshSpace(); });
   });
+}
+
+Status Node::StartBoardWatch() {
+  platform::BoardHardware hw = platform::BoardHardwareOf(config_.board);
+  platform::BoardWatchOptions o;
+  o.watchdog = config_.watchdog.value_or(hw.watchdog);
+  o.watchdog_interval_ms = config_.watchdog_interval_ms.value_or(hw.watchdog_interval_ms);
+  o.led = config_.led.value_or(hw.led);
+  if (const char* root = std::getenv("CAIRN_TEST_LED_ROOT")) o.led_root = root;  // tests: a fake sysfs
+  if (o.watchdog.empty() && o.led.empty()) return Status();
+  std::string what = o.watchdog.empty() ? "" : "watchdog " + o.watchdog + " every " +
+                                                   std::to_string(o.watchdog_interval_ms) + " ms";
+  if (!o.led.empty()) what += (what.empty() ? "" : ", ") + std::string("status LED ") + o.led;
+  board_watch_ = std::make_unique<platform::BoardWatch>(loop_, std::move(o), [this] {
+    platform::HealthSample h;
+    if (store_) {
+      store::StoreStats ss = store_->stats();
+      h.commits = ss.commits;
+      h.pending = ss.queued_ops;
+      h.store_error = ss.sticky_error;
+    }
+    h.busy = http_ && http_->open_connections() > 0;
+    return h;
+  });
+  Status st = board_watch_->Start();
+  if (!st.ok()) {
+    // A missing device (driver not loaded) must not keep the node down; the
+    // error shows in the log and in `cairn status` as the last error.
+    CAIRN_LOG(Error, "running without watchdog and status LED: %s", st.ToString().c_str());
+    board_watch_.reset();
+    return Status();
+  }
+  CAIRN_LOG(Info, "%s", what.c_str());
+  return Status();
 }
 
 Status Node::StartStorage() {
@@ -207,6 +242,7 @@ void Node::Finish() {
   }
   sigterm_ = sigint_ = nullptr;
   stop_deadline_.reset();
+  if (board_watch_) board_watch_->Stop();  // the magic close: this was a clean stop
   CAIRN_LOG(Info, "stopped cleanly");
   if (stopped_) loop_.Post(std::move(stopped_));
 }
