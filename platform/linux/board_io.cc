@@ -77,7 +77,8 @@ BoardWatch::~BoardWatch() {
 
 Status BoardWatch::Start() {
   if (!opts_.led.empty()) {
-    std::string dir = opts_.led_root + "/" + opts_.led;
+    // A name is looked up under led_root; a path names the directory itself.
+    std::string dir = opts_.led.find('/') == std::string::npos ? opts_.led_root + "/" + opts_.led : opts_.led;
     // "none [mmc0] timer": the current trigger is the bracketed one.
     std::string triggers = ReadAttribute(dir + "/trigger");
     std::size_t open = triggers.find('['), close = triggers.find(']');

@@ -133,7 +133,6 @@ Status Node::StartBoardWatch() {
   o.watchdog = config_.watchdog.value_or(hw.watchdog);
   o.watchdog_interval_ms = config_.watchdog_interval_ms.value_or(hw.watchdog_interval_ms);
   o.led = config_.led.value_or(hw.led);
-  if (const char* root = std::getenv("CAIRN_TEST_LED_ROOT")) o.led_root = root;  // tests: a fake sysfs
   if (o.watchdog.empty() && o.led.empty()) return Status();
   std::string what = o.watchdog.empty() ? "" : "watchdog " + o.watchdog + " every " +
                                                    std::to_string(o.watchdog_interval_ms) + " ms";

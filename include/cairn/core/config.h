@@ -37,7 +37,7 @@ struct Config {
   // keeps the board's value (boards/<name>.mk, HW_ lines), "" turns one off.
   std::optional<std::string> watchdog;     // "hardware.watchdog": device path
   std::optional<std::uint64_t> watchdog_interval_ms;  // "hardware.watchdog_interval_ms"
-  std::optional<std::string> led;          // "hardware.led": name under /sys/class/leds
+  std::optional<std::string> led;          // "hardware.led": name under /sys/class/leds, or a path
 };
 
 // Parses cairn.json text. `source` names the file in error messages.
