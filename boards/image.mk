@@ -26,12 +26,14 @@ IMAGE_DIR     := build/$(BOARD)/image
 # release cairn, whatever the board.
 IMAGE_TOOL    := build/host/release/cairn
 # squashfs-tools: mksquashfs makes the image (unsquashfs, used by the tests
-# and by owners, reads it back without root).
+# and by owners, reads it back without root). `make deps` (and so `make
+# test`, whose test_image.py builds an image) installs it too.
 IMAGE_APT     := squashfs-tools
+BOARD_APT     += $(IMAGE_APT)
 
 .PHONY: image
 image:
-	$(Q)sh boards/install_deps.sh $(BOARD_APT) $(IMAGE_APT)
+	$(Q)sh boards/install_deps.sh $(BOARD_APT)
 	$(Q)$(MAKE) --no-print-directory MODE=release all
 	$(Q)$(MAKE) --no-print-directory BOARD=host MODE=release $(IMAGE_TOOL)
 	$(Q)sh boards/make_image.sh --board $(BOARD) --version $(IMAGE_VERSION) --bin build/$(BOARD)/release \
