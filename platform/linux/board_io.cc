@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -94,6 +95,10 @@ Status BoardWatch::Start() {
   if (!opts_.watchdog.empty()) {
     watchdog_fd_ = ::open(opts_.watchdog.c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK);
     if (watchdog_fd_ < 0) return Errno("open watchdog", opts_.watchdog, errno);
+  }
+  // A pet interval shorter than the tick shortens the tick.
+  if (watchdog_fd_ >= 0 && opts_.watchdog_interval_ms > 0) {
+    opts_.tick_ms = std::min(opts_.tick_ms, opts_.watchdog_interval_ms);
   }
   started_ = true;
   progress_ms_ = loop_.NowMs();

@@ -57,7 +57,7 @@ struct BoardWatchOptions {
   std::uint64_t watchdog_interval_ms = 5000;
   std::string led;                          // LED name under led_root, or a directory path ("" = none)
   std::string led_root = "/sys/class/leds";  // tests point it at a directory laid out the same
-  std::uint64_t tick_ms = 500;              // health check and LED blink period
+  std::uint64_t tick_ms = 500;              // health check and LED blink period (at most the pet interval)
   std::uint64_t stall_ms = 60000;           // pending writes with no commit this long = stalled
 };
 
