@@ -127,6 +127,15 @@ void BoardWatch::Stop() {
   }
 }
 
+const char* BoardWatch::StateName(State s) {
+  switch (s) {
+    case State::kHealthy: return "healthy";
+    case State::kBusy: return "busy";
+    case State::kFailed: return "failed";
+  }
+  return "failed";
+}
+
 void BoardWatch::Check() {
   HealthSample h = sample_();
   std::uint64_t now = loop_.NowMs();

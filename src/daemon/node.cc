@@ -306,6 +306,12 @@ Json Node::StatusJson() {
       cJSON_AddNumberToObject(st, "space_as_of_ms", static_cast<double>(space_wall_ms_));
     }
   }
+  if (board_watch_) {
+    cJSON* hw = cJSON_AddObjectToObject(o, "watchdog");
+    cJSON_AddStringToObject(hw, "state", platform::BoardWatch::StateName(board_watch_->state()));
+    cJSON_AddNumberToObject(hw, "pets", static_cast<double>(board_watch_->pets()));
+    if (!board_watch_->problem().empty()) cJSON_AddStringToObject(hw, "problem", board_watch_->problem().c_str());
+  }
   LastError last = GetLastError();
   if (last.wall_ms != 0) {
     cJSON* le = cJSON_AddObjectToObject(o, "last_error");

@@ -218,6 +218,9 @@ class DaemonWatchdogTest(unittest.TestCase):
         wait_for(lambda: len(self.read(self.wd)) >= 3, timeout=20, what="three pets")
         self.assertEqual(self.read(os.path.join(self.led, "trigger")), b"none")
         self.assertEqual(self.read(os.path.join(self.led, "brightness")), b"1")
+        status = json.loads(run_cli("--json", "status", node_dir=self.node.dir, check=True).stdout)
+        self.assertIn(status["watchdog"]["state"], ("healthy", "busy"))
+        self.assertGreaterEqual(status["watchdog"]["pets"], 3)
         self.assertEqual(self.node.stop(), 0, self.node.read_log())
         written = self.read(self.wd)
         self.assertEqual(written[-1:], b"V", "a clean stop ends with the magic close")
@@ -236,6 +239,7 @@ class DaemonWatchdogTest(unittest.TestCase):
         self.node.start()
         self.assertEqual(self.node.stop(), 0)
         self.assertIn("running without watchdog", self.node.read_log())
+        self.assertIn("absent", self.node.read_log())
 
 
 if __name__ == "__main__":

@@ -78,6 +78,8 @@ class BoardWatch {
   void Stop();
 
   State state() const { return state_; }
+  // "healthy", "busy" or "failed", for status output.
+  static const char* StateName(State s);
   std::uint64_t pets() const { return pets_; }
   // Why the state is kFailed ("" otherwise).
   const std::string& problem() const { return problem_; }
