@@ -314,13 +314,15 @@ int Sign(const Options& opts, std::vector<std::string> args) {
 }
 
 struct Problem {
-  const char* kind;  // bad_signature, bad_manifest, wrong_board, missing, hash_mismatch
+  const char* kind;  // bad_signature, bad_manifest, wrong_board, missing, unreadable, hash_mismatch, mode_mismatch
   std::string file;
   std::string message;
 };
 
-// Compares one file with its manifest entry; adds what differs.
-void CheckFile(const std::string& path, const std::string& name, const Digest& want, std::vector<Problem>* out) {
+// Compares one file with its manifest entry (and its mode, for files of an
+// unpacked image); adds what differs.
+void CheckFile(const std::string& path, const std::string& name, const Digest& want, bool check_mode,
+               std::vector<Problem>* out) {
   auto got = HashFile(path);
   if (!got.ok()) {
     bool missing = got.status().code() == Code::kNotFound;
@@ -333,6 +335,11 @@ void CheckFile(const std::string& path, const std::string& name, const Digest& w
                         (got->size < want.size ? " (truncated?)" : "")});
   } else if (got->sha256 != want.sha256) {
     out->push_back({"hash_mismatch", name, "SHA-256 " + got->sha256 + ", the manifest says " + want.sha256});
+  }
+  if (check_mode && got->mode != want.mode) {
+    char msg[64];
+    std::snprintf(msg, sizeof msg, "mode %04o, the manifest says %04o", got->mode, want.mode);
+    out->push_back({"mode_mismatch", name, msg});
   }
 }
 
@@ -368,10 +375,10 @@ int Verify(const Options& opts, std::vector<std::string> args) {
     if (m.board != board) {
       problems.push_back({"wrong_board", m.image, "built for board " + m.board + ", expected " + board});
     }
-    CheckFile(image, m.image, m.image_digest, &problems);
+    CheckFile(image, m.image, m.image_digest, false, &problems);
     if (!root.empty()) {
       for (const Entry& e : m.files) {
-        CheckFile(root + "/" + e.path, e.path, e.digest, &problems);
+        CheckFile(root + "/" + e.path, e.path, e.digest, true, &problems);
         ++checked;
       }
     }
@@ -428,8 +435,8 @@ int ImageMain(const Options& opts) {
         "and of every file under DIR) and .sig (RSA-PSS over the manifest). verify\n"
         "checks the signature with the public key, the board (default: this build's),\n"
         "IMAGE's size and SHA-256, and with --root every listed file under DIR (an\n"
-        "unpacked image). Exit 0 good, 1 a check failed (each problem named), 2 usage,\n"
-        "3 the key, manifest or signature file is missing.\n",
+        "unpacked image: size, SHA-256, mode). Exit 0 good, 1 a check failed (each\n"
+        "problem named), 2 usage, 3 the key, manifest or signature file is missing.\n",
         kKeygenUsage, kSignUsage, kVerifyUsage);
     return args.empty() ? 2 : 0;
   }

@@ -127,11 +127,13 @@ class ImageTest(unittest.TestCase):
         # An unpacked file changed or missing is named.
         flip_byte(os.path.join(unpacked, "usr/bin/cairn"), 1000)
         os.unlink(os.path.join(unpacked, "etc/init.d/cairnd"))
+        os.chmod(os.path.join(unpacked, "lib/systemd/system/cairnd.service"), 0o666)
         code, report = self.verify(None, "--root", unpacked)
         self.assertEqual(code, 1)
         self.assertFalse(report["ok"])
         self.assertEqual(sorted(self.kinds(report)), [("hash_mismatch", "usr/bin/cairn"),
-                                                      ("missing", "etc/init.d/cairnd")])
+                                                      ("missing", "etc/init.d/cairnd"),
+                                                      ("mode_mismatch", "lib/systemd/system/cairnd.service")])
 
     def test_one_flipped_byte_in_the_image_is_named(self):
         image = self.copy_image()
