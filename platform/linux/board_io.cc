@@ -78,24 +78,14 @@ BoardWatch::~BoardWatch() {
 }
 
 Status BoardWatch::Start() {
-  if (!opts_.led.empty()) {
-    // A name is looked up under led_root; a path names the directory itself.
-    std::string dir = opts_.led.find('/') == std::string::npos ? opts_.led_root + "/" + opts_.led : opts_.led;
-    // "none [mmc0] timer": the current trigger is the bracketed one.
-    std::string triggers = ReadAttribute(dir + "/trigger");
-    std::size_t open = triggers.find('['), close = triggers.find(']');
-    if (open != std::string::npos && close != std::string::npos && close > open) {
-      led_old_trigger_ = triggers.substr(open + 1, close - open - 1);
-    }
-    CAIRN_TRY(WriteAttribute(dir + "/trigger", "none"));
-    std::string max = ReadAttribute(dir + "/max_brightness");
-    while (!max.empty() && (max.back() == '\n' || max.back() == ' ')) max.pop_back();
-    if (!max.empty() && max != "0") led_on_value_ = max;
-    led_dir_ = dir;
-  }
+  // The watchdog first: if it cannot be opened there is nothing to undo.
   if (!opts_.watchdog.empty()) {
     watchdog_fd_ = ::open(opts_.watchdog.c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK);
     if (watchdog_fd_ < 0) return Errno("open watchdog", opts_.watchdog, errno);
+  }
+  // A wrong LED name must not cost the board its watchdog: say so, go on.
+  if (!opts_.led.empty()) {
+    if (Status st = OpenLed(); !st.ok()) CAIRN_LOG(Error, "status LED: %s; running without it", st.ToString().c_str());
   }
   // A pet interval shorter than the tick shortens the tick.
   if (watchdog_fd_ >= 0 && opts_.watchdog_interval_ms > 0) {
@@ -105,6 +95,23 @@ Status BoardWatch::Start() {
   progress_ms_ = loop_.NowMs();
   last_pet_ms_ = 0;
   Tick();
+  return Status();
+}
+
+Status BoardWatch::OpenLed() {
+  // A name is looked up under led_root; a path names the directory itself.
+  std::string dir = opts_.led.find('/') == std::string::npos ? opts_.led_root + "/" + opts_.led : opts_.led;
+  // "none [mmc0] timer": the current trigger is the bracketed one.
+  std::string triggers = ReadAttribute(dir + "/trigger");
+  std::size_t open = triggers.find('['), close = triggers.find(']');
+  if (open != std::string::npos && close != std::string::npos && close > open) {
+    led_old_trigger_ = triggers.substr(open + 1, close - open - 1);
+  }
+  CAIRN_TRY(WriteAttribute(dir + "/trigger", "none"));
+  std::string max = ReadAttribute(dir + "/max_brightness");
+  while (!max.empty() && (max.back() == '\n' || max.back() == ' ')) max.pop_back();
+  if (!max.empty() && max != "0") led_on_value_ = max;
+  led_dir_ = dir;
   return Status();
 }
 

@@ -152,7 +152,7 @@ Status Node::StartBoardWatch() {
   if (!st.ok()) {
     // A missing device (driver not loaded) must not keep the node down; the
     // error shows in the log and in `cairn status` as the last error.
-    CAIRN_LOG(Error, "running without watchdog and status LED: %s", st.ToString().c_str());
+    CAIRN_LOG(Error, "running without the watchdog: %s", st.ToString().c_str());
     board_watch_.reset();
     return Status();
   }

@@ -240,7 +240,7 @@ class DaemonWatchdogTest(unittest.TestCase):
         self.node.patch_config({"hardware": {"watchdog": os.path.join(self.hw, "absent")}})
         self.node.start()
         self.assertEqual(self.node.stop(), 0)
-        self.assertIn("running without watchdog", self.node.read_log())
+        self.assertIn("running without the watchdog", self.node.read_log())
         self.assertIn("absent", self.node.read_log())
 
 

@@ -71,7 +71,8 @@ class BoardWatch {
   BoardWatch& operator=(const BoardWatch&) = delete;
 
   // Opens the watchdog (which starts it) and takes over the LED; pets once
-  // and starts the timer. An error names the file that could not be opened.
+  // and starts the timer. An error names the watchdog device if it cannot be
+  // opened; an LED that cannot be used is only logged (the watchdog matters).
   Status Start();
   // Clean shutdown: writes the magic 'V' so the watchdog stops counting,
   // turns the LED off and gives it back its previous trigger. Idempotent.
@@ -88,6 +89,7 @@ class BoardWatch {
   void Tick();
   void Check();
   void SetLed(bool on);
+  Status OpenLed();
 
   Loop& loop_;
   BoardWatchOptions opts_;

@@ -216,6 +216,16 @@ TEST_F(BoardWatchTest, AMissingDeviceIsAnErrorNamingIt) {
   EXPECT_NE(st.ToString().find("no-such-watchdog"), std::string::npos) << st.ToString();
 }
 
+TEST_F(BoardWatchTest, AWrongLedNameDoesNotCostTheWatchdog) {
+  BoardWatchOptions o = Options();
+  o.led = "no-such-led";
+  StartWatch(std::move(o));
+  RunTicks(6);
+  EXPECT_GE(watch->pets(), 2u);
+  watch->Stop();
+  EXPECT_EQ(Slurp(watchdog).back(), 'V');
+}
+
 TEST(BoardHardware, ComesFromTheBoardFilesAndTheConfigOverridesIt) {
   BoardHardware rpi4 = BoardHardwareOf("rpi4");
   EXPECT_EQ(rpi4.watchdog, "/dev/watchdog");
