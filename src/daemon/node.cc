@@ -108,7 +108,7 @@ Status Node::Start() {
     CAIRN_LOG(Info, "metrics on http://127.0.0.1:%u/metrics", static_cast<unsigned>(metrics_->port()));
   }
   CAIRN_TRY(control_.Start(paths_.socket));
-  CAIRN_TRY(StartBoardWatch());
+  StartBoardWatch();
   CAIRN_LOG(Info, "cairnd %s node %s (%s, board %s) storage %s:%u control unix:%s", kVersion, node_id_.c_str(),
             config_.nickname.c_str(), config_.board.c_str(), config_.listen_address.c_str(),
             static_cast<unsigned>(http_->port()), paths_.socket.c_str());
@@ -127,13 +127,13 @@ void Node::RefreshSpace() {
   });
 }
 
-Status Node::StartBoardWatch() {
+void Node::StartBoardWatch() {
   platform::BoardHardware hw = platform::BoardHardwareOf(config_.board);
   platform::BoardWatchOptions o;
   o.watchdog = config_.watchdog.value_or(hw.watchdog);
   o.watchdog_interval_ms = config_.watchdog_interval_ms.value_or(hw.watchdog_interval_ms);
   o.led = config_.led.value_or(hw.led);
-  if (o.watchdog.empty() && o.led.empty()) return Status();
+  if (o.watchdog.empty() && o.led.empty()) return;
   std::string what = o.watchdog.empty() ? "" : "watchdog " + o.watchdog + " every " +
                                                    std::to_string(o.watchdog_interval_ms) + " ms";
   if (!o.led.empty()) what += (what.empty() ? "" : ", ") + std::string("status LED ") + o.led;
@@ -154,10 +154,9 @@ Status Node::StartBoardWatch() {
     // error shows in the log and in `cairn status` as the last error.
     CAIRN_LOG(Error, "running without the watchdog: %s", st.ToString().c_str());
     board_watch_.reset();
-    return Status();
+    return;
   }
   CAIRN_LOG(Info, "%s", what.c_str());
-  return Status();
 }
 
 Status Node::StartStorage() {

@@ -50,7 +50,7 @@ class Node final : public control::NodeView {
   // The board's watchdog and status LED, if it has them (board, then
   // cairn.json "hardware"); petted while the loop turns and the store commits.
   // A device that cannot be opened is logged as an error, not fatal.
-  Status StartBoardWatch();
+  void StartBoardWatch();
   // The last steps of Stop(): the store closes after everything that writes
   // to it, then the signal watchers.
   void CloseStore();
