@@ -29,6 +29,7 @@ const Command kCommands[] = {
     {"debug ssk-cap", DebugSskCapMain, "debug ssk-cap --key KEY.pem [--format sdmf|mdmf]",
      "the mutable write cap Tahoe-LAFS gives an RSA key"},
     {"get", GetMain, "get CAP [-o FILE]", "download an immutable file (verified) from the grid"},
+    {"image", ImageMain, "image keygen|sign|verify IMAGE --pubkey KEY [--board B] [--root DIR]", "the signed board image (docs/boards.md)"},
     {"init", InitMain, "init DIR [--port P] [--nickname N] [--board NAME]", "create a node directory"},
     {"metrics", MetricsMain, "metrics", "print the node's metrics (OpenMetrics text)"},
     {"mutable", MutableMain, "mutable create|put|get ...", "SDMF mutable files (docs/mutable.md)"},
