@@ -14,6 +14,7 @@
 #include "cairn/control/protocol.h"
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
+#include "control/grid_run.h"
 #include "control/name_table.h"
 #include "control/handlers.h"
 #include "control/tasks.h"
@@ -466,11 +467,16 @@ void Commands::Close(Task done) {
   // Running put and get tasks stop at their next step (Cancelled-like
   // ShuttingDown) and close their clients; their records end before the
   // table closes.
+  // The pooled GBS clients close once no task holds them.
   grid_ops_->stopping = true;
-  if (grid_ops_->active == 0) return tasks_->Close(std::move(done));
   TaskTable* tasks = tasks_.get();
+  Loop* loop = &loop_;
   auto shared_done = std::make_shared<Task>(std::move(done));
-  grid_ops_->on_idle = [tasks, shared_done] { tasks->Close(std::move(*shared_done)); };
+  auto close_all = [loop, ops = grid_ops_.get(), tasks, shared_done] {
+    ClosePool(loop, *ops, [tasks, shared_done] { tasks->Close(std::move(*shared_done)); });
+  };
+  if (grid_ops_->active == 0) return close_all();
+  grid_ops_->on_idle = std::move(close_all);
 }
 
 std::vector<std::string> Commands::Methods() {

@@ -70,9 +70,33 @@ Result<std::string> LoadOrCreateSecret(const std::string& path) {
 }
 
 namespace {
-// The servers table's entries as clients. InvalidArgument for a stored NURL
-// that no longer parses (never expected: it was checked when added).
+// Closes the retiring clients no task holds any more; each is freed on a
+// later turn, never inside its own callback.
+void SweepRetiring(Loop& loop, GridOps& ops) {
+  auto& retiring = ops.retiring;
+  for (auto it = retiring.begin(); it != retiring.end();) {
+    if (it->use_count() > 1) {
+      ++it;
+      continue;
+    }
+    std::shared_ptr<gbs::Client> client = std::move(*it);
+    it = retiring.erase(it);
+    gbs::Client* raw = client.get();
+    raw->Close([&loop, client = std::move(client)]() mutable { loop.Post([client = std::move(client)] {}); });
+  }
+}
+
+// The servers table's entries as clients, from the pool where the server's
+// NURL is unchanged. InvalidArgument for a stored NURL that no longer parses
+// (never expected: it was checked when added).
 Status OpenGrid(Loop& loop, NameTable& servers, std::shared_ptr<tls::Context> ctx, GridRun* run) {
+  GridOps& ops = *run->ops;
+  struct Entry {
+    std::string id, nurl_text, seed, name;
+    gbs::Nurl nurl;
+  };
+  // Everything that can fail first, before the pool is touched.
+  std::vector<Entry> entries;
   CAIRN_TRY_ASSIGN(auto all, servers.List());
   for (const auto& [id, text] : all) {
     CAIRN_TRY_ASSIGN(Json record, Json::Parse(text));
@@ -81,33 +105,63 @@ Status OpenGrid(Loop& loop, NameTable& servers, std::shared_ptr<tls::Context> ct
     if (!cJSON_IsString(nurl_text)) return Status::Internal("server " + id + " has no NURL");
     CAIRN_TRY_ASSIGN(gbs::Nurl nurl, gbs::ParseNurl(nurl_text->valuestring));
     CAIRN_TRY_ASSIGN(std::string seed, gbs::ServerSeed(nurl));
-    gbs::ClientOptions options;
-    options.connect_ms = 5000;
-    run->clients.push_back(std::make_unique<gbs::Client>(loop, ctx, nurl, std::move(options)));
-    run->servers.push_back(
-        immutable::GridServer{run->clients.back().get(), seed, cJSON_IsString(nickname) ? nickname->valuestring : id});
+    entries.push_back(Entry{id, nurl_text->valuestring, std::move(seed),
+                            cJSON_IsString(nickname) ? nickname->valuestring : id, std::move(nurl)});
   }
+  std::map<std::string, GridOps::Pooled> kept;
+  for (Entry& e : entries) {
+    auto pooled = ops.pool.find(e.id);
+    if (pooled != ops.pool.end() && pooled->second.nurl == e.nurl_text) {
+      kept[e.id] = std::move(pooled->second);
+      ops.pool.erase(pooled);
+    } else {
+      gbs::ClientOptions options;
+      options.connect_ms = 5000;
+      // Below the servers' usual idle timeouts, so that a kept connection is
+      // rarely closed by the server just as a request goes out on it.
+      options.keep_idle_ms = 10000;
+      kept[e.id] = GridOps::Pooled{e.nurl_text, std::make_shared<gbs::Client>(loop, ctx, e.nurl, std::move(options))};
+    }
+    run->clients.push_back(kept[e.id].client);
+    run->servers.push_back(grid::GridServer{kept[e.id].client.get(), e.seed, e.name});
+  }
+  // What is left in the pool is no longer in the table (or has a new NURL).
+  for (auto& [id, old] : ops.pool) ops.retiring.push_back(std::move(old.client));
+  ops.pool = std::move(kept);
+  SweepRetiring(loop, ops);
   return Status();
 }
 }  // namespace
 
-// Closes every client, then runs `then` (which ends the task) on a later
-// turn; the clients are freed with that task, never inside their own
-// callbacks.
+// Gives the clients back to the pool, then runs `then` (which ends the task)
+// on a later turn.
 void CloseGrid(Loop* loop, std::shared_ptr<GridRun> run, Task then) {
-  auto remaining = std::make_shared<std::size_t>(run->clients.size());
-  auto finish = std::make_shared<Task>([loop, run, then = std::move(then)]() mutable {
+  run->clients.clear();
+  run->servers.clear();
+  loop->Post([loop, run, then = std::move(then)]() mutable {
     then();
-    // The last put or get of a stopping daemon lets the task table close.
     GridOps& ops = *run->ops;
+    SweepRetiring(*loop, ops);
+    // The last grid task of a stopping daemon lets the task table close.
     if (--ops.active == 0 && ops.stopping && ops.on_idle) loop->Post(std::move(ops.on_idle));
   });
+}
+
+void ClosePool(Loop* loop, GridOps& ops, Task done) {
+  for (auto& [id, pooled] : ops.pool) ops.retiring.push_back(std::move(pooled.client));
+  ops.pool.clear();
+  auto remaining = std::make_shared<std::size_t>(ops.retiring.size());
+  auto finish = std::make_shared<Task>(std::move(done));
   if (*remaining == 0) return loop->Post([finish] { (*finish)(); });
-  for (auto& client : run->clients) {
-    client->Close([loop, remaining, finish] {
+  for (auto& client : ops.retiring) {
+    gbs::Client* raw = client.get();
+    raw->Close([loop, remaining, finish, client = std::move(client)]() mutable {
+      // Freed on a later turn, never inside its own callback.
+      loop->Post([client = std::move(client)] {});
       if (--*remaining == 0) loop->Post([finish] { (*finish)(); });
     });
   }
+  ops.retiring.clear();
 }
 
 // The start of every put and get task: its clients, counted in `ops`. Null

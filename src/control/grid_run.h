@@ -1,6 +1,6 @@
-// What every grid task (put, get, mutable.*) shares: its GBS clients, opened
-// after the task's "servers" lock is held and closed before it ends, and the
-// node's secrets. Defined in files.cc. Loop thread only.
+// What every grid task (put, get, mutable.*) shares: its GBS clients, taken
+// from the daemon's pool (GridOps) after the task's "servers" lock is held,
+// and the node's secrets. Defined in files.cc. Loop thread only.
 #pragma once
 
 #include <memory>
@@ -16,7 +16,7 @@ namespace cairn::control {
 // What one grid task owns while it runs.
 struct GridRun {
   std::shared_ptr<GridOps> ops;  // counted in ops->active while this runs
-  std::vector<std::unique_ptr<gbs::Client>> clients;
+  std::vector<std::shared_ptr<gbs::Client>> clients;  // shared with GridOps::pool
   std::vector<grid::GridServer> servers;
   std::string convergence;
   std::string lease_secret;
@@ -26,15 +26,19 @@ struct GridRun {
 // exclusive create). Blocking: thread pool only.
 Result<std::string> LoadOrCreateSecret(const std::string& path);
 
-// The start of a grid task: one client per server of the servers table,
-// counted in `ops`. Null once `run` has been failed (the daemon is
+// The start of a grid task: one client per server of the servers table
+// (from the pool, or new), counted in `ops`. Null once `run` has been failed (the daemon is
 // stopping, or the table could not be read).
 std::shared_ptr<GridRun> StartGrid(Loop& loop, NameTable& servers, const std::shared_ptr<tls::Context>& ctx,
                                    const std::shared_ptr<GridOps>& ops, TaskRun& run);
 
-// Closes every client, then runs `then` (which ends the task) on a later
-// turn.
+// Gives the task's clients back to the pool, then runs `then` (which ends
+// the task) on a later turn.
 void CloseGrid(Loop* loop, std::shared_ptr<GridRun> run, Task then);
+
+// Closes every pooled and retiring client, then runs `done` on a later turn.
+// REQUIRES: no grid task is active (ops.active == 0).
+void ClosePool(Loop* loop, GridOps& ops, Task done);
 
 // The GBS clients' TLS context, made on first use.
 Result<std::shared_ptr<tls::Context>> ClientContext(CommandsState& c);

@@ -385,6 +385,8 @@ std::string Node::MetricsText() {
   }
   if (http_) {
     w.Gauge("cairn_gbs_connections", "Open GBS (storage) connections.", static_cast<double>(http_->open_connections()));
+    w.Counter("cairn_gbs_connections_accepted", "GBS (storage) connections accepted, each a TLS handshake.",
+              static_cast<double>(http_->accepted_connections()));
   }
   return w.Finish();
 }

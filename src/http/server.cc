@@ -105,6 +105,7 @@ struct Server::Impl {
   ServerOptions options;
   Handler handler;
   std::set<std::shared_ptr<ServerConnection>> conns;
+  std::uint64_t accepted = 0;
   bool started = false;
 };
 
@@ -135,6 +136,7 @@ Status Server::Start(const ServerOptions& options, Handler handler) {
                                                      }
                                                    });
     p->conns.insert(conn);
+    ++p->accepted;
     conn->Start();
   });
 }
@@ -142,6 +144,7 @@ Status Server::Start(const ServerOptions& options, Handler handler) {
 std::uint16_t Server::port() const { return impl_->listener.port(); }
 
 std::size_t Server::open_connections() const { return impl_->conns.size(); }
+std::uint64_t Server::accepted_connections() const { return impl_->accepted; }
 
 void Server::Close(Task done) {
   Impl* p = impl_.get();

@@ -37,6 +37,15 @@ def rtw_count(node):
     return total
 
 
+def gbs_connections(node):
+    """(open now, accepted in all) storage connections of a node (its metrics)."""
+    text = json.loads(run_cli("--json", "metrics", node_dir=node.dir, check=True).stdout)["text"]
+    open_now = re.search(r'^cairn_gbs_connections (\S+)$', text, re.M)
+    accepted = re.search(r'^cairn_gbs_connections_accepted(?:_total)? (\S+)$', text, re.M)
+    assert open_now and accepted, "no cairn_gbs_connections{,_accepted} in the metrics"
+    return int(float(open_now.group(1))), int(float(accepted.group(1)))
+
+
 class MutableTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -156,6 +165,24 @@ class MutableTest(unittest.TestCase):
                 got, _ = self.read(made["readcap"])
                 self.assertTrue(got == second)
                 self.error("bad_cap", 7, "mutable", "put", made["readcap"], self.file(first))
+
+    def test_tasks_reuse_the_storage_connections(self):
+        # The daemon keeps its GBS clients between tasks: once a task has
+        # ended, every server still has the client's connection open, and
+        # more tasks reuse those connections instead of opening new ones
+        # (each would cost a TLS handshake).
+        cap = self.ok("mutable", "create", self.file(b"kept"))["writecap"]
+        self.read(cap)
+        before = [gbs_connections(s) for s in self.servers]
+        self.assertTrue(all(o >= 1 for o, _ in before), f"connections after a task ended: {before}")
+        for i in range(4):
+            self.ok("mutable", "put", cap, self.file(b"kept %d" % i))
+            self.read(cap)
+        after = [gbs_connections(s) for s in self.servers]
+        # Eight more tasks: a client per task would have made at least eight
+        # more handshakes with every server.
+        new = [a - b for (_, a), (_, b) in zip(after, before)]
+        self.assertTrue(all(n < 4 for n in new), f"new connections per server over 8 tasks: {new}")
 
     def test_create_without_a_file_stdin_and_stdout(self):
         p = run_cli("-q", "mutable", "create", node_dir=self.client.dir, timeout=120, check=True)

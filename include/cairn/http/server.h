@@ -152,6 +152,8 @@ class Server {
   // dropped); `done` runs on a later turn once everything is closed.
   void Close(Task done);
   std::size_t open_connections() const;
+  // Connections accepted since Start (each one a TLS handshake).
+  std::uint64_t accepted_connections() const;
 
   struct Impl;
 
