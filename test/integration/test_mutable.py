@@ -349,6 +349,34 @@ class MutableTest(unittest.TestCase):
         got, r = self.read("r1")
         self.assertEqual((got, r["seqnum"]), (b"r1 second", made["seqnum"] + 2))
 
+    def test_ten_concurrent_puts_to_one_alias(self):
+        # Issue 7's race test 5: ten clients put to one alias at once. The
+        # puts run one at a time in submission order (task ids are given in
+        # that order), each makes the next version, the last submitted is
+        # what a read gets, and none is an uncoordinated write.
+        made = self.ok("mutable", "create", self.file(b"ten start"), "--alias", "ten")
+        tasks = {}
+
+        def put(i):
+            tasks[i] = self.submit_put("ten", b"ten put %d" % i)
+
+        threads = [threading.Thread(target=put, args=(i,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(sorted(tasks), list(range(10)), "every put was submitted")
+        by_id = sorted((task, i) for i, task in tasks.items())
+        records = [self.wait_task(task) for task, _ in by_id]
+        for r in records:
+            self.assertEqual(r["state"], "succeeded", r)
+        seqnums = [r["result"]["seqnum"] for r in records]
+        self.assertEqual(seqnums, list(range(made["seqnum"] + 1, made["seqnum"] + 11)), "one version each, in order")
+        for earlier, later in zip(records, records[1:]):
+            self.assertGreaterEqual(later["started_ms"], earlier["finished_ms"])
+        got, r = self.read("ten")
+        self.assertEqual((got, r["seqnum"]), (b"ten put %d" % by_id[-1][1], made["seqnum"] + 10))
+
     def test_r2_two_creates_of_one_alias(self):
         before = self.total_rtw()
         results = {}
