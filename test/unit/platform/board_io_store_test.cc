@@ -44,7 +44,7 @@ class BoardWatchStore : public StoreTest {
 };
 
 TEST_F(BoardWatchStore, AFailedFsyncStopsThePetting) {
-  ASSERT_TRUE(Allocate(Si(1), {0}, 8).ok());
+  ASSERT_TRUE(Allocate(Si(1), {0}, 4).ok());  // "abcd" completes the share: a synced write under any policy
   StartWatch(60000);
   ASSERT_TRUE(loop.RunUntil([&] { return watch->pets() >= 3; }, 10000));
   fault.FailSyncs(1);
@@ -57,7 +57,7 @@ TEST_F(BoardWatchStore, AFailedFsyncStopsThePetting) {
 }
 
 TEST_F(BoardWatchStore, ACommitSlowerThanTheStallLimitStopsThePettingUntilItLands) {
-  ASSERT_TRUE(Allocate(Si(1), {0}, 8).ok());
+  ASSERT_TRUE(Allocate(Si(1), {0}, 4).ok());  // "abcd" completes the share: a synced write under any policy
   StartWatch(100);
   ASSERT_TRUE(loop.RunUntil([&] { return watch->pets() >= 3; }, 10000));
   fault.SetSyncDelayMs(1500);  // a disk that hangs for 1.5 s
