@@ -119,6 +119,40 @@ class MutableTest : public testing::GridFixture {
     Overwrite(server, key, shnum, o_data + 7, std::string(1, static_cast<char>(share[o_data + 7] ^ 0x20)));
   }
 
+  // A file with seqnum 1 (`v1`, 2-of-6, one share per server) on six
+  // servers, then seqnum 2 (`v2`) on three of them only: the holders of
+  // shares 3-5 refuse its writes and keep seqnum 1 (`keep_v1`); their
+  // shares of seqnum 2 move to the others.
+  struct TwoVersionFile {
+    NewKey key;
+    std::string v1, v2;
+    std::set<std::size_t> keep_v1;
+    std::optional<PublishResult> put;
+  };
+  void MakeTwoVersions(unsigned seed, TwoVersionFile* f) {
+    StartServers(6);
+    f->key = Key();
+    f->v1 = Pattern(30000, seed);
+    f->v2 = Pattern(31000, seed + 1);
+    const NewKey& key = f->key;
+    std::set<std::size_t>* keep_v1 = &f->keep_v1;
+    auto created = Create(key, f->v1, Options(2, 6, 6));
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    for (std::uint32_t sh : {3u, 4u, 5u}) keep_v1->insert(ServerIndex(created->placement.at(sh).front()));
+    ASSERT_EQ(keep_v1->size(), 3u);
+    for (std::size_t i : *keep_v1) {
+      gbs::ClientOptions co;
+      co.TEST_fault = [](std::string_view endpoint) {
+        return endpoint == "read-test-write" ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
+      };
+      ReplaceClient(i, std::move(co));
+    }
+    auto r = Put(key.writecap, f->v2, Options(2, 6, 3));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->seqnum, 2u);
+    f->put.emplace(std::move(*r));
+  }
+
   grid::ProgressFn Progress() {
     return [this](const std::string& phase, std::uint64_t, std::uint64_t) { phases.insert(phase); };
   }
@@ -402,27 +436,13 @@ TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
 // their blocks, which only the full verification sees: seqnum 2 is
 // unrecoverable, so the retrieve reads seqnum 1, advising the corrupt ones.
 TEST_F(MutableTest, RetrieveFallsBackToTheNextRecoverableVersion) {
-  StartServers(6);
-  NewKey key = Key();
-  const std::string v1 = Pattern(30000, 41), v2 = Pattern(31000, 42);
-  auto created = Create(key, v1, Options(2, 6, 6));
-  ASSERT_TRUE(created.ok()) << created.status().ToString();
-  std::set<std::size_t> keep_v1;
-  for (std::uint32_t sh : {3u, 4u, 5u}) keep_v1.insert(ServerIndex(created->placement.at(sh).front()));
-  ASSERT_EQ(keep_v1.size(), 3u);
-  for (std::size_t i : keep_v1) {
-    gbs::ClientOptions co;
-    co.TEST_fault = [](std::string_view endpoint) {
-      return endpoint == "read-test-write" ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
-    };
-    ReplaceClient(i, std::move(co));
-  }
-  auto put = Put(key.writecap, v2, Options(2, 6, 3));
-  ASSERT_TRUE(put.ok()) << put.status().ToString();
-  ASSERT_EQ(put->seqnum, 2u);
+  TwoVersionFile f;
+  ASSERT_NO_FATAL_FAILURE(MakeTwoVersions(41, &f));
+  const NewKey& key = f.key;
+  const std::set<std::size_t>& keep_v1 = f.keep_v1;
   std::size_t corrupted = 0;
   std::set<std::size_t> v2_servers;
-  for (const auto& [sh, names] : put->placement) {
+  for (const auto& [sh, names] : f.put->placement) {
     for (const std::string& name : names) {
       ASSERT_FALSE(keep_v1.count(ServerIndex(name)));
       v2_servers.insert(ServerIndex(name));
@@ -435,7 +455,7 @@ TEST_F(MutableTest, RetrieveFallsBackToTheNextRecoverableVersion) {
   auto got = Get(*caps::ToReadCap(key.writecap));
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->seqnum, 1u);
-  EXPECT_TRUE(got->contents == v1);
+  EXPECT_TRUE(got->contents == f.v1);
   EXPECT_EQ(got->versions_tried, 2u);
   EXPECT_EQ(got->shares_used.size(), 2u);
   for (const auto& [sh, name] : got->shares_used) EXPECT_TRUE(keep_v1.count(ServerIndex(name))) << name;
@@ -444,6 +464,35 @@ TEST_F(MutableTest, RetrieveFallsBackToTheNextRecoverableVersion) {
   std::uint64_t advised = 0;
   for (std::size_t i : v2_servers) advised += Requests(i, "corrupt_mutable");
   EXPECT_EQ(advised, got->corrupt_shares);
+}
+
+// Seqnum 2 as in the test above, but every read of its servers fails once
+// the servermap is made: seqnum 2 cannot be read, seqnum 1 is.
+TEST_F(MutableTest, RetrieveFallsBackWhenTheNewestVersionCannotBeRead) {
+  TwoVersionFile f;
+  ASSERT_NO_FATAL_FAILURE(MakeTwoVersions(43, &f));
+  const NewKey& key = f.key;
+  const std::set<std::size_t>& keep_v1 = f.keep_v1;
+  auto reads_fail = std::make_shared<bool>(false);
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    if (keep_v1.count(i)) continue;
+    gbs::ClientOptions co;
+    co.TEST_fault = [reads_fail](std::string_view endpoint) {
+      return endpoint == "read" && *reads_fail ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
+    };
+    ReplaceClient(i, std::move(co));
+  }
+  RetrieveOptions o;
+  o.TEST_before_fetch = [reads_fail](std::function<void()> resume) {
+    *reads_fail = true;
+    resume();
+  };
+  auto got = GetWith(key.writecap, std::move(o));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->seqnum, 1u);
+  EXPECT_TRUE(got->contents == f.v1);
+  EXPECT_EQ(got->corrupt_shares, 0u);  // unreadable is not corrupt
+  for (const auto& [sh, name] : got->shares_used) EXPECT_TRUE(keep_v1.count(ServerIndex(name))) << name;
 }
 
 // Another writer publishes between the retrieve's servermap and its fetch:
