@@ -2,13 +2,23 @@
 // call, owned by the completions in flight, with one state machine:
 //
 //   kMapping   servermap update in read mode
-//   kFetching  the newest recoverable version: k shares, lowest share
-//              numbers first, each read whole and verified off the loop
-//              (public key, signature, block hash, share hash chain); a
-//              share that fails is reported to its server and another one
-//              is fetched
+//   kFetching  the newest recoverable version not yet given up: k shares,
+//              lowest share numbers first, each read whole and verified
+//              off the loop (public key, signature, block hash, share hash
+//              chain); a share that fails is reported to its server and
+//              another one is fetched
 //   kDecoding  zfec decode and decrypt, off the loop
 //   kDone      delivered, once every advisory sent was answered
+//
+// When a version runs out of shares, the retrieve moves on instead of
+// failing (Tahoe reads the newest *recoverable* version):
+//   - a share was rewritten since the map (another writer): mixing is
+//     impossible (each share is checked against the version's signed
+//     prefix), so the map is made once more, in check mode; a second
+//     change is reported as UncoordinatedWrite;
+//   - otherwise the next-newest recoverable version of the map is read;
+//     if there is none and the map stopped early, it is made once more in
+//     check mode (every server), shares already found bad staying bad.
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -24,6 +34,12 @@
 namespace cairn::mutable_files {
 namespace {
 
+std::uint64_t GetSeqnum(std::string_view prefix) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 1; i < 9; ++i) v = (v << 8) | static_cast<std::uint8_t>(prefix[i]);
+  return v;
+}
+
 // One fetched share, parsed and verified on the thread pool.
 struct VerifyJob {
   std::string bytes;
@@ -34,10 +50,11 @@ struct VerifyJob {
 
 class Retriever : public std::enable_shared_from_this<Retriever> {
  public:
-  Retriever(Loop& loop, std::vector<grid::GridServer> servers, grid::ProgressFn progress, grid::StopFn stop,
-            Callback<void(Result<RetrieveResult>)> done)
+  Retriever(Loop& loop, std::vector<grid::GridServer> servers, RetrieveOptions options, grid::ProgressFn progress,
+            grid::StopFn stop, Callback<void(Result<RetrieveResult>)> done)
       : loop_(loop),
         servers_(std::move(servers)),
+        options_(std::move(options)),
         progress_(std::move(progress)),
         stop_(std::move(stop)),
         done_(std::move(done)) {}
@@ -53,7 +70,14 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
     bool tried = false;
   };
 
+  void Map(MapMode mode);
   void Mapped(Result<Servermap> map);
+  // Picks the newest recoverable version not given up and fetches it.
+  void Choose();
+  // The current version ran out of shares: the next step (see the top).
+  void VersionFailed();
+  // A fetched share that is corrupt or could not be read.
+  void MarkBad(const SeenShare& s);
   void FetchMore();
   void Got(std::size_t candidate, Result<std::string> bytes);
   void Checked(std::size_t candidate, const Status& st, std::shared_ptr<SdmfShare> share);
@@ -64,12 +88,13 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
 
   Loop& loop_;
   std::vector<grid::GridServer> servers_;
+  RetrieveOptions options_;
   grid::ProgressFn progress_;
   grid::StopFn stop_;
   Callback<void(Result<RetrieveResult>)> done_;
   State state_ = State::kMapping;
 
-  std::string readkey_, fingerprint_;
+  std::string readkey_, fingerprint_, storage_index_;
   gbs::StorageIndex si_{};
   Servermap map_;
   std::string version_;  // signed prefix of the version being read
@@ -77,6 +102,11 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   std::vector<Candidate> candidates_;
   std::set<std::uint32_t> in_flight_;  // share numbers being fetched
   std::map<std::uint32_t, std::shared_ptr<SdmfShare>> verified_;
+  std::set<std::string> given_up_;  // versions that ran out of shares
+  // Shares found bad while fetching: (server name, share number, version).
+  std::set<std::tuple<std::string, std::uint32_t, std::string>> known_bad_;
+  bool changed_ = false;   // a share was rewritten since the map
+  bool remapped_ = false;  // the second map was made
   RetrieveResult result_;
   std::size_t side_requests_ = 0;  // advisories and pool work still running
   std::optional<Result<RetrieveResult>> pending_;
@@ -90,32 +120,67 @@ void Retriever::Start(const caps::Cap& cap) {
   }
   readkey_ = cap.kind == caps::CapKind::kMutableWrite ? caps::ReadKeyOf(cap.key) : cap.key;
   fingerprint_ = cap.digest;
-  std::string si = caps::MutableStorageIndexOf(readkey_);
-  si_ = ToStorageIndex(si);
+  storage_index_ = caps::MutableStorageIndexOf(readkey_);
+  si_ = ToStorageIndex(storage_index_);
   if (servers_.empty()) {
     return loop_.Post([self] { self->Fail(Status::NotEnoughServers("no storage servers are configured")); });
   }
-  MapRequest req{MapMode::kRead, si, fingerprint_, std::string()};
-  UpdateServermap(loop_, std::move(servers_), std::move(req), &progress_, &stop_,
+  Map(MapMode::kRead);
+}
+
+void Retriever::Map(MapMode mode) {
+  auto self = shared_from_this();
+  state_ = State::kMapping;
+  ++result_.servermap_updates;
+  MapRequest req{mode, storage_index_, fingerprint_, std::string()};
+  // The second map asks the servers of the first (already permuted).
+  std::vector<grid::GridServer> servers = mode == MapMode::kRead ? std::move(servers_) : map_.servers;
+  UpdateServermap(loop_, std::move(servers), std::move(req), &progress_, &stop_,
                   [self](Result<Servermap> map) { self->Mapped(std::move(map)); });
 }
 
 void Retriever::Mapped(Result<Servermap> map) {
+  if (state_ != State::kMapping) return;
   if (!map.ok()) return Fail(map.status());
   map_ = std::move(*map);
-  result_.corrupt_shares = map_.advisories;
-  std::optional<std::string> best = map_.BestRecoverable();
+  result_.corrupt_shares += map_.advisories;
+  for (SeenShare& s : map_.shares) {
+    if (!s.bad && known_bad_.count({map_.servers[s.server].name, s.shnum, s.header.signed_prefix})) s.bad = true;
+  }
+  if (!options_.TEST_before_fetch) return Choose();
+  auto self = shared_from_this();
+  options_.TEST_before_fetch([self] { self->loop_.Post([self] { self->Choose(); }); });
+}
+
+void Retriever::Choose() {
+  if (state_ != State::kMapping && state_ != State::kFetching) return;
+  std::optional<std::string> best;
+  for (const auto& [prefix, holders] : map_.Versions()) {
+    std::uint32_t k = static_cast<std::uint8_t>(prefix[57]);
+    if (holders.size() >= k && !given_up_.count(prefix)) best = prefix;  // map order: the last is the newest
+  }
   if (!best) {
+    bool asked_all = true;  // every server answered or failed
+    for (std::size_t i = 0; i < map_.servers.size(); ++i) asked_all = asked_all && (map_.answered[i] || map_.failed[i]);
+    if (!asked_all && !remapped_) {
+      remapped_ = true;
+      return Map(MapMode::kCheck);
+    }
     std::size_t failed = static_cast<std::size_t>(std::count(map_.failed.begin(), map_.failed.end(), true));
     if (map_.shares.empty() && failed < map_.servers.size()) {
       return Fail(Status::NotFound("no server holds a share of this mutable file"));
     }
-    return Fail(Status::NotEnoughServers("no version of the file has enough verified shares (" +
-                                         std::to_string(map_.shares.size()) + " shares seen, " +
-                                         std::to_string(failed) + " of " + std::to_string(map_.servers.size()) +
-                                         " servers failed)"));
+    return Fail(Status::NotEnoughServers(
+        "no version of the file has enough verified shares (" + std::to_string(map_.shares.size()) +
+        " shares seen, " + std::to_string(result_.corrupt_shares) + " corrupt, " + std::to_string(failed) + " of " +
+        std::to_string(map_.servers.size()) + " servers failed, " + std::to_string(given_up_.size()) +
+        " versions given up)"));
   }
   version_ = *best;
+  ++result_.versions_tried;
+  candidates_.clear();
+  verified_.clear();
+  result_.shares_used.clear();
   for (std::size_t i = 0; i < map_.shares.size(); ++i) {
     const SeenShare& s = map_.shares[i];
     if (!s.bad && s.header.signed_prefix == version_) {
@@ -132,6 +197,29 @@ void Retriever::Mapped(Result<Servermap> map) {
   state_ = State::kFetching;
   if (progress_) progress_("retrieving", 0, k_);
   FetchMore();
+}
+
+void Retriever::VersionFailed() {
+  CAIRN_LOG(Info, "retrieve: seqnum %llu has too few good shares (%zu of %u)",
+            static_cast<unsigned long long>(GetSeqnum(version_)), verified_.size(), k_);
+  given_up_.insert(version_);
+  if (changed_) {
+    if (remapped_) {
+      return Fail(Status::UncoordinatedWrite("the file's shares changed while it was read, twice: another writer"));
+    }
+    remapped_ = true;
+    changed_ = false;
+    given_up_.clear();  // the new map sees what the servers hold now
+    return Map(MapMode::kCheck);
+  }
+  Choose();
+}
+
+void Retriever::MarkBad(const SeenShare& s) {
+  known_bad_.insert({map_.servers[s.server].name, s.shnum, version_});
+  for (SeenShare& seen : map_.shares) {
+    if (seen.server == s.server && seen.shnum == s.shnum) seen.bad = true;
+  }
 }
 
 // Keeps one fetch in flight for each share number still needed.
@@ -153,11 +241,7 @@ void Retriever::FetchMore() {
                                                  [self, c](Result<std::string> r) { self->Got(c, std::move(r)); });
     }
   }
-  if (verified_.size() + in_flight_.size() < k_ && in_flight_.empty()) {
-    Fail(Status::NotEnoughServers("only " + std::to_string(verified_.size()) + " of the " + std::to_string(k_) +
-                                  " shares needed could be read and verified (" +
-                                  std::to_string(result_.corrupt_shares) + " corrupt)"));
-  }
+  if (verified_.size() + in_flight_.size() < k_ && in_flight_.empty()) VersionFailed();
 }
 
 void Retriever::Got(std::size_t candidate, Result<std::string> bytes) {
@@ -170,6 +254,7 @@ void Retriever::Got(std::size_t candidate, Result<std::string> bytes) {
     CAIRN_LOG(Info, "retrieve: share %u on %s: %s", s.shnum, map_.servers[s.server].name.c_str(),
               bytes.status().ToString().c_str());
     in_flight_.erase(s.shnum);
+    MarkBad(s);
     return FetchMore();
   }
   // Verifying hashes the whole block (and checks the signature): on the
@@ -202,11 +287,13 @@ void Retriever::Checked(std::size_t candidate, const Status& st, std::shared_ptr
   if (st.ok() && share->signed_prefix != version_) {
     // Rewritten since the map read it: not corrupt, just not this version.
     CAIRN_LOG(Info, "retrieve: share %u on %s changed since the servermap", s.shnum, name.c_str());
+    changed_ = true;
     return FetchMore();
   }
   if (!st.ok()) {
     CAIRN_LOG(Warn, "retrieve: share %u on %s is corrupt: %s", s.shnum, name.c_str(), st.ToString().c_str());
     ++result_.corrupt_shares;
+    MarkBad(s);
     ++side_requests_;
     auto self = shared_from_this();
     map_.servers[s.server].client->AdviseCorrupt(true, si_, s.shnum, st.message().substr(0, 1000),
@@ -278,8 +365,14 @@ void Retriever::SideDone() {
 
 void RetrieveMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, grid::ProgressFn progress,
                      grid::StopFn stop, Callback<void(Result<RetrieveResult>)> done) {
-  auto r = std::make_shared<Retriever>(loop, std::move(servers), std::move(progress), std::move(stop),
-                                       std::move(done));
+  RetrieveMutable(loop, std::move(servers), std::move(cap), RetrieveOptions{}, std::move(progress), std::move(stop),
+                  std::move(done));
+}
+
+void RetrieveMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, RetrieveOptions options,
+                     grid::ProgressFn progress, grid::StopFn stop, Callback<void(Result<RetrieveResult>)> done) {
+  auto r = std::make_shared<Retriever>(loop, std::move(servers), std::move(options), std::move(progress),
+                                       std::move(stop), std::move(done));
   r->Start(cap);
 }
 

@@ -97,6 +97,9 @@ class Mapper : public std::enable_shared_from_this<Mapper> {
   void Start();
 
  private:
+  // Asks more servers, in permuted order, up to the mode's bound.
+  void QueryMore();
+  void Query(std::size_t server);
   void Listed(std::size_t server, Result<gbs::ShareNumbers> shares);
   void HeadRead(std::size_t server, std::uint32_t shnum, Result<std::string> bytes);
   void PrivkeyRead(std::size_t server, std::size_t share, Result<std::string> bytes);
@@ -120,6 +123,7 @@ class Mapper : public std::enable_shared_from_this<Mapper> {
   gbs::StorageIndex si_{};
   std::vector<std::size_t> reads_left_;  // per server
   std::size_t servers_done_ = 0;         // answered or failed
+  std::size_t next_ = 0;                 // the next server to ask
   std::size_t advisories_out_ = 0;
   bool finished_ = false;                // no more answers are looked at
   bool delivered_ = false;
@@ -143,9 +147,18 @@ void Mapper::Start() {
   si_ = ToStorageIndex(request_.storage_index);
   if (progress_ && *progress_) (*progress_)("mapping", 0, m);
   if (m == 0) return loop_.Post([self] { self->CheckDone(); });
-  for (std::size_t i = 0; i < m; ++i) {
-    map_.servers[i].client->ListMutable(si_, [self, i](Result<gbs::ShareNumbers> r) { self->Listed(i, std::move(r)); });
-  }
+  QueryMore();
+}
+
+void Mapper::QueryMore() {
+  const std::size_t bound = request_.mode == MapMode::kRead ? kReadQueriesInFlight : map_.servers.size();
+  while (!finished_ && next_ < map_.servers.size() && next_ - servers_done_ < bound) Query(next_++);
+}
+
+void Mapper::Query(std::size_t server) {
+  auto self = shared_from_this();
+  map_.servers[server].client->ListMutable(
+      si_, [self, server](Result<gbs::ShareNumbers> r) { self->Listed(server, std::move(r)); });
 }
 
 void Mapper::Listed(std::size_t server, Result<gbs::ShareNumbers> shares) {
@@ -265,6 +278,7 @@ void Mapper::ReadDone(std::size_t server) {
   ++servers_done_;
   if (progress_ && *progress_) (*progress_)("mapping", servers_done_, map_.servers.size());
   CheckDone();
+  QueryMore();
 }
 
 void Mapper::ServerFailed(std::size_t server, const Status& why) {
@@ -275,12 +289,13 @@ void Mapper::ServerFailed(std::size_t server, const Status& why) {
   ++servers_done_;
   if (progress_ && *progress_) (*progress_)("mapping", servers_done_, map_.servers.size());
   CheckDone();
+  QueryMore();
 }
 
 // Read mode: 2k answers, a recoverable version, nothing newer unrecoverable.
 bool Mapper::Enough() const {
   if (servers_done_ == map_.servers.size()) return true;
-  if (request_.mode == MapMode::kWrite) return false;
+  if (request_.mode != MapMode::kRead) return false;
   std::optional<std::string> best = map_.BestRecoverable();
   if (!best) return false;
   std::size_t k = static_cast<std::uint8_t>((*best)[57]);

@@ -7,9 +7,18 @@
 //               encrypted private key is fetched and accepted only if it
 //               decrypts, under the cap's writekey, to a key whose hash is
 //               that writekey.
-//   read mode   done as soon as 2k servers answered, a version is
-//               recoverable and no unrecoverable version is newer (or
-//               when every server answered).
+//   read mode   servers are asked in permuted order, at most
+//               kReadQueriesInFlight at once; done as soon as 2k servers
+//               answered, a version is recoverable and no unrecoverable
+//               version is newer (or when every server answered).
+//   check mode  every server is asked and must answer (or fail), with no
+//               private key: a retrieve's second look when the first map
+//               stopped early and its best version then failed.
+//
+// Write and check mode ask every server at once. That is stricter than
+// Tahoe's MODE_WRITE (which stops after a run of k empty servers past the
+// last share): it finds every share of every version, so a publish tests
+// and replaces all of them and leaves no stale share behind.
 //
 // A share whose header does not verify (public key not the cap's, bad
 // signature, unparseable) is recorded as bad and reported to its server
@@ -36,6 +45,13 @@ namespace cairn::mutable_files {
 // What the map reads of each share at first; SDMF headers, the public key,
 // the signature and the hash chain fit in it, and small files entirely.
 inline constexpr std::uint64_t kMapReadSize = 4000;
+
+// Read mode's bound on servers being asked at once. Twice Tahoe's default
+// k (3): for the usual 3-of-10 file the 2k answers the early stop needs
+// can come from one window, while a large grid is not asked all at once
+// (each query costs the server a listing and the node a connection, which
+// matters on a small NAS box). A slow server holds one slot, not the map.
+inline constexpr std::size_t kReadQueriesInFlight = 6;
 
 gbs::StorageIndex ToStorageIndex(const std::string& si);
 
@@ -81,7 +97,7 @@ struct Servermap {
   std::uint64_t HighestSeqnum() const;
 };
 
-enum class MapMode { kRead, kWrite };
+enum class MapMode { kRead, kWrite, kCheck };
 
 struct MapRequest {
   MapMode mode = MapMode::kRead;

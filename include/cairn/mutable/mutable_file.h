@@ -15,7 +15,12 @@
 //   RetrieveMutable servermap update in read mode, then the newest
 //                   recoverable version, every hash and the signature
 //                   verified; corrupt shares are reported (advisory) and
-//                   skipped.
+//                   skipped. When too few shares of that version verify or
+//                   can be read, the next-newest recoverable one is read
+//                   (after one servermap update that asks every server, if
+//                   the first stopped early). A share rewritten since the
+//                   map (another writer) is never mixed in: the map is made
+//                   once more, and a second change is UncoordinatedWrite.
 //
 // Every completion runs exactly once on a later loop turn, never inside the
 // call that started it, also when a server fails at once (design rule 1,
@@ -67,11 +72,20 @@ struct PublishResult {
   std::size_t shares_replaced = 0;   // shares sent to another server after theirs failed
 };
 
+struct RetrieveOptions {
+  // Tests only: called after each servermap update of a retrieve, before
+  // a version is chosen and fetched, with the continuation that does so
+  // (a test can publish another version in between). Unset: straight on.
+  std::function<void(std::function<void()> resume)> TEST_before_fetch;
+};
+
 struct RetrieveResult {
   std::string contents;
   std::uint64_t seqnum = 0;
   std::map<std::uint32_t, std::string> shares_used;  // share number -> server name
   std::size_t corrupt_shares = 0;                    // advisories sent
+  std::size_t servermap_updates = 0;                 // 1, or 2 after a second look
+  std::size_t versions_tried = 0;                    // more than 1 after a fallback
 };
 
 // Generates an RSA-2048 key off the loop thread.
@@ -98,8 +112,11 @@ void PublishMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap
 
 // Reads the newest recoverable version of the file of `cap` (URI:SSK: or
 // URI:SSK-RO:). Errors: BadCap, NotFound (no shares), NotEnoughServers
-// (shares exist but fewer than k verified ones of any version), Cancelled.
+// (shares exist but fewer than k verified ones of any version),
+// UncoordinatedWrite (the shares changed under the read twice), Cancelled.
 void RetrieveMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, grid::ProgressFn progress,
                      grid::StopFn stop, Callback<void(Result<RetrieveResult>)> done);
+void RetrieveMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, RetrieveOptions options,
+                     grid::ProgressFn progress, grid::StopFn stop, Callback<void(Result<RetrieveResult>)> done);
 
 }  // namespace cairn::mutable_files

@@ -4,18 +4,24 @@
 // N-k servers down, corrupt shares detected, advised and skipped, the
 // Tahoe-LAFS #877 scenario (a mapped server failing at once, answers twice,
 // late and out of order: no duplicate write, no false UncoordinatedWrite,
-// every share placed), and a real uncoordinated write. Every completion is
-// checked to run exactly once and never inside the initiating call.
+// every share placed), a real uncoordinated write, the read-mode map's
+// bound on servers asked at once, a retrieve falling back to the next
+// recoverable version, and a version published between a retrieve's map
+// and its fetch. Every completion is checked to run exactly once and never
+// inside the initiating call.
 #include "cairn/mutable/mutable_file.h"
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <optional>
 #include <set>
 
 #include "cairn/caps/keys.h"
 #include "cairn/gbs/client.h"
+#include "cairn/grid/placement.h"
 #include "cairn/mutable/sdmf.h"
+#include "mutable/servermap.h"
 #include "support/grid_fixture.h"
 
 namespace cairn::mutable_files {
@@ -93,6 +99,58 @@ class MutableTest : public testing::GridFixture {
       out.emplace(std::move(r));
     });
     return Await(out, completions);
+  }
+
+  Result<RetrieveResult> GetWith(const caps::Cap& cap, RetrieveOptions o) {
+    std::optional<Result<RetrieveResult>> out;
+    int completions = 0;
+    RetrieveMutable(loop, Grid(), cap, std::move(o), Progress(), nullptr, [&](Result<RetrieveResult> r) {
+      ++completions;
+      out.emplace(std::move(r));
+    });
+    return Await(out, completions);
+  }
+
+  // Flips one byte inside the block of share `shnum` on `server`: only the
+  // full verification of a retrieve sees it.
+  void CorruptBlock(std::size_t server, const NewKey& key, std::uint32_t shnum) {
+    std::string share = ReadShare(server, key.writecap, shnum);
+    std::uint64_t o_data = GetBe(share, 87, 4);
+    Overwrite(server, key, shnum, o_data + 7, std::string(1, static_cast<char>(share[o_data + 7] ^ 0x20)));
+  }
+
+  // A file with seqnum 1 (`v1`, 2-of-6, one share per server) on six
+  // servers, then seqnum 2 (`v2`) on three of them only: the holders of
+  // shares 3-5 refuse its writes and keep seqnum 1 (`keep_v1`); their
+  // shares of seqnum 2 move to the others.
+  struct TwoVersionFile {
+    NewKey key;
+    std::string v1, v2;
+    std::set<std::size_t> keep_v1;
+    std::optional<PublishResult> put;
+  };
+  void MakeTwoVersions(unsigned seed, TwoVersionFile* f) {
+    StartServers(6);
+    f->key = Key();
+    f->v1 = Pattern(30000, seed);
+    f->v2 = Pattern(31000, seed + 1);
+    const NewKey& key = f->key;
+    std::set<std::size_t>* keep_v1 = &f->keep_v1;
+    auto created = Create(key, f->v1, Options(2, 6, 6));
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    for (std::uint32_t sh : {3u, 4u, 5u}) keep_v1->insert(ServerIndex(created->placement.at(sh).front()));
+    ASSERT_EQ(keep_v1->size(), 3u);
+    for (std::size_t i : *keep_v1) {
+      gbs::ClientOptions co;
+      co.TEST_fault = [](std::string_view endpoint) {
+        return endpoint == "read-test-write" ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
+      };
+      ReplaceClient(i, std::move(co));
+    }
+    auto r = Put(key.writecap, f->v2, Options(2, 6, 3));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->seqnum, 2u);
+    f->put.emplace(std::move(*r));
   }
 
   grid::ProgressFn Progress() {
@@ -293,6 +351,50 @@ TEST_F(MutableTest, RetrieveDoesNotWaitForASlowServer) {
   for (const auto& [sh, name] : got->shares_used) EXPECT_NE(ServerIndex(name), slow);
 }
 
+// A read-mode servermap asks at most kReadQueriesInFlight servers at once,
+// in permuted order. Every share list answers late (the first server in
+// permuted order 30 s late), so queries overlap; in flight = lists sent
+// (counted by the fault hook) minus servers done (the "mapping" progress).
+TEST_F(MutableTest, ReadModeBoundsTheServersAskedAtOnce) {
+  StartServers(10);
+  NewKey key = Key();
+  std::string data = Pattern(20000, 31);
+  ASSERT_TRUE(Create(key, data, Options(3, 10, 7)).ok());
+  std::vector<std::string> seeds;
+  for (const auto& s : servers) seeds.push_back(*gbs::ServerSeed(s->nurl));
+  const std::vector<std::size_t> order = grid::PermutedOrder(*caps::StorageIndexOf(key.writecap), seeds);
+  auto asked = std::make_shared<std::vector<std::size_t>>();
+  auto done = std::make_shared<std::uint64_t>(0);
+  auto peak = std::make_shared<std::size_t>(0);
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    gbs::ClientOptions co;
+    co.TEST_late_ms = i == order[0] ? 30000 : 20 + 10 * i;
+    co.TEST_fault = [asked, done, peak, i](std::string_view endpoint) {
+      if (endpoint != "list") return gbs::Fault::kNone;
+      asked->push_back(i);
+      *peak = std::max(*peak, asked->size() - static_cast<std::size_t>(*done));
+      return gbs::Fault::kAnswerLate;
+    };
+    ReplaceClient(i, std::move(co));
+  }
+  std::optional<Result<RetrieveResult>> out;
+  int completions = 0;
+  auto progress = [done](const std::string& phase, std::uint64_t at, std::uint64_t) {
+    if (phase == "mapping") *done = at;
+  };
+  RetrieveMutable(loop, Grid(), key.writecap, std::move(progress), nullptr, [&](Result<RetrieveResult> r) {
+    ++completions;
+    out.emplace(std::move(r));
+  });
+  auto got = Await(out, completions);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->contents == data);
+  EXPECT_EQ(*peak, kReadQueriesInFlight);  // the window was used, never exceeded
+  ASSERT_LE(asked->size(), order.size());
+  for (std::size_t j = 0; j < asked->size(); ++j) EXPECT_EQ((*asked)[j], order[j]) << "query " << j;
+  for (const auto& [sh, name] : got->shares_used) EXPECT_NE(ServerIndex(name), order[0]);
+}
+
 TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
   StartServers(5);
   NewKey key = Key();
@@ -327,6 +429,125 @@ TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->corrupt_shares, 0u);
   EXPECT_TRUE(again->contents == Pattern(100, 9));
+}
+
+// Seqnum 2 sits on three servers only (the other three refused its
+// writes and keep seqnum 1), and all but one of its shares are corrupt in
+// their blocks, which only the full verification sees: seqnum 2 is
+// unrecoverable, so the retrieve reads seqnum 1, advising the corrupt ones.
+TEST_F(MutableTest, RetrieveFallsBackToTheNextRecoverableVersion) {
+  TwoVersionFile f;
+  ASSERT_NO_FATAL_FAILURE(MakeTwoVersions(41, &f));
+  const NewKey& key = f.key;
+  const std::set<std::size_t>& keep_v1 = f.keep_v1;
+  std::size_t corrupted = 0;
+  std::set<std::size_t> v2_servers;
+  for (const auto& [sh, names] : f.put->placement) {
+    for (const std::string& name : names) {
+      ASSERT_FALSE(keep_v1.count(ServerIndex(name)));
+      v2_servers.insert(ServerIndex(name));
+      if (sh == 0 && name == names.front()) continue;  // the one good share of seqnum 2
+      CorruptBlock(ServerIndex(name), key, sh);
+      ++corrupted;
+    }
+  }
+  ASSERT_GE(corrupted, 5u);
+  auto got = Get(*caps::ToReadCap(key.writecap));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->seqnum, 1u);
+  EXPECT_TRUE(got->contents == f.v1);
+  EXPECT_EQ(got->versions_tried, 2u);
+  EXPECT_EQ(got->shares_used.size(), 2u);
+  for (const auto& [sh, name] : got->shares_used) EXPECT_TRUE(keep_v1.count(ServerIndex(name))) << name;
+  // Every corrupt share the retrieve read was advised to its server.
+  EXPECT_GE(got->corrupt_shares, 1u);
+  std::uint64_t advised = 0;
+  for (std::size_t i : v2_servers) advised += Requests(i, "corrupt_mutable");
+  EXPECT_EQ(advised, got->corrupt_shares);
+}
+
+// Seqnum 2 as in the test above, but every read of its servers fails once
+// the servermap is made: seqnum 2 cannot be read, seqnum 1 is.
+TEST_F(MutableTest, RetrieveFallsBackWhenTheNewestVersionCannotBeRead) {
+  TwoVersionFile f;
+  ASSERT_NO_FATAL_FAILURE(MakeTwoVersions(43, &f));
+  const NewKey& key = f.key;
+  const std::set<std::size_t>& keep_v1 = f.keep_v1;
+  auto reads_fail = std::make_shared<bool>(false);
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    if (keep_v1.count(i)) continue;
+    gbs::ClientOptions co;
+    co.TEST_fault = [reads_fail](std::string_view endpoint) {
+      return endpoint == "read" && *reads_fail ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
+    };
+    ReplaceClient(i, std::move(co));
+  }
+  RetrieveOptions o;
+  o.TEST_before_fetch = [reads_fail](std::function<void()> resume) {
+    *reads_fail = true;
+    resume();
+  };
+  auto got = GetWith(key.writecap, std::move(o));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->seqnum, 1u);
+  EXPECT_TRUE(got->contents == f.v1);
+  EXPECT_EQ(got->corrupt_shares, 0u);  // unreadable is not corrupt
+  for (const auto& [sh, name] : got->shares_used) EXPECT_TRUE(keep_v1.count(ServerIndex(name))) << name;
+}
+
+// Another writer publishes between the retrieve's servermap and its fetch:
+// the shares read no longer match the mapped version. The retrieve never
+// mixes them; it maps once more and reads the new version whole.
+TEST_F(MutableTest, AVersionPublishedDuringARetrieveIsReadWholeAfterASecondMap) {
+  StartServers(5);
+  NewKey key = Key();
+  const std::string v1 = Pattern(30000, 51), v2 = Pattern(29000, 52);
+  ASSERT_TRUE(Create(key, v1, Options(3, 5, 4)).ok());
+  int calls = 0;
+  std::optional<Result<PublishResult>> put;
+  RetrieveOptions o;
+  o.TEST_before_fetch = [&](std::function<void()> resume) {
+    if (++calls > 1) return resume();
+    PublishMutable(loop, Grid(), key.writecap, v2, Options(3, 5, 4), nullptr, nullptr,
+                   [&put, resume](Result<PublishResult> r) {
+                     put.emplace(std::move(r));
+                     resume();
+                   });
+  };
+  auto got = GetWith(key.writecap, std::move(o));
+  ASSERT_TRUE(put && put->ok()) << (put ? put->status().ToString() : "no publish");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(got->servermap_updates, 2u);
+  EXPECT_EQ(got->seqnum, 2u);
+  EXPECT_TRUE(got->contents == v2) << "not the new version whole";
+  EXPECT_EQ(got->corrupt_shares, 0u);  // a rewritten share is not corrupt
+}
+
+// A writer that publishes again before each fetch: after the second map
+// the retrieve gives up with UncoordinatedWrite rather than loop or mix.
+TEST_F(MutableTest, AFileThatKeepsChangingUnderARetrieveIsUncoordinatedWrite) {
+  StartServers(4);
+  NewKey key = Key();
+  ASSERT_TRUE(Create(key, Pattern(20000, 61), Options(2, 4, 3)).ok());
+  int calls = 0;
+  RetrieveOptions o;
+  o.TEST_before_fetch = [&](std::function<void()> resume) {
+    ++calls;
+    PublishMutable(loop, Grid(), key.writecap, Pattern(20000, 61 + static_cast<unsigned>(calls)), Options(2, 4, 3),
+                   nullptr, nullptr, [resume](Result<PublishResult> r) {
+                     EXPECT_TRUE(r.ok()) << r.status().ToString();
+                     resume();
+                   });
+  };
+  auto got = GetWith(key.writecap, std::move(o));
+  EXPECT_EQ(got.status().code(), Code::kUncoordinatedWrite) << got.status().ToString();
+  EXPECT_EQ(calls, 2);
+  // Left alone, the file reads as the last version published.
+  auto after = Get(key.writecap);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->seqnum, 3u);
+  EXPECT_TRUE(after->contents == Pattern(20000, 63));
 }
 
 // Tahoe-LAFS #877: a server in the servermap whose write fails at once
