@@ -97,6 +97,53 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.node.dir, "private")).st_mode), 0o700)
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.node.dir, "private", "node.key")).st_mode), 0o600)
 
+    def test_another_users_connection_is_refused(self):
+        # The socket's mode keeps other users out; past it (made 0666 here),
+        # the daemon's SO_PEERCRED check refuses any uid but its own and
+        # root's: it sends a permission_denied error frame at once and closes.
+        self.assertEqual(os.geteuid(), 0, "this test runs as root to act as another user")
+        sock = os.path.join(self.node.dir, "control.sock")
+        probe = (
+            "import json, socket, sys\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "try:\n"
+            "    s.connect(sys.argv[1])\n"
+            "except PermissionError:\n"
+            "    print('EACCES'); sys.exit(0)\n"
+            "data = b''\n"
+            "while True:\n"
+            "    chunk = s.recv(65536)\n"
+            "    if not chunk: break\n"
+            "    data += chunk\n"
+            "print(data.decode())\n")
+
+        def as_nobody():
+            return subprocess.run(["/usr/bin/python3", "-c", probe, sock], capture_output=True, text=True,
+                                  timeout=30, preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+
+        # Let uid 65534 reach the socket's directory; the socket stays 0600.
+        path, opened = self.node.dir, []
+        while path not in ("/", "/tmp"):
+            opened.append((path, stat.S_IMODE(os.stat(path).st_mode)))
+            os.chmod(path, opened[-1][1] | 0o011)
+            path = os.path.dirname(path)
+        try:
+            out = as_nobody()
+            self.assertEqual(out.stdout.strip(), "EACCES", out.stderr)
+            os.chmod(sock, 0o666)
+            out = as_nobody()
+            self.assertEqual(out.returncode, 0, out.stderr)
+            frames = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+            self.assertEqual(len(frames), 1, out.stdout)
+            self.assertEqual(frames[0]["error"]["code"], "permission_denied", frames[0])
+            self.assertIn("uid 65534", frames[0]["error"]["message"])
+        finally:
+            os.chmod(sock, 0o600)
+            for path, mode in opened:
+                os.chmod(path, mode)
+        # The owner still gets in.
+        self.assertIn("result", self.node.control().call("status"))
+
     def test_malformed_frames_get_errors_and_the_connection_goes_on(self):
         c = self.node.control()
         cases = [
