@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <optional>
+#include <random>
 #include <set>
 
 #include "cairn/caps/keys.h"
@@ -597,6 +598,74 @@ TEST_F(MutableTest, Ticket877FailedAtOnceDuplicateAndLateAnswers) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->seqnum, 2u);
   EXPECT_TRUE(got->contents == data);
+}
+
+// The #877 scenario again, many times over: every round, one server that
+// holds a share of the file fails at once when its write is sent, and each
+// other server answers normally, twice, or late (random delays, so answers
+// arrive in shuffled order). Each round must publish the next seqnum with
+// every share placed and no UncoordinatedWrite; the servers must receive
+// exactly the writes the publisher says it sent (never one twice), and a
+// retrieve must return the round's contents.
+TEST_F(MutableTest, Ticket877RandomizedRounds) {
+  constexpr int kRounds = 40;
+  StartServers(7);
+  NewKey key = Key();
+  auto created = Create(key, Pattern(3000, 7), Options(3, 5, 4));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::uint64_t seqnum = created->seqnum;
+  std::vector<std::string> holders_of_0 = created->placement.at(0);
+  std::mt19937 rng(877);
+  std::size_t failed_at_once = 0, writes = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    // The server that fails: one that holds a share now (in the servermap).
+    const std::size_t dead = ServerIndex(holders_of_0[rng() % holders_of_0.size()]);
+    std::vector<std::shared_ptr<int>> calls(servers.size());
+    std::vector<std::uint64_t> before(servers.size());
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      calls[i] = std::make_shared<int>(0);
+      gbs::ClientOptions co;
+      co.TEST_late_ms = 1 + rng() % 60;
+      const unsigned pick = rng() % 3;
+      gbs::Fault fault = i == dead     ? gbs::Fault::kFailAtOnce
+                         : pick == 0   ? gbs::Fault::kNone
+                         : pick == 1   ? gbs::Fault::kAnswerTwice
+                                       : gbs::Fault::kAnswerLate;
+      co.TEST_fault = [count = calls[i], fault](std::string_view endpoint) {
+        if (endpoint != "read-test-write") return gbs::Fault::kNone;
+        ++*count;
+        return fault;
+      };
+      ReplaceClient(i, std::move(co));
+      before[i] = Requests(i, "read_test_write");
+    }
+    std::string data = Pattern(1000 + rng() % 20000, 100 + round);
+    auto put = Put(key.writecap, data, Options(3, 5, 4));
+    ASSERT_TRUE(put.ok()) << put.status().ToString();  // never a false UncoordinatedWrite
+    ASSERT_EQ(put->seqnum, ++seqnum);
+    ASSERT_EQ(put->servers_failed, 1u);
+    ASSERT_EQ(put->placement.size(), 5u) << "every share placed";
+    std::size_t hook_calls = 0, received = 0;
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      hook_calls += *calls[i];
+      received += Requests(i, "read_test_write") - before[i];
+    }
+    EXPECT_EQ(hook_calls, put->writes_sent) << "the client sent what the publisher counts";
+    EXPECT_EQ(received + static_cast<std::size_t>(*calls[dead]), put->writes_sent)
+        << "the servers received each write once (the dead server's never arrived)";
+    EXPECT_EQ(*calls[dead], 1) << "the failed server was written once, then given up";
+    failed_at_once += static_cast<std::size_t>(*calls[dead]);
+    writes += hook_calls;
+    auto got = Get(key.writecap);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->seqnum, seqnum);
+    ASSERT_TRUE(got->contents == data);
+    holders_of_0 = put->placement.at(0);
+  }
+  EXPECT_EQ(failed_at_once, static_cast<std::size_t>(kRounds));
+  RecordProperty("fault_injected_publishes", kRounds);
+  RecordProperty("writes_sent", static_cast<int>(writes));
 }
 
 // With no spare server, a failed server's share goes to a server that
