@@ -27,7 +27,7 @@ GEN      := $(BUILD)/gen
 CPPFLAGS := -Iinclude -Isrc -I$(GEN) -DCAIRN_BOARD=\"$(BOARD)\"
 CXXFLAGS := -std=c++20 -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -pipe $(BOARD_CFLAGS)
 LIB_CXXFLAGS := -fno-exceptions
-LDLIBS   := -luv -llmdb -lmbedtls -lmbedx509 -lmbedcrypto -lcjson -lpthread
+LDLIBS   := -luv -llmdb -lmbedtls -lmbedx509 -lmbedcrypto -lcjson -lpthread $(BOARD_LDLIBS)
 
 ifeq ($(MODE),release)
 CXXFLAGS += -O2 -DNDEBUG
