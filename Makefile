@@ -7,6 +7,7 @@
 #   make fuzz         build the libFuzzer targets (clang) in build/$(BOARD)/fuzz/
 #   make deps         install the Debian 12 packages the build and tests need
 #   make check-layers fail if an include points up or sideways in the layer order
+#   make image        signed squashfs image for the board (IMAGE_KEY=key.pem; docs/boards.md)
 #   make help         this list
 #
 # Variables: BOARD=host (see boards/), MODE=release|debug|asan|qemu, V=1 for full commands, TEST_BOARD=<board>.
@@ -158,6 +159,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(LIB)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
+include boards/image.mk
+
 # --- user-facing targets ----------------------------------------------------
 DEBIAN_PYTHON := /usr/bin/python3
 
@@ -226,7 +229,7 @@ soak: deps
 	  -k acknowledged_writes_survive integration
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
 clean:
 	rm -rf build

@@ -19,3 +19,9 @@ LIMIT_tasks_max_active     = 32
 LIMIT_threadpool           = 2
 LIMIT_tls_prefer_chacha    = 1
 LIMIT_store_max_mutable_share_bytes = 134217728
+
+# Watchdog and status LED (docs/boards.md; cairn.json "hardware" overrides).
+# orion_wdt of the Armada 388; the front panel's green status LED.
+HW_watchdog             = /dev/watchdog
+HW_watchdog_interval_ms = 5000
+HW_led                  = helios4:green:status

@@ -12,3 +12,7 @@ BOARD_RAM_MB   = 4096
 # board lists only the limits it changes (LIMIT_<name> = value; sizes in
 # bytes, times in milliseconds); a node's cairn.json may override any limit
 # under "limits".
+
+# Watchdog and status LED: the host has none (HW_watchdog, HW_led empty).
+HW_watchdog             =
+HW_led                  =

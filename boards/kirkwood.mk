@@ -32,3 +32,11 @@ LIMIT_store_queue_ops      = 512
 LIMIT_store_queue_bytes    = 8388608
 LIMIT_store_batch_bytes    = 4194304
 LIMIT_gbs_upload_buffer_bytes = 4194304
+LIMIT_sdmf_max_bytes       = 4194304
+
+# Watchdog and status LED (docs/boards.md; cairn.json "hardware" overrides).
+# orion_wdt; the SheevaPlug's health LED (other Kirkwood boxes name theirs
+# differently: see /sys/class/leds and set "hardware.led").
+HW_watchdog             = /dev/watchdog
+HW_watchdog_interval_ms = 5000
+HW_led                  = plug:green:health

@@ -11,3 +11,7 @@ BOARD_RAM_MB   = 1024
 LIMIT_max_connections      = 128
 LIMIT_control_max_clients  = 16
 LIMIT_threadpool           = 2
+
+# Watchdog and status LED: none under qemu-user.
+HW_watchdog             =
+HW_led                  =

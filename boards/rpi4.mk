@@ -13,3 +13,9 @@ LIMIT_max_connections      = 128
 LIMIT_control_max_clients  = 16
 LIMIT_lmdb_map_max_bytes   = 68719476736
 LIMIT_tls_prefer_chacha    = 1
+
+# Watchdog and status LED (docs/boards.md; cairn.json "hardware" overrides).
+# bcm2835-wdt (dtparam=watchdog=on); the green activity LED.
+HW_watchdog             = /dev/watchdog
+HW_watchdog_interval_ms = 5000
+HW_led                  = ACT

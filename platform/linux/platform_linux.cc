@@ -41,6 +41,17 @@ class LinuxPlatform final : public Platform {
     return static_cast<std::uint64_t>(ts.tv_sec);
   }
 
+  std::string BootId() override {
+    char buf[64] = {0};
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return "";
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    std::string id(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    return id;
+  }
+
   Result<int> OpenFile(const std::string& path, bool create) override {
     int fd = open64(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
     if (fd < 0) return Errno("open", path, errno);

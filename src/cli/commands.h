@@ -20,9 +20,14 @@ int TahoeEntryMain(const Options& opts);
 int ServersMain(const Options& opts);
 int PutMain(const Options& opts);
 int GetMain(const Options& opts);
+int MutableMain(const Options& opts);
+int MutableCreateMain(const Options& opts);
+int MutablePutMain(const Options& opts);
+int MutableGetMain(const Options& opts);
 int DebugSskCapMain(const Options& opts);
 int DebugChkCapMain(const Options& opts);
 int DebugParseCapMain(const Options& opts);
+int ImageMain(const Options& opts);
 
 // The NURL of the node in `node_dir`, from its files.
 Result<gbs::Nurl> NodeNurl(const std::string& node_dir);

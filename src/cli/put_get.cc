@@ -1,22 +1,15 @@
 // `cairn put FILE [--convergence B64]` and `cairn get CAP [-o FILE]`:
-// immutable files on the node's grid. The daemon reads and writes the files
-// itself, by absolute path; `get` without -o has the daemon write a private
-// temporary file beside the node's control socket, copies it to stdout and
-// removes it. Single-threaded process.
+// immutable files on the node's grid. This process reads and writes the
+// user's files (file_io.h); they travel over the control socket as data
+// frames. Single-threaded process.
 #include <cjson/cJSON.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <climits>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/file_io.h"
 #include "cli/output.h"
 
 namespace cairn::cli {
@@ -33,13 +26,6 @@ const char* Str(const cJSON* o, const char* key) {
 double Num(const cJSON* o, const char* key) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, key);
   return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-Result<std::string> Absolute(const std::string& path) {
-  if (!path.empty() && path[0] == '/') return path;
-  char cwd[PATH_MAX];
-  if (!::getcwd(cwd, sizeof cwd)) return Status::IoError("cannot read the current directory");
-  return std::string(cwd) + "/" + path;
 }
 
 }  // namespace
@@ -81,46 +67,18 @@ int PutMain(const Options& opts) {
   if (file.empty()) return UsageError(kPutUsage, "put takes a FILE");
   // This process reads the file, with its own permissions, and streams it to
   // the daemon in data frames: the daemon never opens a path it is given.
-  int fd = file == "-" ? STDIN_FILENO : ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    Status why = err == ENOENT   ? Status::NotFound("no such file: " + file)
-                 : err == EACCES ? Status::PermissionDenied("cannot read " + file)
-                                 : Status::IoError("cannot open " + file + ": " + std::strerror(err));
-    return Fail(opts, why);
-  }
-  struct stat st_file;
-  bool sized = ::fstat(fd, &st_file) == 0 && S_ISREG(st_file.st_mode);
+  InputFile input;
+  Status opened = input.Open(file);
+  if (!opened.ok()) return Fail(opts, opened);
   Json params = Json::NewObject();
-  if (sized) cJSON_AddNumberToObject(params.get(), "size", static_cast<double>(st_file.st_size));
+  if (input.size()) cJSON_AddNumberToObject(params.get(), "size", static_cast<double>(*input.size()));
   if (!convergence.empty()) cJSON_AddStringToObject(params.get(), "convergence", convergence.c_str());
   ControlClient client;
   Status st = client.Connect(opts.node_dir, opts.timeout_ms);
-  if (!st.ok()) {
-    if (fd != STDIN_FILENO) ::close(fd);
-    return Fail(opts, st);
-  }
-  ControlClient::Streams streams;
-  streams.max_chunk = 256 << 10;  // within every board's control_chunk_bytes
-  streams.next_input = [fd, &file](std::size_t max, bool* eof) -> Result<std::string> {
-    std::string chunk(max, '\0');
-    std::size_t got = 0;
-    while (got < max) {
-      ssize_t n = ::read(fd, chunk.data() + got, max - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Status::IoError("reading " + file + ": " + std::strerror(errno));
-      if (n == 0) {
-        *eof = true;
-        break;
-      }
-      got += static_cast<std::size_t>(n);
-    }
-    chunk.resize(got);
-    return chunk;
-  };
+  if (!st.ok()) return Fail(opts, st);
+  ControlClient::Streams streams = input.Streams();
   auto result = client.CallWithData("put", std::move(params), streams, !async,
                                     [&opts](const cJSON* event) { PrintProgress(opts, event); });
-  if (fd != STDIN_FILENO) ::close(fd);
   if (!result.ok()) return Fail(opts, result.status());
   const cJSON* r = result->get();
   if (opts.json) {
@@ -166,61 +124,17 @@ int GetMain(const Options& opts) {
   // The daemon sends the file back in data frames; this process writes it
   // with its own permissions: to stdout, or to a temporary file beside FILE
   // that replaces FILE only once every byte has arrived.
-  bool to_stdout = output.empty() || output == "-";
-  std::string path, temp;
-  int fd = STDOUT_FILENO;
-  if (!to_stdout) {
-    auto abs = Absolute(output);
-    if (!abs.ok()) return Fail(opts, abs.status());
-    path = *abs;
-    temp = path + ".cairn-XXXXXX";
-    fd = ::mkstemp(temp.data());
-    if (fd < 0) return Fail(opts, Status::IoError("cannot create a file beside " + path + ": " + std::strerror(errno)));
-  }
-  auto discard = [&] {
-    if (!to_stdout) {
-      ::close(fd);
-      ::unlink(temp.c_str());
-    }
-  };
   Json params = Json::NewObject();
   cJSON_AddStringToObject(params.get(), "cap", cap.c_str());
-  ControlClient client;
-  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
-  if (!st.ok()) {
-    discard();
-    return Fail(opts, st);
-  }
-  ControlClient::Streams streams;
-  streams.on_data = [fd](std::string_view data, bool) -> Status {
-    std::size_t done = 0;
-    while (done < data.size()) {
-      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Status::IoError(std::string("writing the file: ") + std::strerror(errno));
-      done += static_cast<std::size_t>(n);
-    }
-    return Status();
-  };
-  auto result = client.CallWithData("get", std::move(params), streams, true,
-                                    [&opts](const cJSON* event) { PrintProgress(opts, event); });
-  if (!result.ok()) {
-    discard();
-    return Fail(opts, result.status());
-  }
+  bool to_stdout = false;
+  auto result = FetchTo(opts, "get", std::move(params), output, &to_stdout);
+  if (!result.ok()) return Fail(opts, result.status());
   if (to_stdout) return 0;
-  mode_t mask = ::umask(0);  // a new file's usual mode, as if created by open(2)
-  ::umask(mask);
-  if (::fchmod(fd, 0666 & ~mask) != 0 || ::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return Fail(opts, Status::IoError("cannot write " + path + ": " + std::strerror(err)));
-  }
-  cJSON_AddStringToObject(result->get(), "path", path.c_str());
+  const char* path = cJSON_GetObjectItemCaseSensitive(result->get(), "path")->valuestring;
   if (opts.json) {
     PrintJson(*result);
   } else if (!opts.quiet) {
-    std::fprintf(stderr, "wrote %s to %s\n", HumanBytes(Num(result->get(), "size")).c_str(), path.c_str());
+    std::fprintf(stderr, "wrote %s to %s\n", HumanBytes(Num(result->get(), "size")).c_str(), path);
   }
   return 0;
 }

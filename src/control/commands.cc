@@ -55,6 +55,10 @@ void RunTaskOn(TaskTable& task_table, bool wait, Reply reply, TaskSpec spec) {
       Json out = Json::NewObject();
       cJSON_AddNumberToObject(out.get(), "task", static_cast<double>(*id));
       cJSON_AddStringToObject(out.get(), "state", "queued");
+      // What it waits for, as tasks.show tells it: {key, held_by} per busy key.
+      auto shown = tasks->Show(*id);
+      const cJSON* waiting = shown.ok() ? cJSON_GetObjectItemCaseSensitive(shown->get(), "waiting_on") : nullptr;
+      if (waiting) cJSON_AddItemToObject(out.get(), "waiting_on", cJSON_Duplicate(waiting, true));
       return shared->Result(std::move(out));
     }
     TaskId task = *id;
@@ -426,6 +430,9 @@ constexpr Method kMethods[] = {
     {"servers.list", ServersList},
     {"put", FilePut},
     {"get", FileGet},
+    {"mutable.create", MutableCreate},
+    {"mutable.put", MutablePut},
+    {"mutable.get", MutableGet},
     {"debug.hold", DebugHold},
     {"debug.digest", DebugDigest},
     {"debug.emit", DebugEmit},

@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "cairn/caps/cap.h"
+#include "cairn/caps/keys.h"
 #include "cairn/core/base32.h"
 #include "cairn/crypto/base64.h"
 #include "cairn/crypto/random.h"
@@ -26,12 +27,13 @@
 #include "cairn/immutable/uploader.h"
 #include "cairn/tls/session.h"
 #include "cairn/control/protocol.h"
+#include "control/grid_run.h"
 #include "control/handlers.h"
 
 namespace cairn::control {
 namespace {
-
 constexpr const char* kServersKey = "servers";
+}  // namespace
 
 // Reads a base32 secret file, or creates it with 32 random bytes (0600,
 // exclusive create: two first uses agree on one secret). Blocking: thread
@@ -67,15 +69,7 @@ Result<std::string> LoadOrCreateSecret(const std::string& path) {
   return Status::Internal("secret file " + path + " appeared and vanished");
 }
 
-// What one put or get owns while it runs.
-struct GridRun {
-  std::shared_ptr<GridOps> ops;  // counted in ops->active while this runs
-  std::vector<std::unique_ptr<gbs::Client>> clients;
-  std::vector<immutable::GridServer> servers;
-  std::string convergence;
-  std::string lease_secret;
-};
-
+namespace {
 // The servers table's entries as clients. InvalidArgument for a stored NURL
 // that no longer parses (never expected: it was checked when added).
 Status OpenGrid(Loop& loop, NameTable& servers, std::shared_ptr<tls::Context> ctx, GridRun* run) {
@@ -95,6 +89,7 @@ Status OpenGrid(Loop& loop, NameTable& servers, std::shared_ptr<tls::Context> ct
   }
   return Status();
 }
+}  // namespace
 
 // Closes every client, then runs `then` (which ends the task) on a later
 // turn; the clients are freed with that task, never inside their own
@@ -143,6 +138,7 @@ Result<std::shared_ptr<tls::Context>> ClientContext(CommandsState& c) {
   return c.client_tls;
 }
 
+namespace {
 
 // A daemon-owned temporary file in the spool directory: a put's input as it
 // arrives, a get's output before it is sent back. Closed and removed when
@@ -182,6 +178,13 @@ Status WriteAll(int fd, const std::string& data, std::uint64_t offset, const std
   }
   return Status();
 }
+
+// A put's input as learnt while it arrives (see FilePut).
+struct PutInput {
+  std::string convergence;  // raw; empty until known
+  std::string key;          // the convergent key of `size` bytes, or empty
+  std::uint64_t size = 0;
+};
 
 // A get's answer after its task: the spooled file in data frames, then the
 // final frame. Chunks are read on the thread pool and sent only once the
@@ -275,13 +278,21 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
   // CommandsState outlives every task (the table closes first).
   std::shared_ptr<GridOps> ops = c.grid_ops;
   auto spool = std::make_shared<Spool>();
+  // What the input's arrival learns for the task: the convergence secret
+  // and, for an input of announced size, its convergent key, hashed as the
+  // data frames are spooled (the upload then makes no first pass over the
+  // spool: one read of the file less, and the hashing overlaps the transfer).
+  auto input = std::make_shared<PutInput>();
+  input->convergence = convergence;
   // The task reads the spool; it holds it (and so the file) until it ends.
-  spec.body = [servers, loop, ops, ctx = *ctx, private_dir, spool, convergence, options](TaskRun& run) mutable {
+  spec.body = [servers, loop, ops, ctx = *ctx, private_dir, spool, input, options](TaskRun& run) mutable {
     TaskRun* runp = &run;
     const std::string& path = spool->path;
     auto grid = StartGrid(*loop, *servers, ctx, ops, run);
     if (!grid) return;
-    grid->convergence = convergence;
+    grid->convergence = input->convergence;
+    options.convergent_key = input->key;
+    options.prehashed_size = input->size;
     loop->Offload(
         [grid, private_dir]() -> Status {
           if (grid->convergence.empty()) {
@@ -337,6 +348,12 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
     bool size_given;
     std::uint64_t size, received = 0;
     TaskSpec spec;
+    std::shared_ptr<PutInput> learnt;
+    std::string private_dir;
+    immutable::ChkParams params;
+    // Fed on the pool, one frame at a time (the next frame is read only once
+    // the previous one is written and hashed).
+    std::optional<caps::ConvergentKeyHasher> hasher;
 
     static void Fail(const std::shared_ptr<Receive>& self, Status st) { self->reply.Error(st); }
     static void Read(std::shared_ptr<Receive> self) {
@@ -353,7 +370,11 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
         bool eof = chunk->eof;
         auto data = std::make_shared<std::string>(std::move(chunk->data));
         self->loop->Offload(
-            [self, data, offset]() -> Status { return WriteAll(self->spool->fd, *data, offset, self->spool->path); },
+            [self, data, offset]() -> Status {
+              CAIRN_TRY(WriteAll(self->spool->fd, *data, offset, self->spool->path));
+              if (self->hasher) self->hasher->Update(*data);
+              return Status();
+            },
             [self, eof](Status written) {
               if (self->ops->stopping) return Fail(self, Status::ShuttingDown("the daemon is stopping"));
               if (!written.ok()) return Fail(self, written);
@@ -363,14 +384,32 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
                                                           " of params.size " + std::to_string(self->size) +
                                                           " bytes"));
               }
+              if (self->hasher) {
+                self->learnt->key = self->hasher->Finish();
+                self->learnt->size = self->received;
+                self->hasher.reset();
+              }
               RunTaskOn(*self->tasks, self->wait, std::move(self->reply), std::move(self->spec));
             });
       });
     }
   };
   auto rx = std::make_shared<Receive>(Receive{loop, ops, &c.tasks, req.wait, std::move(reply), std::move(req.input),
-                                              spool, c.options.spool_dir, size_given, size, 0, std::move(spec)});
-  loop->Offload([rx]() -> Status { return CreateSpool(rx->spool_dir, "put", rx->spool.get()); },
+                                              spool, c.options.spool_dir, size_given, size, 0, std::move(spec), input,
+                                              private_dir, options.params, std::nullopt});
+  loop->Offload(
+      [rx]() -> Status {
+        CAIRN_TRY(CreateSpool(rx->spool_dir, "put", rx->spool.get()));
+        // A LIT-sized or unsized input is hashed by the upload itself.
+        if (!rx->size_given || rx->size <= caps::kLiteralMaxSize) return Status();
+        PutInput& in = *rx->learnt;
+        if (in.convergence.empty()) {
+          CAIRN_TRY_ASSIGN(in.convergence, LoadOrCreateSecret(rx->private_dir + "/convergence"));
+        }
+        const immutable::ChkParams& p = rx->params;
+        rx->hasher.emplace(in.convergence, p.k, p.n, caps::ChkSegmentSize(rx->size, p.max_segment_size, p.k));
+        return Status();
+      },
                 [rx](Status created) {
                   if (!created.ok()) return Receive::Fail(rx, created);
                   Receive::Read(rx);

@@ -66,4 +66,10 @@ void ServersList(CommandsState& c, Request& req, Reply& reply);
 void FilePut(CommandsState& c, Request& req, Reply& reply);
 void FileGet(CommandsState& c, Request& req, Reply& reply);
 
+// mutable.create, mutable.put and mutable.get: SDMF mutable files
+// (mutable.cc).
+void MutableCreate(CommandsState& c, Request& req, Reply& reply);
+void MutablePut(CommandsState& c, Request& req, Reply& reply);
+void MutableGet(CommandsState& c, Request& req, Reply& reply);
+
 }  // namespace cairn::control

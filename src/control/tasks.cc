@@ -60,6 +60,12 @@ void TaskRun::Progress(const std::string& phase, std::uint64_t done, std::uint64
 
 bool TaskRun::cancel_requested() const { return table_->records_.at(id_)->cancel_requested; }
 
+void TaskRun::RecordIntent(Json intent, Callback<void(Status)> durable) {
+  auto& r = *table_->records_.at(id_);
+  r.intent = std::move(intent);
+  table_->Persist(r, std::move(durable));
+}
+
 void TaskRun::Succeed(Json result) { table_->Finish(id_, TaskState::kSucceeded, std::move(result), Status()); }
 
 void TaskRun::Fail(const Status& error) {
@@ -107,6 +113,8 @@ Status TaskTable::Open(const std::string& dir) {
         r->keys.push_back(LockKey{name->valuestring, shared ? LockMode::kShared : LockMode::kExclusive});
       }
     }
+    const cJSON* intent = cJSON_GetObjectItemCaseSensitive(o, "intent");
+    if (intent) r->intent = Json(cJSON_Duplicate(intent, true));
     const cJSON* result = cJSON_GetObjectItemCaseSensitive(o, "result");
     if (result) r->result = Json(cJSON_Duplicate(result, true));
     const cJSON* error = cJSON_GetObjectItemCaseSensitive(o, "error");
@@ -158,6 +166,7 @@ Json TaskTable::ToJson(const Record& r) const {
       cJSON_AddItemToArray(w, e);
     }
   }
+  if (r.intent.get()) cJSON_AddItemToObject(o, "intent", cJSON_Duplicate(r.intent.get(), true));
   if (r.result.get()) cJSON_AddItemToObject(o, "result", cJSON_Duplicate(r.result.get(), true));
   if (!r.error.ok()) cJSON_AddItemToObject(o, "error", ErrorToJson(r.error).release());
   return out;

@@ -40,6 +40,11 @@ class TaskRun {
   void Progress(const std::string& phase, std::uint64_t done, std::uint64_t total);
   // True once tasks.cancel asked this task to stop.
   bool cancel_requested() const;
+  // Records what the task made before its first side effect (a new write
+  // cap before any share is sent): `durable` runs on a later turn once the
+  // record holding it is committed, or with the commit's error. Shown as
+  // "intent" in the record, and kept after a crash.
+  void RecordIntent(Json intent, Callback<void(Status)> durable);
   void Succeed(Json result);
   void Fail(const Status& error);
 
@@ -113,6 +118,7 @@ class TaskTable {
     std::string phase;
     std::uint64_t done = 0, total = 0;
     bool cancel_requested = false;
+    Json intent;
     Json result;
     Status error;
     TaskBody body;

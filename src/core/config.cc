@@ -93,6 +93,24 @@ Status ParseInto(const cJSON* root, Config* c) {
     CAIRN_TRY(m.Finish());
   }
 
+  const cJSON* hardware = nullptr;
+  CAIRN_TRY(top.Object("hardware", &hardware));
+  if (hardware) {
+    CAIRN_TRY_ASSIGN(JsonObjectReader h, JsonObjectReader::Open(hardware, "hardware."));
+    std::string watchdog, led;
+    std::uint64_t interval = 0;
+    CAIRN_TRY(h.String("watchdog", &watchdog));
+    CAIRN_TRY(h.String("led", &led));
+    CAIRN_TRY(h.Uint("watchdog_interval_ms", &interval, false, 3600000));
+    CAIRN_TRY(h.Finish());
+    if (cJSON_GetObjectItemCaseSensitive(hardware, "watchdog")) c->watchdog = watchdog;
+    if (cJSON_GetObjectItemCaseSensitive(hardware, "led")) c->led = led;
+    if (cJSON_GetObjectItemCaseSensitive(hardware, "watchdog_interval_ms")) {
+      if (interval < 100) return Status::InvalidArgument("key \"hardware.watchdog_interval_ms\" must be at least 100");
+      c->watchdog_interval_ms = interval;
+    }
+  }
+
   const cJSON* limits = nullptr;
   CAIRN_TRY(top.Object("limits", &limits));
   if (limits) {
@@ -171,6 +189,12 @@ std::string ConfigToJson(const Config& c) {
   if (c.metrics_port != 0) {
     cJSON* m = cJSON_AddObjectToObject(r, "metrics");
     cJSON_AddNumberToObject(m, "port", c.metrics_port);
+  }
+  if (c.watchdog || c.watchdog_interval_ms || c.led) {
+    cJSON* h = cJSON_AddObjectToObject(r, "hardware");
+    if (c.watchdog) cJSON_AddStringToObject(h, "watchdog", c.watchdog->c_str());
+    if (c.watchdog_interval_ms) cJSON_AddNumberToObject(h, "watchdog_interval_ms", static_cast<double>(*c.watchdog_interval_ms));
+    if (c.led) cJSON_AddStringToObject(h, "led", c.led->c_str());
   }
   auto defaults = BoardDefaults(c.board);
   cJSON* l = cJSON_CreateObject();

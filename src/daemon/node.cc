@@ -52,6 +52,7 @@ control::CommandsOptions CommandsOptionsOf(const Config& config, const NodePaths
   o.shares_total = config.shares_total;
   o.shares_happy = config.shares_happy;
   o.max_segment_size = config.max_segment_size;
+  o.sdmf_max_bytes = config.limits.sdmf_max_bytes;
   return o;
 }
 
@@ -108,6 +109,7 @@ Status Node::Start() {
     CAIRN_LOG(Info, "metrics on http://127.0.0.1:%u/metrics", static_cast<unsigned>(metrics_->port()));
   }
   CAIRN_TRY(control_.Start(paths_.socket));
+  StartBoardWatch();
   CAIRN_LOG(Info, "cairnd %s node %s (%s, board %s) storage %s:%u control unix:%s", kVersion, node_id_.c_str(),
             config_.nickname.c_str(), config_.board.c_str(), config_.listen_address.c_str(),
             static_cast<unsigned>(http_->port()), paths_.socket.c_str());
@@ -124,6 +126,38 @@ void Node::RefreshSpace() {
     }
     space_timer_ = loop_.PostAfter(10000, [this] { RefreshSpace(); });
   });
+}
+
+void Node::StartBoardWatch() {
+  platform::BoardHardware hw = platform::BoardHardwareOf(config_.board);
+  platform::BoardWatchOptions o;
+  o.watchdog = config_.watchdog.value_or(hw.watchdog);
+  o.watchdog_interval_ms = config_.watchdog_interval_ms.value_or(hw.watchdog_interval_ms);
+  o.led = config_.led.value_or(hw.led);
+  if (o.watchdog.empty() && o.led.empty()) return;
+  std::string what = o.watchdog.empty() ? "" : "watchdog " + o.watchdog + " every " +
+                                                   std::to_string(o.watchdog_interval_ms) + " ms";
+  if (!o.led.empty()) what += (what.empty() ? "" : ", ") + std::string("status LED ") + o.led;
+  board_watch_ = std::make_unique<platform::BoardWatch>(loop_, std::move(o), [this] {
+    platform::HealthSample h;
+    if (store_) {
+      store::StoreStats ss = store_->stats();
+      h.commits = ss.commits;
+      h.pending = ss.queued_ops;
+      h.store_error = ss.sticky_error;
+    }
+    h.busy = http_ && http_->open_connections() > 0;
+    return h;
+  });
+  Status st = board_watch_->Start();
+  if (!st.ok()) {
+    // A missing device (driver not loaded) must not keep the node down; the
+    // error shows in the log and in `cairn status` as the last error.
+    CAIRN_LOG(Error, "running without the watchdog: %s", st.ToString().c_str());
+    board_watch_.reset();
+    return;
+  }
+  CAIRN_LOG(Info, "%s", what.c_str());
 }
 
 Status Node::StartStorage() {
@@ -207,6 +241,7 @@ void Node::Finish() {
   }
   sigterm_ = sigint_ = nullptr;
   stop_deadline_.reset();
+  if (board_watch_) board_watch_->Stop();  // the magic close: this was a clean stop
   CAIRN_LOG(Info, "stopped cleanly");
   if (stopped_) loop_.Post(std::move(stopped_));
 }
@@ -270,6 +305,12 @@ Json Node::StatusJson() {
       cJSON_AddNumberToObject(st, "incoming_bytes", static_cast<double>(space_->incoming_bytes));
       cJSON_AddNumberToObject(st, "space_as_of_ms", static_cast<double>(space_wall_ms_));
     }
+  }
+  if (board_watch_) {
+    cJSON* hw = cJSON_AddObjectToObject(o, "watchdog");
+    cJSON_AddStringToObject(hw, "state", platform::BoardWatch::StateName(board_watch_->state()));
+    cJSON_AddNumberToObject(hw, "pets", static_cast<double>(board_watch_->pets()));
+    if (!board_watch_->problem().empty()) cJSON_AddStringToObject(hw, "problem", board_watch_->problem().c_str());
   }
   LastError last = GetLastError();
   if (last.wall_ms != 0) {

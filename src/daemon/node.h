@@ -13,6 +13,7 @@
 #include "cairn/core/node_dir.h"
 #include "cairn/gbs/server.h"
 #include "cairn/http/server.h"
+#include "cairn/platform/board_io.h"
 #include "cairn/store/store.h"
 #include "daemon/metrics_listener.h"
 
@@ -46,6 +47,10 @@ class Node final : public control::NodeView {
   // Refreshes space_ from the store now and every 10 s (statvfs runs off
   // the loop), for status and metrics.
   void RefreshSpace();
+  // The board's watchdog and status LED, if it has them (board, then
+  // cairn.json "hardware"); petted while the loop turns and the store commits.
+  // A device that cannot be opened is logged as an error, not fatal.
+  void StartBoardWatch();
   // The last steps of Stop(): the store closes after everything that writes
   // to it, then the signal watchers.
   void CloseStore();
@@ -65,6 +70,7 @@ class Node final : public control::NodeView {
   std::optional<store::SpaceInfo> space_;  // the last refresh
   std::uint64_t space_wall_ms_ = 0;
   std::unique_ptr<Timer> space_timer_;
+  std::unique_ptr<platform::BoardWatch> board_watch_;  // stopped (magic close) only by Finish()
   uv_signal_s* sigterm_ = nullptr;
   uv_signal_s* sigint_ = nullptr;
   bool stopping_ = false;

@@ -268,9 +268,18 @@ void ServerConnection::Respond(std::uint64_t id, Response response) {
     framing += "Connection: keep-alive\r\n";
   }
   std::string out = ResponseHead(response.status, response.headers, framing);
-  if (has_body && !cur_.head_method) out += response.body;
   cur_.response = ResponseState::kDone;
-  Write(std::move(out));
+  if (has_body && !cur_.head_method && response.body.size() > kBodyPieceBytes) {
+    // A large body (a 1 MiB share read) goes as its own write, not copied
+    // behind the head: the copy's fresh 1 MiB buffer cost about 0.65 ms of
+    // page faults on the loop per answer, and gbs_bench saw eleven such
+    // answers in one turn.
+    Write(std::move(out));
+    Write(std::move(response.body));
+  } else {
+    if (has_body && !cur_.head_method) out += response.body;
+    Write(std::move(out));
+  }
   FinishResponse();
 }
 

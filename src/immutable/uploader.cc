@@ -28,6 +28,15 @@
 namespace cairn::immutable {
 namespace {
 
+// Allocation rounds at most: the first plan, then re-plans of the shares
+// no server took.
+constexpr std::size_t kMaxAllocateRounds = 4;
+
+// A PATCH carries up to this many bytes of one share's blocks (several
+// consecutive segments when blocks are small): fewer requests, and each
+// server's store commits fewer, larger writes.
+constexpr std::uint64_t kBatchBytes = 1 << 20;
+
 gbs::StorageIndex ToSi(const std::string& si) {
   gbs::StorageIndex out{};
   std::memcpy(out.data(), si.data(), out.size());
@@ -64,11 +73,13 @@ class Upload : public std::enable_shared_from_this<Upload> {
   void Hashed(Status st);
   void Query();
   void Plan();
+  void AllocateRound(const std::map<std::size_t, std::set<std::uint32_t>>& asks);
+  bool NextRound();
   void Allocated();
   void EncodeNext();
   void Pump();
-  void SendSegment(std::uint64_t seg, std::vector<std::string> blocks);
-  void SegmentAnswered(std::uint64_t len);
+  void SendBatch(std::uint64_t first, std::size_t count, std::uint64_t len, std::vector<std::string> blocks);
+  void BatchAnswered(std::size_t count, std::uint64_t len);
   void WriteDone(std::size_t bucket, bool trailer, Result<gbs::WriteResult> r);
   void DropServer(std::size_t server, const Status& why);
   void SendTrailers();
@@ -111,6 +122,7 @@ class Upload : public std::enable_shared_from_this<Upload> {
   std::vector<std::string> upload_secrets_;
   std::vector<gbs::LeaseSecrets> leases_;
   std::size_t outstanding_ = 0;
+  std::size_t rounds_ = 0;  // allocation rounds started
 
   grid::SharePlacement existing_;  // shares already on servers (kept)
   std::vector<Bucket> buckets_;
@@ -121,6 +133,12 @@ class Upload : public std::enable_shared_from_this<Upload> {
   bool encoded_ready_ = false;
   std::uint64_t encoded_seg_ = 0;
   std::vector<std::string> encoded_;  // blocks of encoded_seg_, waiting to be sent
+  // Consecutive segments batched for one PATCH per share: share -> blocks.
+  std::vector<std::string> batch_;
+  std::uint64_t batch_first_ = 0;
+  std::size_t batch_segs_ = 0;
+  std::uint64_t batch_len_ = 0;          // plaintext bytes of the batch
+  std::uint64_t batch_block_bytes_ = 0;  // bytes of each share in the batch
   std::size_t writes_in_flight_ = 0;
   std::size_t segments_in_flight_ = 0;  // segments with PATCHes outstanding
   std::size_t max_segments_in_flight_ = 0;
@@ -151,6 +169,12 @@ void Upload::Start() {
           return ReadAt(u->fd_, 0, u->literal_.data(), u->literal_.size(), u->path_);
         }
         const ChkParams& params = u->options_.params;
+        if (!u->options_.convergent_key.empty() && u->options_.prehashed_size == u->size_) {
+          u->key_ = u->options_.convergent_key;  // hashed as the file arrived
+          CAIRN_TRY_ASSIGN(ChkEncoder enc, ChkEncoder::Create(u->key_, params, u->size_));
+          u->encoder_ = std::make_unique<ChkEncoder>(std::move(enc));
+          return Status();
+        }
         caps::ConvergentKeyHasher hasher(u->options_.convergence, params.k, params.n,
                                          caps::ChkSegmentSize(u->size_, params.max_segment_size, params.k));
         std::string buf(1 << 20, '\0');
@@ -280,26 +304,84 @@ void Upload::Plan() {
   }
   existing_ = plan.existing;
   state_ = State::kAllocating;
-  outstanding_ = plan.new_shares.size();
+  AllocateRound(plan.new_shares);
+}
+
+// Asks each server of `asks` for buckets for its shares. A server that
+// fails is dropped (with any bucket it took in an earlier round); one that
+// takes fewer shares than asked (full) gets no more asks.
+void Upload::AllocateRound(const std::map<std::size_t, std::set<std::uint32_t>>& asks) {
+  ++rounds_;
+  outstanding_ = asks.size();
   if (outstanding_ == 0) return Allocated();
   auto self = shared_from_this();
-  for (const auto& [server, shares] : plan.new_shares) {
+  for (const auto& [server, shares] : asks) {
     gbs::AllocateRequest req;
     req.share_numbers.assign(shares.begin(), shares.end());
     req.allocated_size = encoder_->ShareSize();
     std::size_t i = server;
-    servers_[i].client->Allocate(si_, upload_secrets_[i], leases_[i], req, [self, i](Result<gbs::AllocateResponse> r) {
+    std::size_t asked = shares.size();
+    servers_[i].client->Allocate(si_, upload_secrets_[i], leases_[i], req,
+                                 [self, i, asked](Result<gbs::AllocateResponse> r) {
       if (self->state_ != State::kAllocating) return;
       if (!r.ok()) {
         self->failed_[i] = true;
         CAIRN_LOG(Info, "upload: allocate on %s: %s", self->servers_[i].name.c_str(), r.status().ToString().c_str());
+        for (Bucket& b : self->buckets_) {
+          if (b.server != i || !b.live) continue;
+          b.live = false;
+          self->AbortBucket(b);
+        }
       } else {
         for (std::uint32_t sh : r->already_have) self->existing_[sh].insert(i);
         for (std::uint32_t sh : r->allocated) self->buckets_.push_back(Bucket{i, sh});
+        if (r->allocated.size() + r->already_have.size() < asked) self->states_[i].writable = false;
       }
       if (--self->outstanding_ == 0) self->Allocated();
     });
   }
+}
+
+// After a round: shares no server took (refused or failed) are planned
+// again on the servers still usable, in further rounds, while a round can
+// place something new. Returns true if a round was started.
+bool Upload::NextRound() {
+  if (rounds_ >= kMaxAllocateRounds) return false;
+  std::set<std::uint32_t> placed;
+  std::vector<grid::ServerState> usable(servers_.size());
+  for (std::size_t i = 0; i < servers_.size(); ++i) {
+    if (failed_[i]) {
+      usable[i] = grid::ServerState{false, {}};
+      continue;
+    }
+    usable[i].writable = states_[i].writable;
+  }
+  for (const auto& [sh, holders] : existing_) {
+    for (std::size_t s : holders) {
+      if (failed_[s]) continue;
+      usable[s].existing.insert(sh);
+      placed.insert(sh);
+    }
+  }
+  for (const Bucket& b : buckets_) {
+    if (!b.live) continue;
+    usable[b.server].existing.insert(b.shnum);
+    placed.insert(b.shnum);
+  }
+  if (placed.size() >= options_.params.n) return false;
+  grid::PlacementPlan plan = grid::PlanPlacement(usable, options_.params.n);
+  // Only the shares still missing, on servers that do not hold them.
+  std::map<std::size_t, std::set<std::uint32_t>> asks;
+  for (const auto& [server, shares] : plan.new_shares) {
+    for (std::uint32_t sh : shares) {
+      if (!placed.count(sh) && !usable[server].existing.count(sh)) asks[server].insert(sh);
+    }
+  }
+  if (asks.empty()) return false;
+  CAIRN_LOG(Info, "upload: allocation round %zu for %zu missing shares", rounds_ + 1,
+            static_cast<std::size_t>(options_.params.n - placed.size()));
+  AllocateRound(asks);
+  return true;
 }
 
 std::size_t Upload::CurrentHappiness() const {
@@ -317,6 +399,7 @@ std::size_t Upload::CurrentHappiness() const {
 
 void Upload::Allocated() {
   if (Stopping()) return;
+  if (NextRound()) return;
   std::size_t h = CurrentHappiness();
   if (h < options_.happy) {
     return Fail(Status::NotEnoughServers("after allocation, servers of happiness is " + std::to_string(h) + ", need " +
@@ -356,55 +439,105 @@ void Upload::EncodeNext() {
       });
 }
 
-// Sends the encoded segment once fewer than segments_in_flight segments
-// have PATCHes outstanding, and starts encoding the next one meanwhile.
+// Batches consecutive encoded segments (one PATCH per share carries their
+// blocks: they are contiguous in the share) and sends a batch once it holds
+// kBatchBytes of each share or half the window of segments, or ends the
+// file, and the window has room for it. A segment joins a batch only while
+// the batch could still be sent whole, so at most segments_in_flight
+// segments are in flight or batched, plus one encoded and one encoding.
 void Upload::Pump() {
   if (state_ != State::kStreaming) return;
   if (Stopping()) return;
-  if (encoded_ready_ && segments_in_flight_ < options_.segments_in_flight) {
+  const ChkLayout& l = encoder_->layout();
+  const std::size_t window = options_.segments_in_flight;
+  const std::size_t max_batch = std::max<std::size_t>(1, window / 2);
+  auto batch_ready = [&] {
+    return batch_segs_ > 0 && (batch_segs_ >= max_batch || batch_block_bytes_ >= kBatchBytes ||
+                               batch_first_ + batch_segs_ == l.num_segments);
+  };
+  if (encoded_ready_ && !batch_ready() && segments_in_flight_ + batch_segs_ < window) {
+    const std::uint64_t seg = encoded_seg_;
+    const std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
+    if (batch_segs_ == 0) {
+      batch_first_ = seg;
+      batch_ = std::move(encoded_);
+      batch_len_ = 0;
+      batch_block_bytes_ = 0;
+      // Room for the whole batch at once: appending never doubles a buffer.
+      if (max_batch > 1) {
+        for (std::string& b : batch_) b.reserve(static_cast<std::size_t>(max_batch * l.block_size));
+      }
+    } else {
+      for (std::size_t sh = 0; sh < batch_.size(); ++sh) batch_[sh] += encoded_[sh];
+    }
+    batch_block_bytes_ += batch_.empty() ? 0 : (seg + 1 == l.num_segments ? l.tail_block_size : l.block_size);
+    ++batch_segs_;
+    batch_len_ += len;
     encoded_ready_ = false;
-    std::vector<std::string> blocks = std::move(encoded_);
     encoded_.clear();
-    SendSegment(encoded_seg_, std::move(blocks));
     EncodeNext();
   }
-  if (writes_in_flight_ == 0 && !encoding_ && !encoded_ready_ && segments_sent_ == encoder_->layout().num_segments) {
+  if (batch_ready() && segments_in_flight_ + batch_segs_ <= window) {
+    SendBatch(batch_first_, batch_segs_, batch_len_, std::move(batch_));
+    batch_.clear();
+    batch_segs_ = 0;
+    batch_len_ = 0;
+    batch_block_bytes_ = 0;
+    // The encoded segment may join the next batch now.
+    if (encoded_ready_) return Pump();
+  }
+  if (writes_in_flight_ == 0 && !encoding_ && !encoded_ready_ && batch_segs_ == 0 &&
+      segments_sent_ == l.num_segments) {
     SendTrailers();
   }
 }
 
-void Upload::SendSegment(std::uint64_t seg, std::vector<std::string> blocks) {
+// One PATCH per live bucket with segments first .. first + count - 1 of its
+// share (the share header first for segment 0); `len` plaintext bytes.
+void Upload::SendBatch(std::uint64_t first, std::size_t count, std::uint64_t len, std::vector<std::string> blocks) {
   const ChkLayout& l = encoder_->layout();
-  std::uint64_t offset = seg == 0 ? 0 : l.header_size + seg * l.block_size;
-  std::string header = seg == 0 ? encoder_->ShareHeader() : std::string();
-  const std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
+  std::uint64_t offset = first == 0 ? 0 : l.header_size + first * l.block_size;
+  std::string header = first == 0 ? encoder_->ShareHeader() : std::string();
   auto self = shared_from_this();
   auto outstanding = std::make_shared<std::size_t>(0);
+  // A share's blocks are moved into its last PATCH, copied only for
+  // another server's copy of the same share: no batch is held twice.
+  std::map<std::uint32_t, std::size_t> uses;
+  for (const Bucket& bucket : buckets_) {
+    if (bucket.live) ++uses[bucket.shnum];
+  }
   for (std::size_t b = 0; b < buckets_.size(); ++b) {
     const Bucket& bucket = buckets_[b];
     if (!bucket.live) continue;
-    std::string data = header + blocks[bucket.shnum];
+    std::string data;
+    if (!header.empty()) {
+      data = header + blocks[bucket.shnum];
+    } else if (--uses[bucket.shnum] == 0) {
+      data = std::move(blocks[bucket.shnum]);
+    } else {
+      data = blocks[bucket.shnum];
+    }
     ++writes_in_flight_;
     ++*outstanding;
-    servers_[bucket.server].client->WriteChunk(si_, bucket.shnum, upload_secrets_[bucket.server], offset,
-                                               std::move(data),
-                                               [self, b, outstanding, len](Result<gbs::WriteResult> r) {
-                                                 // The segment leaves the window when its last PATCH is answered.
-                                                 if (--*outstanding == 0) self->SegmentAnswered(len);
-                                                 self->WriteDone(b, false, std::move(r));
-                                               });
+    servers_[bucket.server].client->WriteChunk(
+        si_, bucket.shnum, upload_secrets_[bucket.server], offset, std::move(data),
+        [self, b, outstanding, count, len](Result<gbs::WriteResult> r) {
+          // The batch leaves the window when its last PATCH is answered.
+          if (--*outstanding == 0) self->BatchAnswered(count, len);
+          self->WriteDone(b, false, std::move(r));
+        });
   }
-  ++segments_sent_;
+  segments_sent_ += count;
   if (*outstanding > 0) {
-    ++segments_in_flight_;
+    segments_in_flight_ += count;
     max_segments_in_flight_ = std::max(max_segments_in_flight_, segments_in_flight_);
   } else {
     bytes_acked_ += len;  // nothing to send: every share was already there
   }
 }
 
-void Upload::SegmentAnswered(std::uint64_t len) {
-  --segments_in_flight_;
+void Upload::BatchAnswered(std::size_t count, std::uint64_t len) {
+  segments_in_flight_ -= count;
   bytes_acked_ += len;
   if (state_ == State::kStreaming) Report("uploading", bytes_acked_, size_);
 }

@@ -1,8 +1,11 @@
 // Immutable buckets: allocate, write chunks (written once; overlaps must
 // match), implicit completion, close, abort. Bodies are files; LMDB records
-// which ranges are written, and a range counts only once the commit that
-// records it is durable (the file is synced before that commit). Commit
-// worker thread only.
+// which ranges are written, and LMDB records only durable ranges (the file
+// is synced before the commit that records them). Under the "complete" sync
+// policy an intermediate write is recorded only in the batch's pending
+// ranges and the upload's ranges file (docs/store.md, "Durability");
+// the write that completes a share records them all. Commit worker thread
+// only.
 #include <algorithm>
 #include <cstring>
 
@@ -81,7 +84,42 @@ Result<int> UploadBody(Batch& b, const StorageIndex& si, ShareNum shnum, std::ui
   return b.Body(*path, true);
 }
 
+constexpr char kRangesMagic[4] = {'C', 'R', 'N', 'G'};
+
+std::uint64_t Fnv64(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
 }  // namespace
+
+std::string EncodeRangesFile(const std::vector<Range>& ranges) {
+  std::string out(kRangesMagic, sizeof kRangesMagic);
+  schema::PutBe32(&out, static_cast<std::uint32_t>(ranges.size()));
+  for (const Range& r : ranges) {
+    schema::PutBe64(&out, r.begin);
+    schema::PutBe64(&out, r.end);
+  }
+  schema::PutBe64(&out, Fnv64(out));
+  return out;
+}
+
+bool DecodeRangesFile(std::string_view in, std::vector<Range>* ranges) {
+  if (in.size() < 8 || in.substr(0, 4) != std::string_view(kRangesMagic, 4)) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  std::uint32_t n = schema::GetBe32(p + 4);
+  if (n > schema::kMaxRanges) return false;
+  std::size_t len = 8 + 16 * static_cast<std::size_t>(n);
+  if (in.size() < len + 8 || schema::GetBe64(p + len) != Fnv64(in.substr(0, len))) return false;
+  ranges->clear();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    Range r{schema::GetBe64(p + 8 + 16 * i), schema::GetBe64(p + 16 + 16 * i)};
+    if (r.begin >= r.end) return false;
+    AddRange(ranges, r);
+  }
+  return true;
+}
 
 Result<AllocateResult> ApplyAllocate(Batch& b, const StorageIndex& si, const std::vector<ShareNum>& shnums,
                                      std::uint64_t allocated_size, const std::string& upload_secret,
@@ -142,10 +180,15 @@ Result<WriteResult> ApplyWriteChunk(Batch& b, const StorageIndex& si, ShareNum s
     return Status::InvalidArgument(Where(si, shnum) + ": write [" + std::to_string(offset) + ", " +
                                    std::to_string(end) + ") past the allocated size " + std::to_string(rec.size));
   }
+  // What is written: the durable ranges (LMDB) and those not yet synced.
+  std::vector<Range> written = rec.written;
+  if (const std::vector<Range>* pending = b.Pending(key)) {
+    for (const Range& g : *pending) AddRange(&written, g);
+  }
   std::string path;
   CAIRN_TRY_ASSIGN(int fd, UploadBody(b, si, shnum, rec.file_id, &path));
   // Written bytes are immutable: an overlap must carry the same bytes.
-  for (const Range& g : rec.written) {
+  for (const Range& g : written) {
     std::uint64_t lo = std::max(g.begin, offset), hi = std::min(g.end, end);
     if (lo >= hi) continue;
     std::string have(static_cast<std::size_t>(hi - lo), '\0');
@@ -156,13 +199,33 @@ Result<WriteResult> ApplyWriteChunk(Batch& b, const StorageIndex& si, ShareNum s
     }
   }
   if (!data.empty()) CAIRN_TRY(b.platform->PWrite(fd, data.data(), data.size(), offset).WithContext(path));
-  AddRange(&rec.written, {offset, end});
-  if (rec.written.size() > schema::kMaxRanges) {
+  AddRange(&written, {offset, end});
+  if (written.size() > schema::kMaxRanges) {
     return Status::ResourceExhausted(Where(si, shnum) + ": too many separate written ranges");
   }
-  CAIRN_TRY(b.txn->Del(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key)));
   WriteResult out;
-  out.required = Missing(rec.written, rec.size);
+  out.required = Missing(written, rec.size);
+  std::string ranges_path = b.paths.RangesPath(si, shnum, rec.file_id);
+  if (!out.required.empty() && !b.options.sync_every_write) {
+    // Acknowledged once in the page cache: the ranges go to the ranges file
+    // (a process crash keeps it) and the batch's pending map, not to LMDB.
+    CAIRN_TRY_ASSIGN(int rfd, b.Body(ranges_path, true));
+    std::string file = EncodeRangesFile(written);
+    CAIRN_TRY(b.platform->PWrite(rfd, file.data(), file.size(), 0).WithContext(ranges_path));
+    // The idle expiry moves in LMDB only now and then (a synced commit).
+    std::uint64_t idle = b.options.upload_idle_seconds;
+    if (rec.expiry_time < b.now + idle - idle / 4) {
+      CAIRN_TRY(b.txn->Del(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key)));
+      rec.expiry_time = b.now + idle;
+      CAIRN_TRY(b.txn->Put(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key), ""));
+      CAIRN_TRY(b.txn->PutRecord(key, rec));
+    }
+    b.PutPending(key, std::move(written));
+    return out;
+  }
+  // Recorded in LMDB: the body is synced before the commit.
+  b.MarkSync(path);
+  CAIRN_TRY(b.txn->Del(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key)));
   if (out.required.empty()) {
     // Complete: the body moves to its final place before the commit that
     // makes the share visible; both directories are synced first.
@@ -187,7 +250,12 @@ Result<WriteResult> ApplyWriteChunk(Batch& b, const StorageIndex& si, ShareNum s
     b.totals.used_bytes += rec.size;
     b.totals.shares++;
     out.complete = true;
+    if (b.Pending(key)) {
+      b.PutPending(key, std::nullopt);
+      b.op_unlink_after.push_back(ranges_path);
+    }
   } else {
+    rec.written = std::move(written);
     rec.expiry_time = b.now + b.options.upload_idle_seconds;
     CAIRN_TRY(b.txn->Put(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key), ""));
   }
@@ -201,8 +269,12 @@ Status ApplyCloseBucket(Batch& b, const StorageIndex& si, ShareNum shnum, const 
   Status st = GetUpload(b, key, si, shnum, upload_secret, &rec);
   if (st.code() == Code::kFailedPrecondition) return Status();  // complete: closed
   CAIRN_TRY(st);
+  std::vector<Range> written = rec.written;
+  if (const std::vector<Range>* pending = b.Pending(key)) {
+    for (const Range& g : *pending) AddRange(&written, g);
+  }
   std::string missing;
-  for (const Range& g : Missing(rec.written, rec.size)) {
+  for (const Range& g : Missing(written, rec.size)) {
     missing += (missing.empty() ? "" : ", ") + std::string("[") + std::to_string(g.begin) + ", " +
                std::to_string(g.end) + ")";
   }

@@ -79,6 +79,7 @@ Status DeleteShare(Batch& b, Kind kind, const StorageIndex& si, ShareNum shnum, 
     for (const std::string& k : doomed_keys) CAIRN_TRY(t.Del(t.dbs().data, k));
   } else {
     CAIRN_TRY(b.Doom(DoomedFile{rec.file_id, si, shnum}));
+    if (b.Pending(key)) b.PutPending(key, std::nullopt);
   }
   return t.Del(t.dbs().shares, key);
 }

@@ -24,6 +24,10 @@ Status ApplyCloseBucket(Batch& b, const StorageIndex& si, ShareNum shnum, const 
 Status ApplyAbort(Batch& b, const StorageIndex& si, ShareNum shnum, const std::string& upload_secret);
 // Ranges of [0, size) not covered by `written` (ascending, merged).
 std::vector<Range> Missing(const std::vector<Range>& written, std::uint64_t size);
+// An upload's ranges file: magic, count, ranges, checksum. Decode is false
+// on anything malformed or torn (the file is then ignored).
+std::string EncodeRangesFile(const std::vector<Range>& ranges);
+bool DecodeRangesFile(std::string_view in, std::vector<Range>* ranges);
 
 // slots.cc — mutable.
 Result<RtwResult> ApplyReadTestWrite(Batch& b, const StorageIndex& si, const std::string& write_enabler,

@@ -4,6 +4,7 @@
 // handle, the options, the platform) and the resize lock.
 #include <lmdb.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -87,6 +88,7 @@ StoreOptions StoreOptions::FromLimits(const Limits& l, std::string dir) {
   o.queue_bytes = l.store_queue_bytes;
   o.batch_ops = l.store_batch_ops;
   o.batch_bytes = l.store_batch_bytes;
+  o.sync_every_write = l.store_sync_every_write != 0;
   return o;
 }
 
@@ -100,6 +102,9 @@ struct Shared {
   platform::Platform* platform = nullptr;
   std::shared_mutex resize_mu;  // shared: any transaction; exclusive: mdb_env_set_mapsize
   std::uint64_t map_bytes = 0;  // guarded by resize_mu
+  // Written, not yet synced upload ranges: Open(), then the commit worker
+  // (one batch at a time).
+  PendingRanges pending;
 };
 
 struct BatchOutcome {
@@ -136,8 +141,8 @@ Status LoadTotals(const Txn& t, schema::Totals* totals) {
 }
 
 void UnlinkBody(Shared& s, const DoomedFile& f) {
-  for (const std::string& p :
-       {s.paths.IncomingPath(f.si, f.shnum, f.file_id), s.paths.FinalPath(f.si, f.shnum, f.file_id)}) {
+  for (const std::string& p : {s.paths.IncomingPath(f.si, f.shnum, f.file_id), s.paths.RangesPath(f.si, f.shnum, f.file_id),
+                               s.paths.FinalPath(f.si, f.shnum, f.file_id)}) {
     Status st = s.platform->Unlink(p);
     if (!st.ok() && st.code() != Code::kNotFound) CAIRN_LOG(Warn, "store: %s", st.ToString().c_str());
   }
@@ -153,6 +158,7 @@ Next Attempt(Shared& s, std::vector<std::unique_ptr<Op>>& ops, const std::vector
              bool may_grow, BatchOutcome& out) {
   std::shared_lock<std::shared_mutex> lock(s.resize_mu);
   Batch b(s.platform, s.options, s.paths, s.platform->WallSeconds());
+  b.committed_pending = &s.pending;
   bool map_full = false;
   MDB_txn* parent = nullptr;
   int rc = mdb_txn_begin(s.env, nullptr, 0, &parent);
@@ -181,6 +187,8 @@ Next Attempt(Shared& s, std::vector<std::unique_ptr<Op>>& ops, const std::vector
     b.txn->Reset(child);
     schema::Totals saved = b.totals;
     b.op_doomed.clear();
+    b.op_pending.clear();
+    b.op_unlink_after.clear();
     map_full = false;
     Status r = op->Apply(b);
     if (r.ok()) {
@@ -191,6 +199,8 @@ Next Attempt(Shared& s, std::vector<std::unique_ptr<Op>>& ops, const std::vector
     }
     if (r.ok()) {
       b.doomed.insert(b.doomed.end(), b.op_doomed.begin(), b.op_doomed.end());
+      for (auto& [key, ranges] : b.op_pending) b.pending[key] = std::move(ranges);
+      b.unlink_after.insert(b.unlink_after.end(), b.op_unlink_after.begin(), b.op_unlink_after.end());
     } else {
       b.totals = saved;
       any_map_full = any_map_full || map_full;
@@ -198,10 +208,28 @@ Next Attempt(Shared& s, std::vector<std::unique_ptr<Op>>& ops, const std::vector
     b.txn->Reset(parent);
   }
   map_full = false;
-  if (st.ok()) st = b.txn->Put(s.dbs.meta, "totals", schema::EncodeTotals(b.totals));
+  // Only intermediate upload writes under the "complete" policy: nothing to
+  // commit or sync; they are acknowledged with their bytes in the page cache.
+  bool commit = b.txn->changed();
+  if (st.ok() && commit) st = b.txn->Put(s.dbs.meta, "totals", schema::EncodeTotals(b.totals));
   if ((any_map_full || map_full) && may_grow) {
     mdb_txn_abort(parent);
     return Next::kGrow;
+  }
+  auto apply_pending = [&] {
+    for (auto& [key, ranges] : b.pending) {
+      if (ranges) {
+        s.pending[key] = std::move(*ranges);
+      } else {
+        s.pending.erase(key);
+      }
+    }
+  };
+  if (st.ok() && !commit) {
+    mdb_txn_abort(parent);
+    out.totals = b.totals;
+    apply_pending();
+    return Next::kDone;
   }
   // Bodies first: a commit must never record bytes that are not durable.
   if (st.ok()) st = b.SyncFiles();
@@ -220,11 +248,17 @@ Next Attempt(Shared& s, std::vector<std::unique_ptr<Op>>& ops, const std::vector
     return Next::kDone;
   }
   out.totals = b.totals;
+  apply_pending();
   // Durable: now the bodies of deleted shares may go. A crash before this
   // leaves `doomed` entries that Open() finishes.
   for (const DoomedFile& f : b.doomed) {
     UnlinkBody(s, f);
     out.unlinked.push_back(f.file_id);
+  }
+  // Ranges files of completed uploads (Open() removes any a crash left).
+  for (const std::string& p : b.unlink_after) {
+    Status u = s.platform->Unlink(p);
+    if (!u.ok() && u.code() != Code::kNotFound) CAIRN_LOG(Warn, "store: %s", u.ToString().c_str());
   }
   return Next::kDone;
 }
@@ -500,11 +534,42 @@ Status OpenDbs(MDB_txn* txn, Dbs* d) {
   return Status();
 }
 
+// Reads an upload's ranges file: its ranges within the allocated size, with
+// the durable ones of the record merged in.
+Status LoadRangesFile(Shared& s, const std::string& path, const ShareRecord& rec, std::vector<Range>* out) {
+  CAIRN_TRY_ASSIGN(int fd, s.platform->OpenRead(path));
+  std::string buf(8 + 16 * schema::kMaxRanges + 8, '\0');
+  Result<std::size_t> got = s.platform->PRead(fd, buf.data(), buf.size(), 0);
+  s.platform->Close(fd);
+  if (!got.ok()) return got.status();
+  buf.resize(*got);
+  std::vector<Range> ranges;
+  if (!DecodeRangesFile(buf, &ranges)) return Status::Integrity("malformed ranges file");
+  for (const Range& r : ranges) {
+    if (r.end > rec.size) return Status::Integrity("ranges file past the allocated size");
+  }
+  ranges.insert(ranges.end(), rec.written.begin(), rec.written.end());
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  // Merge overlapping and adjacent ranges.
+  out->clear();
+  for (const Range& r : ranges) {
+    if (!out->empty() && r.begin <= out->back().end) {
+      out->back().end = std::max(out->back().end, r.end);
+    } else {
+      out->push_back(r);
+    }
+  }
+  return Status();
+}
+
 // Finishes what a crash interrupted: bodies of deleted shares (the doomed
 // list) and bodies of uploads whose allocation never committed (files in
 // incoming/ without a matching upload record). Both sets are bounded by the
-// work in flight at the crash, never by the number of shares.
-Status Recover(Shared& s, Txn& t) {
+// work in flight at the crash, never by the number of shares. The ranges
+// files of uploads in progress are loaded if `trust_ranges` (no reboot since
+// they were written, so the page cache kept their bytes and the bodies'),
+// else removed: those uploads restart from their durable ranges.
+Status Recover(Shared& s, Txn& t, bool trust_ranges) {
   std::vector<std::string> keys;
   std::vector<DoomedFile> files;
   CAIRN_TRY(t.Scan(s.dbs.doomed, "", [&](std::string_view k, std::string_view v) {
@@ -522,8 +587,11 @@ Status Recover(Shared& s, Txn& t) {
 
   std::vector<std::string> names;
   CAIRN_TRY(s.platform->ListDir(s.paths.Incoming(), &names));
-  for (const std::string& name : names) {
-    // <32 hex>-<shnum>-<file id>
+  for (const std::string& full : names) {
+    // <32 hex>-<shnum>-<file id>, and its ranges file (".ranges" after it)
+    constexpr std::string_view kRanges = ".ranges";
+    bool ranges_file = full.size() > kRanges.size() && full.substr(full.size() - kRanges.size()) == kRanges;
+    std::string name = ranges_file ? full.substr(0, full.size() - kRanges.size()) : full;
     StorageIndex si{};
     unsigned long shnum = 0;
     unsigned long long file_id = 0;
@@ -535,12 +603,24 @@ Status Recover(Shared& s, Txn& t) {
     }
     parsed = parsed && std::sscanf(name.c_str() + 33, "%lu-%llu", &shnum, &file_id) == 2;
     ShareRecord rec;
-    bool live = parsed &&
-                t.GetRecord(schema::ShareKey(Kind::kImmutable, si, static_cast<ShareNum>(shnum)), &rec).ok() &&
-                rec.state == State::kIncoming && rec.file_id == file_id;
+    std::string key = schema::ShareKey(Kind::kImmutable, si, static_cast<ShareNum>(shnum));
+    bool live = parsed && t.GetRecord(key, &rec).ok() && rec.state == State::kIncoming && rec.file_id == file_id &&
+                std::to_string(shnum) + "-" + std::to_string(file_id) == name.substr(33);
+    std::string path = s.paths.Incoming() + "/" + full;
+    if (live && ranges_file) {
+      std::vector<Range> ranges;
+      Status loaded = trust_ranges ? LoadRangesFile(s, path, rec, &ranges) : Status::Cancelled("");
+      if (loaded.ok()) {
+        s.pending[key] = std::move(ranges);
+        continue;
+      }
+      CAIRN_LOG(Info, "store: upload %s restarts from its synced ranges (%s)", name.c_str(),
+                trust_ranges ? loaded.ToString().c_str() : "the machine rebooted since its last writes");
+      live = false;
+    }
     if (!live) {
-      CAIRN_LOG(Info, "store: removing orphaned upload body %s", name.c_str());
-      CAIRN_TRY(s.platform->Unlink(s.paths.Incoming() + "/" + name));
+      CAIRN_LOG(Info, "store: removing orphaned upload file %s", full.c_str());
+      CAIRN_TRY(s.platform->Unlink(path));
     }
   }
   return Status();
@@ -597,8 +677,16 @@ Result<std::unique_ptr<ShareStore>> ShareStore::Open(Loop& loop, StoreOptions op
       }
     }
   }
+  // Unsynced records are trusted only within the boot that wrote them.
+  bool trust_ranges = false;
+  if (st.ok()) {
+    std::string boot = s.platform->BootId();
+    std::string_view was;
+    trust_ranges = !boot.empty() && t.Get(s.dbs.meta, "boot", &was).ok() && was == boot;
+    if (!trust_ranges) st = t.Put(s.dbs.meta, "boot", boot);
+  }
   if (st.ok()) st = LoadTotals(t, &impl->totals);
-  if (st.ok()) st = Recover(s, t);
+  if (st.ok()) st = Recover(s, t, trust_ranges);
   if (!st.ok()) {
     mdb_txn_abort(txn);
     return fail(st);

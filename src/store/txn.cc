@@ -22,6 +22,9 @@ std::string BodyPaths::Name(const StorageIndex& si, ShareNum shnum, std::uint64_
 std::string BodyPaths::IncomingPath(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const {
   return Incoming() + "/" + Name(si, shnum, file_id);
 }
+std::string BodyPaths::RangesPath(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const {
+  return IncomingPath(si, shnum, file_id) + ".ranges";
+}
 std::string BodyPaths::FinalDir(const StorageIndex& si) const { return Shares() + "/" + SiHex(si).substr(0, 2); }
 std::string BodyPaths::FinalPath(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const {
   return FinalDir(si) + "/" + Name(si, shnum, file_id);
@@ -53,11 +56,13 @@ Status Txn::Get(MDB_dbi dbi, std::string_view key, std::string_view* out) const 
 }
 
 Status Txn::Put(MDB_dbi dbi, std::string_view key, std::string_view value) {
+  changed_ = true;
   MDB_val k = Val(key), v = Val(value);
   return LmdbStatus("put", mdb_put(txn_, dbi, &k, &v, 0), map_full_);
 }
 
 Status Txn::Del(MDB_dbi dbi, std::string_view key) {
+  changed_ = true;
   MDB_val k = Val(key);
   int rc = mdb_del(txn_, dbi, &k, nullptr);
   if (rc == MDB_NOTFOUND) return Status();
@@ -123,8 +128,20 @@ Status Batch::Doom(const DoomedFile& f) {
   return Status();
 }
 
+const std::vector<Range>* Batch::Pending(const std::string& share_key) const {
+  for (const auto* staged : {&op_pending, &pending}) {
+    auto it = staged->find(share_key);
+    if (it != staged->end()) return it->second ? &*it->second : nullptr;
+  }
+  if (!committed_pending) return nullptr;
+  auto it = committed_pending->find(share_key);
+  return it == committed_pending->end() ? nullptr : &it->second;
+}
+
 Status Batch::SyncFiles() {
-  for (auto& [path, fd] : fds_) CAIRN_TRY(platform->SyncData(fd).WithContext(path));
+  for (auto& [path, fd] : fds_) {
+    if (sync_.count(path)) CAIRN_TRY(platform->SyncData(fd).WithContext(path));
+  }
   for (auto& [dir, dirty] : dirty_dirs_) CAIRN_TRY(platform->SyncDir(dir));
   return Status();
 }

@@ -34,6 +34,9 @@ struct BodyPaths {
   std::string Shares() const { return dir + "/shares"; }
   std::string Name(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const;
   std::string IncomingPath(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const;
+  // The ranges written to an upload's body and not yet fsynced (store_sync
+  // "complete"): beside the body, named <body>.ranges.
+  std::string RangesPath(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const;
   std::string FinalDir(const StorageIndex& si) const;
   std::string FinalPath(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const;
 };
@@ -54,6 +57,9 @@ class Txn {
   Status Put(MDB_dbi dbi, std::string_view key, std::string_view value);
   // OK if absent.
   Status Del(MDB_dbi dbi, std::string_view key);
+  // True once a Put or Del ran (even if its op was rolled back later): a
+  // batch that changed nothing commits nothing, and syncs nothing.
+  bool changed() const { return changed_; }
   // Calls fn(key, value) for each key starting with `prefix`, in order, from
   // `from` (>= prefix) on, until fn returns false.
   Status Scan(MDB_dbi dbi, std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn,
@@ -67,7 +73,15 @@ class Txn {
   MDB_txn* txn_;
   Dbs dbs_;
   bool* map_full_;
+  bool changed_ = false;
 };
+
+// Ranges of uploads in progress written to their bodies (in the page cache)
+// but not yet recorded in LMDB, by share key: the "complete" sync policy
+// records an upload's ranges in LMDB only with the write that completes it.
+// Each also lives in the upload's ranges file, so it survives a process
+// crash; Open() trusts those files only if the machine has not rebooted.
+using PendingRanges = std::map<std::string, std::vector<Range>>;
 
 struct DoomedFile {
   std::uint64_t file_id;
@@ -91,8 +105,23 @@ class Batch {
   // Free space for new data: statvfs (once per batch) less the reservation
   // and the allocations of uploads in progress; 0 if negative.
   Result<std::uint64_t> Available();
-  // A body file, opened once per batch and synced before the commit.
+  // A file, opened once per batch. Synced before the commit only if
+  // MarkSync()ed: a body whose ranges this commit records.
   Result<int> Body(const std::string& path, bool create);
+  void MarkSync(const std::string& path) { sync_[path] = true; }
+  // The pending ranges of `share_key` as this batch sees them (nullptr if
+  // none); PutPending stages a change (nullopt: drop them) for the op in
+  // progress, applied to the store's map once the batch is done.
+  const std::vector<Range>* Pending(const std::string& share_key) const;
+  void PutPending(const std::string& share_key, std::optional<std::vector<Range>> ranges) {
+    op_pending[share_key] = std::move(ranges);
+  }
+  const PendingRanges* committed_pending = nullptr;
+  std::map<std::string, std::optional<std::vector<Range>>> op_pending;
+  std::map<std::string, std::optional<std::vector<Range>>> pending;
+  // Ranges files to unlink once the commit is durable (completed uploads).
+  std::vector<std::string> op_unlink_after;
+  std::vector<std::string> unlink_after;
   // Unlinks a body file after the commit (recorded in `doomed` in this txn).
   Status Doom(const DoomedFile& f);
   void MarkDirDirty(const std::string& dir) { dirty_dirs_[dir] = true; }
@@ -106,6 +135,7 @@ class Batch {
  private:
   std::optional<platform::FsSpace> space_;
   std::map<std::string, int> fds_;
+  std::map<std::string, bool> sync_;
   std::map<std::string, bool> dirty_dirs_;
 };
 

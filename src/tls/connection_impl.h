@@ -18,14 +18,18 @@
 namespace cairn::tls {
 
 // Spreads the TLS layer's expensive work over loop turns: handshake steps
-// (an ECDHE key and a signature, a few milliseconds each here) and the
+// (an ECDHE key and a signature, a few milliseconds each here), the
 // encryption of large writes (a 1 MiB answer costs about 6 ms with
-// mbedTLS 2.28's AES-GCM). Without it, a burst of new connections, or
-// sixteen 1 MiB reads completing in one turn, ran in one loop iteration and
+// mbedTLS 2.28's AES-GCM) and the decryption of what the sockets delivered
+// (up to 64 KiB per connection per read). Without it, a burst of new
+// connections, sixteen 1 MiB reads completing in one turn, or a hundred
+// uploads' records arriving in one poll ran in one loop iteration and
 // stalled every other connection (gbs_bench measured 250 ms and 95 ms). The
-// gate runs queued steps from a posted task until it has spent its budget,
-// at least one step a turn, and leaves the rest for the next turn, after the
-// loop has polled again; a connection with more to do goes to the back.
+// gate runs queued steps from one posted task until it has spent its
+// budget, at least one step a turn, and leaves the rest for the next turn,
+// after the loop has polled again; a connection with more to do goes to the
+// back. At most one gate task is queued at a time: a connection that queues
+// itself while the gate runs joins the running turn's list.
 class HandshakeGate {
  public:
   explicit HandshakeGate(Loop& loop) : loop_(loop) {}
@@ -68,6 +72,10 @@ struct Connection::Impl {
   std::string peer;
   bool handshake_done = false;
   bool gated = false;  // queued in the owner's HandshakeGate
+  // Ciphertext fed to the session and not yet decrypted: decrypted by the
+  // gate; the socket is not read while this much waits.
+  std::size_t undecrypted = 0;
+  bool cipher_full = false;
   // Plaintext written and not yet encrypted: a large write is encrypted a
   // slice per gate step, and only while the socket's queue is short.
   struct PlainOut {
@@ -103,6 +111,9 @@ struct Connection::Impl {
   // Decrypts and delivers what the session holds.
   void ReadPlain();
   void StartRead();
+  // Reads the socket unless the application, the undelivered plaintext or
+  // the undecrypted ciphertext holds it.
+  void MaybeStartRead();
   void Deliver(std::string plaintext);
   void Flush(Callback<void(Status)> done);
   void End(Status why);

@@ -1,6 +1,7 @@
 // GBS benchmark: a release cairnd on 127.0.0.1 (started from the build
 // directory next to this program) measured through gbs::Client over TLS:
-// immutable upload and download MB/s with 1 and 16 clients, mutable
+// immutable upload and download MB/s with 1 and 16 clients (and one
+// upload under the "always" fsync policy, on a second node), mutable
 // read-test-write and version requests per second, cairnd's memory during
 // 100 concurrent uploads, and its loop's worst iteration. JSON lines.
 #include <signal.h>
@@ -112,14 +113,12 @@ struct Bench {
   }
 };
 
-}  // namespace
-
-int main() {
-  std::string bin = std::filesystem::canonical("/proc/self/exe").parent_path().parent_path().string();
-  std::string dir = std::filesystem::temp_directory_path() / ("cairn-gbs-bench-" + std::to_string(getpid()));
+// A release cairnd on a fresh node in `dir` with `limits` (JSON members)
+// added to its cairn.json; its pid and NURL, or pid -1.
+std::pair<pid_t, std::string> StartNode(const std::string& bin, const std::string& dir, const std::string& limits) {
   std::string node = dir + "/node";
   std::filesystem::create_directories(dir);
-  int port = 20000 + getpid() % 20000;
+  int port = 20000 + (getpid() * 7 + static_cast<int>(dir.size())) % 20000;
   Run(bin + "/cairn init " + node + " --port " + std::to_string(port) + " >/dev/null 2>&1");
   {
     std::ifstream in(node + "/cairn.json");
@@ -129,9 +128,9 @@ int main() {
     std::size_t brace = cfg.find('{');
     if (brace == std::string::npos) {
       std::fprintf(stderr, "gbs_bench: cairn init failed\n");
-      return 1;
+      return {-1, ""};
     }
-    cfg.insert(brace + 1, "\n\t\"limits\": {\"store_reserved_bytes\": 0},");
+    cfg.insert(brace + 1, "\n\t\"limits\": {\"store_reserved_bytes\": 0" + limits + "},");
     std::ofstream(node + "/cairn.json") << cfg;
   }
   pid_t pid = fork();
@@ -141,13 +140,56 @@ int main() {
     _exit(127);
   }
   for (int i = 0; i < 1000 && !std::filesystem::exists(node + "/control.sock"); ++i) usleep(20000);
-  std::string nurl_text = Run(bin + "/cairn -d " + node + " nurl");
-  while (!nurl_text.empty() && (nurl_text.back() == '\n' || nurl_text.back() == ' ')) nurl_text.pop_back();
+  std::string nurl = Run(bin + "/cairn -d " + node + " nurl");
+  while (!nurl.empty() && (nurl.back() == '\n' || nurl.back() == ' ')) nurl.pop_back();
+  return {pid, nurl};
+}
+
+void StopNode(pid_t pid) {
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+}
+
+}  // namespace
+
+int main() {
+  std::string bin = std::filesystem::canonical("/proc/self/exe").parent_path().parent_path().string();
+  std::string dir = std::filesystem::temp_directory_path() / ("cairn-gbs-bench-" + std::to_string(getpid()));
+
+  // Single-stream upload under the "always" fsync policy (every PATCH
+  // fsynced before its answer), for comparison with the default below.
+  {
+    auto [spid, snurl] = StartNode(bin, dir + "/always", ", \"store_sync_every_write\": 1");
+    auto sparsed = gbs::ParseNurl(snurl);
+    if (spid < 0 || !sparsed.ok()) {
+      std::fprintf(stderr, "gbs_bench: no NURL (%s)\n", snurl.c_str());
+      if (spid > 0) StopNode(spid);
+      return 1;
+    }
+    Bench sb;
+    sb.nurl = *sparsed;
+    auto cs = sb.Clients(1);
+    std::uint64_t size = 64ull << 20;
+    bool done = false;
+    auto t0 = std::chrono::steady_clock::now();
+    sb.Upload(cs[0].get(), Si(1), size, [&] { done = true; });
+    sb.loop.RunUntil([&] { return done; }, 600000);
+    std::printf("{\"bench\": \"gbs_immutable_upload\", \"sync\": \"always\", \"clients\": 1, \"share_mib\": %llu, "
+                "\"patch_bytes\": %llu, \"mib_per_s\": %.1f}\n",
+                static_cast<unsigned long long>(size >> 20), static_cast<unsigned long long>(kChunk),
+                static_cast<double>(size) / (1 << 20) / Seconds(t0));
+    sb.CloseAll(cs);
+    StopNode(spid);
+    if (sb.failures != 0) return 1;
+  }
+
+  dir += "/default";
+  std::string node = dir + "/node";
+  auto [pid, nurl_text] = StartNode(bin, dir, "");
   auto parsed = gbs::ParseNurl(nurl_text);
-  if (!parsed.ok()) {
+  if (pid < 0 || !parsed.ok()) {
     std::fprintf(stderr, "gbs_bench: no NURL (%s): %s\n", nurl_text.c_str(), parsed.status().ToString().c_str());
-    kill(pid, SIGTERM);
-    waitpid(pid, nullptr, 0);
+    if (pid > 0) StopNode(pid);
     return 1;
   }
   Bench b;
@@ -170,7 +212,7 @@ int main() {
     b.loop.RunUntil([&] { return left == 0; }, 600000);
     double down = Seconds(t0);
     double mib = static_cast<double>(size) * clients / (1 << 20);
-    std::printf("{\"bench\": \"gbs_immutable_upload\", \"clients\": %d, \"share_mib\": %llu, \"patch_bytes\": %llu, "
+    std::printf("{\"bench\": \"gbs_immutable_upload\", \"sync\": \"complete\", \"clients\": %d, \"share_mib\": %llu, \"patch_bytes\": %llu, "
                 "\"mib_per_s\": %.1f}\n",
                 clients, static_cast<unsigned long long>(size >> 20), static_cast<unsigned long long>(kChunk),
                 mib / up);
@@ -258,8 +300,7 @@ int main() {
               "\"max_drain_cpu_us\": %llu, \"max_drain_tasks\": %llu, \"client_failures\": %d}\n",
               field("max_busy_us"), field("max_busy_cpu_us"), field("max_drain_cpu_us"), field("max_drain_tasks"),
               b.failures);
-  kill(pid, SIGTERM);
-  waitpid(pid, nullptr, 0);
-  std::filesystem::remove_all(dir);
+  StopNode(pid);
+  std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
   return b.failures == 0 ? 0 : 1;
 }

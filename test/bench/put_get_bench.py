@@ -2,10 +2,14 @@
 """cairn put / get through real cairnd nodes on 127.0.0.1 (release build):
 64 MiB to 4 storage nodes at 2-of-4 happiness 3 and to 10 nodes at 3-of-10
 happiness 7; MB/s of each (wall clock of the `cairn` command, which waits
-for the task) and the client node's peak RSS (VmHWM of a fresh client
-cairnd). With CAIRN_BENCH_BIG_MIB=N (e.g. 1024) also the client's peak RSS
-during an N MiB put at 2-of-4. JSON lines on stdout; asserts nothing about
-speed.
+for the task), the CPU seconds the client node and the storage nodes spent
+on each (steadier than the wall clock on a loaded machine), and the client
+node's peak RSS (VmHWM of a fresh client cairnd). Also the part of a put
+before any server is asked: the same put to a client with no servers (it
+fails as soon as it would place shares), i.e. spooling the input in plus
+hashing it for the key. With CAIRN_BENCH_BIG_MIB=N (e.g. 1024) also the
+client's peak RSS during an N MiB put at 2-of-4. JSON lines on stdout;
+asserts nothing about speed.
 
 Run alone: CAIRN_BUILD=build/host/release /usr/bin/python3 test/bench/put_get_bench.py
 """
@@ -64,6 +68,13 @@ def peak_rss(pid):
     return None
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process (all its threads) so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def write_file(path, size):
     with open(path, "wb") as f:
         left = size
@@ -84,17 +95,28 @@ def run(tmp, servers, k, n, happy, size, get=True):
             cli("servers", "add", nurl, "--nickname", f"s{i}", node=client[0])
         src = os.path.join(tmp, "in")
         write_file(src, size)
+        # CPU seconds of the client node and of all storage nodes: on a
+        # loaded machine these vary far less than the wall clock.
+        def cpu():
+            return cpu_s(client[1].pid), sum(cpu_s(proc.pid) for _, proc, _ in nodes)
+
+        c0 = cpu()
         t0 = time.monotonic()
         put = json.loads(cli("--json", "-q", "--timeout", "600", "put", src, node=client[0]).stdout)
         put_s = time.monotonic() - t0
+        c1 = cpu()
         out = {"bench": "put_get", "servers": servers, "k": k, "n": n, "happy": happy, "bytes": size,
-               "put_s": round(put_s, 3), "put_mib_s": round(size / MIB / put_s, 1)}
+               "put_s": round(put_s, 3), "put_mib_s": round(size / MIB / put_s, 1),
+               "put_client_cpu_s": round(c1[0] - c0[0], 2), "put_nodes_cpu_s": round(c1[1] - c0[1], 2)}
         if get:
             dst = os.path.join(tmp, "out")
+            c0 = cpu()
             t0 = time.monotonic()
             cli("--json", "-q", "--timeout", "600", "get", put["cap"], "-o", dst, node=client[0])
             get_s = time.monotonic() - t0
-            out.update({"get_s": round(get_s, 3), "get_mib_s": round(size / MIB / get_s, 1)})
+            c1 = cpu()
+            out.update({"get_s": round(get_s, 3), "get_mib_s": round(size / MIB / get_s, 1),
+                        "get_client_cpu_s": round(c1[0] - c0[0], 2), "get_nodes_cpu_s": round(c1[1] - c0[1], 2)})
             ok = subprocess.run(["cmp", "-s", src, dst]).returncode == 0
             out["get_matches"] = ok
             os.unlink(dst)
@@ -113,9 +135,32 @@ def run(tmp, servers, k, n, happy, size, get=True):
             shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
 
 
+def prepare_only(tmp, size):
+    """Seconds of a put that stops where placement starts (no servers)."""
+    client = start(tmp, "client", {"shares_needed": 2, "shares_total": 4, "shares_happy": 3})
+    try:
+        src = os.path.join(tmp, "in")
+        write_file(src, size)
+        t0 = time.monotonic()
+        p = subprocess.run([os.path.join(BUILD, "cairn"), "-d", client[0], "-q", "--timeout", "600", "put", src],
+                           capture_output=True, timeout=3600)
+        took = time.monotonic() - t0
+        if p.returncode == 0 or b"servers" not in p.stderr:
+            raise SystemExit("a put without servers did not fail at placement: " + p.stderr.decode())
+        os.unlink(src)
+        return {"bench": "put_prepare", "bytes": size, "prepare_s": round(took, 3),
+                "prepare_mib_s": round(size / MIB / took, 1)}
+    finally:
+        client[1].send_signal(signal.SIGTERM)
+        client[1].wait(timeout=30)
+        client[2].close()
+        shutil.rmtree(os.path.join(tmp, "client"), ignore_errors=True)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="cairn-pgb-", dir="/tmp")
     try:
+        print(json.dumps(prepare_only(tmp, 64 * MIB)), flush=True)
         for servers, k, n, happy in ((4, 2, 4, 3), (10, 3, 10, 7)):
             print(json.dumps(run(tmp, servers, k, n, happy, 64 * MIB)), flush=True)
         big = int(os.environ.get("CAIRN_BENCH_BIG_MIB", "0"))

@@ -16,7 +16,7 @@ import unittest
 import zfec
 
 sys.path.insert(0, os.path.join(os.environ.get("CAIRN_ROOT", "."), "test"))
-from pylib.cairntest import binary  # noqa: E402
+from pylib.cairntest import Node, binary, run_cli  # noqa: E402
 
 ROOT = os.environ.get("CAIRN_ROOT", ".")
 
@@ -86,7 +86,9 @@ def parse(share):
                 length=len(share))
 
 
-class SdmfShares(unittest.TestCase):
+class SdmfReader:
+    """The independent reader: key setup, parsing, hashing and decoding checks."""
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         with open(os.path.join(ROOT, "test", "vectors", "caps.json")) as f:
@@ -175,6 +177,9 @@ class SdmfShares(unittest.TestCase):
 
     def check(self, plaintext, k, n, seqnum):
         out, cap = self.encode("sdmf", plaintext, k, n, seqnum)
+        self.verify_sdmf(out, cap, plaintext, k, n, seqnum)
+
+    def verify_sdmf(self, out, cap, plaintext, k, n, seqnum):
         _, _, wk, fp = cap.split(":")
         writekey, fingerprint = b32d(wk), b32d(fp)
         readkey = th(b"allmydata_mutable_writekey_to_readkey_v1", writekey, 16)
@@ -205,6 +210,10 @@ class SdmfShares(unittest.TestCase):
             pt = openssl("enc", "-d", "-aes-128-ctr", "-K", datakey.hex(), "-iv", "00" * 16, data=ct)
             self.assertEqual(pt, plaintext)
 
+
+class SdmfShares(SdmfReader, unittest.TestCase):
+    """Shares built by cairn's encoders (test/tools/mutable_tool)."""
+
     def test_mdmf_shares_as_the_specification_describes_them(self):
         for data, k, n, seq in ((b"small mdmf", 3, 10, 1), (os.urandom(3 * 131073 + 5), 3, 10, 4),
                                 (os.urandom(131072), 1, 1, 2), (os.urandom(200_000), 2, 3, 3), (b"", 3, 10, 1)):
@@ -216,6 +225,62 @@ class SdmfShares(unittest.TestCase):
                                 (os.urandom(777), 2, 3, 3), (b"", 3, 10, 1), (os.urandom(4096), 71, 255, 12)):
             with self.subTest(size=len(data), k=k, n=n):
                 self.check(data, k, n, seq)
+
+
+class PublishedSdmfShares(SdmfReader, unittest.TestCase):
+    """The shares cairn's publisher (create, then an update to seqnum 2)
+    stored on three running cairnd nodes, read back over GBS, checked by the
+    same independent reader."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.nodes = []
+        try:
+            for i in range(3):
+                node = Node(name=f"m{i}", config_patch={"limits": {"store_reserved_bytes": 0}})
+                cls.nodes.append(node)
+                node.start()
+            cls.nurls = [run_cli("nurl", node_dir=n.dir, check=True).stdout.strip() for n in cls.nodes]
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for node in cls.nodes:
+            node.stop()
+            node.cleanup()
+
+    def encode(self, fmt, plaintext, k, n, seqnum):
+        self.assertEqual((fmt, seqnum), ("sdmf", 2))
+        # A key of its own for each file: a create finds no earlier shares.
+        self.used = getattr(self, "used", 0) + 1
+        with open(os.path.join(ROOT, "test", "vectors", "caps.json")) as f:
+            pem = [v for v in json.load(f)["vectors"] if v["kind"] == "ssk"][self.used]["key_pem"]
+        self.key = os.path.join(self.tmp.name, f"key{self.used}.pem")
+        with open(self.key, "w") as f:
+            f.write(pem)
+        out = os.path.join(self.tmp.name, f"published{k}-{n}-{len(plaintext)}")
+        os.mkdir(out)
+        proc = subprocess.run([binary("tools/mutable_publish_tool"), self.key, str(k), str(n), "2", out, *self.nurls],
+                              input=plaintext, capture_output=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr.decode(errors="replace"))
+        # An update shorter than the create leaves old bytes past the share's
+        # EOF (Tahoe never truncates): the reader stops at the EOF offset.
+        for i in range(n):
+            path = os.path.join(out, f"{i}.share")
+            with open(path, "rb") as f:
+                share = f.read()
+            eof = struct.unpack(">Q", share[99:107])[0]
+            with open(path, "wb") as f:
+                f.write(share[:eof])
+        return out, proc.stdout.decode().strip()
+
+    def test_sdmf_shares_as_the_specification_describes_them(self):
+        for data, k, n in ((b"hello, tahoe", 3, 10), (os.urandom(100_003), 3, 10), (b"", 2, 3),
+                           (os.urandom(1 << 20), 2, 5), (b"x", 1, 3)):
+            with self.subTest(size=len(data), k=k, n=n):
+                self.check(data, k, n, 2)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 // FaultPlatform: a PlatformWrapper that injects the faults the store must
-// survive — ENOSPC on writes, EIO on fsync, slow fsync — and fakes the free
-// space and the wall clock. A fault is data: what fails, how many times, with
+// survive — ENOSPC on writes, EIO on fsync, slow fsync, a power cut that
+// loses what was written and not yet fsynced — and fakes the free space and
+// the wall clock. A fault is data: what fails, how many times, with
 // which status. Any thread (the store calls it from the thread pool).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <map>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "cairn/platform/platform.h"
 
@@ -32,6 +36,13 @@ class FaultPlatform : public platform::PlatformWrapper {
   void SetWallSeconds(std::uint64_t s) { wall_ = s; }
   void AdvanceWallSeconds(std::uint64_t s) { wall_ += s; }
   int syncs() const { return syncs_; }
+  // A power cut, as far as body files go: every byte range written through
+  // this platform and not yet fdatasynced, in the files under `dir`, is
+  // zeroed (its pages never reached the disk), and BootId() changes (the
+  // machine rebooted). LMDB is not simulated: the store syncs every commit.
+  // Directory entries are not simulated either.
+  void LoseUnsyncedWrites(const std::string& dir);
+  std::string BootId() override;
 
   Result<platform::FsSpace> Space(const std::string& path) override;
   std::uint64_t WallSeconds() override;
@@ -46,6 +57,9 @@ class FaultPlatform : public platform::PlatformWrapper {
   std::atomic<int> sync_delay_ms_{0};
   std::atomic<int> syncs_{0};
   std::atomic<std::uint64_t> wall_{0};
+  // Guarded by mu_: unsynced [offset, offset+len) ranges per inode.
+  std::map<unsigned long long, std::vector<std::pair<std::uint64_t, std::uint64_t>>> unsynced_;
+  int boots_ = 0;
 };
 
 }  // namespace cairn::testing

@@ -54,6 +54,8 @@ struct CommandsOptions {
   std::uint32_t shares_total = 10;
   std::uint32_t shares_happy = 7;
   std::uint64_t max_segment_size = 1 << 20;
+  // mutable.*: the largest SDMF file (held in memory), limits.sdmf_max_bytes.
+  std::uint64_t sdmf_max_bytes = 16 << 20;
 };
 
 class Commands final : public Dispatcher {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,11 @@ struct Config {
   std::uint32_t shares_happy = 7;          // "client.shares_happy": servers of happiness (1..N)
   std::uint64_t max_segment_size = 1 << 20;  // "client.max_segment_size": enters the convergent key
   Limits limits;                           // board defaults + "limits" overrides
+  // The board's watchdog and status LED (cairn/platform/board_io.h): unset
+  // keeps the board's value (boards/<name>.mk, HW_ lines), "" turns one off.
+  std::optional<std::string> watchdog;     // "hardware.watchdog": device path
+  std::optional<std::uint64_t> watchdog_interval_ms;  // "hardware.watchdog_interval_ms"
+  std::optional<std::string> led;          // "hardware.led": name under /sys/class/leds, or a path
 };
 
 // Parses cairn.json text. `source` names the file in error messages.

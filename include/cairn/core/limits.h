@@ -38,7 +38,9 @@ namespace cairn {
   X(store_queue_bytes, 67108864, "payload of queued share writes; more are refused as busy, bytes") \
   X(store_batch_ops, 256, "share writes group-committed in one LMDB transaction (1: no grouping)")  \
   X(store_batch_bytes, 16777216, "payload group-committed in one LMDB transaction, bytes")          \
+  X(store_sync_every_write, 0, "1: fsync every upload write before acknowledging it; 0: only the write completing a share (docs/store.md)") \
   X(gbs_rtw_body_bytes, 67108864, "largest mutable read-test-write request (held in memory), bytes") \
+  X(sdmf_max_bytes, 16777216, "largest mutable (SDMF) file: held in memory while published or read, bytes") \
   X(gbs_read_bytes, 16777216, "longest answer to one ranged share read, bytes")               \
   X(gbs_write_piece_bytes, 262144, "upload bytes handed to the store per write, bytes")          \
   X(gbs_upload_buffer_bytes, 8388608, "upload bytes held in memory, all uploads together, bytes") \

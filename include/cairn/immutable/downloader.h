@@ -4,14 +4,18 @@
 // are used first. For k shares of distinct numbers the header, the URI
 // extension block (checked against the cap), the crypttext hash tree and the
 // share's block hash tree and share hash chain are fetched and verified
-// (chk_reader.h); then, one segment at a time, one block from each of those
-// shares is fetched, verified, decoded, decrypted and written at its offset
-// in the output file (on the thread pool). A share that cannot be read is
-// replaced by another; a share that fails a hash check is replaced too, and
-// its server gets the corruption advisory. Nothing unverified is written.
+// (chk_reader.h); then the segments are fetched through a window: while
+// the thread pool verifies, decodes, decrypts and writes one segment (at its
+// offset in the output file), the blocks of the next ones are read already.
+// A share that cannot be read is replaced by another; a share that fails a
+// hash check is replaced too, and its server gets the corruption advisory.
+// A share whose read is overdue (several times the median latency of recent
+// answers, at least a second) is replaced when a spare share exists; its
+// late answers are dropped, never used. Nothing unverified is written.
 //
-// Memory: one segment's k blocks and its plaintext. Every completion runs on
-// a later loop turn, exactly once. Loop thread only.
+// Memory: the blocks of at most 3 segments (k blocks each) and one
+// segment's plaintext. Every completion runs on a later loop turn, exactly
+// once. Loop thread only.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +37,7 @@ struct DownloadResult {
   std::map<std::uint32_t, std::string> shares_used;
   std::size_t corrupt_shares = 0;  // shares that failed a check (advisories sent)
   std::size_t failed_reads = 0;    // reads that failed (server errors)
+  std::size_t overdue_shares = 0;  // shares given up for a spare because a read was overdue
 };
 
 // Writes the file of `cap` (LIT or CHK) to `path` (created or truncated;

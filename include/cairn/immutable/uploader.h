@@ -1,21 +1,24 @@
 // Immutable (CHK) upload and download over GBS (tahoe-protocol.md 5.5):
 //
 //   UploadFile: pass 1 hashes the file off the loop for the convergent key
-//   (LIT cap for 55 bytes or less, nothing stored); then asks every server
+//   (LIT cap for 55 bytes or less, nothing stored), unless the caller gives
+//   the key (UploadOptions::convergent_key); then asks every server
 //   for its version (room) and the shares it already has, plans placement
 //   with servers of happiness (grid/placement.h, reusing existing shares),
-//   allocates buckets, and streams the file one segment at a time: read,
-//   encrypt and encode on the thread pool, PATCH each block to its bucket,
-//   then the trailers (hash trees, UEB), whose PATCH completes each share.
+//   allocates buckets (shares a server refused or failed to take are planned
+//   again on the other servers, up to 4 rounds), and streams the file one
+//   segment at a time: read, encrypt and encode on the thread pool, PATCH
+//   each block to its bucket, then the trailers (hash trees, UEB), whose PATCH completes each share.
 //
 //   DownloadFile: in download.cc; see downloader.h.
 //
-// Memory: one segment is encoded while up to `segments_in_flight` segments'
-// blocks are in flight, so at most segments_in_flight + 1 segments' blocks
-// (N/k times the segment size each) are held, whatever the file size. Each
-// server has at most `segments_in_flight` segments' blocks of its shares in
-// flight: a segment's PATCHes go out only when fewer segments than that have
-// PATCHes unanswered.
+// Memory: one segment is encoded and one waits while up to
+// `segments_in_flight` segments' blocks are in flight or batched, so at most
+// segments_in_flight + 2 segments' blocks (N/k times the segment size each)
+// are held, whatever the file size. Consecutive segments are batched into
+// one PATCH per share (up to 1 MiB of a share, or half the window of
+// segments), and a batch goes out only when the segments in flight plus
+// its own fit the window.
 //
 // Every completion runs on a later loop turn, exactly once, also when the
 // call fails at once (design rule 1). Loop thread only.
@@ -44,9 +47,16 @@ struct UploadOptions {
   std::uint32_t happy = 7;   // servers of happiness required
   std::string convergence;   // the raw convergence secret (any length)
   std::string lease_secret;  // the client's raw lease secret (32 bytes)
-  // Segments whose PATCHes may be outstanding at once (>= 1): each server
-  // has at most this many segments' blocks of its shares in flight.
-  std::size_t segments_in_flight = 3;
+  // Segments whose PATCHes may be outstanding or batched at once (>= 1):
+  // each server has at most this many segments' blocks of its shares in
+  // flight (two batches of two segments by default).
+  std::size_t segments_in_flight = 4;
+  // The convergent key, when the caller hashed the file already as it
+  // arrived (caps::ConvergentKeyHasher with `convergence`, `params` and a
+  // size of `prehashed_size`): the first pass over the file is skipped. Used
+  // only if the file has exactly prehashed_size bytes; the cap is the same.
+  std::string convergent_key;
+  std::uint64_t prehashed_size = 0;
 };
 
 struct UploadResult {

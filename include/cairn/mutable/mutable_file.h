@@ -3,13 +3,15 @@
 //
 //   NewMutableKey   RSA-2048 key generation off the loop; the write cap is
 //                   known before anything is sent (the caller records it).
-//   CreateMutable   publishes seqnum 1 of a new key: every server in
-//                   permuted order gets a read-test-write whose test vector
-//                   expects no share.
+//   CreateMutable   publishes seqnum 1 of a new key: share i goes to the
+//                   i-th server in permuted order (round-robin when there
+//                   are fewer servers than shares), in one read-test-write
+//                   per server whose test vectors expect no share.
 //   PublishMutable  servermap update in write mode (finds the newest
 //                   version, its seqnum and the encrypted private key), then
 //                   publishes seqnum+1 with test vectors expecting the
-//                   version each server was seen to hold (or no share).
+//                   version each server was seen to hold (or no share);
+//                   the shares of a server that fails go to other servers.
 //   RetrieveMutable servermap update in read mode, then the newest
 //                   recoverable version, every hash and the signature
 //                   verified; corrupt shares are reported (advisory) and
@@ -22,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,6 +42,10 @@ struct MutableOptions {
   std::uint32_t n = 10;      // shares in total
   std::uint32_t happy = 7;   // servers of happiness a publish must reach
   std::string lease_secret;  // the client's raw lease secret (32 bytes)
+  // Tests only: called after the servermap update of a publish with the
+  // continuation that sends the writes, so that a test can make two
+  // publishers map before either writes. Unset: the publish goes straight on.
+  std::function<void(std::function<void()> resume)> TEST_before_write;
 };
 
 // A freshly generated key pair and its write cap.
@@ -57,6 +64,7 @@ struct PublishResult {
   std::map<std::uint32_t, std::vector<std::string>> placement;
   std::size_t writes_sent = 0;       // read-test-write requests sent
   std::size_t servers_failed = 0;    // servers that failed during the publish
+  std::size_t shares_replaced = 0;   // shares sent to another server after theirs failed
 };
 
 struct RetrieveResult {
@@ -78,7 +86,9 @@ void CreateMutable(Loop& loop, std::vector<grid::GridServer> servers, NewKey key
                    MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
                    Callback<void(Result<PublishResult>)> done);
 
-// Replaces the contents of the file of `writecap` (URI:SSK:). Errors: BadCap
+// Replaces the contents of the file of `writecap` (URI:SSK:). The new
+// version keeps the file's k and N (those of its newest version, as Tahoe
+// does); `options.happy` still applies (at most N). Errors: BadCap
 // (not an SDMF write cap), NotFound (no server holds a share), NotEnoughServers,
 // UncoordinatedWrite (another writer's version appeared during the publish),
 // Integrity (no version could be verified), Cancelled.

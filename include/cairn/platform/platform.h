@@ -27,6 +27,10 @@ class Platform {
   virtual Result<FsSpace> Space(const std::string& path) = 0;
   // Seconds since the Unix epoch (lease times are wall-clock, like Tahoe's).
   virtual std::uint64_t WallSeconds() = 0;
+  // Names this boot of the machine ("" if unknown): writes not yet fsynced
+  // survive a process crash but not a reboot, so the store trusts its
+  // unsynced records only while this is unchanged.
+  virtual std::string BootId() = 0;
 
   // Opens `path` read-write, creating it (mode 0600) if `create`. NotFound if
   // it does not exist and !create. The descriptor is the caller's to Close.
@@ -73,6 +77,7 @@ class PlatformWrapper : public Platform {
   explicit PlatformWrapper(Platform* target) : target_(target) {}
   Result<FsSpace> Space(const std::string& path) override { return target_->Space(path); }
   std::uint64_t WallSeconds() override { return target_->WallSeconds(); }
+  std::string BootId() override { return target_->BootId(); }
   Result<int> OpenFile(const std::string& path, bool create) override { return target_->OpenFile(path, create); }
   Result<int> OpenRead(const std::string& path) override { return target_->OpenRead(path); }
   void Close(int fd) override { target_->Close(fd); }

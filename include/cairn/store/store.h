@@ -9,7 +9,10 @@
 // index, share number) are serialized and a read-test-write sees every
 // earlier write), batched into one LMDB write transaction per commit (group
 // commit) run off the loop, and acknowledged only once that transaction is
-// durable. Arguments are copied or moved in; nothing need outlive a call.
+// durable — except, under the default sync policy, an upload's intermediate
+// chunk writes, acknowledged once in the page cache (StoreOptions::
+// sync_every_write). Arguments are copied or moved in; nothing need outlive
+// a call.
 //
 // Loop thread only.
 #pragma once
@@ -60,6 +63,12 @@ struct StoreOptions {
   std::uint64_t batch_ops = 256;                // writes in one transaction; 1 = no group commit
   std::uint64_t batch_bytes = 16ull << 20;      // write payload in one transaction
   bool read_only = false;                       // refuse every write, immutable and mutable
+  // The fsync policy (docs/store.md, "Durability"). false ("complete"): an
+  // upload's intermediate writes are acknowledged once in the page cache
+  // (they survive a crash of cairnd, not of the machine); the write that
+  // completes a share, and every other write, once fsynced. true
+  // ("always"): every write once fsynced.
+  bool sync_every_write = false;
   LeaseExpiry expiry = LeaseExpiry::kOff;
 
   // The options a node's limits give (map, reserved space, sizes, queues).

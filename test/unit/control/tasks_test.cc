@@ -169,6 +169,32 @@ TEST_F(TasksTest, RecordsSurviveARestartAndUnfinishedTasksAreInterrupted) {
   EXPECT_GT(next, interrupted);
 }
 
+TEST_F(TasksTest, AnIntentIsDurableOnALaterTurnAndSurvivesARestart) {
+  TaskRun* hung = nullptr;
+  bool durable = false, inside = true;
+  TaskId id = SubmitSync(Spec("slot/x", [&](TaskRun& run) {
+    hung = &run;
+    Json intent = Json::NewObject();
+    cJSON_AddStringToObject(intent.get(), "writecap", "URI:SSK:a:b");
+    run.RecordIntent(std::move(intent), [&](Status st) {
+      EXPECT_TRUE(st.ok()) << st.ToString();
+      EXPECT_FALSE(inside) << "durable ran inside RecordIntent";
+      durable = true;
+    });
+    inside = false;
+  }));
+  ASSERT_TRUE(loop.RunUntil([&] { return durable; }, 5000));
+  ASSERT_NE(hung, nullptr);
+  CloseTable();  // the daemon "dies" with the task running, its intent recorded
+  Reopen();
+  auto r = table->Show(id);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(StateOf(*r), "failed");
+  const cJSON* intent = cJSON_GetObjectItemCaseSensitive(r->get(), "intent");
+  ASSERT_NE(intent, nullptr);
+  EXPECT_STREQ(cJSON_GetObjectItemCaseSensitive(intent, "writecap")->valuestring, "URI:SSK:a:b");
+}
+
 TEST_F(TasksTest, BoundsRefuseWithBusyAndHistoryIsPruned) {
   CloseTable();
   TaskLimits small;

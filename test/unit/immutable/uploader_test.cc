@@ -17,6 +17,7 @@
 #include "cairn/caps/keys.h"
 #include "cairn/gbs/client.h"
 #include "cairn/gbs/server.h"
+#include "cairn/grid/placement.h"
 #include "cairn/http/server.h"
 #include "cairn/immutable/chk.h"
 #include "cairn/immutable/downloader.h"
@@ -24,109 +25,16 @@
 #include "cairn/tls/identity.h"
 #include "cairn/tls/server.h"
 #include "cairn/tls/session.h"
+#include "support/grid_fixture.h"
 
 namespace cairn::immutable {
 namespace {
 
-struct TestServer {
-  std::string dir;
-  std::unique_ptr<store::ShareStore> store;
-  std::unique_ptr<gbs::StorageServer> gbs;
-  std::unique_ptr<http::Server> http;
-  gbs::Nurl nurl;
-  std::unique_ptr<gbs::Client> client;
-};
+using testing::Pattern;
 
-std::string Pattern(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& c : s) {
-    x = x * 1103515245u + 12345u;
-    c = static_cast<char>(x >> 16);
-  }
-  return s;
-}
-
-class UploaderTest : public ::testing::Test {
+class UploaderTest : public testing::GridFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/cairn-uploader-XXXXXX";
-    root = mkdtemp(tmpl);
-    ctx = *tls::Context::NewClient();
-  }
-  void TearDown() override {
-    for (auto& s : servers) StopServer(*s, true);
-    servers.clear();
-    std::filesystem::remove_all(root);
-  }
-  void StartServers(std::size_t m) {
-    for (std::size_t i = 0; i < m; ++i) {
-      auto s = std::make_unique<TestServer>();
-      s->dir = root + "/s" + std::to_string(servers.size());
-      std::filesystem::create_directories(s->dir);
-      store::StoreOptions so;
-      so.dir = s->dir;
-      so.map_bytes = 4 << 20;
-      so.map_max_bytes = 256 << 20;
-      so.sweep_interval_ms = 3600000;
-      auto st = store::ShareStore::Open(loop, so);
-      ASSERT_TRUE(st.ok()) << st.status().ToString();
-      s->store = std::move(*st);
-      auto id = tls::GenerateIdentity();
-      ASSERT_TRUE(id.ok());
-      tls::ServerOptions to;
-      to.key_pem = id->key_pem;
-      to.cert_pem = id->cert_pem;
-      gbs::StorageServerOptions go;
-      go.swissnum = "swiss-" + std::to_string(i);
-      go.application_version = "cairn/test";
-      s->gbs = std::make_unique<gbs::StorageServer>(loop, *s->store, go);
-      s->http = std::make_unique<http::Server>(loop, *tls::Context::NewServer(to));
-      http::ServerOptions ho;
-      gbs::StorageServer* handler = s->gbs.get();
-      ASSERT_TRUE(
-          s->http->Start(ho, [handler](std::shared_ptr<http::Exchange> ex) { handler->Handle(std::move(ex)); }).ok());
-      s->nurl.spki_hash = *tls::SpkiHashOfCertPem(id->cert_pem);
-      s->nurl.host = "127.0.0.1";
-      s->nurl.port = s->http->port();
-      s->nurl.swissnum = go.swissnum;
-      gbs::ClientOptions co;
-      co.connect_ms = 2000;
-      s->client = std::make_unique<gbs::Client>(loop, ctx, s->nurl, std::move(co));
-      servers.push_back(std::move(s));
-    }
-  }
-  // Stops a server's listener (its client then gets refused connections);
-  // `all` also closes the client and the store.
-  void StopServer(TestServer& s, bool all) {
-    if (s.http) {
-      bool done = false;
-      s.http->Close([&] { done = true; });
-      ASSERT_TRUE(loop.RunUntil([&] { return done; }, 20000));
-      s.http.reset();
-      s.gbs.reset();
-    }
-    if (!all) return;
-    if (s.client) {
-      bool done = false;
-      s.client->Close([&] { done = true; });
-      ASSERT_TRUE(loop.RunUntil([&] { return done; }, 20000));
-      s.client.reset();
-    }
-    if (s.store) {
-      bool done = false;
-      s.store->Close([&] { done = true; });
-      ASSERT_TRUE(loop.RunUntil([&] { return done; }, 20000));
-      s.store.reset();
-    }
-  }
-  std::vector<GridServer> Grid() {
-    std::vector<GridServer> g;
-    for (std::size_t i = 0; i < servers.size(); ++i) {
-      g.push_back(GridServer{servers[i]->client.get(), *gbs::ServerSeed(servers[i]->nurl), "s" + std::to_string(i)});
-    }
-    return g;
-  }
+  void OverdueCase(int prompt_reads);
   std::string WriteTemp(const std::string& data) {
     std::string path = root + "/in-" + std::to_string(++files);
     std::ofstream(path, std::ios::binary) << data;
@@ -170,10 +78,6 @@ class UploaderTest : public ::testing::Test {
     return o;
   }
 
-  Loop loop;
-  std::string root;
-  std::shared_ptr<tls::Context> ctx;
-  std::vector<std::unique_ptr<TestServer>> servers;
   int files = 0;
 };
 
@@ -200,6 +104,31 @@ TEST_F(UploaderTest, RoundTripsAtTheSizesThatMatter) {
     EXPECT_EQ(down->size, size);
     EXPECT_TRUE(ReadAll(out) == data);
   }
+}
+
+// Small blocks: consecutive segments travel in one PATCH per share (half
+// the window of segments each), and the shares are still exact.
+TEST_F(UploaderTest, ConsecutiveSegmentsAreBatchedIntoOnePatch) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 4, 4096);
+  ASSERT_EQ(o.segments_in_flight, 4u);
+  std::string data = Pattern(20 * 4096, 41);  // 20 segments of 2 KiB blocks
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  ASSERT_EQ(up->shares_uploaded, 4u);
+  EXPECT_LE(up->max_segments_in_flight, o.segments_in_flight);
+  for (const auto& s : servers) {
+    std::uint64_t writes = 0;
+    const auto& requests = s->gbs->stats().requests;
+    auto it = requests.find("write");
+    ASSERT_NE(it, requests.end());
+    for (const auto& [status, count] : it->second) writes += count;
+    // 10 batches of 2 segments and the trailer, not 20 PATCHes and the trailer.
+    EXPECT_EQ(writes, 11u);
+  }
+  auto down = Get(up->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
 }
 
 TEST_F(UploaderTest, ImmediateFailuresStillCompleteOnALaterTurn) {
@@ -310,6 +239,99 @@ TEST_F(UploaderTest, DownloadDoesNotWaitForASlowServer) {
   EXPECT_LT(loop.NowMs() - start, 10000u);
   EXPECT_TRUE(ReadAll(root + "/out") == data);
   for (const auto& [sh, name] : down->shares_used) EXPECT_NE(name, "s0");
+}
+
+// Server 0 answers its share list at once and its first `prompt_reads`
+// reads in time, every later read 8 s late; the others answer their lists
+// 300 ms late, so server 0's share is the first candidate and is activated:
+// its reads become overdue and a spare share takes its place.
+void UploaderTest::OverdueCase(int prompt_reads) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 4096);
+  std::string data = Pattern(60000, 23);
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  ASSERT_EQ(up->shares_uploaded, 4u);
+  constexpr std::uint64_t kLateMs = 8000;
+  {
+    gbs::ClientOptions co;
+    co.TEST_late_ms = kLateMs;
+    auto reads = std::make_shared<int>(0);
+    co.TEST_fault = [reads, prompt_reads](std::string_view endpoint) {
+      if (endpoint != "read") return gbs::Fault::kNone;
+      return ++*reads > prompt_reads ? gbs::Fault::kAnswerLate : gbs::Fault::kNone;
+    };
+    ReplaceClient(0, std::move(co));
+  }
+  for (std::size_t i = 1; i < 4; ++i) {
+    gbs::ClientOptions co;
+    co.TEST_late_ms = 300;
+    co.TEST_fault = [](std::string_view endpoint) {
+      return endpoint == "list" ? gbs::Fault::kAnswerLate : gbs::Fault::kNone;
+    };
+    ReplaceClient(i, std::move(co));
+  }
+  const std::uint64_t start = loop.NowMs();
+  std::optional<Result<DownloadResult>> down;
+  int completions = 0;
+  DownloadFile(loop, Grid(), up->cap, root + "/out", nullptr, nullptr, [&](Result<DownloadResult> r) {
+    ++completions;
+    down.emplace(std::move(r));
+  });
+  ASSERT_TRUE(loop.RunUntil([&] { return down.has_value(); }, 30000));
+  const std::uint64_t took = loop.NowMs() - start;
+  ASSERT_TRUE(down->ok()) << down->status().ToString();
+  EXPECT_LT(took, kLateMs / 2) << "the download waited for the late server";
+  EXPECT_GE((*down)->overdue_shares, 1u);
+  for (const auto& [sh, name] : (*down)->shares_used) EXPECT_NE(name, "s0");
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+  // The late answers arrive after the end: they are dropped, the completion
+  // does not run again and the output is untouched.
+  loop.RunUntil([] { return false; }, kLateMs + 1000 - std::min(took, kLateMs));
+  EXPECT_EQ(completions, 1);
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
+}
+
+// The header read of the first share chosen is overdue.
+TEST_F(UploaderTest, OverdueHeaderReadIsServedByAnotherShare) { OverdueCase(0); }
+
+// The share is verified and in use (header and hash reads in time), then
+// its block reads are overdue while segments are in the fetch window.
+TEST_F(UploaderTest, OverdueBlockReadsAreServedByAnotherShare) { OverdueCase(4); }
+
+TEST_F(UploaderTest, SharesARefusingServerDidNotTakeArePlacedInAnotherRound) {
+  StartServers(5);
+  UploadOptions o = Options(2, 4, 4, 4096);
+  std::string data = Pattern(50000, 31);
+  // The first server of this file's permuted order answers its version and
+  // list but fails every allocate: the first round's plan gives it a share,
+  // which a second round must place on the fifth server for happiness 4.
+  auto cap = ChkCapOfBytes(data, o.convergence, o.params);
+  ASSERT_TRUE(cap.ok());
+  auto si = caps::StorageIndexOf(*cap);
+  ASSERT_TRUE(si.ok());
+  std::vector<std::string> seeds;
+  for (const GridServer& g : Grid()) seeds.push_back(g.seed);
+  const std::size_t refusing = grid::PermutedOrder(*si, seeds)[0];
+  {
+    gbs::ClientOptions co;
+    co.TEST_fault = [](std::string_view endpoint) {
+      return endpoint == "allocate" ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
+    };
+    ReplaceClient(refusing, std::move(co));
+  }
+  auto up = Put(data, o);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_EQ(up->happiness, 4u);
+  EXPECT_EQ(up->shares_uploaded, 4u);
+  EXPECT_EQ(up->placement.size(), 4u);
+  const std::string name = "s" + std::to_string(refusing);
+  for (const auto& [sh, names] : up->placement) {
+    for (const std::string& n : names) EXPECT_NE(n, name);
+  }
+  auto down = Get(up->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
 }
 
 TEST_F(UploaderTest, ServerFailingMidUploadIsDropped) {

@@ -167,9 +167,90 @@ TEST_F(Buckets, AbortedBodyFilesAreUnlinked) {
     for (auto& e : std::filesystem::directory_iterator(dir + "/incoming")) n += e.is_regular_file();
     return n;
   };
-  EXPECT_EQ(files(), 1u);
+  EXPECT_EQ(files(), 2u);  // the body and its ranges file (not yet synced)
   EXPECT_TRUE(StatusCall([&](auto cb) { store->Abort(Si(1), 0, "upload-secret", std::move(cb)); }).ok());
   EXPECT_EQ(files(), 0u);
+}
+
+// --- the fsync policy (docs/store.md, "Durability") ---------------------------
+
+TEST_F(Buckets, OnlyTheWriteThatCompletesAShareIsSynced) {
+  ASSERT_TRUE(Allocate(Si(1), {0}, 8).ok());
+  int before = fault.syncs();
+  auto w = Write(Si(1), 0, 0, "abcd");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->required, (std::vector<Range>{{4, 8}}));
+  EXPECT_EQ(fault.syncs(), before);  // acknowledged from the page cache
+  // The unsynced range counts: an overlap must match it.
+  EXPECT_EQ(Write(Si(1), 0, 2, "XX").status().code(), Code::kConflict);
+  Status st = StatusCall([&](auto cb) { store->CloseBucket(Si(1), 0, "upload-secret", std::move(cb)); });
+  EXPECT_NE(st.message().find("missing [4, 8)"), std::string_view::npos) << st.ToString();
+  w = Write(Si(1), 0, 4, "efgh");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_TRUE(w->complete);
+  EXPECT_GT(fault.syncs(), before);  // the body, before the commit that completes it
+  EXPECT_EQ(*ReadImm(Si(1), 0, 0, 8), "abcdefgh");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/incoming/" + SiHex(Si(1)) + "-0-1.ranges"));
+}
+
+TEST_F(Buckets, SyncEveryWriteSyncsIntermediateWrites) {
+  CloseStore();
+  options.sync_every_write = true;
+  Reopen();
+  ASSERT_TRUE(Allocate(Si(1), {0}, 8).ok());
+  int before = fault.syncs();
+  ASSERT_TRUE(Write(Si(1), 0, 0, "abcd").ok());
+  EXPECT_GT(fault.syncs(), before);
+  EXPECT_TRUE(Write(Si(1), 0, 4, "efgh")->complete);
+}
+
+TEST_F(Buckets, UnsyncedRangesSurviveAProcessCrash) {
+  ASSERT_TRUE(Allocate(Si(1), {0}, 8).ok());
+  ASSERT_TRUE(Write(Si(1), 0, 0, "abcd").ok());
+  Reopen();  // same boot: the page cache kept the body and its ranges file
+  EXPECT_EQ(Write(Si(1), 0, 0, "abcX").status().code(), Code::kConflict);
+  auto w = Write(Si(1), 0, 4, "efgh");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_TRUE(w->complete);
+  EXPECT_EQ(*ReadImm(Si(1), 0, 0, 8), "abcdefgh");
+}
+
+TEST_F(Buckets, PowerLossKeepsCompleteSharesAndResetsUnsyncedRanges) {
+  // Complete: written in two chunks, the first never synced on its own.
+  ASSERT_TRUE(Allocate(Si(1), {0}, 8).ok());
+  ASSERT_TRUE(Write(Si(1), 0, 0, "abcd").ok());
+  ASSERT_TRUE(Write(Si(1), 0, 4, "efgh")->complete);
+  // In progress: one acknowledged, unsynced chunk.
+  ASSERT_TRUE(Allocate(Si(2), {0}, 8).ok());
+  ASSERT_TRUE(Write(Si(2), 0, 0, "abcd").ok());
+  CloseStore();
+  fault.LoseUnsyncedWrites(dir);  // the second upload's bytes never reached the disk
+  Reopen();
+  EXPECT_EQ(*ReadImm(Si(1), 0, 0, 8), "abcdefgh");
+  EXPECT_EQ(*ListImm(Si(2)), std::vector<ShareNum>{});
+  // Its range is no longer claimed: the client writes it again, and a
+  // zeroed body can never be read as complete.
+  auto w = Write(Si(2), 0, 4, "efgh");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->required, (std::vector<Range>{{0, 4}}));
+  w = Write(Si(2), 0, 0, "WXYZ");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_TRUE(w->complete);
+  EXPECT_EQ(*ReadImm(Si(2), 0, 0, 8), "WXYZefgh");
+}
+
+TEST_F(Buckets, ATornRangesFileRestartsTheUpload) {
+  ASSERT_TRUE(Allocate(Si(1), {0}, 8).ok());
+  ASSERT_TRUE(Write(Si(1), 0, 0, "abcd").ok());
+  CloseStore();
+  std::string ranges = dir + "/incoming/" + SiHex(Si(1)) + "-0-1.ranges";
+  ASSERT_TRUE(std::filesystem::exists(ranges));
+  std::filesystem::resize_file(ranges, 10);
+  Reopen();
+  EXPECT_FALSE(std::filesystem::exists(ranges));
+  auto w = Write(Si(1), 0, 4, "efgh");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->required, (std::vector<Range>{{0, 4}}));
 }
 
 TEST_F(Buckets, UnknownFormatVersionIsRefused) {

@@ -1,0 +1,40 @@
+# Board images and the board's hardware table. Included by the Makefile.
+#
+#   make image BOARD=x [IMAGE_KEY=signing-key.pem]
+#
+# writes build/x/image/cairn-VERSION-x.{squashfs,manifest,sig}: a squashfs
+# root overlay (release cairnd and cairn, the board's default config, a
+# systemd unit and a sysvinit script), a manifest listing the SHA-256 of
+# every file and of the squashfs, and an RSA-2048 PSS signature of the
+# manifest. Without IMAGE_KEY a throwaway development key is made under
+# build/x/image/ (and make says so loudly). Layout and format: docs/boards.md.
+
+# --- the HW_ lines of boards/*.mk become platform/linux/board_io.cc's table ---
+$(GEN)/board_hardware.inc: $(wildcard boards/*.mk)
+	@mkdir -p $(@D)
+	$(Q)for f in $(sort $(wildcard boards/*.mk)); do \
+	  b=$$(basename $$f .mk); \
+	  sed -n 's/^HW_\([a-z0-9_]*\)[ \t]*=[ \t]*\([^ \t#]*\).*$$/{"'"$$b"'", "\1", "\2"},/p' $$f; \
+	done > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/platform/linux/board_io.o: $(GEN)/board_hardware.inc
+
+# --- the image ----------------------------------------------------------------
+IMAGE_VERSION := $(shell sed -n 's/.*kVersion\[\] = "\([^"]*\)".*/\1/p' include/cairn/core/version.h)
+IMAGE_DIR     := build/$(BOARD)/image
+# The signing and config tool runs here, on the build machine: the host's
+# release cairn, whatever the board.
+IMAGE_TOOL    := build/host/release/cairn
+# squashfs-tools: mksquashfs makes the image (unsquashfs, used by the tests
+# and by owners, reads it back without root). `make deps` (and so `make
+# test`, whose test_image.py builds an image) installs it too.
+IMAGE_APT     := squashfs-tools
+BOARD_APT     += $(IMAGE_APT)
+
+.PHONY: image
+image:
+	$(Q)sh boards/install_deps.sh $(BOARD_APT)
+	$(Q)$(MAKE) --no-print-directory MODE=release all
+	$(Q)$(MAKE) --no-print-directory BOARD=host MODE=release $(IMAGE_TOOL)
+	$(Q)sh boards/make_image.sh --board $(BOARD) --version $(IMAGE_VERSION) --bin build/$(BOARD)/release \
+	  --tool $(IMAGE_TOOL) --out $(IMAGE_DIR) $(if $(IMAGE_KEY),--key $(IMAGE_KEY))

@@ -1,0 +1,476 @@
+// mutable.create / mutable.put / mutable.get: SDMF mutable files on the
+// node's grid (docs/mutable.md), over the engine in cairn/mutable.
+//
+// Each is a task. Its locks: "servers" shared (the grid does not change
+// under it), "slot/<SI>" for the file (exclusive to publish, shared to
+// read: two aliases or a raw cap may name one slot), and "alias/<name>"
+// when an alias names the file (shared to use it; exclusive to create it).
+// A target given as an alias is resolved once at submission, only to name
+// the slot's lock, and again inside the task after the locks are held: if
+// it now names another file the task fails `conflict` (retry).
+//
+// create makes the key first and records the write cap durably in the task
+// record ("intent") before the first share is sent, so no crash can lose
+// the only copy of the key; with an alias, a name that exists fails
+// `conflict` before anything is sent, and the alias is written with an
+// MDB_NOOVERWRITE put. The file travels in memory (SDMF is one segment),
+// bounded by limits.sdmf_max_bytes. Loop thread only.
+#include <cjson/cJSON.h>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "cairn/caps/cap.h"
+#include "cairn/core/base32.h"
+#include "cairn/mutable/mutable_file.h"
+#include "cairn/control/protocol.h"
+#include "control/grid_run.h"
+#include "control/handlers.h"
+
+namespace cairn::control {
+namespace {
+
+namespace mf = mutable_files;
+
+constexpr std::size_t kSendChunk = 256 << 10;  // within every board's control_chunk_bytes
+
+// What a mutable task needs of the daemon, copied when it is submitted
+// (every pointer outlives the tasks: the task table closes first).
+struct Env {
+  Loop* loop;
+  NameTable* servers;
+  NameTable* aliases;
+  TaskTable* tasks;
+  std::map<TaskId, std::unique_ptr<Timer>>* holds;
+  std::shared_ptr<tls::Context> ctx;
+  std::shared_ptr<GridOps> ops;
+  std::string private_dir;
+  mf::MutableOptions options;
+};
+
+Result<Env> EnvOf(CommandsState& c) {
+  CAIRN_TRY_ASSIGN(auto ctx, ClientContext(c));
+  mf::MutableOptions options;
+  options.k = c.options.shares_needed;
+  options.n = c.options.shares_total;
+  options.happy = c.options.shares_happy;
+  return Env{&c.loop, &c.servers, &c.aliases, &c.tasks, &c.holds, ctx, c.grid_ops, c.options.private_dir, options};
+}
+
+std::string SlotKey(const std::string& storage_index) { return "slot/" + Base32Encode(storage_index); }
+
+// An SDMF cap that can write (or, with `read_ok`, read) a file.
+Result<caps::Cap> SdmfCap(const std::string& text, bool read_ok) {
+  CAIRN_TRY_ASSIGN(caps::Cap cap, caps::ParseCap(text));
+  bool write = cap.kind == caps::CapKind::kMutableWrite;
+  bool read = cap.kind == caps::CapKind::kMutableRead;
+  if (!(write || (read_ok && read))) {
+    return Status::BadCap(read_ok ? "not a mutable file's write or read cap (URI:SSK: or URI:SSK-RO:)"
+                                  : "not a mutable file's write cap (URI:SSK:)");
+  }
+  if (cap.format != caps::MutableFormat::kSdmf) return Status::BadCap("MDMF files are not supported yet (SDMF only)");
+  return cap;
+}
+
+// A target as given: a cap, or an alias name (its cap read at submission
+// only to name the slot's lock).
+struct Target {
+  std::string alias;              // empty when a cap was given
+  std::optional<caps::Cap> cap;   // the cap given
+  std::string locked_si;          // the storage index whose slot is locked ("" if none)
+};
+
+Result<Target> ResolveAtSubmit(const NameTable& aliases, const std::string& text, bool read_ok) {
+  Target t;
+  if (text.rfind("URI:", 0) == 0) {
+    CAIRN_TRY_ASSIGN(caps::Cap cap, SdmfCap(text, read_ok));
+    CAIRN_TRY_ASSIGN(t.locked_si, caps::StorageIndexOf(cap));
+    t.cap = cap;
+    return t;
+  }
+  if (!NameTable::CheckName(text).ok()) return Status::BadCap("\"" + text + "\" is neither a cap nor an alias name");
+  t.alias = text;
+  // Missing or of another kind now: the task says so once it holds the name.
+  auto now = aliases.Get(text);
+  if (now.ok()) {
+    auto cap = SdmfCap(*now, read_ok);
+    auto si = cap.ok() ? caps::StorageIndexOf(*cap) : Result<std::string>(cap.status());
+    if (si.ok()) t.locked_si = *si;
+  }
+  return t;
+}
+
+// The target's cap inside the task, after the locks: an alias is read
+// fresh and must still name the slot that is locked.
+Result<caps::Cap> ResolveInTask(const NameTable& aliases, const Target& t, bool read_ok) {
+  if (!t.alias.empty()) {
+    auto text = aliases.Get(t.alias);
+    if (!text.ok()) return text.status();
+    auto cap = SdmfCap(*text, read_ok);
+    if (!cap.ok()) return cap.status().WithContext("alias \"" + t.alias + "\"");
+    CAIRN_TRY_ASSIGN(std::string si, caps::StorageIndexOf(*cap));
+    if (si != t.locked_si) {
+      return Status::Conflict("alias \"" + t.alias + "\" was changed to another file while the task was queued; retry");
+    }
+    return *cap;
+  }
+  return *t.cap;
+}
+
+std::vector<LockKey> KeysOf(const Target& t, LockMode slot_mode) {
+  std::vector<LockKey> keys{LockKey{"servers", LockMode::kShared}};
+  if (!t.alias.empty()) keys.push_back(LockKey{"alias/" + t.alias, LockMode::kShared});
+  if (!t.locked_si.empty()) keys.push_back(LockKey{SlotKey(t.locked_si), slot_mode});
+  return keys;
+}
+
+// Test hook (CAIRN_TEST_HOOKS=1 only): a create waits `ms` after its key is
+// recorded, before the grid is touched, so that tests can hold it at a known
+// point with its locks. Shutdown drops the wait (the task is then
+// interrupted).
+void Hold(const Env& env, TaskRun& run, std::uint64_t ms, Task then) {
+  if (ms == 0) return then();
+  TaskId id = run.id();
+  TaskRun* runp = &run;
+  auto* holds = env.holds;
+  run.Progress("held", 0, ms);
+  (*holds)[id] = env.loop->PostAfter(ms, [holds, id, runp, then = std::move(then)]() mutable {
+    holds->erase(id);
+    if (runp->cancel_requested()) return runp->Fail(Status::Cancelled("cancelled while held"));
+    then();
+  });
+}
+
+// Test hook (CAIRN_TEST_HOOKS=1 only): a publish waits `ms` after its
+// servermap update, before its first write ("mid-push"). The wait always
+// ends by itself (shutdown waits for it: the task holds the grid).
+std::function<void(std::function<void()>)> HoldBeforeWrite(Loop* loop, TaskRun* run, std::uint64_t ms) {
+  auto timer = std::make_shared<std::unique_ptr<Timer>>();
+  return [loop, run, ms, timer](std::function<void()> resume) {
+    run->Progress("held", 0, ms);
+    *timer = loop->PostAfter(ms, [resume = std::move(resume)] { resume(); });
+  };
+}
+
+// Opens the grid and reads the lease secret, then `next`; or ends the task.
+void WithGrid(const Env& env, TaskRun& run, Callback<void(std::shared_ptr<GridRun>)> next) {
+  auto grid = StartGrid(*env.loop, *env.servers, env.ctx, env.ops, run);
+  if (!grid) return;
+  Loop* loop = env.loop;
+  TaskRun* runp = &run;
+  std::string path = env.private_dir + "/secret";
+  loop->Offload(
+      [grid, path]() -> Status {
+        CAIRN_TRY_ASSIGN(grid->lease_secret, LoadOrCreateSecret(path));
+        return Status();
+      },
+      [loop, grid, runp, next = std::move(next)](Status read) mutable {
+        if (!read.ok()) return CloseGrid(loop, grid, [runp, read] { runp->Fail(read); });
+        next(grid);
+      });
+}
+
+// Closes the grid, then ends the task with `outcome`.
+void Finish(Loop* loop, std::shared_ptr<GridRun> grid, TaskRun* run, Result<Json> outcome) {
+  auto shared = std::make_shared<Result<Json>>(std::move(outcome));
+  CloseGrid(loop, std::move(grid), [run, shared] {
+    if (!shared->ok()) return run->Fail(shared->status());
+    run->Succeed(std::move(**shared));
+  });
+}
+
+grid::ProgressFn ProgressTo(TaskRun* run) {
+  return [run](const std::string& phase, std::uint64_t done, std::uint64_t total) {
+    run->Progress(phase, done, total);
+  };
+}
+
+grid::StopFn StopOf(TaskRun* run, const std::shared_ptr<GridOps>& ops) {
+  return [run, ops] { return ops->stopping || run->cancel_requested(); };
+}
+
+Json PublishJson(const mf::PublishResult& p) {
+  Json out = Json::NewObject();
+  cJSON* o = out.get();
+  cJSON_AddStringToObject(o, "writecap", caps::FormatCap(p.writecap).c_str());
+  auto read = caps::ToReadCap(p.writecap);
+  if (read.ok()) cJSON_AddStringToObject(o, "readcap", caps::FormatCap(*read).c_str());
+  auto si = caps::StorageIndexOf(p.writecap);
+  if (si.ok()) cJSON_AddStringToObject(o, "storage_index", Base32Encode(*si).c_str());
+  cJSON_AddNumberToObject(o, "seqnum", static_cast<double>(p.seqnum));
+  cJSON_AddNumberToObject(o, "size", static_cast<double>(p.size));
+  cJSON_AddNumberToObject(o, "happiness", static_cast<double>(p.happiness));
+  cJSON_AddNumberToObject(o, "writes_sent", static_cast<double>(p.writes_sent));
+  cJSON_AddNumberToObject(o, "servers_failed", static_cast<double>(p.servers_failed));
+  cJSON* placement = cJSON_AddObjectToObject(o, "placement");
+  for (const auto& [sh, names] : p.placement) {
+    cJSON* list = cJSON_AddArrayToObject(placement, std::to_string(sh).c_str());
+    for (const std::string& n : names) cJSON_AddItemToArray(list, cJSON_CreateString(n.c_str()));
+  }
+  return out;
+}
+
+// The parameters every method that takes a file reads: "size" (checked
+// against the input, and against the limit before anything is read) and,
+// with test hooks, "hold_ms".
+struct InputParams {
+  std::optional<std::uint64_t> size;
+  std::uint64_t hold_ms = 0;
+};
+
+Status ReadInputParams(CommandsState& c, JsonObjectReader& r, const Request& req, InputParams* out) {
+  std::uint64_t size = 0;
+  CAIRN_TRY(r.Uint("size", &size));
+  if (cJSON_GetObjectItemCaseSensitive(req.params.get(), "size")) out->size = size;
+  if (c.options.test_hooks) CAIRN_TRY(r.Uint("hold_ms", &out->hold_ms, false, 600000));
+  if (out->size && *out->size > c.options.sdmf_max_bytes) {
+    return Status::InvalidArgument("the file is " + std::to_string(*out->size) +
+                                   " bytes; mutable (SDMF) files are limited to " +
+                                   std::to_string(c.options.sdmf_max_bytes) + " bytes (limits.sdmf_max_bytes)");
+  }
+  return Status();
+}
+
+// Reads a request's data frames into `contents` (at most `max` bytes, and
+// exactly params.size if given), then submits `spec` and answers with its
+// outcome; any error answers the request instead.
+struct Receive {
+  Loop* loop;
+  std::shared_ptr<GridOps> ops;
+  TaskTable* tasks;
+  bool wait;
+  Reply reply;
+  InputStream input;
+  std::shared_ptr<std::string> contents;
+  std::optional<std::uint64_t> size;
+  std::uint64_t max;
+  TaskSpec spec;
+
+  static void Read(std::shared_ptr<Receive> self) {
+    self->input.Read([self](Result<InputChunk> chunk) {
+      if (self->ops->stopping) return self->reply.Error(Status::ShuttingDown("the daemon is stopping"));
+      if (!chunk.ok()) return self->reply.Error(chunk.status());
+      std::string& got = *self->contents;
+      if (got.size() + chunk->data.size() > self->max) {
+        return self->reply.Error(Status::InvalidArgument("the file is over " + std::to_string(self->max) +
+                                                         " bytes: mutable (SDMF) files are limited to that "
+                                                         "(limits.sdmf_max_bytes)"));
+      }
+      got += chunk->data;
+      if (self->size && got.size() > *self->size) {
+        return self->reply.Error(
+            Status::InvalidArgument("more data than params.size (" + std::to_string(*self->size) + " bytes)"));
+      }
+      if (!chunk->eof) return Read(self);
+      if (self->size && got.size() != *self->size) {
+        return self->reply.Error(Status::InvalidArgument("the input ended after " + std::to_string(got.size()) +
+                                                         " of params.size " + std::to_string(*self->size) +
+                                                         " bytes"));
+      }
+      RunTaskOn(*self->tasks, self->wait, std::move(self->reply), std::move(self->spec));
+    });
+  }
+};
+
+void ReceiveThenRun(CommandsState& c, Request& req, Reply& reply, const InputParams& in,
+                    std::shared_ptr<std::string> contents, TaskSpec spec) {
+  auto rx = std::make_shared<Receive>(Receive{&c.loop, c.grid_ops, &c.tasks, req.wait, std::move(reply),
+                                              std::move(req.input), std::move(contents), in.size,
+                                              c.options.sdmf_max_bytes, std::move(spec)});
+  Receive::Read(rx);
+}
+
+// mutable.create: a new key, its write cap recorded, seqnum 1 published,
+// and the alias (if any) written.
+void Create(const Env& env, TaskRun& run, std::string alias, std::shared_ptr<std::string> contents,
+            std::uint64_t hold_ms) {
+  TaskRun* runp = &run;
+  // The name first, before a key is made or anything sent.
+  auto taken = [aliases = env.aliases, alias]() -> Status {
+    if (alias.empty()) return Status();
+    auto existing = aliases->Get(alias);
+    if (existing.ok()) return Status::Conflict("alias \"" + alias + "\" already exists");
+    if (existing.status().code() != Code::kNotFound) return existing.status();
+    return Status();
+  };
+  Status free = taken();
+  if (!free.ok()) return run.Fail(free);
+  run.Progress("generating key", 0, 1);
+  mf::NewMutableKey(*env.loop, [env, runp, alias, contents, hold_ms, taken](Result<mf::NewKey> key) mutable {
+    if (!key.ok()) return runp->Fail(key.status());
+    Json intent = Json::NewObject();
+    cJSON_AddStringToObject(intent.get(), "writecap", caps::FormatCap(key->writecap).c_str());
+    auto shared_key = std::make_shared<mf::NewKey>(std::move(*key));
+    // Durable before the first share is sent: a crash cannot lose the key.
+    runp->RecordIntent(std::move(intent), [env, runp, alias, contents, hold_ms, taken, shared_key](Status saved) {
+      if (!saved.ok()) return runp->Fail(saved);
+      Hold(env, *runp, hold_ms, [env, runp, alias, contents, taken, shared_key] {
+        Status still_free = taken();  // again, after the last wait before the push
+        if (!still_free.ok()) return runp->Fail(still_free);
+        WithGrid(env, *runp, [env, runp, alias, contents, shared_key](std::shared_ptr<GridRun> grid) {
+          Loop* loop = env.loop;
+          mf::MutableOptions options = env.options;
+          options.lease_secret = grid->lease_secret;
+          mf::CreateMutable(
+              *loop, grid->servers, std::move(*shared_key), std::move(*contents), options, ProgressTo(runp),
+              StopOf(runp, env.ops), [loop, grid, runp, alias, aliases = env.aliases](Result<mf::PublishResult> made) {
+                if (!made.ok()) return Finish(loop, grid, runp, made.status());
+                auto out = std::make_shared<Json>(PublishJson(*made));
+                if (alias.empty()) return Finish(loop, grid, runp, std::move(*out));
+                cJSON_AddStringToObject(out->get(), "alias", alias.c_str());
+                // MDB_NOOVERWRITE: a name that appeared anyway is `conflict`
+                // (the file exists; its write cap is in this task's record).
+                aliases->Add(alias, caps::FormatCap(made->writecap), [loop, grid, runp, out](Status added) {
+                  if (!added.ok()) return Finish(loop, grid, runp, added);
+                  Finish(loop, grid, runp, std::move(*out));
+                });
+              });
+        });
+      });
+    });
+  });
+}
+
+}  // namespace
+
+void MutableCreate(CommandsState& c, Request& req, Reply& reply) {
+  auto r = JsonObjectReader::Open(req.params.get(), "params.");
+  if (!r.ok()) return reply.Error(r.status());
+  std::string alias;
+  InputParams in;
+  Status st = r->String("alias", &alias);
+  if (st.ok()) st = ReadInputParams(c, *r, req, &in);
+  if (st.ok()) st = r->Finish();
+  if (st.ok() && !alias.empty()) st = NameTable::CheckName(alias);
+  auto env = EnvOf(c);
+  if (st.ok() && !env.ok()) st = env.status();
+  if (!st.ok()) return reply.Error(st);
+  std::vector<LockKey> keys{LockKey{"servers", LockMode::kShared}};
+  if (!alias.empty()) keys.push_back(LockKey{"alias/" + alias, LockMode::kExclusive});
+  TaskSpec spec = NewTaskSpec("mutable.create", req, std::move(keys));
+  auto contents = std::make_shared<std::string>();
+  spec.body = [env = *env, alias, contents, hold = in.hold_ms](TaskRun& run) {
+    Create(env, run, alias, contents, hold);
+  };
+  ReceiveThenRun(c, req, reply, in, contents, std::move(spec));
+}
+
+void MutablePut(CommandsState& c, Request& req, Reply& reply) {
+  auto r = JsonObjectReader::Open(req.params.get(), "params.");
+  if (!r.ok()) return reply.Error(r.status());
+  std::string target_text;
+  InputParams in;
+  Status st = r->String("target", &target_text, true);
+  if (st.ok()) st = ReadInputParams(c, *r, req, &in);
+  if (st.ok()) st = r->Finish();
+  Result<Target> target = st.ok() ? ResolveAtSubmit(c.aliases, target_text, false) : Result<Target>(st);
+  auto env = EnvOf(c);
+  if (target.ok() && !env.ok()) target = env.status();
+  if (!target.ok()) return reply.Error(target.status());
+  TaskSpec spec = NewTaskSpec("mutable.put", req, KeysOf(*target, LockMode::kExclusive));
+  auto contents = std::make_shared<std::string>();
+  spec.body = [env = *env, t = *target, contents, hold_ms = in.hold_ms](TaskRun& run) {
+    auto cap = ResolveInTask(*env.aliases, t, false);
+    if (!cap.ok()) return run.Fail(cap.status());
+    TaskRun* runp = &run;
+    WithGrid(env, run, [env, runp, cap = *cap, contents, hold_ms](std::shared_ptr<GridRun> grid) {
+      Loop* loop = env.loop;
+      mf::MutableOptions options = env.options;
+      options.lease_secret = grid->lease_secret;
+      if (hold_ms) options.TEST_before_write = HoldBeforeWrite(loop, runp, hold_ms);
+      mf::PublishMutable(*loop, grid->servers, cap, std::move(*contents), options, ProgressTo(runp),
+                         StopOf(runp, env.ops), [loop, grid, runp](Result<mf::PublishResult> published) {
+                           if (!published.ok()) return Finish(loop, grid, runp, published.status());
+                           Finish(loop, grid, runp, PublishJson(*published));
+                         });
+    });
+  };
+  ReceiveThenRun(c, req, reply, in, contents, std::move(spec));
+}
+
+namespace {
+
+// A mutable.get's answer after its task: the file (in memory) in data
+// frames, paced by the client's reading, then the final frame.
+struct SendBack {
+  std::shared_ptr<Reply> reply;
+  std::shared_ptr<std::string> contents;
+  Json result;
+  std::size_t sent = 0;
+
+  static void Next(std::shared_ptr<SendBack> self) {
+    if (!self->reply->connected()) return self->reply->Error(Status::Unavailable("the client left"));
+    const std::string& all = *self->contents;
+    std::size_t n = std::min(kSendChunk, all.size() - self->sent);
+    std::string chunk = all.substr(self->sent, n);
+    self->sent += n;
+    bool eof = self->sent == all.size();
+    self->reply->Data(std::move(chunk), eof);
+    if (eof) return self->reply->Result(std::move(self->result));
+    self->reply->WhenWritable([self] { Next(self); });
+  }
+};
+
+}  // namespace
+
+void MutableGet(CommandsState& c, Request& req, Reply& reply) {
+  std::string target_text;
+  Status st = StringParams(req, {{"target", &target_text}});
+  if (st.ok() && !req.wait) {
+    st = Status::InvalidArgument("mutable.get sends the file back on this connection: it cannot answer before it ends");
+  }
+  Result<Target> target = st.ok() ? ResolveAtSubmit(c.aliases, target_text, true) : Result<Target>(st);
+  auto env = EnvOf(c);
+  if (target.ok() && !env.ok()) target = env.status();
+  if (!target.ok()) return reply.Error(target.status());
+  TaskSpec spec = NewTaskSpec("mutable.get", req, KeysOf(*target, LockMode::kShared));
+  auto contents = std::make_shared<std::string>();
+  spec.body = [env = *env, t = *target, contents](TaskRun& run) {
+    auto cap = ResolveInTask(*env.aliases, t, true);
+    if (!cap.ok()) return run.Fail(cap.status());
+    TaskRun* runp = &run;
+    WithGrid(env, run, [env, runp, cap = *cap, contents](std::shared_ptr<GridRun> grid) {
+      Loop* loop = env.loop;
+      mf::RetrieveMutable(*loop, grid->servers, cap, ProgressTo(runp), StopOf(runp, env.ops),
+                          [loop, grid, runp, contents](Result<mf::RetrieveResult> got) {
+                            if (!got.ok()) return Finish(loop, grid, runp, got.status());
+                            Json out = Json::NewObject();
+                            cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(got->contents.size()));
+                            cJSON_AddNumberToObject(out.get(), "seqnum", static_cast<double>(got->seqnum));
+                            cJSON_AddNumberToObject(out.get(), "corrupt_shares",
+                                                    static_cast<double>(got->corrupt_shares));
+                            cJSON* used = cJSON_AddObjectToObject(out.get(), "shares_used");
+                            for (const auto& [sh, name] : got->shares_used) {
+                              cJSON_AddStringToObject(used, std::to_string(sh).c_str(), name.c_str());
+                            }
+                            *contents = std::move(got->contents);
+                            Finish(loop, grid, runp, std::move(out));
+                          });
+    });
+  };
+  // The task first; once it has succeeded the file goes back in data
+  // frames and the task's result is the final frame.
+  TaskTable* tasks = &c.tasks;
+  auto shared = std::make_shared<Reply>(std::move(reply));
+  tasks->Submit(std::move(spec), [tasks, shared, contents](Result<TaskId> id) {
+    if (!id.ok()) return shared->Error(id.status());
+    TaskId task = *id;
+    tasks->WatchProgress(task, [shared](Json event) { shared->Progress(std::move(event)); });
+    tasks->Wait(task, [task, shared, contents](Result<Json> record) {
+      if (!record.ok()) return shared->Error(record.status());
+      const cJSON* error = cJSON_GetObjectItemCaseSensitive(record->get(), "error");
+      if (error) return shared->Error(ErrorFromJson(error).WithContext("task " + std::to_string(task)));
+      const cJSON* result = cJSON_GetObjectItemCaseSensitive(record->get(), "result");
+      auto back = std::make_shared<SendBack>();
+      back->reply = shared;
+      back->contents = contents;
+      back->result = Json(result ? cJSON_Duplicate(result, true) : cJSON_CreateObject());
+      cJSON_AddNumberToObject(back->result.get(), "task", static_cast<double>(task));
+      shared->WhenWritable([back] { SendBack::Next(back); });
+    });
+  });
+}
+
+}  // namespace cairn::control

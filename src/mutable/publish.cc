@@ -1,0 +1,543 @@
+// SDMF publish (tahoe-protocol.md 4.2-4.4): NewMutableKey, CreateMutable
+// and PublishMutable. One Publisher per call, owned by the completions in
+// flight, with one state machine:
+//
+//   kMapping    servermap update in write mode (not for a create): every
+//               share of every version, the newest seqnum, the private key
+//   kEncoding   encrypt, encode, sign and build the N shares, off the loop
+//   kWriting    one read-test-write per server holding all its shares, each
+//               share tested against the checkstring the map saw there (or
+//               "no share"); a server that fails loses its shares to other
+//               servers, which get their own request
+//   kDone       the result was delivered
+//
+// Answers only record what happened; the driver (Advance) runs on a later
+// turn than the answer, after every request of a round was sent and marked
+// outstanding, so no answer can make it send anything twice (Tahoe-LAFS
+// #877). A request answers at most once here, whatever the client does.
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "cairn/caps/keys.h"
+#include "cairn/core/log.h"
+#include "cairn/crypto/hash.h"
+#include "cairn/crypto/random.h"
+#include "cairn/crypto/rsa.h"
+#include "cairn/crypto/tags.h"
+#include "cairn/grid/placement.h"
+#include "cairn/mutable/mutable_file.h"
+#include "cairn/mutable/sdmf.h"
+#include "mutable/servermap.h"
+
+namespace cairn::mutable_files {
+namespace {
+
+std::uint64_t SeqnumOf(std::string_view checkstring) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 1; i < 9 && i < checkstring.size(); ++i) v = (v << 8) | static_cast<std::uint8_t>(checkstring[i]);
+  return v;
+}
+
+std::string Describe(std::string_view checkstring) {
+  if (checkstring.empty()) return "no share";
+  return "seqnum " + std::to_string(SeqnumOf(checkstring));
+}
+
+// What the encoding step (on the thread pool) reads and produces; the loop
+// does not touch it while the work runs.
+struct EncodeJob {
+  std::string privkey;  // PKCS#8 DER, to sign with
+  std::string readkey, pubkey, encprivkey, contents, iv;
+  std::uint32_t k = 0, n = 0;
+  std::uint64_t seqnum = 0;
+  std::vector<std::string> shares;  // out
+};
+
+class Publisher : public std::enable_shared_from_this<Publisher> {
+ public:
+  Publisher(Loop& loop, std::vector<grid::GridServer> servers, std::string contents, MutableOptions options,
+            grid::ProgressFn progress, grid::StopFn stop, Callback<void(Result<PublishResult>)> done)
+      : loop_(loop),
+        servers_(std::move(servers)),
+        contents_(std::move(contents)),
+        options_(std::move(options)),
+        progress_(std::move(progress)),
+        stop_(std::move(stop)),
+        done_(std::move(done)) {}
+
+  void StartCreate(NewKey key);
+  void StartUpdate(caps::Cap writecap);
+
+ private:
+  enum class State { kMapping, kEncoding, kWriting, kDone };
+
+  // One share for one server.
+  struct Writer {
+    enum class Is { kQueued, kSent, kWritten, kFailed, kRejected };
+    std::size_t server = 0;
+    std::uint32_t shnum = 0;
+    std::string expect;  // the checkstring the server must hold; empty: no share
+    Is is = Is::kQueued;
+  };
+  // One read-test-write: every queued share of one server.
+  struct Request {
+    std::size_t server = 0;
+    std::vector<std::size_t> writers;
+    bool settled = false;
+  };
+
+  void FailLater(Status st);
+  void Mapped(Result<Servermap> map);
+  void Encode();
+  void Encoded(Status st, const std::shared_ptr<EncodeJob>& job);
+  std::size_t PlaceAll();  // returns the planned happiness
+  std::string FailedServers() const;
+  void PlaceHomeless();
+  void SendQueued();
+  void Answered(std::size_t request, Result<gbs::RtwResponse> r);
+  bool Judge(const Request& req, std::uint32_t shnum, const std::string& checkstring);
+  void Advance();
+  void Finish();
+  bool Live(const Writer& w) const {
+    return w.is == Writer::Is::kQueued || w.is == Writer::Is::kSent || w.is == Writer::Is::kWritten;
+  }
+  bool Usable(std::size_t server) const { return !map_.failed[server] && !failed_[server] && !bad_[server]; }
+  void Report(const char* phase, std::uint64_t done, std::uint64_t total) {
+    if (progress_) progress_(phase, done, total);
+  }
+  bool Stopped() { return stop_ && stop_(); }
+  void Deliver(Result<PublishResult> r);
+
+  Loop& loop_;
+  std::vector<grid::GridServer> servers_;
+  std::string contents_;
+  MutableOptions options_;
+  grid::ProgressFn progress_;
+  grid::StopFn stop_;
+  Callback<void(Result<PublishResult>)> done_;
+  State state_ = State::kMapping;
+
+  caps::Cap writecap_;
+  std::string writekey_, readkey_, storage_index_, fingerprint_, we_master_;
+  std::string privkey_, pubkey_, encprivkey_;
+  std::uint32_t k_ = 0, n_ = 0;
+  std::uint64_t seqnum_ = 0;
+  gbs::StorageIndex si_{};
+  Servermap map_;
+
+  std::vector<std::string> shares_;  // the new version, share i at i
+  std::string new_checkstring_;
+  std::vector<Writer> writers_;
+  std::vector<Request> requests_;
+  std::size_t outstanding_ = 0;
+  std::size_t answered_ = 0;
+  std::vector<bool> failed_;  // per server: a request failed during the publish
+  std::vector<bool> bad_;     // per server: held something we did not expect
+  std::vector<std::string> failures_;
+  std::string surprise_;      // non-empty: another writer was seen
+  bool stopping_ = false;
+  std::size_t replaced_ = 0;
+};
+
+void Publisher::FailLater(Status st) {
+  auto self = shared_from_this();
+  state_ = State::kDone;
+  loop_.Post([self, st = std::move(st)] { self->Deliver(st); });
+}
+
+void Publisher::StartCreate(NewKey key) {
+  const MutableOptions& o = options_;
+  if (o.k < 1 || o.n < o.k || o.n > 255 || o.happy < 1 || o.happy > o.n) {
+    return FailLater(Status::InvalidArgument("a mutable file needs 1 <= k <= N <= 255 and 1 <= happy <= N"));
+  }
+  caps::MutableKeys keys = caps::DeriveMutableKeys(key.privkey_pkcs8, key.pubkey_spki);
+  writecap_ = caps::MutableWriteCap(keys, caps::MutableFormat::kSdmf);
+  if (key.writecap.key != keys.writekey || key.writecap.digest != keys.fingerprint) {
+    return FailLater(Status::InvalidArgument("the write cap is not the key's"));
+  }
+  writekey_ = keys.writekey;
+  readkey_ = keys.readkey;
+  storage_index_ = keys.storage_index;
+  fingerprint_ = keys.fingerprint;
+  we_master_ = keys.write_enabler_master;
+  privkey_ = std::move(key.privkey_pkcs8);
+  pubkey_ = std::move(key.pubkey_spki);
+  encprivkey_ = caps::CryptPrivateKey(writekey_, privkey_);
+  k_ = o.k;
+  n_ = o.n;
+  seqnum_ = 1;
+  si_ = ToStorageIndex(storage_index_);
+  // A new file has no servermap: every server is taken to hold nothing,
+  // which each write's "no share" test then checks.
+  std::vector<std::string> seeds;
+  for (const grid::GridServer& s : servers_) seeds.push_back(s.seed);
+  for (std::size_t i : grid::PermutedOrder(storage_index_, seeds)) map_.servers.push_back(servers_[i]);
+  map_.answered.assign(map_.servers.size(), true);
+  map_.failed.assign(map_.servers.size(), false);
+  map_.failures.assign(map_.servers.size(), std::string());
+  if (map_.servers.empty()) return FailLater(Status::NotEnoughServers("no storage servers are configured"));
+  state_ = State::kEncoding;
+  Encode();
+}
+
+void Publisher::StartUpdate(caps::Cap writecap) {
+  if (writecap.kind != caps::CapKind::kMutableWrite || writecap.format != caps::MutableFormat::kSdmf) {
+    return FailLater(Status::BadCap("publish needs an SDMF write cap (URI:SSK:)"));
+  }
+  if (options_.happy < 1) return FailLater(Status::InvalidArgument("happy must be at least 1"));
+  writecap_ = std::move(writecap);
+  writekey_ = writecap_.key;
+  readkey_ = caps::ReadKeyOf(writekey_);
+  storage_index_ = caps::MutableStorageIndexOf(readkey_);
+  fingerprint_ = writecap_.digest;
+  we_master_ = crypto::TaggedHash(crypto::tags::kWriteEnablerMaster, writekey_);
+  si_ = ToStorageIndex(storage_index_);
+  if (servers_.empty()) return FailLater(Status::NotEnoughServers("no storage servers are configured"));
+  MapRequest req{MapMode::kWrite, storage_index_, fingerprint_, writekey_};
+  auto self = shared_from_this();
+  UpdateServermap(loop_, std::move(servers_), std::move(req), &progress_, &stop_,
+                  [self](Result<Servermap> map) { self->Mapped(std::move(map)); });
+}
+
+void Publisher::Mapped(Result<Servermap> map) {
+  if (!map.ok()) {
+    state_ = State::kDone;
+    return Deliver(map.status());
+  }
+  map_ = std::move(*map);
+  auto fail = [&](Status st) {
+    state_ = State::kDone;
+    Deliver(std::move(st));
+  };
+  if (map_.shares.empty()) {
+    std::size_t failed = static_cast<std::size_t>(std::count(map_.failed.begin(), map_.failed.end(), true));
+    if (failed == map_.servers.size()) return fail(Status::NotEnoughServers("no server answered the servermap query"));
+    return fail(Status::NotFound("no server holds a share of this mutable file"));
+  }
+  if (map_.privkey.empty()) {
+    return fail(Status::Integrity("no share held a verified version with the file's private key"));
+  }
+  // The file keeps its encoding: k and N of the newest version seen.
+  const SeenShare* newest = nullptr;
+  for (const SeenShare& s : map_.shares) {
+    if (!s.bad && (!newest || s.header.signed_prefix > newest->header.signed_prefix)) newest = &s;
+  }
+  k_ = newest->header.k;
+  n_ = newest->header.n;
+  privkey_ = map_.privkey;
+  encprivkey_ = map_.encprivkey;
+  pubkey_ = map_.pubkey;
+  seqnum_ = map_.HighestSeqnum() + 1;
+  if (Stopped()) return fail(Status::Cancelled("publish cancelled"));
+  state_ = State::kEncoding;
+  if (options_.TEST_before_write) {
+    auto self = shared_from_this();  // the continuation keeps the publish alive
+    options_.TEST_before_write([self] { self->Encode(); });
+    return;
+  }
+  Encode();
+}
+
+// Encrypt, encode, sign and lay out the shares on the thread pool: RSA
+// signing and a large zfec encode are too slow for the loop.
+void Publisher::Encode() {
+  auto self = shared_from_this();
+  auto iv = crypto::RandomBytes(kSaltSize);
+  if (!iv.ok()) return FailLater(iv.status());
+  auto job = std::make_shared<EncodeJob>();
+  job->privkey = privkey_;
+  job->readkey = readkey_;
+  job->pubkey = pubkey_;
+  job->encprivkey = encprivkey_;
+  job->contents = std::move(contents_);
+  job->iv = std::move(*iv);
+  job->k = k_;
+  job->n = n_;
+  job->seqnum = seqnum_;
+  Report("encoding", 0, job->contents.size());
+  loop_.Offload(
+      [job]() -> Status {
+        CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job->privkey));
+        CAIRN_TRY_ASSIGN(SdmfEncoding enc, SdmfEncoding::Encode(job->readkey, job->pubkey, job->encprivkey,
+                                                               job->contents, job->k, job->n, job->seqnum, job->iv));
+        CAIRN_TRY_ASSIGN(std::string signature, key.Sign(enc.signed_prefix()));
+        CAIRN_TRY_ASSIGN(job->shares, enc.Shares(signature));
+        return Status::Ok();
+      },
+      [self, job](Status st) { self->Encoded(st, job); });
+}
+
+void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
+  if (state_ != State::kEncoding) return;
+  auto fail = [&](Status why) {
+    state_ = State::kDone;
+    Deliver(std::move(why));
+  };
+  if (!st.ok()) return fail(st.WithContext("encoding the new version"));
+  if (Stopped()) return fail(Status::Cancelled("publish cancelled"));
+  contents_ = std::move(job->contents);
+  shares_ = std::move(job->shares);
+  new_checkstring_ = shares_.at(0).substr(0, kSdmfCheckstringSize);
+  const std::size_t m = map_.servers.size();
+  failed_.assign(m, false);
+  bad_.assign(m, false);
+  failures_.assign(m, std::string());
+  state_ = State::kWriting;
+  std::size_t happiness = PlaceAll();
+  const std::size_t happy = std::min<std::size_t>(options_.happy, n_);
+  if (happiness < happy) {
+    // Nothing is written when the servers that answered cannot be enough.
+    state_ = State::kDone;
+    return Deliver(Status::NotEnoughServers("servers of happiness would be " + std::to_string(happiness) +
+                                            ", need " + std::to_string(happy) + FailedServers()));
+  }
+  SendQueued();
+  if (outstanding_ == 0) {
+    auto self = shared_from_this();
+    loop_.Post([self] { self->Advance(); });
+  }
+}
+
+// Every share the map saw on a server that answered is written there again
+// (tested against what was seen: the old version's checkstring, or the
+// first 75 bytes of a bad share); shares with no home then go where
+// PlanPlacement puts them (fresh file: share i on the i-th server).
+std::size_t Publisher::PlaceAll() {
+  std::vector<grid::ServerState> states(map_.servers.size());
+  std::set<std::pair<std::size_t, std::uint32_t>> seen;
+  for (const SeenShare& s : map_.shares) {
+    if (!Usable(s.server) || s.shnum >= n_ || !seen.insert({s.server, s.shnum}).second) continue;
+    writers_.push_back(Writer{s.server, s.shnum, s.old_checkstring});
+    states[s.server].existing.insert(s.shnum);
+  }
+  for (std::size_t i = 0; i < states.size(); ++i) states[i].writable = Usable(i);
+  grid::PlacementPlan plan = grid::PlanPlacement(states, n_);
+  for (const auto& [server, shnums] : plan.new_shares) {
+    for (std::uint32_t sh : shnums) writers_.push_back(Writer{server, sh, std::string()});
+  }
+  return plan.happiness;
+}
+
+// Shares that lost every home (their servers failed) go to the usable
+// server with the fewest shares of this publish, in permuted order, that
+// does not already have them.
+void Publisher::PlaceHomeless() {
+  std::vector<std::size_t> load(map_.servers.size(), 0);
+  std::set<std::uint32_t> housed;
+  std::set<std::pair<std::size_t, std::uint32_t>> tried;
+  for (const Writer& w : writers_) {
+    tried.insert({w.server, w.shnum});
+    if (!Live(w)) continue;
+    ++load[w.server];
+    housed.insert(w.shnum);
+  }
+  for (std::uint32_t sh = 0; sh < n_; ++sh) {
+    if (housed.count(sh)) continue;
+    std::optional<std::size_t> best;
+    for (std::size_t s = 0; s < map_.servers.size(); ++s) {
+      if (!Usable(s) || tried.count({s, sh})) continue;
+      if (!best || load[s] < load[*best]) best = s;
+    }
+    if (!best) continue;  // nowhere left for this share
+    writers_.push_back(Writer{*best, sh, std::string()});
+    ++load[*best];
+    ++replaced_;
+    CAIRN_LOG(Info, "publish: share %u goes to %s instead", sh, map_.servers[*best].name.c_str());
+  }
+}
+
+// One request per server for all its queued shares. Every request of the
+// round is recorded and counted outstanding before the first is sent.
+void Publisher::SendQueued() {
+  std::map<std::size_t, std::size_t> by_server;  // server -> request
+  const std::size_t first = requests_.size();
+  for (std::size_t w = 0; w < writers_.size(); ++w) {
+    if (writers_[w].is != Writer::Is::kQueued) continue;
+    auto [it, fresh] = by_server.emplace(writers_[w].server, requests_.size());
+    if (fresh) requests_.push_back(Request{writers_[w].server, {}, false});
+    requests_[it->second].writers.push_back(w);
+    writers_[w].is = Writer::Is::kSent;
+  }
+  outstanding_ += requests_.size() - first;
+  auto self = shared_from_this();
+  for (std::size_t r = first; r < requests_.size(); ++r) {
+    const Request& req = requests_[r];
+    const grid::GridServer& server = map_.servers[req.server];
+    gbs::RtwRequest rtw;
+    for (std::size_t w : req.writers) {
+      const Writer& wr = writers_[w];
+      gbs::ShareTestWrite& tw = rtw.shares[wr.shnum];
+      if (wr.expect.empty()) {
+        tw.test.push_back(gbs::TestVector{0, 1, std::string_view()});  // the share must not exist
+      } else {
+        tw.test.push_back(gbs::TestVector{0, wr.expect.size(), wr.expect});
+      }
+      tw.write.push_back(gbs::WriteVector{0, shares_[wr.shnum]});
+    }
+    rtw.read.push_back(gbs::ReadVector{0, kSdmfCheckstringSize});
+    caps::LeaseSecrets lease = caps::LeaseSecretsFor(options_.lease_secret, storage_index_, server.seed);
+    server.client->ReadTestWrite(si_, caps::WriteEnablerOf(we_master_, server.seed),
+                                 gbs::LeaseSecrets{lease.renew, lease.cancel}, rtw,
+                                 [self, r](Result<gbs::RtwResponse> a) { self->Answered(r, std::move(a)); });
+  }
+}
+
+// Is `checkstring`, read from share `shnum` on the request's server, one
+// this publish can explain: ours, the one a writer of ours expected there,
+// or what the map saw there? If not, another writer was at work: the first
+// such finding is kept as the UncoordinatedWrite message.
+bool Publisher::Judge(const Request& req, std::uint32_t shnum, const std::string& checkstring) {
+  if (checkstring == new_checkstring_) return true;
+  for (const Writer& w : writers_) {
+    if (w.server == req.server && w.shnum == shnum &&
+        checkstring == std::string_view(w.expect).substr(0, kSdmfCheckstringSize)) {
+      return true;
+    }
+  }
+  for (const SeenShare& s : map_.shares) {
+    if (s.server == req.server && s.shnum == shnum &&
+        checkstring == std::string_view(s.old_checkstring).substr(0, kSdmfCheckstringSize)) {
+      return true;
+    }
+  }
+  if (!surprise_.empty()) return false;
+  surprise_ = "server " + map_.servers[req.server].name + " holds share " + std::to_string(shnum) + " at " +
+              Describe(checkstring) + ", which this publish (seqnum " + std::to_string(seqnum_) +
+              ") did not expect: another writer changed the file";
+  return false;
+}
+
+void Publisher::Answered(std::size_t index, Result<gbs::RtwResponse> r) {
+  Request& req = requests_[index];
+  if (req.settled) return;  // a second answer to one request changes nothing
+  req.settled = true;
+  --outstanding_;
+  ++answered_;
+  if (state_ != State::kWriting) return;
+  Report("publishing", answered_, requests_.size());
+  const std::string& name = map_.servers[req.server].name;
+  if (!r.ok()) {
+    // Not a surprise: the server is dropped and its shares find other homes.
+    CAIRN_LOG(Info, "publish: server %s failed: %s", name.c_str(), r.status().ToString().c_str());
+    failed_[req.server] = true;
+    failures_[req.server] = std::string(r.status().message());
+    for (std::size_t w : req.writers) writers_[w].is = Writer::Is::kFailed;
+  } else {
+    bool explained = true;
+    std::set<std::uint32_t> mine;
+    for (std::size_t w : req.writers) {
+      Writer& wr = writers_[w];
+      mine.insert(wr.shnum);
+      auto it = r->data.find(wr.shnum);
+      std::string cs = it == r->data.end() || it->second.empty() ? std::string() : it->second[0];
+      explained = Judge(req, wr.shnum, cs) && explained;
+      // A failed test writes nothing, unless our version is already there.
+      wr.is = r->success || cs == new_checkstring_ ? Writer::Is::kWritten : Writer::Is::kRejected;
+    }
+    for (const auto& [sh, reads] : r->data) {
+      if (!mine.count(sh)) explained = Judge(req, sh, reads.empty() ? std::string() : reads[0]) && explained;
+    }
+    if (!r->success && explained && surprise_.empty()) {
+      bool all_ours = true;
+      for (std::size_t w : req.writers) all_ours = all_ours && writers_[w].is == Writer::Is::kWritten;
+      if (!all_ours) surprise_ = "server " + name + " refused the write's test vector: another writer changed the file";
+    }
+    if (!surprise_.empty() && !r->success) bad_[req.server] = true;
+  }
+  auto self = shared_from_this();
+  loop_.Post([self] { self->Advance(); });
+}
+
+// The driver: on its own turn, re-places shares whose servers failed and
+// sends them, or finishes once nothing is outstanding.
+void Publisher::Advance() {
+  if (state_ != State::kWriting) return;
+  if (!stopping_ && Stopped()) stopping_ = true;
+  if (!stopping_ && surprise_.empty()) {
+    PlaceHomeless();
+    SendQueued();
+  }
+  if (outstanding_ == 0) Finish();
+}
+
+void Publisher::Finish() {
+  state_ = State::kDone;
+  if (stopping_) return Deliver(Status::Cancelled("publish cancelled"));
+  if (!surprise_.empty()) return Deliver(Status::UncoordinatedWrite(surprise_));
+  grid::SharePlacement placed;
+  for (const Writer& w : writers_) {
+    if (w.is == Writer::Is::kWritten) placed[w.shnum].insert(w.server);
+  }
+  const std::size_t happiness = grid::Happiness(placed);
+  const std::size_t happy = std::min<std::size_t>(options_.happy, n_);
+  if (placed.size() < k_ || happiness < happy) {
+    return Deliver(Status::NotEnoughServers(std::to_string(placed.size()) + " of " + std::to_string(n_) +
+                                            " shares placed on servers of happiness " + std::to_string(happiness) +
+                                            ", need " + std::to_string(k_) + " shares and happiness " +
+                                            std::to_string(happy) + FailedServers()));
+  }
+  PublishResult res;
+  res.writecap = writecap_;
+  res.seqnum = seqnum_;
+  res.size = contents_.size();
+  res.happiness = happiness;
+  for (const auto& [sh, holders] : placed) {
+    for (std::size_t s : holders) res.placement[sh].push_back(map_.servers[s].name);
+  }
+  res.writes_sent = requests_.size();
+  res.servers_failed = static_cast<std::size_t>(std::count(failed_.begin(), failed_.end(), true));
+  res.shares_replaced = replaced_;
+  Report("publishing", requests_.size(), requests_.size());
+  Deliver(std::move(res));
+}
+
+// " (failed: s1: why; s4: why)", or " (too few servers)".
+std::string Publisher::FailedServers() const {
+  std::string failed;
+  for (std::size_t s = 0; s < map_.servers.size(); ++s) {
+    std::string why = failed_[s] ? failures_[s] : map_.failed[s] ? map_.failures[s] : std::string();
+    if (why.empty()) continue;
+    failed += (failed.empty() ? "" : "; ") + map_.servers[s].name + ": " + why;
+  }
+  return failed.empty() ? std::string(" (too few servers)") : " (failed: " + failed + ")";
+}
+
+void Publisher::Deliver(Result<PublishResult> r) {
+  if (!done_) return;
+  auto done = std::move(done_);
+  done(std::move(r));
+}
+
+}  // namespace
+
+void NewMutableKey(Loop& loop, Callback<void(Result<NewKey>)> done) {
+  crypto::GenerateRsaKeyOffLoop(loop, [done = std::move(done)](Result<crypto::RsaKey> key) mutable {
+    if (!key.ok()) return done(key.status());
+    NewKey out;
+    out.privkey_pkcs8 = key->PrivatePkcs8Der();
+    out.pubkey_spki = key->PublicSpkiDer();
+    out.writecap = caps::MutableWriteCap(caps::DeriveMutableKeys(out.privkey_pkcs8, out.pubkey_spki),
+                                         caps::MutableFormat::kSdmf);
+    done(std::move(out));
+  });
+}
+
+void CreateMutable(Loop& loop, std::vector<grid::GridServer> servers, NewKey key, std::string contents,
+                   MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
+                   Callback<void(Result<PublishResult>)> done) {
+  auto p = std::make_shared<Publisher>(loop, std::move(servers), std::move(contents), std::move(options),
+                                       std::move(progress), std::move(stop), std::move(done));
+  p->StartCreate(std::move(key));
+}
+
+void PublishMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap writecap, std::string contents,
+                    MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
+                    Callback<void(Result<PublishResult>)> done) {
+  auto p = std::make_shared<Publisher>(loop, std::move(servers), std::move(contents), std::move(options),
+                                       std::move(progress), std::move(stop), std::move(done));
+  p->StartUpdate(std::move(writecap));
+}
+
+}  // namespace cairn::mutable_files
