@@ -17,7 +17,9 @@ Kinds, in order:
 "qemu-arm". Under a runner the unit run gets a time limit of CAIRN_UNIT_SECONDS
 (default 600) times --timeout-mult (a board's BOARD_TIMEOUT_MULT). Tests listed
 in --exclude FILE (one "Suite.Test  reason" a line) are not run; each is printed
-with its reason and counted as skipped.
+with its reason and counted as skipped. The unit binary also gets
+CAIRN_TEST_TIMEOUT_MULT set to --timeout-mult (when it is not 1), so fixtures
+can scale their own time limits (connect and handshake) under emulation.
 
 Python tests are unittest cases; each test method is one count. A skipped test
 prints its reason and is counted as skipped. A missing dependency is a failure.
@@ -75,6 +77,8 @@ def run_unit(build, pattern, counts, runner="", timeout_mult=1.0, exclude_file=N
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        if timeout_mult != 1.0:
+            env["CAIRN_TEST_TIMEOUT_MULT"] = f"{timeout_mult:g}"
         limit = None
         if runner:
             limit = float(os.environ.get("CAIRN_UNIT_SECONDS", "600")) * timeout_mult
