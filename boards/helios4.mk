@@ -4,9 +4,9 @@
 # Build and test: make deps BOARD=helios4 && make test BOARD=helios4   (tests under qemu-arm)
 BOARD_ARCH     = armhf
 BOARD_TRIPLET  = arm-linux-gnueabihf
-BOARD_CFLAGS   = -mcpu=cortex-a9 -mfpu=vfpv3-d16
-BOARD_APT      = g++-arm-linux-gnueabihf qemu-user libuv1-dev:armhf liblmdb-dev:armhf libmbedtls-dev:armhf libcjson-dev:armhf libgtest-dev:armhf
-BOARD_RUN      = qemu-arm -L /usr/arm-linux-gnueabihf
+BOARD_CFLAGS   = -mcpu=cortex-a9 -mfpu=vfpv3-d16 -Wno-psabi -D_FILE_OFFSET_BITS=64
+BOARD_APT      = g++-arm-linux-gnueabihf qemu-user libuv1-dev:armhf liblmdb-dev:armhf libmbedtls-dev:armhf libcjson-dev:armhf libgtest-dev:armhf libstdc++6:armhf
+BOARD_RUN      = qemu-arm
 BOARD_TIMEOUT_MULT = 10
 BOARD_RAM_MB   = 2048
 

@@ -3,9 +3,10 @@
 # Build and test: make deps BOARD=kirkwood && make test BOARD=kirkwood   (tests under qemu-arm)
 BOARD_ARCH     = armel
 BOARD_TRIPLET  = arm-linux-gnueabi
-BOARD_CFLAGS   = -march=armv5te -mtune=arm926ej-s
-BOARD_APT      = g++-arm-linux-gnueabi qemu-user libuv1-dev:armel liblmdb-dev:armel libmbedtls-dev:armel libcjson-dev:armel libgtest-dev:armel
-BOARD_RUN      = qemu-arm -L /usr/arm-linux-gnueabi
+BOARD_CFLAGS   = -march=armv5te -mtune=arm926ej-s -Wno-psabi -D_FILE_OFFSET_BITS=64
+BOARD_LDLIBS   = -latomic
+BOARD_APT      = g++-arm-linux-gnueabi qemu-user libuv1-dev:armel liblmdb-dev:armel libmbedtls-dev:armel libcjson-dev:armel libgtest-dev:armel libstdc++6:armel libatomic1:armel
+BOARD_RUN      = qemu-arm
 BOARD_TIMEOUT_MULT = 20
 BOARD_RAM_MB   = 256
 

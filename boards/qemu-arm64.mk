@@ -3,8 +3,8 @@
 BOARD_ARCH     = arm64
 BOARD_TRIPLET  = aarch64-linux-gnu
 BOARD_CFLAGS   = -mcpu=cortex-a53
-BOARD_APT      = g++-aarch64-linux-gnu qemu-user libuv1-dev:arm64 liblmdb-dev:arm64 libmbedtls-dev:arm64 libcjson-dev:arm64 libgtest-dev:arm64
-BOARD_RUN      = qemu-aarch64 -L /usr/aarch64-linux-gnu
+BOARD_APT      = g++-aarch64-linux-gnu qemu-user libuv1-dev:arm64 liblmdb-dev:arm64 libmbedtls-dev:arm64 libcjson-dev:arm64 libgtest-dev:arm64 libstdc++6:arm64
+BOARD_RUN      = qemu-aarch64
 BOARD_TIMEOUT_MULT = 10
 BOARD_RAM_MB   = 1024
 

@@ -8,16 +8,29 @@ Kinds, in order:
                (Debian's python3-zfec and python3-cbor2, Tahoe-LAFS vectors);
   fuzz         every libFuzzer target in <fuzz build>/fuzz/, each run for
                CAIRN_FUZZ_SECONDS (default 10) from its seed corpus in
-               test/fuzz/corpus/<name>/; a crash, leak or timeout fails it.
+               test/fuzz/corpus/<name>/; a crash, leak or timeout fails it;
+  board-unit   the GoogleTest binary of a cross build (--board-build) run
+               under its emulator (--board-runner, a board's BOARD_RUN), so
+               the host's `make test` also runs the unit suite for one board.
+
+--runner (and --board-runner) is a command prefix for the unit binary, e.g.
+"qemu-arm". Under a runner the unit run gets a time limit of CAIRN_UNIT_SECONDS
+(default 600) times --timeout-mult (a board's BOARD_TIMEOUT_MULT). Tests listed
+in --exclude FILE (one "Suite.Test  reason" a line) are not run; each is printed
+with its reason and counted as skipped. The unit binary also gets
+CAIRN_TEST_TIMEOUT_MULT set to --timeout-mult (when it is not 1), so fixtures
+can scale their own time limits (connect and handshake) under emulation.
 
 Python tests are unittest cases; each test method is one count. A skipped test
 prints its reason and is counted as skipped. A missing dependency is a failure.
 
 Usage: run_tests.py --build build/host/asan [--fuzz-build build/host/fuzz] [-k PATTERN] [KIND ...]
+       run_tests.py --build build/kirkwood/debug --runner qemu-arm --timeout-mult 20 unit
 """
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -27,46 +40,86 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_unit(build, pattern, counts):
+def read_excluded(path):
+    """The tests a board run leaves out: {"Suite.Test": "reason"}; a line
+    without a reason is an error, so no test is left out unexplained."""
+    excluded = {}
+    if not path:
+        return excluded
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            name, _, reason = line.partition(" ")
+            if not reason.strip():
+                sys.exit(f"{path}:{n}: {name} needs a reason")
+            excluded[name] = reason.strip()
+    return excluded
+
+
+def run_unit(build, pattern, counts, runner="", timeout_mult=1.0, exclude_file=None, label="unit"):
     binary = os.path.join(build, "unit_tests")
     if not os.path.exists(binary):
-        print(f"FAIL unit: {binary} is missing (was it built?)")
+        print(f"FAIL {label}: {binary} is missing (was it built?)")
         counts["failed"] += 1
         return
+    excluded = read_excluded(exclude_file)
+    for name, reason in excluded.items():
+        print(f"SKIP {label} {name}: excluded ({reason})")
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "unit.json")
-        cmd = [binary, f"--gtest_output=json:{report}", "--gtest_brief=1"]
-        if pattern:
-            cmd.append(f"--gtest_filter=*{pattern}*")
+        cmd = shlex.split(runner) + [binary, f"--gtest_output=json:{report}", "--gtest_brief=1"]
+        positive = f"*{pattern}*" if pattern else "*"
+        negative = ":".join(excluded)
+        if pattern or negative:
+            cmd.append(f"--gtest_filter={positive}" + (f"-{negative}" if negative else ""))
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        if timeout_mult != 1.0:
+            env["CAIRN_TEST_TIMEOUT_MULT"] = f"{timeout_mult:g}"
+        limit = None
+        if runner:
+            limit = float(os.environ.get("CAIRN_UNIT_SECONDS", "600")) * timeout_mult
+            print(f"{label}: {' '.join(cmd[:len(shlex.split(runner)) + 1])} (time limit {limit:.0f}s)")
         started = time.monotonic()
-        proc = subprocess.run(cmd, env=env, cwd=ROOT)
+        try:
+            proc = subprocess.run(cmd, env=env, cwd=ROOT, timeout=limit)
+            returncode = proc.returncode
+        except subprocess.TimeoutExpired:
+            print(f"FAIL {label}: still running after {limit:.0f}s, killed")
+            returncode = "killed"
         elapsed = time.monotonic() - started
         if not os.path.exists(report):
-            print(f"FAIL unit: the test binary exited {proc.returncode} without a report (crash?)")
+            print(f"FAIL {label}: the test binary exited {returncode} without a report (crash?)")
             counts["failed"] += 1
             return
         with open(report) as f:
             data = json.load(f)
-    passed = failed = skipped = 0
+    passed = failed = 0
+    skipped = len(excluded)
+    times = []
     for suite in data.get("testsuites", []):
         for case in suite.get("testsuite", []):
             name = f"{suite['name']}.{case['name']}"
+            times.append((float(case.get("time", "0s").rstrip("s") or 0), name))
             if case.get("result") == "SKIPPED" or case.get("status") == "NOTRUN":
                 skipped += 1
                 msg = "; ".join(f.get("failure", "") for f in case.get("failures", [])) or "skipped"
-                print(f"SKIP unit {name}: {msg}")
+                print(f"SKIP {label} {name}: {msg}")
             elif case.get("failures"):
                 failed += 1
-                print(f"FAIL unit {name}")
+                print(f"FAIL {label} {name}")
             else:
                 passed += 1
-    if proc.returncode != 0 and failed == 0:
-        print(f"FAIL unit: binary exited {proc.returncode} though no case failed")
+    if returncode != 0 and failed == 0:
+        print(f"FAIL {label}: binary exited {returncode} though no case failed")
         failed += 1
-    print(f"unit: {passed} passed, {failed} failed, {skipped} skipped in {elapsed:.1f}s")
+    if runner:  # under emulation the time goes somewhere: say where
+        slowest = ", ".join(f"{n} {t:.0f}s" for t, n in sorted(times, reverse=True)[:5])
+        print(f"{label}: slowest: {slowest}")
+    print(f"{label}: {passed} passed, {failed} failed, {skipped} skipped in {elapsed:.1f}s")
     counts["passed"] += passed
     counts["failed"] += failed
     counts["skipped"] += skipped
@@ -153,12 +206,30 @@ def main():
     ap.add_argument("--build", required=True, help="build directory holding cairnd, cairn, unit_tests")
     ap.add_argument("--fuzz-build", help="build directory holding fuzz/*_fuzzer (MODE=fuzz)")
     ap.add_argument("-k", dest="pattern", help="only tests whose name contains PATTERN")
-    ap.add_argument("kinds", nargs="*", default=["unit", "integration", "interop", "fuzz"])
+    ap.add_argument("--runner", default="", help="command prefix for unit_tests (a board's BOARD_RUN)")
+    ap.add_argument("--timeout-mult", type=float, default=1.0, help="a board's BOARD_TIMEOUT_MULT")
+    ap.add_argument("--exclude", help="file of unit tests not run here, each with its reason")
+    ap.add_argument("--board-build", help="a cross build directory for the board-unit kind")
+    ap.add_argument("--board-runner", default="", help="command prefix for the board's unit_tests")
+    ap.add_argument("--board-timeout-mult", type=float, default=1.0)
+    ap.add_argument("--board-exclude", help="file of unit tests the board run leaves out")
+    ap.add_argument("kinds", nargs="*", help="unit integration interop fuzz [board-unit] (default: all of them, "
+                    "board-unit when --board-build is given)")
     args = ap.parse_args()
+    if not args.kinds:
+        args.kinds = ["unit", "integration", "interop", "fuzz"] + (["board-unit"] if args.board_build else [])
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     for kind in args.kinds:
         if kind == "unit":
-            run_unit(args.build, args.pattern, counts)
+            run_unit(args.build, args.pattern, counts, args.runner, args.timeout_mult, args.exclude)
+        elif kind == "board-unit":
+            if not args.board_build or not args.board_runner:
+                print("FAIL board-unit: needs --board-build and --board-runner")
+                counts["failed"] += 1
+                continue
+            label = "unit[" + os.path.basename(os.path.dirname(os.path.normpath(args.board_build))) + "]"
+            run_unit(args.board_build, args.pattern, counts, args.board_runner,
+                     args.board_timeout_mult, args.board_exclude, label)
         elif kind in ("integration", "interop"):
             run_python(kind, args.build, args.pattern, counts)
         elif kind == "fuzz":

@@ -129,11 +129,19 @@ class LinuxPlatform final : public Platform {
   Status ListDir(const std::string& dir, std::vector<std::string>* names) override {
     DIR* d = opendir(dir.c_str());
     if (!d) return Errno("opendir", dir, errno);
-    while (struct dirent* e = readdir(d)) {
+    // readdir returns NULL both at the end and on failure (EOVERFLOW for a
+    // 64-bit entry offset on a 32-bit build, EIO): only errno tells them
+    // apart, and a failure taken for the end would silently drop entries.
+    for (;;) {
+      errno = 0;
+      struct dirent* e = readdir(d);
+      if (!e) break;
       if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
       names->emplace_back(e->d_name);
     }
+    int err = errno;
     closedir(d);
+    if (err != 0) return Errno("readdir", dir, err);
     return Status();
   }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "cairn/tls/identity.h"
@@ -19,6 +20,27 @@ std::string Pattern(std::size_t n, unsigned seed) {
   }
   return s;
 }
+
+namespace {
+
+// The fixture's time limits, scaled by CAIRN_TEST_TIMEOUT_MULT: run_tests.py
+// sets it from a board's BOARD_TIMEOUT_MULT, because under qemu-user an
+// emulated TLS handshake to four in-process servers on one loop takes longer
+// than the 2 s a native run allows. Unset: no scaling; not a number >= 1: the
+// test fails.
+std::uint64_t Scaled(std::uint64_t ms) {
+  const char* env = std::getenv("CAIRN_TEST_TIMEOUT_MULT");
+  if (env == nullptr) return ms;
+  char* end = nullptr;
+  const double mult = std::strtod(env, &end);
+  if (end == env || *end != '\0' || !(mult >= 1.0)) {
+    ADD_FAILURE() << "CAIRN_TEST_TIMEOUT_MULT=" << env << " is not a number >= 1";
+    return ms;
+  }
+  return static_cast<std::uint64_t>(static_cast<double>(ms) * mult);
+}
+
+}  // namespace
 
 void GridFixture::SetUp() {
   char tmpl[] = "/tmp/cairn-grid-XXXXXX";
@@ -65,7 +87,7 @@ void GridFixture::StartServers(std::size_t m) {
     s->nurl.port = s->http->port();
     s->nurl.swissnum = go.swissnum;
     gbs::ClientOptions co;
-    co.connect_ms = 2000;
+    co.connect_ms = Scaled(2000);
     s->client = std::make_unique<gbs::Client>(loop, ctx, s->nurl, std::move(co));
     servers.push_back(std::move(s));
   }
@@ -75,7 +97,7 @@ void GridFixture::StopServer(TestServer& s, bool all) {
   if (s.http) {
     bool done = false;
     s.http->Close([&] { done = true; });
-    ASSERT_TRUE(loop.RunUntil([&] { return done; }, 20000));
+    ASSERT_TRUE(loop.RunUntil([&] { return done; }, Scaled(20000)));
     s.http.reset();
     s.gbs.reset();
   }
@@ -83,13 +105,13 @@ void GridFixture::StopServer(TestServer& s, bool all) {
   if (s.client) {
     bool done = false;
     s.client->Close([&] { done = true; });
-    ASSERT_TRUE(loop.RunUntil([&] { return done; }, 20000));
+    ASSERT_TRUE(loop.RunUntil([&] { return done; }, Scaled(20000)));
     s.client.reset();
   }
   if (s.store) {
     bool done = false;
     s.store->Close([&] { done = true; });
-    ASSERT_TRUE(loop.RunUntil([&] { return done; }, 20000));
+    ASSERT_TRUE(loop.RunUntil([&] { return done; }, Scaled(20000)));
     s.store.reset();
   }
 }
@@ -97,8 +119,8 @@ void GridFixture::StopServer(TestServer& s, bool all) {
 void GridFixture::ReplaceClient(std::size_t i, gbs::ClientOptions options) {
   bool closed = false;
   servers[i]->client->Close([&] { closed = true; });
-  ASSERT_TRUE(loop.RunUntil([&] { return closed; }, 20000));
-  if (options.connect_ms == gbs::ClientOptions{}.connect_ms) options.connect_ms = 2000;
+  ASSERT_TRUE(loop.RunUntil([&] { return closed; }, Scaled(20000)));
+  if (options.connect_ms == gbs::ClientOptions{}.connect_ms) options.connect_ms = Scaled(2000);
   servers[i]->client = std::make_unique<gbs::Client>(loop, ctx, servers[i]->nurl, std::move(options));
 }
 
