@@ -28,12 +28,15 @@ Usage: run_tests.py --build build/host/asan [--fuzz-build build/host/fuzz] [-k P
        run_tests.py --build build/kirkwood/debug --runner qemu-arm --timeout-mult 20 unit
 """
 import argparse
+import builtins
+import functools
 import json
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -58,7 +61,11 @@ def read_excluded(path):
     return excluded
 
 
-def run_unit(build, pattern, counts, runner="", timeout_mult=1.0, exclude_file=None, label="unit"):
+def run_unit(build, pattern, counts, runner="", timeout_mult=1.0, exclude_file=None, label="unit", out=None,
+             base_env=None):
+    """Runs one GoogleTest binary. With `out` (a file), everything it and the
+    binary print goes there instead of the terminal (a background run)."""
+    print = functools.partial(builtins.print, file=out or sys.stdout, flush=True)
     binary = os.path.join(build, "unit_tests")
     if not os.path.exists(binary):
         print(f"FAIL {label}: {binary} is missing (was it built?)")
@@ -74,7 +81,7 @@ def run_unit(build, pattern, counts, runner="", timeout_mult=1.0, exclude_file=N
         negative = ":".join(excluded)
         if pattern or negative:
             cmd.append(f"--gtest_filter={positive}" + (f"-{negative}" if negative else ""))
-        env = dict(os.environ)
+        env = dict(base_env or os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         if timeout_mult != 1.0:
@@ -85,7 +92,7 @@ def run_unit(build, pattern, counts, runner="", timeout_mult=1.0, exclude_file=N
             print(f"{label}: {' '.join(cmd[:len(shlex.split(runner)) + 1])} (time limit {limit:.0f}s)")
         started = time.monotonic()
         try:
-            proc = subprocess.run(cmd, env=env, cwd=ROOT, timeout=limit)
+            proc = subprocess.run(cmd, env=env, cwd=ROOT, timeout=limit, stdout=out, stderr=out)
             returncode = proc.returncode
         except subprocess.TimeoutExpired:
             print(f"FAIL {label}: still running after {limit:.0f}s, killed")
@@ -201,6 +208,43 @@ def run_python(kind, build, pattern, counts):
     counts["skipped"] += skipped
 
 
+def start_board_unit(args):
+    """Starts the board-unit kind on a thread, its output in a file."""
+    label = "unit[" + os.path.basename(os.path.dirname(os.path.normpath(args.board_build))) + "]"
+    log = tempfile.TemporaryFile(mode="w+")
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    if not args.board_runner:
+        log.write("FAIL board-unit: needs --board-build and --board-runner\n")
+        counts["failed"] += 1
+        return None, log, counts, label
+    print(f"{label}: started under {args.board_runner}, alongside the host suites; its report comes last", flush=True)
+    thread = threading.Thread(target=run_unit, args=(args.board_build, args.pattern, counts, args.board_runner,
+                                                     args.board_timeout_mult, args.board_exclude, label, log,
+                                                     dict(os.environ)))
+    thread.start()
+    return thread, log, counts, label
+
+
+def finish_board_unit(board, counts):
+    """Waits for the background board run, then prints its report: the
+    summary lines, and when anything failed, the tail of everything."""
+    thread, log, board_counts, label = board
+    if thread:
+        print(f"{label}: waiting for the board run to end", flush=True)
+        thread.join()
+    log.seek(0)
+    lines = log.read().splitlines()
+    ours = [l for l in lines if l.startswith((f"{label}", "FAIL", "SKIP"))]
+    if board_counts["failed"]:
+        print(f"{label}: the last 150 lines of its output:")
+        for l in lines[-150:]:
+            print("  " + l)
+    for l in ours:
+        print(l)
+    for k in counts:
+        counts[k] += board_counts[k]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True, help="build directory holding cairnd, cairn, unit_tests")
@@ -219,6 +263,13 @@ def main():
     if not args.kinds:
         args.kinds = ["unit", "integration", "interop", "fuzz"] + (["board-unit"] if args.board_build else [])
     counts = {"passed": 0, "failed": 0, "skipped": 0}
+    # The board's unit suite runs under its emulator in the background while
+    # the host suites run: they mostly wait on sockets and child processes,
+    # and the emulator keeps a core busy, so the two overlap well.
+    board = None
+    if "board-unit" in args.kinds and len(args.kinds) > 1:
+        args.kinds.remove("board-unit")
+        board = start_board_unit(args)
     for kind in args.kinds:
         if kind == "unit":
             run_unit(args.build, args.pattern, counts, args.runner, args.timeout_mult, args.exclude)
@@ -237,6 +288,8 @@ def main():
         else:
             print(f"unknown test kind {kind!r}")
             counts["failed"] += 1
+    if board:
+        finish_board_unit(board, counts)
     line = f"{counts['passed']} passed, {counts['failed']} failed"
     if counts["skipped"]:
         line += f", {counts['skipped']} skipped"
