@@ -4,6 +4,11 @@
 // upload under the "always" fsync policy, on a second node), mutable
 // read-test-write and version requests per second, cairnd's memory during
 // 100 concurrent uploads, and its loop's worst iteration. JSON lines.
+//
+// A board's build runs under its emulator, the client staying native
+// (`make bench BOARD=kirkwood`):
+//   gbs_bench --board-build build/kirkwood/release --runner qemu-arm --uploads 32
+// Its memory is then the guest's own, not the emulator's (see Memory below).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +41,14 @@ std::string Run(const std::string& cmd) {
   return out;
 }
 
+// The emulator that runs a board's cairn and cairnd ("" runs them natively).
+std::string g_runner;
+
+// Under qemu-user the guest's address space starts here (QEMU_GUEST_BASE), far
+// from the emulator's own mappings: a 32-bit guest spans the 4 GiB above it,
+// a 64-bit guest's mappings stay well below twice it.
+constexpr std::uint64_t kGuestBase = 0x100000000000ull;
+
 std::uint64_t ProcField(int pid, const std::string& name) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -43,6 +56,44 @@ std::uint64_t ProcField(int pid, const std::string& name) {
     if (line.rfind(name + ":", 0) == 0) return std::stoull(line.substr(name.size() + 1)) * 1024;
   }
   return 0;
+}
+
+struct Rss {
+  std::uint64_t anon = 0;
+  std::uint64_t file = 0;  // LMDB's map and the mapped libraries
+};
+
+// cairnd's resident memory. Natively, /proc/PID/status. Under an emulator the
+// process is qemu, whose translation cache and heap a real board would not
+// have: only the mappings inside the guest's range count, summed from
+// /proc/PID/smaps (a private page written since mapping counts as anonymous).
+Rss Memory(int pid) {
+  Rss r;
+  if (g_runner.empty()) {
+    r.anon = ProcField(pid, "RssAnon");
+    r.file = ProcField(pid, "RssFile");
+    return r;
+  }
+  std::ifstream f("/proc/" + std::to_string(pid) + "/smaps");
+  std::string line;
+  bool guest = false;
+  std::uint64_t rss = 0;
+  auto kib = [&](const std::string& l) { return std::stoull(l.substr(l.find(':') + 1)) * 1024; };
+  while (std::getline(f, line)) {
+    std::size_t dash = line.find('-');
+    if (dash != std::string::npos && dash > 0 && std::isxdigit(static_cast<unsigned char>(line[0])) &&
+        line.find(':') > dash) {
+      std::uint64_t start = std::stoull(line.substr(0, dash), nullptr, 16);
+      guest = start >= kGuestBase && start < 2 * kGuestBase;
+    } else if (guest && line.rfind("Rss:", 0) == 0) {
+      rss = kib(line);
+    } else if (guest && line.rfind("Anonymous:", 0) == 0) {
+      std::uint64_t anon = kib(line);
+      r.anon += anon;
+      r.file += rss - std::min(rss, anon);
+    }
+  }
+  return r;
 }
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
@@ -119,7 +170,7 @@ std::pair<pid_t, std::string> StartNode(const std::string& bin, const std::strin
   std::string node = dir + "/node";
   std::filesystem::create_directories(dir);
   int port = 20000 + (getpid() * 7 + static_cast<int>(dir.size())) % 20000;
-  Run(bin + "/cairn init " + node + " --port " + std::to_string(port) + " >/dev/null 2>&1");
+  Run(g_runner + " " + bin + "/cairn init " + node + " --port " + std::to_string(port) + " >/dev/null 2>&1");
   {
     std::ifstream in(node + "/cairn.json");
     std::stringstream ss;
@@ -136,11 +187,17 @@ std::pair<pid_t, std::string> StartNode(const std::string& bin, const std::strin
   pid_t pid = fork();
   if (pid == 0) {
     freopen("/dev/null", "w", stderr);
-    execl((bin + "/cairnd").c_str(), "cairnd", node.c_str(), nullptr);
+    std::string cairnd = bin + "/cairnd";
+    if (g_runner.empty()) {
+      execl(cairnd.c_str(), "cairnd", node.c_str(), nullptr);
+    } else {
+      setenv("QEMU_GUEST_BASE", std::to_string(kGuestBase).c_str(), 1);
+      execlp(g_runner.c_str(), g_runner.c_str(), cairnd.c_str(), node.c_str(), nullptr);
+    }
     _exit(127);
   }
   for (int i = 0; i < 1000 && !std::filesystem::exists(node + "/control.sock"); ++i) usleep(20000);
-  std::string nurl = Run(bin + "/cairn -d " + node + " nurl");
+  std::string nurl = Run(g_runner + " " + bin + "/cairn -d " + node + " nurl");
   while (!nurl.empty() && (nurl.back() == '\n' || nurl.back() == ' ')) nurl.pop_back();
   return {pid, nurl};
 }
@@ -152,8 +209,23 @@ void StopNode(pid_t pid) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   std::string bin = std::filesystem::canonical("/proc/self/exe").parent_path().parent_path().string();
+  int uploads = 100;  // concurrent uploads during the memory measurement
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i + 1 < argc && a == "--board-build") {
+      bin = std::filesystem::canonical(argv[++i]).string();
+    } else if (i + 1 < argc && a == "--runner") {
+      g_runner = argv[++i];
+    } else if (i + 1 < argc && a == "--uploads") {
+      uploads = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: gbs_bench [--board-build DIR --runner CMD] [--uploads N]\n");
+      return 2;
+    }
+  }
+  if (uploads < 1) uploads = 1;
   std::string dir = std::filesystem::temp_directory_path() / ("cairn-gbs-bench-" + std::to_string(getpid()));
 
   // Single-stream upload under the "always" fsync policy (every PATCH
@@ -195,6 +267,16 @@ int main() {
   Bench b;
   b.nurl = *parsed;
   int next_si = 1;
+  // cairnd's peak memory over everything below, sampled every 20 ms.
+  Rss peak;
+  std::unique_ptr<Timer> watcher;
+  std::function<void()> watch = [&] {
+    Rss m = Memory(pid);
+    peak.anon = std::max(peak.anon, m.anon);
+    peak.file = std::max(peak.file, m.file);
+    watcher = b.loop.PostAfter(20, watch);
+  };
+  watch();
 
   // Immutable upload and download, 1 and 16 clients.
   for (int clients : {1, 16}) {
@@ -265,19 +347,21 @@ int main() {
     b.CloseAll(cs);
   }
 
-  // cairnd's memory while 100 clients upload at once (8 MiB shares).
+  // cairnd's memory while 100 clients (--uploads) upload at once (8 MiB
+  // shares); a board with fewer connections (max_connections) refuses more.
   {
-    const int kUploads = 100;
+    const int kUploads = uploads;
     auto cs = b.Clients(kUploads);
     int left = kUploads;
     std::uint64_t max_anon = 0, max_file = 0;
     std::unique_ptr<Timer> sampler;
     std::function<void()> sample = [&] {
-      max_anon = std::max(max_anon, ProcField(pid, "RssAnon"));
-      max_file = std::max(max_file, ProcField(pid, "RssFile"));
+      Rss m = Memory(pid);
+      max_anon = std::max(max_anon, m.anon);
+      max_file = std::max(max_file, m.file);
       if (left > 0) sampler = b.loop.PostAfter(20, sample);
     };
-    std::uint64_t before = ProcField(pid, "RssAnon");
+    std::uint64_t before = Memory(pid).anon;
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < kUploads; ++i) b.Upload(cs[i].get(), Si(5000 + i), 8ull << 20, [&] { --left; });
     sample();
@@ -286,12 +370,12 @@ int main() {
     sampler.reset();
     std::printf("{\"bench\": \"gbs_cairnd_rss_100_uploads\", \"uploads\": %d, \"share_mib\": 8, \"mib_per_s\": %.1f, "
                 "\"anon_before_bytes\": %llu, \"max_anon_bytes\": %llu, \"max_file_bytes\": %llu}\n",
-                kUploads, 800.0 / secs, static_cast<unsigned long long>(before),
+                kUploads, kUploads * 8.0 / secs, static_cast<unsigned long long>(before),
                 static_cast<unsigned long long>(max_anon), static_cast<unsigned long long>(max_file));
     b.CloseAll(cs);
   }
 
-  std::string status = Run(bin + "/cairn -d " + node + " --json status");
+  std::string status = Run(g_runner + " " + bin + "/cairn -d " + node + " --json status");
   auto field = [&](const char* name) -> unsigned long long {
     std::size_t at = status.find(std::string("\"") + name + "\"");
     return at == std::string::npos ? 0 : std::strtoull(status.c_str() + status.find(':', at) + 1, nullptr, 10);
@@ -300,6 +384,11 @@ int main() {
               "\"max_drain_cpu_us\": %llu, \"max_drain_tasks\": %llu, \"client_failures\": %d}\n",
               field("max_busy_us"), field("max_busy_cpu_us"), field("max_drain_cpu_us"), field("max_drain_tasks"),
               b.failures);
+  watcher.reset();
+  std::printf("{\"bench\": \"gbs_cairnd_rss_whole_run\", \"board_build\": \"%s\", \"runner\": \"%s\", "
+              "\"max_anon_bytes\": %llu, \"max_file_bytes\": %llu}\n",
+              std::filesystem::path(bin).parent_path().filename().c_str(), g_runner.c_str(),
+              static_cast<unsigned long long>(peak.anon), static_cast<unsigned long long>(peak.file));
   StopNode(pid);
   std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
   return b.failures == 0 ? 0 : 1;
