@@ -216,12 +216,13 @@ build-tests: $(BINS) $(UNIT) $(TOOLS)
 ifneq ($(BOARD_RUN),)
 # A board with an emulator: its release cairnd and cairn serve the GBS
 # benchmark under qemu-user to a native client, which reports the guest's own
-# memory (the board's memory class); as many uploads at once as it accepts.
+# memory (the board's memory class), with as many concurrent uploads as its
+# max_connections allows (more are refused at accept).
 bench: deps
 	$(Q)$(MAKE) --no-print-directory MODE=release $(BINS)
 	$(Q)$(MAKE) --no-print-directory BOARD=host MODE=release build/host/release/bench/gbs_bench
 	$(Q)build/host/release/bench/gbs_bench --board-build $(BUILD) --runner '$(BOARD_RUN)' \
-	  --uploads $(LIMIT_max_connections)
+	  --uploads $(or $(LIMIT_max_connections),100)
 else
 bench: deps
 	$(Q)$(MAKE) --no-print-directory MODE=release $(BINS) $(BENCHES)

@@ -176,6 +176,7 @@ Status Node::StartStorage() {
   go.rtw_body_bytes = config_.limits.gbs_rtw_body_bytes;
   go.read_bytes = config_.limits.gbs_read_bytes;
   go.write_piece_bytes = config_.limits.gbs_write_piece_bytes;
+  go.read_piece_bytes = config_.limits.gbs_read_piece_bytes;
   go.upload_buffer_bytes = config_.limits.gbs_upload_buffer_bytes;
   gbs_ = std::make_unique<gbs::StorageServer>(loop_, *store_, std::move(go));
   http::ServerOptions ho = http::ServerOptions::FromLimits(config_.limits);

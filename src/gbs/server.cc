@@ -196,6 +196,13 @@ struct StorageServer::Call {
     r.body = std::move(body);
     ex->Respond(std::move(r));
   }
+  // Starts a streamed answer of `length` bytes (StreamedRead writes them).
+  void Start(int status, std::vector<http::Field> headers, std::uint64_t length) {
+    if (answered) return;
+    answered = true;
+    if (*alive) server->stats_.requests[endpoint][status]++;
+    ex->StartResponse(status, std::move(headers), length);
+  }
   void Cbor(int status, std::string body) { Respond(status, {{"Content-Type", "application/cbor"}}, std::move(body)); }
   void Empty(int status) { Respond(status, {}, ""); }
   void Error(int status, const Status& st) {
@@ -352,6 +359,45 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
     for (const store::Range& g : last->required) required.push_back({g.begin, g.end});
     call->Cbor(last->complete ? 201 : 200, EncodeRequired(required));
     Leave();
+  }
+};
+
+// An immutable read longer than read_piece_bytes. Its headers go first (the
+// share's size gives the clamped Content-Range), then one piece at a time:
+// each is read from the store only when the connection's write queue has
+// room, so the read holds one piece whatever its range; sixteen 16 MiB reads
+// would otherwise hold 256 MiB. A complete immutable share never changes, so
+// the pieces form one consistent answer. If a piece cannot be read (the share
+// was deleted meanwhile, a disk error), the response is left unended and the
+// connection aborted: the client sees a broken answer, never a short one.
+struct StorageServer::StreamedRead : std::enable_shared_from_this<StorageServer::StreamedRead> {
+  std::shared_ptr<Call> call;
+  store::StorageIndex si{};
+  store::ShareNum shnum = 0;
+  std::uint64_t next = 0;  // share offset of the next piece
+  std::uint64_t end = 0;   // one past the last byte of the answer
+
+  StorageServer& server() { return *call->server; }
+
+  void Next() {
+    if (next == end) return call->ex->EndResponse();
+    const std::uint64_t n = std::min(end - next, server().options_.read_piece_bytes);
+    auto self = shared_from_this();
+    server().store_.ReadImmutable(si, shnum, next, n, [self, n](Result<std::string> data) {
+      if (!*self->call->alive) return;
+      if (!data.ok() || data->size() != n) {
+        CAIRN_LOG(Warn, "gbs: streamed read of %s share %u stopped at offset %llu: %s", store::SiHex(self->si).c_str(),
+                  self->shnum, static_cast<unsigned long long>(self->next),
+                  data.ok() ? "the share is shorter than its size" : data.status().ToString().c_str());
+        return;  // unended: dropping the exchange aborts the connection
+      }
+      self->next += n;
+      self->server().stats_.bytes_out += n;
+      self->call->ex->WriteBody(std::move(data).value(), [self](Status st) {
+        if (!*self->call->alive || !st.ok()) return;  // the connection ended
+        self->Next();
+      });
+    });
   }
 };
 
@@ -524,6 +570,23 @@ void StorageServer::Handle(std::shared_ptr<http::Exchange> exchange) {
       if (!range.ok()) return call->Error(416, range.status());
       std::uint64_t first = range->first;
       std::uint64_t length = std::min(range->length(), options_.read_bytes);
+      if (ep == Endpoint::kReadImmutable && length > options_.read_piece_bytes) {
+        return store_.ImmutableSize(si, shnum, Guard<Result<std::uint64_t>>(call, [call, si, shnum, first, length](
+                                                                               Result<std::uint64_t> size) {
+          if (!size.ok()) return call->Error(size.status());
+          if (first >= *size) return call->Empty(204);
+          auto read = std::make_shared<StreamedRead>();
+          read->call = call;
+          read->si = si;
+          read->shnum = shnum;
+          read->next = first;
+          read->end = first + std::min(length, *size - first);
+          call->Start(206, {{"Content-Type", "application/octet-stream"},
+                            {"Content-Range", FormatContentRange(first, read->end - 1)}},
+                      read->end - first);
+          read->Next();
+        }));
+      }
       auto done = Guard<Result<std::string>>(call, [call, first](Result<std::string> data) {
         if (!data.ok()) return call->Error(data.status());
         if (data->empty()) return call->Empty(204);

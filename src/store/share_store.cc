@@ -764,6 +764,31 @@ void ShareStore::ListImmutable(const StorageIndex& si, Callback<void(Result<std:
                                      std::move(done));
 }
 
+namespace {
+
+// The complete share's record, or NotFound naming it.
+Result<ShareRecord> CompleteImmutable(const Txn& t, const StorageIndex& si, ShareNum shnum) {
+  ShareRecord rec;
+  Status st = t.GetRecord(schema::ShareKey(Kind::kImmutable, si, shnum), &rec);
+  if (st.ok() && rec.state != State::kComplete) st = Status::NotFound("");
+  if (st.code() == Code::kNotFound) {
+    return Status::NotFound("immutable share " + std::to_string(shnum) + " of " + SiHex(si) + " is not here");
+  }
+  CAIRN_TRY(st);
+  return rec;
+}
+
+}  // namespace
+
+void ShareStore::ImmutableSize(const StorageIndex& si, ShareNum shnum, Callback<void(Result<std::uint64_t>)> done) {
+  impl_->Read<std::uint64_t>(
+      [si, shnum](const Txn& t) -> Result<std::uint64_t> {
+        CAIRN_TRY_ASSIGN(ShareRecord rec, CompleteImmutable(t, si, shnum));
+        return rec.size;
+      },
+      std::move(done));
+}
+
 void ShareStore::ReadImmutable(const StorageIndex& si, ShareNum shnum, std::uint64_t offset, std::uint64_t length,
                                Callback<void(Result<std::string>)> done) {
   struct Where {
@@ -773,13 +798,7 @@ void ShareStore::ReadImmutable(const StorageIndex& si, ShareNum shnum, std::uint
   // cold read from a slow disk must not stall the loop).
   impl_->Read<Where>(
       [si, shnum, offset, length](const Txn& t) -> Result<Where> {
-        ShareRecord rec;
-        Status st = t.GetRecord(schema::ShareKey(Kind::kImmutable, si, shnum), &rec);
-        if (st.ok() && rec.state != State::kComplete) st = Status::NotFound("");
-        if (st.code() == Code::kNotFound) {
-          return Status::NotFound("immutable share " + std::to_string(shnum) + " of " + SiHex(si) + " is not here");
-        }
-        CAIRN_TRY(st);
+        CAIRN_TRY_ASSIGN(ShareRecord rec, CompleteImmutable(t, si, shnum));
         std::uint64_t end = length > rec.size - std::min(offset, rec.size) ? rec.size : offset + length;
         return Where{rec.file_id, std::min(offset, rec.size), end};
       },

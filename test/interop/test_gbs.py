@@ -89,6 +89,43 @@ class GbsTest(unittest.TestCase):
         self.assertEqual(again["already-have"], {3})
         self.assertEqual(again["allocated"], {4})
 
+    def test_long_reads_are_streamed_exact_and_clamped(self):
+        # Reads longer than limits.gbs_read_piece_bytes (256 KiB) are streamed
+        # piece by piece; the client must see the same answers as for a
+        # buffered read: exact bytes, Content-Range clamped at the end, 204
+        # past it, and many at once on one server.
+        si = si_of(61)
+        data = os.urandom(3_000_001)
+        self.upload(si, 0, data)
+        for offset, size in ((0, len(data)), (1, 262_145), (100_000, 1_000_000), (2_500_000, 1_000_000),
+                             (len(data) - 1, 400_000), (0, 262_144)):
+            self.assertEqual(self.c.read(si, 0, offset, size), data[offset:offset + size], (offset, size))
+        self.assertEqual(self.c.read(si, 0, len(data), 1_000_000), b"")
+        with self.assertRaises(GbsError) as e:
+            self.c.read(si, 1, 0, 1_000_000)
+        self.assertEqual(e.exception.status, 404)
+        errors = []
+
+        def reader(i):
+            c = GbsClient(self.nurl)
+            try:
+                for k in range(3):
+                    off = (i * 97_531 + k * 400_000) % len(data)
+                    if c.read(si, 0, off, 900_000) != data[off:off + 900_000]:
+                        errors.append((i, k))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append((i, repr(exc)))
+            finally:
+                c.close()
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        # The connection stays usable after streamed answers (keep-alive).
+        self.assertEqual(self.c.read(si, 0, 5, 5), data[5:10])
+
     def test_partial_writes_conflicts_and_abort(self):
         si, secret = si_of(2), b"s" * 20
         self.c.allocate(si, {0}, 100, RENEW, CANCEL, secret)

@@ -43,6 +43,7 @@ namespace cairn {
   X(sdmf_max_bytes, 16777216, "largest mutable (SDMF) file: held in memory while published or read, bytes") \
   X(gbs_read_bytes, 16777216, "longest answer to one ranged share read, bytes")               \
   X(gbs_write_piece_bytes, 262144, "upload bytes handed to the store per write, bytes")          \
+  X(gbs_read_piece_bytes, 262144, "a longer immutable read is streamed in pieces this big, bytes")  \
   X(gbs_upload_buffer_bytes, 8388608, "upload bytes held in memory, all uploads together, bytes") \
   X(control_inflight, 16, "requests one control connection may have unanswered at once")      \
   X(task_history, 1000, "finished control tasks kept")                                        \

@@ -27,6 +27,9 @@ struct StorageServerOptions {
   std::uint64_t corrupt_body_bytes = 32768;
   std::uint64_t rtw_body_bytes = 64ull << 20;   // held in memory: a board limit
   std::uint64_t read_bytes = 16ull << 20;       // longest answer to one ranged read
+  // An immutable read longer than this is streamed, one piece of it in memory
+  // at a time, each read from the store once the connection has room for it.
+  std::uint64_t read_piece_bytes = 256 << 10;
   std::uint64_t write_piece_bytes = 256 << 10;  // upload bytes per store write
   std::uint64_t writes_in_flight = 4;           // per upload request, then the socket waits
   // Upload bytes held in memory, all uploads together: sets how many
@@ -55,6 +58,7 @@ class StorageServer {
 
   struct Call;
   struct Upload;
+  struct StreamedRead;
 
  private:
   Loop& loop_;

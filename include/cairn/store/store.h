@@ -184,6 +184,9 @@ class ShareStore {
   // (empty when offset is at or past the end). NotFound if not complete here.
   void ReadImmutable(const StorageIndex& si, ShareNum shnum, std::uint64_t offset, std::uint64_t length,
                      Callback<void(Result<std::string>)> done);
+  // The length of a complete share (a streamed read's Content-Range needs its
+  // clamped end first). NotFound if not complete here.
+  void ImmutableSize(const StorageIndex& si, ShareNum shnum, Callback<void(Result<std::uint64_t>)> done);
 
   // --- mutable slots -------------------------------------------------------
   // Tahoe's slot_testv_and_readv_and_writev, atomically in one transaction:
