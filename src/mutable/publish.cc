@@ -15,7 +15,10 @@
 // turn than the answer, after every request of a round was sent and marked
 // outstanding, so no answer can make it send anything twice (Tahoe-LAFS
 // #877). A request answers at most once here, whatever the client does.
+#include <time.h>
+
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <set>
@@ -40,6 +43,16 @@ std::uint64_t SeqnumOf(std::string_view checkstring) {
   return v;
 }
 
+// Clocks for PublishTiming, in ms.
+double WallMs() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+double ThreadCpuMs() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+}
+
 std::string Describe(std::string_view checkstring) {
   if (checkstring.empty()) return "no share";
   return "seqnum " + std::to_string(SeqnumOf(checkstring));
@@ -53,7 +66,18 @@ struct EncodeJob {
   std::uint32_t k = 0, n = 0;
   std::uint64_t seqnum = 0;
   std::vector<std::string> shares;  // out
+  double started_ms = 0, ended_ms = 0, cpu_ms = 0;  // out: when the job ran, its CPU
 };
+
+// The encoding job's work (thread pool): the new version's N shares.
+Status EncodeShares(EncodeJob& job) {
+  CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job.privkey));
+  CAIRN_TRY_ASSIGN(SdmfEncoding enc, SdmfEncoding::Encode(job.readkey, job.pubkey, job.encprivkey, job.contents,
+                                                         job.k, job.n, job.seqnum, job.iv));
+  CAIRN_TRY_ASSIGN(std::string signature, key.Sign(enc.signed_prefix()));
+  CAIRN_TRY_ASSIGN(job.shares, enc.Shares(signature));
+  return Status::Ok();
+}
 
 class Publisher : public std::enable_shared_from_this<Publisher> {
  public:
@@ -139,6 +163,8 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   std::string surprise_;      // non-empty: another writer was seen
   bool stopping_ = false;
   std::size_t replaced_ = 0;
+  PublishTiming timing_;
+  double start_ms_ = 0, start_cpu_ms_ = 0, sent_ms_ = 0;
 };
 
 void Publisher::FailLater(Status st) {
@@ -148,6 +174,8 @@ void Publisher::FailLater(Status st) {
 }
 
 void Publisher::StartCreate(NewKey key) {
+  start_ms_ = WallMs();
+  start_cpu_ms_ = ThreadCpuMs();
   const MutableOptions& o = options_;
   if (o.k < 1 || o.n < o.k || o.n > 255 || o.happy < 1 || o.happy > o.n) {
     return FailLater(Status::InvalidArgument("a mutable file needs 1 <= k <= N <= 255 and 1 <= happy <= N"));
@@ -183,6 +211,8 @@ void Publisher::StartCreate(NewKey key) {
 }
 
 void Publisher::StartUpdate(caps::Cap writecap) {
+  start_ms_ = WallMs();
+  start_cpu_ms_ = ThreadCpuMs();
   if (writecap.kind != caps::CapKind::kMutableWrite || writecap.format != caps::MutableFormat::kSdmf) {
     return FailLater(Status::BadCap("publish needs an SDMF write cap (URI:SSK:)"));
   }
@@ -207,6 +237,7 @@ void Publisher::Mapped(Result<Servermap> map) {
     return Deliver(map.status());
   }
   map_ = std::move(*map);
+  timing_.map_ms = WallMs() - start_ms_;
   auto fail = [&](Status st) {
     state_ = State::kDone;
     Deliver(std::move(st));
@@ -257,16 +288,22 @@ void Publisher::Encode() {
   job->n = n_;
   job->seqnum = seqnum_;
   Report("encoding", 0, job->contents.size());
+  const double queued = WallMs();
   loop_.Offload(
       [job]() -> Status {
-        CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job->privkey));
-        CAIRN_TRY_ASSIGN(SdmfEncoding enc, SdmfEncoding::Encode(job->readkey, job->pubkey, job->encprivkey,
-                                                               job->contents, job->k, job->n, job->seqnum, job->iv));
-        CAIRN_TRY_ASSIGN(std::string signature, key.Sign(enc.signed_prefix()));
-        CAIRN_TRY_ASSIGN(job->shares, enc.Shares(signature));
-        return Status::Ok();
+        job->started_ms = WallMs();
+        const double cpu = ThreadCpuMs();
+        Status st = EncodeShares(*job);
+        job->cpu_ms = ThreadCpuMs() - cpu;
+        job->ended_ms = WallMs();
+        return st;
       },
-      [self, job](Status st) { self->Encoded(st, job); });
+      [self, job, queued](Status st) {
+        self->timing_.encode_wait_ms = job->started_ms - queued;
+        self->timing_.encode_ms = job->ended_ms - job->started_ms;
+        self->timing_.encode_cpu_ms = job->cpu_ms;
+        self->Encoded(st, job);
+      });
 }
 
 void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
@@ -293,7 +330,10 @@ void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
     return Deliver(Status::NotEnoughServers("servers of happiness would be " + std::to_string(happiness) +
                                             ", need " + std::to_string(happy) + FailedServers()));
   }
+  const double sending = WallMs();
   SendQueued();
+  sent_ms_ = WallMs();
+  timing_.send_ms = sent_ms_ - sending;
   if (outstanding_ == 0) {
     auto self = shared_from_this();
     loop_.Post([self] { self->Advance(); });
@@ -415,6 +455,8 @@ void Publisher::Answered(std::size_t index, Result<gbs::RtwResponse> r) {
   req.settled = true;
   --outstanding_;
   ++answered_;
+  timing_.last_answer_ms = WallMs() - sent_ms_;
+  if (answered_ == 1) timing_.first_answer_ms = timing_.last_answer_ms;
   if (state_ != State::kWriting) return;
   Report("publishing", answered_, requests_.size());
   const std::string& name = map_.servers[req.server].name;
@@ -489,6 +531,9 @@ void Publisher::Finish() {
   res.writes_sent = requests_.size();
   res.servers_failed = static_cast<std::size_t>(std::count(failed_.begin(), failed_.end(), true));
   res.shares_replaced = replaced_;
+  timing_.total_ms = WallMs() - start_ms_;
+  timing_.loop_cpu_ms = ThreadCpuMs() - start_cpu_ms_;
+  res.timing = timing_;
   Report("publishing", requests_.size(), requests_.size());
   Deliver(std::move(res));
 }
