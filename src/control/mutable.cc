@@ -313,6 +313,9 @@ struct Receive {
 
 void ReceiveThenRun(CommandsState& c, Request& req, Reply& reply, const InputParams& in,
                     std::shared_ptr<std::string> contents, TaskSpec spec, std::shared_ptr<PutClock> clock = nullptr) {
+  // params.size is checked against the limit already: one allocation
+  // instead of a 1 MiB string grown by appends.
+  if (in.size) contents->reserve(static_cast<std::size_t>(*in.size));
   auto rx = std::make_shared<Receive>(Receive{&c.loop, c.grid_ops, &c.tasks, req.wait, std::move(reply),
                                               std::move(req.input), std::move(contents), in.size,
                                               c.options.sdmf_max_bytes, std::move(spec), std::move(clock)});

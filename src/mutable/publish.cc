@@ -79,6 +79,14 @@ Status EncodeShares(EncodeJob& job) {
   return Status::Ok();
 }
 
+// A read-test-write body to encode on the thread pool: the shares to write
+// (read-only while any job runs) and, per share, the checkstring to test.
+struct BodyJob {
+  std::shared_ptr<const std::vector<std::string>> shares;
+  std::vector<std::pair<std::uint32_t, std::string>> writes;  // shnum, expected checkstring ("" = no share)
+  std::string body;  // out
+};
+
 class Publisher : public std::enable_shared_from_this<Publisher> {
  public:
   Publisher(Loop& loop, std::vector<grid::GridServer> servers, std::string contents, MutableOptions options,
@@ -120,6 +128,8 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   std::string FailedServers() const;
   void PlaceHomeless();
   void SendQueued();
+  void SendRequest(std::size_t r);
+  void Hand(std::size_t r, std::string body);
   void Answered(std::size_t request, Result<gbs::RtwResponse> r);
   bool Judge(const Request& req, std::uint32_t shnum, const std::string& checkstring);
   void Advance();
@@ -151,7 +161,7 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   gbs::StorageIndex si_{};
   Servermap map_;
 
-  std::vector<std::string> shares_;  // the new version, share i at i
+  std::shared_ptr<const std::vector<std::string>> shares_;  // the new version, share i at i
   std::string new_checkstring_;
   std::vector<Writer> writers_;
   std::vector<Request> requests_;
@@ -164,7 +174,7 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   bool stopping_ = false;
   std::size_t replaced_ = 0;
   PublishTiming timing_;
-  double start_ms_ = 0, start_cpu_ms_ = 0, sent_ms_ = 0;
+  double start_ms_ = 0, start_cpu_ms_ = 0, sending_ms_ = 0;
 };
 
 void Publisher::FailLater(Status st) {
@@ -315,8 +325,8 @@ void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
   if (!st.ok()) return fail(st.WithContext("encoding the new version"));
   if (Stopped()) return fail(Status::Cancelled("publish cancelled"));
   contents_ = std::move(job->contents);
-  shares_ = std::move(job->shares);
-  new_checkstring_ = shares_.at(0).substr(0, kSdmfCheckstringSize);
+  shares_ = std::make_shared<const std::vector<std::string>>(std::move(job->shares));
+  new_checkstring_ = shares_->at(0).substr(0, kSdmfCheckstringSize);
   const std::size_t m = map_.servers.size();
   failed_.assign(m, false);
   bad_.assign(m, false);
@@ -330,10 +340,8 @@ void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
     return Deliver(Status::NotEnoughServers("servers of happiness would be " + std::to_string(happiness) +
                                             ", need " + std::to_string(happy) + FailedServers()));
   }
-  const double sending = WallMs();
+  sending_ms_ = WallMs();
   SendQueued();
-  sent_ms_ = WallMs();
-  timing_.send_ms = sent_ms_ - sending;
   if (outstanding_ == 0) {
     auto self = shared_from_this();
     loop_.Post([self] { self->Advance(); });
@@ -401,27 +409,48 @@ void Publisher::SendQueued() {
     writers_[w].is = Writer::Is::kSent;
   }
   outstanding_ += requests_.size() - first;
+  for (std::size_t r = first; r < requests_.size(); ++r) SendRequest(r);
+}
+
+// One read-test-write: request r's shares, each tested against what its
+// writer expects there. The body (a share is about 350 KB) is encoded on
+// the thread pool: the loop, which TLS-encrypts one request's body while
+// the pool encodes the next, no longer copies them all in one turn.
+void Publisher::SendRequest(std::size_t r) {
+  auto job = std::make_shared<BodyJob>();
+  job->shares = shares_;
+  for (std::size_t w : requests_[r].writers) job->writes.emplace_back(writers_[w].shnum, writers_[w].expect);
   auto self = shared_from_this();
-  for (std::size_t r = first; r < requests_.size(); ++r) {
-    const Request& req = requests_[r];
-    const grid::GridServer& server = map_.servers[req.server];
-    gbs::RtwRequest rtw;
-    for (std::size_t w : req.writers) {
-      const Writer& wr = writers_[w];
-      gbs::ShareTestWrite& tw = rtw.shares[wr.shnum];
-      if (wr.expect.empty()) {
-        tw.test.push_back(gbs::TestVector{0, 1, std::string_view()});  // the share must not exist
-      } else {
-        tw.test.push_back(gbs::TestVector{0, wr.expect.size(), wr.expect});
-      }
-      tw.write.push_back(gbs::WriteVector{0, shares_[wr.shnum]});
-    }
-    rtw.read.push_back(gbs::ReadVector{0, kSdmfCheckstringSize});
-    caps::LeaseSecrets lease = caps::LeaseSecretsFor(options_.lease_secret, storage_index_, server.seed);
-    server.client->ReadTestWrite(si_, caps::WriteEnablerOf(we_master_, server.seed),
-                                 gbs::LeaseSecrets{lease.renew, lease.cancel}, rtw,
-                                 [self, r](Result<gbs::RtwResponse> a) { self->Answered(r, std::move(a)); });
-  }
+  loop_.Offload(
+      [job]() -> Status {
+        gbs::RtwRequest rtw;
+        for (const auto& [shnum, expect] : job->writes) {
+          gbs::ShareTestWrite& tw = rtw.shares[shnum];
+          if (expect.empty()) {
+            tw.test.push_back(gbs::TestVector{0, 1, std::string_view()});  // the share must not exist
+          } else {
+            tw.test.push_back(gbs::TestVector{0, expect.size(), expect});
+          }
+          tw.write.push_back(gbs::WriteVector{0, job->shares->at(shnum)});
+        }
+        rtw.read.push_back(gbs::ReadVector{0, kSdmfCheckstringSize});
+        job->body = gbs::EncodeRtwRequest(rtw);
+        return Status::Ok();
+      },
+      [self, job, r](Status st) {
+        if (!st.ok()) return self->Answered(r, st.WithContext("encoding the read-test-write"));
+        self->Hand(r, std::move(job->body));
+      });
+}
+
+void Publisher::Hand(std::size_t r, std::string body) {
+  timing_.send_ms = WallMs() - sending_ms_;
+  const grid::GridServer& server = map_.servers[requests_[r].server];
+  caps::LeaseSecrets lease = caps::LeaseSecretsFor(options_.lease_secret, storage_index_, server.seed);
+  auto self = shared_from_this();
+  server.client->ReadTestWriteEncoded(si_, caps::WriteEnablerOf(we_master_, server.seed),
+                                      gbs::LeaseSecrets{lease.renew, lease.cancel}, std::move(body),
+                                      [self, r](Result<gbs::RtwResponse> a) { self->Answered(r, std::move(a)); });
 }
 
 // Is `checkstring`, read from share `shnum` on the request's server, one
@@ -455,7 +484,7 @@ void Publisher::Answered(std::size_t index, Result<gbs::RtwResponse> r) {
   req.settled = true;
   --outstanding_;
   ++answered_;
-  timing_.last_answer_ms = WallMs() - sent_ms_;
+  timing_.last_answer_ms = WallMs() - sending_ms_;
   if (answered_ == 1) timing_.first_answer_ms = timing_.last_answer_ms;
   if (state_ != State::kWriting) return;
   Report("publishing", answered_, requests_.size());

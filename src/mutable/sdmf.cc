@@ -94,7 +94,9 @@ Result<std::vector<std::string>> SdmfEncoding::Shares(std::string_view signature
     const std::uint64_t o_data = o_bht + crypto::kHashSize;
     const std::uint64_t o_encpriv = o_data + blocks_[i].size();
     const std::uint64_t o_eof = o_encpriv + encprivkey_.size();
-    std::string s = prefix_;
+    std::string s;
+    s.reserve(static_cast<std::size_t>(o_eof));  // one allocation: growing a 350 KB share by appends copied it ~4 times
+    s += prefix_;
     PutBe(s, o_sig, 4);
     PutBe(s, o_chain, 4);
     PutBe(s, o_bht, 4);

@@ -68,8 +68,9 @@ struct PublishTiming {
   double encode_wait_ms = 0;   // encode job queued on the thread pool before it ran
   double encode_ms = 0;        // the job's run: encrypt, encode, hash, sign, lay out
   double encode_cpu_ms = 0;    // the job's thread CPU
-  double send_ms = 0;          // loop time to build and hand over the first round's requests
-  double first_answer_ms = 0;  // from the first round sent to its first answer
+  double send_ms = 0;          // from the writes' start until the last request was handed to its
+                               // client (its body encoded on the pool, its first bytes TLS-encrypted)
+  double first_answer_ms = 0;  // from the writes' start to the first answer
   double last_answer_ms = 0;   // ... to the last answer of the publish
   double total_ms = 0;         // from the start to the result
   double loop_cpu_ms = 0;      // loop thread CPU from the start to the result (all its work)
