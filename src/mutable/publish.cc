@@ -4,7 +4,8 @@
 //
 //   kMapping    servermap update in write mode (not for a create): every
 //               share of every version, the newest seqnum, the private key
-//   kEncoding   encrypt, encode, sign and build the N shares, off the loop
+//   kEncoding   encrypt, encode, hash, sign and build the N shares on the
+//               thread pool, in steps that use both cores
 //   kWriting    one read-test-write per server holding all its shares, each
 //               share tested against the checkstring the map saw there (or
 //               "no share"); a server that fails loses its shares to other
@@ -58,25 +59,49 @@ std::string Describe(std::string_view checkstring) {
   return "seqnum " + std::to_string(SeqnumOf(checkstring));
 }
 
-// What the encoding step (on the thread pool) reads and produces; the loop
-// does not touch it while the work runs.
+// What the encoding steps (on the thread pool) read and produce; the loop
+// does not touch it while a step runs.
 struct EncodeJob {
   std::string privkey;  // PKCS#8 DER, to sign with
   std::string readkey, pubkey, encprivkey, contents, iv;
   std::uint32_t k = 0, n = 0;
   std::uint64_t seqnum = 0;
+  std::optional<crypto::RsaKey> key;
+  std::optional<SdmfEncoding> enc;
+  std::string signature;
   std::vector<std::string> shares;  // out
-  double started_ms = 0, ended_ms = 0, cpu_ms = 0;  // out: when the job ran, its CPU
+  std::vector<double> part_cpu_ms;  // per part of the running step: its thread CPU
+  double started_ms = 0, cpu_ms = 0;  // when the first step began to run; the steps' CPU
 };
 
-// The encoding job's work (thread pool): the new version's N shares.
-Status EncodeShares(EncodeJob& job) {
-  CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job.privkey));
-  CAIRN_TRY_ASSIGN(SdmfEncoding enc, SdmfEncoding::Encode(job.readkey, job.pubkey, job.encprivkey, job.contents,
-                                                         job.k, job.n, job.seqnum, job.iv));
-  CAIRN_TRY_ASSIGN(std::string signature, key.Sign(enc.signed_prefix()));
-  CAIRN_TRY_ASSIGN(job.shares, enc.Shares(signature));
-  return Status::Ok();
+// Runs work(0) ... work(parts - 1) on the thread pool at once, then `done`
+// on the loop (in the turn of the last part's completion) with the first
+// failure, or Ok. Each part's thread CPU is added to job->cpu_ms.
+void OffloadParts(Loop& loop, const std::shared_ptr<EncodeJob>& job, std::size_t parts,
+                  std::function<Status(std::size_t)> work, Callback<void(Status)> done) {
+  struct Join {
+    std::size_t left;
+    Status first;
+    Callback<void(Status)> done;
+  };
+  auto join = std::make_shared<Join>(Join{parts, Status::Ok(), std::move(done)});
+  auto shared_work = std::make_shared<std::function<Status(std::size_t)>>(std::move(work));
+  job->part_cpu_ms.assign(parts, 0);
+  for (std::size_t i = 0; i < parts; ++i) {
+    loop.Offload(
+        [job, shared_work, i]() -> Status {
+          if (job->started_ms == 0) job->started_ms = WallMs();  // the first step has one part
+          const double cpu = ThreadCpuMs();
+          Status st = (*shared_work)(i);
+          job->part_cpu_ms[i] = ThreadCpuMs() - cpu;
+          return st;
+        },
+        [join, job, i](Status st) {
+          job->cpu_ms += job->part_cpu_ms[i];
+          if (!st.ok() && join->first.ok()) join->first = st;
+          if (--join->left == 0) join->done(join->first);
+        });
+  }
 }
 
 // A read-test-write body to encode on the thread pool: the shares to write
@@ -123,6 +148,8 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void FailLater(Status st);
   void Mapped(Result<Servermap> map);
   void Encode();
+  void HashBlocks(const std::shared_ptr<EncodeJob>& job);
+  void SignAndLayOut(const std::shared_ptr<EncodeJob>& job);
   void Encoded(Status st, const std::shared_ptr<EncodeJob>& job);
   std::size_t PlaceAll();  // returns the planned happiness
   std::string FailedServers() const;
@@ -299,18 +326,64 @@ void Publisher::Encode() {
   job->seqnum = seqnum_;
   Report("encoding", 0, job->contents.size());
   const double queued = WallMs();
-  loop_.Offload(
-      [job]() -> Status {
-        job->started_ms = WallMs();
-        const double cpu = ThreadCpuMs();
-        Status st = EncodeShares(*job);
-        job->cpu_ms = ThreadCpuMs() - cpu;
-        job->ended_ms = WallMs();
-        return st;
+  // In steps over the cores: encrypt and FEC-encode (one thread), hash the
+  // N blocks (two halves at once), seal the share hash tree (loop: N
+  // hashes), then sign and lay out the shares (two halves) at once.
+  OffloadParts(
+      loop_, job, 1,
+      [job](std::size_t) -> Status {
+        CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job->privkey));
+        job->key.emplace(std::move(key));
+        CAIRN_TRY_ASSIGN(SdmfEncoding enc, SdmfEncoding::EncodeBlocks(job->readkey, job->pubkey, job->encprivkey,
+                                                                     job->contents, job->k, job->n, job->seqnum,
+                                                                     job->iv));
+        job->enc.emplace(std::move(enc));
+        return Status::Ok();
       },
       [self, job, queued](Status st) {
         self->timing_.encode_wait_ms = job->started_ms - queued;
-        self->timing_.encode_ms = job->ended_ms - job->started_ms;
+        if (!st.ok()) return self->Encoded(st, job);
+        self->HashBlocks(job);
+      });
+}
+
+void Publisher::HashBlocks(const std::shared_ptr<EncodeJob>& job) {
+  auto self = shared_from_this();
+  const std::uint32_t half = (job->n + 1) / 2;
+  OffloadParts(
+      loop_, job, 2,
+      [job, half](std::size_t part) -> Status {
+        job->enc->HashBlocks(part == 0 ? 0 : half, part == 0 ? half : job->n);
+        return Status::Ok();
+      },
+      [self, job](Status) {
+        job->enc->Seal();
+        self->SignAndLayOut(job);
+      });
+}
+
+// The signature and the layout at once: each share gets a zero signature,
+// replaced once the signature is made.
+void Publisher::SignAndLayOut(const std::shared_ptr<EncodeJob>& job) {
+  auto self = shared_from_this();
+  const std::uint32_t half = (job->n + 1) / 2;
+  job->shares.assign(job->n, std::string());
+  OffloadParts(
+      loop_, job, 3,
+      [job, half](std::size_t part) -> Status {
+        if (part == 0) {
+          CAIRN_TRY_ASSIGN(job->signature, job->key->Sign(job->enc->signed_prefix()));
+        } else {
+          job->enc->LayOut(part == 1 ? 0 : half, part == 1 ? half : job->n, &job->shares);
+        }
+        return Status::Ok();
+      },
+      [self, job](Status st) {
+        for (std::string& share : job->shares) {
+          if (!st.ok()) break;
+          st = SdmfEncoding::SetSignature(share, job->signature);
+        }
+        self->timing_.encode_ms = WallMs() - job->started_ms;
         self->timing_.encode_cpu_ms = job->cpu_ms;
         self->Encoded(st, job);
       });
