@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -58,6 +59,19 @@ Result<Env> EnvOf(CommandsState& c) {
   options.happy = c.options.shares_happy;
   return Env{&c.loop, &c.servers, &c.aliases, &c.tasks, &c.holds, ctx, c.grid_ops, c.options.private_dir, options};
 }
+
+double WallMs() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// When a mutable.put reached each step (steady clock, ms), for the
+// "timing_ms" of its result: where an update's wall time goes.
+struct PutClock {
+  double request = 0;   // the request line was read
+  double received = 0;  // the last data frame was read; the task is submitted
+  double started = 0;   // the task's body runs (its locks are held)
+  double grid = 0;      // the grid's clients and the lease secret are ready
+};
 
 std::string SlotKey(const std::string& storage_index) { return "slot/" + Base32Encode(storage_index); }
 
@@ -191,6 +205,27 @@ grid::StopFn StopOf(TaskRun* run, const std::shared_ptr<GridOps>& ops) {
   return [run, ops] { return ops->stopping || run->cancel_requested(); };
 }
 
+double Round1(double ms) { return static_cast<double>(static_cast<long long>(ms * 10 + 0.5)) / 10; }
+
+// The result's "timing_ms": the task's steps, then the publish's own.
+void AddTiming(cJSON* o, const PutClock& clock, const mf::PublishTiming& t) {
+  cJSON* timing = cJSON_AddObjectToObject(o, "timing_ms");
+  auto add = [timing](const char* name, double ms) { cJSON_AddNumberToObject(timing, name, Round1(ms)); };
+  add("receive", clock.received - clock.request);
+  add("queue", clock.started - clock.received);
+  add("grid", clock.grid - clock.started);
+  add("map", t.map_ms);
+  add("encode_wait", t.encode_wait_ms);
+  add("encode", t.encode_ms);
+  add("encode_cpu", t.encode_cpu_ms);
+  add("send", t.send_ms);
+  add("first_answer", t.first_answer_ms);
+  add("last_answer", t.last_answer_ms);
+  add("publish", t.total_ms);
+  add("publish_loop_cpu", t.loop_cpu_ms);
+  add("total", WallMs() - clock.request);
+}
+
 Json PublishJson(const mf::PublishResult& p) {
   Json out = Json::NewObject();
   cJSON* o = out.get();
@@ -247,6 +282,7 @@ struct Receive {
   std::optional<std::uint64_t> size;
   std::uint64_t max;
   TaskSpec spec;
+  std::shared_ptr<PutClock> clock;  // null: not timed
 
   static void Read(std::shared_ptr<Receive> self) {
     self->input.Read([self](Result<InputChunk> chunk) {
@@ -269,16 +305,20 @@ struct Receive {
                                                          " of params.size " + std::to_string(*self->size) +
                                                          " bytes"));
       }
+      if (self->clock) self->clock->received = WallMs();
       RunTaskOn(*self->tasks, self->wait, std::move(self->reply), std::move(self->spec));
     });
   }
 };
 
 void ReceiveThenRun(CommandsState& c, Request& req, Reply& reply, const InputParams& in,
-                    std::shared_ptr<std::string> contents, TaskSpec spec) {
+                    std::shared_ptr<std::string> contents, TaskSpec spec, std::shared_ptr<PutClock> clock = nullptr) {
+  // params.size is checked against the limit already: one allocation
+  // instead of a 1 MiB string grown by appends.
+  if (in.size) contents->reserve(static_cast<std::size_t>(*in.size));
   auto rx = std::make_shared<Receive>(Receive{&c.loop, c.grid_ops, &c.tasks, req.wait, std::move(reply),
                                               std::move(req.input), std::move(contents), in.size,
-                                              c.options.sdmf_max_bytes, std::move(spec)});
+                                              c.options.sdmf_max_bytes, std::move(spec), std::move(clock)});
   Receive::Read(rx);
 }
 
@@ -358,6 +398,8 @@ void MutableCreate(CommandsState& c, Request& req, Reply& reply) {
 }
 
 void MutablePut(CommandsState& c, Request& req, Reply& reply) {
+  auto clock = std::make_shared<PutClock>();
+  clock->request = WallMs();
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
   std::string target_text;
@@ -371,23 +413,27 @@ void MutablePut(CommandsState& c, Request& req, Reply& reply) {
   if (!target.ok()) return reply.Error(target.status());
   TaskSpec spec = NewTaskSpec("mutable.put", req, KeysOf(*target, LockMode::kExclusive));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = *env, t = *target, contents, hold_ms = in.hold_ms](TaskRun& run) {
+  spec.body = [env = *env, t = *target, contents, hold_ms = in.hold_ms, clock](TaskRun& run) {
+    clock->started = WallMs();
     auto cap = ResolveInTask(*env.aliases, t, false);
     if (!cap.ok()) return run.Fail(cap.status());
     TaskRun* runp = &run;
-    WithGrid(env, run, [env, runp, cap = *cap, contents, hold_ms](std::shared_ptr<GridRun> grid) {
+    WithGrid(env, run, [env, runp, cap = *cap, contents, hold_ms, clock](std::shared_ptr<GridRun> grid) {
+      clock->grid = WallMs();
       Loop* loop = env.loop;
       mf::MutableOptions options = env.options;
       options.lease_secret = grid->lease_secret;
       if (hold_ms) options.TEST_before_write = HoldBeforeWrite(loop, runp, hold_ms);
       mf::PublishMutable(*loop, grid->servers, cap, std::move(*contents), options, ProgressTo(runp),
-                         StopOf(runp, env.ops), [loop, grid, runp](Result<mf::PublishResult> published) {
+                         StopOf(runp, env.ops), [loop, grid, runp, clock](Result<mf::PublishResult> published) {
                            if (!published.ok()) return Finish(loop, grid, runp, published.status());
-                           Finish(loop, grid, runp, PublishJson(*published));
+                           Json out = PublishJson(*published);
+                           AddTiming(out.get(), *clock, published->timing);
+                           Finish(loop, grid, runp, std::move(out));
                          });
     });
   };
-  ReceiveThenRun(c, req, reply, in, contents, std::move(spec));
+  ReceiveThenRun(c, req, reply, in, contents, std::move(spec), clock);
 }
 
 namespace {

@@ -279,11 +279,16 @@ void Client::AdviseCorrupt(bool mutable_share, const StorageIndex& si, std::uint
 
 void Client::ReadTestWrite(const StorageIndex& si, const std::string& write_enabler, const LeaseSecrets& lease,
                            const RtwRequest& request, Callback<void(Result<RtwResponse>)> done) {
+  ReadTestWriteEncoded(si, write_enabler, lease, EncodeRtwRequest(request), std::move(done));
+}
+
+void Client::ReadTestWriteEncoded(const StorageIndex& si, const std::string& write_enabler, const LeaseSecrets& lease,
+                                  std::string body, Callback<void(Result<RtwResponse>)> done) {
   http::ClientRequest r = Request("POST", Prefix(true) + SiText(si) + "/read-test-write");
   AddLeaseSecrets(r, lease);
   AddSecret(r, SecretKind::kWriteEnabler, write_enabler);
   r.headers.push_back({"Content-Type", "application/cbor"});
-  r.body = EncodeRtwRequest(request);
+  r.body = std::move(body);
   r.max_response_bytes = options_.cbor_response_bytes;
   Send("read-test-write", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
     auto resp = Expect(std::move(a), {200});

@@ -4,7 +4,8 @@
 //
 //   kMapping    servermap update in write mode (not for a create): every
 //               share of every version, the newest seqnum, the private key
-//   kEncoding   encrypt, encode, sign and build the N shares, off the loop
+//   kEncoding   encrypt, encode, hash, sign and build the N shares on the
+//               thread pool, in steps that use both cores
 //   kWriting    one read-test-write per server holding all its shares, each
 //               share tested against the checkstring the map saw there (or
 //               "no share"); a server that fails loses its shares to other
@@ -15,7 +16,10 @@
 // turn than the answer, after every request of a round was sent and marked
 // outstanding, so no answer can make it send anything twice (Tahoe-LAFS
 // #877). A request answers at most once here, whatever the client does.
+#include <time.h>
+
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <set>
@@ -40,19 +44,72 @@ std::uint64_t SeqnumOf(std::string_view checkstring) {
   return v;
 }
 
+// Clocks for PublishTiming, in ms.
+double WallMs() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+double ThreadCpuMs() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
+}
+
 std::string Describe(std::string_view checkstring) {
   if (checkstring.empty()) return "no share";
   return "seqnum " + std::to_string(SeqnumOf(checkstring));
 }
 
-// What the encoding step (on the thread pool) reads and produces; the loop
-// does not touch it while the work runs.
+// What the encoding steps (on the thread pool) read and produce; the loop
+// does not touch it while a step runs.
 struct EncodeJob {
   std::string privkey;  // PKCS#8 DER, to sign with
   std::string readkey, pubkey, encprivkey, contents, iv;
   std::uint32_t k = 0, n = 0;
   std::uint64_t seqnum = 0;
+  std::optional<crypto::RsaKey> key;
+  std::optional<SdmfEncoding> enc;
+  std::string signature;
   std::vector<std::string> shares;  // out
+  std::vector<double> part_cpu_ms;  // per part of the running step: its thread CPU
+  double started_ms = 0, cpu_ms = 0;  // when the first step began to run; the steps' CPU
+};
+
+// Runs work(0) ... work(parts - 1) on the thread pool at once, then `done`
+// on the loop (in the turn of the last part's completion) with the first
+// failure, or Ok. Each part's thread CPU is added to job->cpu_ms.
+void OffloadParts(Loop& loop, const std::shared_ptr<EncodeJob>& job, std::size_t parts,
+                  std::function<Status(std::size_t)> work, Callback<void(Status)> done) {
+  struct Join {
+    std::size_t left;
+    Status first;
+    Callback<void(Status)> done;
+  };
+  auto join = std::make_shared<Join>(Join{parts, Status::Ok(), std::move(done)});
+  auto shared_work = std::make_shared<std::function<Status(std::size_t)>>(std::move(work));
+  job->part_cpu_ms.assign(parts, 0);
+  for (std::size_t i = 0; i < parts; ++i) {
+    loop.Offload(
+        [job, shared_work, i]() -> Status {
+          if (job->started_ms == 0) job->started_ms = WallMs();  // the first step has one part
+          const double cpu = ThreadCpuMs();
+          Status st = (*shared_work)(i);
+          job->part_cpu_ms[i] = ThreadCpuMs() - cpu;
+          return st;
+        },
+        [join, job, i](Status st) {
+          job->cpu_ms += job->part_cpu_ms[i];
+          if (!st.ok() && join->first.ok()) join->first = st;
+          if (--join->left == 0) join->done(join->first);
+        });
+  }
+}
+
+// A read-test-write body to encode on the thread pool: the shares to write
+// (read-only while any job runs) and, per share, the checkstring to test.
+struct BodyJob {
+  std::shared_ptr<const std::vector<std::string>> shares;
+  std::vector<std::pair<std::uint32_t, std::string>> writes;  // shnum, expected checkstring ("" = no share)
+  std::string body;  // out
 };
 
 class Publisher : public std::enable_shared_from_this<Publisher> {
@@ -91,11 +148,15 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void FailLater(Status st);
   void Mapped(Result<Servermap> map);
   void Encode();
+  void HashBlocks(const std::shared_ptr<EncodeJob>& job);
+  void SignAndLayOut(const std::shared_ptr<EncodeJob>& job);
   void Encoded(Status st, const std::shared_ptr<EncodeJob>& job);
   std::size_t PlaceAll();  // returns the planned happiness
   std::string FailedServers() const;
   void PlaceHomeless();
   void SendQueued();
+  void SendRequest(std::size_t r);
+  void Hand(std::size_t r, std::string body);
   void Answered(std::size_t request, Result<gbs::RtwResponse> r);
   bool Judge(const Request& req, std::uint32_t shnum, const std::string& checkstring);
   void Advance();
@@ -127,7 +188,7 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   gbs::StorageIndex si_{};
   Servermap map_;
 
-  std::vector<std::string> shares_;  // the new version, share i at i
+  std::shared_ptr<const std::vector<std::string>> shares_;  // the new version, share i at i
   std::string new_checkstring_;
   std::vector<Writer> writers_;
   std::vector<Request> requests_;
@@ -139,6 +200,8 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   std::string surprise_;      // non-empty: another writer was seen
   bool stopping_ = false;
   std::size_t replaced_ = 0;
+  PublishTiming timing_;
+  double start_ms_ = 0, start_cpu_ms_ = 0, sending_ms_ = 0;
 };
 
 void Publisher::FailLater(Status st) {
@@ -148,6 +211,8 @@ void Publisher::FailLater(Status st) {
 }
 
 void Publisher::StartCreate(NewKey key) {
+  start_ms_ = WallMs();
+  start_cpu_ms_ = ThreadCpuMs();
   const MutableOptions& o = options_;
   if (o.k < 1 || o.n < o.k || o.n > 255 || o.happy < 1 || o.happy > o.n) {
     return FailLater(Status::InvalidArgument("a mutable file needs 1 <= k <= N <= 255 and 1 <= happy <= N"));
@@ -183,6 +248,8 @@ void Publisher::StartCreate(NewKey key) {
 }
 
 void Publisher::StartUpdate(caps::Cap writecap) {
+  start_ms_ = WallMs();
+  start_cpu_ms_ = ThreadCpuMs();
   if (writecap.kind != caps::CapKind::kMutableWrite || writecap.format != caps::MutableFormat::kSdmf) {
     return FailLater(Status::BadCap("publish needs an SDMF write cap (URI:SSK:)"));
   }
@@ -207,6 +274,7 @@ void Publisher::Mapped(Result<Servermap> map) {
     return Deliver(map.status());
   }
   map_ = std::move(*map);
+  timing_.map_ms = WallMs() - start_ms_;
   auto fail = [&](Status st) {
     state_ = State::kDone;
     Deliver(std::move(st));
@@ -257,16 +325,68 @@ void Publisher::Encode() {
   job->n = n_;
   job->seqnum = seqnum_;
   Report("encoding", 0, job->contents.size());
-  loop_.Offload(
-      [job]() -> Status {
+  const double queued = WallMs();
+  // In steps over the cores: encrypt and FEC-encode (one thread), hash the
+  // N blocks (two halves at once), seal the share hash tree (loop: N
+  // hashes), then sign and lay out the shares (two halves) at once.
+  OffloadParts(
+      loop_, job, 1,
+      [job](std::size_t) -> Status {
         CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job->privkey));
-        CAIRN_TRY_ASSIGN(SdmfEncoding enc, SdmfEncoding::Encode(job->readkey, job->pubkey, job->encprivkey,
-                                                               job->contents, job->k, job->n, job->seqnum, job->iv));
-        CAIRN_TRY_ASSIGN(std::string signature, key.Sign(enc.signed_prefix()));
-        CAIRN_TRY_ASSIGN(job->shares, enc.Shares(signature));
+        job->key.emplace(std::move(key));
+        CAIRN_TRY_ASSIGN(SdmfEncoding enc, SdmfEncoding::EncodeBlocks(job->readkey, job->pubkey, job->encprivkey,
+                                                                     job->contents, job->k, job->n, job->seqnum,
+                                                                     job->iv));
+        job->enc.emplace(std::move(enc));
         return Status::Ok();
       },
-      [self, job](Status st) { self->Encoded(st, job); });
+      [self, job, queued](Status st) {
+        self->timing_.encode_wait_ms = job->started_ms - queued;
+        if (!st.ok()) return self->Encoded(st, job);
+        self->HashBlocks(job);
+      });
+}
+
+void Publisher::HashBlocks(const std::shared_ptr<EncodeJob>& job) {
+  auto self = shared_from_this();
+  const std::uint32_t half = (job->n + 1) / 2;
+  OffloadParts(
+      loop_, job, 2,
+      [job, half](std::size_t part) -> Status {
+        job->enc->HashBlocks(part == 0 ? 0 : half, part == 0 ? half : job->n);
+        return Status::Ok();
+      },
+      [self, job](Status) {
+        job->enc->Seal();
+        self->SignAndLayOut(job);
+      });
+}
+
+// The signature and the layout at once: each share gets a zero signature,
+// replaced once the signature is made.
+void Publisher::SignAndLayOut(const std::shared_ptr<EncodeJob>& job) {
+  auto self = shared_from_this();
+  const std::uint32_t half = (job->n + 1) / 2;
+  job->shares.assign(job->n, std::string());
+  OffloadParts(
+      loop_, job, 3,
+      [job, half](std::size_t part) -> Status {
+        if (part == 0) {
+          CAIRN_TRY_ASSIGN(job->signature, job->key->Sign(job->enc->signed_prefix()));
+        } else {
+          job->enc->LayOut(part == 1 ? 0 : half, part == 1 ? half : job->n, &job->shares);
+        }
+        return Status::Ok();
+      },
+      [self, job](Status st) {
+        for (std::string& share : job->shares) {
+          if (!st.ok()) break;
+          st = SdmfEncoding::SetSignature(share, job->signature);
+        }
+        self->timing_.encode_ms = WallMs() - job->started_ms;
+        self->timing_.encode_cpu_ms = job->cpu_ms;
+        self->Encoded(st, job);
+      });
 }
 
 void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
@@ -278,8 +398,8 @@ void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
   if (!st.ok()) return fail(st.WithContext("encoding the new version"));
   if (Stopped()) return fail(Status::Cancelled("publish cancelled"));
   contents_ = std::move(job->contents);
-  shares_ = std::move(job->shares);
-  new_checkstring_ = shares_.at(0).substr(0, kSdmfCheckstringSize);
+  shares_ = std::make_shared<const std::vector<std::string>>(std::move(job->shares));
+  new_checkstring_ = shares_->at(0).substr(0, kSdmfCheckstringSize);
   const std::size_t m = map_.servers.size();
   failed_.assign(m, false);
   bad_.assign(m, false);
@@ -293,6 +413,7 @@ void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
     return Deliver(Status::NotEnoughServers("servers of happiness would be " + std::to_string(happiness) +
                                             ", need " + std::to_string(happy) + FailedServers()));
   }
+  sending_ms_ = WallMs();
   SendQueued();
   if (outstanding_ == 0) {
     auto self = shared_from_this();
@@ -361,27 +482,48 @@ void Publisher::SendQueued() {
     writers_[w].is = Writer::Is::kSent;
   }
   outstanding_ += requests_.size() - first;
+  for (std::size_t r = first; r < requests_.size(); ++r) SendRequest(r);
+}
+
+// One read-test-write: request r's shares, each tested against what its
+// writer expects there. The body (a share is about 350 KB) is encoded on
+// the thread pool: the loop, which TLS-encrypts one request's body while
+// the pool encodes the next, no longer copies them all in one turn.
+void Publisher::SendRequest(std::size_t r) {
+  auto job = std::make_shared<BodyJob>();
+  job->shares = shares_;
+  for (std::size_t w : requests_[r].writers) job->writes.emplace_back(writers_[w].shnum, writers_[w].expect);
   auto self = shared_from_this();
-  for (std::size_t r = first; r < requests_.size(); ++r) {
-    const Request& req = requests_[r];
-    const grid::GridServer& server = map_.servers[req.server];
-    gbs::RtwRequest rtw;
-    for (std::size_t w : req.writers) {
-      const Writer& wr = writers_[w];
-      gbs::ShareTestWrite& tw = rtw.shares[wr.shnum];
-      if (wr.expect.empty()) {
-        tw.test.push_back(gbs::TestVector{0, 1, std::string_view()});  // the share must not exist
-      } else {
-        tw.test.push_back(gbs::TestVector{0, wr.expect.size(), wr.expect});
-      }
-      tw.write.push_back(gbs::WriteVector{0, shares_[wr.shnum]});
-    }
-    rtw.read.push_back(gbs::ReadVector{0, kSdmfCheckstringSize});
-    caps::LeaseSecrets lease = caps::LeaseSecretsFor(options_.lease_secret, storage_index_, server.seed);
-    server.client->ReadTestWrite(si_, caps::WriteEnablerOf(we_master_, server.seed),
-                                 gbs::LeaseSecrets{lease.renew, lease.cancel}, rtw,
-                                 [self, r](Result<gbs::RtwResponse> a) { self->Answered(r, std::move(a)); });
-  }
+  loop_.Offload(
+      [job]() -> Status {
+        gbs::RtwRequest rtw;
+        for (const auto& [shnum, expect] : job->writes) {
+          gbs::ShareTestWrite& tw = rtw.shares[shnum];
+          if (expect.empty()) {
+            tw.test.push_back(gbs::TestVector{0, 1, std::string_view()});  // the share must not exist
+          } else {
+            tw.test.push_back(gbs::TestVector{0, expect.size(), expect});
+          }
+          tw.write.push_back(gbs::WriteVector{0, job->shares->at(shnum)});
+        }
+        rtw.read.push_back(gbs::ReadVector{0, kSdmfCheckstringSize});
+        job->body = gbs::EncodeRtwRequest(rtw);
+        return Status::Ok();
+      },
+      [self, job, r](Status st) {
+        if (!st.ok()) return self->Answered(r, st.WithContext("encoding the read-test-write"));
+        self->Hand(r, std::move(job->body));
+      });
+}
+
+void Publisher::Hand(std::size_t r, std::string body) {
+  timing_.send_ms = WallMs() - sending_ms_;
+  const grid::GridServer& server = map_.servers[requests_[r].server];
+  caps::LeaseSecrets lease = caps::LeaseSecretsFor(options_.lease_secret, storage_index_, server.seed);
+  auto self = shared_from_this();
+  server.client->ReadTestWriteEncoded(si_, caps::WriteEnablerOf(we_master_, server.seed),
+                                      gbs::LeaseSecrets{lease.renew, lease.cancel}, std::move(body),
+                                      [self, r](Result<gbs::RtwResponse> a) { self->Answered(r, std::move(a)); });
 }
 
 // Is `checkstring`, read from share `shnum` on the request's server, one
@@ -415,6 +557,8 @@ void Publisher::Answered(std::size_t index, Result<gbs::RtwResponse> r) {
   req.settled = true;
   --outstanding_;
   ++answered_;
+  timing_.last_answer_ms = WallMs() - sending_ms_;
+  if (answered_ == 1) timing_.first_answer_ms = timing_.last_answer_ms;
   if (state_ != State::kWriting) return;
   Report("publishing", answered_, requests_.size());
   const std::string& name = map_.servers[req.server].name;
@@ -489,6 +633,9 @@ void Publisher::Finish() {
   res.writes_sent = requests_.size();
   res.servers_failed = static_cast<std::size_t>(std::count(failed_.begin(), failed_.end(), true));
   res.shares_replaced = replaced_;
+  timing_.total_ms = WallMs() - start_ms_;
+  timing_.loop_cpu_ms = ThreadCpuMs() - start_cpu_ms_;
+  res.timing = timing_;
   Report("publishing", requests_.size(), requests_.size());
   Deliver(std::move(res));
 }

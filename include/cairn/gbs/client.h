@@ -114,6 +114,10 @@ class Client {
   // A failed test vector is not an error: success == false.
   void ReadTestWrite(const StorageIndex& si, const std::string& write_enabler, const LeaseSecrets& lease,
                      const RtwRequest& request, Callback<void(Result<RtwResponse>)> done);
+  // The same with the request already encoded (EncodeRtwRequest), so that
+  // a large one can be encoded off the loop.
+  void ReadTestWriteEncoded(const StorageIndex& si, const std::string& write_enabler, const LeaseSecrets& lease,
+                            std::string body, Callback<void(Result<RtwResponse>)> done);
 
   // Fails every call in flight with ShuttingDown; `done` on a later turn.
   void Close(Task done);

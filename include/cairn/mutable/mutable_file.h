@@ -60,6 +60,22 @@ struct NewKey {
   std::string pubkey_spki;     // DER
 };
 
+// Where a publish's time went, in ms (wall time from a steady clock, CPU
+// time of the thread named), for benchmarks and the task's result. Zero for
+// a phase that did not run (a create has no servermap update).
+struct PublishTiming {
+  double map_ms = 0;           // servermap update, write mode
+  double encode_wait_ms = 0;   // encode job queued on the thread pool before it ran
+  double encode_ms = 0;        // the job's run: encrypt, encode, hash, sign, lay out
+  double encode_cpu_ms = 0;    // the job's thread CPU
+  double send_ms = 0;          // from the writes' start until the last request was handed to its
+                               // client (its body encoded on the pool, its first bytes TLS-encrypted)
+  double first_answer_ms = 0;  // from the writes' start to the first answer
+  double last_answer_ms = 0;   // ... to the last answer of the publish
+  double total_ms = 0;         // from the start to the result
+  double loop_cpu_ms = 0;      // loop thread CPU from the start to the result (all its work)
+};
+
 struct PublishResult {
   caps::Cap writecap;
   std::uint64_t seqnum = 0;
@@ -70,6 +86,7 @@ struct PublishResult {
   std::size_t writes_sent = 0;       // read-test-write requests sent
   std::size_t servers_failed = 0;    // servers that failed during the publish
   std::size_t shares_replaced = 0;   // shares sent to another server after theirs failed
+  PublishTiming timing;
 };
 
 struct RetrieveOptions {

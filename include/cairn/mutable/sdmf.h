@@ -8,7 +8,10 @@
 // then Shares(signature). Reading parses a share, verifies it against the
 // cap's fingerprint (public key, signature, block hash and share hash chain
 // up to the signed root) and decodes k verified shares to the plaintext.
-// Self-contained values: one thread at a time.
+// Encode can also run in steps spread over threads (EncodeBlocks, then
+// HashBlocks over disjoint share ranges at once, then Seal; LayOut of
+// disjoint ranges at once, the signature set afterwards). Otherwise
+// self-contained values: one thread at a time.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +39,20 @@ class SdmfEncoding {
                                      std::string encprivkey, std::string_view plaintext, std::uint32_t k,
                                      std::uint32_t n, std::uint64_t seqnum, std::string iv);
 
+  // Encode in steps: encrypt and FEC-encode (as Encode's arguments), then
+  // HashBlocks for every share (ranges that do not overlap may be hashed on
+  // several threads at once), then Seal (the share hash tree and prefix).
+  static Result<SdmfEncoding> EncodeBlocks(std::string_view readkey, std::string_view pubkey_spki_der,
+                                           std::string encprivkey, std::string_view plaintext, std::uint32_t k,
+                                           std::uint32_t n, std::uint64_t seqnum, std::string iv);
+  void HashBlocks(std::uint32_t from, std::uint32_t to);
+  void Seal();
+  // Shares [from, to) into (*out)[from, to) (out has n() entries) with a
+  // zero signature; disjoint ranges may be laid out at once. SetSignature
+  // then writes the real one into each.
+  void LayOut(std::uint32_t from, std::uint32_t to, std::vector<std::string>* out) const;
+  static Status SetSignature(std::string& share, std::string_view signature);
+
   // The 75 bytes to sign (version, seqnum, root hash, IV, k, N, segment
   // size, data length).
   const std::string& signed_prefix() const { return prefix_; }
@@ -46,7 +63,9 @@ class SdmfEncoding {
 
  private:
   SdmfEncoding() = default;
-  std::uint32_t n_ = 0;
+  std::uint32_t n_ = 0, k_ = 0;
+  std::uint64_t seqnum_ = 0, segsize_ = 0, datalen_ = 0;
+  std::string iv_;
   std::string prefix_;
   std::string root_hash_;
   std::string pubkey_;

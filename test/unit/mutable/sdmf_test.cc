@@ -4,6 +4,8 @@
 
 #include <cjson/cJSON.h>
 
+#include <thread>
+
 #include "cairn/caps/keys.h"
 #include "cairn/crypto/rsa.h"
 #include "cairn/mutable/sdmf.h"
@@ -140,6 +142,47 @@ TEST(Sdmf, TamperingIsCaught) {
   std::string v1 = raw[3];
   v1[0] = 1;
   EXPECT_EQ(check(v1, 3), Code::kInvalidArgument);
+}
+
+// The steps the publisher spreads over threads (blocks, hashes of two
+// halves at once, seal, layout of two halves at once, then the signature)
+// give byte for byte the shares of Encode + Shares; SetSignature refuses a
+// signature of the wrong size or a share too short to hold one.
+TEST(Sdmf, StepsOnThreadsGiveTheSameShares) {
+  const Fixture& f = F();
+  std::string plaintext(100003, '\0');
+  for (std::size_t i = 0; i < plaintext.size(); ++i) plaintext[i] = static_cast<char>(i * 7919 % 251);
+  const std::string encpriv = caps::CryptPrivateKey(f.keys.writekey, f.key.PrivatePkcs8Der());
+  auto at_once = SdmfEncoding::Encode(f.keys.readkey, f.pub, encpriv, plaintext, 3, 10, 7, std::string(16, '\x42'));
+  ASSERT_TRUE(at_once.ok()) << at_once.status().ToString();
+
+  auto enc = SdmfEncoding::EncodeBlocks(f.keys.readkey, f.pub, encpriv, plaintext, 3, 10, 7, std::string(16, '\x42'));
+  ASSERT_TRUE(enc.ok()) << enc.status().ToString();
+  std::thread first([&] { enc->HashBlocks(0, 5); });
+  enc->HashBlocks(5, 10);
+  first.join();
+  enc->Seal();
+  ASSERT_EQ(enc->signed_prefix(), at_once->signed_prefix());
+  auto sig = f.key.Sign(enc->signed_prefix());  // PSS is randomized: one signature for both
+  ASSERT_TRUE(sig.ok());
+  auto whole = at_once->Shares(*sig);
+  ASSERT_TRUE(whole.ok());
+  std::vector<std::string> shares(10);
+  std::thread lay([&] { enc->LayOut(0, 5, &shares); });
+  enc->LayOut(5, 10, &shares);
+  lay.join();
+  EXPECT_NE(shares[3], (*whole)[3]);  // a zero signature until it is set
+  for (std::string& s : shares) ASSERT_TRUE(SdmfEncoding::SetSignature(s, *sig).ok());
+  EXPECT_EQ(shares, *whole);
+  for (std::uint32_t i = 0; i < 10; ++i) {
+    auto parsed = ParseSdmfShare(shares[i]);
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_TRUE(VerifySdmfShare(*parsed, i, f.keys.fingerprint).ok()) << i;
+  }
+
+  EXPECT_EQ(SdmfEncoding::SetSignature(shares[0], sig->substr(1)).code(), Code::kInvalidArgument);
+  std::string short_share = (*whole)[0].substr(0, 200);
+  EXPECT_EQ(SdmfEncoding::SetSignature(short_share, *sig).code(), Code::kInvalidArgument);
 }
 
 }  // namespace
