@@ -3,7 +3,8 @@
 64 MiB to 4 storage nodes at 2-of-4 happiness 3 and to 10 nodes at 3-of-10
 happiness 7; MB/s of each (wall clock of the `cairn` command, which waits
 for the task), the CPU seconds the client node and the storage nodes spent
-on each (steadier than the wall clock on a loaded machine), and the client
+on each (steadier than the wall clock on a loaded machine) also as CPU
+nanoseconds per file byte, and the client
 node's peak RSS (VmHWM of a fresh client cairnd). Also the part of a put
 before any server is asked: the same put to a client with no servers (it
 fails as soon as it would place shares), i.e. spooling the input in plus
@@ -75,6 +76,11 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def ns_per_byte(cpu_seconds, size):
+    """CPU nanoseconds per file byte (the cost a faster path must cut)."""
+    return round(cpu_seconds * 1e9 / size, 1)
+
+
 def write_file(path, size):
     with open(path, "wb") as f:
         left = size
@@ -107,7 +113,9 @@ def run(tmp, servers, k, n, happy, size, get=True):
         c1 = cpu()
         out = {"bench": "put_get", "servers": servers, "k": k, "n": n, "happy": happy, "bytes": size,
                "put_s": round(put_s, 3), "put_mib_s": round(size / MIB / put_s, 1),
-               "put_client_cpu_s": round(c1[0] - c0[0], 2), "put_nodes_cpu_s": round(c1[1] - c0[1], 2)}
+               "put_client_cpu_s": round(c1[0] - c0[0], 2), "put_nodes_cpu_s": round(c1[1] - c0[1], 2),
+               "put_client_ns_per_byte": ns_per_byte(c1[0] - c0[0], size),
+               "put_nodes_ns_per_byte": ns_per_byte(c1[1] - c0[1], size)}
         if get:
             dst = os.path.join(tmp, "out")
             c0 = cpu()
@@ -116,7 +124,9 @@ def run(tmp, servers, k, n, happy, size, get=True):
             get_s = time.monotonic() - t0
             c1 = cpu()
             out.update({"get_s": round(get_s, 3), "get_mib_s": round(size / MIB / get_s, 1),
-                        "get_client_cpu_s": round(c1[0] - c0[0], 2), "get_nodes_cpu_s": round(c1[1] - c0[1], 2)})
+                        "get_client_cpu_s": round(c1[0] - c0[0], 2), "get_nodes_cpu_s": round(c1[1] - c0[1], 2),
+                        "get_client_ns_per_byte": ns_per_byte(c1[0] - c0[0], size),
+                        "get_nodes_ns_per_byte": ns_per_byte(c1[1] - c0[1], size)})
             ok = subprocess.run(["cmp", "-s", src, dst]).returncode == 0
             out["get_matches"] = ok
             os.unlink(dst)
