@@ -3,6 +3,7 @@
 #include "cairn/gbs/server.h"
 
 #include <algorithm>
+#include <deque>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -230,10 +231,17 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
   store::StorageIndex si{};
   store::ShareNum shnum = 0;
   std::string secret;
-  std::uint64_t next_offset = 0;  // share offset of the first byte of `pending`
+  std::uint64_t next_offset = 0;  // share offset of the first byte not yet handed to the store
   std::uint64_t expected = 0;     // Content-Range length
   std::uint64_t received = 0;
-  std::string pending;
+  // The body not yet handed to the store: whole pieces, then the piece
+  // being filled. Each piece is its own buffer of write_piece_bytes
+  // capacity, filled by one copy from the HTTP layer's pieces and moved to
+  // the store as it is. (Cutting pieces out of one growing buffer copied
+  // every byte twice more, by substr and by erase's shift, and regrew the
+  // buffer: about a sixth of the loop's time in a single-stream upload.)
+  std::deque<std::string> full;
+  std::string filling;
   std::uint64_t in_flight = 0;
   bool admitted = false;  // holds one of the server's upload slots
   bool body_done = false;
@@ -269,7 +277,7 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
           if (!*up->call->alive || up->call->answered) return http::Flow::kMore;  // drain quietly
           up->received += piece.size();
           up->server().stats_.bytes_in += piece.size();
-          up->pending += piece;
+          up->Append(piece);
           up->Pump();
           if (up->room()) return http::Flow::kMore;
           up->paused = true;
@@ -302,14 +310,36 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
     server().AdmitWaitingUploads();
   }
 
+  bool pending() const { return !full.empty() || !filling.empty(); }
+
+  // Cuts the body into write pieces as it arrives.
+  void Append(std::string_view data) {
+    const std::size_t piece = static_cast<std::size_t>(std::max<std::uint64_t>(server().options_.write_piece_bytes, 1));
+    while (!data.empty()) {
+      if (filling.capacity() < piece) filling.reserve(piece);
+      std::size_t n = std::min(piece - filling.size(), data.size());
+      filling.append(data.substr(0, n));
+      data.remove_prefix(n);
+      if (filling.size() == piece) {
+        full.push_back(std::move(filling));
+        filling = std::string();
+      }
+    }
+  }
+
   // Hands whole pieces (and, at the end of the body, the remainder) to the
   // store while there is room.
   void Pump() {
-    const std::uint64_t piece = server().options_.write_piece_bytes;
-    while (!call->answered && room() && (pending.size() >= piece || (body_done && !pending.empty()))) {
-      std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(piece, pending.size()));
-      std::string data = pending.substr(0, n);
-      pending.erase(0, n);
+    while (!call->answered && room() && (!full.empty() || (body_done && !filling.empty()))) {
+      std::string data;
+      if (!full.empty()) {
+        data = std::move(full.front());
+        full.pop_front();
+      } else {
+        data = std::move(filling);
+        filling = std::string();
+      }
+      std::size_t n = data.size();
       std::uint64_t offset = next_offset;
       next_offset += n;
       ++in_flight;
@@ -325,7 +355,7 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
         self->Resume();
       });
     }
-    if (body_done && !pending.empty() && !call->answered) WaitForRoom();
+    if (body_done && pending() && !call->answered) WaitForRoom();
   }
 
   // Every stop has a wake-up on the way: a write in flight (its completion
@@ -347,14 +377,14 @@ struct StorageServer::Upload : std::enable_shared_from_this<StorageServer::Uploa
     if (paused && room()) {
       paused = false;
       call->ex->ResumeBody();
-    } else if (paused || (body_done && !pending.empty())) {
+    } else if (paused || (body_done && pending())) {
       WaitForRoom();
     }
     MaybeFinish();
   }
 
   void MaybeFinish() {
-    if (call->answered || !body_done || in_flight > 0 || !pending.empty() || !last) return;
+    if (call->answered || !body_done || in_flight > 0 || pending() || !last) return;
     std::vector<Range> required;
     for (const store::Range& g : last->required) required.push_back({g.begin, g.end});
     call->Cbor(last->complete ? 201 : 200, EncodeRequired(required));

@@ -148,8 +148,19 @@ bool ServerConnection::PumpBody() {
         return false;
       }
       cur_.piece_outstanding = true;
+      // A piece that is all of the input buffer (the usual case in a large
+      // body: each buffer is one delivery from the TLS layer) is handed
+      // over as it is instead of copied.
+      std::string data;
+      if (piece.data() == in_.data() && piece.size() == in_.size()) {
+        data = std::move(in_);
+        in_ = std::string();
+        in_pos_ = 0;
+      } else {
+        data = std::string(piece);
+      }
       std::weak_ptr<ServerConnection> weak = weak_from_this();
-      loop_.Post([weak, id = cur_.id, data = std::string(piece)]() mutable {
+      loop_.Post([weak, id = cur_.id, data = std::move(data)]() mutable {
         if (auto c = weak.lock()) c->DeliverPiece(id, std::move(data));
       });
       return true;

@@ -158,8 +158,9 @@ void Connection::Impl::StepHandshake() {
 }
 
 void Connection::Impl::ReadPlain() {
-  undecrypted = 0;
   std::string plain;
+  plain.reserve(undecrypted);  // plaintext is never longer: no regrowth copies
+  undecrypted = 0;
   bool eof = false;
   Status st = session->Read(&plain, &eof);
   Flush(nullptr);  // a read may produce alerts or renegotiation refusals

@@ -7,9 +7,16 @@
 //
 // A board's build runs under its emulator, the client staying native
 // (`make bench BOARD=kirkwood`):
-//   gbs_bench --board-build build/kirkwood/release --runner qemu-arm --uploads 32
+//   gbs_bench --board-build build/kirkwood/release --runner qemu-arm --uploads 24
 // Its memory is then the guest's own, not the emulator's (see Memory below).
+//
+// Each transfer line also gives the CPU seconds cairnd and this client
+// spent on it, and the MiB/s cairnd would reach with a core of its own
+// (MiB / its CPU seconds): on a shared machine the wall-clock figure says
+// as much about the neighbours as about the server, and a client busier
+// than the server would mean the bench, not cairnd, sets the pace.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <sstream>
 #include <string>
 
@@ -95,6 +103,42 @@ Rss Memory(int pid) {
   }
   return r;
 }
+
+// CPU seconds (user + system) of process `pid` so far.
+double ProcCpu(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(paren + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double SelfCpu() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU spent by cairnd and by this client between construction and Line().
+struct CpuMeter {
+  int pid;
+  double server0 = ProcCpu(pid), client0 = SelfCpu();
+  // JSON members: both CPU figures and cairnd's MiB per CPU second.
+  std::string Line(double mib) const {
+    double server = ProcCpu(pid) - server0, client = SelfCpu() - client0;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ", \"server_cpu_s\": %.2f, \"client_cpu_s\": %.2f, \"server_mib_per_cpu_s\": %.1f",
+                  server, client, server > 0 ? mib / server : 0.0);
+    return buf;
+  }
+};
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -243,13 +287,15 @@ int main(int argc, char** argv) {
     auto cs = sb.Clients(1);
     std::uint64_t size = 64ull << 20;
     bool done = false;
+    CpuMeter cpu{spid};
     auto t0 = std::chrono::steady_clock::now();
     sb.Upload(cs[0].get(), Si(1), size, [&] { done = true; });
     sb.loop.RunUntil([&] { return done; }, 600000);
+    double mib = static_cast<double>(size) / (1 << 20);
     std::printf("{\"bench\": \"gbs_immutable_upload\", \"sync\": \"always\", \"clients\": 1, \"share_mib\": %llu, "
-                "\"patch_bytes\": %llu, \"mib_per_s\": %.1f}\n",
+                "\"patch_bytes\": %llu, \"mib_per_s\": %.1f%s}\n",
                 static_cast<unsigned long long>(size >> 20), static_cast<unsigned long long>(kChunk),
-                static_cast<double>(size) / (1 << 20) / Seconds(t0));
+                mib / Seconds(t0), cpu.Line(mib).c_str());
     sb.CloseAll(cs);
     StopNode(spid);
     if (sb.failures != 0) return 1;
@@ -284,23 +330,26 @@ int main(int argc, char** argv) {
     auto cs = b.Clients(clients);
     int left = clients;
     int first_si = next_si;
+    double mib = static_cast<double>(size) * clients / (1 << 20);
+    CpuMeter up_cpu{pid};
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < clients; ++i) b.Upload(cs[i].get(), Si(next_si++), size, [&] { --left; });
     b.loop.RunUntil([&] { return left == 0; }, 600000);
     double up = Seconds(t0);
+    std::string up_cpu_line = up_cpu.Line(mib);
     left = clients;
+    CpuMeter down_cpu{pid};
     t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < clients; ++i) b.Download(cs[i].get(), Si(first_si + i), 0, size, [&] { --left; });
     b.loop.RunUntil([&] { return left == 0; }, 600000);
     double down = Seconds(t0);
-    double mib = static_cast<double>(size) * clients / (1 << 20);
     std::printf("{\"bench\": \"gbs_immutable_upload\", \"sync\": \"complete\", \"clients\": %d, \"share_mib\": %llu, \"patch_bytes\": %llu, "
-                "\"mib_per_s\": %.1f}\n",
+                "\"mib_per_s\": %.1f%s}\n",
                 clients, static_cast<unsigned long long>(size >> 20), static_cast<unsigned long long>(kChunk),
-                mib / up);
+                mib / up, up_cpu_line.c_str());
     std::printf("{\"bench\": \"gbs_immutable_download\", \"clients\": %d, \"share_mib\": %llu, \"read_bytes\": %d, "
-                "\"mib_per_s\": %.1f}\n",
-                clients, static_cast<unsigned long long>(size >> 20), 1 << 20, mib / down);
+                "\"mib_per_s\": %.1f%s}\n",
+                clients, static_cast<unsigned long long>(size >> 20), 1 << 20, mib / down, down_cpu.Line(mib).c_str());
     b.CloseAll(cs);
   }
 
