@@ -24,13 +24,6 @@ constexpr const char* kSskUsage = "debug ssk-cap --key KEY.pem [--format sdmf|md
 constexpr const char* kParseUsage = "debug parse-cap CAP";
 constexpr const char* kChkUsage = "debug chk-cap --convergence B64 [-k K] [-n N] [--segment-size S] < FILE";
 
-bool IsHelp(const Options& opts) {
-  for (const std::string& a : opts.args) {
-    if (a == "--help" || a == "-h") return true;
-  }
-  return false;
-}
-
 
 
 }  // namespace

@@ -126,4 +126,39 @@ Result<Json> FetchTo(const Options& opts, const char* method, Json params, const
   return result;
 }
 
+Result<Json> CallSending(const Options& opts, const char* method, Json params, const ControlClient::Streams& streams,
+                         bool async) {
+  ControlClient client;
+  CAIRN_TRY(client.Connect(opts.node_dir, opts.timeout_ms));
+  return client.CallWithData(method, std::move(params), streams, !async,
+                             [&opts](const cJSON* event) { PrintProgress(opts, event); });
+}
+
+bool PrintedPlainAnswer(const Options& opts, bool async, const Json& result) {
+  if (opts.json) {
+    PrintJson(result);
+    return true;
+  }
+  const cJSON* task = cJSON_GetObjectItemCaseSensitive(result.get(), "task");
+  if (async && cJSON_GetObjectItemCaseSensitive(result.get(), "state") && cJSON_IsNumber(task)) {
+    std::printf("task %.0f queued\n", task->valuedouble);
+    return true;
+  }
+  return false;
+}
+
+int ParseTargetAndOutput(const Options& opts, const char* usage, std::string* target, std::string* output) {
+  for (std::size_t i = 0; i < opts.args.size(); ++i) {
+    const std::string& a = opts.args[i];
+    if ((a == "-o" || a == "--output") && i + 1 < opts.args.size()) {
+      *output = opts.args[++i];
+    } else if (target->empty() && !a.empty() && a[0] != '-') {
+      *target = a;
+    } else {
+      return UsageError(usage, "unexpected argument \"" + a + "\"");
+    }
+  }
+  return 0;
+}
+
 }  // namespace cairn::cli

@@ -53,4 +53,18 @@ class OutputFile {
 Result<Json> FetchTo(const Options& opts, const char* method, Json params, const std::string& output,
                      bool* to_stdout);
 
+// Calls `method` with `params`, sending `streams`' input in data frames and
+// showing progress on stderr; waits for the task's end unless `async`.
+Result<Json> CallSending(const Options& opts, const char* method, Json params, const ControlClient::Streams& streams,
+                         bool async);
+// Prints the answer of CallSending when it needs no command's own words: the
+// JSON document with --json, "task N queued" for --async. True if printed.
+bool PrintedPlainAnswer(const Options& opts, bool async, const Json& result);
+
+// Parses a download's arguments, `TARGET [-o|--output FILE]` in any order:
+// the one positional argument into `target`, the file into `output` (left
+// as is without -o). An unexpected argument prints the usage error and
+// returns its exit code; otherwise 0.
+int ParseTargetAndOutput(const Options& opts, const char* usage, std::string* target, std::string* output);
+
 }  // namespace cairn::cli

@@ -44,13 +44,6 @@ double Num(const cJSON* o, const char* key) {
   return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-bool IsHelp(const Options& opts) {
-  for (const std::string& a : opts.args) {
-    if (a == "--help" || a == "-h") return true;
-  }
-  return false;
-}
-
 int Help(const char* usage) {
   std::printf("usage: cairn [-d DIR] [--json] %s\n%s", usage, kHelp);
   return 0;
@@ -73,18 +66,10 @@ int Publish(const Options& opts, const char* method, Json params, const std::str
       return std::string();
     };
   }
-  ControlClient client;
-  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
-  if (!st.ok()) return Fail(opts, st);
-  auto result = client.CallWithData(method, std::move(params), streams, !async,
-                                    [&opts](const cJSON* event) { PrintProgress(opts, event); });
+  auto result = CallSending(opts, method, std::move(params), streams, async);
   if (!result.ok()) return Fail(opts, result.status());
   const cJSON* r = result->get();
-  if (opts.json) {
-    PrintJson(*result);
-  } else if (async && cJSON_GetObjectItemCaseSensitive(r, "state")) {
-    std::printf("task %.0f queued\n", Num(r, "task"));
-  } else {
+  if (!PrintedPlainAnswer(opts, async, *result)) {
     std::printf("%s\n", Str(r, "writecap"));
     if (!opts.quiet) {
       std::fprintf(stderr, "%s, seqnum %.0f, happiness %.0f%s%s\n", HumanBytes(Num(r, "size")).c_str(),
@@ -152,16 +137,7 @@ int MutablePutMain(const Options& opts) {
 int MutableGetMain(const Options& opts) {
   if (IsHelp(opts)) return Help(kGetUsage);
   std::string target, output;
-  for (std::size_t i = 0; i < opts.args.size(); ++i) {
-    const std::string& a = opts.args[i];
-    if ((a == "-o" || a == "--output") && i + 1 < opts.args.size()) {
-      output = opts.args[++i];
-    } else if (target.empty() && !a.empty() && a[0] != '-') {
-      target = a;
-    } else {
-      return UsageError(kGetUsage, "unexpected argument \"" + a + "\"");
-    }
-  }
+  if (int code = ParseTargetAndOutput(opts, kGetUsage, &target, &output)) return code;
   if (target.empty()) return UsageError(kGetUsage, "mutable get takes a CAP or ALIAS");
   Json params = Json::NewObject();
   cJSON_AddStringToObject(params.get(), "target", target.c_str());

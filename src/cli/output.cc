@@ -24,6 +24,13 @@ int Fail(const Options& opts, const Status& status) {
   return CodeExitCode(status.code());
 }
 
+bool IsHelp(const Options& opts) {
+  for (const std::string& a : opts.args) {
+    if (a == "--help" || a == "-h") return true;
+  }
+  return false;
+}
+
 int UsageError(const char* usage, const std::string& message) {
   std::fprintf(stderr, "cairn: %s\nusage: cairn %s\n", message.c_str(), usage);
   return CodeExitCode(Code::kInvalidArgument);

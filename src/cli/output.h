@@ -15,6 +15,8 @@ namespace cairn::cli {
 int Fail(const Options& opts, const Status& status);
 // Usage error: message and usage line on stderr, exit 2.
 int UsageError(const char* usage, const std::string& message);
+// True when the arguments ask for help (--help or -h anywhere).
+bool IsHelp(const Options& opts);
 // Prints a result object as one JSON document on stdout (with --json).
 void PrintJson(const Json& json);
 // A task's progress event on stderr (nothing with -q): "phase done/total",

@@ -73,19 +73,10 @@ int PutMain(const Options& opts) {
   Json params = Json::NewObject();
   if (input.size()) cJSON_AddNumberToObject(params.get(), "size", static_cast<double>(*input.size()));
   if (!convergence.empty()) cJSON_AddStringToObject(params.get(), "convergence", convergence.c_str());
-  ControlClient client;
-  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
-  if (!st.ok()) return Fail(opts, st);
-  ControlClient::Streams streams = input.Streams();
-  auto result = client.CallWithData("put", std::move(params), streams, !async,
-                                    [&opts](const cJSON* event) { PrintProgress(opts, event); });
+  auto result = CallSending(opts, "put", std::move(params), input.Streams(), async);
   if (!result.ok()) return Fail(opts, result.status());
   const cJSON* r = result->get();
-  if (opts.json) {
-    PrintJson(*result);
-  } else if (async && cJSON_GetObjectItemCaseSensitive(r, "state")) {
-    std::printf("task %.0f queued\n", Num(r, "task"));
-  } else {
+  if (!PrintedPlainAnswer(opts, async, *result)) {
     std::printf("%s\n", Str(r, "cap"));
     if (!opts.quiet) {
       std::fprintf(stderr, "%s, happiness %.0f, %.0f shares uploaded, %.0f already there\n",
@@ -97,29 +88,20 @@ int PutMain(const Options& opts) {
 }
 
 int GetMain(const Options& opts) {
-  std::string cap, output;
-  for (std::size_t i = 0; i < opts.args.size(); ++i) {
-    const std::string& a = opts.args[i];
-    if (a == "--help" || a == "-h") {
-      std::printf(
-          "usage: cairn [-d DIR] [--json] get CAP|ALIAS [-o FILE]\n\n"
-          "Downloads an immutable file (URI:CHK:... or URI:LIT:..., or the "
-          "alias of one)\nfrom the node's grid,\n"
-          "verifying every hash, into FILE (created or replaced; "
-          "removed again if the\n"
-          "download fails), or to stdout without -o. Corrupt shares "
-          "are reported to\n"
-          "their servers and replaced by others.\n");
-      return 0;
-    }
-    if ((a == "-o" || a == "--output") && i + 1 < opts.args.size()) {
-      output = opts.args[++i];
-    } else if (cap.empty() && !a.empty() && a[0] != '-') {
-      cap = a;
-    } else {
-      return UsageError(kGetUsage, "unexpected argument \"" + a + "\"");
-    }
+  if (IsHelp(opts)) {
+    std::printf(
+        "usage: cairn [-d DIR] [--json] get CAP|ALIAS [-o FILE]\n\n"
+        "Downloads an immutable file (URI:CHK:... or URI:LIT:..., or the "
+        "alias of one)\nfrom the node's grid,\n"
+        "verifying every hash, into FILE (created or replaced; "
+        "removed again if the\n"
+        "download fails), or to stdout without -o. Corrupt shares "
+        "are reported to\n"
+        "their servers and replaced by others.\n");
+    return 0;
   }
+  std::string cap, output;
+  if (int code = ParseTargetAndOutput(opts, kGetUsage, &cap, &output)) return code;
   if (cap.empty()) return UsageError(kGetUsage, "get takes a CAP");
   // The daemon sends the file back in data frames; this process writes it
   // with its own permissions: to stdout, or to a temporary file beside FILE
