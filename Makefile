@@ -14,6 +14,11 @@
 
 BOARD ?= host
 MODE  ?= release
+
+# Every core unless -j was given (the sub-makes of test, run and bench too).
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc)
+endif
 include boards/$(BOARD).mk
 
 CXX      ?= g++
