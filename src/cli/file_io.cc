@@ -126,6 +126,20 @@ Result<Json> FetchTo(const Options& opts, const char* method, Json params, const
   return result;
 }
 
+int FetchAndReport(const Options& opts, const char* method, Json params, const std::string& output,
+                   const std::function<void(const cJSON* result)>& say) {
+  bool to_stdout = false;
+  auto result = FetchTo(opts, method, std::move(params), output, &to_stdout);
+  if (!result.ok()) return Fail(opts, result.status());
+  if (to_stdout) return 0;
+  if (opts.json) {
+    PrintJson(*result);
+  } else if (!opts.quiet) {
+    say(result->get());
+  }
+  return 0;
+}
+
 Result<Json> CallSending(const Options& opts, const char* method, Json params, const ControlClient::Streams& streams,
                          bool async) {
   ControlClient client;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -60,6 +61,13 @@ Result<Json> CallSending(const Options& opts, const char* method, Json params, c
 // Prints the answer of CallSending when it needs no command's own words: the
 // JSON document with --json, "task N queued" for --async. True if printed.
 bool PrintedPlainAnswer(const Options& opts, bool async, const Json& result);
+
+// A whole download command after its arguments: FetchTo, then the answer.
+// A failure is reported; the file written to stdout needs no more; --json
+// prints the result; otherwise `say` (skipped with -q) tells where the file
+// went. The exit code.
+int FetchAndReport(const Options& opts, const char* method, Json params, const std::string& output,
+                   const std::function<void(const cJSON* result)>& say);
 
 // Parses a download's arguments, `TARGET [-o|--output FILE]` in any order:
 // the one positional argument into `target`, the file into `output` (left

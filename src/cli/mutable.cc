@@ -141,17 +141,10 @@ int MutableGetMain(const Options& opts) {
   if (target.empty()) return UsageError(kGetUsage, "mutable get takes a CAP or ALIAS");
   Json params = Json::NewObject();
   cJSON_AddStringToObject(params.get(), "target", target.c_str());
-  bool to_stdout = false;
-  auto result = FetchTo(opts, "mutable.get", std::move(params), output, &to_stdout);
-  if (!result.ok()) return Fail(opts, result.status());
-  if (to_stdout) return 0;
-  if (opts.json) {
-    PrintJson(*result);
-  } else if (!opts.quiet) {
-    std::fprintf(stderr, "wrote %s (seqnum %.0f) to %s\n", HumanBytes(Num(result->get(), "size")).c_str(),
-                 Num(result->get(), "seqnum"), Str(result->get(), "path"));
-  }
-  return 0;
+  return FetchAndReport(opts, "mutable.get", std::move(params), output, [](const cJSON* r) {
+    std::fprintf(stderr, "wrote %s (seqnum %.0f) to %s\n", HumanBytes(Num(r, "size")).c_str(), Num(r, "seqnum"),
+                 Str(r, "path"));
+  });
 }
 
 }  // namespace cairn::cli

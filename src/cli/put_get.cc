@@ -108,17 +108,9 @@ int GetMain(const Options& opts) {
   // that replaces FILE only once every byte has arrived.
   Json params = Json::NewObject();
   cJSON_AddStringToObject(params.get(), "cap", cap.c_str());
-  bool to_stdout = false;
-  auto result = FetchTo(opts, "get", std::move(params), output, &to_stdout);
-  if (!result.ok()) return Fail(opts, result.status());
-  if (to_stdout) return 0;
-  const char* path = cJSON_GetObjectItemCaseSensitive(result->get(), "path")->valuestring;
-  if (opts.json) {
-    PrintJson(*result);
-  } else if (!opts.quiet) {
-    std::fprintf(stderr, "wrote %s to %s\n", HumanBytes(Num(result->get(), "size")).c_str(), path);
-  }
-  return 0;
+  return FetchAndReport(opts, "get", std::move(params), output, [](const cJSON* r) {
+    std::fprintf(stderr, "wrote %s to %s\n", HumanBytes(Num(r, "size")).c_str(), Str(r, "path"));
+  });
 }
 
 }  // namespace cairn::cli
