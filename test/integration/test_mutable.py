@@ -16,7 +16,7 @@ import tempfile
 import threading
 import unittest
 
-from pylib.cairntest import Node, binary, run_cli, wait_for
+from pylib.cairntest import Node, binary, run_cli, stop_grid, wait_for
 
 K, N, HAPPY = 2, 4, 3
 MIB = 1 << 20
@@ -63,12 +63,7 @@ class MutableTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        codes = []
-        for n in cls.servers + [cls.client]:
-            codes.append(n.stop())
-            n.cleanup()
-        subprocess.run(["rm", "-rf", cls.tmp], check=False)
-        assert all(c in (0, None) for c in codes), codes
+        stop_grid(cls.servers + [cls.client], cls.tmp)
 
     # --- helpers -------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import unittest
 
-from pylib.cairntest import ControlConn, Node, binary, run_cli, wait_for
+from pylib.cairntest import ControlConn, Node, binary, run_cli, stop_grid, wait_for
 from pylib.gbs import GbsClient
 
 K, N, HAPPY = 2, 4, 3
@@ -44,12 +44,7 @@ class PutGetTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        codes = []
-        for n in cls.servers + [cls.client]:
-            codes.append(n.stop())
-            n.cleanup()
-        subprocess.run(["rm", "-rf", cls.tmp], check=False)
-        assert all(c in (0, None) for c in codes), codes
+        stop_grid(cls.servers + [cls.client], cls.tmp)
 
     def ensure_running(self, i):
         if self.servers[i].proc is None:

@@ -50,6 +50,17 @@ def run_cli(*args, node_dir=None, check=False, timeout=60, input=None):
     return proc
 
 
+def stop_grid(nodes, tmp):
+    """Stops and removes a test grid's nodes and its scratch directory; every
+    node must have exited cleanly (or have been stopped already)."""
+    codes = []
+    for n in nodes:
+        codes.append(n.stop())
+        n.cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)
+    assert all(c in (0, None) for c in codes), codes
+
+
 class ControlConn:
     """A raw connection to a node's control socket."""
 
