@@ -10,14 +10,18 @@
 #   make image        signed squashfs image for the board (IMAGE_KEY=key.pem; docs/boards.md)
 #   make help         this list
 #
-# Variables: BOARD=host (see boards/), MODE=release|debug|asan|qemu, V=1 for full commands, TEST_BOARD=<board>.
+# Variables: BOARD=host (see boards/), MODE=release|debug|asan|qemu, V=1 for full commands, TEST_BOARD=<board>,
+# JOBS=N compiles at once (default: every core).
 
 BOARD ?= host
 MODE  ?= release
 
-# Every core unless -j was given (the sub-makes of test, run and bench too).
-ifeq ($(filter -j%,$(MAKEFLAGS)),)
-MAKEFLAGS += -j$(shell nproc)
+# Builds run JOBS compiles at once (every core by default; JOBS=1 for a
+# serial build). Set once at the top level: the sub-makes of test, run and
+# bench share its job server (a -j given again below would reset it).
+JOBS ?= $(shell nproc)
+ifeq ($(MAKELEVEL),0)
+MAKEFLAGS += -j$(JOBS)
 endif
 include boards/$(BOARD).mk
 
