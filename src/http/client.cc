@@ -22,7 +22,10 @@ bool Idempotent(const std::string& method) { return method == "GET" || method ==
 }  // namespace
 
 struct Pending {
-  ClientRequest request;
+  ClientRequest request;  // its body moved to `body` when queued
+  // Shared with the TLS connection, which encrypts it piece by piece without
+  // copying; kept for a retry on another connection.
+  std::shared_ptr<const std::string> body;
   Callback<void(Result<ClientResponse>)> done;
   bool retried = false;
 };
@@ -87,6 +90,8 @@ void Client::Send(ClientRequest request, Callback<void(Result<ClientResponse>)> 
   Impl& im = *impl_;
   auto p = std::make_unique<Pending>();
   p->request = std::move(request);
+  p->body = std::make_shared<const std::string>(std::move(p->request.body));
+  p->request.body.clear();
   p->done = std::move(done);
   if (im.closing) return im.Complete(std::move(p), Status::ShuttingDown("the HTTP client is closing"));
   if (im.queue.size() >= im.options.max_queued) {
@@ -177,28 +182,29 @@ void Client::Impl::StartExchange(const std::shared_ptr<Conn>& c, std::unique_ptr
   c->busy = true;
   c->no_retry = p->request.TEST_drop_after_send;
   const ClientRequest& rq = p->request;
+  const std::string& body = *p->body;
   std::string head;
   head.reserve(256);
   head += rq.method + " " + rq.target + " HTTP/1.1\r\nHost: ";
   head += options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
   head += ":" + std::to_string(options.port) + "\r\n";
   for (const Field& f : rq.headers) head += f.name + ": " + f.value + "\r\n";
-  if (!rq.body.empty() || rq.method == "POST" || rq.method == "PUT" || rq.method == "PATCH") {
-    head += "Content-Length: " + std::to_string(rq.body.size()) + "\r\n";
+  if (!body.empty() || rq.method == "POST" || rq.method == "PUT" || rq.method == "PATCH") {
+    head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   head += "\r\n";
   c->parser.Reset(rq.method == "HEAD", rq.max_response_bytes);
   c->body_off = 0;
   c->body_in_flight = 0;
   // A small body goes with the head in one record; a large one in pieces.
-  if (rq.body.size() <= kBodyPiece) {
-    head += rq.body;
-    c->body_off = rq.body.size();
+  if (body.size() <= kBodyPiece) {
+    head += body;
+    c->body_off = body.size();
   }
   c->current = std::move(p);
   ArmDeadline(c, options.head_ms);
   std::weak_ptr<Conn> weak = c;
-  bool whole = c->body_off == c->current->request.body.size();
+  bool whole = c->body_off == c->current->body->size();
   c->tls->Write(std::move(head), [weak, whole](Status st) {
     auto cc = weak.lock();
     if (!cc || !st.ok() || !whole || !cc->current) return;
@@ -209,14 +215,14 @@ void Client::Impl::StartExchange(const std::shared_ptr<Conn>& c, std::unique_ptr
 
 void Client::Impl::WriteBody(const std::shared_ptr<Conn>& c) {
   if (!c->current) return;
-  const std::string& body = c->current->request.body;
+  const std::shared_ptr<const std::string>& body = c->current->body;
   std::weak_ptr<Conn> weak = c;
-  while (c->body_off < body.size() && c->body_in_flight < kMaxBodyInFlight && c->tls->open()) {
-    std::size_t n = std::min(kBodyPiece, body.size() - c->body_off);
+  while (c->body_off < body->size() && c->body_in_flight < kMaxBodyInFlight && c->tls->open()) {
+    std::size_t n = std::min(kBodyPiece, body->size() - c->body_off);
     c->body_in_flight += n;
     c->body_off += n;
-    bool last = c->body_off == body.size();
-    c->tls->Write(body.substr(c->body_off - n, n), [this, weak, n, last](Status st) {
+    bool last = c->body_off == body->size();
+    c->tls->Write(body, c->body_off - n, n, [this, weak, n, last](Status st) {
       auto cc = weak.lock();
       if (!cc) return;
       cc->body_in_flight -= n;

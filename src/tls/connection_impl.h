@@ -78,12 +78,16 @@ struct Connection::Impl {
   bool cipher_full = false;
   // Plaintext written and not yet encrypted: a large write is encrypted a
   // slice per gate step, and only while the socket's queue is short.
+  // Bytes [pos, end) of `buf` wait to be encrypted. Shared, so a caller
+  // sending part of a larger buffer it keeps need not copy it.
   struct PlainOut {
-    std::string data;
+    std::shared_ptr<const std::string> buf;
     std::size_t pos = 0;
+    std::size_t end = 0;
     Callback<void(Status)> done;
   };
   std::deque<PlainOut> plain_out;
+  void WriteNow(std::string_view plaintext, Callback<void(Status)> done);
   std::size_t plain_out_bytes = 0;
   bool close_pending = false;  // Close() waits for plain_out to be encrypted
   bool started = false;

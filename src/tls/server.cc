@@ -123,13 +123,13 @@ void Connection::Impl::RunGated() {
 void Connection::Impl::EncryptSome() {
   if (plain_out.empty() || queued >= kCipherHighWater) return;  // a write completion queues us again
   PlainOut& p = plain_out.front();
-  std::size_t n = std::min(kEncryptSlice, p.data.size() - p.pos);
-  Status st = session->Write(std::string_view(p.data).substr(p.pos, n));
+  std::size_t n = std::min(kEncryptSlice, p.end - p.pos);
+  Status st = session->Write(std::string_view(*p.buf).substr(p.pos, n));
   p.pos += n;
   plain_out_bytes -= n;
   if (!st.ok()) return End(st);  // CloseHandles fails what is still queued
   Callback<void(Status)> done;
-  if (p.pos == p.data.size()) {
+  if (p.pos == p.end) {
     done = std::move(p.done);
     plain_out.pop_front();
   }
@@ -248,6 +248,18 @@ void Connection::Impl::StartRead() {
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) { static_cast<Impl*>(s->data)->OnRead(n, buf); });
 }
 
+// Encrypts `plaintext` at once and sends it (a write small enough, with
+// nothing queued before it and room in the socket's queue).
+void Connection::Impl::WriteNow(std::string_view plaintext, Callback<void(Status)> done) {
+  Status st = session->Write(plaintext);
+  if (!st.ok()) {
+    if (done) owner->OwnerLoop().Post([done = std::move(done), st]() mutable { done(st); });
+    End(st);
+    return;
+  }
+  Flush(std::move(done));
+}
+
 void Connection::Impl::Flush(Callback<void(Status)> done) {
   std::string out = session->TakeOutgoing();
   if (out.empty() || handles_closed) {
@@ -362,24 +374,31 @@ void Connection::ResumeReading() {
 
 void Connection::Write(std::string plaintext, Callback<void(Status)> done) {
   Impl& im = *impl_;
+  if (!im.ended && !im.closing && im.plain_out.empty() && plaintext.size() <= kEncryptSlice &&
+      im.queued < kCipherHighWater) {
+    im.WriteNow(plaintext, std::move(done));
+    return;
+  }
+  std::size_t len = plaintext.size();
+  Write(std::make_shared<const std::string>(std::move(plaintext)), 0, len, std::move(done));
+}
+
+void Connection::Write(std::shared_ptr<const std::string> buffer, std::size_t offset, std::size_t len,
+                       Callback<void(Status)> done) {
+  Impl& im = *impl_;
+  CAIRN_CHECK(offset <= buffer->size() && len <= buffer->size() - offset, "TLS Write past the end of its buffer");
   if (im.ended || im.closing) {
     if (done) {
       im.owner->OwnerLoop().Post([done = std::move(done)]() mutable { done(Status::Unavailable("connection closed")); });
     }
     return;
   }
-  if (im.plain_out.empty() && plaintext.size() <= kEncryptSlice && im.queued < kCipherHighWater) {
-    Status st = im.session->Write(plaintext);
-    if (!st.ok()) {
-      if (done) im.owner->OwnerLoop().Post([done = std::move(done), st]() mutable { done(st); });
-      im.End(st);
-      return;
-    }
-    im.Flush(std::move(done));
+  if (im.plain_out.empty() && len <= kEncryptSlice && im.queued < kCipherHighWater) {
+    im.WriteNow(std::string_view(*buffer).substr(offset, len), std::move(done));
     return;
   }
-  im.plain_out_bytes += plaintext.size();
-  im.plain_out.push_back({std::move(plaintext), 0, std::move(done)});
+  im.plain_out_bytes += len;
+  im.plain_out.push_back({std::move(buffer), offset, offset + len, std::move(done)});
   im.QueueGated();
 }
 

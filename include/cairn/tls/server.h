@@ -40,6 +40,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // bytes are handed to the kernel, or with the error that ended the
   // connection.
   void Write(std::string plaintext, Callback<void(Status)> done = nullptr);
+  // The same for bytes [offset, offset + len) of `buffer`, which is kept (not
+  // copied) until they are encrypted: a large body is sent piece by piece
+  // without a copy of each piece.
+  void Write(std::shared_ptr<const std::string> buffer, std::size_t offset, std::size_t len,
+             Callback<void(Status)> done = nullptr);
   // Sends close_notify after the queued writes, then closes the socket (at
   // the latest handshake_ms later, if the peer does not take the bytes).
   void Close();

@@ -129,6 +129,43 @@ TEST_F(DialerTest, LargeWriteIsSlicedAcrossTurnsAndCloseWaitsForIt) {
   ASSERT_TRUE(loop.RunUntil([&] { return closed; }, 20000));
 }
 
+// Pieces of one shared buffer (small ones encrypted at once, large ones
+// queued behind) and owned strings between them arrive in the order written,
+// each completion runs once on a later turn, and the connection lets go of
+// the buffer once everything is encrypted.
+TEST_F(DialerTest, SharedBufferPiecesArriveInOrderWithoutBeingKept) {
+  auto c = Dial(Opts());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::string got;
+  (*c)->Start([&](std::string d) { got += d; }, [](Status) {});
+  std::string bytes(3 << 20, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 7 + i / 1000) & 0xff);
+  auto shared = std::make_shared<const std::string>(std::move(bytes));
+  std::string want;
+  int completions = 0;
+  bool inside = true;
+  auto count = [&](Status st) {
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    EXPECT_FALSE(inside) << "a completion ran inside Write";
+    ++completions;
+  };
+  // (offset, length): a small piece, a large one (queued, sliced), a small
+  // one behind it, the rest.
+  const std::pair<std::size_t, std::size_t> pieces[] = {{0, 1000}, {1000, 2 << 20}, {(2 << 20) + 1000, 10},
+                                                          {(2 << 20) + 1010, (1 << 20) - 1010}};
+  for (auto [off, len] : pieces) {
+    (*c)->Write(shared, off, len, count);
+    want += shared->substr(off, len);
+    (*c)->Write("|", count);
+    want += "|";
+  }
+  inside = false;
+  EXPECT_GT(shared.use_count(), 1) << "the queued pieces hold the buffer";
+  ASSERT_TRUE(loop.RunUntil([&] { return got.size() == want.size() && completions == 8; }, 60000));
+  EXPECT_TRUE(got == want) << "the bytes arrived altered or out of order";
+  EXPECT_EQ(shared.use_count(), 1) << "the connection still holds the buffer after sending it";
+}
+
 // Writes from an application that gives up mid-way: Abort() with a large
 // write queued fails its completion instead of dropping it.
 TEST_F(DialerTest, AbortFailsAQueuedLargeWrite) {
