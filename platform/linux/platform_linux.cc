@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -159,11 +160,26 @@ Platform* HostPlatform() {
   return host;
 }
 
-void TuneProcessMemory() {
+void TuneProcessMemory(std::uint64_t mmap_threshold) {
 #if defined(__GLIBC__)
+  // mallopt takes an int; glibc caps the threshold at 32 MiB on 64-bit.
+  const int threshold = static_cast<int>(std::min<std::uint64_t>(mmap_threshold, 32u << 20));
   mallopt(M_ARENA_MAX, 1);
-  mallopt(M_MMAP_THRESHOLD, 64 * 1024);  // also stops glibc raising it on its own
-  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+  mallopt(M_MMAP_THRESHOLD, threshold);  // setting it also stops glibc raising it on its own
+  mallopt(M_TRIM_THRESHOLD, 2 * threshold);
+#else
+  (void)mmap_threshold;
+#endif
+}
+
+std::uint64_t ReleaseFreeMemory(std::uint64_t min_free) {
+#if defined(__GLIBC__)
+  struct mallinfo2 mi = mallinfo2();
+  if (mi.fordblks > min_free) malloc_trim(0);
+  return mi.fordblks;
+#else
+  (void)min_free;
+  return 0;
 #endif
 }
 

@@ -41,7 +41,6 @@ const char kUsage[] =
 
 int main(int argc, char** argv) {
   using namespace cairn;
-  platform::TuneProcessMemory();
   std::string dir;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -102,6 +101,7 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
 
+  platform::TuneProcessMemory(config->limits.malloc_mmap_threshold_bytes);
   // Must be set before libuv's thread pool starts (at the first queued work).
   setenv("UV_THREADPOOL_SIZE", std::to_string(config->limits.threadpool).c_str(), 1);
   std::signal(SIGPIPE, SIG_IGN);

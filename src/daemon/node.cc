@@ -15,6 +15,7 @@
 #include "cairn/core/log.h"
 #include "cairn/core/openmetrics.h"
 #include "cairn/core/version.h"
+#include "cairn/platform/platform.h"
 #include "cairn/tls/session.h"
 
 
@@ -103,6 +104,7 @@ Status Node::Start() {
   sigint_ = watch(SIGINT);
   CAIRN_TRY(StartStorage());
   RefreshSpace();
+  ScheduleMemoryTrim();
   if (config_.metrics_port != 0) {
     metrics_ = std::make_unique<MetricsListener>(loop_, [this] { return MetricsText(); });
     CAIRN_TRY(metrics_->Start(config_.metrics_port));
@@ -125,6 +127,26 @@ void Node::RefreshSpace() {
       space_wall_ms_ = static_cast<std::uint64_t>(std::time(nullptr)) * 1000;
     }
     space_timer_ = loop_.PostAfter(10000, [this] { RefreshSpace(); });
+  });
+}
+
+// A large upload or download leaves freed buffers in the middle of the heap
+// (blocks under limits.malloc_mmap_threshold_bytes come from it); they stay
+// resident until trimmed. put_get_bench: 10 MB of a client's idle anonymous
+// memory after a 64 MiB put and get, 2.5 MB once trimmed.
+void Node::ScheduleMemoryTrim() {
+  if (stopping_ || config_.limits.malloc_trim_ms == 0) return;
+  trim_timer_ = loop_.PostAfter(config_.limits.malloc_trim_ms, [this] {
+    if (stopping_) return;
+    constexpr std::uint64_t kMinFree = 1 << 20;
+    std::uint64_t t0 = uv_hrtime();
+    std::uint64_t free_bytes = platform::ReleaseFreeMemory(kMinFree);
+    std::uint64_t took_us = (uv_hrtime() - t0) / 1000;
+    if (free_bytes > kMinFree) {
+      CAIRN_LOG(Debug, "returned up to %llu free heap bytes to the system in %llu us",
+                static_cast<unsigned long long>(free_bytes), static_cast<unsigned long long>(took_us));
+    }
+    ScheduleMemoryTrim();
   });
 }
 
@@ -201,6 +223,7 @@ void Node::Stop(Task done) {
   }
   stopping_ = true;
   space_timer_.reset();
+  trim_timer_.reset();
   stopped_ = std::move(done);
   // A shutdown that cannot finish in 5 s is a bug; say so and leave, so a
   // supervisor can restart the node instead of waiting forever.

@@ -47,6 +47,7 @@ class Node final : public control::NodeView {
   // Refreshes space_ from the store now and every 10 s (statvfs runs off
   // the loop), for status and metrics.
   void RefreshSpace();
+  void ScheduleMemoryTrim();
   // The board's watchdog and status LED, if it has them (board, then
   // cairn.json "hardware"); petted while the loop turns and the store commits.
   // A device that cannot be opened is logged as an error, not fatal.
@@ -70,6 +71,7 @@ class Node final : public control::NodeView {
   std::optional<store::SpaceInfo> space_;  // the last refresh
   std::uint64_t space_wall_ms_ = 0;
   std::unique_ptr<Timer> space_timer_;
+  std::unique_ptr<Timer> trim_timer_;
   std::unique_ptr<platform::BoardWatch> board_watch_;  // stopped (magic close) only by Finish()
   uv_signal_s* sigterm_ = nullptr;
   uv_signal_s* sigint_ = nullptr;

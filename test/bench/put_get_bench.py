@@ -69,6 +69,16 @@ def peak_rss(pid):
     return None
 
 
+def rss_now(pid):
+    """Anonymous and file-backed RSS of a process now (bytes)."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                out[line.split(":")[0]] = int(line.split()[1]) * 1024
+    return out.get("RssAnon"), out.get("RssFile")
+
+
 def cpu_s(pid):
     """User + system CPU seconds of a process (all its threads) so far."""
     with open(f"/proc/{pid}/stat") as f:
@@ -131,6 +141,11 @@ def run(tmp, servers, k, n, happy, size, get=True):
             out["get_matches"] = ok
             os.unlink(dst)
         out["client_peak_rss_bytes"] = peak_rss(client[1].pid)
+        # What the client keeps once the work is done and its heap's free
+        # memory is trimmed (limits.malloc_trim_ms, 5 s by default).
+        time.sleep(6)
+        anon, filed = rss_now(client[1].pid)
+        out["client_idle_rss_anon_bytes"], out["client_idle_rss_file_bytes"] = anon, filed
         for op, ref in TAHOE.get((k, n), {}).items():
             if f"{op}_mib_s" in out:
                 out[f"{op}_vs_tahoe"] = round(out[f"{op}_mib_s"] / ref, 2)

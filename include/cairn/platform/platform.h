@@ -61,14 +61,25 @@ class Platform {
 // The host's implementation (Linux). A process-wide object; never deleted.
 Platform* HostPlatform();
 
-// Sets the C library's allocator for a small-memory daemon; call once at the
-// start of main. With glibc: one arena (the store's worker thread would
-// otherwise keep its own, holding freed batches), buffers of 64 KiB and more
-// mapped on their own and returned when freed, and free memory at the top of
-// the heap trimmed past 128 KiB. Measured by gbs_bench: cairnd's peak
-// anonymous memory during 100 concurrent uploads 55.7 MB before, 29.6 MB
-// after, at about the same throughput.
-void TuneProcessMemory();
+// Sets the C library's allocator for a small-memory daemon; call once in
+// main, before the loop starts. With glibc: one arena (the store's worker
+// thread would otherwise keep its own, holding freed batches), blocks of
+// `mmap_threshold` bytes and more mapped on their own and returned when
+// freed, and free memory at the top of the heap trimmed past twice that.
+// Measured by gbs_bench (cairnd's peak anonymous memory during 100
+// concurrent uploads): 55.7 MB with glibc's defaults, 29.6 MB with one arena
+// and a 64 KiB threshold. A 64 KiB threshold makes every large buffer (a
+// segment, a TLS record batch, an upload piece) a fresh mapping, a page
+// fault per 4 KiB touched: 4 MiB cut a put's client CPU by a third
+// (put_get_bench), for 4 MB more peak (limits.malloc_mmap_threshold_bytes).
+void TuneProcessMemory(std::uint64_t mmap_threshold);
+
+// Returns the heap's free memory to the system (glibc: malloc_trim), if more
+// than `min_free` bytes of it are free. The free memory a large buffer
+// leaves in the middle of the heap stays resident otherwise. Returns the
+// heap's free bytes it found. Takes the allocator's lock: call it from the
+// loop thread, where it is measured, not more often than every few seconds.
+std::uint64_t ReleaseFreeMemory(std::uint64_t min_free);
 
 // Forwards every call to `target`; a test platform derives from it and
 // overrides only what it changes (LevelDB's EnvWrapper).
