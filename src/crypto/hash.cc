@@ -3,6 +3,7 @@
 #include "cairn/crypto/hash.h"
 
 #include <cstdint>
+#include <vector>
 
 #include "cairn/core/status.h"
 #include "cairn/crypto/mbedtls_compat.h"
@@ -17,6 +18,12 @@ const unsigned char* Bytes(std::string_view s) { return reinterpret_cast<const u
 class Sha {
  public:
   void Update(std::string_view data) { state_.Update(data.data(), data.size()); }
+  // a.Update(da) and b.Update(db) together (equal lengths): SHA-NI's rounds
+  // of the two interleave.
+  static void UpdateTwo(Sha& a, std::string_view da, Sha& b, std::string_view db) {
+    CAIRN_CHECK(da.size() == db.size(), "UpdateTwo of unequal lengths");
+    Sha256State::UpdateTwo(a.state_, da.data(), b.state_, db.data(), da.size());
+  }
   void UpdateNetstring(std::string_view data) {
     Update(std::to_string(data.size()));
     Update(":");
@@ -89,6 +96,37 @@ std::string TaggedPairHash(std::string_view tag, std::string_view a, std::string
 struct Sha256dHasher::State {
   Sha sha;
 };
+
+std::vector<std::string> TaggedHashes(std::string_view tag, const std::vector<std::string_view>& values,
+                                      std::size_t size) {
+  std::vector<std::string> out;
+  out.reserve(values.size());
+  std::size_t i = 0;
+  for (; i + 1 < values.size(); i += 2) {
+    Sha a, b;
+    a.UpdateNetstring(tag);
+    b.UpdateNetstring(tag);
+    if (values[i].size() == values[i + 1].size()) {
+      Sha::UpdateTwo(a, values[i], b, values[i + 1]);
+    } else {
+      a.Update(values[i]);
+      b.Update(values[i + 1]);
+    }
+    out.push_back(a.FinishDouble(size));
+    out.push_back(b.FinishDouble(size));
+  }
+  if (i < values.size()) out.push_back(TaggedHash(tag, values[i], size));
+  return out;
+}
+
+std::string TaggedHashAndUpdate(std::string_view tag, std::string_view value, Sha256dHasher& running,
+                                std::size_t size) {
+  CAIRN_CHECK(running.state_ != nullptr, "Sha256dHasher used after Finish");
+  Sha sha;
+  sha.UpdateNetstring(tag);
+  Sha::UpdateTwo(sha, value, running.state_->sha, value);
+  return sha.FinishDouble(size);
+}
 
 Sha256dHasher::Sha256dHasher() : state_(std::make_unique<State>()) {}
 Sha256dHasher::Sha256dHasher(std::string_view tag) : Sha256dHasher() { state_->sha.UpdateNetstring(tag); }

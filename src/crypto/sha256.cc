@@ -2,6 +2,7 @@
 // choice of implementation (see the header). Any thread.
 #include "crypto/sha256.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -34,6 +35,21 @@ Sha256BlocksFn Choose() {
 // initialised thread-safely).
 Sha256BlocksFn Blocks() {
   static const Sha256BlocksFn fn = Choose();
+  return fn;
+}
+
+// The two-message function that goes with Blocks(): SHA-NI's, or two calls.
+void BlocksTwoSeparately(std::uint32_t state_a[8], const std::uint8_t* a, std::uint32_t state_b[8],
+                         const std::uint8_t* b, std::size_t blocks) {
+  Blocks()(state_a, a, blocks);
+  Blocks()(state_b, b, blocks);
+}
+
+Sha256Blocks2Fn Blocks2() {
+  static const Sha256Blocks2Fn fn = [] {
+    Sha256Blocks2Fn ni = Sha256Blocks2ShaNi();
+    return Blocks() != Sha256BlocksPortable && ni ? ni : BlocksTwoSeparately;
+  }();
   return fn;
 }
 
@@ -104,6 +120,25 @@ void Sha256State::Update(const void* data, std::size_t len) {
     std::memcpy(buf_, p, len);
     buffered_ = len;
   }
+}
+
+void Sha256State::UpdateTwo(Sha256State& a, const void* pa, Sha256State& b, const void* pb, std::size_t len) {
+  const auto* da = static_cast<const std::uint8_t*>(pa);
+  const auto* db = static_cast<const std::uint8_t*>(pb);
+  // Each state first completes its partial block; then both have whole
+  // blocks from their own offsets.
+  std::size_t head_a = a.buffered_ > 0 ? std::min(64 - a.buffered_, len) : 0;
+  std::size_t head_b = b.buffered_ > 0 ? std::min(64 - b.buffered_, len) : 0;
+  a.Update(da, head_a);
+  b.Update(db, head_b);
+  std::size_t blocks = std::min(len - head_a, len - head_b) / 64;
+  if (blocks > 0) {
+    Blocks2()(a.h_, da + head_a, b.h_, db + head_b, blocks);
+    a.total_ += blocks * 64;
+    b.total_ += blocks * 64;
+  }
+  a.Update(da + head_a + blocks * 64, len - head_a - blocks * 64);
+  b.Update(db + head_b + blocks * 64, len - head_b - blocks * 64);
 }
 
 void Sha256State::Finish(std::uint8_t out[32]) {

@@ -166,8 +166,8 @@ Result<std::vector<std::string>> ChkEncoder::EncodeSegment(std::string plaintext
                                    std::to_string(want) + " bytes, not " + std::to_string(plaintext.size()));
   }
   s.aes.Apply(plaintext);  // now ciphertext
-  s.crypttext_hasher.Update(plaintext);
-  s.segment_hashes.push_back(crypto::TaggedHash(crypto::tags::kCrypttextSegment, plaintext));
+  s.segment_hashes.push_back(
+      crypto::TaggedHashAndUpdate(crypto::tags::kCrypttextSegment, plaintext, s.crypttext_hasher));
   const std::uint64_t piece = tail ? l.tail_block_size : l.block_size;
   plaintext.resize(static_cast<std::size_t>(piece * s.params.k), '\0');  // Tahoe's zero padding
   const int n = static_cast<int>(s.params.n);
@@ -184,9 +184,9 @@ Result<std::vector<std::string>> ChkEncoder::EncodeSegment(std::string plaintext
     outs[static_cast<std::size_t>(i)] = reinterpret_cast<std::uint8_t*>(blocks[static_cast<std::size_t>(i)].data());
   }
   CAIRN_TRY(s.codec.Encode(pieces, static_cast<std::size_t>(piece), nums, outs));
+  std::vector<std::string> hashes = crypto::TaggedHashes(crypto::tags::kBlock, {blocks.begin(), blocks.end()});
   for (int i = 0; i < n; ++i) {
-    s.block_hashes[static_cast<std::size_t>(i)].push_back(
-        crypto::TaggedHash(crypto::tags::kBlock, blocks[static_cast<std::size_t>(i)]));
+    s.block_hashes[static_cast<std::size_t>(i)].push_back(std::move(hashes[static_cast<std::size_t>(i)]));
   }
   ++s.segments_done;
   return blocks;

@@ -211,15 +211,45 @@ Status ChkReader::AcceptCrypttextTree(std::string_view flat) {
   return Status::Ok();
 }
 
-Status ChkReader::VerifyBlock(std::uint32_t shnum, std::uint64_t seg, std::string_view block) const {
+Result<const std::string*> ChkReader::ExpectedBlockHash(std::uint32_t shnum, std::uint64_t seg,
+                                                        std::string_view block) const {
   auto it = s_->block_trees.find(shnum);
   if (it == s_->block_trees.end()) return Status::FailedPrecondition("share " + std::to_string(shnum) + "'s hashes not accepted");
   if (seg >= s_->ueb.num_segments || block.size() != BlockSize(seg)) {
     return Status::Integrity("share " + std::to_string(shnum) + " block " + std::to_string(seg) + " has the wrong size");
   }
-  const std::size_t leaf = crypto::HashTreeWidth(s_->ueb.num_segments) - 1 + static_cast<std::size_t>(seg);
-  if (crypto::TaggedHash(crypto::tags::kBlock, block) != it->second[leaf]) {
+  return &it->second[crypto::HashTreeWidth(s_->ueb.num_segments) - 1 + static_cast<std::size_t>(seg)];
+}
+
+Status ChkReader::VerifyBlock(std::uint32_t shnum, std::uint64_t seg, std::string_view block) const {
+  CAIRN_TRY_ASSIGN(const std::string* want, ExpectedBlockHash(shnum, seg, block));
+  if (crypto::TaggedHash(crypto::tags::kBlock, block) != *want) {
     return Status::Integrity("share " + std::to_string(shnum) + " block " + std::to_string(seg) + " is corrupt");
+  }
+  return Status::Ok();
+}
+
+Status ChkReader::VerifyBlocks(std::uint64_t seg, const std::map<std::uint32_t, std::string>& blocks,
+                               std::uint32_t* bad) const {
+  std::vector<const std::string*> want;
+  std::vector<std::string_view> values;
+  for (const auto& [shnum, block] : blocks) {
+    Result<const std::string*> w = ExpectedBlockHash(shnum, seg, block);
+    if (!w.ok()) {
+      *bad = shnum;
+      return w.status();
+    }
+    want.push_back(*w);
+    values.push_back(block);
+  }
+  std::vector<std::string> got = crypto::TaggedHashes(crypto::tags::kBlock, values);
+  std::size_t i = 0;
+  for (const auto& [shnum, block] : blocks) {
+    if (got[i] != *want[i]) {
+      *bad = shnum;
+      return Status::Integrity("share " + std::to_string(shnum) + " block " + std::to_string(seg) + " is corrupt");
+    }
+    ++i;
   }
   return Status::Ok();
 }

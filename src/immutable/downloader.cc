@@ -463,12 +463,11 @@ void Download::MaybeDecode() {
   auto self = shared_from_this();
   Offload(
       [d, blocks, bad, seg]() -> Status {
-        for (const auto& [sh, block] : *blocks) {
-          Status st = d->reader_->VerifyBlock(sh, seg, block);
-          if (!st.ok()) {
-            *bad = sh;
-            return st;
-          }
+        std::uint32_t bad_share = 0;
+        Status st = d->reader_->VerifyBlocks(seg, *blocks, &bad_share);
+        if (!st.ok()) {
+          *bad = bad_share;
+          return st;
         }
         CAIRN_TRY_ASSIGN(std::string plain, d->reader_->DecodeSegment(seg, *blocks));
         std::uint64_t offset = seg * d->reader_->ueb().segment_size;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cairn::crypto {
 
@@ -25,6 +26,17 @@ std::string Netstring(std::string_view data);
 std::string TaggedHash(std::string_view tag, std::string_view value, std::size_t size = kHashSize);
 std::string TaggedPairHash(std::string_view tag, std::string_view a, std::string_view b,
                            std::size_t size = kHashSize);
+
+class Sha256dHasher;
+
+// TaggedHash(tag, v) of each value, in order. Two at a time where lengths
+// are equal (a segment's blocks): faster with SHA-NI (crypto/sha256.h).
+std::vector<std::string> TaggedHashes(std::string_view tag, const std::vector<std::string_view>& values,
+                                      std::size_t size = kHashSize);
+// TaggedHash(tag, value), and running.Update(value), in one pass: a CHK
+// segment's hash and the whole crypttext's.
+std::string TaggedHashAndUpdate(std::string_view tag, std::string_view value, Sha256dHasher& running,
+                                std::size_t size = kHashSize);
 
 // Incremental SHA-256d, for values too large to hold at once (a whole file's
 // ciphertext, a convergent key over the plaintext). With a tag it computes
@@ -42,6 +54,7 @@ class Sha256dHasher {
   std::string Finish(std::size_t size = kHashSize);
 
  private:
+  friend std::string TaggedHashAndUpdate(std::string_view, std::string_view, Sha256dHasher&, std::size_t);
   struct State;
   std::unique_ptr<State> state_;
 };

@@ -73,6 +73,9 @@ class ChkReader {
   // Integrity unless `block` is share `shnum`'s block `seg` (its share's
   // hashes must have been accepted).
   Status VerifyBlock(std::uint32_t shnum, std::uint64_t seg, std::string_view block) const;
+  // VerifyBlock of each of segment `seg`'s blocks (share number -> block),
+  // hashed two at a time. On failure, *bad is the first bad block's share.
+  Status VerifyBlocks(std::uint64_t seg, const std::map<std::uint32_t, std::string>& blocks, std::uint32_t* bad) const;
   // The plaintext of segment `seg` from k verified blocks (share number ->
   // block). REQUIRES: AcceptCrypttextTree succeeded. Integrity if the decoded
   // ciphertext does not match its segment hash.
@@ -81,6 +84,9 @@ class ChkReader {
  private:
   struct State;
   explicit ChkReader(std::unique_ptr<State> s);
+  // The block hash share `shnum`'s block `seg` must have, once its size is
+  // checked. FailedPrecondition or Integrity as VerifyBlock.
+  Result<const std::string*> ExpectedBlockHash(std::uint32_t shnum, std::uint64_t seg, std::string_view block) const;
   std::unique_ptr<State> s_;
 };
 

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cairn/crypto/hash.h"
 #include "cairn/crypto/mbedtls_compat.h"
@@ -60,6 +62,83 @@ TEST(Sha256, EveryImplementationAgreesWithMbedTls) {
     ni(b, reinterpret_cast<const std::uint8_t*>(data.data()), blocks);
     EXPECT_EQ(std::memcmp(a, b, sizeof a), 0) << blocks << " blocks";
   }
+}
+
+// Two messages hashed together (UpdateTwo) give what each gives alone, from
+// any partial-block offsets of the two and at any length; the two-message
+// SHA-NI function agrees with the portable one block for block.
+TEST(Sha256, TwoAtOnceAgreesWithOneAtATime) {
+  std::string data(1500, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 37 + i / 251);
+  const std::size_t prefixes[] = {0, 1, 13, 63, 64, 65, 100};
+  int checked = 0;
+  for (std::size_t pa : prefixes) {
+    for (std::size_t pb : prefixes) {
+      for (std::size_t len : {0, 1, 55, 64, 127, 128, 129, 640, 1000}) {
+        Sha256State a, b, a1, b1;
+        a.Update(data.data() + 200, pa);
+        a1.Update(data.data() + 200, pa);
+        b.Update(data.data() + 300, pb);
+        b1.Update(data.data() + 300, pb);
+        Sha256State::UpdateTwo(a, data.data() + 7, b, data.data() + 400, len);
+        a1.Update(data.data() + 7, len);
+        b1.Update(data.data() + 400, len);
+        std::uint8_t d[4][32];
+        a.Finish(d[0]);
+        a1.Finish(d[1]);
+        b.Finish(d[2]);
+        b1.Finish(d[3]);
+        ASSERT_EQ(std::memcmp(d[0], d[1], 32), 0) << "a: prefix " << pa << ", length " << len;
+        ASSERT_EQ(std::memcmp(d[2], d[3], 32), 0) << "b: prefix " << pb << ", length " << len;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 7 * 7 * 9);
+  Sha256Blocks2Fn ni2 = Sha256Blocks2ShaNi();
+  if (ni2 == nullptr) {
+    std::printf("SHA-NI: not on this CPU; two messages are hashed one after the other\n");
+    return;
+  }
+  for (std::size_t blocks = 0; blocks <= 10; ++blocks) {
+    std::uint32_t a[8], b[8], ra[8], rb[8];
+    for (int i = 0; i < 8; ++i) {
+      a[i] = ra[i] = 0x9e3779b9u * static_cast<std::uint32_t>(i + 1);
+      b[i] = rb[i] = 0x7f4a7c15u * static_cast<std::uint32_t>(i + 3);
+    }
+    const auto* m = reinterpret_cast<const std::uint8_t*>(data.data());
+    Sha256BlocksPortable(ra, m + 3, blocks);
+    Sha256BlocksPortable(rb, m + 800, blocks);
+    ni2(a, m + 3, b, m + 800, blocks);
+    EXPECT_EQ(std::memcmp(a, ra, sizeof a), 0) << blocks << " blocks, first message";
+    EXPECT_EQ(std::memcmp(b, rb, sizeof b), 0) << blocks << " blocks, second message";
+  }
+}
+
+// The tagged-hash helpers built on UpdateTwo give Tahoe's tagged hashes.
+TEST(Sha256, TaggedHashesTwoAtATimeMatchOneByOne) {
+  std::string data(5000, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 91 + 5);
+  std::string_view v(data);
+  // Equal lengths (paired), an odd one out, unequal neighbours, empty.
+  std::vector<std::string_view> values = {v.substr(0, 1000), v.substr(1000, 1000), v.substr(2000, 1000),
+                                          v.substr(3000, 999), v.substr(4000, 10),  v.substr(4010, 0),
+                                          v.substr(4100, 700)};
+  std::vector<std::string> got = TaggedHashes("allmydata_encoded_subshare_v1", values);
+  ASSERT_EQ(got.size(), values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(got[i], TaggedHash("allmydata_encoded_subshare_v1", values[i])) << "value " << i;
+  }
+  EXPECT_EQ(TaggedHashes("t", {v.substr(0, 64), v.substr(64, 64)}, 16)[1], TaggedHash("t", v.substr(64, 64), 16));
+  // One pass for a segment's hash and the running crypttext hash.
+  Sha256dHasher running("allmydata_crypttext_v1"), alone("allmydata_crypttext_v1");
+  for (std::size_t off = 0; off < 4000; off += 1300) {
+    std::string_view seg = v.substr(off, std::min<std::size_t>(1300, 4000 - off));
+    EXPECT_EQ(TaggedHashAndUpdate("allmydata_crypttext_segment_v1", seg, running),
+              TaggedHash("allmydata_crypttext_segment_v1", seg));
+    alone.Update(seg);
+  }
+  EXPECT_EQ(running.Finish(), alone.Finish());
 }
 
 }  // namespace

@@ -108,5 +108,33 @@ TEST(ChkReader, CorruptionIsCaught) {
   EXPECT_FALSE(ParseChkShareHeader(std::string("\0\0\0\3", 4)).ok());
 }
 
+// VerifyBlocks (hashes two at a time) passes a good segment and names the
+// share of the first bad block: in the first pair, the second of a pair, or
+// the odd one out.
+TEST(ChkReader, VerifyBlocksNamesTheBadShare) {
+  ChkParams p{5, 8, 5000};
+  Upload u = Make(5000 * 2 + 7, p);
+  auto r = ChkReader::Create(u.cap, UebOf(u.shares[0]));
+  ASSERT_TRUE(r.ok());
+  std::map<std::uint32_t, std::string> blocks;
+  for (std::uint32_t i = 0; i < p.n; ++i) {
+    auto h = *ParseChkShareHeader(u.shares[i]);
+    ASSERT_TRUE(r->AcceptShareHashes(i, Area(u.shares[i], h.o_block_hashes, h.o_share_hashes),
+                                     Area(u.shares[i], h.o_share_hashes, h.o_uri_extension)).ok());
+    if (i < 5) blocks[i] = u.shares[i].substr(h.o_data + r->BlockSize(0), r->BlockSize(1));  // segment 1
+  }
+  std::uint32_t bad = 99;
+  ASSERT_TRUE(r->VerifyBlocks(1, blocks, &bad).ok());
+  EXPECT_EQ(bad, 99u);
+  for (std::uint32_t victim : {0u, 3u, 4u}) {
+    auto copy = blocks;
+    copy[victim][17] ^= 0x40;
+    EXPECT_EQ(r->VerifyBlocks(1, copy, &bad).code(), Code::kIntegrity) << victim;
+    EXPECT_EQ(bad, victim);
+  }
+  EXPECT_EQ(r->VerifyBlocks(0, blocks, &bad).code(), Code::kIntegrity);  // segment 1's blocks as segment 0's
+  EXPECT_EQ(bad, 0u);
+}
+
 }  // namespace
 }  // namespace cairn::immutable
