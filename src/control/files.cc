@@ -333,9 +333,10 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
   std::shared_ptr<GridOps> ops = c.grid_ops;
   auto spool = std::make_shared<Spool>();
   // What the input's arrival learns for the task: the convergence secret
-  // and, for an input of announced size, its convergent key, hashed as the
-  // data frames are spooled (the upload then makes no first pass over the
-  // spool: one read of the file less, and the hashing overlaps the transfer).
+  // and the input's convergent key, hashed as the data frames are spooled
+  // (the upload then makes no first pass over the spool: one read of the
+  // file less, and the hashing overlaps the transfer). Not for an input
+  // without announced size that turns out shorter than one segment.
   auto input = std::make_shared<PutInput>();
   input->convergence = convergence;
   // The task reads the spool; it holds it (and so the file) until it ends.
@@ -438,11 +439,14 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
                                                           " of params.size " + std::to_string(self->size) +
                                                           " bytes"));
               }
-              if (self->hasher) {
+              // An unsized input was hashed on the guess that it fills at
+              // least one whole segment (the key covers the segment size);
+              // a shorter one is hashed again by the upload.
+              if (self->hasher && (self->size_given || self->received >= self->params.max_segment_size)) {
                 self->learnt->key = self->hasher->Finish();
                 self->learnt->size = self->received;
-                self->hasher.reset();
               }
+              self->hasher.reset();
               RunTaskOn(*self->tasks, self->wait, std::move(self->reply), std::move(self->spec));
             });
       });
@@ -454,14 +458,17 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
   loop->Offload(
       [rx]() -> Status {
         CAIRN_TRY(CreateSpool(rx->spool_dir, "put", rx->spool.get()));
-        // A LIT-sized or unsized input is hashed by the upload itself.
-        if (!rx->size_given || rx->size <= caps::kLiteralMaxSize) return Status();
+        // A LIT-sized input is not hashed. The segment size (part of the
+        // key) of an unsized one is guessed: a whole segment, as for any
+        // input of at least max_segment_size bytes.
+        if (rx->size_given && rx->size <= caps::kLiteralMaxSize) return Status();
         PutInput& in = *rx->learnt;
         if (in.convergence.empty()) {
           CAIRN_TRY_ASSIGN(in.convergence, LoadOrCreateSecret(rx->private_dir + "/convergence"));
         }
         const immutable::ChkParams& p = rx->params;
-        rx->hasher.emplace(in.convergence, p.k, p.n, caps::ChkSegmentSize(rx->size, p.max_segment_size, p.k));
+        const std::uint64_t size_for_key = rx->size_given ? rx->size : p.max_segment_size;
+        rx->hasher.emplace(in.convergence, p.k, p.n, caps::ChkSegmentSize(size_for_key, p.max_segment_size, p.k));
         return Status();
       },
                 [rx](Status created) {
