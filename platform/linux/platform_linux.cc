@@ -166,7 +166,7 @@ void TuneProcessMemory(std::uint64_t mmap_threshold) {
   const int threshold = static_cast<int>(std::min<std::uint64_t>(mmap_threshold, 32u << 20));
   mallopt(M_ARENA_MAX, 1);
   mallopt(M_MMAP_THRESHOLD, threshold);  // setting it also stops glibc raising it on its own
-  mallopt(M_TRIM_THRESHOLD, 2 * threshold);
+  mallopt(M_TRIM_THRESHOLD, std::min(2 * threshold, 1 << 20));
 #else
   (void)mmap_threshold;
 #endif
