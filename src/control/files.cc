@@ -411,6 +411,7 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
     std::optional<caps::ConvergentKeyHasher> hasher;
 
     static void Fail(const std::shared_ptr<Receive>& self, Status st) { self->reply.Error(st); }
+    std::optional<std::uint64_t> announced() const { return size_given ? std::optional(size) : std::nullopt; }
     static void Read(std::shared_ptr<Receive> self) {
       if (self->ops->stopping) return Fail(self, Status::ShuttingDown("the daemon is stopping"));
       self->input.Read([self](Result<InputChunk> chunk) {
@@ -418,10 +419,8 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
         if (!chunk.ok()) return Fail(self, chunk.status());
         std::uint64_t offset = self->received;
         self->received += chunk->data.size();
-        if (self->size_given && self->received > self->size) {
-          return Fail(self, Status::InvalidArgument("more data than params.size (" + std::to_string(self->size) +
-                                                    " bytes)"));
-        }
+        Status sized = CheckAnnouncedSize(self->announced(), self->received, false);
+        if (!sized.ok()) return Fail(self, sized);
         bool eof = chunk->eof;
         auto data = std::make_shared<std::string>(std::move(chunk->data));
         self->loop->Offload(
@@ -434,11 +433,8 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
               if (self->ops->stopping) return Fail(self, Status::ShuttingDown("the daemon is stopping"));
               if (!written.ok()) return Fail(self, written);
               if (!eof) return Read(self);
-              if (self->size_given && self->received != self->size) {
-                return Fail(self, Status::InvalidArgument("the input ended after " + std::to_string(self->received) +
-                                                          " of params.size " + std::to_string(self->size) +
-                                                          " bytes"));
-              }
+              Status whole = CheckAnnouncedSize(self->announced(), self->received, true);
+              if (!whole.ok()) return Fail(self, whole);
               // An unsized input was hashed on the guess that it fills at
               // least one whole segment (the key covers the segment size);
               // a shorter one is hashed again by the upload.

@@ -295,16 +295,9 @@ struct Receive {
                                                          "(limits.sdmf_max_bytes)"));
       }
       got += chunk->data;
-      if (self->size && got.size() > *self->size) {
-        return self->reply.Error(
-            Status::InvalidArgument("more data than params.size (" + std::to_string(*self->size) + " bytes)"));
-      }
+      Status sized = CheckAnnouncedSize(self->size, got.size(), chunk->eof);
+      if (!sized.ok()) return self->reply.Error(sized);
       if (!chunk->eof) return Read(self);
-      if (self->size && got.size() != *self->size) {
-        return self->reply.Error(Status::InvalidArgument("the input ended after " + std::to_string(got.size()) +
-                                                         " of params.size " + std::to_string(*self->size) +
-                                                         " bytes"));
-      }
       if (self->clock) self->clock->received = WallMs();
       RunTaskOn(*self->tasks, self->wait, std::move(self->reply), std::move(self->spec));
     });

@@ -135,6 +135,18 @@ struct InputStream::State {
   }
 };
 
+Status CheckAnnouncedSize(std::optional<std::uint64_t> announced, std::uint64_t received, bool eof) {
+  if (!announced) return Status();
+  if (received > *announced) {
+    return Status::InvalidArgument("more data than params.size (" + std::to_string(*announced) + " bytes)");
+  }
+  if (eof && received != *announced) {
+    return Status::InvalidArgument("the input ended after " + std::to_string(received) + " of params.size " +
+                                   std::to_string(*announced) + " bytes");
+  }
+  return Status();
+}
+
 void InputStream::Read(Callback<void(Result<InputChunk>)> done) {
   CAIRN_CHECK(state != nullptr, "InputStream::Read on a request without an input stream");
   if (state->reader) {

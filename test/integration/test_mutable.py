@@ -273,6 +273,18 @@ class MutableTest(unittest.TestCase):
         self.assertIn("sdmf_max_bytes", json.loads(p.stdout)["error"]["message"])
         self.ok("mutable", "create", self.file(bytes(LIMIT)))
 
+    def test_input_breaking_its_announced_size_is_refused(self):
+        # As for put: more bytes than params.size, or fewer before the end,
+        # is invalid_argument, and nothing is created.
+        before = self.total_rtw()
+        for sent, want in ((1500, "more data than params.size (1000 bytes)"),
+                           (600, "the input ended after 600 of params.size 1000 bytes")):
+            c = self.client.control()
+            reply = c.call_with_input("mutable.create", {"size": 1000}, bytes(sent))
+            c.close()
+            self.assertEqual(reply["error"], {"code": "invalid_argument", "message": want, "retryable": False}, sent)
+        self.assertEqual(self.total_rtw(), before, "a refused create wrote to a server")
+
     def test_not_enough_servers(self):
         made = self.ok("mutable", "create", self.file(b"version one"))
         cap = made["writecap"]

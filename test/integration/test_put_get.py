@@ -130,6 +130,19 @@ class PutGetTest(unittest.TestCase):
                 with open(out, "rb") as f:
                     self.assertTrue(f.read() == data, f"size {size}: downloaded bytes differ")
 
+    def test_input_breaking_its_announced_size_is_refused(self):
+        # params.size promises the input's length: more bytes, or an end
+        # short of it, is invalid_argument naming both numbers, and the
+        # spool file is removed.
+        for sent, want in ((1500, "more data than params.size (1000 bytes)"),
+                           (600, "the input ended after 600 of params.size 1000 bytes")):
+            conn = ControlConn(self.client.dir, timeout=60)
+            reply = conn.call_with_input("put", {"size": 1000}, bytes(sent))
+            conn.close()
+            self.assertEqual(reply["error"], {"code": "invalid_argument", "message": want, "retryable": False}, sent)
+        spool = os.path.join(self.client.dir, "tmp")
+        wait_for(lambda: os.listdir(spool) == [], what="an empty spool directory")
+
     def test_stored_shares_are_the_encoders(self):
         # Every share a put stores is byte for byte what chk_tool (the same
         # encoder, run offline) makes, and test/interop/test_chk_shares.py

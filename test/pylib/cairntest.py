@@ -121,6 +121,13 @@ class ControlConn:
             if frame is None or "progress" not in frame:
                 return frame
 
+    def call_with_input(self, method, params, data, id=1):
+        """A request whose input is `data` in one data frame (the last);
+        the final answer."""
+        self.send({"v": 1, "id": id, "method": method, "params": params})
+        self.send_data(id, 0, data, eof=True)
+        return self.read_final()
+
     def call(self, method, params=None, id=1):
         req = {"v": 1, "id": id, "method": method}
         if params is not None:

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cairn/core/callback.h"
@@ -49,6 +50,11 @@ class InputStream {
   struct State;
   std::shared_ptr<State> state;
 };
+
+// Checks the `received` input bytes of a request against the size it
+// announced (params.size), if it did: InvalidArgument if more arrived, or if
+// the input ended (`eof`) short of it. For every command that takes a file.
+Status CheckAnnouncedSize(std::optional<std::uint64_t> announced, std::uint64_t received, bool eof);
 
 // The final answer to one request. Movable, not copyable. Destroying an
 // unanswered Reply answers it with an Internal error (a handler bug).
