@@ -19,6 +19,8 @@ LIMIT_tasks_max_active     = 32
 LIMIT_threadpool           = 2
 LIMIT_tls_prefer_chacha    = 1
 LIMIT_store_max_mutable_share_bytes = 134217728
+# 32-bit glibc maps nothing below 512 KiB on its own at most.
+LIMIT_malloc_mmap_threshold_bytes = 524288
 
 # Watchdog and status LED (docs/boards.md; cairn.json "hardware" overrides).
 # orion_wdt of the Armada 388; the front panel's green status LED.

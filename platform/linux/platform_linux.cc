@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "cairn/core/log.h"
 #include "cairn/platform/platform.h"
 
 namespace cairn::platform {
@@ -160,25 +161,32 @@ Platform* HostPlatform() {
   return host;
 }
 
-void TuneProcessMemory(std::uint64_t mmap_threshold) {
+std::uint64_t TuneProcessMemory(std::uint64_t mmap_threshold) {
 #if defined(__GLIBC__)
-  // mallopt takes an int; glibc caps the threshold at 32 MiB on 64-bit.
-  const int threshold = static_cast<int>(std::min<std::uint64_t>(mmap_threshold, 32u << 20));
+  // glibc refuses thresholds above 512 KiB on 32-bit builds, 32 MiB on
+  // 64-bit; below 16 KiB every small buffer would be a mapping.
+  const std::uint64_t most = sizeof(long) == 4 ? 512u << 10 : 32u << 20;
+  const int threshold = static_cast<int>(std::clamp<std::uint64_t>(mmap_threshold, 16u << 10, most));
   mallopt(M_ARENA_MAX, 1);
-  mallopt(M_MMAP_THRESHOLD, threshold);  // setting it also stops glibc raising it on its own
+  // Setting it also stops glibc raising it on its own.
+  if (mallopt(M_MMAP_THRESHOLD, threshold) != 1) {
+    CAIRN_LOG(Warn, "malloc refused an mmap threshold of %d bytes; its default applies", threshold);
+  }
   mallopt(M_TRIM_THRESHOLD, std::min(2 * threshold, 1 << 20));
+  return static_cast<std::uint64_t>(threshold);
 #else
-  (void)mmap_threshold;
+  return mmap_threshold;
 #endif
 }
 
-std::uint64_t ReleaseFreeMemory(std::uint64_t min_free) {
+std::uint64_t ReleaseFreeMemory(std::uint64_t min_free, std::uint64_t skip_if_free) {
 #if defined(__GLIBC__)
   struct mallinfo2 mi = mallinfo2();
-  if (mi.fordblks > min_free) malloc_trim(0);
+  if (mi.fordblks > min_free && mi.fordblks != skip_if_free) malloc_trim(0);
   return mi.fordblks;
 #else
   (void)min_free;
+  (void)skip_if_free;
   return 0;
 #endif
 }

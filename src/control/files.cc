@@ -435,10 +435,13 @@ void FilePut(CommandsState& c, Request& req, Reply& reply) {
               if (!eof) return Read(self);
               Status whole = CheckAnnouncedSize(self->announced(), self->received, true);
               if (!whole.ok()) return Fail(self, whole);
-              // An unsized input was hashed on the guess that it fills at
-              // least one whole segment (the key covers the segment size);
-              // a shorter one is hashed again by the upload.
-              if (self->hasher && (self->size_given || self->received >= self->params.max_segment_size)) {
+              // An unsized input was hashed on the guess that it fills a
+              // whole segment (the key covers the segment size); one whose
+              // segment size turns out otherwise is hashed again by the upload.
+              const immutable::ChkParams& p = self->params;
+              if (self->hasher &&
+                  (self->size_given || caps::ChkSegmentSize(self->received, p.max_segment_size, p.k) ==
+                                           caps::ChkSegmentSize(p.max_segment_size, p.max_segment_size, p.k))) {
                 self->learnt->key = self->hasher->Finish();
                 self->learnt->size = self->received;
               }

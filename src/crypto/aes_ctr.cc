@@ -5,6 +5,7 @@
 #include "cairn/crypto/aes_ctr.h"
 
 #include <mbedtls/aes.h>
+#include <mbedtls/platform_util.h>
 
 #include <cstring>
 
@@ -28,7 +29,11 @@ struct AesCtr::State {
   std::uint8_t stream[16];           // the last key-stream block made
   std::size_t stream_used = 16;      // its bytes already used (16: none left)
   State() { mbedtls_aes_init(&aes); }
-  ~State() { mbedtls_aes_free(&aes); }
+  ~State() {
+    mbedtls_aes_free(&aes);
+    mbedtls_platform_zeroize(round_keys, sizeof round_keys);
+    mbedtls_platform_zeroize(stream, sizeof stream);
+  }
 
   // XORs the key stream of `blocks` whole blocks from next_block into `p`.
   void XorBlocks(std::uint8_t* p, std::size_t blocks) {
@@ -54,14 +59,14 @@ struct AesCtr::State {
   }
 };
 
-Result<AesCtr> AesCtr::Create(std::string_view key) {
+Result<AesCtr> AesCtr::Create(std::string_view key, bool allow_aesni) {
   if (key.size() != kAesKeySize) {
     return Status::InvalidArgument("an AES key is 16 bytes, not " + std::to_string(key.size()));
   }
   auto state = std::make_unique<State>();
   const auto* k = reinterpret_cast<const unsigned char*>(key.data());
   if (mbedtls_aes_setkey_enc(&state->aes, k, 128) != 0) return Status::Internal("mbedtls_aes_setkey_enc failed");
-  state->ni = UseAesNi();
+  state->ni = allow_aesni && UseAesNi();
   if (state->ni) AesNiExpandKey128(k, state->round_keys);
   return AesCtr(std::move(state));
 }

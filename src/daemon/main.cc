@@ -101,7 +101,12 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
 
-  platform::TuneProcessMemory(config->limits.malloc_mmap_threshold_bytes);
+  std::uint64_t threshold = platform::TuneProcessMemory(config->limits.malloc_mmap_threshold_bytes);
+  if (threshold != config->limits.malloc_mmap_threshold_bytes) {
+    CAIRN_LOG(Info, "limits.malloc_mmap_threshold_bytes %llu is out of this build's range; using %llu",
+              static_cast<unsigned long long>(config->limits.malloc_mmap_threshold_bytes),
+              static_cast<unsigned long long>(threshold));
+  }
   // Must be set before libuv's thread pool starts (at the first queued work).
   setenv("UV_THREADPOOL_SIZE", std::to_string(config->limits.threadpool).c_str(), 1);
   std::signal(SIGPIPE, SIG_IGN);

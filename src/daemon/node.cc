@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -133,19 +134,22 @@ void Node::RefreshSpace() {
 // A large upload or download leaves freed buffers in the middle of the heap
 // (blocks under limits.malloc_mmap_threshold_bytes come from it); they stay
 // resident until trimmed. put_get_bench: 10 MB of a client's idle anonymous
-// memory after a 64 MiB put and get, 2.5 MB once trimmed.
+// memory after a 64 MiB put and get, 2.5 MB once trimmed. At least 1 s
+// apart; an unchanged count of free bytes (nothing freed since) is skipped.
 void Node::ScheduleMemoryTrim() {
   if (stopping_ || config_.limits.malloc_trim_ms == 0) return;
-  trim_timer_ = loop_.PostAfter(config_.limits.malloc_trim_ms, [this] {
+  const std::uint64_t every_ms = std::max<std::uint64_t>(config_.limits.malloc_trim_ms, 1000);
+  trim_timer_ = loop_.PostAfter(every_ms, [this] {
     if (stopping_) return;
     constexpr std::uint64_t kMinFree = 1 << 20;
     std::uint64_t t0 = uv_hrtime();
-    std::uint64_t free_bytes = platform::ReleaseFreeMemory(kMinFree);
+    std::uint64_t free_bytes = platform::ReleaseFreeMemory(kMinFree, heap_free_seen_);
     std::uint64_t took_us = (uv_hrtime() - t0) / 1000;
-    if (free_bytes > kMinFree) {
+    if (free_bytes > kMinFree && free_bytes != heap_free_seen_) {
       CAIRN_LOG(Debug, "returned up to %llu free heap bytes to the system in %llu us",
                 static_cast<unsigned long long>(free_bytes), static_cast<unsigned long long>(took_us));
     }
+    heap_free_seen_ = free_bytes;
     ScheduleMemoryTrim();
   });
 }

@@ -72,6 +72,7 @@ class Node final : public control::NodeView {
   std::uint64_t space_wall_ms_ = 0;
   std::unique_ptr<Timer> space_timer_;
   std::unique_ptr<Timer> trim_timer_;
+  std::uint64_t heap_free_seen_ = 0;  // the heap's free bytes at the last trim
   std::unique_ptr<platform::BoardWatch> board_watch_;  // stopped (magic close) only by Finish()
   uv_signal_s* sigterm_ = nullptr;
   uv_signal_s* sigint_ = nullptr;

@@ -112,10 +112,11 @@ class PutGetTest(unittest.TestCase):
     def test_put_from_a_pipe_gives_the_files_cap(self):
         # Standard input has no announced size: the key is hashed while
         # spooling on the guess of a whole segment, and the upload hashes
-        # again only an input shorter than one. Either way the cap is the
-        # file's, and the bytes come back.
+        # again only an input whose segment size is another (SEG - K and
+        # less: the segment size is the size rounded up to a multiple of K).
+        # Either way the cap is the file's, and the bytes come back.
         rng = random.Random(77)
-        for size in (55, 56, SEG - 1, SEG, SEG + 1, 3 * SEG + 5):
+        for size in (55, 56, SEG - K - 1, SEG - K, SEG - 1, SEG, SEG + 1, 3 * SEG + 5):
             with self.subTest(size=size):
                 data = rng.randbytes(size)
                 p = run_cli("--json", "-q", "put", "-", "--convergence", CONVERGENCE, node_dir=self.client.dir,

@@ -19,8 +19,10 @@ inline constexpr std::size_t kAesKeySize = 16;
 
 class AesCtr {
  public:
-  // `key` must be 16 bytes (InvalidArgument otherwise).
-  static Result<AesCtr> Create(std::string_view key);
+  // `key` must be 16 bytes (InvalidArgument otherwise). AES-NI is used where
+  // the CPU has it unless `allow_aesni` is false (mbedTLS's AES, as on CPUs
+  // without it: for tests and comparisons).
+  static Result<AesCtr> Create(std::string_view key, bool allow_aesni = true);
   ~AesCtr();
   AesCtr(AesCtr&&) noexcept;
   AesCtr& operator=(AesCtr&&) noexcept;

@@ -66,21 +66,24 @@ Platform* HostPlatform();
 // thread would otherwise keep its own, holding freed batches), blocks of
 // `mmap_threshold` bytes and more mapped on their own and returned when
 // freed, and free memory at the top of the heap trimmed past twice that
-// (at most 1 MiB).
+// (at most 1 MiB). The threshold is kept within 16 KiB and glibc's most
+// (512 KiB on 32-bit builds, 32 MiB on 64-bit); returns the one in use.
 // Measured by gbs_bench (cairnd's peak anonymous memory during 100
 // concurrent uploads): 55.7 MB with glibc's defaults, 29.6 MB with one arena
 // and a 64 KiB threshold. A 64 KiB threshold makes every large buffer (a
 // segment, a TLS record batch, an upload piece) a fresh mapping, a page
 // fault per 4 KiB touched: 4 MiB cut a put's client CPU by a third
-// (put_get_bench), for 4 MB more peak (limits.malloc_mmap_threshold_bytes).
-void TuneProcessMemory(std::uint64_t mmap_threshold);
+// (put_get_bench), for 4-7 MB more peak (limits.malloc_mmap_threshold_bytes).
+std::uint64_t TuneProcessMemory(std::uint64_t mmap_threshold);
 
 // Returns the heap's free memory to the system (glibc: malloc_trim), if more
-// than `min_free` bytes of it are free. The free memory a large buffer
-// leaves in the middle of the heap stays resident otherwise. Returns the
-// heap's free bytes it found. Takes the allocator's lock: call it from the
-// loop thread, where it is measured, not more often than every few seconds.
-std::uint64_t ReleaseFreeMemory(std::uint64_t min_free);
+// than `min_free` bytes of it are free and that is not `skip_if_free` (what
+// the last call returned: an unchanged count means nothing was freed since).
+// The free memory a large buffer leaves in the middle of the heap stays
+// resident otherwise. Returns the heap's free bytes it found. Takes the
+// allocator's lock: call it from the loop thread, where it is measured, not
+// more often than every few seconds.
+std::uint64_t ReleaseFreeMemory(std::uint64_t min_free, std::uint64_t skip_if_free);
 
 // Forwards every call to `target`; a test platform derives from it and
 // overrides only what it changes (LevelDB's EnvWrapper).

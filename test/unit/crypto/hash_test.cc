@@ -165,9 +165,10 @@ TEST(AesCtr, SeekAndPiecesEqualOneStream) {
   EXPECT_EQ(AesCtr::Create("short").status().code(), Code::kInvalidArgument);
 }
 
-// AesCtr (AES-NI eight blocks at a time where the CPU has it) against
-// mbedTLS's own CTR mode over the same key: lengths around the eight-block
-// stride, every start offset in a block, and pieces of every size mixed.
+// AesCtr (AES-NI eight blocks at a time where the CPU has it, and mbedTLS's
+// AES one block at a time) against mbedTLS's own CTR mode over the same key:
+// lengths around the eight-block stride, every start offset in a block, and
+// pieces of every size mixed.
 TEST(AesCtr, AgreesWithMbedTlsCtrAtEveryOffsetAndLength) {
   std::string key = Unhex("000102030405060708090a0b0c0d0e0f");
   std::string data(3000, '\0');
@@ -187,41 +188,44 @@ TEST(AesCtr, AgreesWithMbedTlsCtrAtEveryOffsetAndLength) {
     mbedtls_aes_free(&aes);
     return out;
   };
-  auto ctr = AesCtr::Create(key);
-  ASSERT_TRUE(ctr.ok());
-  for (std::uint64_t start = 0; start < 40; ++start) {
-    for (std::size_t len : {0, 1, 15, 16, 17, 127, 128, 129, 143, 255, 256, 1000, 2900}) {
-      std::string got = data.substr(static_cast<std::size_t>(start), len);
-      ctr->Seek(start);
-      ctr->Apply(got);
-      ASSERT_EQ(Hex(got), Hex(reference(start, len))) << "start " << start << ", length " << len;
+  for (bool aesni : {true, false}) {
+    SCOPED_TRACE(aesni ? "AES-NI where the CPU has it" : "mbedTLS's AES");
+    auto ctr = AesCtr::Create(key, aesni);
+    ASSERT_TRUE(ctr.ok());
+    for (std::uint64_t start = 0; start < 40; ++start) {
+      for (std::size_t len : {0, 1, 15, 16, 17, 127, 128, 129, 143, 255, 256, 1000, 2900}) {
+        std::string got = data.substr(static_cast<std::size_t>(start), len);
+        ctr->Seek(start);
+        ctr->Apply(got);
+        ASSERT_EQ(Hex(got), Hex(reference(start, len))) << "start " << start << ", length " << len;
+      }
     }
+    std::string pieces = data;
+    ctr->Seek(0);
+    std::size_t off = 0;
+    for (std::size_t n = 1; off < pieces.size(); n = n * 3 % 251 + 1) {
+      std::size_t take = std::min(n, pieces.size() - off);
+      ctr->Apply(pieces.data() + off, take);
+      off += take;
+    }
+    EXPECT_EQ(Hex(pieces), Hex(reference(0, data.size())));
+    // A block number past 2^32 (a counter byte beyond the low four).
+    std::uint64_t far = (std::uint64_t{1} << 36) + 5;
+    std::string z(64, '\0');
+    ctr->Seek(far * 16);
+    ctr->Apply(z);
+    mbedtls_aes_context aes;
+    mbedtls_aes_init(&aes);
+    ASSERT_EQ(mbedtls_aes_setkey_enc(&aes, reinterpret_cast<const unsigned char*>(key.data()), 128), 0);
+    for (int b = 0; b < 4; ++b) {
+      unsigned char counter[16] = {}, ks[16];
+      std::uint64_t n = far + static_cast<std::uint64_t>(b);
+      for (int i = 0; i < 8; ++i) counter[15 - i] = static_cast<unsigned char>(n >> (8 * i));
+      ASSERT_EQ(mbedtls_aes_crypt_ecb(&aes, MBEDTLS_AES_ENCRYPT, counter, ks), 0);
+      EXPECT_EQ(Hex(z.substr(16 * static_cast<std::size_t>(b), 16)), Hex(std::string(reinterpret_cast<char*>(ks), 16)));
+    }
+    mbedtls_aes_free(&aes);
   }
-  std::string pieces = data;
-  ctr->Seek(0);
-  std::size_t off = 0;
-  for (std::size_t n = 1; off < pieces.size(); n = n * 3 % 251 + 1) {
-    std::size_t take = std::min(n, pieces.size() - off);
-    ctr->Apply(pieces.data() + off, take);
-    off += take;
-  }
-  EXPECT_EQ(Hex(pieces), Hex(reference(0, data.size())));
-  // A block number past 2^32 (a counter byte beyond the low four).
-  std::uint64_t far = (std::uint64_t{1} << 36) + 5;
-  std::string z(64, '\0');
-  ctr->Seek(far * 16);
-  ctr->Apply(z);
-  mbedtls_aes_context aes;
-  mbedtls_aes_init(&aes);
-  ASSERT_EQ(mbedtls_aes_setkey_enc(&aes, reinterpret_cast<const unsigned char*>(key.data()), 128), 0);
-  for (int b = 0; b < 4; ++b) {
-    unsigned char counter[16] = {}, ks[16];
-    std::uint64_t n = far + static_cast<std::uint64_t>(b);
-    for (int i = 0; i < 8; ++i) counter[15 - i] = static_cast<unsigned char>(n >> (8 * i));
-    ASSERT_EQ(mbedtls_aes_crypt_ecb(&aes, MBEDTLS_AES_ENCRYPT, counter, ks), 0);
-    EXPECT_EQ(Hex(z.substr(16 * static_cast<std::size_t>(b), 16)), Hex(std::string(reinterpret_cast<char*>(ks), 16)));
-  }
-  mbedtls_aes_free(&aes);
 }
 
 }  // namespace
