@@ -179,15 +179,17 @@ std::uint64_t TuneProcessMemory(std::uint64_t mmap_threshold) {
 #endif
 }
 
-std::uint64_t ReleaseFreeMemory(std::uint64_t min_free, std::uint64_t skip_if_free) {
+bool ReleaseFreeMemory(std::uint64_t min_free, std::uint64_t* free_bytes) {
 #if defined(__GLIBC__)
-  struct mallinfo2 mi = mallinfo2();
-  if (mi.fordblks > min_free && mi.fordblks != skip_if_free) malloc_trim(0);
-  return mi.fordblks;
+  const std::uint64_t seen = *free_bytes;
+  *free_bytes = mallinfo2().fordblks;
+  if (*free_bytes <= min_free || *free_bytes == seen) return false;
+  malloc_trim(0);
+  return true;
 #else
   (void)min_free;
-  (void)skip_if_free;
-  return 0;
+  *free_bytes = 0;
+  return false;
 #endif
 }
 

@@ -143,13 +143,11 @@ void Node::ScheduleMemoryTrim() {
     if (stopping_) return;
     constexpr std::uint64_t kMinFree = 1 << 20;
     std::uint64_t t0 = uv_hrtime();
-    std::uint64_t free_bytes = platform::ReleaseFreeMemory(kMinFree, heap_free_seen_);
-    std::uint64_t took_us = (uv_hrtime() - t0) / 1000;
-    if (free_bytes > kMinFree && free_bytes != heap_free_seen_) {
+    if (platform::ReleaseFreeMemory(kMinFree, &heap_free_seen_)) {
       CAIRN_LOG(Debug, "returned up to %llu free heap bytes to the system in %llu us",
-                static_cast<unsigned long long>(free_bytes), static_cast<unsigned long long>(took_us));
+                static_cast<unsigned long long>(heap_free_seen_),
+                static_cast<unsigned long long>((uv_hrtime() - t0) / 1000));
     }
-    heap_free_seen_ = free_bytes;
     ScheduleMemoryTrim();
   });
 }

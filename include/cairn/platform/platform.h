@@ -77,13 +77,13 @@ Platform* HostPlatform();
 std::uint64_t TuneProcessMemory(std::uint64_t mmap_threshold);
 
 // Returns the heap's free memory to the system (glibc: malloc_trim), if more
-// than `min_free` bytes of it are free and that is not `skip_if_free` (what
-// the last call returned: an unchanged count means nothing was freed since).
-// The free memory a large buffer leaves in the middle of the heap stays
-// resident otherwise. Returns the heap's free bytes it found. Takes the
-// allocator's lock: call it from the loop thread, where it is measured, not
-// more often than every few seconds.
-std::uint64_t ReleaseFreeMemory(std::uint64_t min_free, std::uint64_t skip_if_free);
+// than `min_free` bytes of it are free and that count differs from
+// *free_bytes (the count at the last call: unchanged means nothing was freed
+// since). Sets *free_bytes to the count now; true if it trimmed. The free
+// memory a large buffer leaves in the middle of the heap stays resident
+// otherwise. Takes the allocator's lock: call it from the loop thread, where
+// it is measured, not more often than every few seconds.
+bool ReleaseFreeMemory(std::uint64_t min_free, std::uint64_t* free_bytes);
 
 // Forwards every call to `target`; a test platform derives from it and
 // overrides only what it changes (LevelDB's EnvWrapper).
