@@ -2,13 +2,14 @@
 // PostFromAnyThread and the Offload work functions (thread pool).
 #include "cairn/core/loop.h"
 
-#include <time.h>
 #include <uv.h>
 
 #include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "cairn/core/clock.h"
 
 namespace cairn {
 
@@ -33,12 +34,6 @@ struct Loop::Impl {
 namespace {
 
 Loop* LoopOf(uv_handle_t* h) { return static_cast<Loop*>(h->data); }
-
-std::uint64_t ThreadCpuNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 }  // namespace
 
@@ -74,7 +69,7 @@ Loop::Loop() : impl_(std::make_unique<Impl>()) {
     Impl& im = *self->impl_;
     std::uint64_t now = uv_hrtime();
     std::uint64_t idle = uv_metrics_idle_time(self->loop_);
-    std::uint64_t cpu = ThreadCpuNs();
+    std::uint64_t cpu = clock::ThreadCpuNs();
     if (im.last_prepare_ns != 0) {
       std::uint64_t cpu_us = (cpu - im.last_cpu_ns) / 1000;
       if (cpu_us > im.stats.max_busy_cpu_us) im.stats.max_busy_cpu_us = cpu_us;
@@ -144,7 +139,7 @@ void Loop::Drain() {
   // post waits for the next turn, so I/O and timers are never starved.
   std::size_t n = im.queue.size();
   if (n > 0) im.stats.turns++;
-  std::uint64_t cpu0 = n > 0 ? ThreadCpuNs() : 0;
+  std::uint64_t cpu0 = n > 0 ? clock::ThreadCpuNs() : 0;
   for (std::size_t i = 0; i < n; ++i) {
     Task t = std::move(im.queue.front());
     im.queue.pop_front();
@@ -152,7 +147,7 @@ void Loop::Drain() {
     t();
   }
   if (n > 0) {
-    std::uint64_t us = (ThreadCpuNs() - cpu0) / 1000;
+    std::uint64_t us = (clock::ThreadCpuNs() - cpu0) / 1000;
     if (us > im.stats.max_drain_cpu_us) {
       im.stats.max_drain_cpu_us = us;
       im.stats.max_drain_tasks = n;
