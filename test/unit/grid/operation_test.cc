@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cairn/core/loop.h"
+#include "support/manual_scheduler.h"
 
 namespace cairn::grid {
 namespace {
@@ -66,6 +67,20 @@ TEST(OperationTest, FirstResultStandsAndWaitsForSideWork) {
   op.Finish(1);  // after delivery: nothing happens
   loop.RunOnce();
   EXPECT_EQ(calls, 1);
+}
+
+// Turn by turn on the deterministic scheduler: a start-time failure is
+// delivered in the next turn, not in the starting one.
+TEST(OperationTest, FinishSoonDeliversInTheNextTurn) {
+  test::ManualScheduler s;
+  int calls = 0;
+  Operation<int> op(s, "Soon", [&](Result<int>) { ++calls; });
+  op.FinishSoon(Status::Unavailable("no servers"));
+  EXPECT_TRUE(op.finished());
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(s.RunOneTurn(), 1u);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(s.RunUntilIdle(), 0u);
 }
 
 // The tripwire is live: an operation completed inside the call that started
