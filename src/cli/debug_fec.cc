@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/core/endian.h"
 #include "cairn/fec/fec.h"
 #include "cli/output.h"
 
@@ -138,16 +139,6 @@ Result<std::string> ReadFile(const std::string& path) {
 Status WriteAll(FILE* f, const std::uint8_t* data, std::size_t len, const std::string& name) {
   if (len > 0 && std::fwrite(data, 1, len, f) != len) return Status::IoError(name + ": " + std::strerror(errno));
   return Status::Ok();
-}
-
-void PutBe(std::uint8_t* p, std::uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
-}
-
-std::uint64_t GetBe(const std::uint8_t* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v = v << 8 | p[i];
-  return v;
 }
 
 int Kernels(const Options& opts) {
