@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cairn/caps/keys.h"
+#include "cairn/core/endian.h"
 #include "cairn/crypto/aes_ctr.h"
 #include "cairn/crypto/hash.h"
 #include "cairn/crypto/hash_tree.h"
@@ -24,17 +25,6 @@ std::uint64_t Log2(std::uint64_t pow2) {
   std::uint64_t l = 0;
   while ((std::uint64_t{1} << l) < pow2) ++l;
   return l;
-}
-
-void PutU32(std::string& out, std::uint64_t v) {
-  for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void PutU64(std::string& out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void PutU16(std::string& out, std::uint64_t v) {
-  out.push_back(static_cast<char>((v >> 8) & 0xff));
-  out.push_back(static_cast<char>(v & 0xff));
 }
 
 // One UEB field: key ":" netstring(value).
@@ -140,16 +130,16 @@ std::string ChkEncoder::ShareHeader() const {
   const ChkLayout& l = s_->layout;
   std::string h;
   if (!l.v2) {
-    PutU32(h, 1);
+    PutBe(h, 1, 4);
     for (std::uint64_t v : {l.block_size, l.data_size, l.header_size, l.o_plaintext_hash_tree(),
                             l.o_crypttext_hash_tree(), l.o_block_hashes(), l.o_share_hashes(), l.o_uri_extension()}) {
-      PutU32(h, v);
+      PutBe(h, v, 4);
     }
   } else {
-    PutU32(h, 2);
+    PutBe(h, 2, 4);
     for (std::uint64_t v : {l.block_size, l.data_size, l.header_size, l.o_plaintext_hash_tree(),
                             l.o_crypttext_hash_tree(), l.o_block_hashes(), l.o_share_hashes(), l.o_uri_extension()}) {
-      PutU64(h, v);
+      PutBe(h, v, 8);
     }
   }
   return h;
@@ -236,13 +226,13 @@ std::string ChkEncoder::ShareTrailer(std::uint32_t share) const {
   std::vector<std::size_t> chain = s.share_tree->NeededHashes(share, /*include_leaf=*/true);
   std::sort(chain.begin(), chain.end());
   for (std::size_t idx : chain) {
-    PutU16(t, idx);
+    PutBe(t, idx, 2);
     t += s.share_tree->Node(idx);
   }
   if (l.v2) {
-    PutU64(t, s.ueb.size());
+    PutBe(t, s.ueb.size(), 8);
   } else {
-    PutU32(t, s.ueb.size());
+    PutBe(t, s.ueb.size(), 4);
   }
   t += s.ueb;
   return t;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "cairn/core/endian.h"
 #include "cairn/crypto/aes_ctr.h"
 #include "cairn/crypto/hash.h"
 #include "cairn/crypto/hash_tree.h"
@@ -11,12 +12,6 @@
 
 namespace cairn::immutable {
 namespace {
-
-std::uint64_t GetBe(std::string_view in, std::size_t at, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<std::uint8_t>(in[at + static_cast<std::size_t>(i)]);
-  return v;
-}
 
 bool ParseDecimal(std::string_view s, std::uint64_t* out) {
   if (s.empty() || s.size() > 19) return false;

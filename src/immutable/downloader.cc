@@ -1,10 +1,12 @@
 // CHK download over GBS (see the header). One Download object per call,
-// owned by the completions in flight. At most one work item runs on the
+// owned by the completions in flight. Its completion is a grid::Operation:
+// delivered once, on a later turn, only after every corruption advisory and
+// pool job of the download has ended. At most one work item runs on the
 // thread pool at a time (decode and write of one segment, or the final
 // sync), and the loop does not change the reader meanwhile (hash areas that
 // arrive then wait in deferred_; BlockSize and ueb() only read what never
-// changes), so the ChkReader is never changed while another thread uses it. Loop thread only,
-// except those work items.
+// changes), so the ChkReader is never changed while another thread uses it.
+// Loop thread only, except those work items.
 #include "cairn/immutable/downloader.h"
 
 #include <unistd.h>
@@ -16,8 +18,10 @@
 #include <optional>
 #include <set>
 
+#include "cairn/core/endian.h"
 #include "cairn/core/log.h"
 #include "cairn/gbs/client.h"
+#include "cairn/grid/operation.h"
 #include "cairn/grid/placement.h"
 #include "cairn/immutable/chk_reader.h"
 #include "immutable/file_io.h"
@@ -27,12 +31,6 @@ namespace {
 
 // The UEB is shorter than this in every share a reader accepts.
 constexpr std::uint64_t kMaxUebLength = 2000;
-
-std::uint64_t GetBe(std::string_view b) {
-  std::uint64_t v = 0;
-  for (char c : b) v = (v << 8) | static_cast<std::uint8_t>(c);
-  return v;
-}
 
 struct Share {
   std::size_t server = 0;
@@ -67,6 +65,19 @@ constexpr std::uint64_t kOverdueFloorMs = 1000;
 constexpr std::uint64_t kOverdueCheckMs = 200;
 constexpr std::size_t kLatencySamples = 32;
 
+// The URI extension block in `bytes`, a share's hash areas read from its
+// o_crypttext_hash_tree on; Integrity when they are too short for it.
+Result<std::string_view> UebOf(const ChkShareHeader& h, std::string_view bytes) {
+  const std::uint64_t ueb_len_at = h.o_uri_extension - h.o_crypttext_hash_tree;
+  if (bytes.size() < ueb_len_at + h.ueb_length_size()) return Status::Integrity("share is shorter than its offsets");
+  const std::uint64_t ueb_len = GetBe(bytes, static_cast<std::size_t>(ueb_len_at), h.ueb_length_size());
+  const std::uint64_t ueb_at = ueb_len_at + h.ueb_length_size();
+  if (ueb_len >= kMaxUebLength || bytes.size() < ueb_at + ueb_len) {
+    return Status::Integrity("bad URI extension block length");
+  }
+  return bytes.substr(ueb_at, ueb_len);
+}
+
 class Download : public std::enable_shared_from_this<Download> {
  public:
   Download(Loop& loop, std::vector<GridServer> servers, caps::Cap cap, std::string path, ProgressFn progress,
@@ -77,7 +88,7 @@ class Download : public std::enable_shared_from_this<Download> {
         path_(std::move(path)),
         progress_(std::move(progress)),
         stop_(std::move(stop)),
-        done_(std::move(done)) {}
+        op_(loop, "immutable download", std::move(done)) {}
   ~Download() { CloseFile(fd_); }
 
   void Start();
@@ -85,38 +96,54 @@ class Download : public std::enable_shared_from_this<Download> {
  private:
   enum class State { kOpening, kLocating, kFetching, kSyncing, kDone };
 
+  Status OpenOutput();
   void Opened(Status st);
+  // Finding and verifying shares.
   void Locate();
   void ListDone(std::size_t server, Result<gbs::ShareNumbers> shares);
   void Activate();
+  bool HasOtherDistinctCandidate() const;
+  void StartActivation(std::size_t server, std::uint32_t shnum);
   void HeaderRead(std::size_t server, std::uint32_t shnum, std::uint64_t id, Result<std::string> r);
   void HashesRead(Share share, Result<std::string> r);
   void AcceptHashes(const Share& share, const std::string& bytes);
+  Status CheckHashAreas(const Share& share, std::string_view bytes);
+  Status UseUeb(std::string_view ueb);
   void Corrupt(std::size_t server, std::uint32_t shnum, const std::string& why);
+  // Fetching and decoding segments.
   void Pump();
   void FetchBlock(const Share& share, std::uint64_t seg);
   void BlockRead(Share share, std::uint64_t seg, Result<std::string> r);
   void DropActive(std::uint32_t shnum);
   void MaybeDecode();
+  Status DecodeAndWrite(std::uint64_t seg, const std::map<std::uint32_t, std::string>& blocks,
+                        std::optional<std::uint32_t>* bad);
+  void DecodeAnswered(std::uint64_t seg, std::optional<std::uint32_t> bad,
+                      std::map<std::uint32_t, std::string> blocks, Status st);
   void Decoded(std::uint64_t seg, std::optional<std::uint32_t> bad, Status st);
-  void Finish();
+  void AcceptDeferred();
+  void SyncOutput();
+  void Synced(Status st);
   // A read of `share` (one activation) whose answer reaches `done` only if
   // the activation is still wanted then; a late answer for an abandoned one
   // is counted and dropped.
   void ReadShare(const Share& share, std::uint64_t offset, std::uint64_t length,
                  Callback<void(Result<std::string>)> done);
+  // Overdue reads.
   void NoteLatency(std::uint64_t ms);
   std::uint64_t OverdueMs() const;
   void ArmOverdueCheck();
   void CheckOverdue();
   bool HasSpareFor(std::size_t server, std::uint32_t shnum) const;
   void Abandon(std::uint64_t share_id);
+  const Share* FindActivation(std::uint64_t share_id) const;
+  void ForgetActivation(std::uint64_t share_id, std::uint32_t shnum);
+  void DemoteServer(std::size_t server, std::uint32_t shnum);
+  // The end.
   bool Stopping();
   void Fail(Status st);
-  void Deliver(Result<DownloadResult> r);
-  void SideDone();
-  // Loop::Offload, counted like a request: the end is not reported while
-  // work of this operation still runs on the pool.
+  // Loop::Offload as side work of op_: the end is not reported while work
+  // of this operation still runs on the pool.
   void Offload(Callback<Status()> work, Callback<void(Status)> done);
 
   Loop& loop_;
@@ -125,9 +152,7 @@ class Download : public std::enable_shared_from_this<Download> {
   std::string path_;
   ProgressFn progress_;
   StopFn stop_;
-  Callback<void(Result<DownloadResult>)> done_;
-  std::size_t side_requests_ = 0;                         // advisories and pool work still running
-  std::optional<Result<DownloadResult>> result_pending_;  // the result, held until they end
+  grid::Operation<DownloadResult> op_;  // the completion; advisories and pool work are its side work
   State state_ = State::kOpening;
   int fd_ = -1;
 
@@ -157,22 +182,25 @@ class Download : public std::enable_shared_from_this<Download> {
 };
 
 void Download::Start() {
-  auto self = shared_from_this();
   if (cap_.kind != caps::CapKind::kLiteral && cap_.kind != caps::CapKind::kChk) {
-    return loop_.Post([self] { self->Fail(Status::BadCap("only LIT and CHK caps can be downloaded here")); });
+    state_ = State::kDone;
+    return op_.FinishSoon(Status::BadCap("only LIT and CHK caps can be downloaded here"));
   }
   Download* d = this;
-  Offload(
-      [d]() -> Status {
-        CAIRN_TRY_ASSIGN(d->fd_, OpenForWrite(d->path_));
-        if (d->cap_.kind != caps::CapKind::kLiteral) return Status();
-        const std::string& data = d->cap_.literal;
-        CAIRN_TRY(WriteAt(d->fd_, 0, data.data(), data.size(), d->path_));
-        Status st = SyncAndClose(d->fd_, d->path_);
-        d->fd_ = -1;
-        return st;
-      },
-      [self](Status st) { self->Opened(st); });
+  auto self = shared_from_this();
+  Offload([d]() -> Status { return d->OpenOutput(); }, [self](Status st) { self->Opened(st); });
+}
+
+// On the pool: creates the output file; a LIT cap's data is written and
+// synced at once.
+Status Download::OpenOutput() {
+  CAIRN_TRY_ASSIGN(fd_, OpenForWrite(path_));
+  if (cap_.kind != caps::CapKind::kLiteral) return Status();
+  const std::string& data = cap_.literal;
+  CAIRN_TRY(WriteAt(fd_, 0, data.data(), data.size(), path_));
+  Status st = SyncAndClose(fd_, path_);
+  fd_ = -1;
+  return st;
 }
 
 void Download::Opened(Status st) {
@@ -182,7 +210,7 @@ void Download::Opened(Status st) {
     state_ = State::kDone;
     result_.size = cap_.literal.size();
     if (progress_) progress_("downloading", result_.size, result_.size);
-    return Deliver(std::move(result_));
+    return op_.Finish(std::move(result_));
   }
   if (Stopping()) return;
   Locate();
@@ -258,23 +286,12 @@ void Download::Activate() {
     candidates_.pop_front();
     if (active_.count(shnum) || pending_.count(shnum)) {
       // Another copy of a share in use: keep it for later, as a replacement.
-      bool other_distinct = false;
-      for (const auto& c : candidates_) {
-        if (!active_.count(c.second) && !pending_.count(c.second)) other_distinct = true;
-      }
+      bool other_distinct = HasOtherDistinctCandidate();
       candidates_.push_back({server, shnum});
       if (!other_distinct) break;
       continue;
     }
-    Share share;
-    share.server = server;
-    share.shnum = shnum;
-    share.id = ++next_share_id_;
-    pending_[shnum] = share;
-    auto self = shared_from_this();
-    ReadShare(share, 0, kChkHeaderMaxSize, [self, server, shnum, id = share.id](Result<std::string> r) {
-      self->HeaderRead(server, shnum, id, std::move(r));
-    });
+    StartActivation(server, shnum);
   }
   if (active_.size() + pending_.size() < cap_.k && pending_.empty()) {
     if (lists_outstanding_ > 0) return;  // a server may still name more shares
@@ -282,6 +299,27 @@ void Download::Activate() {
                                          std::to_string(cap_.k)));
   }
   if (active_.size() == cap_.k) Pump();
+}
+
+// A candidate whose share number is neither active nor being activated.
+bool Download::HasOtherDistinctCandidate() const {
+  for (const auto& c : candidates_) {
+    if (!active_.count(c.second) && !pending_.count(c.second)) return true;
+  }
+  return false;
+}
+
+// A new activation of (server, shnum): its header is read first.
+void Download::StartActivation(std::size_t server, std::uint32_t shnum) {
+  Share share;
+  share.server = server;
+  share.shnum = shnum;
+  share.id = ++next_share_id_;
+  pending_[shnum] = share;
+  auto self = shared_from_this();
+  ReadShare(share, 0, kChkHeaderMaxSize, [self, server, shnum, id = share.id](Result<std::string> r) {
+    self->HeaderRead(server, shnum, id, std::move(r));
+  });
 }
 
 void Download::HeaderRead(std::size_t server, std::uint32_t shnum, std::uint64_t id, Result<std::string> r) {
@@ -328,48 +366,9 @@ void Download::AcceptHashes(const Share& share, const std::string& read) {
     return;
   }
   pending_.erase(share.shnum);
-  const ChkShareHeader& h = share.header;
-  std::string_view bytes = read;
-  std::uint64_t base = h.o_crypttext_hash_tree;
-  std::uint64_t ueb_len_at = h.o_uri_extension - base;
-  if (bytes.size() < ueb_len_at + h.ueb_length_size()) {
-    Corrupt(share.server, share.shnum, "share is shorter than its offsets");
-    return Activate();
-  }
-  std::uint64_t ueb_len = GetBe(bytes.substr(ueb_len_at, h.ueb_length_size()));
-  std::uint64_t ueb_at = ueb_len_at + h.ueb_length_size();
-  if (ueb_len >= kMaxUebLength || bytes.size() < ueb_at + ueb_len) {
-    Corrupt(share.server, share.shnum, "bad URI extension block length");
-    return Activate();
-  }
-  std::string_view ueb = bytes.substr(ueb_at, ueb_len);
-  if (!reader_) {
-    auto reader = ChkReader::Create(cap_, ueb);
-    if (!reader.ok()) {
-      Corrupt(share.server, share.shnum, "URI extension block: " + std::string(reader.status().message()));
-      return Activate();
-    }
-    reader_ = std::make_unique<ChkReader>(std::move(*reader));
-  }
-  const ChkUeb& u = reader_->ueb();
-  if (h.block_size != u.segment_size / u.k) {
-    Corrupt(share.server, share.shnum, "block size disagrees with the URI extension block");
-    return Activate();
-  }
-  std::string_view ct_tree = bytes.substr(0, h.o_block_hashes - base);
-  if (!crypttext_tree_accepted_) {
-    Status st = reader_->AcceptCrypttextTree(ct_tree);
-    if (!st.ok()) {
-      Corrupt(share.server, share.shnum, "crypttext hash tree: " + std::string(st.message()));
-      return Activate();
-    }
-    crypttext_tree_accepted_ = true;
-  }
-  Status st = reader_->AcceptShareHashes(share.shnum,
-                                         bytes.substr(h.o_block_hashes - base, h.o_share_hashes - h.o_block_hashes),
-                                         bytes.substr(h.o_share_hashes - base, h.o_uri_extension - h.o_share_hashes));
+  Status st = CheckHashAreas(share, read);
   if (!st.ok()) {
-    Corrupt(share.server, share.shnum, "share hashes: " + std::string(st.message()));
+    Corrupt(share.server, share.shnum, std::string(st.message()));
     return Activate();
   }
   active_[share.shnum] = share;
@@ -377,14 +376,48 @@ void Download::AcceptHashes(const Share& share, const std::string& read) {
   Pump();
 }
 
+// Integrity, naming what is wrong, unless `bytes` (the share's hash areas
+// and UEB) agree with the cap; the first good ones make the reader.
+Status Download::CheckHashAreas(const Share& share, std::string_view bytes) {
+  const ChkShareHeader& h = share.header;
+  const std::uint64_t base = h.o_crypttext_hash_tree;
+  CAIRN_TRY_ASSIGN(std::string_view ueb, UebOf(h, bytes));
+  CAIRN_TRY(UseUeb(ueb));
+  const ChkUeb& u = reader_->ueb();
+  if (h.block_size != u.segment_size / u.k) {
+    return Status::Integrity("block size disagrees with the URI extension block");
+  }
+  if (!crypttext_tree_accepted_) {
+    Status st = reader_->AcceptCrypttextTree(bytes.substr(0, h.o_block_hashes - base));
+    if (!st.ok()) return Status::Integrity("crypttext hash tree: " + std::string(st.message()));
+    crypttext_tree_accepted_ = true;
+  }
+  Status st = reader_->AcceptShareHashes(share.shnum,
+                                         bytes.substr(h.o_block_hashes - base, h.o_share_hashes - h.o_block_hashes),
+                                         bytes.substr(h.o_share_hashes - base, h.o_uri_extension - h.o_share_hashes));
+  if (!st.ok()) return Status::Integrity("share hashes: " + std::string(st.message()));
+  return Status();
+}
+
+// The first UEB that checks against the cap makes the reader; later shares'
+// UEBs are not read again (their hashes are checked against its roots).
+Status Download::UseUeb(std::string_view ueb) {
+  if (reader_) return Status();
+  auto reader = ChkReader::Create(cap_, ueb);
+  if (!reader.ok()) return Status::Integrity("URI extension block: " + std::string(reader.status().message()));
+  reader_ = std::make_unique<ChkReader>(std::move(*reader));
+  return Status();
+}
+
+// The caller hears of the end only once every advisory this download sent
+// was answered: after its completion, nothing of it is left running.
 void Download::Corrupt(std::size_t server, std::uint32_t shnum, const std::string& why) {
   ++result_.corrupt_shares;
   CAIRN_LOG(Warn, "download: share %u on %s is corrupt: %s", static_cast<unsigned>(shnum),
             servers_[server].name.c_str(), why.c_str());
   std::string reason = why.substr(0, 1000);
-  ++side_requests_;
-  auto self = shared_from_this();
-  servers_[server].client->AdviseCorrupt(false, si_, shnum, reason, [self](Status) { self->SideDone(); });
+  op_.SideStarted();
+  servers_[server].client->AdviseCorrupt(false, si_, shnum, reason, [op = op_](Status) { op.SideEnded(); });
 }
 
 // Fills the window: every segment in it has a read in flight or a block from
@@ -461,29 +494,36 @@ void Download::MaybeDecode() {
   auto bad = std::make_shared<std::optional<std::uint32_t>>();
   Download* d = this;
   auto self = shared_from_this();
-  Offload(
-      [d, blocks, bad, seg]() -> Status {
-        std::uint32_t bad_share = 0;
-        Status st = d->reader_->VerifyBlocks(seg, *blocks, &bad_share);
-        if (!st.ok()) {
-          *bad = bad_share;
-          return st;
-        }
-        CAIRN_TRY_ASSIGN(std::string plain, d->reader_->DecodeSegment(seg, *blocks));
-        std::uint64_t offset = seg * d->reader_->ueb().segment_size;
-        return WriteAt(d->fd_, offset, plain.data(), plain.size(), d->path_);
-      },
-      [self, seg, bad, blocks](Status st) {
-        self->decoding_ = false;
-        if (self->state_ != State::kFetching) return;
-        if (st.ok() || !bad->has_value()) return self->Decoded(seg, std::nullopt, st);
-        // Keep the good blocks: only the bad share's block is fetched again.
-        auto again = self->window_.find(seg);
-        for (auto& [sh, block] : *blocks) {
-          if (sh != **bad && again != self->window_.end()) again->second.blocks[sh] = std::move(block);
-        }
-        self->Decoded(seg, *bad, st);
-      });
+  Offload([d, blocks, bad, seg]() -> Status { return d->DecodeAndWrite(seg, *blocks, bad.get()); },
+          [self, seg, bad, blocks](Status st) { self->DecodeAnswered(seg, *bad, std::move(*blocks), st); });
+}
+
+// On the pool: verifies the blocks of `seg` (*bad names the share whose
+// block failed), decodes, decrypts and writes the segment at its offset.
+Status Download::DecodeAndWrite(std::uint64_t seg, const std::map<std::uint32_t, std::string>& blocks,
+                                std::optional<std::uint32_t>* bad) {
+  std::uint32_t bad_share = 0;
+  Status st = reader_->VerifyBlocks(seg, blocks, &bad_share);
+  if (!st.ok()) {
+    *bad = bad_share;
+    return st;
+  }
+  CAIRN_TRY_ASSIGN(std::string plain, reader_->DecodeSegment(seg, blocks));
+  std::uint64_t offset = seg * reader_->ueb().segment_size;
+  return WriteAt(fd_, offset, plain.data(), plain.size(), path_);
+}
+
+void Download::DecodeAnswered(std::uint64_t seg, std::optional<std::uint32_t> bad,
+                              std::map<std::uint32_t, std::string> blocks, Status st) {
+  decoding_ = false;
+  if (state_ != State::kFetching) return;
+  if (st.ok() || !bad.has_value()) return Decoded(seg, std::nullopt, st);
+  // Keep the good blocks: only the bad share's block is fetched again.
+  auto again = window_.find(seg);
+  for (auto& [sh, block] : blocks) {
+    if (sh != *bad && again != window_.end()) again->second.blocks[sh] = std::move(block);
+  }
+  Decoded(seg, bad, st);
 }
 
 void Download::Decoded(std::uint64_t seg, std::optional<std::uint32_t> bad, Status st) {
@@ -499,9 +539,16 @@ void Download::Decoded(std::uint64_t seg, std::optional<std::uint32_t> bad, Stat
     const ChkUeb& u = reader_->ueb();
     std::uint64_t done = std::min(u.size, next_decode_ * u.segment_size);
     if (progress_) progress_("downloading", done, u.size);
-    if (next_decode_ == u.num_segments) return Finish();
+    if (next_decode_ == u.num_segments) return SyncOutput();
   }
-  // Hash areas that waited for the pool.
+  AcceptDeferred();
+  // Both return at once if the download ended meanwhile.
+  Activate();
+  Pump();
+}
+
+// Hash areas that waited for the pool.
+void Download::AcceptDeferred() {
   auto deferred = std::move(deferred_);
   deferred_.clear();
   for (auto& [share, bytes] : deferred) {
@@ -510,11 +557,10 @@ void Download::Decoded(std::uint64_t seg, std::optional<std::uint32_t> bad, Stat
     if (it == pending_.end() || it->second.id != share.id) continue;
     AcceptHashes(share, bytes);
   }
-  Activate();
-  Pump();
 }
 
-void Download::Finish() {
+// Every segment is written: the output is synced and closed on the pool.
+void Download::SyncOutput() {
   state_ = State::kSyncing;
   overdue_timer_.reset();
   reads_.clear();  // answers still on their way are not wanted
@@ -528,12 +574,14 @@ void Download::Finish() {
         d->fd_ = -1;
         return SyncAndClose(fd, d->path_);
       },
-      [self](Status st) {
-        if (self->state_ != State::kSyncing) return;
-        if (!st.ok()) return self->Fail(st);
-        self->state_ = State::kDone;
-        self->Deliver(std::move(self->result_));
-      });
+      [self](Status st) { self->Synced(st); });
+}
+
+void Download::Synced(Status st) {
+  if (state_ != State::kSyncing) return;
+  if (!st.ok()) return Fail(st);
+  state_ = State::kDone;
+  op_.Finish(std::move(result_));
 }
 
 void Download::ReadShare(const Share& share, std::uint64_t offset, std::uint64_t length,
@@ -601,13 +649,7 @@ bool Download::HasSpareFor(std::size_t server, std::uint32_t shnum) const {
 }
 
 void Download::Abandon(std::uint64_t share_id) {
-  const Share* share = nullptr;
-  for (const auto& [sh, s] : active_) {
-    if (s.id == share_id) share = &s;
-  }
-  for (const auto& [sh, s] : pending_) {
-    if (s.id == share_id) share = &s;
-  }
+  const Share* share = FindActivation(share_id);
   if (!share) return;
   const std::size_t server = share->server;
   const std::uint32_t shnum = share->shnum;
@@ -615,6 +657,27 @@ void Download::Abandon(std::uint64_t share_id) {
   CAIRN_LOG(Info, "download: share %u on %s is overdue (%llu ms); using another", static_cast<unsigned>(shnum),
             servers_[server].name.c_str(), static_cast<unsigned long long>(OverdueMs()));
   ++result_.overdue_shares;
+  ForgetActivation(share_id, shnum);
+  DemoteServer(server, shnum);
+  Activate();
+}
+
+// The activation `share_id`, pending or active (pending wins), or null.
+const Share* Download::FindActivation(std::uint64_t share_id) const {
+  const Share* share = nullptr;
+  for (const auto& [sh, s] : active_) {
+    if (s.id == share_id) share = &s;
+  }
+  for (const auto& [sh, s] : pending_) {
+    if (s.id == share_id) share = &s;
+  }
+  return share;
+}
+
+// Drops every trace of activation `share_id` of `shnum`: its reads (their
+// answers are then dropped), its verification, its deferred hash areas,
+// its blocks.
+void Download::ForgetActivation(std::uint64_t share_id, std::uint32_t shnum) {
   for (auto it = reads_.begin(); it != reads_.end();) {
     it = it->second.share_id == share_id ? reads_.erase(it) : std::next(it);
   }
@@ -623,13 +686,15 @@ void Download::Abandon(std::uint64_t share_id) {
     it = it->first.id == share_id ? deferred_.erase(it) : std::next(it);
   }
   if (active_.count(shnum) && active_[shnum].id == share_id) DropActive(shnum);
-  // The slow server's shares become the last resort.
+}
+
+// The slow server's shares become the last resort, (server, shnum) last.
+void Download::DemoteServer(std::size_t server, std::uint32_t shnum) {
   std::deque<std::pair<std::size_t, std::uint32_t>> fast, slow;
   for (const auto& c : candidates_) (c.first == server ? slow : fast).push_back(c);
   slow.emplace_back(server, shnum);
   candidates_ = std::move(fast);
   candidates_.insert(candidates_.end(), slow.begin(), slow.end());
-  Activate();
 }
 
 void Download::Fail(Status st) {
@@ -641,7 +706,8 @@ void Download::Fail(Status st) {
   CloseFile(fd_);
   fd_ = -1;
   if (created) {
-    // Nothing partial stays behind under the output's name.
+    // Nothing partial stays behind under the output's name; the caller
+    // hears of the end only once it is removed.
     std::string path = path_;
     Offload(
         [path]() -> Status {
@@ -650,33 +716,16 @@ void Download::Fail(Status st) {
         },
         [](Status) {});
   }
-  Deliver(std::move(st));
-}
-
-// The caller hears of the end only once every request this download made
-// was answered (advisories, the removal of a partial output): after its
-// completion, nothing of it is left running.
-void Download::Deliver(Result<DownloadResult> r) {
-  result_pending_.emplace(std::move(r));
-  if (side_requests_ > 0) return;
-  auto done = std::move(done_);
-  done(std::move(*result_pending_));
+  op_.Finish(std::move(st));
 }
 
 void Download::Offload(Callback<Status()> work, Callback<void(Status)> done) {
-  ++side_requests_;
+  op_.SideStarted();
   auto self = shared_from_this();
   loop_.Offload(std::move(work), [self, done = std::move(done)](Status st) mutable {
     done(st);
-    self->SideDone();
+    self->op_.SideEnded();
   });
-}
-
-void Download::SideDone() {
-  if (--side_requests_ == 0 && result_pending_) {
-    auto done = std::move(done_);
-    done(std::move(*result_pending_));
-  }
 }
 
 }  // namespace

@@ -1,27 +1,24 @@
 // CHK upload over GBS (see the header). One Upload object per call, owned
 // by the completions in flight (shared_ptr): it lives until the last of them
-// has run. Work on the thread pool touches only the encoder, the file
-// descriptor and the buffers handed to it, never while the loop does: at
-// most one offload runs at a time, and the loop reads its results only from
-// the offload's completion. Loop thread only, except those work items.
+// has run. Its completion is a grid::Operation: delivered once, on a later
+// turn, only after every bucket abort and pool job of the upload has ended.
+// Work on the thread pool touches only the encoder, the file descriptor and
+// the buffers handed to it, never while the loop does: at most one offload
+// runs at a time, and the loop reads its results only from the offload's
+// completion. Loop thread only, except those work items.
 #include "cairn/immutable/uploader.h"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <set>
 
 #include "cairn/caps/keys.h"
 #include "cairn/core/log.h"
 #include "cairn/crypto/random.h"
 #include "cairn/gbs/client.h"
+#include "cairn/grid/operation.h"
 #include "cairn/grid/placement.h"
 #include "immutable/file_io.h"
 
@@ -37,10 +34,27 @@ constexpr std::size_t kMaxAllocateRounds = 4;
 // server's store commits fewer, larger writes.
 constexpr std::uint64_t kBatchBytes = 1 << 20;
 
+// The first pass reads the file in pieces of this size, and reports
+// progress every kHashReportEvery pieces.
+constexpr std::size_t kHashPiece = 1 << 20;
+constexpr std::uint64_t kHashReportEvery = 16;
+
 gbs::StorageIndex ToSi(const std::string& si) {
   gbs::StorageIndex out{};
   std::memcpy(out.data(), si.data(), out.size());
   return out;
+}
+
+// InvalidArgument unless the parameters can make an upload.
+Status CheckOptions(const UploadOptions& o) {
+  const ChkParams& p = o.params;
+  if (p.k < 1 || p.n < p.k || p.n > 256 || o.happy < 1 || o.happy > p.n || p.max_segment_size < 1 ||
+      o.segments_in_flight < 1) {
+    return Status::InvalidArgument(
+        "upload needs 1 <= k <= N <= 256, 1 <= happy "
+        "<= N and a positive segment size");
+  }
+  return Status();
 }
 
 // One share being written to one server.
@@ -50,6 +64,8 @@ struct Bucket {
   bool live = true;
   bool complete = false;
 };
+
+using Asks = std::map<std::size_t, std::set<std::uint32_t>>;  // server -> shares to allocate there
 
 class Upload : public std::enable_shared_from_this<Upload> {
  public:
@@ -61,7 +77,7 @@ class Upload : public std::enable_shared_from_this<Upload> {
         options_(std::move(options)),
         progress_(std::move(progress)),
         stop_(std::move(stop)),
-        done_(std::move(done)) {}
+        op_(loop, "immutable upload", std::move(done)) {}
 
   ~Upload() { CloseFile(fd_); }
 
@@ -70,31 +86,50 @@ class Upload : public std::enable_shared_from_this<Upload> {
  private:
   enum class State { kHashing, kQuerying, kAllocating, kStreaming, kFinishing, kDone };
 
+  // Pass 1 (on the pool).
+  Status OpenAndKey(const std::weak_ptr<Upload>& weak);
+  Result<std::string> HashForKey(const std::weak_ptr<Upload>& weak);
+  void PostHashingProgress(const std::weak_ptr<Upload>& weak, std::uint64_t done);
   void Hashed(Status st);
+  // Placement.
   void Query();
+  void PermuteServers();
+  Status PrepareServers();
+  void AskServers();
+  void VersionAnswered(std::size_t server, std::uint64_t share_size, Result<gbs::Version> v);
+  void ListAnswered(std::size_t server, Result<gbs::ShareNumbers> shares);
   void Plan();
-  void AllocateRound(const std::map<std::size_t, std::set<std::uint32_t>>& asks);
+  void AllocateRound(const Asks& asks);
+  void AllocateAnswered(std::size_t server, std::size_t asked, Result<gbs::AllocateResponse> r);
   bool NextRound();
+  std::vector<grid::ServerState> UsableServers(std::set<std::uint32_t>* placed) const;
   void Allocated();
+  std::size_t CurrentHappiness() const;
+  // Streaming.
   void EncodeNext();
   void Pump();
+  bool BatchReady() const;
+  std::size_t MaxBatch() const { return std::max<std::size_t>(1, options_.segments_in_flight / 2); }
+  void AddEncodedToBatch();
+  void SendPendingBatch();
   void SendBatch(std::uint64_t first, std::size_t count, std::uint64_t len, std::vector<std::string> blocks);
   void BatchAnswered(std::size_t count, std::uint64_t len);
   void WriteDone(std::size_t bucket, bool trailer, Result<gbs::WriteResult> r);
   void DropServer(std::size_t server, const Status& why);
   void SendTrailers();
-  std::size_t CurrentHappiness() const;
+  void WriteTrailers(std::map<std::uint32_t, std::string>& trailers);
+  // The end.
   bool Stopping();
   void Report(const char* phase, std::uint64_t done, std::uint64_t total) {
     if (progress_) progress_(phase, done, total);
   }
   void Fail(Status st);
   void Succeed();
+  UploadResult MakeResult(std::size_t happiness) const;
+  void AbortBucketsOn(std::size_t server);
   void AbortBucket(const Bucket& b);
-  void Deliver(Result<UploadResult> r);
-  void SideDone();
-  // Loop::Offload, counted like a request: the end is not reported while
-  // work of this operation still runs on the pool.
+  // Loop::Offload as side work of op_: the end is not reported while work
+  // of this operation still runs on the pool.
   void Offload(Callback<Status()> work, Callback<void(Status)> done);
 
   Loop& loop_;
@@ -103,9 +138,7 @@ class Upload : public std::enable_shared_from_this<Upload> {
   UploadOptions options_;
   ProgressFn progress_;
   StopFn stop_;
-  Callback<void(Result<UploadResult>)> done_;
-  std::size_t side_requests_ = 0;                // aborts and pool work still running
-  std::optional<Result<UploadResult>> pending_;  // the result, held until they end
+  grid::Operation<UploadResult> op_;  // the completion; bucket aborts and pool work are its side work
   State state_ = State::kHashing;
 
   int fd_ = -1;
@@ -147,62 +180,65 @@ class Upload : public std::enable_shared_from_this<Upload> {
 };
 
 void Upload::Start() {
-  auto self = shared_from_this();
-  const ChkParams& p = options_.params;
-  if (p.k < 1 || p.n < p.k || p.n > 256 || options_.happy < 1 || options_.happy > p.n || p.max_segment_size < 1 ||
-      options_.segments_in_flight < 1) {
-    return loop_.Post([self] {
-      self->Fail(
-          Status::InvalidArgument("upload needs 1 <= k <= N <= 256, 1 <= happy "
-                                  "<= N and a positive segment size"));
-    });
+  Status valid = CheckOptions(options_);
+  if (!valid.ok()) {
+    state_ = State::kDone;
+    return op_.FinishSoon(std::move(valid));
   }
   Report("hashing", 0, 0);
   // Pass 1, off the loop: the convergent key needs every byte of the file.
   Upload* u = this;
+  auto self = shared_from_this();
   std::weak_ptr<Upload> weak = self;
-  Offload(
-      [u, weak]() -> Status {
-        CAIRN_TRY_ASSIGN(u->fd_, OpenForRead(u->path_, &u->size_));
-        if (u->size_ <= caps::kLiteralMaxSize) {
-          u->literal_.resize(static_cast<std::size_t>(u->size_));
-          return ReadAt(u->fd_, 0, u->literal_.data(), u->literal_.size(), u->path_);
-        }
-        const ChkParams& params = u->options_.params;
-        if (!u->options_.convergent_key.empty() && u->options_.prehashed_size == u->size_) {
-          u->key_ = u->options_.convergent_key;  // hashed as the file arrived
-          CAIRN_TRY_ASSIGN(ChkEncoder enc, ChkEncoder::Create(u->key_, params, u->size_));
-          u->encoder_ = std::make_unique<ChkEncoder>(std::move(enc));
-          return Status();
-        }
-        caps::ConvergentKeyHasher hasher(u->options_.convergence, params.k, params.n,
-                                         caps::ChkSegmentSize(u->size_, params.max_segment_size, params.k));
-        std::string buf(1 << 20, '\0');
-        for (std::uint64_t off = 0; off < u->size_; off += buf.size()) {
-          std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), u->size_ - off));
-          if (u->abandon_.load(std::memory_order_relaxed)) return Status::Cancelled("upload cancelled");
-          CAIRN_TRY(ReadAt(u->fd_, off, buf.data(), len, u->path_));
-          hasher.Update(std::string_view(buf.data(), len));
-          // Progress from the pool reaches the loop through its queue (a
-          // long first pass must not look like a hung daemon), and the
-          // loop answers with whether to stop (a stopping daemon must not
-          // wait for a whole large file to be hashed).
-          if ((off / buf.size()) % 16 == 15) {
-            std::uint64_t done = off + len;
-            u->loop_.PostFromAnyThread([weak, done] {
-              auto up = weak.lock();
-              if (!up || up->state_ != State::kHashing) return;
-              up->Report("hashing", done, up->size_);
-              if (up->stop_ && up->stop_()) up->abandon_.store(true, std::memory_order_relaxed);
-            });
-          }
-        }
-        u->key_ = hasher.Finish();
-        CAIRN_TRY_ASSIGN(ChkEncoder enc, ChkEncoder::Create(u->key_, params, u->size_));
-        u->encoder_ = std::make_unique<ChkEncoder>(std::move(enc));
-        return Status();
-      },
-      [self](Status st) { self->Hashed(st); });
+  Offload([u, weak]() -> Status { return u->OpenAndKey(weak); }, [self](Status st) { self->Hashed(st); });
+}
+
+// On the pool: opens the file and reads it whole (LIT), or derives the
+// convergent key (unless the caller gave it) and makes the encoder.
+Status Upload::OpenAndKey(const std::weak_ptr<Upload>& weak) {
+  CAIRN_TRY_ASSIGN(fd_, OpenForRead(path_, &size_));
+  if (size_ <= caps::kLiteralMaxSize) {
+    literal_.resize(static_cast<std::size_t>(size_));
+    return ReadAt(fd_, 0, literal_.data(), literal_.size(), path_);
+  }
+  if (!options_.convergent_key.empty() && options_.prehashed_size == size_) {
+    key_ = options_.convergent_key;  // hashed as the file arrived
+  } else {
+    CAIRN_TRY_ASSIGN(key_, HashForKey(weak));
+  }
+  CAIRN_TRY_ASSIGN(ChkEncoder enc, ChkEncoder::Create(key_, options_.params, size_));
+  encoder_ = std::make_unique<ChkEncoder>(std::move(enc));
+  return Status();
+}
+
+// On the pool: the convergent key of the whole file; Cancelled when the
+// loop asked to stop meanwhile.
+Result<std::string> Upload::HashForKey(const std::weak_ptr<Upload>& weak) {
+  const ChkParams& params = options_.params;
+  caps::ConvergentKeyHasher hasher(options_.convergence, params.k, params.n,
+                                   caps::ChkSegmentSize(size_, params.max_segment_size, params.k));
+  std::string buf(kHashPiece, '\0');
+  for (std::uint64_t off = 0; off < size_; off += buf.size()) {
+    std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size_ - off));
+    if (abandon_.load(std::memory_order_relaxed)) return Status::Cancelled("upload cancelled");
+    CAIRN_TRY(ReadAt(fd_, off, buf.data(), len, path_));
+    hasher.Update(std::string_view(buf.data(), len));
+    if ((off / buf.size()) % kHashReportEvery == kHashReportEvery - 1) PostHashingProgress(weak, off + len);
+  }
+  return hasher.Finish();
+}
+
+// From the pool: progress reaches the loop through its queue (a long first
+// pass must not look like a hung daemon), and the loop answers with whether
+// to stop (a stopping daemon must not wait for a whole large file to be
+// hashed).
+void Upload::PostHashingProgress(const std::weak_ptr<Upload>& weak, std::uint64_t done) {
+  loop_.PostFromAnyThread([weak, done] {
+    auto up = weak.lock();
+    if (!up || up->state_ != State::kHashing) return;
+    up->Report("hashing", done, up->size_);
+    if (up->stop_ && up->stop_()) up->abandon_.store(true, std::memory_order_relaxed);
+  });
 }
 
 void Upload::Hashed(Status st) {
@@ -216,7 +252,7 @@ void Upload::Hashed(Status st) {
     r.cap.literal = std::move(literal_);
     r.size = size_;
     state_ = State::kDone;
-    return Deliver(std::move(r));
+    return op_.Finish(std::move(r));
   }
   si_ = ToSi(encoder_->storage_index());
   if (servers_.empty()) return Fail(Status::NotEnoughServers("no storage servers are configured"));
@@ -236,13 +272,24 @@ bool Upload::Stopping() {
 void Upload::Query() {
   state_ = State::kQuerying;
   Report("placing", 0, servers_.size());
+  PermuteServers();
+  Status st = PrepareServers();
+  if (!st.ok()) return Fail(st);
+  AskServers();
+}
+
+// Puts servers_ in the permuted order of this file's storage index.
+void Upload::PermuteServers() {
   std::vector<std::string> seeds;
   for (const GridServer& s : servers_) seeds.push_back(s.seed);
   std::vector<std::size_t> order = grid::PermutedOrder(encoder_->storage_index(), seeds);
   std::vector<GridServer> permuted;
   for (std::size_t i : order) permuted.push_back(std::move(servers_[i]));
   servers_ = std::move(permuted);
+}
 
+// The per-server state, lease secrets and fresh upload secrets.
+Status Upload::PrepareServers() {
   std::size_t m = servers_.size();
   states_.assign(m, grid::ServerState{});
   answered_version_.assign(m, false);
@@ -253,36 +300,44 @@ void Upload::Query() {
   for (std::size_t i = 0; i < m; ++i) {
     caps::LeaseSecrets l = caps::LeaseSecretsFor(options_.lease_secret, encoder_->storage_index(), servers_[i].seed);
     leases_[i] = gbs::LeaseSecrets{l.renew, l.cancel};
-    auto secret = crypto::RandomBytes(32);
-    if (!secret.ok()) return Fail(secret.status());
-    upload_secrets_[i] = std::move(*secret);
+    CAIRN_TRY_ASSIGN(upload_secrets_[i], crypto::RandomBytes(32));
   }
-  std::uint64_t share_size = encoder_->ShareSize();
-  outstanding_ = 2 * m;
+  return Status();
+}
+
+void Upload::AskServers() {
+  const std::uint64_t share_size = encoder_->ShareSize();
+  outstanding_ = 2 * servers_.size();
   auto self = shared_from_this();
-  for (std::size_t i = 0; i < m; ++i) {
-    servers_[i].client->GetVersion([self, i, share_size](Result<gbs::Version> v) {
-      if (self->state_ != State::kQuerying) return;
-      self->answered_version_[i] = true;
-      if (!v.ok()) {
-        self->failed_[i] = true;
-        CAIRN_LOG(Info, "upload: server %s: %s", self->servers_[i].name.c_str(), v.status().ToString().c_str());
-      } else if (v->maximum_immutable_share_size < share_size) {
-        self->states_[i].writable = false;  // read-only for this upload: only its existing shares count
-      }
-      if (--self->outstanding_ == 0) self->Plan();
-    });
-    servers_[i].client->ListImmutable(si_, [self, i](Result<gbs::ShareNumbers> shares) {
-      if (self->state_ != State::kQuerying) return;
-      self->answered_list_[i] = true;
-      if (!shares.ok()) {
-        self->failed_[i] = true;
-      } else {
-        self->states_[i].existing.insert(shares->begin(), shares->end());
-      }
-      if (--self->outstanding_ == 0) self->Plan();
-    });
+  for (std::size_t i = 0; i < servers_.size(); ++i) {
+    servers_[i].client->GetVersion(
+        [self, i, share_size](Result<gbs::Version> v) { self->VersionAnswered(i, share_size, std::move(v)); });
+    servers_[i].client->ListImmutable(
+        si_, [self, i](Result<gbs::ShareNumbers> shares) { self->ListAnswered(i, std::move(shares)); });
   }
+}
+
+void Upload::VersionAnswered(std::size_t i, std::uint64_t share_size, Result<gbs::Version> v) {
+  if (state_ != State::kQuerying) return;
+  answered_version_[i] = true;
+  if (!v.ok()) {
+    failed_[i] = true;
+    CAIRN_LOG(Info, "upload: server %s: %s", servers_[i].name.c_str(), v.status().ToString().c_str());
+  } else if (v->maximum_immutable_share_size < share_size) {
+    states_[i].writable = false;  // read-only for this upload: only its existing shares count
+  }
+  if (--outstanding_ == 0) Plan();
+}
+
+void Upload::ListAnswered(std::size_t i, Result<gbs::ShareNumbers> shares) {
+  if (state_ != State::kQuerying) return;
+  answered_list_[i] = true;
+  if (!shares.ok()) {
+    failed_[i] = true;
+  } else {
+    states_[i].existing.insert(shares->begin(), shares->end());
+  }
+  if (--outstanding_ == 0) Plan();
 }
 
 void Upload::Plan() {
@@ -307,10 +362,8 @@ void Upload::Plan() {
   AllocateRound(plan.new_shares);
 }
 
-// Asks each server of `asks` for buckets for its shares. A server that
-// fails is dropped (with any bucket it took in an earlier round); one that
-// takes fewer shares than asked (full) gets no more asks.
-void Upload::AllocateRound(const std::map<std::size_t, std::set<std::uint32_t>>& asks) {
+// Asks each server of `asks` for buckets for its shares.
+void Upload::AllocateRound(const Asks& asks) {
   ++rounds_;
   outstanding_ = asks.size();
   if (outstanding_ == 0) return Allocated();
@@ -321,25 +374,26 @@ void Upload::AllocateRound(const std::map<std::size_t, std::set<std::uint32_t>>&
     req.allocated_size = encoder_->ShareSize();
     std::size_t i = server;
     std::size_t asked = shares.size();
-    servers_[i].client->Allocate(si_, upload_secrets_[i], leases_[i], req,
-                                 [self, i, asked](Result<gbs::AllocateResponse> r) {
-      if (self->state_ != State::kAllocating) return;
-      if (!r.ok()) {
-        self->failed_[i] = true;
-        CAIRN_LOG(Info, "upload: allocate on %s: %s", self->servers_[i].name.c_str(), r.status().ToString().c_str());
-        for (Bucket& b : self->buckets_) {
-          if (b.server != i || !b.live) continue;
-          b.live = false;
-          self->AbortBucket(b);
-        }
-      } else {
-        for (std::uint32_t sh : r->already_have) self->existing_[sh].insert(i);
-        for (std::uint32_t sh : r->allocated) self->buckets_.push_back(Bucket{i, sh});
-        if (r->allocated.size() + r->already_have.size() < asked) self->states_[i].writable = false;
-      }
-      if (--self->outstanding_ == 0) self->Allocated();
-    });
+    servers_[i].client->Allocate(
+        si_, upload_secrets_[i], leases_[i], req,
+        [self, i, asked](Result<gbs::AllocateResponse> r) { self->AllocateAnswered(i, asked, std::move(r)); });
   }
+}
+
+// A server that fails is dropped (with any bucket it took in an earlier
+// round); one that takes fewer shares than asked (full) gets no more asks.
+void Upload::AllocateAnswered(std::size_t i, std::size_t asked, Result<gbs::AllocateResponse> r) {
+  if (state_ != State::kAllocating) return;
+  if (!r.ok()) {
+    failed_[i] = true;
+    CAIRN_LOG(Info, "upload: allocate on %s: %s", servers_[i].name.c_str(), r.status().ToString().c_str());
+    AbortBucketsOn(i);
+  } else {
+    for (std::uint32_t sh : r->already_have) existing_[sh].insert(i);
+    for (std::uint32_t sh : r->allocated) buckets_.push_back(Bucket{i, sh});
+    if (r->allocated.size() + r->already_have.size() < asked) states_[i].writable = false;
+  }
+  if (--outstanding_ == 0) Allocated();
 }
 
 // After a round: shares no server took (refused or failed) are planned
@@ -348,6 +402,27 @@ void Upload::AllocateRound(const std::map<std::size_t, std::set<std::uint32_t>>&
 bool Upload::NextRound() {
   if (rounds_ >= kMaxAllocateRounds) return false;
   std::set<std::uint32_t> placed;
+  std::vector<grid::ServerState> usable = UsableServers(&placed);
+  if (placed.size() >= options_.params.n) return false;
+  grid::PlacementPlan plan = grid::PlanPlacement(usable, options_.params.n);
+  // Only the shares still missing, on servers that do not hold them.
+  Asks asks;
+  for (const auto& [server, shares] : plan.new_shares) {
+    for (std::uint32_t sh : shares) {
+      if (!placed.count(sh) && !usable[server].existing.count(sh)) asks[server].insert(sh);
+    }
+  }
+  if (asks.empty()) return false;
+  CAIRN_LOG(Info, "upload: allocation round %zu for %zu missing shares", rounds_ + 1,
+            static_cast<std::size_t>(options_.params.n - placed.size()));
+  AllocateRound(asks);
+  return true;
+}
+
+// The servers as placement sees them now: failed ones hold nothing and take
+// nothing; the others hold their existing shares and live buckets, which
+// are also added to *placed.
+std::vector<grid::ServerState> Upload::UsableServers(std::set<std::uint32_t>* placed) const {
   std::vector<grid::ServerState> usable(servers_.size());
   for (std::size_t i = 0; i < servers_.size(); ++i) {
     if (failed_[i]) {
@@ -360,28 +435,15 @@ bool Upload::NextRound() {
     for (std::size_t s : holders) {
       if (failed_[s]) continue;
       usable[s].existing.insert(sh);
-      placed.insert(sh);
+      placed->insert(sh);
     }
   }
   for (const Bucket& b : buckets_) {
     if (!b.live) continue;
     usable[b.server].existing.insert(b.shnum);
-    placed.insert(b.shnum);
+    placed->insert(b.shnum);
   }
-  if (placed.size() >= options_.params.n) return false;
-  grid::PlacementPlan plan = grid::PlanPlacement(usable, options_.params.n);
-  // Only the shares still missing, on servers that do not hold them.
-  std::map<std::size_t, std::set<std::uint32_t>> asks;
-  for (const auto& [server, shares] : plan.new_shares) {
-    for (std::uint32_t sh : shares) {
-      if (!placed.count(sh) && !usable[server].existing.count(sh)) asks[server].insert(sh);
-    }
-  }
-  if (asks.empty()) return false;
-  CAIRN_LOG(Info, "upload: allocation round %zu for %zu missing shares", rounds_ + 1,
-            static_cast<std::size_t>(options_.params.n - placed.size()));
-  AllocateRound(asks);
-  return true;
+  return usable;
 }
 
 std::size_t Upload::CurrentHappiness() const {
@@ -448,48 +510,57 @@ void Upload::EncodeNext() {
 void Upload::Pump() {
   if (state_ != State::kStreaming) return;
   if (Stopping()) return;
-  const ChkLayout& l = encoder_->layout();
   const std::size_t window = options_.segments_in_flight;
-  const std::size_t max_batch = std::max<std::size_t>(1, window / 2);
-  auto batch_ready = [&] {
-    return batch_segs_ > 0 && (batch_segs_ >= max_batch || batch_block_bytes_ >= kBatchBytes ||
-                               batch_first_ + batch_segs_ == l.num_segments);
-  };
-  if (encoded_ready_ && !batch_ready() && segments_in_flight_ + batch_segs_ < window) {
-    const std::uint64_t seg = encoded_seg_;
-    const std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
-    if (batch_segs_ == 0) {
-      batch_first_ = seg;
-      batch_ = std::move(encoded_);
-      batch_len_ = 0;
-      batch_block_bytes_ = 0;
-      // Room for the whole batch at once: appending never doubles a buffer.
-      if (max_batch > 1) {
-        for (std::string& b : batch_) b.reserve(static_cast<std::size_t>(max_batch * l.block_size));
-      }
-    } else {
-      for (std::size_t sh = 0; sh < batch_.size(); ++sh) batch_[sh] += encoded_[sh];
-    }
-    batch_block_bytes_ += batch_.empty() ? 0 : (seg + 1 == l.num_segments ? l.tail_block_size : l.block_size);
-    ++batch_segs_;
-    batch_len_ += len;
-    encoded_ready_ = false;
-    encoded_.clear();
-    EncodeNext();
-  }
-  if (batch_ready() && segments_in_flight_ + batch_segs_ <= window) {
-    SendBatch(batch_first_, batch_segs_, batch_len_, std::move(batch_));
-    batch_.clear();
-    batch_segs_ = 0;
-    batch_len_ = 0;
-    batch_block_bytes_ = 0;
+  if (encoded_ready_ && !BatchReady() && segments_in_flight_ + batch_segs_ < window) AddEncodedToBatch();
+  if (BatchReady() && segments_in_flight_ + batch_segs_ <= window) {
+    SendPendingBatch();
     // The encoded segment may join the next batch now.
     if (encoded_ready_) return Pump();
   }
   if (writes_in_flight_ == 0 && !encoding_ && !encoded_ready_ && batch_segs_ == 0 &&
-      segments_sent_ == l.num_segments) {
+      segments_sent_ == encoder_->layout().num_segments) {
     SendTrailers();
   }
+}
+
+// The batch is full (by segments or bytes) or ends the file.
+bool Upload::BatchReady() const {
+  return batch_segs_ > 0 && (batch_segs_ >= MaxBatch() || batch_block_bytes_ >= kBatchBytes ||
+                             batch_first_ + batch_segs_ == encoder_->layout().num_segments);
+}
+
+// Moves the encoded segment into the batch (starting one if none) and
+// starts encoding the next.
+void Upload::AddEncodedToBatch() {
+  const ChkLayout& l = encoder_->layout();
+  const std::uint64_t seg = encoded_seg_;
+  const bool last = seg + 1 == l.num_segments;
+  if (batch_segs_ == 0) {
+    batch_first_ = seg;
+    batch_ = std::move(encoded_);
+    batch_len_ = 0;
+    batch_block_bytes_ = 0;
+    // Room for the whole batch at once: appending never doubles a buffer.
+    if (MaxBatch() > 1) {
+      for (std::string& b : batch_) b.reserve(static_cast<std::size_t>(MaxBatch() * l.block_size));
+    }
+  } else {
+    for (std::size_t sh = 0; sh < batch_.size(); ++sh) batch_[sh] += encoded_[sh];
+  }
+  batch_block_bytes_ += batch_.empty() ? 0 : (last ? l.tail_block_size : l.block_size);
+  ++batch_segs_;
+  batch_len_ += last ? l.tail_size : l.segment_size;
+  encoded_ready_ = false;
+  encoded_.clear();
+  EncodeNext();
+}
+
+void Upload::SendPendingBatch() {
+  SendBatch(batch_first_, batch_segs_, batch_len_, std::move(batch_));
+  batch_.clear();
+  batch_segs_ = 0;
+  batch_len_ = 0;
+  batch_block_bytes_ = 0;
 }
 
 // One PATCH per live bucket with segments first .. first + count - 1 of its
@@ -567,11 +638,7 @@ void Upload::DropServer(std::size_t server, const Status& why) {
   if (failed_[server]) return;
   failed_[server] = true;
   CAIRN_LOG(Info, "upload: dropping server %s: %s", servers_[server].name.c_str(), why.ToString().c_str());
-  for (Bucket& b : buckets_) {
-    if (b.server != server || !b.live) continue;
-    b.live = false;
-    AbortBucket(b);
-  }
+  AbortBucketsOn(server);
   std::size_t h = CurrentHappiness();
   if (h < options_.happy) {
     Fail(Status::NotEnoughServers("server " + servers_[server].name + " failed (" + why.ToString() +
@@ -580,11 +647,12 @@ void Upload::DropServer(std::size_t server, const Status& why) {
   }
 }
 
+// Hashes the trees on the thread pool (a large file has many segments),
+// then writes each live share's trailer.
 void Upload::SendTrailers() {
   state_ = State::kFinishing;
   Upload* u = this;
   auto self = shared_from_this();
-  // The trees are hashed on the thread pool: a large file has many segments.
   auto trailers = std::make_shared<std::map<std::uint32_t, std::string>>();
   std::set<std::uint32_t> shares;
   for (const Bucket& b : buckets_) {
@@ -600,17 +668,23 @@ void Upload::SendTrailers() {
         if (self->state_ != State::kFinishing) return;
         if (!st.ok()) return self->Fail(st);
         if (self->Stopping()) return;
-        std::uint64_t offset = self->encoder_->layout().o_plaintext_hash_tree();
-        for (std::size_t b = 0; b < self->buckets_.size(); ++b) {
-          const Bucket& bucket = self->buckets_[b];
-          if (!bucket.live) continue;
-          ++self->writes_in_flight_;
-          self->servers_[bucket.server].client->WriteChunk(
-              self->si_, bucket.shnum, self->upload_secrets_[bucket.server], offset, (*trailers)[bucket.shnum],
-              [self, b](Result<gbs::WriteResult> r) { self->WriteDone(b, true, std::move(r)); });
-        }
-        if (self->writes_in_flight_ == 0) self->Succeed();
+        self->WriteTrailers(*trailers);
       });
+}
+
+// The trailer's PATCH completes each share (WriteDone checks it did).
+void Upload::WriteTrailers(std::map<std::uint32_t, std::string>& trailers) {
+  std::uint64_t offset = encoder_->layout().o_plaintext_hash_tree();
+  auto self = shared_from_this();
+  for (std::size_t b = 0; b < buckets_.size(); ++b) {
+    const Bucket& bucket = buckets_[b];
+    if (!bucket.live) continue;
+    ++writes_in_flight_;
+    servers_[bucket.server].client->WriteChunk(
+        si_, bucket.shnum, upload_secrets_[bucket.server], offset, trailers[bucket.shnum],
+        [self, b](Result<gbs::WriteResult> r) { self->WriteDone(b, true, std::move(r)); });
+  }
+  if (writes_in_flight_ == 0) Succeed();
 }
 
 void Upload::Fail(Status st) {
@@ -624,38 +698,32 @@ void Upload::Fail(Status st) {
     AbortBucket(b);
   }
   // The file is closed with the object, once no work on the pool reads it.
-  Deliver(std::move(st));
+  op_.Finish(std::move(st));
 }
 
-void Upload::AbortBucket(const Bucket& b) {
-  ++side_requests_;
-  auto self = shared_from_this();
-  servers_[b.server].client->Abort(si_, b.shnum, upload_secrets_[b.server], [self](Status) { self->SideDone(); });
+void Upload::AbortBucketsOn(std::size_t server) {
+  for (Bucket& b : buckets_) {
+    if (b.server != server || !b.live) continue;
+    b.live = false;
+    AbortBucket(b);
+  }
 }
 
 // The caller hears of the end only once every abort this upload sent was
 // answered: after its completion, nothing of it is left running.
-void Upload::Deliver(Result<UploadResult> r) {
-  pending_.emplace(std::move(r));
-  if (side_requests_ > 0) return;
-  auto done = std::move(done_);
-  done(std::move(*pending_));
+void Upload::AbortBucket(const Bucket& b) {
+  op_.SideStarted();
+  servers_[b.server].client->Abort(si_, b.shnum, upload_secrets_[b.server],
+                                   [op = op_](Status) { op.SideEnded(); });
 }
 
 void Upload::Offload(Callback<Status()> work, Callback<void(Status)> done) {
-  ++side_requests_;
+  op_.SideStarted();
   auto self = shared_from_this();
   loop_.Offload(std::move(work), [self, done = std::move(done)](Status st) mutable {
     done(st);
-    self->SideDone();
+    self->op_.SideEnded();
   });
-}
-
-void Upload::SideDone() {
-  if (--side_requests_ == 0 && pending_) {
-    auto done = std::move(done_);
-    done(std::move(*pending_));
-  }
 }
 
 void Upload::Succeed() {
@@ -667,10 +735,17 @@ void Upload::Succeed() {
   }
   state_ = State::kDone;
   // The file is closed with the object, once no work on the pool reads it.
+  UploadResult r = MakeResult(h);
+  Report("uploading", size_, size_);
+  op_.Finish(std::move(r));
+}
+
+// The result of a finished upload: the shares that are on servers now.
+UploadResult Upload::MakeResult(std::size_t happiness) const {
   UploadResult r;
   r.cap = encoder_->Cap();
   r.size = size_;
-  r.happiness = h;
+  r.happiness = happiness;
   r.max_segments_in_flight = max_segments_in_flight_;
   std::map<std::uint32_t, std::set<std::size_t>> holders;
   for (const auto& [sh, servers] : existing_) {
@@ -690,8 +765,7 @@ void Upload::Succeed() {
   for (const auto& [sh, servers] : holders) {
     for (std::size_t s : servers) r.placement[sh].push_back(servers_[s].name);
   }
-  Report("uploading", size_, size_);
-  Deliver(std::move(r));
+  return r;
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 //
 // Memory: the blocks of at most 3 segments (k blocks each) and one
 // segment's plaintext. Every completion runs on a later loop turn, exactly
-// once. Loop thread only.
+// once, also when the call fails at once, and only after every corruption
+// advisory the download sent and every job it ran on the thread pool has
+// ended (grid::Operation). Loop thread only.
 #pragma once
 
 #include <cstdint>

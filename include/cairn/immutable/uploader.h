@@ -1,4 +1,5 @@
-// Immutable (CHK) upload and download over GBS (tahoe-protocol.md 5.5):
+// Immutable (CHK) upload over GBS (tahoe-protocol.md 5.5); the download is
+// in downloader.h (src/immutable/downloader.cc).
 //
 //   UploadFile: pass 1 hashes the file off the loop for the convergent key
 //   (LIT cap for 55 bytes or less, nothing stored), unless the caller gives
@@ -8,9 +9,8 @@
 //   allocates buckets (shares a server refused or failed to take are planned
 //   again on the other servers, up to 4 rounds), and streams the file one
 //   segment at a time: read, encrypt and encode on the thread pool, PATCH
-//   each block to its bucket, then the trailers (hash trees, UEB), whose PATCH completes each share.
-//
-//   DownloadFile: in download.cc; see downloader.h.
+//   each block to its bucket, then the trailers (hash trees, UEB), whose
+//   PATCH completes each share.
 //
 // Memory: one segment is encoded and one waits while up to
 // `segments_in_flight` segments' blocks are in flight or batched, so at most
@@ -21,7 +21,9 @@
 // its own fit the window.
 //
 // Every completion runs on a later loop turn, exactly once, also when the
-// call fails at once (design rule 1). Loop thread only.
+// call fails at once (design rule 1), and only after every request the
+// upload sent besides its main line (bucket aborts) and every job it ran on
+// the thread pool has ended (grid::Operation). Loop thread only.
 #pragma once
 
 #include <cstdint>
