@@ -149,6 +149,7 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void SendRequest(std::size_t r);
   void Hand(std::size_t r, std::string body);
   void Answered(std::size_t request, Result<gbs::RtwResponse> r);
+  void Record(const Request& req, const gbs::RtwResponse& r);
   bool Judge(const Request& req, std::uint32_t shnum, const std::string& checkstring);
   void Advance();
   void Finish();
@@ -552,29 +553,38 @@ void Publisher::Answered(std::size_t index, Result<gbs::RtwResponse> r) {
     failures_[req.server] = std::string(r.status().message());
     for (std::size_t w : req.writers) writers_[w].is = Writer::Is::kFailed;
   } else {
-    bool explained = true;
-    std::set<std::uint32_t> mine;
-    for (std::size_t w : req.writers) {
-      Writer& wr = writers_[w];
-      mine.insert(wr.shnum);
-      auto it = r->data.find(wr.shnum);
-      std::string cs = it == r->data.end() || it->second.empty() ? std::string() : it->second[0];
-      explained = Judge(req, wr.shnum, cs) && explained;
-      // A failed test writes nothing, unless our version is already there.
-      wr.is = r->success || cs == new_checkstring_ ? Writer::Is::kWritten : Writer::Is::kRejected;
-    }
-    for (const auto& [sh, reads] : r->data) {
-      if (!mine.count(sh)) explained = Judge(req, sh, reads.empty() ? std::string() : reads[0]) && explained;
-    }
-    if (!r->success && explained && surprise_.empty()) {
-      bool all_ours = true;
-      for (std::size_t w : req.writers) all_ours = all_ours && writers_[w].is == Writer::Is::kWritten;
-      if (!all_ours) surprise_ = "server " + name + " refused the write's test vector: another writer changed the file";
-    }
-    if (!surprise_.empty() && !r->success) bad_[req.server] = true;
+    Record(req, *r);
   }
   auto self = shared_from_this();
   loop_.Post([self] { self->Advance(); });
+}
+
+// An answer that arrived: which writes took, and whether everything the
+// server read back can be explained.
+void Publisher::Record(const Request& req, const gbs::RtwResponse& r) {
+  bool explained = true;
+  std::set<std::uint32_t> mine;
+  for (std::size_t w : req.writers) {
+    Writer& wr = writers_[w];
+    mine.insert(wr.shnum);
+    auto it = r.data.find(wr.shnum);
+    std::string cs = it == r.data.end() || it->second.empty() ? std::string() : it->second[0];
+    explained = Judge(req, wr.shnum, cs) && explained;
+    // A failed test writes nothing, unless our version is already there.
+    wr.is = r.success || cs == new_checkstring_ ? Writer::Is::kWritten : Writer::Is::kRejected;
+  }
+  for (const auto& [sh, reads] : r.data) {
+    if (!mine.count(sh)) explained = Judge(req, sh, reads.empty() ? std::string() : reads[0]) && explained;
+  }
+  if (!r.success && explained && surprise_.empty()) {
+    bool all_ours = true;
+    for (std::size_t w : req.writers) all_ours = all_ours && writers_[w].is == Writer::Is::kWritten;
+    if (!all_ours) {
+      surprise_ = "server " + map_.servers[req.server].name +
+                  " refused the write's test vector: another writer changed the file";
+    }
+  }
+  if (!surprise_.empty() && !r.success) bad_[req.server] = true;
 }
 
 // The driver: on its own turn, re-places shares whose servers failed and

@@ -77,6 +77,9 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   void Choose();
   // The current version ran out of shares: the next step (see the top).
   void VersionFailed();
+  // No recoverable version is left in the map: a second map if the first
+  // stopped early, else NotFound or NotEnoughServers.
+  void NoVersionLeft();
   // A fetched share that is corrupt or could not be read.
   void MarkBad(const SeenShare& s);
   void FetchMore();
@@ -163,23 +166,7 @@ void Retriever::Choose() {
     const std::uint32_t k = map_.HeaderOf(prefix)->k;
     if (holders.size() >= k && !given_up_.count(prefix)) best = prefix;  // map order: the last is the newest
   }
-  if (!best) {
-    bool asked_all = true;  // every server answered or failed
-    for (std::size_t i = 0; i < map_.servers.size(); ++i) asked_all = asked_all && (map_.answered[i] || map_.failed[i]);
-    if (!asked_all && !remapped_) {
-      remapped_ = true;
-      return Map(MapMode::kCheck);
-    }
-    std::size_t failed = static_cast<std::size_t>(std::count(map_.failed.begin(), map_.failed.end(), true));
-    if (map_.shares.empty() && failed < map_.servers.size()) {
-      return Fail(Status::NotFound("no server holds a share of this mutable file"));
-    }
-    return Fail(Status::NotEnoughServers(
-        "no version of the file has enough verified shares (" + std::to_string(map_.shares.size()) +
-        " shares seen, " + std::to_string(result_.corrupt_shares) + " corrupt, " + std::to_string(failed) + " of " +
-        std::to_string(map_.servers.size()) + " servers failed, " + std::to_string(given_up_.size()) +
-        " versions given up)"));
-  }
+  if (!best) return NoVersionLeft();
   version_ = *best;
   ++result_.versions_tried;
   candidates_.clear();
@@ -201,6 +188,24 @@ void Retriever::Choose() {
   state_ = State::kFetching;
   if (progress_) progress_("retrieving", 0, k_);
   FetchMore();
+}
+
+void Retriever::NoVersionLeft() {
+  bool asked_all = true;  // every server answered or failed
+  for (std::size_t i = 0; i < map_.servers.size(); ++i) asked_all = asked_all && (map_.answered[i] || map_.failed[i]);
+  if (!asked_all && !remapped_) {
+    remapped_ = true;
+    return Map(MapMode::kCheck);
+  }
+  std::size_t failed = static_cast<std::size_t>(std::count(map_.failed.begin(), map_.failed.end(), true));
+  if (map_.shares.empty() && failed < map_.servers.size()) {
+    return Fail(Status::NotFound("no server holds a share of this mutable file"));
+  }
+  return Fail(Status::NotEnoughServers(
+      "no version of the file has enough verified shares (" + std::to_string(map_.shares.size()) +
+      " shares seen, " + std::to_string(result_.corrupt_shares) + " corrupt, " + std::to_string(failed) + " of " +
+      std::to_string(map_.servers.size()) + " servers failed, " + std::to_string(given_up_.size()) +
+      " versions given up)"));
 }
 
 void Retriever::VersionFailed() {
