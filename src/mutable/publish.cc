@@ -651,14 +651,15 @@ void Publisher::Deliver(Result<PublishResult> r) {
 }  // namespace
 
 void NewMutableKey(Loop& loop, Callback<void(Result<NewKey>)> done) {
-  crypto::GenerateRsaKeyOffLoop(loop, [done = std::move(done)](Result<crypto::RsaKey> key) mutable {
-    if (!key.ok()) return done(key.status());
+  grid::Operation<NewKey> op(loop, "mutable key generation", std::move(done));
+  crypto::GenerateRsaKeyOffLoop(loop, [op](Result<crypto::RsaKey> key) {
+    if (!key.ok()) return op.Finish(key.status());
     NewKey out;
     out.privkey_pkcs8 = key->PrivatePkcs8Der();
     out.pubkey_spki = key->PublicSpkiDer();
     out.writecap = caps::MutableWriteCap(caps::DeriveMutableKeys(out.privkey_pkcs8, out.pubkey_spki),
                                          caps::MutableFormat::kSdmf);
-    done(std::move(out));
+    op.Finish(std::move(out));
   });
 }
 
