@@ -2,7 +2,8 @@
 // retrieve_test.cc, servermap_test.cc): several in-process GBS servers on
 // one loop (test/support/grid_fixture.h), and helpers that create, publish
 // and retrieve a file and check that each completion ran exactly once and
-// never inside the call that started it. Loop thread only.
+// never inside the call that started it; and one that runs a servermap
+// update alone. Loop thread only.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -20,6 +21,7 @@
 #include "cairn/grid/placement.h"
 #include "cairn/mutable/mutable_file.h"
 #include "cairn/mutable/sdmf.h"
+#include "mutable/servermap.h"
 #include "support/grid_fixture.h"
 
 namespace cairn::mutable_files {
@@ -90,6 +92,24 @@ class MutableTest : public testing::GridFixture {
     RetrieveMutable(loop, Grid(), cap, Progress(), nullptr, [&](Result<RetrieveResult> r) {
       ++completions;
       out.emplace(std::move(r));
+    });
+    return Await(out, completions);
+  }
+
+  // One servermap update of the file of `cap`, read as `format`.
+  Result<Servermap> MapOnce(std::vector<grid::GridServer> grid, const caps::Cap& cap, MapMode mode,
+                            caps::MutableFormat format) {
+    MapRequest req;
+    req.mode = mode;
+    req.format = format;
+    req.storage_index = *caps::StorageIndexOf(cap);
+    req.fingerprint = cap.digest;
+    req.writekey = mode == MapMode::kWrite ? cap.key : std::string();
+    std::optional<Result<Servermap>> out;
+    int completions = 0;
+    UpdateServermap(loop, std::move(grid), std::move(req), nullptr, nullptr, [&](Result<Servermap> m) {
+      ++completions;
+      out.emplace(std::move(m));
     });
     return Await(out, completions);
   }

@@ -1,6 +1,9 @@
-// The servermap update (servermap.h), seen through a retrieve against
-// several in-process GBS servers on one loop (mutable_fixture.h): the
-// read-mode map's bound on servers asked at once, in permuted order.
+// The servermap update (servermap.h) against several in-process GBS
+// servers on one loop (mutable_fixture.h): a write-mode map finds every
+// share, its header and the private key; shares of another format than the
+// cap's are bad and advised; no servers still completes on a later turn;
+// and, through a retrieve, the read-mode map's bound on servers asked at
+// once, in permuted order.
 #include "mutable/servermap.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +17,65 @@
 
 namespace cairn::mutable_files {
 namespace {
+
+TEST_F(MutableTest, WriteModeMapsEveryShareItsHeaderAndThePrivateKey) {
+  StartServers(5);
+  NewKey key = Key();
+  auto created = Create(key, Pattern(9000, 3), Options(3, 5, 4));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto map = MapOnce(Grid(), key.writecap, MapMode::kWrite, caps::MutableFormat::kSdmf);
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  EXPECT_EQ(map->shares.size(), 5u);
+  EXPECT_EQ(map->advisories, 0u);
+  EXPECT_EQ(map->privkey, key.privkey_pkcs8);
+  EXPECT_EQ(map->pubkey, key.pubkey_spki);
+  EXPECT_EQ(map->HighestSeqnum(), 1u);
+  std::optional<std::string> best = map->BestRecoverable();
+  ASSERT_TRUE(best.has_value());
+  const ShareHeader* header = map->HeaderOf(*best);
+  ASSERT_NE(header, nullptr);
+  EXPECT_EQ(header->k, 3u);
+  EXPECT_EQ(header->n, 5u);
+  EXPECT_EQ(header->data_length, 9000u);
+  EXPECT_EQ(map->HeaderOf("no such version"), nullptr);
+  for (const SeenShare& s : map->shares) {
+    EXPECT_FALSE(s.bad);
+    EXPECT_EQ(s.header.signed_prefix, *best);
+    EXPECT_EQ(s.old_checkstring, s.head.substr(0, 57));  // SDMF's checkstring
+  }
+  for (std::size_t i = 0; i < map->servers.size(); ++i) EXPECT_TRUE(map->answered[i]) << i;
+}
+
+// The map reads shares through the format the cap names: SDMF shares seen
+// for an MDMF cap are bad (their first 75 bytes kept for a publish's test
+// vector) and advised, as a share of another format was before.
+TEST_F(MutableTest, SharesOfAnotherFormatThanTheCapsAreBad) {
+  StartServers(4);
+  NewKey key = Key();
+  ASSERT_TRUE(Create(key, Pattern(1000, 4), Options(2, 4, 3)).ok());
+  auto map = MapOnce(Grid(), key.writecap, MapMode::kCheck, caps::MutableFormat::kMdmf);
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  EXPECT_EQ(map->shares.size(), 4u);
+  EXPECT_EQ(map->advisories, 4u);
+  EXPECT_FALSE(map->BestRecoverable().has_value());
+  EXPECT_EQ(map->HighestSeqnum(), 0u);
+  for (const SeenShare& s : map->shares) {
+    EXPECT_TRUE(s.bad);
+    EXPECT_EQ(s.old_checkstring, s.head.substr(0, kBadShareCheckstringSize));
+  }
+  std::uint64_t advised = 0;
+  for (std::size_t i = 0; i < servers.size(); ++i) advised += Requests(i, "corrupt_mutable");
+  EXPECT_EQ(advised, 4u);  // answered before the map was delivered
+}
+
+TEST_F(MutableTest, AMapOfNoServersCompletesOnALaterTurn) {
+  StartServers(1);
+  NewKey key = Key();
+  auto map = MapOnce({}, key.writecap, MapMode::kRead, caps::MutableFormat::kSdmf);
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  EXPECT_TRUE(map->servers.empty());
+  EXPECT_TRUE(map->shares.empty());
+}
 
 // A read-mode servermap asks at most kReadQueriesInFlight servers at once,
 // in permuted order. Every share list answers late (the first server in
