@@ -94,7 +94,7 @@ class Mapper : public std::enable_shared_from_this<Mapper> {
   bool Enough() const;
   bool Stopped() const { return stop_ && *stop_ && (*stop_)(); }
 
-  grid::Operation<Servermap> op_;  // advisories are its side work
+  grid::Operation<Servermap> op_;  // its side work: the corruption advisories
   const ShareFormat& format_;
   MapRequest request_;
   grid::ProgressFn* progress_;
