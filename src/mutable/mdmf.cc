@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "cairn/core/endian.h"
 #include "cairn/crypto/aes_ctr.h"
 #include "cairn/crypto/hash.h"
 #include "cairn/crypto/hash_tree.h"
@@ -16,16 +17,6 @@ namespace {
 
 constexpr std::size_t kSalt = 16;
 constexpr std::size_t kOffsetsAt = 59;
-
-void PutBe(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t GetBe(std::string_view in, std::size_t at, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<std::uint8_t>(in[at + static_cast<std::size_t>(i)]);
-  return v;
-}
 
 struct Geometry {
   std::uint64_t segsize, num_segments, tail_size, block_size, tail_block_size;
@@ -144,43 +135,70 @@ Result<std::vector<std::string>> MdmfEncoding::Shares(std::string_view signature
   return shares;
 }
 
-Result<MdmfShare> ParseMdmfShare(std::string_view b) {
+// The one parser of the MDMF header: fields, offsets, and every check the
+// header alone allows (the share's length is checked by ParseMdmfShare).
+Result<ShareHeader> ParseMdmfHeader(std::string_view b) {
   if (b.size() < kOffsetsAt + 64) return Status::InvalidArgument("an MDMF share is at least 123 bytes");
   if (b[0] != 1) return Status::InvalidArgument("not an MDMF share (version byte " + std::to_string(+static_cast<std::uint8_t>(b[0])) + ")");
-  MdmfShare s;
-  s.seqnum = GetBe(b, 1, 8);
-  s.root_hash = std::string(b.substr(9, 32));
-  s.k = static_cast<std::uint8_t>(b[41]);
-  s.n = static_cast<std::uint8_t>(b[42]);
-  s.segment_size = GetBe(b, 43, 8);
-  s.data_length = GetBe(b, 51, 8);
-  s.signed_prefix = std::string(b.substr(0, kMdmfSignedPrefixSize));
+  ShareHeader h;
+  h.format = caps::MutableFormat::kMdmf;
+  h.seqnum = GetBe(b, 1, 8);
+  h.root_hash = std::string(b.substr(9, 32));
+  h.k = static_cast<std::uint8_t>(b[41]);
+  h.n = static_cast<std::uint8_t>(b[42]);
+  h.segment_size = GetBe(b, 43, 8);
+  h.data_length = GetBe(b, 51, 8);
+  h.signed_prefix = std::string(b.substr(0, kMdmfSignedPrefixSize));
+  h.checkstring = std::string(b.substr(0, kMdmfCheckstringSize));
   std::uint64_t o[8];
   for (int i = 0; i < 8; ++i) o[i] = GetBe(b, kOffsetsAt + static_cast<std::size_t>(i) * 8, 8);
   const std::uint64_t o_priv = o[0], o_chain = o[1], o_sig = o[2], o_vk = o[3], o_vk_end = o[4], o_data = o[5],
                       o_bht = o[6], o_eof = o[7];
   if (!(o_priv == kMdmfPrivateKeyOffset && o_priv <= o_chain && o_chain <= o_sig &&
         o_sig + crypto::kRsaSignatureSize == o_vk && o_vk <= o_vk_end && o_vk_end <= o_data && o_data <= o_bht &&
-        o_bht <= o_eof && o_eof <= b.size())) {
+        o_bht <= o_eof)) {
     return Status::InvalidArgument("MDMF share offsets are out of order or past its end");
   }
   if ((o_sig - o_chain) % (2 + crypto::kHashSize) != 0 || (o_eof - o_bht) % crypto::kHashSize != 0) {
     return Status::InvalidArgument("MDMF share hash areas are ragged");
   }
-  if (s.k < 1 || s.n < s.k || s.segment_size != MdmfSegmentSize(s.k)) {
+  if (h.k < 1 || h.n < h.k || h.segment_size != MdmfSegmentSize(h.k)) {
     return Status::InvalidArgument("MDMF share has k/N or a segment size out of range");
   }
+  h.num_segments = GeometryOf(h.data_length, h.k).num_segments;
+  h.encprivkey = {o_priv, o_chain - o_priv};
+  h.share_hash_chain = {o_chain, o_sig - o_chain};
+  h.signature = {o_sig, o_vk - o_sig};
+  h.verification_key = {o_vk, o_vk_end - o_vk};
+  h.share_data = {o_data, o_bht - o_data};
+  h.block_hash_tree = {o_bht, o_eof - o_bht};
+  h.eof = o_eof;
+  return h;
+}
+
+Result<MdmfShare> ParseMdmfShare(std::string_view b) {
+  CAIRN_TRY_ASSIGN(const ShareHeader h, ParseMdmfHeader(b));
+  if (h.eof > b.size()) return Status::InvalidArgument("MDMF share offsets are out of order or past its end");
+  MdmfShare s;
+  s.seqnum = h.seqnum;
+  s.root_hash = h.root_hash;
+  s.k = h.k;
+  s.n = h.n;
+  s.segment_size = h.segment_size;
+  s.data_length = h.data_length;
+  s.signed_prefix = h.signed_prefix;
   auto sub = [&](std::uint64_t from, std::uint64_t to) {
     return std::string(b.substr(static_cast<std::size_t>(from), static_cast<std::size_t>(to - from)));
   };
-  s.encprivkey = sub(o_priv, o_chain);
-  for (std::uint64_t at = o_chain; at < o_sig; at += 2 + crypto::kHashSize) {
+  s.encprivkey = sub(h.encprivkey.offset, h.encprivkey.end());
+  for (std::uint64_t at = h.share_hash_chain.offset; at < h.share_hash_chain.end(); at += 2 + crypto::kHashSize) {
     s.share_hash_chain[static_cast<std::size_t>(GetBe(b, static_cast<std::size_t>(at), 2))] = sub(at + 2, at + 2 + crypto::kHashSize);
   }
-  s.signature = sub(o_sig, o_vk);
-  s.pubkey = sub(o_vk, o_vk_end);
+  s.signature = sub(h.signature.offset, h.signature.end());
+  s.pubkey = sub(h.verification_key.offset, h.verification_key.end());
   const Geometry g = GeometryOf(s.data_length, s.k);
-  std::uint64_t at = o_data;
+  const std::uint64_t o_bht = h.block_hash_tree.offset, o_eof = h.eof;
+  std::uint64_t at = h.share_data.offset;
   for (std::uint64_t seg = 0; seg < g.num_segments; ++seg) {
     const std::uint64_t len = seg + 1 == g.num_segments ? g.tail_block_size : g.block_size;
     if (at + kSalt + len > o_bht) return Status::InvalidArgument("MDMF share data is shorter than its segments");
@@ -189,7 +207,7 @@ Result<MdmfShare> ParseMdmfShare(std::string_view b) {
     at += kSalt + len;
   }
   if (at != o_bht) return Status::InvalidArgument("MDMF share data is longer than its segments");
-  for (std::uint64_t h = o_bht; h < o_eof; h += crypto::kHashSize) s.block_hash_tree.push_back(sub(h, h + crypto::kHashSize));
+  for (std::uint64_t hh = o_bht; hh < o_eof; hh += crypto::kHashSize) s.block_hash_tree.push_back(sub(hh, hh + crypto::kHashSize));
   if (s.block_hash_tree.size() != 2 * crypto::HashTreeWidth(g.num_segments) - 1) {
     return Status::InvalidArgument("MDMF block hash tree has the wrong number of nodes");
   }
@@ -245,6 +263,113 @@ Result<std::string> DecodeMdmf(const std::map<std::uint32_t, const MdmfShare*>& 
     out += pt;
   }
   return out;
+}
+
+namespace {
+
+// The generic parts of an MDMF share, and back. MDMF is not yet published
+// or retrieved by the operations, so these copy rather than share.
+MutableShare ToMutableShare(ShareHeader h, MdmfShare s) {
+  MutableShare m;
+  m.header = std::move(h);
+  m.verification_key = std::move(s.pubkey);
+  m.signature = std::move(s.signature);
+  m.share_hash_chain = std::move(s.share_hash_chain);
+  m.block_hash_tree = std::move(s.block_hash_tree);
+  m.salts = std::move(s.salts);
+  m.blocks = std::move(s.blocks);
+  m.encprivkey = std::move(s.encprivkey);
+  return m;
+}
+
+MdmfShare ToMdmfShare(const MutableShare& m) {
+  MdmfShare s;
+  s.seqnum = m.header.seqnum;
+  s.root_hash = m.header.root_hash;
+  s.k = m.header.k;
+  s.n = m.header.n;
+  s.segment_size = m.header.segment_size;
+  s.data_length = m.header.data_length;
+  s.signed_prefix = m.header.signed_prefix;
+  s.encprivkey = m.encprivkey;
+  s.share_hash_chain = m.share_hash_chain;
+  s.signature = m.signature;
+  s.pubkey = m.verification_key;
+  s.salts = m.salts;
+  s.blocks = m.blocks;
+  s.block_hash_tree = m.block_hash_tree;
+  return s;
+}
+
+// MdmfEncoding behind the encoder interface: it encodes and hashes in one
+// step, so HashBlocks and Seal have nothing left to do.
+class MdmfEncoder final : public ShareEncoder {
+ public:
+  explicit MdmfEncoder(MdmfEncoding enc, std::uint32_t n) : enc_(std::move(enc)), n_(n) {}
+  std::uint32_t n() const override { return n_; }
+  void HashBlocks(std::uint32_t, std::uint32_t) override {}
+  void Seal() override {}
+  const std::string& signed_prefix() const override { return enc_.signed_prefix(); }
+  void LayOut(std::uint32_t from, std::uint32_t to, std::vector<std::string>* out) const override {
+    auto shares = enc_.Shares(std::string(crypto::kRsaSignatureSize, '\0'));
+    if (!shares.ok()) return;  // only for a wrong signature size, which this is not
+    for (std::uint32_t i = from; i < to && i < n_; ++i) (*out)[i] = std::move((*shares)[i]);
+  }
+  Status SetSignature(std::string& share, std::string_view signature) const override {
+    if (signature.size() != crypto::kRsaSignatureSize) return Status::InvalidArgument("an RSA-2048 signature is 256 bytes");
+    if (share.size() < kMdmfPrivateKeyOffset) return Status::InvalidArgument("an MDMF share is at least 123 bytes");
+    const std::uint64_t o_sig = GetBe(share, kOffsetsAt + 2 * 8, 8);
+    if (o_sig + signature.size() > share.size()) return Status::InvalidArgument("the signature lies past the share");
+    share.replace(static_cast<std::size_t>(o_sig), signature.size(), signature);
+    return Status::Ok();
+  }
+
+ private:
+  MdmfEncoding enc_;
+  std::uint32_t n_;
+};
+
+class MdmfShareFormat final : public ShareFormat {
+ public:
+  caps::MutableFormat format() const override { return caps::MutableFormat::kMdmf; }
+  const char* name() const override { return "MDMF"; }
+  std::size_t header_size() const override { return kMdmfPrivateKeyOffset; }
+  std::size_t signed_prefix_size() const override { return kMdmfSignedPrefixSize; }
+  std::size_t checkstring_size() const override { return kMdmfCheckstringSize; }
+
+  Result<ShareHeader> ParseHeader(std::string_view bytes) const override { return ParseMdmfHeader(bytes); }
+
+  Result<MutableShare> ParseShare(std::string_view bytes) const override {
+    CAIRN_TRY_ASSIGN(ShareHeader h, ParseMdmfHeader(bytes));
+    CAIRN_TRY_ASSIGN(MdmfShare s, ParseMdmfShare(bytes));
+    return ToMutableShare(std::move(h), std::move(s));
+  }
+
+  Status VerifyShare(const MutableShare& share, std::uint32_t shnum, std::string_view fingerprint) const override {
+    return VerifyMdmfShare(ToMdmfShare(share), shnum, fingerprint);
+  }
+
+  Result<std::string> Decode(const std::map<std::uint32_t, const MutableShare*>& shares,
+                             std::string_view readkey) const override {
+    std::map<std::uint32_t, MdmfShare> owned;
+    std::map<std::uint32_t, const MdmfShare*> view;
+    for (const auto& [num, s] : shares) view[num] = &(owned[num] = ToMdmfShare(*s));
+    return DecodeMdmf(view, readkey);
+  }
+
+  Result<std::unique_ptr<ShareEncoder>> NewEncoder(EncodeParams p) const override {
+    const std::uint32_t n = p.n;
+    CAIRN_TRY_ASSIGN(MdmfEncoding enc, MdmfEncoding::Encode(p.readkey, p.pubkey_spki_der, std::move(p.encprivkey),
+                                                           p.plaintext, p.k, p.n, p.seqnum));
+    return std::unique_ptr<ShareEncoder>(std::make_unique<MdmfEncoder>(std::move(enc), n));
+  }
+};
+
+}  // namespace
+
+const ShareFormat& MdmfFormat() {
+  static const MdmfShareFormat format;
+  return format;
 }
 
 }  // namespace cairn::mutable_files

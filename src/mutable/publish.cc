@@ -1,4 +1,4 @@
-// SDMF publish (tahoe-protocol.md 4.2-4.4): NewMutableKey, CreateMutable
+// Mutable publish (tahoe-protocol.md 4.2-4.4): NewMutableKey, CreateMutable
 // and PublishMutable. One Publisher per call, owned by the completions in
 // flight, with one state machine:
 //
@@ -10,64 +10,54 @@
 //               share tested against the checkstring the map saw there (or
 //               "no share"); a server that fails loses its shares to other
 //               servers, which get their own request
-//   kDone       the result was delivered
+//   kDone       the result was recorded in the grid::Operation, which
+//               delivers it once, on a later turn
+//
+// The shares are built and their checkstrings read through the format
+// interface (share_format.h) of the cap's format.
 //
 // Answers only record what happened; the driver (Advance) runs on a later
 // turn than the answer, after every request of a round was sent and marked
 // outstanding, so no answer can make it send anything twice (Tahoe-LAFS
 // #877). A request answers at most once here, whatever the client does.
-#include <time.h>
-
 #include <algorithm>
-#include <chrono>
 #include <memory>
 #include <optional>
 #include <set>
 
 #include "cairn/caps/keys.h"
+#include "cairn/core/clock.h"
 #include "cairn/core/log.h"
 #include "cairn/crypto/hash.h"
-#include "cairn/crypto/random.h"
 #include "cairn/crypto/rsa.h"
 #include "cairn/crypto/tags.h"
+#include "cairn/grid/operation.h"
 #include "cairn/grid/placement.h"
 #include "cairn/mutable/mutable_file.h"
-#include "cairn/mutable/sdmf.h"
+#include "cairn/mutable/share_format.h"
 #include "mutable/servermap.h"
 
 namespace cairn::mutable_files {
 namespace {
 
-std::uint64_t SeqnumOf(std::string_view checkstring) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 1; i < 9 && i < checkstring.size(); ++i) v = (v << 8) | static_cast<std::uint8_t>(checkstring[i]);
-  return v;
-}
-
-// Clocks for PublishTiming, in ms.
-double WallMs() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-double ThreadCpuMs() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) / 1e6;
-}
+using clock::MonotonicMs;
+using clock::ThreadCpuMs;
 
 std::string Describe(std::string_view checkstring) {
   if (checkstring.empty()) return "no share";
-  return "seqnum " + std::to_string(SeqnumOf(checkstring));
+  return "seqnum " + std::to_string(SeqnumOfCheckstring(checkstring));
 }
 
 // What the encoding steps (on the thread pool) read and produce; the loop
 // does not touch it while a step runs.
 struct EncodeJob {
+  const ShareFormat* format = nullptr;
   std::string privkey;  // PKCS#8 DER, to sign with
-  std::string readkey, pubkey, encprivkey, contents, iv;
+  std::string readkey, pubkey, encprivkey, contents;
   std::uint32_t k = 0, n = 0;
   std::uint64_t seqnum = 0;
   std::optional<crypto::RsaKey> key;
-  std::optional<SdmfEncoding> enc;
+  std::unique_ptr<ShareEncoder> enc;
   std::string signature;
   std::vector<std::string> shares;  // out
   std::vector<double> part_cpu_ms;  // per part of the running step: its thread CPU
@@ -90,7 +80,7 @@ void OffloadParts(Loop& loop, const std::shared_ptr<EncodeJob>& job, std::size_t
   for (std::size_t i = 0; i < parts; ++i) {
     loop.Offload(
         [job, shared_work, i]() -> Status {
-          if (job->started_ms == 0) job->started_ms = WallMs();  // the first step has one part
+          if (job->started_ms == 0) job->started_ms = MonotonicMs();  // the first step has one part
           const double cpu = ThreadCpuMs();
           Status st = (*shared_work)(i);
           job->part_cpu_ms[i] = ThreadCpuMs() - cpu;
@@ -108,6 +98,7 @@ void OffloadParts(Loop& loop, const std::shared_ptr<EncodeJob>& job, std::size_t
 // (read-only while any job runs) and, per share, the checkstring to test.
 struct BodyJob {
   std::shared_ptr<const std::vector<std::string>> shares;
+  std::size_t checkstring_size = 0;  // of the format: what the read vector reads back
   std::vector<std::pair<std::uint32_t, std::string>> writes;  // shnum, expected checkstring ("" = no share)
   std::string body;  // out
 };
@@ -117,12 +108,12 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   Publisher(Loop& loop, std::vector<grid::GridServer> servers, std::string contents, MutableOptions options,
             grid::ProgressFn progress, grid::StopFn stop, Callback<void(Result<PublishResult>)> done)
       : loop_(loop),
+        op_(loop, "mutable publish", std::move(done)),
         servers_(std::move(servers)),
         contents_(std::move(contents)),
         options_(std::move(options)),
         progress_(std::move(progress)),
-        stop_(std::move(stop)),
-        done_(std::move(done)) {}
+        stop_(std::move(stop)) {}
 
   void StartCreate(NewKey key);
   void StartUpdate(caps::Cap writecap);
@@ -158,6 +149,7 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void SendRequest(std::size_t r);
   void Hand(std::size_t r, std::string body);
   void Answered(std::size_t request, Result<gbs::RtwResponse> r);
+  void Record(const Request& req, const gbs::RtwResponse& r);
   bool Judge(const Request& req, std::uint32_t shnum, const std::string& checkstring);
   void Advance();
   void Finish();
@@ -169,17 +161,19 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
     if (progress_) progress_(phase, done, total);
   }
   bool Stopped() { return stop_ && stop_(); }
+  // Records the result (kDone); the operation delivers it on a later turn.
   void Deliver(Result<PublishResult> r);
 
   Loop& loop_;
+  grid::Operation<PublishResult> op_;
   std::vector<grid::GridServer> servers_;
   std::string contents_;
   MutableOptions options_;
   grid::ProgressFn progress_;
   grid::StopFn stop_;
-  Callback<void(Result<PublishResult>)> done_;
   State state_ = State::kMapping;
 
+  const ShareFormat* format_ = nullptr;  // the cap's
   caps::Cap writecap_;
   std::string writekey_, readkey_, storage_index_, fingerprint_, we_master_;
   std::string privkey_, pubkey_, encprivkey_;
@@ -204,14 +198,14 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   double start_ms_ = 0, start_cpu_ms_ = 0, sending_ms_ = 0;
 };
 
+// A failure found inside a start function: delivered from a later turn.
 void Publisher::FailLater(Status st) {
-  auto self = shared_from_this();
   state_ = State::kDone;
-  loop_.Post([self, st = std::move(st)] { self->Deliver(st); });
+  op_.FinishSoon(std::move(st));
 }
 
 void Publisher::StartCreate(NewKey key) {
-  start_ms_ = WallMs();
+  start_ms_ = MonotonicMs();
   start_cpu_ms_ = ThreadCpuMs();
   const MutableOptions& o = options_;
   if (o.k < 1 || o.n < o.k || o.n > 255 || o.happy < 1 || o.happy > o.n) {
@@ -219,6 +213,7 @@ void Publisher::StartCreate(NewKey key) {
   }
   caps::MutableKeys keys = caps::DeriveMutableKeys(key.privkey_pkcs8, key.pubkey_spki);
   writecap_ = caps::MutableWriteCap(keys, caps::MutableFormat::kSdmf);
+  format_ = &FormatFor(writecap_.format);
   if (key.writecap.key != keys.writekey || key.writecap.digest != keys.fingerprint) {
     return FailLater(Status::InvalidArgument("the write cap is not the key's"));
   }
@@ -248,13 +243,14 @@ void Publisher::StartCreate(NewKey key) {
 }
 
 void Publisher::StartUpdate(caps::Cap writecap) {
-  start_ms_ = WallMs();
+  start_ms_ = MonotonicMs();
   start_cpu_ms_ = ThreadCpuMs();
   if (writecap.kind != caps::CapKind::kMutableWrite || writecap.format != caps::MutableFormat::kSdmf) {
     return FailLater(Status::BadCap("publish needs an SDMF write cap (URI:SSK:)"));
   }
   if (options_.happy < 1) return FailLater(Status::InvalidArgument("happy must be at least 1"));
   writecap_ = std::move(writecap);
+  format_ = &FormatFor(writecap_.format);
   writekey_ = writecap_.key;
   readkey_ = caps::ReadKeyOf(writekey_);
   storage_index_ = caps::MutableStorageIndexOf(readkey_);
@@ -262,30 +258,23 @@ void Publisher::StartUpdate(caps::Cap writecap) {
   we_master_ = crypto::TaggedHash(crypto::tags::kWriteEnablerMaster, writekey_);
   si_ = ToStorageIndex(storage_index_);
   if (servers_.empty()) return FailLater(Status::NotEnoughServers("no storage servers are configured"));
-  MapRequest req{MapMode::kWrite, storage_index_, fingerprint_, writekey_};
+  MapRequest req{MapMode::kWrite, writecap_.format, storage_index_, fingerprint_, writekey_};
   auto self = shared_from_this();
   UpdateServermap(loop_, std::move(servers_), std::move(req), &progress_, &stop_,
                   [self](Result<Servermap> map) { self->Mapped(std::move(map)); });
 }
 
 void Publisher::Mapped(Result<Servermap> map) {
-  if (!map.ok()) {
-    state_ = State::kDone;
-    return Deliver(map.status());
-  }
+  if (!map.ok()) return Deliver(map.status());
   map_ = std::move(*map);
-  timing_.map_ms = WallMs() - start_ms_;
-  auto fail = [&](Status st) {
-    state_ = State::kDone;
-    Deliver(std::move(st));
-  };
+  timing_.map_ms = MonotonicMs() - start_ms_;
   if (map_.shares.empty()) {
     std::size_t failed = static_cast<std::size_t>(std::count(map_.failed.begin(), map_.failed.end(), true));
-    if (failed == map_.servers.size()) return fail(Status::NotEnoughServers("no server answered the servermap query"));
-    return fail(Status::NotFound("no server holds a share of this mutable file"));
+    if (failed == map_.servers.size()) return Deliver(Status::NotEnoughServers("no server answered the servermap query"));
+    return Deliver(Status::NotFound("no server holds a share of this mutable file"));
   }
   if (map_.privkey.empty()) {
-    return fail(Status::Integrity("no share held a verified version with the file's private key"));
+    return Deliver(Status::Integrity("no share held a verified version with the file's private key"));
   }
   // The file keeps its encoding: k and N of the newest version seen.
   const SeenShare* newest = nullptr;
@@ -298,7 +287,7 @@ void Publisher::Mapped(Result<Servermap> map) {
   encprivkey_ = map_.encprivkey;
   pubkey_ = map_.pubkey;
   seqnum_ = map_.HighestSeqnum() + 1;
-  if (Stopped()) return fail(Status::Cancelled("publish cancelled"));
+  if (Stopped()) return Deliver(Status::Cancelled("publish cancelled"));
   state_ = State::kEncoding;
   if (options_.TEST_before_write) {
     auto self = shared_from_this();  // the continuation keeps the publish alive
@@ -312,20 +301,18 @@ void Publisher::Mapped(Result<Servermap> map) {
 // signing and a large zfec encode are too slow for the loop.
 void Publisher::Encode() {
   auto self = shared_from_this();
-  auto iv = crypto::RandomBytes(kSaltSize);
-  if (!iv.ok()) return FailLater(iv.status());
   auto job = std::make_shared<EncodeJob>();
+  job->format = format_;
   job->privkey = privkey_;
   job->readkey = readkey_;
   job->pubkey = pubkey_;
   job->encprivkey = encprivkey_;
   job->contents = std::move(contents_);
-  job->iv = std::move(*iv);
   job->k = k_;
   job->n = n_;
   job->seqnum = seqnum_;
   Report("encoding", 0, job->contents.size());
-  const double queued = WallMs();
+  const double queued = MonotonicMs();
   // In steps over the cores: encrypt and FEC-encode (one thread), hash the
   // N blocks (two halves at once), seal the share hash tree (loop: N
   // hashes), then sign and lay out the shares (two halves) at once.
@@ -334,10 +321,10 @@ void Publisher::Encode() {
       [job](std::size_t) -> Status {
         CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job->privkey));
         job->key.emplace(std::move(key));
-        CAIRN_TRY_ASSIGN(SdmfEncoding enc, SdmfEncoding::EncodeBlocks(job->readkey, job->pubkey, job->encprivkey,
-                                                                     job->contents, job->k, job->n, job->seqnum,
-                                                                     job->iv));
-        job->enc.emplace(std::move(enc));
+        // The format draws the IV (SDMF) or the segments' salts (MDMF).
+        CAIRN_TRY_ASSIGN(job->enc, job->format->NewEncoder(EncodeParams{job->readkey, job->pubkey, job->encprivkey,
+                                                                        job->contents, job->k, job->n, job->seqnum,
+                                                                        std::string()}));
         return Status::Ok();
       },
       [self, job, queued](Status st) {
@@ -381,9 +368,9 @@ void Publisher::SignAndLayOut(const std::shared_ptr<EncodeJob>& job) {
       [self, job](Status st) {
         for (std::string& share : job->shares) {
           if (!st.ok()) break;
-          st = SdmfEncoding::SetSignature(share, job->signature);
+          st = job->enc->SetSignature(share, job->signature);
         }
-        self->timing_.encode_ms = WallMs() - job->started_ms;
+        self->timing_.encode_ms = MonotonicMs() - job->started_ms;
         self->timing_.encode_cpu_ms = job->cpu_ms;
         self->Encoded(st, job);
       });
@@ -391,15 +378,11 @@ void Publisher::SignAndLayOut(const std::shared_ptr<EncodeJob>& job) {
 
 void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
   if (state_ != State::kEncoding) return;
-  auto fail = [&](Status why) {
-    state_ = State::kDone;
-    Deliver(std::move(why));
-  };
-  if (!st.ok()) return fail(st.WithContext("encoding the new version"));
-  if (Stopped()) return fail(Status::Cancelled("publish cancelled"));
+  if (!st.ok()) return Deliver(st.WithContext("encoding the new version"));
+  if (Stopped()) return Deliver(Status::Cancelled("publish cancelled"));
   contents_ = std::move(job->contents);
   shares_ = std::make_shared<const std::vector<std::string>>(std::move(job->shares));
-  new_checkstring_ = shares_->at(0).substr(0, kSdmfCheckstringSize);
+  new_checkstring_ = shares_->at(0).substr(0, format_->checkstring_size());
   const std::size_t m = map_.servers.size();
   failed_.assign(m, false);
   bad_.assign(m, false);
@@ -409,11 +392,10 @@ void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
   const std::size_t happy = std::min<std::size_t>(options_.happy, n_);
   if (happiness < happy) {
     // Nothing is written when the servers that answered cannot be enough.
-    state_ = State::kDone;
     return Deliver(Status::NotEnoughServers("servers of happiness would be " + std::to_string(happiness) +
                                             ", need " + std::to_string(happy) + FailedServers()));
   }
-  sending_ms_ = WallMs();
+  sending_ms_ = MonotonicMs();
   SendQueued();
   if (outstanding_ == 0) {
     auto self = shared_from_this();
@@ -492,6 +474,7 @@ void Publisher::SendQueued() {
 void Publisher::SendRequest(std::size_t r) {
   auto job = std::make_shared<BodyJob>();
   job->shares = shares_;
+  job->checkstring_size = format_->checkstring_size();
   for (std::size_t w : requests_[r].writers) job->writes.emplace_back(writers_[w].shnum, writers_[w].expect);
   auto self = shared_from_this();
   loop_.Offload(
@@ -506,7 +489,7 @@ void Publisher::SendRequest(std::size_t r) {
           }
           tw.write.push_back(gbs::WriteVector{0, job->shares->at(shnum)});
         }
-        rtw.read.push_back(gbs::ReadVector{0, kSdmfCheckstringSize});
+        rtw.read.push_back(gbs::ReadVector{0, job->checkstring_size});
         job->body = gbs::EncodeRtwRequest(rtw);
         return Status::Ok();
       },
@@ -517,7 +500,7 @@ void Publisher::SendRequest(std::size_t r) {
 }
 
 void Publisher::Hand(std::size_t r, std::string body) {
-  timing_.send_ms = WallMs() - sending_ms_;
+  timing_.send_ms = MonotonicMs() - sending_ms_;
   const grid::GridServer& server = map_.servers[requests_[r].server];
   caps::LeaseSecrets lease = caps::LeaseSecretsFor(options_.lease_secret, storage_index_, server.seed);
   auto self = shared_from_this();
@@ -532,15 +515,16 @@ void Publisher::Hand(std::size_t r, std::string body) {
 // such finding is kept as the UncoordinatedWrite message.
 bool Publisher::Judge(const Request& req, std::uint32_t shnum, const std::string& checkstring) {
   if (checkstring == new_checkstring_) return true;
+  const std::size_t size = format_->checkstring_size();
   for (const Writer& w : writers_) {
     if (w.server == req.server && w.shnum == shnum &&
-        checkstring == std::string_view(w.expect).substr(0, kSdmfCheckstringSize)) {
+        checkstring == std::string_view(w.expect).substr(0, size)) {
       return true;
     }
   }
   for (const SeenShare& s : map_.shares) {
     if (s.server == req.server && s.shnum == shnum &&
-        checkstring == std::string_view(s.old_checkstring).substr(0, kSdmfCheckstringSize)) {
+        checkstring == std::string_view(s.old_checkstring).substr(0, size)) {
       return true;
     }
   }
@@ -557,7 +541,7 @@ void Publisher::Answered(std::size_t index, Result<gbs::RtwResponse> r) {
   req.settled = true;
   --outstanding_;
   ++answered_;
-  timing_.last_answer_ms = WallMs() - sending_ms_;
+  timing_.last_answer_ms = MonotonicMs() - sending_ms_;
   if (answered_ == 1) timing_.first_answer_ms = timing_.last_answer_ms;
   if (state_ != State::kWriting) return;
   Report("publishing", answered_, requests_.size());
@@ -569,29 +553,38 @@ void Publisher::Answered(std::size_t index, Result<gbs::RtwResponse> r) {
     failures_[req.server] = std::string(r.status().message());
     for (std::size_t w : req.writers) writers_[w].is = Writer::Is::kFailed;
   } else {
-    bool explained = true;
-    std::set<std::uint32_t> mine;
-    for (std::size_t w : req.writers) {
-      Writer& wr = writers_[w];
-      mine.insert(wr.shnum);
-      auto it = r->data.find(wr.shnum);
-      std::string cs = it == r->data.end() || it->second.empty() ? std::string() : it->second[0];
-      explained = Judge(req, wr.shnum, cs) && explained;
-      // A failed test writes nothing, unless our version is already there.
-      wr.is = r->success || cs == new_checkstring_ ? Writer::Is::kWritten : Writer::Is::kRejected;
-    }
-    for (const auto& [sh, reads] : r->data) {
-      if (!mine.count(sh)) explained = Judge(req, sh, reads.empty() ? std::string() : reads[0]) && explained;
-    }
-    if (!r->success && explained && surprise_.empty()) {
-      bool all_ours = true;
-      for (std::size_t w : req.writers) all_ours = all_ours && writers_[w].is == Writer::Is::kWritten;
-      if (!all_ours) surprise_ = "server " + name + " refused the write's test vector: another writer changed the file";
-    }
-    if (!surprise_.empty() && !r->success) bad_[req.server] = true;
+    Record(req, *r);
   }
   auto self = shared_from_this();
   loop_.Post([self] { self->Advance(); });
+}
+
+// An answer that arrived: which writes took, and whether everything the
+// server read back can be explained.
+void Publisher::Record(const Request& req, const gbs::RtwResponse& r) {
+  bool explained = true;
+  std::set<std::uint32_t> mine;
+  for (std::size_t w : req.writers) {
+    Writer& wr = writers_[w];
+    mine.insert(wr.shnum);
+    auto it = r.data.find(wr.shnum);
+    std::string cs = it == r.data.end() || it->second.empty() ? std::string() : it->second[0];
+    explained = Judge(req, wr.shnum, cs) && explained;
+    // A failed test writes nothing, unless our version is already there.
+    wr.is = r.success || cs == new_checkstring_ ? Writer::Is::kWritten : Writer::Is::kRejected;
+  }
+  for (const auto& [sh, reads] : r.data) {
+    if (!mine.count(sh)) explained = Judge(req, sh, reads.empty() ? std::string() : reads[0]) && explained;
+  }
+  if (!r.success && explained && surprise_.empty()) {
+    bool all_ours = true;
+    for (std::size_t w : req.writers) all_ours = all_ours && writers_[w].is == Writer::Is::kWritten;
+    if (!all_ours) {
+      surprise_ = "server " + map_.servers[req.server].name +
+                  " refused the write's test vector: another writer changed the file";
+    }
+  }
+  if (!surprise_.empty() && !r.success) bad_[req.server] = true;
 }
 
 // The driver: on its own turn, re-places shares whose servers failed and
@@ -607,7 +600,6 @@ void Publisher::Advance() {
 }
 
 void Publisher::Finish() {
-  state_ = State::kDone;
   if (stopping_) return Deliver(Status::Cancelled("publish cancelled"));
   if (!surprise_.empty()) return Deliver(Status::UncoordinatedWrite(surprise_));
   grid::SharePlacement placed;
@@ -633,7 +625,7 @@ void Publisher::Finish() {
   res.writes_sent = requests_.size();
   res.servers_failed = static_cast<std::size_t>(std::count(failed_.begin(), failed_.end(), true));
   res.shares_replaced = replaced_;
-  timing_.total_ms = WallMs() - start_ms_;
+  timing_.total_ms = MonotonicMs() - start_ms_;
   timing_.loop_cpu_ms = ThreadCpuMs() - start_cpu_ms_;
   res.timing = timing_;
   Report("publishing", requests_.size(), requests_.size());
@@ -652,22 +644,22 @@ std::string Publisher::FailedServers() const {
 }
 
 void Publisher::Deliver(Result<PublishResult> r) {
-  if (!done_) return;
-  auto done = std::move(done_);
-  done(std::move(r));
+  state_ = State::kDone;
+  op_.Finish(std::move(r));
 }
 
 }  // namespace
 
 void NewMutableKey(Loop& loop, Callback<void(Result<NewKey>)> done) {
-  crypto::GenerateRsaKeyOffLoop(loop, [done = std::move(done)](Result<crypto::RsaKey> key) mutable {
-    if (!key.ok()) return done(key.status());
+  grid::Operation<NewKey> op(loop, "mutable key generation", std::move(done));
+  crypto::GenerateRsaKeyOffLoop(loop, [op](Result<crypto::RsaKey> key) {
+    if (!key.ok()) return op.Finish(key.status());
     NewKey out;
     out.privkey_pkcs8 = key->PrivatePkcs8Der();
     out.pubkey_spki = key->PublicSpkiDer();
     out.writecap = caps::MutableWriteCap(caps::DeriveMutableKeys(out.privkey_pkcs8, out.pubkey_spki),
                                          caps::MutableFormat::kSdmf);
-    done(std::move(out));
+    op.Finish(std::move(out));
   });
 }
 

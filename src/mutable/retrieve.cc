@@ -1,4 +1,4 @@
-// SDMF retrieve (tahoe-protocol.md 4.5): RetrieveMutable. One Retriever per
+// Mutable retrieve (tahoe-protocol.md 4.5): RetrieveMutable. One Retriever per
 // call, owned by the completions in flight, with one state machine:
 //
 //   kMapping   servermap update in read mode
@@ -8,7 +8,12 @@
 //              chain); a share that fails is reported to its server and
 //              another one is fetched
 //   kDecoding  zfec decode and decrypt, off the loop
-//   kDone      delivered, once every advisory sent was answered
+//   kDone      the result was recorded in the grid::Operation, which
+//              delivers it on a later turn, once every advisory sent was
+//              answered and no job on the thread pool is left
+//
+// Shares are parsed, verified and decoded through the format interface
+// (share_format.h) of the cap's format.
 //
 // When a version runs out of shares, the retrieve moves on instead of
 // failing (Tahoe reads the newest *recoverable* version):
@@ -27,25 +32,21 @@
 
 #include "cairn/caps/keys.h"
 #include "cairn/core/log.h"
+#include "cairn/grid/operation.h"
 #include "cairn/mutable/mutable_file.h"
-#include "cairn/mutable/sdmf.h"
+#include "cairn/mutable/share_format.h"
 #include "mutable/servermap.h"
 
 namespace cairn::mutable_files {
 namespace {
 
-std::uint64_t GetSeqnum(std::string_view prefix) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 1; i < 9; ++i) v = (v << 8) | static_cast<std::uint8_t>(prefix[i]);
-  return v;
-}
-
 // One fetched share, parsed and verified on the thread pool.
 struct VerifyJob {
+  const ShareFormat* format = nullptr;
   std::string bytes;
   std::uint32_t shnum = 0;
   std::string fingerprint;
-  std::shared_ptr<SdmfShare> share;  // out, when verified
+  std::shared_ptr<MutableShare> share;  // out, when verified
 };
 
 class Retriever : public std::enable_shared_from_this<Retriever> {
@@ -53,11 +54,11 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   Retriever(Loop& loop, std::vector<grid::GridServer> servers, RetrieveOptions options, grid::ProgressFn progress,
             grid::StopFn stop, Callback<void(Result<RetrieveResult>)> done)
       : loop_(loop),
+        op_(loop, "mutable retrieve", std::move(done)),
         servers_(std::move(servers)),
         options_(std::move(options)),
         progress_(std::move(progress)),
-        stop_(std::move(stop)),
-        done_(std::move(done)) {}
+        stop_(std::move(stop)) {}
 
   void Start(const caps::Cap& cap);
 
@@ -76,24 +77,29 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   void Choose();
   // The current version ran out of shares: the next step (see the top).
   void VersionFailed();
+  // No recoverable version is left in the map: a second map if the first
+  // stopped early, else NotFound or NotEnoughServers.
+  void NoVersionLeft();
   // A fetched share that is corrupt or could not be read.
   void MarkBad(const SeenShare& s);
   void FetchMore();
   void Got(std::size_t candidate, Result<std::string> bytes);
-  void Checked(std::size_t candidate, const Status& st, std::shared_ptr<SdmfShare> share);
+  void Checked(std::size_t candidate, const Status& st, std::shared_ptr<MutableShare> share);
   void Decode();
+  // Records the result (kDone) unless one was; the operation delivers it.
   void Fail(Status st);
-  void Deliver(Result<RetrieveResult> r);
-  void SideDone();
 
   Loop& loop_;
+  // Side work: advisories and jobs on the thread pool.
+  grid::Operation<RetrieveResult> op_;
   std::vector<grid::GridServer> servers_;
   RetrieveOptions options_;
   grid::ProgressFn progress_;
   grid::StopFn stop_;
-  Callback<void(Result<RetrieveResult>)> done_;
   State state_ = State::kMapping;
 
+  const ShareFormat* format_ = nullptr;  // the cap's
+  caps::MutableFormat cap_format_ = caps::MutableFormat::kSdmf;
   std::string readkey_, fingerprint_, storage_index_;
   gbs::StorageIndex si_{};
   Servermap map_;
@@ -101,29 +107,30 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   std::uint32_t k_ = 0;
   std::vector<Candidate> candidates_;
   std::set<std::uint32_t> in_flight_;  // share numbers being fetched
-  std::map<std::uint32_t, std::shared_ptr<SdmfShare>> verified_;
+  std::map<std::uint32_t, std::shared_ptr<MutableShare>> verified_;
   std::set<std::string> given_up_;  // versions that ran out of shares
   // Shares found bad while fetching: (server name, share number, version).
   std::set<std::tuple<std::string, std::uint32_t, std::string>> known_bad_;
   bool changed_ = false;   // a share was rewritten since the map
   bool remapped_ = false;  // the second map was made
   RetrieveResult result_;
-  std::size_t side_requests_ = 0;  // advisories and pool work still running
-  std::optional<Result<RetrieveResult>> pending_;
 };
 
 void Retriever::Start(const caps::Cap& cap) {
-  auto self = shared_from_this();
   if (cap.format != caps::MutableFormat::kSdmf ||
       (cap.kind != caps::CapKind::kMutableWrite && cap.kind != caps::CapKind::kMutableRead)) {
-    return loop_.Post([self] { self->Fail(Status::BadCap("retrieve needs an SDMF read or write cap")); });
+    state_ = State::kDone;
+    return op_.FinishSoon(Status::BadCap("retrieve needs an SDMF read or write cap"));
   }
+  cap_format_ = cap.format;
+  format_ = &FormatFor(cap.format);
   readkey_ = cap.kind == caps::CapKind::kMutableWrite ? caps::ReadKeyOf(cap.key) : cap.key;
   fingerprint_ = cap.digest;
   storage_index_ = caps::MutableStorageIndexOf(readkey_);
   si_ = ToStorageIndex(storage_index_);
   if (servers_.empty()) {
-    return loop_.Post([self] { self->Fail(Status::NotEnoughServers("no storage servers are configured")); });
+    state_ = State::kDone;
+    return op_.FinishSoon(Status::NotEnoughServers("no storage servers are configured"));
   }
   Map(MapMode::kRead);
 }
@@ -132,7 +139,7 @@ void Retriever::Map(MapMode mode) {
   auto self = shared_from_this();
   state_ = State::kMapping;
   ++result_.servermap_updates;
-  MapRequest req{mode, storage_index_, fingerprint_, std::string()};
+  MapRequest req{mode, cap_format_, storage_index_, fingerprint_, std::string()};
   // The second map asks the servers of the first (already permuted).
   std::vector<grid::GridServer> servers = mode == MapMode::kRead ? std::move(servers_) : map_.servers;
   UpdateServermap(loop_, std::move(servers), std::move(req), &progress_, &stop_,
@@ -156,26 +163,10 @@ void Retriever::Choose() {
   if (state_ != State::kMapping && state_ != State::kFetching) return;
   std::optional<std::string> best;
   for (const auto& [prefix, holders] : map_.Versions()) {
-    std::uint32_t k = static_cast<std::uint8_t>(prefix[57]);
+    const std::uint32_t k = map_.HeaderOf(prefix)->k;
     if (holders.size() >= k && !given_up_.count(prefix)) best = prefix;  // map order: the last is the newest
   }
-  if (!best) {
-    bool asked_all = true;  // every server answered or failed
-    for (std::size_t i = 0; i < map_.servers.size(); ++i) asked_all = asked_all && (map_.answered[i] || map_.failed[i]);
-    if (!asked_all && !remapped_) {
-      remapped_ = true;
-      return Map(MapMode::kCheck);
-    }
-    std::size_t failed = static_cast<std::size_t>(std::count(map_.failed.begin(), map_.failed.end(), true));
-    if (map_.shares.empty() && failed < map_.servers.size()) {
-      return Fail(Status::NotFound("no server holds a share of this mutable file"));
-    }
-    return Fail(Status::NotEnoughServers(
-        "no version of the file has enough verified shares (" + std::to_string(map_.shares.size()) +
-        " shares seen, " + std::to_string(result_.corrupt_shares) + " corrupt, " + std::to_string(failed) + " of " +
-        std::to_string(map_.servers.size()) + " servers failed, " + std::to_string(given_up_.size()) +
-        " versions given up)"));
-  }
+  if (!best) return NoVersionLeft();
   version_ = *best;
   ++result_.versions_tried;
   candidates_.clear();
@@ -199,9 +190,27 @@ void Retriever::Choose() {
   FetchMore();
 }
 
+void Retriever::NoVersionLeft() {
+  bool asked_all = true;  // every server answered or failed
+  for (std::size_t i = 0; i < map_.servers.size(); ++i) asked_all = asked_all && (map_.answered[i] || map_.failed[i]);
+  if (!asked_all && !remapped_) {
+    remapped_ = true;
+    return Map(MapMode::kCheck);
+  }
+  std::size_t failed = static_cast<std::size_t>(std::count(map_.failed.begin(), map_.failed.end(), true));
+  if (map_.shares.empty() && failed < map_.servers.size()) {
+    return Fail(Status::NotFound("no server holds a share of this mutable file"));
+  }
+  return Fail(Status::NotEnoughServers(
+      "no version of the file has enough verified shares (" + std::to_string(map_.shares.size()) +
+      " shares seen, " + std::to_string(result_.corrupt_shares) + " corrupt, " + std::to_string(failed) + " of " +
+      std::to_string(map_.servers.size()) + " servers failed, " + std::to_string(given_up_.size()) +
+      " versions given up)"));
+}
+
 void Retriever::VersionFailed() {
   CAIRN_LOG(Info, "retrieve: seqnum %llu has too few good shares (%zu of %u)",
-            static_cast<unsigned long long>(GetSeqnum(version_)), verified_.size(), k_);
+            static_cast<unsigned long long>(SeqnumOfCheckstring(version_)), verified_.size(), k_);
   given_up_.insert(version_);
   if (changed_) {
     if (remapped_) {
@@ -233,11 +242,11 @@ void Retriever::FetchMore() {
     if (cand.tried || verified_.count(s.shnum) || in_flight_.count(s.shnum)) continue;
     cand.tried = true;
     in_flight_.insert(s.shnum);
-    if (s.head.size() >= s.header.o_eof) {  // the map's read already holds all of it
-      std::string whole = s.head.substr(0, s.header.o_eof);
+    if (s.head.size() >= s.header.eof) {  // the map's read already holds all of it
+      std::string whole = s.head.substr(0, s.header.eof);
       loop_.Post([self, c, whole = std::move(whole)]() mutable { self->Got(c, std::move(whole)); });
     } else {
-      map_.servers[s.server].client->ReadMutable(si_, s.shnum, 0, s.header.o_eof,
+      map_.servers[s.server].client->ReadMutable(si_, s.shnum, 0, s.header.eof,
                                                  [self, c](Result<std::string> r) { self->Got(c, std::move(r)); });
     }
   }
@@ -260,31 +269,32 @@ void Retriever::Got(std::size_t candidate, Result<std::string> bytes) {
   // Verifying hashes the whole block (and checks the signature): on the
   // thread pool, like the decode. The share stays in flight meanwhile.
   auto job = std::make_shared<VerifyJob>();
+  job->format = format_;
   job->bytes = std::move(*bytes);
   job->shnum = s.shnum;
   job->fingerprint = fingerprint_;
   auto self = shared_from_this();
-  ++side_requests_;
+  op_.SideStarted();
   loop_.Offload(
       [job]() -> Status {
-        CAIRN_TRY_ASSIGN(SdmfShare share, ParseSdmfShare(job->bytes));
+        CAIRN_TRY_ASSIGN(MutableShare share, job->format->ParseShare(job->bytes));
         job->bytes.clear();
-        CAIRN_TRY(VerifySdmfShare(share, job->shnum, job->fingerprint));
-        job->share = std::make_shared<SdmfShare>(std::move(share));
+        CAIRN_TRY(job->format->VerifyShare(share, job->shnum, job->fingerprint));
+        job->share = std::make_shared<MutableShare>(std::move(share));
         return Status::Ok();
       },
       [self, candidate, job](Status st) {
         self->Checked(candidate, st, job->share);
-        self->SideDone();
+        self->op_.SideEnded();
       });
 }
 
-void Retriever::Checked(std::size_t candidate, const Status& st, std::shared_ptr<SdmfShare> share) {
+void Retriever::Checked(std::size_t candidate, const Status& st, std::shared_ptr<MutableShare> share) {
   const SeenShare& s = map_.shares[candidates_[candidate].share];
   in_flight_.erase(s.shnum);
   if (state_ != State::kFetching) return;
   const std::string& name = map_.servers[s.server].name;
-  if (st.ok() && share->signed_prefix != version_) {
+  if (st.ok() && share->header.signed_prefix != version_) {
     // Rewritten since the map read it: not corrupt, just not this version.
     CAIRN_LOG(Info, "retrieve: share %u on %s changed since the servermap", s.shnum, name.c_str());
     changed_ = true;
@@ -294,12 +304,12 @@ void Retriever::Checked(std::size_t candidate, const Status& st, std::shared_ptr
     CAIRN_LOG(Warn, "retrieve: share %u on %s is corrupt: %s", s.shnum, name.c_str(), st.ToString().c_str());
     ++result_.corrupt_shares;
     MarkBad(s);
-    ++side_requests_;
+    op_.SideStarted();
     auto self = shared_from_this();
     map_.servers[s.server].client->AdviseCorrupt(true, si_, s.shnum, st.message().substr(0, 1000),
                                                  [self](Status advised) {
                                                    advised.IgnoreError();  // advisory only
-                                                   self->SideDone();
+                                                   self->op_.SideEnded();
                                                  });
     return FetchMore();
   }
@@ -314,15 +324,16 @@ void Retriever::Checked(std::size_t candidate, const Status& st, std::shared_ptr
 void Retriever::Decode() {
   state_ = State::kDecoding;
   auto self = shared_from_this();
-  auto shares = std::make_shared<std::map<std::uint32_t, std::shared_ptr<SdmfShare>>>(std::move(verified_));
+  auto shares = std::make_shared<std::map<std::uint32_t, std::shared_ptr<MutableShare>>>(std::move(verified_));
   auto out = std::make_shared<std::string>();
   auto readkey = readkey_;
-  ++side_requests_;
+  const ShareFormat* format = format_;
+  op_.SideStarted();
   loop_.Offload(
-      [shares, out, readkey]() -> Status {
-        std::map<std::uint32_t, const SdmfShare*> view;
+      [shares, out, readkey, format]() -> Status {
+        std::map<std::uint32_t, const MutableShare*> view;
         for (const auto& [sh, share] : *shares) view[sh] = share.get();
-        CAIRN_TRY_ASSIGN(*out, DecodeSdmf(view, readkey));
+        CAIRN_TRY_ASSIGN(*out, format->Decode(view, readkey));
         return Status::Ok();
       },
       [self, shares, out](Status st) {
@@ -331,34 +342,21 @@ void Retriever::Decode() {
             self->Fail(st.WithContext("decoding"));
           } else {
             self->state_ = State::kDone;
-            self->result_.seqnum = shares->begin()->second->seqnum;
+            self->result_.seqnum = shares->begin()->second->header.seqnum;
             self->result_.contents = std::move(*out);
-            self->Deliver(std::move(self->result_));
+            self->op_.Finish(std::move(self->result_));
           }
         }
-        self->SideDone();
+        self->op_.SideEnded();
       });
 }
 
+// The caller hears of the end only once every advisory was answered and
+// no pool job is left: the operation holds the result until then.
 void Retriever::Fail(Status st) {
   if (state_ == State::kDone) return;
   state_ = State::kDone;
-  Deliver(std::move(st));
-}
-
-// The caller hears of the end only once every advisory was answered.
-void Retriever::Deliver(Result<RetrieveResult> r) {
-  pending_.emplace(std::move(r));
-  if (side_requests_ > 0) return;
-  auto done = std::move(done_);
-  done(std::move(*pending_));
-}
-
-void Retriever::SideDone() {
-  if (--side_requests_ == 0 && pending_ && done_) {
-    auto done = std::move(done_);
-    done(std::move(*pending_));
-  }
+  op_.Finish(std::move(st));
 }
 
 }  // namespace

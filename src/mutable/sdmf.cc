@@ -3,25 +3,17 @@
 
 #include <algorithm>
 
+#include "cairn/core/endian.h"
 #include "cairn/crypto/aes_ctr.h"
 #include "cairn/crypto/hash.h"
 #include "cairn/crypto/hash_tree.h"
+#include "cairn/crypto/random.h"
 #include "cairn/crypto/rsa.h"
 #include "cairn/crypto/tags.h"
 #include "cairn/fec/fec.h"
 
 namespace cairn::mutable_files {
 namespace {
-
-void PutBe(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t GetBe(std::string_view in, std::size_t at, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<std::uint8_t>(in[at + static_cast<std::size_t>(i)]);
-  return v;
-}
 
 std::string SignedPrefix(std::uint64_t seqnum, std::string_view root, std::string_view iv, std::uint32_t k,
                          std::uint32_t n, std::uint64_t segsize, std::uint64_t datalen) {
@@ -153,81 +145,229 @@ Status SdmfEncoding::SetSignature(std::string& share, std::string_view signature
   return Status::Ok();
 }
 
-Result<SdmfShare> ParseSdmfShare(std::string_view b) {
+// The one parser of the SDMF header: fields, offsets, and every check the
+// header alone allows (the share's length is checked by ParseSdmfShare).
+Result<ShareHeader> ParseSdmfHeader(std::string_view b) {
   if (b.size() < kSdmfHeaderSize) return Status::InvalidArgument("an SDMF share is at least 107 bytes");
   if (b[0] != 0) return Status::InvalidArgument("not an SDMF share (version byte " + std::to_string(+static_cast<std::uint8_t>(b[0])) + ")");
-  SdmfShare s;
-  s.seqnum = GetBe(b, 1, 8);
-  s.root_hash = std::string(b.substr(9, 32));
-  s.iv = std::string(b.substr(41, 16));
-  s.k = static_cast<std::uint8_t>(b[57]);
-  s.n = static_cast<std::uint8_t>(b[58]);
-  s.segment_size = GetBe(b, 59, 8);
-  s.data_length = GetBe(b, 67, 8);
-  s.signed_prefix = std::string(b.substr(0, kSdmfSignedPrefixSize));
+  ShareHeader h;
+  h.format = caps::MutableFormat::kSdmf;
+  h.seqnum = GetBe(b, 1, 8);
+  h.root_hash = std::string(b.substr(9, 32));
+  h.iv = std::string(b.substr(41, 16));
+  h.k = static_cast<std::uint8_t>(b[57]);
+  h.n = static_cast<std::uint8_t>(b[58]);
+  h.segment_size = GetBe(b, 59, 8);
+  h.data_length = GetBe(b, 67, 8);
+  h.num_segments = 1;
+  h.signed_prefix = std::string(b.substr(0, kSdmfSignedPrefixSize));
+  h.checkstring = std::string(b.substr(0, kSdmfCheckstringSize));
   const std::uint64_t o_sig = GetBe(b, 75, 4), o_chain = GetBe(b, 79, 4), o_bht = GetBe(b, 83, 4),
                       o_data = GetBe(b, 87, 4), o_encpriv = GetBe(b, 91, 8), o_eof = GetBe(b, 99, 8);
   if (!(kSdmfHeaderSize <= o_sig && o_sig + crypto::kRsaSignatureSize == o_chain && o_chain <= o_bht &&
-        o_bht + crypto::kHashSize == o_data && o_data <= o_encpriv && o_encpriv <= o_eof && o_eof <= b.size())) {
+        o_bht + crypto::kHashSize == o_data && o_data <= o_encpriv && o_encpriv <= o_eof)) {
     return Status::InvalidArgument("SDMF share offsets are out of order or past its end");
   }
   if ((o_bht - o_chain) % (2 + crypto::kHashSize) != 0) return Status::InvalidArgument("SDMF share hash chain is ragged");
-  if (s.k < 1 || s.n < s.k) return Status::InvalidArgument("SDMF share has k/N out of range");
-  auto sub = [&](std::uint64_t from, std::uint64_t to) {
-    return std::string(b.substr(static_cast<std::size_t>(from), static_cast<std::size_t>(to - from)));
-  };
-  s.pubkey = sub(kSdmfHeaderSize, o_sig);
-  s.signature = sub(o_sig, o_chain);
-  for (std::uint64_t at = o_chain; at < o_bht; at += 2 + crypto::kHashSize) {
-    s.share_hash_chain[static_cast<std::size_t>(GetBe(b, static_cast<std::size_t>(at), 2))] = sub(at + 2, at + 2 + crypto::kHashSize);
-  }
-  s.block_hash = sub(o_bht, o_data);
-  s.block = sub(o_data, o_encpriv);
-  s.encprivkey = sub(o_encpriv, o_eof);
-  return s;
+  if (h.k < 1 || h.n < h.k) return Status::InvalidArgument("SDMF share has k/N out of range");
+  h.verification_key = {kSdmfHeaderSize, o_sig - kSdmfHeaderSize};
+  h.signature = {o_sig, o_chain - o_sig};
+  h.share_hash_chain = {o_chain, o_bht - o_chain};
+  h.block_hash_tree = {o_bht, o_data - o_bht};
+  h.share_data = {o_data, o_encpriv - o_data};
+  h.encprivkey = {o_encpriv, o_eof - o_encpriv};
+  h.eof = o_eof;
+  return h;
 }
 
-Status VerifySdmfShare(const SdmfShare& s, std::uint32_t shnum, std::string_view fingerprint) {
-  if (caps::FingerprintOf(s.pubkey) != fingerprint) {
+namespace {
+
+std::string Sub(std::string_view b, ByteRange r) {
+  return std::string(b.substr(static_cast<std::size_t>(r.offset), static_cast<std::size_t>(r.length)));
+}
+
+std::map<std::size_t, std::string> ChainOf(std::string_view b, ByteRange r) {
+  std::map<std::size_t, std::string> chain;
+  for (std::uint64_t at = r.offset; at < r.end(); at += 2 + crypto::kHashSize) {
+    chain[static_cast<std::size_t>(GetBe(b, static_cast<std::size_t>(at), 2))] = Sub(b, {at + 2, crypto::kHashSize});
+  }
+  return chain;
+}
+
+// The checks of VerifySdmfShare, over the parts of either share type.
+Status VerifySdmfParts(std::uint32_t shnum, std::string_view fingerprint, const std::string& pubkey,
+                       const std::string& signed_prefix, const std::string& signature, std::uint64_t data_length,
+                       const std::string& block, const std::string& block_hash, std::uint32_t n,
+                       const std::string& root_hash, const std::map<std::size_t, std::string>& share_hash_chain) {
+  if (caps::FingerprintOf(pubkey) != fingerprint) {
     return Status::Integrity("share " + std::to_string(shnum) + ": its public key is not the cap's");
   }
-  CAIRN_TRY_ASSIGN(crypto::RsaKey pub, crypto::RsaKey::ParsePublicDer(s.pubkey));
-  Status sig = pub.Verify(s.signed_prefix, s.signature);
+  CAIRN_TRY_ASSIGN(crypto::RsaKey pub, crypto::RsaKey::ParsePublicDer(pubkey));
+  Status sig = pub.Verify(signed_prefix, signature);
   if (!sig.ok()) return Status::Integrity("share " + std::to_string(shnum) + ": bad signature");
-  std::string leaf = s.data_length > 0 ? crypto::TaggedHash(crypto::tags::kBlock, s.block) : crypto::EmptyLeafHash(0);
-  if (leaf != s.block_hash) return Status::Integrity("share " + std::to_string(shnum) + ": block hash mismatch");
-  if (shnum >= s.n) return Status::Integrity("share number " + std::to_string(shnum) + " is not below N");
-  Status chain = crypto::VerifyHashTreeLeaf(s.root_hash, s.n, shnum, leaf, s.share_hash_chain);
+  std::string leaf = data_length > 0 ? crypto::TaggedHash(crypto::tags::kBlock, block) : crypto::EmptyLeafHash(0);
+  if (leaf != block_hash) return Status::Integrity("share " + std::to_string(shnum) + ": block hash mismatch");
+  if (shnum >= n) return Status::Integrity("share number " + std::to_string(shnum) + " is not below N");
+  Status chain = crypto::VerifyHashTreeLeaf(root_hash, n, shnum, leaf, share_hash_chain);
   if (!chain.ok()) return Status::Integrity("share " + std::to_string(shnum) + ": " + std::string(chain.message()));
   return Status::Ok();
 }
 
-Result<std::string> DecodeSdmf(const std::map<std::uint32_t, const SdmfShare*>& shares, std::string_view readkey) {
+// One share's part in a decode: its signed prefix and its one block.
+struct DecodePart {
+  const std::string* signed_prefix;
+  const std::string* block;
+};
+
+// DecodeSdmf over the parts of either share type; `first` is the header of
+// the lowest-numbered share.
+Result<std::string> DecodeSdmfParts(const std::map<std::uint32_t, DecodePart>& shares, std::uint32_t k,
+                                    std::uint32_t n, std::uint64_t segment_size, std::uint64_t data_length,
+                                    const std::string& iv, std::string_view readkey) {
   if (shares.empty()) return Status::InvalidArgument("no shares");
-  const SdmfShare& first = *shares.begin()->second;
-  if (shares.size() < first.k) {
-    return Status::InvalidArgument("need " + std::to_string(first.k) + " shares, have " + std::to_string(shares.size()));
+  if (shares.size() < k) {
+    return Status::InvalidArgument("need " + std::to_string(k) + " shares, have " + std::to_string(shares.size()));
   }
+  const std::string& prefix = *shares.begin()->second.signed_prefix;
   for (const auto& [num, s] : shares) {
-    if (s->signed_prefix != first.signed_prefix) return Status::InvalidArgument("the shares are of different versions");
+    if (*s.signed_prefix != prefix) return Status::InvalidArgument("the shares are of different versions");
   }
-  if (first.data_length == 0) return std::string();
-  const std::size_t piece = static_cast<std::size_t>(first.segment_size / first.k);
+  if (data_length == 0) return std::string();
+  const std::size_t piece = static_cast<std::size_t>(segment_size / k);
   std::vector<const std::uint8_t*> blocks;
   std::vector<int> nums;
   for (const auto& [num, s] : shares) {
-    if (blocks.size() == first.k) break;
-    if (s->block.size() != piece) return Status::Integrity("share " + std::to_string(num) + " has a block of the wrong size");
-    blocks.push_back(reinterpret_cast<const std::uint8_t*>(s->block.data()));
+    if (blocks.size() == k) break;
+    if (s.block->size() != piece) return Status::Integrity("share " + std::to_string(num) + " has a block of the wrong size");
+    blocks.push_back(reinterpret_cast<const std::uint8_t*>(s.block->data()));
     nums.push_back(static_cast<int>(num));
   }
-  CAIRN_TRY_ASSIGN(fec::Codec codec, fec::Codec::Create(static_cast<int>(first.k), static_cast<int>(first.n)));
-  std::string ct(piece * first.k, '\0');
-  std::vector<std::uint8_t*> outs(first.k);
-  for (std::uint32_t i = 0; i < first.k; ++i) outs[i] = reinterpret_cast<std::uint8_t*>(ct.data()) + i * piece;
+  CAIRN_TRY_ASSIGN(fec::Codec codec, fec::Codec::Create(static_cast<int>(k), static_cast<int>(n)));
+  std::string ct(piece * k, '\0');
+  std::vector<std::uint8_t*> outs(k);
+  for (std::uint32_t i = 0; i < k; ++i) outs[i] = reinterpret_cast<std::uint8_t*>(ct.data()) + i * piece;
   CAIRN_TRY(codec.Decode(blocks, nums, piece, outs));
-  ct.resize(static_cast<std::size_t>(first.data_length));
-  return crypto::AesCtrTransform(caps::DataKeyOf(first.iv, readkey), ct);
+  ct.resize(static_cast<std::size_t>(data_length));
+  return crypto::AesCtrTransform(caps::DataKeyOf(iv, readkey), ct);
+}
+
+}  // namespace
+
+Result<SdmfShare> ParseSdmfShare(std::string_view b) {
+  CAIRN_TRY_ASSIGN(ShareHeader h, ParseSdmfHeader(b));
+  if (h.eof > b.size()) return Status::InvalidArgument("SDMF share offsets are out of order or past its end");
+  SdmfShare s;
+  s.seqnum = h.seqnum;
+  s.root_hash = std::move(h.root_hash);
+  s.iv = std::move(h.iv);
+  s.k = h.k;
+  s.n = h.n;
+  s.segment_size = h.segment_size;
+  s.data_length = h.data_length;
+  s.signed_prefix = std::move(h.signed_prefix);
+  s.pubkey = Sub(b, h.verification_key);
+  s.signature = Sub(b, h.signature);
+  s.share_hash_chain = ChainOf(b, h.share_hash_chain);
+  s.block_hash = Sub(b, h.block_hash_tree);
+  s.block = Sub(b, h.share_data);
+  s.encprivkey = Sub(b, h.encprivkey);
+  return s;
+}
+
+Status VerifySdmfShare(const SdmfShare& s, std::uint32_t shnum, std::string_view fingerprint) {
+  return VerifySdmfParts(shnum, fingerprint, s.pubkey, s.signed_prefix, s.signature, s.data_length, s.block,
+                         s.block_hash, s.n, s.root_hash, s.share_hash_chain);
+}
+
+Result<std::string> DecodeSdmf(const std::map<std::uint32_t, const SdmfShare*>& shares, std::string_view readkey) {
+  if (shares.empty()) return Status::InvalidArgument("no shares");
+  std::map<std::uint32_t, DecodePart> parts;
+  for (const auto& [num, s] : shares) parts[num] = DecodePart{&s->signed_prefix, &s->block};
+  const SdmfShare& first = *shares.begin()->second;
+  return DecodeSdmfParts(parts, first.k, first.n, first.segment_size, first.data_length, first.iv, readkey);
+}
+
+namespace {
+
+// SdmfEncoding behind the encoder interface.
+class SdmfEncoder final : public ShareEncoder {
+ public:
+  explicit SdmfEncoder(SdmfEncoding enc) : enc_(std::move(enc)) {}
+  std::uint32_t n() const override { return enc_.n(); }
+  void HashBlocks(std::uint32_t from, std::uint32_t to) override { enc_.HashBlocks(from, to); }
+  void Seal() override { enc_.Seal(); }
+  const std::string& signed_prefix() const override { return enc_.signed_prefix(); }
+  void LayOut(std::uint32_t from, std::uint32_t to, std::vector<std::string>* out) const override {
+    enc_.LayOut(from, to, out);
+  }
+  Status SetSignature(std::string& share, std::string_view signature) const override {
+    return SdmfEncoding::SetSignature(share, signature);
+  }
+
+ private:
+  SdmfEncoding enc_;
+};
+
+class SdmfShareFormat final : public ShareFormat {
+ public:
+  caps::MutableFormat format() const override { return caps::MutableFormat::kSdmf; }
+  const char* name() const override { return "SDMF"; }
+  std::size_t header_size() const override { return kSdmfHeaderSize; }
+  std::size_t signed_prefix_size() const override { return kSdmfSignedPrefixSize; }
+  std::size_t checkstring_size() const override { return kSdmfCheckstringSize; }
+
+  Result<ShareHeader> ParseHeader(std::string_view bytes) const override { return ParseSdmfHeader(bytes); }
+
+  Result<MutableShare> ParseShare(std::string_view b) const override {
+    CAIRN_TRY_ASSIGN(ShareHeader h, ParseSdmfHeader(b));
+    if (h.eof > b.size()) return Status::InvalidArgument("SDMF share offsets are out of order or past its end");
+    MutableShare s;
+    s.verification_key = Sub(b, h.verification_key);
+    s.signature = Sub(b, h.signature);
+    s.share_hash_chain = ChainOf(b, h.share_hash_chain);
+    s.block_hash_tree.push_back(Sub(b, h.block_hash_tree));
+    s.blocks.push_back(Sub(b, h.share_data));
+    s.encprivkey = Sub(b, h.encprivkey);
+    s.header = std::move(h);
+    return s;
+  }
+
+  Status VerifyShare(const MutableShare& s, std::uint32_t shnum, std::string_view fingerprint) const override {
+    if (s.blocks.size() != 1 || s.block_hash_tree.size() != 1) {
+      return Status::Integrity("share " + std::to_string(shnum) + ": an SDMF share has one block");
+    }
+    const ShareHeader& h = s.header;
+    return VerifySdmfParts(shnum, fingerprint, s.verification_key, h.signed_prefix, s.signature, h.data_length,
+                           s.blocks[0], s.block_hash_tree[0], h.n, h.root_hash, s.share_hash_chain);
+  }
+
+  Result<std::string> Decode(const std::map<std::uint32_t, const MutableShare*>& shares,
+                             std::string_view readkey) const override {
+    if (shares.empty()) return Status::InvalidArgument("no shares");
+    std::map<std::uint32_t, DecodePart> parts;
+    for (const auto& [num, s] : shares) {
+      if (s->blocks.size() != 1) return Status::InvalidArgument("an SDMF share has one block");
+      parts[num] = DecodePart{&s->header.signed_prefix, &s->blocks[0]};
+    }
+    const ShareHeader& first = shares.begin()->second->header;
+    return DecodeSdmfParts(parts, first.k, first.n, first.segment_size, first.data_length, first.iv, readkey);
+  }
+
+  Result<std::unique_ptr<ShareEncoder>> NewEncoder(EncodeParams p) const override {
+    if (p.iv.empty()) {
+      CAIRN_TRY_ASSIGN(p.iv, crypto::RandomBytes(kSaltSize));
+    }
+    CAIRN_TRY_ASSIGN(SdmfEncoding enc, SdmfEncoding::EncodeBlocks(p.readkey, p.pubkey_spki_der, std::move(p.encprivkey),
+                                                                 p.plaintext, p.k, p.n, p.seqnum, std::move(p.iv)));
+    return std::unique_ptr<ShareEncoder>(std::make_unique<SdmfEncoder>(std::move(enc)));
+  }
+};
+
+}  // namespace
+
+const ShareFormat& SdmfFormat() {
+  static const SdmfShareFormat format;
+  return format;
 }
 
 }  // namespace cairn::mutable_files

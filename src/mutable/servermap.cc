@@ -1,8 +1,10 @@
 // Servermap update (see servermap.h). One Mapper per update, owned by the
-// completions in flight; once it has delivered, answers still arriving are
+// completions in flight; once it has a result, answers still arriving are
 // dropped. Per server: list the shares, read each one's first
-// kMapReadSize bytes, verify the header, and in write mode fetch the
-// encrypted private key until one passes the writekey check.
+// kMapReadSize bytes, parse and verify the header through the share
+// format, and in write mode fetch the encrypted private key until one
+// passes the writekey check. The result goes through a grid::Operation:
+// once, on a later turn, after the corruption advisories were answered.
 #include "mutable/servermap.h"
 
 #include <algorithm>
@@ -14,8 +16,8 @@
 #include "cairn/crypto/hash.h"
 #include "cairn/crypto/rsa.h"
 #include "cairn/crypto/tags.h"
+#include "cairn/grid/operation.h"
 #include "cairn/grid/placement.h"
-#include "cairn/mutable/sdmf.h"
 
 namespace cairn::mutable_files {
 
@@ -23,38 +25,6 @@ gbs::StorageIndex ToStorageIndex(const std::string& si) {
   gbs::StorageIndex out{};
   std::memcpy(out.data(), si.data(), std::min(si.size(), out.size()));
   return out;
-}
-
-namespace {
-
-std::uint64_t GetBe(std::string_view b, std::size_t at, std::size_t len) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < len; ++i) v = (v << 8) | static_cast<std::uint8_t>(b[at + i]);
-  return v;
-}
-
-}  // namespace
-
-Result<SdmfHeader> ParseSdmfHeader(std::string_view b) {
-  if (b.size() < kSdmfHeaderSize) return Status::InvalidArgument("share is shorter than an SDMF header");
-  if (b[0] != 0) {
-    return Status::InvalidArgument("not an SDMF share (version byte " +
-                                   std::to_string(static_cast<std::uint8_t>(b[0])) + ")");
-  }
-  SdmfHeader h;
-  h.seqnum = GetBe(b, 1, 8);
-  h.k = static_cast<std::uint8_t>(b[57]);
-  h.n = static_cast<std::uint8_t>(b[58]);
-  h.o_signature = GetBe(b, 75, 4);
-  h.o_encprivkey = GetBe(b, 91, 8);
-  h.o_eof = GetBe(b, 99, 8);
-  h.signed_prefix = std::string(b.substr(0, kSdmfSignedPrefixSize));
-  h.checkstring = std::string(b.substr(0, kSdmfCheckstringSize));
-  if (h.k < 1 || h.n < h.k) return Status::InvalidArgument("SDMF header has k/N out of range");
-  if (h.o_signature < kSdmfHeaderSize || h.o_signature > h.o_encprivkey || h.o_encprivkey > h.o_eof) {
-    return Status::InvalidArgument("SDMF header offsets are out of order");
-  }
-  return h;
 }
 
 std::map<std::string, std::map<std::uint32_t, std::vector<std::size_t>>> Servermap::Versions() const {
@@ -65,13 +35,19 @@ std::map<std::string, std::map<std::uint32_t, std::vector<std::size_t>>> Serverm
   return v;
 }
 
-// Signed prefixes compare as (version, seqnum, root hash, IV, ...): the
+const ShareHeader* Servermap::HeaderOf(const std::string& version) const {
+  for (const SeenShare& s : shares) {
+    if (!s.bad && s.header.signed_prefix == version) return &s.header;
+  }
+  return nullptr;
+}
+
+// Signed prefixes compare as (version, seqnum, root hash, ...): the
 // largest is Tahoe's "best" verinfo.
 std::optional<std::string> Servermap::BestRecoverable() const {
   std::optional<std::string> best;
   for (const auto& [prefix, holders] : Versions()) {
-    std::uint32_t k = static_cast<std::uint8_t>(prefix[57]);
-    if (holders.size() >= k) best = prefix;  // map order: the last one is the largest
+    if (holders.size() >= HeaderOf(prefix)->k) best = prefix;  // map order: the last one is the largest
   }
   return best;
 }
@@ -90,7 +66,11 @@ class Mapper : public std::enable_shared_from_this<Mapper> {
  public:
   Mapper(Loop& loop, std::vector<grid::GridServer> servers, MapRequest request, grid::ProgressFn* progress,
          grid::StopFn* stop, Callback<void(Result<Servermap>)> done)
-      : loop_(loop), request_(std::move(request)), progress_(progress), stop_(stop), done_(std::move(done)) {
+      : op_(loop, "servermap update", std::move(done)),
+        format_(FormatFor(request.format)),
+        request_(std::move(request)),
+        progress_(progress),
+        stop_(stop) {
     map_.servers = std::move(servers);
   }
 
@@ -105,35 +85,30 @@ class Mapper : public std::enable_shared_from_this<Mapper> {
   void PrivkeyRead(std::size_t server, std::size_t share, Result<std::string> bytes);
   // Verifies a share's header and records it; returns its index in map_.shares.
   std::size_t Examine(std::size_t server, std::uint32_t shnum, std::string bytes);
-  Status VerifyHeader(const SdmfHeader& h, std::string_view bytes);
+  Status VerifyHeader(const ShareHeader& h, std::string_view bytes);
   bool TryPrivkey(std::string_view encprivkey);
   void MarkBad(std::size_t share, const std::string& why);
   void ReadDone(std::size_t server);
   void ServerFailed(std::size_t server, const Status& why);
   void CheckDone();
   bool Enough() const;
-  void Deliver(Result<Servermap> r);
+  bool Stopped() const { return stop_ && *stop_ && (*stop_)(); }
 
-  Loop& loop_;
+  grid::Operation<Servermap> op_;  // its side work: the corruption advisories
+  const ShareFormat& format_;
   MapRequest request_;
   grid::ProgressFn* progress_;
   grid::StopFn* stop_;
-  Callback<void(Result<Servermap>)> done_;
   Servermap map_;
   gbs::StorageIndex si_{};
   std::vector<std::size_t> reads_left_;  // per server
   std::size_t servers_done_ = 0;         // answered or failed
   std::size_t next_ = 0;                 // the next server to ask
-  std::size_t advisories_out_ = 0;
-  bool finished_ = false;                // no more answers are looked at
-  bool delivered_ = false;
-  std::optional<Result<Servermap>> pending_;
   std::map<std::string, std::shared_ptr<crypto::RsaKey>> keys_;  // SPKI DER -> parsed key
   std::map<std::string, bool> verified_;                         // prefix ‖ signature -> valid
 };
 
 void Mapper::Start() {
-  auto self = shared_from_this();
   std::vector<std::string> seeds;
   for (const grid::GridServer& s : map_.servers) seeds.push_back(s.seed);
   std::vector<grid::GridServer> permuted;
@@ -146,13 +121,16 @@ void Mapper::Start() {
   reads_left_.assign(m, 0);
   si_ = ToStorageIndex(request_.storage_index);
   if (progress_ && *progress_) (*progress_)("mapping", 0, m);
-  if (m == 0) return loop_.Post([self] { self->CheckDone(); });
+  if (m == 0) {
+    if (Stopped()) return op_.FinishSoon(Status::Cancelled("servermap update cancelled"));
+    return op_.FinishSoon(std::move(map_));
+  }
   QueryMore();
 }
 
 void Mapper::QueryMore() {
   const std::size_t bound = request_.mode == MapMode::kRead ? kReadQueriesInFlight : map_.servers.size();
-  while (!finished_ && next_ < map_.servers.size() && next_ - servers_done_ < bound) Query(next_++);
+  while (!op_.finished() && next_ < map_.servers.size() && next_ - servers_done_ < bound) Query(next_++);
 }
 
 void Mapper::Query(std::size_t server) {
@@ -162,7 +140,7 @@ void Mapper::Query(std::size_t server) {
 }
 
 void Mapper::Listed(std::size_t server, Result<gbs::ShareNumbers> shares) {
-  if (finished_) return;
+  if (op_.finished()) return;
   if (!shares.ok()) return ServerFailed(server, shares.status());
   if (shares->empty()) {
     reads_left_[server] = 1;
@@ -178,20 +156,21 @@ void Mapper::Listed(std::size_t server, Result<gbs::ShareNumbers> shares) {
 }
 
 void Mapper::HeadRead(std::size_t server, std::uint32_t shnum, Result<std::string> bytes) {
-  if (finished_ || map_.failed[server]) return;
+  if (op_.finished() || map_.failed[server]) return;
   if (!bytes.ok()) return ServerFailed(server, bytes.status().WithContext("share " + std::to_string(shnum)));
   std::size_t index = Examine(server, shnum, std::move(*bytes));
   const SeenShare& s = map_.shares[index];
   if (request_.mode == MapMode::kWrite && map_.privkey.empty() && !s.bad) {
-    if (s.header.o_eof <= s.head.size()) {
+    const ByteRange key = s.header.encprivkey;
+    if (key.end() <= s.head.size()) {
       std::string_view enc(s.head);
-      enc = enc.substr(s.header.o_encprivkey, s.header.o_eof - s.header.o_encprivkey);
+      enc = enc.substr(key.offset, key.length);
       if (!TryPrivkey(enc)) MarkBad(index, "its encrypted private key does not match the write cap");
     } else {
       // The key lies past the first read: one more ranged read.
       auto self = shared_from_this();
       map_.servers[server].client->ReadMutable(
-          si_, shnum, s.header.o_encprivkey, s.header.o_eof - s.header.o_encprivkey,
+          si_, shnum, key.offset, key.length,
           [self, server, index](Result<std::string> r) { self->PrivkeyRead(server, index, std::move(r)); });
       return;
     }
@@ -200,7 +179,7 @@ void Mapper::HeadRead(std::size_t server, std::uint32_t shnum, Result<std::strin
 }
 
 void Mapper::PrivkeyRead(std::size_t server, std::size_t share, Result<std::string> bytes) {
-  if (finished_ || map_.failed[server]) return;
+  if (op_.finished() || map_.failed[server]) return;
   if (!bytes.ok()) return ServerFailed(server, bytes.status().WithContext("private key"));
   if (map_.privkey.empty() && !TryPrivkey(*bytes)) {
     MarkBad(share, "its encrypted private key does not match the write cap");
@@ -216,7 +195,7 @@ std::size_t Mapper::Examine(std::size_t server, std::uint32_t shnum, std::string
   map_.shares.push_back(std::move(s));
   const std::size_t index = map_.shares.size() - 1;
   SeenShare& seen = map_.shares.back();
-  auto header = ParseSdmfHeader(seen.head);
+  auto header = format_.ParseHeader(seen.head);
   Status st = header.ok() ? VerifyHeader(*header, seen.head) : header.status();
   if (!st.ok()) {
     MarkBad(index, std::string(st.message()));
@@ -227,10 +206,11 @@ std::size_t Mapper::Examine(std::size_t server, std::uint32_t shnum, std::string
   return index;
 }
 
-Status Mapper::VerifyHeader(const SdmfHeader& h, std::string_view bytes) {
-  const std::uint64_t sig_end = h.o_signature + crypto::kRsaSignatureSize;
-  if (sig_end > bytes.size()) return Status::Integrity("the signature lies past the header read");
-  std::string pubkey(bytes.substr(kSdmfHeaderSize, h.o_signature - kSdmfHeaderSize));
+Status Mapper::VerifyHeader(const ShareHeader& h, std::string_view bytes) {
+  if (h.signature.end() > bytes.size() || h.verification_key.end() > bytes.size()) {
+    return Status::Integrity("the signature lies past the header read");
+  }
+  std::string pubkey(bytes.substr(h.verification_key.offset, h.verification_key.length));
   if (caps::FingerprintOf(pubkey) != request_.fingerprint) return Status::Integrity("its public key is not the cap's");
   auto& key = keys_[pubkey];
   if (!key) {
@@ -238,7 +218,7 @@ Status Mapper::VerifyHeader(const SdmfHeader& h, std::string_view bytes) {
     if (!parsed.ok()) return Status::Integrity("its public key does not parse");
     key = std::make_shared<crypto::RsaKey>(std::move(*parsed));
   }
-  std::string signature(bytes.substr(h.o_signature, crypto::kRsaSignatureSize));
+  std::string signature(bytes.substr(h.signature.offset, h.signature.length));
   auto [it, fresh] = verified_.emplace(h.signed_prefix + signature, false);
   if (fresh) it->second = key->Verify(h.signed_prefix, signature).ok();
   if (!it->second) return Status::Integrity("bad signature over its header");
@@ -259,15 +239,15 @@ bool Mapper::TryPrivkey(std::string_view encprivkey) {
 void Mapper::MarkBad(std::size_t share, const std::string& why) {
   SeenShare& s = map_.shares[share];
   s.bad = true;
-  s.old_checkstring = s.head.substr(0, kSdmfSignedPrefixSize);
+  s.old_checkstring = s.head.substr(0, kBadShareCheckstringSize);
   CAIRN_LOG(Info, "servermap: share %u on %s is bad: %s", s.shnum, map_.servers[s.server].name.c_str(),
             why.c_str());
   ++map_.advisories;
-  ++advisories_out_;
+  op_.SideStarted();
   auto self = shared_from_this();
   map_.servers[s.server].client->AdviseCorrupt(true, si_, s.shnum, why.substr(0, 1000), [self](Status st) {
     st.IgnoreError();  // advisory only: the server may not even keep it
-    --self->advisories_out_;
+    self->op_.SideEnded();
     self->CheckDone();
   });
 }
@@ -298,30 +278,19 @@ bool Mapper::Enough() const {
   if (request_.mode != MapMode::kRead) return false;
   std::optional<std::string> best = map_.BestRecoverable();
   if (!best) return false;
-  std::size_t k = static_cast<std::uint8_t>((*best)[57]);
+  const ShareHeader& header = *map_.HeaderOf(*best);
+  std::size_t k = header.k;
   std::size_t answered = static_cast<std::size_t>(std::count(map_.answered.begin(), map_.answered.end(), true));
   if (answered < std::min(2 * k, map_.servers.size())) return false;
-  std::uint64_t best_seqnum = GetBe(*best, 1, 8);
-  return map_.HighestSeqnum() <= best_seqnum;
+  return map_.HighestSeqnum() <= header.seqnum;
 }
 
+// The map is complete once its advisories were answered: op_ holds the
+// result until then.
 void Mapper::CheckDone() {
-  if (delivered_) return;
-  if (!finished_) {
-    if (stop_ && *stop_ && (*stop_)()) {
-      finished_ = true;
-      pending_.emplace(Status::Cancelled("servermap update cancelled"));
-    } else if (Enough()) {
-      finished_ = true;
-      pending_.emplace(std::move(map_));
-    } else {
-      return;
-    }
-  }
-  if (advisories_out_ > 0) return;  // the map is complete once its advisories were answered
-  delivered_ = true;
-  auto done = std::move(done_);
-  done(std::move(*pending_));
+  if (op_.finished()) return;
+  if (Stopped()) return op_.Finish(Status::Cancelled("servermap update cancelled"));
+  if (Enough()) op_.Finish(std::move(map_));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// The servermap of an SDMF file (tahoe-protocol.md 4.1): which share of
+// The servermap of a mutable file (tahoe-protocol.md 4.1): which share of
 // which version each server holds, found by asking the servers in permuted
 // order for their shares of the storage index and reading each share's
 // first bytes. Publish and retrieve both start from one.
@@ -20,11 +20,14 @@
 // last share): it finds every share of every version, so a publish tests
 // and replaces all of them and leaves no stale share behind.
 //
+// Shares are read through the share-format interface (share_format.h) of
+// the format the request names; a share of another format is bad.
+//
 // A share whose header does not verify (public key not the cap's, bad
 // signature, unparseable) is recorded as bad and reported to its server
 // with a corruption advisory; the map is delivered only after those
-// advisories were answered. Loop thread only; the completion runs on a
-// later turn, exactly once.
+// advisories were answered (grid::Operation). Loop thread only; the
+// completion runs on a later turn, exactly once.
 #pragma once
 
 #include <cstdint>
@@ -39,11 +42,13 @@
 #include "cairn/core/status.h"
 #include "cairn/gbs/client.h"
 #include "cairn/grid/server.h"
+#include "cairn/mutable/share_format.h"
 
 namespace cairn::mutable_files {
 
-// What the map reads of each share at first; SDMF headers, the public key,
-// the signature and the hash chain fit in it, and small files entirely.
+// What the map reads of each share at first; the headers, the public key,
+// the signature and the hash chain of both formats fit in it, and small
+// SDMF files entirely.
 inline constexpr std::uint64_t kMapReadSize = 4000;
 
 // Read mode's bound on servers being asked at once. Twice Tahoe's default
@@ -55,27 +60,14 @@ inline constexpr std::size_t kReadQueriesInFlight = 6;
 
 gbs::StorageIndex ToStorageIndex(const std::string& si);
 
-// The 107-byte SDMF header.
-struct SdmfHeader {
-  std::uint64_t seqnum = 0;
-  std::uint32_t k = 0;
-  std::uint32_t n = 0;
-  std::uint64_t o_signature = 0;
-  std::uint64_t o_encprivkey = 0;
-  std::uint64_t o_eof = 0;
-  std::string signed_prefix;  // bytes [0, 75): names the version
-  std::string checkstring;    // bytes [0, 57)
-};
-Result<SdmfHeader> ParseSdmfHeader(std::string_view bytes);
-
 // One share on one server as the map saw it.
 struct SeenShare {
   std::size_t server = 0;  // index into Servermap::servers
   std::uint32_t shnum = 0;
-  bool bad = false;        // failed verification (or is not SDMF)
-  SdmfHeader header;       // valid unless bad
+  bool bad = false;        // failed verification (or is of another format)
+  ShareHeader header;      // valid unless bad
   std::string head;        // the bytes read from offset 0 (up to kMapReadSize)
-  std::string old_checkstring;  // what a publish must expect there: 57 bytes, or the first 75 if bad
+  std::string old_checkstring;  // what a publish must expect there: the header's checkstring, or the first 75 bytes if bad
 };
 
 struct Servermap {
@@ -91,6 +83,8 @@ struct Servermap {
 
   // Good shares per version (signed prefix), share number -> servers.
   std::map<std::string, std::map<std::uint32_t, std::vector<std::size_t>>> Versions() const;
+  // The header of a good share of `version` (a signed prefix), or nullptr.
+  const ShareHeader* HeaderOf(const std::string& version) const;
   // The newest version with at least k distinct good shares, if any.
   std::optional<std::string> BestRecoverable() const;
   // The highest seqnum of any good share (0 if none).
@@ -101,12 +95,16 @@ enum class MapMode { kRead, kWrite, kCheck };
 
 struct MapRequest {
   MapMode mode = MapMode::kRead;
+  caps::MutableFormat format = caps::MutableFormat::kSdmf;  // the cap's: how shares are read
   std::string storage_index;  // 16 bytes
   std::string fingerprint;    // 32 bytes
   std::string writekey;       // write mode: 16 bytes
 };
 
-// `progress` and `stop` are borrowed: they must outlive the completion.
+// Maps the servers' shares of `request.storage_index`. `done` runs exactly
+// once, on a later turn, with the map or Cancelled (when `stop` says so),
+// also when there are no servers. `progress` and `stop` are borrowed: they
+// must outlive the completion.
 void UpdateServermap(Loop& loop, std::vector<grid::GridServer> servers, MapRequest request,
                      grid::ProgressFn* progress, grid::StopFn* stop, Callback<void(Result<Servermap>)> done);
 

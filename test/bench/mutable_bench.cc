@@ -38,6 +38,7 @@
 #include "cairn/http/server.h"
 #include "cairn/mutable/mutable_file.h"
 #include "cairn/mutable/sdmf.h"
+#include "cairn/mutable/share_format.h"
 #include "cairn/store/store.h"
 #include "cairn/tls/identity.h"
 #include "cairn/tls/server.h"
@@ -243,18 +244,20 @@ int main() {
       auto sig = key->Sign(enc->signed_prefix());
       auto shares = enc->Shares(*sig);
       publish_ms += MsSince(start);
-      std::map<std::uint32_t, mutable_files::SdmfShare> parsed;
+      // Read back through the format interface, as a retrieve does.
+      const mutable_files::ShareFormat& format = mutable_files::SdmfFormat();
+      std::map<std::uint32_t, mutable_files::MutableShare> parsed;
       for (std::uint32_t i = 0; i < k; ++i) {
         start = Clock::now();
-        auto s = mutable_files::ParseSdmfShare((*shares)[i]);
-        if (!s.ok() || !mutable_files::VerifySdmfShare(*s, i, keys.fingerprint).ok()) return 1;
+        auto s = format.ParseShare((*shares)[i]);
+        if (!s.ok() || !format.VerifyShare(*s, i, keys.fingerprint).ok()) return 1;
         verify_ms += MsSince(start);
         parsed.emplace(i, std::move(*s));
       }
-      std::map<std::uint32_t, const mutable_files::SdmfShare*> view;
+      std::map<std::uint32_t, const mutable_files::MutableShare*> view;
       for (const auto& [i, s] : parsed) view[i] = &s;
       start = Clock::now();
-      auto plain = mutable_files::DecodeSdmf(view, keys.readkey);
+      auto plain = format.Decode(view, keys.readkey);
       decode_ms += MsSince(start);
       if (!plain.ok() || *plain != data) return std::fprintf(stderr, "mutable_bench: round trip failed\n"), 1;
     }

@@ -5,7 +5,8 @@
 // share hash tree over the N roots; a signed 59-byte prefix; the share data
 // at the fixed offset 2167. As with SDMF, the signature is made between
 // Encode and Shares, where the caller chooses. Self-contained values: one
-// thread at a time.
+// thread at a time. MdmfFormat() (share_format.h) offers the same behind
+// the format interface.
 #pragma once
 
 #include <cstdint>
@@ -16,11 +17,13 @@
 
 #include "cairn/caps/keys.h"
 #include "cairn/core/status.h"
+#include "cairn/mutable/share_format.h"
 
 namespace cairn::mutable_files {
 
 inline constexpr std::uint64_t kMdmfMaxSegmentSize = 131072;
 inline constexpr std::size_t kMdmfSignedPrefixSize = 59;
+inline constexpr std::size_t kMdmfCheckstringSize = 41;
 inline constexpr std::uint64_t kMdmfShareDataOffset = 2167;
 inline constexpr std::uint64_t kMdmfPrivateKeyOffset = 123;
 
@@ -68,6 +71,12 @@ struct MdmfShare {
   std::uint64_t num_segments() const;
 };
 
+// Parses the 123-byte header (the one place it is parsed: ParseMdmfShare
+// and MdmfFormat() use it); `bytes` may end before the share does.
+// InvalidArgument (naming the field) on a short or garbled header.
+Result<ShareHeader> ParseMdmfHeader(std::string_view bytes);
+// Parses a whole share; InvalidArgument as ParseMdmfHeader, or when a part
+// lies past the end or the segments do not fit.
 Result<MdmfShare> ParseMdmfShare(std::string_view bytes);
 // Fingerprint, signature, every block against the block hash tree, and the
 // tree's root against the share hash chain and the signed root.

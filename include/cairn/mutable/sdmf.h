@@ -11,7 +11,8 @@
 // Encode can also run in steps spread over threads (EncodeBlocks, then
 // HashBlocks over disjoint share ranges at once, then Seal; LayOut of
 // disjoint ranges at once, the signature set afterwards). Otherwise
-// self-contained values: one thread at a time.
+// self-contained values: one thread at a time. SdmfFormat()
+// (share_format.h) offers the same behind the format interface.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,7 @@
 
 #include "cairn/caps/keys.h"
 #include "cairn/core/status.h"
+#include "cairn/mutable/share_format.h"
 
 namespace cairn::mutable_files {
 
@@ -91,6 +93,12 @@ struct SdmfShare {
   std::string encprivkey;
   std::string signed_prefix;  // bytes [0, 75)
 };
+
+// Parses the 107-byte header (the one place it is parsed: ParseSdmfShare
+// and SdmfFormat() use it): every field and range, each offset checked
+// against the others; `bytes` may end before the share does.
+// InvalidArgument (naming the field) on a short or garbled header.
+Result<ShareHeader> ParseSdmfHeader(std::string_view bytes);
 
 // Parses the byte layout; InvalidArgument (naming the field) on a
 // malformed or truncated share or another version.

@@ -1,0 +1,227 @@
+// RetrieveMutable against several in-process GBS servers on one loop
+// (mutable_fixture.h): reads with N-k servers down, no wait for a slow
+// server, corrupt shares detected, advised and skipped, a fallback to the
+// next recoverable version (corrupt or unreadable newest), and a version
+// published between a retrieve's map and its fetch (read whole after a
+// second map, or UncoordinatedWrite when it keeps changing). Every
+// completion is checked to run exactly once and never inside the
+// initiating call.
+#include "cairn/mutable/mutable_file.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "unit/mutable/mutable_fixture.h"
+
+namespace cairn::mutable_files {
+namespace {
+
+TEST_F(MutableTest, ReadsWithNMinusKServersDown) {
+  StartServers(5);
+  NewKey key = Key();
+  std::string data = Pattern(20000, 5);
+  ASSERT_TRUE(Create(key, data, Options(3, 5, 4)).ok());
+  StopServer(*servers[0], false);
+  StopServer(*servers[3], false);
+  auto got = Get(*caps::ToReadCap(key.writecap));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->contents == data);
+  for (const auto& [sh, name] : got->shares_used) EXPECT_TRUE(name != "s0" && name != "s3");
+  // Publishing on three servers cannot reach happiness 4: the failed
+  // servers are named, and nothing is written.
+  std::uint64_t writes = 0;
+  for (std::size_t i = 0; i < servers.size(); ++i) writes += servers[i]->gbs ? Requests(i, "read_test_write") : 0;
+  auto put = Put(key.writecap, Pattern(100, 6), Options(3, 5, 4));
+  EXPECT_EQ(put.status().code(), Code::kNotEnoughServers) << put.status().ToString();
+  EXPECT_NE(put.status().message().find("s0"), std::string_view::npos) << put.status().ToString();
+  for (std::size_t i = 0; i < servers.size(); ++i) writes -= servers[i]->gbs ? Requests(i, "read_test_write") : 0;
+  EXPECT_EQ(writes, 0u);
+  StopServer(*servers[4], false);
+  auto lost = Get(key.writecap);
+  EXPECT_EQ(lost.status().code(), Code::kNotEnoughServers) << lost.status().ToString();
+}
+
+TEST_F(MutableTest, RetrieveDoesNotWaitForASlowServer) {
+  StartServers(6);
+  NewKey key = Key();
+  std::string data = Pattern(30000, 21);
+  auto created = Create(key, data, Options(2, 4, 3));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  // The holder of share 0 answers its share list 30 s late: 2k = 4 other
+  // servers answered and a version is recoverable, which is enough.
+  const std::size_t slow = ServerIndex(created->placement.at(0).front());
+  gbs::ClientOptions co;
+  co.TEST_late_ms = 30000;
+  co.TEST_fault = [](std::string_view endpoint) {
+    return endpoint == "list" ? gbs::Fault::kAnswerLate : gbs::Fault::kNone;
+  };
+  ReplaceClient(slow, std::move(co));
+  const std::uint64_t start = loop.NowMs();
+  auto got = Get(key.writecap);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_LT(loop.NowMs() - start, 10000u);
+  EXPECT_TRUE(got->contents == data);
+  for (const auto& [sh, name] : got->shares_used) EXPECT_NE(ServerIndex(name), slow);
+}
+
+TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
+  StartServers(5);
+  NewKey key = Key();
+  std::string data = Pattern(30000, 8);
+  auto created = Create(key, data, Options(3, 5, 4));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  // Share 0 (the first a reader tries) gets a flipped byte in its block,
+  // which only the full verification sees; share 1 a flipped signature
+  // byte, which the servermap already sees.
+  std::size_t s0 = ServerIndex(created->placement.at(0).front());
+  std::size_t s1 = ServerIndex(created->placement.at(1).front());
+  std::string share0 = ReadShare(s0, key.writecap, 0);
+  std::uint64_t o_data = GetBe(share0, 87, 4);
+  Overwrite(s0, key, 0, o_data + 7, std::string(1, static_cast<char>(share0[o_data + 7] ^ 0x20)));
+  std::string share1 = ReadShare(s1, key.writecap, 1);
+  std::uint64_t o_sig = GetBe(share1, 75, 4);
+  Overwrite(s1, key, 1, o_sig + 3, std::string(1, static_cast<char>(share1[o_sig + 3] ^ 0x01)));
+  auto got = Get(key.writecap);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->contents == data);
+  EXPECT_EQ(got->corrupt_shares, 2u);
+  EXPECT_FALSE(got->shares_used.count(0));
+  EXPECT_FALSE(got->shares_used.count(1));
+  EXPECT_GE(Requests(s0, "corrupt_mutable"), 1u);
+  EXPECT_GE(Requests(s1, "corrupt_mutable"), 1u);
+  // A publish rewrites the corrupt shares too (tested against what was
+  // there), and the file is whole again.
+  auto put = Put(key.writecap, Pattern(100, 9), Options(3, 5, 4));
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  ExpectPlacedAndValid(*put, key, 5);
+  auto again = Get(key.writecap);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->corrupt_shares, 0u);
+  EXPECT_TRUE(again->contents == Pattern(100, 9));
+}
+
+// Seqnum 2 sits on three servers only (the other three refused its
+// writes and keep seqnum 1), and all but one of its shares are corrupt in
+// their blocks, which only the full verification sees: seqnum 2 is
+// unrecoverable, so the retrieve reads seqnum 1, advising the corrupt ones.
+TEST_F(MutableTest, RetrieveFallsBackToTheNextRecoverableVersion) {
+  TwoVersionFile f;
+  ASSERT_NO_FATAL_FAILURE(MakeTwoVersions(41, &f));
+  const NewKey& key = f.key;
+  const std::set<std::size_t>& keep_v1 = f.keep_v1;
+  std::size_t corrupted = 0;
+  std::set<std::size_t> v2_servers;
+  for (const auto& [sh, names] : f.put->placement) {
+    for (const std::string& name : names) {
+      ASSERT_FALSE(keep_v1.count(ServerIndex(name)));
+      v2_servers.insert(ServerIndex(name));
+      if (sh == 0 && name == names.front()) continue;  // the one good share of seqnum 2
+      CorruptBlock(ServerIndex(name), key, sh);
+      ++corrupted;
+    }
+  }
+  ASSERT_GE(corrupted, 5u);
+  auto got = Get(*caps::ToReadCap(key.writecap));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->seqnum, 1u);
+  EXPECT_TRUE(got->contents == f.v1);
+  EXPECT_EQ(got->versions_tried, 2u);
+  EXPECT_EQ(got->shares_used.size(), 2u);
+  for (const auto& [sh, name] : got->shares_used) EXPECT_TRUE(keep_v1.count(ServerIndex(name))) << name;
+  // Every corrupt share the retrieve read was advised to its server.
+  EXPECT_GE(got->corrupt_shares, 1u);
+  std::uint64_t advised = 0;
+  for (std::size_t i : v2_servers) advised += Requests(i, "corrupt_mutable");
+  EXPECT_EQ(advised, got->corrupt_shares);
+}
+
+// Seqnum 2 as in the test above, but every read of its servers fails once
+// the servermap is made: seqnum 2 cannot be read, seqnum 1 is.
+TEST_F(MutableTest, RetrieveFallsBackWhenTheNewestVersionCannotBeRead) {
+  TwoVersionFile f;
+  ASSERT_NO_FATAL_FAILURE(MakeTwoVersions(43, &f));
+  const NewKey& key = f.key;
+  const std::set<std::size_t>& keep_v1 = f.keep_v1;
+  auto reads_fail = std::make_shared<bool>(false);
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    if (keep_v1.count(i)) continue;
+    gbs::ClientOptions co;
+    co.TEST_fault = [reads_fail](std::string_view endpoint) {
+      return endpoint == "read" && *reads_fail ? gbs::Fault::kFailAtOnce : gbs::Fault::kNone;
+    };
+    ReplaceClient(i, std::move(co));
+  }
+  RetrieveOptions o;
+  o.TEST_before_fetch = [reads_fail](std::function<void()> resume) {
+    *reads_fail = true;
+    resume();
+  };
+  auto got = GetWith(key.writecap, std::move(o));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->seqnum, 1u);
+  EXPECT_TRUE(got->contents == f.v1);
+  EXPECT_EQ(got->corrupt_shares, 0u);  // unreadable is not corrupt
+  for (const auto& [sh, name] : got->shares_used) EXPECT_TRUE(keep_v1.count(ServerIndex(name))) << name;
+}
+
+// Another writer publishes between the retrieve's servermap and its fetch:
+// the shares read no longer match the mapped version. The retrieve never
+// mixes them; it maps once more and reads the new version whole.
+TEST_F(MutableTest, AVersionPublishedDuringARetrieveIsReadWholeAfterASecondMap) {
+  StartServers(5);
+  NewKey key = Key();
+  const std::string v1 = Pattern(30000, 51), v2 = Pattern(29000, 52);
+  ASSERT_TRUE(Create(key, v1, Options(3, 5, 4)).ok());
+  int calls = 0;
+  std::optional<Result<PublishResult>> put;
+  RetrieveOptions o;
+  o.TEST_before_fetch = [&](std::function<void()> resume) {
+    if (++calls > 1) return resume();
+    PublishMutable(loop, Grid(), key.writecap, v2, Options(3, 5, 4), nullptr, nullptr,
+                   [&put, resume](Result<PublishResult> r) {
+                     put.emplace(std::move(r));
+                     resume();
+                   });
+  };
+  auto got = GetWith(key.writecap, std::move(o));
+  ASSERT_TRUE(put && put->ok()) << (put ? put->status().ToString() : "no publish");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(got->servermap_updates, 2u);
+  EXPECT_EQ(got->seqnum, 2u);
+  EXPECT_TRUE(got->contents == v2) << "not the new version whole";
+  EXPECT_EQ(got->corrupt_shares, 0u);  // a rewritten share is not corrupt
+}
+
+// A writer that publishes again before each fetch: after the second map
+// the retrieve gives up with UncoordinatedWrite rather than loop or mix.
+TEST_F(MutableTest, AFileThatKeepsChangingUnderARetrieveIsUncoordinatedWrite) {
+  StartServers(4);
+  NewKey key = Key();
+  ASSERT_TRUE(Create(key, Pattern(20000, 61), Options(2, 4, 3)).ok());
+  int calls = 0;
+  RetrieveOptions o;
+  o.TEST_before_fetch = [&](std::function<void()> resume) {
+    ++calls;
+    PublishMutable(loop, Grid(), key.writecap, Pattern(20000, 61 + static_cast<unsigned>(calls)), Options(2, 4, 3),
+                   nullptr, nullptr, [resume](Result<PublishResult> r) {
+                     EXPECT_TRUE(r.ok()) << r.status().ToString();
+                     resume();
+                   });
+  };
+  auto got = GetWith(key.writecap, std::move(o));
+  EXPECT_EQ(got.status().code(), Code::kUncoordinatedWrite) << got.status().ToString();
+  EXPECT_EQ(calls, 2);
+  // Left alone, the file reads as the last version published.
+  auto after = Get(key.writecap);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->seqnum, 3u);
+  EXPECT_TRUE(after->contents == Pattern(20000, 63));
+}
+
+}  // namespace
+}  // namespace cairn::mutable_files
