@@ -1,12 +1,36 @@
 // The GBS client: requests built from typed arguments, answers checked and
-// decoded. Loop thread only.
+// decoded. Every public call wraps its completion in Once() at its first
+// line, so the #877 tripwire checks all of them. Loop thread only.
 #include "cairn/gbs/client.h"
 
 #include "cairn/core/base32.h"
+#include "cairn/core/scheduler.h"
 #include "cairn/gbs/fields.h"
 
 namespace cairn::gbs {
 namespace {
+
+// A call's completion, checked: it runs at most once (a second delivery is
+// a broken invariant and aborts), and never in the turn the call started
+// (ReentryGuard: debug builds abort). `op` names the call in the abort.
+template <typename T>
+Callback<void(T)> Once(const Scheduler& scheduler, const char* op, Callback<void(T)> done) {
+  return [guard = ReentryGuard(scheduler, op), op, done = std::move(done)](T v) mutable {
+    guard.Deliver();
+    CAIRN_CHECK(static_cast<bool>(done), std::string(op) + " completed twice");
+    Callback<void(T)> run = std::move(done);
+    run(std::move(v));
+  };
+}
+
+Task Once(const Scheduler& scheduler, const char* op, Task done) {
+  return [guard = ReentryGuard(scheduler, op), op, done = std::move(done)]() mutable {
+    guard.Deliver();
+    CAIRN_CHECK(static_cast<bool>(done), std::string(op) + " completed twice");
+    Task run = std::move(done);
+    run();
+  };
+}
 
 std::string SiText(const StorageIndex& si) {
   return Base32Encode(std::string_view(reinterpret_cast<const char*>(si.data()), si.size()));
@@ -68,6 +92,7 @@ Status StatusOfHttp(int http_status, std::string_view body) {
 // and dropped, so a duplicated answer can never complete a call twice.
 struct Client::Call {
   Callback<void(Result<http::ClientResponse>)> on_answer;
+  bool pending() const { return static_cast<bool>(on_answer); }
   void Answer(ClientStats* stats, Result<http::ClientResponse> r) {
     if (!on_answer) {
       ++stats->duplicate_answers;
@@ -102,6 +127,15 @@ const http::ClientStats& Client::http_stats() const { return http_->stats(); }
 std::size_t Client::open_connections() const { return http_->open_connections(); }
 
 void Client::Close(Task done) {
+  done = Once(loop_, "gbs::Client::Close", std::move(done));
+  // A late answer still waiting is cancelled; its call completes now with
+  // ShuttingDown, as every call in flight does.
+  for (LateAnswer& late : late_timers_) {
+    late.timer.reset();
+    loop_.Post([call = std::move(late.call), stats = &stats_, alive = std::weak_ptr<bool>(alive_)] {
+      if (!alive.expired() && call->pending()) call->Answer(stats, Status::ShuttingDown("the GBS client is closing"));
+    });
+  }
   late_timers_.clear();
   http_->Close(std::move(done));
 }
@@ -128,9 +162,10 @@ void Client::Send(std::string_view endpoint, http::ClientRequest request,
     if (alive.expired()) return;
     if (fault == Fault::kAnswerLate) {
       // The client owns the timer: a client closed first cancels it.
-      late_timers_.push_back(loop_.PostAfter(late, [call, stats, r = std::move(r)]() mutable {
-        call->Answer(stats, std::move(r));
-      }));
+      late_timers_.push_back({loop_.PostAfter(late, [call, stats, r = std::move(r)]() mutable {
+                                call->Answer(stats, std::move(r));
+                              }),
+                              call});
       return;
     }
     if (fault == Fault::kAnswerTwice) {
@@ -144,6 +179,7 @@ void Client::Send(std::string_view endpoint, http::ClientRequest request,
 }
 
 void Client::GetVersion(Callback<void(Result<Version>)> done) {
+  done = Once(loop_, "gbs::Client::GetVersion", std::move(done));
   http::ClientRequest r = Request("GET", "/storage/v1/version");
   r.max_response_bytes = options_.cbor_response_bytes;
   Send("version", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
@@ -156,6 +192,7 @@ void Client::GetVersion(Callback<void(Result<Version>)> done) {
 }
 
 void Client::AddLease(const StorageIndex& si, const LeaseSecrets& lease, Callback<void(Status)> done) {
+  done = Once(loop_, "gbs::Client::AddLease", std::move(done));
   http::ClientRequest r = Request("PUT", "/storage/v1/lease/" + SiText(si));
   AddLeaseSecrets(r, lease);
   Send("lease", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
@@ -165,6 +202,7 @@ void Client::AddLease(const StorageIndex& si, const LeaseSecrets& lease, Callbac
 
 void Client::Allocate(const StorageIndex& si, const std::string& upload_secret, const LeaseSecrets& lease,
                       const AllocateRequest& request, Callback<void(Result<AllocateResponse>)> done) {
+  done = Once(loop_, "gbs::Client::Allocate", std::move(done));
   http::ClientRequest r = Request("POST", Prefix(false) + SiText(si));
   AddLeaseSecrets(r, lease);
   AddSecret(r, SecretKind::kUpload, upload_secret);
@@ -182,6 +220,7 @@ void Client::Allocate(const StorageIndex& si, const std::string& upload_secret, 
 
 void Client::WriteChunk(const StorageIndex& si, std::uint32_t shnum, const std::string& upload_secret,
                         std::uint64_t offset, std::string data, Callback<void(Result<WriteResult>)> done) {
+  done = Once(loop_, "gbs::Client::WriteChunk", std::move(done));
   if (data.empty()) {
     loop_.Post([done = std::move(done)]() mutable { done(Status::InvalidArgument("write: an empty chunk")); });
     return;
@@ -205,6 +244,7 @@ void Client::WriteChunk(const StorageIndex& si, std::uint32_t shnum, const std::
 
 void Client::Abort(const StorageIndex& si, std::uint32_t shnum, const std::string& upload_secret,
                    Callback<void(Status)> done) {
+  done = Once(loop_, "gbs::Client::Abort", std::move(done));
   http::ClientRequest r = Request("PUT", Prefix(false) + SiText(si) + "/" + std::to_string(shnum) + "/abort");
   AddSecret(r, SecretKind::kUpload, upload_secret);
   Send("abort", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
@@ -225,9 +265,11 @@ void Client::List(bool mutable_share, const StorageIndex& si, Callback<void(Resu
 }
 
 void Client::ListImmutable(const StorageIndex& si, Callback<void(Result<ShareNumbers>)> done) {
+  done = Once(loop_, "gbs::Client::ListImmutable", std::move(done));
   List(false, si, std::move(done));
 }
 void Client::ListMutable(const StorageIndex& si, Callback<void(Result<ShareNumbers>)> done) {
+  done = Once(loop_, "gbs::Client::ListMutable", std::move(done));
   List(true, si, std::move(done));
 }
 
@@ -260,15 +302,18 @@ void Client::Read(bool mutable_share, const StorageIndex& si, std::uint32_t shnu
 
 void Client::ReadImmutable(const StorageIndex& si, std::uint32_t shnum, std::uint64_t offset, std::uint64_t length,
                            Callback<void(Result<std::string>)> done) {
+  done = Once(loop_, "gbs::Client::ReadImmutable", std::move(done));
   Read(false, si, shnum, offset, length, std::move(done));
 }
 void Client::ReadMutable(const StorageIndex& si, std::uint32_t shnum, std::uint64_t offset, std::uint64_t length,
                          Callback<void(Result<std::string>)> done) {
+  done = Once(loop_, "gbs::Client::ReadMutable", std::move(done));
   Read(true, si, shnum, offset, length, std::move(done));
 }
 
 void Client::AdviseCorrupt(bool mutable_share, const StorageIndex& si, std::uint32_t shnum, std::string_view reason,
                            Callback<void(Status)> done) {
+  done = Once(loop_, "gbs::Client::AdviseCorrupt", std::move(done));
   http::ClientRequest r = Request("POST", Prefix(mutable_share) + SiText(si) + "/" + std::to_string(shnum) + "/corrupt");
   r.headers.push_back({"Content-Type", "application/cbor"});
   r.body = EncodeCorruption(reason);
@@ -284,6 +329,7 @@ void Client::ReadTestWrite(const StorageIndex& si, const std::string& write_enab
 
 void Client::ReadTestWriteEncoded(const StorageIndex& si, const std::string& write_enabler, const LeaseSecrets& lease,
                                   std::string body, Callback<void(Result<RtwResponse>)> done) {
+  done = Once(loop_, "gbs::Client::ReadTestWrite", std::move(done));
   http::ClientRequest r = Request("POST", Prefix(true) + SiText(si) + "/read-test-write");
   AddLeaseSecrets(r, lease);
   AddSecret(r, SecretKind::kWriteEnabler, write_enabler);

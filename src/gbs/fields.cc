@@ -59,8 +59,7 @@ std::string SecretValue(SecretKind kind, std::string_view secret) {
   return std::string(SecretKindName(kind)) + " " + crypto::Base64Encode(secret);
 }
 
-Result<Secrets> ParseSecrets(const std::vector<std::string_view>& values,
-                             std::initializer_list<SecretKind> required) {
+Result<Secrets> ParseSecrets(const std::vector<std::string_view>& values, SecretSet required) {
   Secrets out;
   for (std::string_view raw : values) {
     std::string_view v = Trim(raw);
@@ -83,11 +82,10 @@ Result<Secrets> ParseSecrets(const std::vector<std::string_view>& values,
     }
     out.value[idx] = std::move(secret).value();
   }
-  bool want[kSecretKinds] = {};
-  for (SecretKind k : required) want[static_cast<int>(k)] = true;
   for (int i = 0; i < kSecretKinds; ++i) {
-    if (want[i] && !out.value[i]) return Status::InvalidArgument(std::string("missing secret ") + kKindNames[i]);
-    if (!want[i] && out.value[i]) {
+    const bool want = required.contains(static_cast<SecretKind>(i));
+    if (want && !out.value[i]) return Status::InvalidArgument(std::string("missing secret ") + kKindNames[i]);
+    if (!want && out.value[i]) {
       return Status::InvalidArgument(std::string("secret ") + kKindNames[i] + " is not expected on this request");
     }
   }

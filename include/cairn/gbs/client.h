@@ -12,7 +12,9 @@
 //
 // Every completion runs exactly once, from a fresh loop turn (Loop::Post),
 // never inside the call that started it, also when it fails at once (a dead
-// server): Tahoe-LAFS ticket #877. Each Client has its own connections, so
+// server, a closed client, a bad argument): Tahoe-LAFS ticket #877. Each
+// call holds a ReentryGuard, so debug builds abort if one ever completes in
+// the turn it started, and a second completion aborts every build. Each Client has its own connections, so
 // one server's failures never touch another Client. Loop thread only.
 #pragma once
 
@@ -120,6 +122,7 @@ class Client {
                             std::string body, Callback<void(Result<RtwResponse>)> done);
 
   // Fails every call in flight with ShuttingDown; `done` on a later turn.
+  // Calls made after Close fail with ShuttingDown, on a later turn.
   void Close(Task done);
 
   const ClientStats& stats() const { return stats_; }
@@ -142,7 +145,12 @@ class Client {
   std::unique_ptr<http::Client> http_;
   ClientStats stats_;
   std::shared_ptr<bool> alive_;
-  std::vector<std::unique_ptr<Timer>> late_timers_;  // Fault::kAnswerLate only
+  // Fault::kAnswerLate only: the timers holding late answers, and their calls.
+  struct LateAnswer {
+    std::unique_ptr<Timer> timer;
+    std::shared_ptr<Call> call;
+  };
+  std::vector<LateAnswer> late_timers_;
 };
 
 // The Status for an HTTP answer that is not the endpoint's success.

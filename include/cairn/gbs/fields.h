@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,22 @@ enum class SecretKind { kLeaseRenew, kLeaseCancel, kUpload, kWriteEnabler };
 inline constexpr int kSecretKinds = 4;
 const char* SecretKindName(SecretKind k);  // "lease-renew-secret", ...
 
+// A set of secret kinds, as an endpoint requires them.
+class SecretSet {
+ public:
+  constexpr SecretSet() = default;
+  constexpr SecretSet(std::initializer_list<SecretKind> kinds) {  // NOLINT: a set is written as a list
+    for (SecretKind k : kinds) bits_ |= Bit(k);
+  }
+  constexpr bool contains(SecretKind k) const { return (bits_ & Bit(k)) != 0; }
+  constexpr bool empty() const { return bits_ == 0; }
+  constexpr bool operator==(const SecretSet&) const = default;
+
+ private:
+  static constexpr unsigned Bit(SecretKind k) { return 1u << static_cast<unsigned>(k); }
+  unsigned bits_ = 0;
+};
+
 struct Secrets {
   std::optional<std::string> value[kSecretKinds];
   const std::optional<std::string>& operator[](SecretKind k) const { return value[static_cast<int>(k)]; }
@@ -32,7 +49,7 @@ struct Secrets {
 // be exactly `required` (a missing or an extra kind is InvalidArgument, a
 // 400, as the real server answers); a repeated kind keeps the last value;
 // values are standard base64, non-empty, and lease secrets exactly 32 bytes.
-Result<Secrets> ParseSecrets(const std::vector<std::string_view>& values, std::initializer_list<SecretKind> required);
+Result<Secrets> ParseSecrets(const std::vector<std::string_view>& values, SecretSet required);
 // One header value: "<kind> <base64(secret)>".
 std::string SecretValue(SecretKind kind, std::string_view secret);
 

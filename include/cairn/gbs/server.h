@@ -4,7 +4,12 @@
 // routes, checks the secrets and the media types, streams immutable uploads
 // into the store with backpressure, and answers with the status codes and
 // bodies a real Tahoe-LAFS client expects. docs/gbs.md lists every endpoint,
-// status and limit. Loop thread only.
+// status and limit.
+//
+// The endpoints are one table (src/gbs/routes.cc): a row per endpoint with
+// its method, path pattern, secrets, body kind and handler. Everything a row
+// says is checked once, before the handler runs (src/gbs/auth.cc), and each
+// endpoint is one method below (src/gbs/handlers_*.cc). Loop thread only.
 #pragma once
 
 #include <array>
@@ -19,6 +24,8 @@
 #include "cairn/store/store.h"
 
 namespace cairn::gbs {
+
+struct Route;
 
 struct StorageServerOptions {
   std::string swissnum;               // the secret path segment of the NURL
@@ -61,10 +68,32 @@ class StorageServer {
   struct StreamedRead;
 
  private:
-  Loop& loop_;
-  store::ShareStore& store_;
+  // The endpoint table names the handlers below.
+  friend struct Route;
+  using CallPtr = std::shared_ptr<Call>;
+
+  // One method per endpoint. Each runs once its row's checks passed: the
+  // call holds the storage index, share number and secrets from the
+  // request, and for a CBOR endpoint its whole body. Each answers exactly
+  // once, from a later turn.
+  void Version(const CallPtr& call);           // handlers_version.cc
+  void AddLease(const CallPtr& call);          // handlers_lease.cc
+  void Allocate(const CallPtr& call);          // handlers_immutable.cc
+  void Write(const CallPtr& call);
+  void Abort(const CallPtr& call);
+  void ListImmutable(const CallPtr& call);
+  void ReadImmutable(const CallPtr& call);
+  void CorruptImmutable(const CallPtr& call);
+  void ReadTestWrite(const CallPtr& call);     // handlers_mutable.cc
+  void ListMutable(const CallPtr& call);
+  void ReadMutable(const CallPtr& call);
+  void CorruptMutable(const CallPtr& call);
+
   // Admits queued uploads into free slots, on a later turn.
   void AdmitWaitingUploads();
+
+  Loop& loop_;
+  store::ShareStore& store_;
 
   StorageServerOptions options_;
   StorageServerStats stats_;

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <type_traits>
 
 #include "cairn/gbs/server.h"
 #include "cairn/http/server.h"
@@ -271,6 +272,120 @@ TEST_F(GbsClientTest, FailAtOnceFaultCompletesOnALaterTurn) {
   auto v = Sync<Result<Version>>([&](auto cb) { c->GetVersion(std::move(cb)); });
   EXPECT_EQ(v.status().code(), Code::kUnavailable);
   EXPECT_EQ(c->open_connections(), 0u);  // nothing was sent
+}
+
+// Counts completions of calls that fail at once: none inside the call, one
+// on a later turn, never a second.
+class Counter {
+ public:
+  template <typename R>
+  Callback<void(R)> Expect(Code code) {
+    return [this, code](R r) {
+      ++done_;
+      if constexpr (std::is_same_v<R, Status>) {
+        EXPECT_EQ(r.code(), code) << r.ToString();
+      } else {
+        EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+      }
+    };
+  }
+  int done() const { return done_; }
+
+ private:
+  int done_ = 0;
+};
+
+TEST_F(GbsClientTest, BadArgumentsFailOnALaterTurn) {
+  Counter n;
+  int calls = 0;
+  auto check_call = [&] {
+    ++calls;
+    EXPECT_EQ(n.done(), 0) << "call " << calls << " completed inside the call that started it";
+  };
+  client->WriteChunk(Si(1), 0, kUpload, 0, "", n.Expect<Result<WriteResult>>(Code::kInvalidArgument));
+  check_call();
+  client->ReadImmutable(Si(1), 0, 0, 0, n.Expect<Result<std::string>>(Code::kInvalidArgument));
+  check_call();
+  client->ReadMutable(Si(1), 0, 0, (64ull << 20) + 1, n.Expect<Result<std::string>>(Code::kInvalidArgument));
+  check_call();
+  client->ReadMutable(Si(1), 0, ~0ull - 2, 10, n.Expect<Result<std::string>>(Code::kInvalidArgument));
+  check_call();
+  ASSERT_TRUE(loop.RunUntil([&] { return n.done() == 4; }, 20000));
+  loop.RunUntil([] { return false; }, 50);
+  EXPECT_EQ(n.done(), 4) << "a call completed twice";
+  EXPECT_EQ(client->stats().calls, 0u) << "nothing was sent";
+}
+
+TEST_F(GbsClientTest, CallsOnAClosedClientFailOnALaterTurn) {
+  auto c = std::make_unique<Client>(loop, ctx, nurl);
+  // Open a connection first, so that Close has something to close.
+  {
+    std::optional<Result<Version>> v;
+    c->GetVersion([&](Result<Version> r) { v.emplace(std::move(r)); });
+    ASSERT_TRUE(loop.RunUntil([&] { return v.has_value(); }, 20000));
+    ASSERT_TRUE(v->ok()) << v->status().ToString();
+  }
+  bool closed = false;
+  c->Close([&] { closed = true; });
+  EXPECT_FALSE(closed) << "Close completed inside the call";
+  ASSERT_TRUE(loop.RunUntil([&] { return closed; }, 20000));
+  RtwRequest w;
+  w.shares[0].write.push_back({0, "x"});
+  // One call of each kind, each checked right after it returns.
+  std::vector<Callback<void(Counter&)>> calls;
+  calls.push_back([&](Counter& k) { c->GetVersion(k.Expect<Result<Version>>(Code::kShuttingDown)); });
+  calls.push_back([&](Counter& k) { c->AddLease(Si(1), kLease, k.Expect<Status>(Code::kShuttingDown)); });
+  calls.push_back([&](Counter& k) {
+    c->Allocate(Si(1), kUpload, kLease, {{0}, 10}, k.Expect<Result<AllocateResponse>>(Code::kShuttingDown));
+  });
+  calls.push_back([&](Counter& k) {
+    c->WriteChunk(Si(1), 0, kUpload, 0, "abc", k.Expect<Result<WriteResult>>(Code::kShuttingDown));
+  });
+  calls.push_back([&](Counter& k) { c->Abort(Si(1), 0, kUpload, k.Expect<Status>(Code::kShuttingDown)); });
+  calls.push_back([&](Counter& k) { c->ListImmutable(Si(1), k.Expect<Result<ShareNumbers>>(Code::kShuttingDown)); });
+  calls.push_back([&](Counter& k) { c->ListMutable(Si(1), k.Expect<Result<ShareNumbers>>(Code::kShuttingDown)); });
+  calls.push_back([&](Counter& k) {
+    c->ReadImmutable(Si(1), 0, 0, 10, k.Expect<Result<std::string>>(Code::kShuttingDown));
+  });
+  calls.push_back([&](Counter& k) {
+    c->ReadMutable(Si(1), 0, 0, 10, k.Expect<Result<std::string>>(Code::kShuttingDown));
+  });
+  calls.push_back([&](Counter& k) { c->AdviseCorrupt(true, Si(1), 0, "bad", k.Expect<Status>(Code::kShuttingDown)); });
+  calls.push_back([&](Counter& k) {
+    c->ReadTestWrite(Si(1), kWe, kLease, w, k.Expect<Result<RtwResponse>>(Code::kShuttingDown));
+  });
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    Counter k;
+    calls[i](k);
+    EXPECT_EQ(k.done(), 0) << "call " << i << " completed inside the call that started it";
+    ASSERT_TRUE(loop.RunUntil([&] { return k.done() > 0; }, 20000)) << "call " << i;
+    loop.RunUntil([] { return false; }, 10);
+    EXPECT_EQ(k.done(), 1) << "call " << i;
+  }
+}
+
+TEST_F(GbsClientTest, CloseCompletesALateAnswerStillWaiting) {
+  ClientOptions o;
+  o.TEST_fault = [](std::string_view) { return Fault::kAnswerLate; };
+  o.TEST_late_ms = 600000;
+  auto c = std::make_unique<Client>(loop, ctx, nurl, std::move(o));
+  int done = 0;
+  Status st;
+  c->GetVersion([&](Result<Version> r) {
+    ++done;
+    st = r.status();
+  });
+  // Let the answer arrive and wait on its timer.
+  ASSERT_TRUE(loop.RunUntil([&] { return gbs->stats().requests.count("version") > 0; }, 20000));
+  loop.RunUntil([] { return false; }, 200);
+  EXPECT_EQ(done, 0);
+  bool closed = false;
+  c->Close([&] { closed = true; });
+  EXPECT_EQ(done, 0) << "completed inside Close";
+  ASSERT_TRUE(loop.RunUntil([&] { return closed && done > 0; }, 20000));
+  loop.RunUntil([] { return false; }, 20);
+  EXPECT_EQ(done, 1);
+  EXPECT_EQ(st.code(), Code::kShuttingDown) << st.ToString();
 }
 
 TEST_F(GbsClientTest, DroppedConnectionFailsTheCallOnce) {
