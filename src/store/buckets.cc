@@ -252,7 +252,7 @@ Result<WriteResult> ApplyWriteChunk(Batch& b, const StorageIndex& si, ShareNum s
     out.complete = true;
     if (b.Pending(key)) {
       b.PutPending(key, std::nullopt);
-      b.op_unlink_after.push_back(ranges_path);
+      b.UnlinkAfter(ranges_path);
     }
   } else {
     rec.written = std::move(written);
