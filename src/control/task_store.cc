@@ -1,5 +1,6 @@
-// Task records in LMDB, group-committed off the loop. Loop thread only,
-// except the commit work item, which touches only what it was handed.
+// Task records and named tables in LMDB, written through the store layer's
+// group commit. Loop thread only, except the ops' Apply, which runs in the
+// commit's work item and touches only what the op holds.
 #include "control/task_store.h"
 
 #include <lmdb.h>
@@ -9,33 +10,89 @@
 #include <cstring>
 #include <memory>
 
+#include "cairn/core/endian.h"
+
 namespace cairn::control {
 namespace {
 
-void EncodeKey(std::uint64_t id, unsigned char out[8]) {
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<unsigned char>(id & 0xff);
-    id >>= 8;
-  }
-}
+constexpr const char* kWho = "task records";
 
-std::uint64_t DecodeKey(const MDB_val& v) {
-  std::uint64_t id = 0;
-  const auto* p = static_cast<const unsigned char*>(v.mv_data);
-  for (std::size_t i = 0; i < v.mv_size && i < 8; ++i) id = (id << 8) | p[i];
-  return id;
-}
+Status LmdbError(const char* what, int rc) { return store::LmdbError(kWho, what, rc); }
 
-Status LmdbError(const char* what, int rc) {
-  std::string msg = std::string("task records: ") + what + ": " + mdb_strerror(rc);
-  if (rc == MDB_MAP_FULL || rc == ENOSPC) return Status::NoSpace(msg);
-  return Status::IoError(msg);
-}
+Status NotOpen() { return Status::FailedPrecondition("task records: not open"); }
 
 }  // namespace
 
+// The record changes gathered since the last batch left, written in one
+// nested transaction; their `durable` callbacks run with its outcome.
+class TaskStore::RecordsOp final : public store::CommitOp {
+ public:
+  explicit RecordsOp(TaskStore& owner) : CommitOp(owner.loop_, "TaskStore::Put", 0), owner_(&owner), dbi_(owner.dbi_) {}
+
+  // Loop thread, when taken into a batch: later changes go to the next one.
+  void Prepare() override {
+    if (!owner_) return;
+    changes_.swap(owner_->pending_);
+    done_.swap(owner_->pending_done_);
+    owner_->records_queued_ = false;
+    owner_ = nullptr;  // the work item must not touch the TaskStore
+  }
+  Status Apply(store::CommitBatch& b) override {
+    result_ = Write(b.txn());
+    return result_;
+  }
+  void Done(Status batch) override {
+    Prepare();  // a refused op never joined a batch
+    for (auto& cb : done_) cb(batch.ok() ? result_ : batch);
+  }
+
+ private:
+  Status Write(MDB_txn* txn) {
+    for (auto& [id, change] : changes_) {
+      unsigned char key[8];
+      PutBe(key, id, sizeof key);
+      MDB_val k{sizeof key, key};
+      int rc;
+      if (change.erase) {
+        rc = mdb_del(txn, dbi_, &k, nullptr);
+        if (rc == MDB_NOTFOUND) rc = 0;
+      } else {
+        MDB_val v{change.json.size(), change.json.data()};
+        rc = mdb_put(txn, dbi_, &k, &v, 0);
+      }
+      if (rc != 0) return LmdbError("write", rc);
+    }
+    return Status();
+  }
+
+  TaskStore* owner_;
+  MDB_dbi dbi_;
+  std::map<std::uint64_t, Change> changes_;
+  std::vector<Callback<void(Status)>> done_;
+  Status result_ = Status::Internal("task records: never written");
+};
+
+// One Transact: the caller's check-and-change in its own nested transaction.
+class TaskStore::TransactOp final : public store::CommitOp {
+ public:
+  TransactOp(Loop& loop, TxnOp op, Callback<void(Status)> done)
+      : CommitOp(loop, "TaskStore::Transact", 0), op_(std::move(op)), done_(std::move(done)) {}
+  Status Apply(store::CommitBatch& b) override {
+    result_ = op_(b.txn());
+    return result_;
+  }
+  void Done(Status batch) override {
+    if (done_) done_(batch.ok() ? result_ : batch);
+  }
+
+ private:
+  TxnOp op_;
+  Callback<void(Status)> done_;
+  Status result_ = Status::Internal("task records: operation never applied");
+};
+
 TaskStore::~TaskStore() {
-  CAIRN_CHECK(!in_flight_, "TaskStore destroyed with a commit in flight");
+  commit_.reset();  // REQUIRES no commit in flight (checked)
   if (env_) mdb_env_close(env_);
 }
 
@@ -57,7 +114,8 @@ Status TaskStore::Open(const std::string& dir, std::vector<std::pair<std::uint64
   if (rc == 0) {
     MDB_val k, v;
     for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-      records->emplace_back(DecodeKey(k), std::string(static_cast<const char*>(v.mv_data), v.mv_size));
+      std::uint64_t id = GetBe(static_cast<const std::uint8_t*>(k.mv_data), k.mv_size < 8 ? k.mv_size : 8);
+      records->emplace_back(id, std::string(static_cast<const char*>(v.mv_data), v.mv_size));
     }
     mdb_cursor_close(cur);
   }
@@ -67,6 +125,16 @@ Status TaskStore::Open(const std::string& dir, std::vector<std::pair<std::uint64
     mdb_txn_abort(txn);
   }
   if (rc != 0) return LmdbError("read", rc);
+  store::GroupCommitOptions o;
+  o.name = kWho;
+  o.env = env_;
+  // Every change queued while a commit runs goes into the next one.
+  o.batch_ops = ~0ull;
+  o.batch_bytes = ~0ull;
+  // A failed commit fails its batch only; the next batch tries again.
+  o.sticky_errors = false;
+  o.new_batch = [] { return std::make_unique<store::CommitBatch>(); };
+  commit_ = std::make_unique<store::GroupCommit>(loop_, std::move(o));
   return Status();
 }
 
@@ -85,105 +153,44 @@ Result<unsigned int> TaskStore::OpenTable(const char* name) {
 }
 
 void TaskStore::Transact(TxnOp op, Callback<void(Status)> done) {
-  ops_.push_back(Op{std::move(op), std::move(done)});
-  MaybeCommit();
+  auto item = std::make_unique<TransactOp>(loop_, std::move(op), std::move(done));
+  if (!commit_) {
+    loop_.Post([item = std::move(item)]() mutable { item->Done(NotOpen()); });
+    return;
+  }
+  commit_->Submit(std::move(item));
 }
 
 Status TaskStore::Read(Callback<Status(MDB_txn* txn)> fn) const {
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-  if (rc != 0) return LmdbError("read", rc);
-  Status st = fn(txn);
-  mdb_txn_abort(txn);
-  return st;
+  if (!commit_) return NotOpen();
+  return commit_->Read(std::move(fn));
 }
 
 void TaskStore::Put(std::uint64_t id, std::string json, Callback<void(Status)> durable) {
+  if (!commit_) {
+    if (durable) loop_.Post([durable = std::move(durable)]() mutable { durable(NotOpen()); });
+    return;
+  }
   pending_[id] = Change{false, std::move(json)};
   if (durable) pending_done_.push_back(std::move(durable));
-  MaybeCommit();
+  QueueRecords();
 }
 
 void TaskStore::Delete(std::uint64_t id) {
+  if (!commit_) return;
   pending_[id] = Change{true, {}};
-  MaybeCommit();
+  QueueRecords();
+}
+
+void TaskStore::QueueRecords() {
+  if (records_queued_) return;
+  records_queued_ = true;
+  commit_->Submit(std::make_unique<RecordsOp>(*this));
 }
 
 void TaskStore::Flush(Task done) {
-  if (idle()) {
-    loop_.Post(std::move(done));
-  } else {
-    flush_waiters_.push_back(std::move(done));
-  }
-}
-
-void TaskStore::MaybeCommit() {
-  if (idle()) {
-    for (Task& t : flush_waiters_) loop_.Post(std::move(t));
-    flush_waiters_.clear();
-  }
-  if (in_flight_ || (pending_.empty() && ops_.empty())) return;
-  in_flight_ = true;
-  auto batch = std::make_shared<std::map<std::uint64_t, Change>>();
-  batch->swap(pending_);
-  auto done = std::make_shared<std::vector<Callback<void(Status)>>>();
-  done->swap(pending_done_);
-  auto ops = std::make_shared<std::vector<Op>>();
-  ops->swap(ops_);
-  auto op_results = std::make_shared<std::vector<Status>>(ops->size());
-  MDB_env* env = env_;
-  MDB_dbi dbi = dbi_;
-  // One write transaction per batch, begun and committed inside one work
-  // item; mdb_txn_commit syncs before it returns.
-  loop_.Offload(
-      [env, dbi, batch, ops, op_results]() -> Status {
-        MDB_txn* txn = nullptr;
-        int rc = mdb_txn_begin(env, nullptr, 0, &txn);
-        if (rc != 0) return LmdbError("begin", rc);
-        // Each operation in a nested transaction: a refused check (conflict,
-        // not found) rolls back only its own changes.
-        for (std::size_t i = 0; i < ops->size(); ++i) {
-          MDB_txn* child = nullptr;
-          rc = mdb_txn_begin(env, txn, 0, &child);
-          if (rc != 0) {
-            mdb_txn_abort(txn);
-            return LmdbError("begin nested", rc);
-          }
-          (*op_results)[i] = (*ops)[i].op(child);
-          rc = (*op_results)[i].ok() ? mdb_txn_commit(child) : (mdb_txn_abort(child), 0);
-          if (rc != 0) {
-            mdb_txn_abort(txn);
-            return LmdbError("commit nested", rc);
-          }
-        }
-        for (auto& [id, change] : *batch) {
-          unsigned char key[8];
-          EncodeKey(id, key);
-          MDB_val k{sizeof key, key};
-          if (change.erase) {
-            rc = mdb_del(txn, dbi, &k, nullptr);
-            if (rc == MDB_NOTFOUND) rc = 0;
-          } else {
-            MDB_val v{change.json.size(), change.json.data()};
-            rc = mdb_put(txn, dbi, &k, &v, 0);
-          }
-          if (rc != 0) {
-            mdb_txn_abort(txn);
-            return LmdbError("write", rc);
-          }
-        }
-        rc = mdb_txn_commit(txn);
-        return rc == 0 ? Status() : LmdbError("commit", rc);
-      },
-      [this, done, ops, op_results](Status st) {
-        in_flight_ = false;
-        ++commits_;
-        for (auto& cb : *done) cb(st);
-        for (std::size_t i = 0; i < ops->size(); ++i) {
-          if ((*ops)[i].done) (*ops)[i].done(st.ok() ? (*op_results)[i] : st);
-        }
-        MaybeCommit();
-      });
+  if (!commit_) return loop_.Post(std::move(done));
+  commit_->WhenIdle(std::move(done));
 }
 
 }  // namespace cairn::control

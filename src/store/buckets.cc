@@ -166,6 +166,82 @@ Result<AllocateResult> ApplyAllocate(Batch& b, const StorageIndex& si, const std
   return out;
 }
 
+namespace {
+
+// Writes `data` at `offset` of the body. Written bytes are immutable: an
+// overlap with `written` must carry the same bytes (Conflict, nothing
+// written, otherwise).
+Status WriteOnce(Batch& b, int fd, const std::string& path, const std::vector<Range>& written,
+                 const StorageIndex& si, ShareNum shnum, std::uint64_t offset, const std::string& data) {
+  std::uint64_t end = offset + data.size();
+  for (const Range& g : written) {
+    std::uint64_t lo = std::max(g.begin, offset), hi = std::min(g.end, end);
+    if (lo >= hi) continue;
+    std::string have(static_cast<std::size_t>(hi - lo), '\0');
+    CAIRN_TRY_ASSIGN(std::size_t got, b.platform->PRead(fd, have.data(), have.size(), lo));
+    if (got != have.size() || std::memcmp(have.data(), data.data() + (lo - offset), have.size()) != 0) {
+      return Status::Conflict(Where(si, shnum) + ": bytes at [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                              ") differ from those already written");
+    }
+  }
+  if (!data.empty()) CAIRN_TRY(b.platform->PWrite(fd, data.data(), data.size(), offset).WithContext(path));
+  return Status();
+}
+
+// An intermediate write under the "complete" policy, acknowledged once in
+// the page cache: the ranges go to the ranges file (a process crash keeps
+// it) and the batch's pending map, not to LMDB.
+Status RecordUnsynced(Batch& b, const std::string& key, ShareRecord& rec, const std::string& ranges_path,
+                      std::vector<Range> written) {
+  CAIRN_TRY_ASSIGN(int rfd, b.Body(ranges_path, true));
+  std::string file = EncodeRangesFile(written);
+  CAIRN_TRY(b.platform->PWrite(rfd, file.data(), file.size(), 0).WithContext(ranges_path));
+  // The idle expiry moves in LMDB only now and then (a synced commit).
+  std::uint64_t idle = b.options.upload_idle_seconds;
+  if (rec.expiry_time < b.now + idle - idle / 4) {
+    CAIRN_TRY(b.txn->Del(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key)));
+    rec.expiry_time = b.now + idle;
+    CAIRN_TRY(b.txn->Put(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key), ""));
+    CAIRN_TRY(b.txn->PutRecord(key, rec));
+  }
+  b.PutPending(key, std::move(written));
+  return Status();
+}
+
+// The write completed the share: the body moves to its final place before
+// the commit that makes the share visible (both directories are synced
+// first), and the record becomes a complete share's. The caller writes it.
+Status CompleteUpload(Batch& b, const StorageIndex& si, ShareNum shnum, const std::string& key,
+                      const std::string& path, const std::string& ranges_path, ShareRecord* rec) {
+  std::string final_path = b.paths.FinalPath(si, shnum, rec->file_id);
+  if (path != final_path) {
+    std::string final_dir = b.paths.FinalDir(si);
+    if (!b.platform->Exists(final_dir).ok()) {
+      CAIRN_TRY(b.platform->MakeDir(final_dir));
+      b.MarkDirDirty(b.paths.Shares());
+    }
+    CAIRN_TRY(b.platform->Rename(path, final_path));
+    b.MarkDirDirty(b.paths.Incoming());
+    b.MarkDirDirty(b.paths.FinalDir(si));
+  }
+  rec->state = State::kComplete;
+  rec->written.clear();
+  rec->secret.clear();
+  rec->expiry_time = 0;
+  CAIRN_TRY_ASSIGN(std::uint64_t max_expiry, MaxLeaseExpiry(*b.txn, key));
+  CAIRN_TRY(SetLeaseIndex(b, key, rec, max_expiry));
+  b.totals.incoming_bytes -= rec->size;
+  b.totals.used_bytes += rec->size;
+  b.totals.shares++;
+  if (b.Pending(key)) {
+    b.PutPending(key, std::nullopt);
+    b.UnlinkAfter(ranges_path);
+  }
+  return Status();
+}
+
+}  // namespace
+
 Result<WriteResult> ApplyWriteChunk(Batch& b, const StorageIndex& si, ShareNum shnum, const std::string& upload_secret,
                                     std::uint64_t offset, const std::string& data) {
   std::string key = schema::ShareKey(Kind::kImmutable, si, shnum);
@@ -187,18 +263,7 @@ Result<WriteResult> ApplyWriteChunk(Batch& b, const StorageIndex& si, ShareNum s
   }
   std::string path;
   CAIRN_TRY_ASSIGN(int fd, UploadBody(b, si, shnum, rec.file_id, &path));
-  // Written bytes are immutable: an overlap must carry the same bytes.
-  for (const Range& g : written) {
-    std::uint64_t lo = std::max(g.begin, offset), hi = std::min(g.end, end);
-    if (lo >= hi) continue;
-    std::string have(static_cast<std::size_t>(hi - lo), '\0');
-    CAIRN_TRY_ASSIGN(std::size_t got, b.platform->PRead(fd, have.data(), have.size(), lo));
-    if (got != have.size() || std::memcmp(have.data(), data.data() + (lo - offset), have.size()) != 0) {
-      return Status::Conflict(Where(si, shnum) + ": bytes at [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                              ") differ from those already written");
-    }
-  }
-  if (!data.empty()) CAIRN_TRY(b.platform->PWrite(fd, data.data(), data.size(), offset).WithContext(path));
+  CAIRN_TRY(WriteOnce(b, fd, path, written, si, shnum, offset, data));
   AddRange(&written, {offset, end});
   if (written.size() > schema::kMaxRanges) {
     return Status::ResourceExhausted(Where(si, shnum) + ": too many separate written ranges");
@@ -207,53 +272,15 @@ Result<WriteResult> ApplyWriteChunk(Batch& b, const StorageIndex& si, ShareNum s
   out.required = Missing(written, rec.size);
   std::string ranges_path = b.paths.RangesPath(si, shnum, rec.file_id);
   if (!out.required.empty() && !b.options.sync_every_write) {
-    // Acknowledged once in the page cache: the ranges go to the ranges file
-    // (a process crash keeps it) and the batch's pending map, not to LMDB.
-    CAIRN_TRY_ASSIGN(int rfd, b.Body(ranges_path, true));
-    std::string file = EncodeRangesFile(written);
-    CAIRN_TRY(b.platform->PWrite(rfd, file.data(), file.size(), 0).WithContext(ranges_path));
-    // The idle expiry moves in LMDB only now and then (a synced commit).
-    std::uint64_t idle = b.options.upload_idle_seconds;
-    if (rec.expiry_time < b.now + idle - idle / 4) {
-      CAIRN_TRY(b.txn->Del(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key)));
-      rec.expiry_time = b.now + idle;
-      CAIRN_TRY(b.txn->Put(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key), ""));
-      CAIRN_TRY(b.txn->PutRecord(key, rec));
-    }
-    b.PutPending(key, std::move(written));
+    CAIRN_TRY(RecordUnsynced(b, key, rec, ranges_path, std::move(written)));
     return out;
   }
   // Recorded in LMDB: the body is synced before the commit.
   b.MarkSync(path);
   CAIRN_TRY(b.txn->Del(b.txn->dbs().upload_expiry, schema::TimeKey(rec.expiry_time, key)));
   if (out.required.empty()) {
-    // Complete: the body moves to its final place before the commit that
-    // makes the share visible; both directories are synced first.
-    std::string final_path = b.paths.FinalPath(si, shnum, rec.file_id);
-    if (path != final_path) {
-      std::string final_dir = b.paths.FinalDir(si);
-      if (!b.platform->Exists(final_dir).ok()) {
-        CAIRN_TRY(b.platform->MakeDir(final_dir));
-        b.MarkDirDirty(b.paths.Shares());
-      }
-      CAIRN_TRY(b.platform->Rename(path, final_path));
-      b.MarkDirDirty(b.paths.Incoming());
-      b.MarkDirDirty(b.paths.FinalDir(si));
-    }
-    rec.state = State::kComplete;
-    rec.written.clear();
-    rec.secret.clear();
-    rec.expiry_time = 0;
-    CAIRN_TRY_ASSIGN(std::uint64_t max_expiry, MaxLeaseExpiry(*b.txn, key));
-    CAIRN_TRY(SetLeaseIndex(b, key, &rec, max_expiry));
-    b.totals.incoming_bytes -= rec.size;
-    b.totals.used_bytes += rec.size;
-    b.totals.shares++;
+    CAIRN_TRY(CompleteUpload(b, si, shnum, key, path, ranges_path, &rec));
     out.complete = true;
-    if (b.Pending(key)) {
-      b.PutPending(key, std::nullopt);
-      b.op_unlink_after.push_back(ranges_path);
-    }
   } else {
     rec.written = std::move(written);
     rec.expiry_time = b.now + b.options.upload_idle_seconds;

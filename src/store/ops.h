@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cairn/store/store.h"
+#include "store/commit.h"
 #include "store/schema.h"
 #include "store/txn.h"
 

@@ -91,10 +91,13 @@ Result<std::string> ReadSlot(const Txn& t, const StorageIndex& si, ShareNum shnu
   return out;
 }
 
-Result<RtwResult> ApplyReadTestWrite(Batch& b, const StorageIndex& si, const std::string& write_enabler,
-                                     const LeaseSecrets& lease, const std::vector<ShareTestWrite>& writes,
-                                     const std::vector<ReadVector>& reads) {
-  std::map<ShareNum, ShareRecord> existing;
+namespace {
+
+using Slot = std::map<ShareNum, ShareRecord>;
+
+// The slot's existing shares, each with the write enabler checked.
+Result<Slot> LoadSlot(Batch& b, const StorageIndex& si, const std::string& we_hash) {
+  Slot existing;
   Status bad;
   CAIRN_TRY(b.txn->Scan(b.txn->dbs().shares, schema::SiPrefix(Kind::kMutable, si),
                         [&](std::string_view k, std::string_view v) {
@@ -110,15 +113,20 @@ Result<RtwResult> ApplyReadTestWrite(Batch& b, const StorageIndex& si, const std
                           return true;
                         }));
   CAIRN_TRY(bad);
-  std::string we_hash = schema::HashSecret(write_enabler);
   for (auto& [n, rec] : existing) {
     if (!schema::SecretEquals(we_hash, rec.secret)) {
       return Status::Unauthenticated("mutable slot " + SiHex(si) + ": wrong write enabler");
     }
   }
+  return existing;
+}
+
+// Every test of every share first (a missing share reads as empty), then
+// the read vectors of every existing share, before any write.
+Result<RtwResult> TestAndRead(Batch& b, const StorageIndex& si, const Slot& existing,
+                              const std::vector<ShareTestWrite>& writes, const std::vector<ReadVector>& reads) {
   RtwResult out;
   out.success = true;
-  // Every test of every share first; a missing share reads as empty.
   for (const ShareTestWrite& tw : writes) {
     auto it = existing.find(tw.shnum);
     std::uint64_t length = it == existing.end() ? 0 : it->second.size;
@@ -131,7 +139,6 @@ Result<RtwResult> ApplyReadTestWrite(Batch& b, const StorageIndex& si, const std
     }
     if (!out.success) break;
   }
-  // Read vectors see every existing share, before any write.
   for (auto& [n, rec] : existing) {
     std::vector<std::string>& row = out.data[n];
     for (const ReadVector& rv : reads) {
@@ -139,9 +146,12 @@ Result<RtwResult> ApplyReadTestWrite(Batch& b, const StorageIndex& si, const std
       row.push_back(std::move(got));
     }
   }
-  if (!out.success) return out;
+  return out;
+}
 
-  // Room for the growth, checked before anything is written.
+// Room for the growth, checked before anything is written: NoSpace past the
+// largest slot or the free space less the reservation.
+Status CheckRoom(Batch& b, const StorageIndex& si, const Slot& existing, const std::vector<ShareTestWrite>& writes) {
   std::uint64_t growth = 0;
   for (const ShareTestWrite& tw : writes) {
     if (tw.new_length && *tw.new_length == 0) continue;
@@ -162,7 +172,13 @@ Result<RtwResult> ApplyReadTestWrite(Batch& b, const StorageIndex& si, const std
                              " more bytes do not fit (reserved space)");
     }
   }
+  return Status();
+}
 
+// The writes, truncations and deletions, and the lease on every share
+// written.
+Status ApplyWrites(Batch& b, const StorageIndex& si, const std::string& we_hash, const LeaseSecrets& lease,
+                   const std::vector<ShareTestWrite>& writes, Slot& existing) {
   for (const ShareTestWrite& tw : writes) {
     std::string key = schema::ShareKey(Kind::kMutable, si, tw.shnum);
     auto it = existing.find(tw.shnum);
@@ -195,6 +211,20 @@ Result<RtwResult> ApplyReadTestWrite(Batch& b, const StorageIndex& si, const std
     CAIRN_TRY(b.txn->PutRecord(key, rec));
     existing[tw.shnum] = rec;
   }
+  return Status();
+}
+
+}  // namespace
+
+Result<RtwResult> ApplyReadTestWrite(Batch& b, const StorageIndex& si, const std::string& write_enabler,
+                                     const LeaseSecrets& lease, const std::vector<ShareTestWrite>& writes,
+                                     const std::vector<ReadVector>& reads) {
+  std::string we_hash = schema::HashSecret(write_enabler);
+  CAIRN_TRY_ASSIGN(Slot existing, LoadSlot(b, si, we_hash));
+  CAIRN_TRY_ASSIGN(RtwResult out, TestAndRead(b, si, existing, writes, reads));
+  if (!out.success) return out;
+  CAIRN_TRY(CheckRoom(b, si, existing, writes));
+  CAIRN_TRY(ApplyWrites(b, si, we_hash, lease, writes, existing));
   return out;
 }
 

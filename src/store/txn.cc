@@ -1,8 +1,7 @@
-// Txn and Batch. Txn: whichever thread owns the transaction. Batch: the
-// commit's worker thread.
+// Txn over LMDB. Whichever thread owns the transaction.
 #include "store/txn.h"
 
-#include <cstdio>
+#include "cairn/store/group_commit.h"
 
 namespace cairn::store {
 
@@ -16,32 +15,7 @@ std::string SiHex(const StorageIndex& si) {
   return s;
 }
 
-std::string BodyPaths::Name(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const {
-  return SiHex(si) + "-" + std::to_string(shnum) + "-" + std::to_string(file_id);
-}
-std::string BodyPaths::IncomingPath(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const {
-  return Incoming() + "/" + Name(si, shnum, file_id);
-}
-std::string BodyPaths::RangesPath(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const {
-  return IncomingPath(si, shnum, file_id) + ".ranges";
-}
-std::string BodyPaths::FinalDir(const StorageIndex& si) const { return Shares() + "/" + SiHex(si).substr(0, 2); }
-std::string BodyPaths::FinalPath(const StorageIndex& si, ShareNum shnum, std::uint64_t file_id) const {
-  return FinalDir(si) + "/" + Name(si, shnum, file_id);
-}
-
-Status LmdbStatus(const char* what, int rc, bool* map_full) {
-  if (rc == 0) return Status();
-  std::string msg = std::string("store: ") + what + ": " + mdb_strerror(rc);
-  if (rc == MDB_NOTFOUND) return Status::NotFound(msg);
-  if (rc == MDB_MAP_FULL) {
-    if (map_full) *map_full = true;
-    return Status::NoSpace(msg);
-  }
-  if (rc == ENOSPC) return Status::NoSpace(msg);
-  if (rc == MDB_TXN_FULL) return Status::ResourceExhausted(msg);
-  return Status::IoError(msg);
-}
+Status LmdbStatus(const char* what, int rc, bool* map_full) { return LmdbError("store", what, rc, map_full); }
 
 namespace {
 MDB_val Val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
@@ -99,50 +73,10 @@ Status Txn::PutRecord(std::string_view share_key, const schema::ShareRecord& rec
   return Put(dbs_.shares, share_key, schema::EncodeRecord(rec));
 }
 
-Batch::~Batch() {
-  for (auto& [path, fd] : fds_) platform->Close(fd);
-}
-
-Result<std::uint64_t> Batch::Available() {
-  if (!space_) {
-    CAIRN_TRY_ASSIGN(platform::FsSpace s, platform->Space(paths.dir));
-    space_ = s;
-  }
-  std::uint64_t taken = options.reserved_bytes + totals.incoming_bytes;
-  return space_->avail_bytes > taken ? space_->avail_bytes - taken : 0;
-}
-
-Result<int> Batch::Body(const std::string& path, bool create) {
-  auto it = fds_.find(path);
-  if (it != fds_.end()) return it->second;
-  CAIRN_TRY_ASSIGN(int fd, platform->OpenFile(path, create));
-  fds_[path] = fd;
-  return fd;
-}
-
-Status Batch::Doom(const DoomedFile& f) {
-  std::string key, value = schema::ShareKey(schema::Kind::kImmutable, f.si, f.shnum);
-  schema::PutBe64(&key, f.file_id);
-  CAIRN_TRY(txn->Put(txn->dbs().doomed, key, value));
-  op_doomed.push_back(f);
-  return Status();
-}
-
-const std::vector<Range>* Batch::Pending(const std::string& share_key) const {
-  for (const auto* staged : {&op_pending, &pending}) {
-    auto it = staged->find(share_key);
-    if (it != staged->end()) return it->second ? &*it->second : nullptr;
-  }
-  if (!committed_pending) return nullptr;
-  auto it = committed_pending->find(share_key);
-  return it == committed_pending->end() ? nullptr : &it->second;
-}
-
-Status Batch::SyncFiles() {
-  for (auto& [path, fd] : fds_) {
-    if (sync_.count(path)) CAIRN_TRY(platform->SyncData(fd).WithContext(path));
-  }
-  for (auto& [dir, dirty] : dirty_dirs_) CAIRN_TRY(platform->SyncDir(dir));
+Status LoadTotals(const Txn& t, schema::Totals* totals) {
+  std::string_view v;
+  CAIRN_TRY(t.Get(t.dbs().meta, "totals", &v));
+  if (!schema::DecodeTotals(v, totals)) return Status::Integrity("store: malformed totals");
   return Status();
 }
 
