@@ -15,8 +15,6 @@
 namespace cairn::control {
 namespace {
 
-constexpr const char* kServersKey = "servers";
-
 // The stored record of a server.
 Json Record(const std::string& nurl, const std::string& nickname) {
   Json r = Json::NewObject();
@@ -43,6 +41,19 @@ std::string NicknameOf(const std::string& record_text) {
 
 }  // namespace
 
+Result<std::vector<grid::ServerEntry>> GridSnapshot(const NameTable& servers) {
+  std::vector<grid::ServerEntry> out;
+  CAIRN_TRY_ASSIGN(auto all, servers.List());
+  for (const auto& [id, text] : all) {
+    CAIRN_TRY_ASSIGN(Json record, Json::Parse(text));
+    const cJSON* nurl = cJSON_GetObjectItemCaseSensitive(record.get(), "nurl");
+    const cJSON* nickname = cJSON_GetObjectItemCaseSensitive(record.get(), "nickname");
+    if (!cJSON_IsString(nurl)) return Status::Internal("server " + id + " has no NURL");
+    out.push_back(grid::ServerEntry{id, nurl->valuestring, cJSON_IsString(nickname) ? nickname->valuestring : id});
+  }
+  return out;
+}
+
 void ServersAdd(CommandsState& c, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
@@ -57,7 +68,7 @@ void ServersAdd(CommandsState& c, Request& req, Reply& reply) {
   if (nickname.empty()) nickname = nurl->host + ":" + std::to_string(nurl->port);
   std::string id = nurl->spki_hash;
   std::string canonical = gbs::FormatNurl(*nurl);
-  TaskSpec spec = NewTaskSpec("servers.add", req, {LockKey{kServersKey}});
+  TaskSpec spec = NewTaskSpec("servers.add", req, {LockKeys::Servers(LockMode::kExclusive)});
   NameTable* servers = &c.servers;
   spec.body = [servers, id, canonical, nickname](TaskRun& run) {
     TaskRun* runp = &run;
@@ -82,7 +93,7 @@ void ServersRemove(CommandsState& c, Request& req, Reply& reply) {
   std::string which;
   Status st = StringParams(req, {{"server", &which}});
   if (!st.ok()) return reply.Error(st);
-  TaskSpec spec = NewTaskSpec("servers.remove", req, {LockKey{kServersKey}});
+  TaskSpec spec = NewTaskSpec("servers.remove", req, {LockKeys::Servers(LockMode::kExclusive)});
   NameTable* servers = &c.servers;
   spec.body = [servers, which](TaskRun& run) {
     TaskRun* runp = &run;
