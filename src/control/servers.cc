@@ -7,8 +7,7 @@
 // Loop thread only.
 #include <cjson/cJSON.h>
 
-#include <ctime>
-
+#include "cairn/core/clock.h"
 #include "cairn/gbs/nurl.h"
 #include "control/handlers.h"
 
@@ -20,7 +19,7 @@ Json Record(const std::string& nurl, const std::string& nickname) {
   Json r = Json::NewObject();
   cJSON_AddStringToObject(r.get(), "nurl", nurl.c_str());
   cJSON_AddStringToObject(r.get(), "nickname", nickname.c_str());
-  cJSON_AddNumberToObject(r.get(), "added_ms", static_cast<double>(std::time(nullptr)) * 1000);
+  cJSON_AddNumberToObject(r.get(), "added_ms", static_cast<double>(clock::UnixMs()));
   return r;
 }
 
