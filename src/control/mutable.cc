@@ -1,5 +1,8 @@
 // mutable.create / mutable.put / mutable.get: SDMF mutable files on the
-// node's grid (docs/mutable.md), over the engine in cairn/mutable.
+// node's grid (docs/mutable.md). Thin adapters: params, lock keys, the
+// input received into memory (control/transfer.h), then a task whose body
+// runs a grid job (CreateMutableJob, PublishMutableJob, RetrieveMutableJob
+// in control/jobs.h) and turns its result into JSON.
 //
 // Each is a task. Its locks: "servers" shared (the grid does not change
 // under it), "slot/<SI>" for the file (exclusive to publish, shared to
@@ -52,13 +55,13 @@ Env EnvOf(CommandsState& c) {
   return Env{&c.loop, &c.servers, &c.aliases, &c.holds, &c.grid, options};
 }
 
-// When a mutable.put reached each step (steady clock, ms), for the
+// When a mutable.put reached each step (clock::MonotonicMs), for the
 // "timing_ms" of its result: where an update's wall time goes.
 struct PutClock {
   double request = 0;   // the request line was read
   double received = 0;  // the last data frame was read; the task is submitted
   double started = 0;   // the task's body runs (its locks are held)
-  double grid = 0;      // the grid's clients and the lease secret are ready
+  double grid = 0;      // the grid's session and the lease secret are ready (JobHooks::ready)
 };
 
 // An SDMF cap that can write (or, with `read_ok`, read) a file.
