@@ -14,10 +14,10 @@
 #include "cairn/control/protocol.h"
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
-#include "control/grid_run.h"
-#include "control/name_table.h"
 #include "control/handlers.h"
+#include "control/name_table.h"
 #include "control/tasks.h"
+#include "control/transfer.h"
 
 namespace cairn::control {
 
@@ -40,41 +40,18 @@ Result<TaskId> TaskIdParam(const Request& req) {
 
 }  // namespace
 
-// Submits a task and answers the request: at once with {"task", "state"}
-// when the client asked not to wait, else with the task's result or error.
 void RunTask(CommandsState& c, Request& req, Reply& reply, TaskSpec spec) {
-  RunTaskOn(c.tasks, req.wait, std::move(reply), std::move(spec));
+  SubmitAndAnswer(c.tasks, req.wait, std::move(reply), std::move(spec));
 }
 
-void RunTaskOn(TaskTable& task_table, bool wait, Reply reply, TaskSpec spec) {
-  TaskTable* tasks = &task_table;
-  // Shared by the progress watcher and the final answer.
-  auto shared = std::make_shared<Reply>(std::move(reply));
-  tasks->Submit(std::move(spec), [tasks, wait, shared](Result<TaskId> id) mutable {
-    if (!id.ok()) return shared->Error(id.status());
-    if (!wait) {
-      Json out = Json::NewObject();
-      cJSON_AddNumberToObject(out.get(), "task", static_cast<double>(*id));
-      cJSON_AddStringToObject(out.get(), "state", "queued");
-      // What it waits for, as tasks.show tells it: {key, held_by} per busy key.
-      auto shown = tasks->Show(*id);
-      const cJSON* waiting = shown.ok() ? cJSON_GetObjectItemCaseSensitive(shown->get(), "waiting_on") : nullptr;
-      if (waiting) cJSON_AddItemToObject(out.get(), "waiting_on", cJSON_Duplicate(waiting, true));
-      return shared->Result(std::move(out));
-    }
-    TaskId task = *id;
-    tasks->WatchProgress(task, [shared](Json event) { shared->Progress(std::move(event)); });
-    tasks->Wait(task, [task, shared](Result<Json> record) mutable {
-      if (!record.ok()) return shared->Error(record.status());
-      const cJSON* o = record->get();
-      const cJSON* error = cJSON_GetObjectItemCaseSensitive(o, "error");
-      if (error) return shared->Error(ErrorFromJson(error).WithContext("task " + std::to_string(task)));
-      const cJSON* result = cJSON_GetObjectItemCaseSensitive(o, "result");
-      Json out(result ? cJSON_Duplicate(result, true) : cJSON_CreateObject());
-      cJSON_AddNumberToObject(out.get(), "task", static_cast<double>(task));
-      shared->Result(std::move(out));
-    });
-  });
+JobHooks TaskHooks(TaskRun& run) {
+  TaskRun* runp = &run;
+  JobHooks hooks;
+  hooks.progress = [runp](const std::string& phase, std::uint64_t done, std::uint64_t total) {
+    runp->Progress(phase, done, total);
+  };
+  hooks.stop = [runp] { return runp->cancel_requested(); };
+  return hooks;
 }
 
 namespace {
@@ -151,9 +128,7 @@ void TasksCancel(CommandsState& c, Request& req, Reply& reply) {
 // ---- aliases ----------------------------------------------------------------
 // Each mutating alias method runs as a task holding alias/<name> (both names
 // for a rename); the check and the change happen inside one LMDB transaction
-// after the locks are held (control/aliases.h).
-
-std::string AliasKey(const std::string& name) { return "alias/" + name; }
+// after the locks are held (control/name_table.h).
 
 Json AliasJson(const std::string& name, const std::string& cap) {
   Json out = Json::NewObject();
@@ -191,7 +166,7 @@ void AliasAdd(CommandsState& c, Request& req, Reply& reply) {
   if (st.ok() && !cap.ok()) st = cap.status();
   if (!st.ok()) return reply.Error(st);
   std::string canonical = caps::FormatCap(*cap);
-  TaskSpec spec = NewTaskSpec("alias.add", req, {LockKey{AliasKey(name)}});
+  TaskSpec spec = NewTaskSpec("alias.add", req, {LockKeys::Alias(name, LockMode::kExclusive)});
   NameTable* aliases = &c.aliases;
   spec.body = [aliases, name, canonical](TaskRun& run) {
     TaskRun* runp = &run;
@@ -209,7 +184,7 @@ void AliasRename(CommandsState& c, Request& req, Reply& reply) {
   if (st.ok()) st = NameTable::CheckName(from);
   if (st.ok()) st = NameTable::CheckName(to);
   if (!st.ok()) return reply.Error(st);
-  TaskSpec spec = NewTaskSpec("alias.rename", req, {LockKey{AliasKey(from)}, LockKey{AliasKey(to)}});
+  TaskSpec spec = NewTaskSpec("alias.rename", req, {LockKeys::Alias(from, LockMode::kExclusive), LockKeys::Alias(to, LockMode::kExclusive)});
   NameTable* aliases = &c.aliases;
   spec.body = [aliases, from, to](TaskRun& run) {
     TaskRun* runp = &run;
@@ -230,7 +205,7 @@ void AliasRemove(CommandsState& c, Request& req, Reply& reply) {
   if (st.ok()) st = NameTable::CheckName(name);
   if (!st.ok()) return reply.Error(st);
   // Refused, not queued, while another task holds or awaits the name.
-  LockKey key{AliasKey(name)};
+  LockKey key = LockKeys::Alias(name, LockMode::kExclusive);
   key.refuse_if_busy = true;
   TaskSpec spec = NewTaskSpec("alias.remove", req, {key});
   NameTable* aliases = &c.aliases;
@@ -285,34 +260,37 @@ void DebugDigest(CommandsState& c, Request& req, Reply& reply) {
     crypto::Sha256dHasher hasher;
     std::uint64_t bytes = 0, frames = 0;
     std::unique_ptr<Timer> timer;
-    void Next(std::shared_ptr<Digest> self) {
-      if (delay_ms == 0) return Read(self);
-      timer = loop->PostAfter(delay_ms, [self] { self->Read(self); });
-    }
-    void Read(std::shared_ptr<Digest> self) {
-      input.Read([self](Result<InputChunk> chunk) {
-        if (!chunk.ok()) return self->reply.Error(chunk.status());
-        self->frames++;
-        self->bytes += chunk->data.size();
-        self->hasher.Update(chunk->data);
-        if (!chunk->eof) return self->Next(self);
-        std::string d = self->hasher.Finish();
-        static const char kHex[] = "0123456789abcdef";
-        std::string hex;
-        for (unsigned char ch : d) {
-          hex += kHex[ch >> 4];
-          hex += kHex[ch & 15];
-        }
-        Json r = Json::NewObject();
-        cJSON_AddNumberToObject(r.get(), "frames", static_cast<double>(self->frames));
-        cJSON_AddNumberToObject(r.get(), "bytes", static_cast<double>(self->bytes));
-        cJSON_AddStringToObject(r.get(), "sha256d", hex.c_str());
-        self->reply.Result(std::move(r));
-      });
-    }
   };
   auto d = std::make_shared<Digest>(Digest{std::move(reply), std::move(req.input), &c.loop, delay_ms, {}, 0, 0, {}});
-  d->Next(d);
+  // Waits `delay_ms` before each read: after each chunk but the last, and
+  // before the first.
+  auto sink = [d](std::shared_ptr<std::string> data, std::uint64_t, bool eof, Callback<void(Status)> consumed) {
+    d->frames++;
+    d->bytes += data->size();
+    d->hasher.Update(*data);
+    if (eof || d->delay_ms == 0) return consumed(Status());
+    auto shared = std::make_shared<Callback<void(Status)>>(std::move(consumed));
+    d->timer = d->loop->PostAfter(d->delay_ms, [shared] { (*shared)(Status()); });
+  };
+  auto receive = [d, sink] {
+    ReceiveInput(*d->loop, std::move(d->input), ReceiveLimits{}, nullptr, sink, [d](Result<std::uint64_t> got) {
+      if (!got.ok()) return d->reply.Error(got.status());
+      std::string digest = d->hasher.Finish();
+      static const char kHex[] = "0123456789abcdef";
+      std::string hex;
+      for (unsigned char ch : digest) {
+        hex += kHex[ch >> 4];
+        hex += kHex[ch & 15];
+      }
+      Json out = Json::NewObject();
+      cJSON_AddNumberToObject(out.get(), "frames", static_cast<double>(d->frames));
+      cJSON_AddNumberToObject(out.get(), "bytes", static_cast<double>(d->bytes));
+      cJSON_AddStringToObject(out.get(), "sha256d", hex.c_str());
+      d->reply.Result(std::move(out));
+    });
+  };
+  if (delay_ms == 0) return receive();
+  d->timer = c.loop.PostAfter(delay_ms, receive);
 }
 
 // Test hook: answers with `bytes` bytes (byte i is i * 7 mod 251) in data
@@ -327,26 +305,17 @@ void DebugEmit(CommandsState& c, Request& req, Reply& reply) {
   if (st.ok() && chunk == 0) st = Status::InvalidArgument("params.chunk must be at least 1");
   if (st.ok()) st = r->Finish();
   if (!st.ok()) return reply.Error(st);
-  struct Emit {
-    Reply reply;
-    std::uint64_t total, chunk, sent = 0;
-    void Next(std::shared_ptr<Emit> self) {
-      if (!reply.connected()) return reply.Error(Status::Unavailable("the client left"));
-      std::uint64_t n = std::min(chunk, total - sent);
-      std::string data(static_cast<std::size_t>(n), '\0');
-      for (std::uint64_t i = 0; i < n; ++i) data[i] = static_cast<char>(((sent + i) * 7) % 251);
-      sent += n;
-      reply.Data(std::move(data), sent == total);
-      if (sent == total) {
-        Json res = Json::NewObject();
-        cJSON_AddNumberToObject(res.get(), "bytes", static_cast<double>(total));
-        return reply.Result(std::move(res));
-      }
-      reply.WhenWritable([self] { self->Next(self); });
-    }
+  Output output;
+  output.size = bytes;
+  output.read_at = [](std::uint64_t offset, std::size_t n) -> Result<std::string> {
+    std::string data(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) data[i] = static_cast<char>(((offset + i) * 7) % 251);
+    return data;
   };
-  auto e = std::make_shared<Emit>(Emit{std::move(reply), bytes, chunk});
-  e->reply.WhenWritable([e] { e->Next(e); });
+  Json result = Json::NewObject();
+  cJSON_AddNumberToObject(result.get(), "bytes", static_cast<double>(bytes));
+  SendOutput(c.loop, std::make_shared<Reply>(std::move(reply)), std::move(output), std::move(result),
+             static_cast<std::size_t>(chunk));
 }
 
 // Test hook: a task that holds `keys` for `ms` milliseconds, then succeeds
@@ -449,7 +418,7 @@ Commands::Commands(Loop& loop, const Limits& limits, NodeView& node, CommandsOpt
           loop, TaskLimits{static_cast<std::size_t>(limits.tasks_max_active),
                            static_cast<std::size_t>(limits.tasks_max_per_key),
                            static_cast<std::size_t>(limits.task_history)})),
-      grid_ops_(std::make_shared<GridOps>()) {}
+      grid_(std::make_unique<grid::Grid>(loop, grid::GridOptions::FromLimits(limits, options.private_dir))) {}
 
 Commands::~Commands() { holds_.clear(); }
 
@@ -464,19 +433,11 @@ Status Commands::Open(const std::string& dir) {
 
 void Commands::Close(Task done) {
   holds_.clear();  // test holds end with the daemon
-  // Running put and get tasks stop at their next step (Cancelled-like
-  // ShuttingDown) and close their clients; their records end before the
-  // table closes.
-  // The pooled GBS clients close once no task holds them.
-  grid_ops_->stopping = true;
+  // Running grid jobs stop at their next step (ShuttingDown or Cancelled)
+  // and close their sessions, so their records end before the table
+  // closes; the pooled GBS clients close after the last one.
   TaskTable* tasks = tasks_.get();
-  Loop* loop = &loop_;
-  auto shared_done = std::make_shared<Task>(std::move(done));
-  auto close_all = [loop, ops = grid_ops_.get(), tasks, shared_done] {
-    ClosePool(loop, *ops, [tasks, shared_done] { tasks->Close(std::move(*shared_done)); });
-  };
-  if (grid_ops_->active == 0) return close_all();
-  grid_ops_->on_idle = std::move(close_all);
+  grid_->Close([tasks, done = std::move(done)]() mutable { tasks->Close(std::move(done)); });
 }
 
 std::vector<std::string> Commands::Methods() {
@@ -504,7 +465,7 @@ Json Commands::TaskSummary() const {
 }
 
 void Commands::Handle(Request request, Reply reply) {
-  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_, client_tls_, grid_ops_};
+  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_, *grid_};
   for (const Method& m : kMethods) {
     if (request.method == m.name) return m.handler(state, request, reply);
   }

@@ -1,6 +1,9 @@
 // What the control method handlers share (src/control/commands.cc holds the
-// method table; a group of related methods may live in a file of its own,
-// like servers.cc). Loop thread only.
+// method table; a group of related methods lives in a file of its own:
+// servers.cc, files.cc, mutable.cc). A handler is a thin adapter: it reads
+// and checks its JSON params, names its lock keys (LockKeys), and submits a
+// task whose body calls a grid job (control/jobs.h) or a table; input and
+// output travel through control/transfer.h. Loop thread only.
 #pragma once
 
 #include <initializer_list>
@@ -12,40 +15,12 @@
 
 #include "cairn/control/commands.h"
 #include "cairn/control/server.h"
+#include "cairn/grid/grid.h"
+#include "control/jobs.h"
 #include "control/name_table.h"
 #include "control/tasks.h"
 
-namespace cairn::tls {
-class Context;
-}
-namespace cairn::gbs {
-class Client;
-}
-
 namespace cairn::control {
-
-// The grid tasks (put, get, mutable.*) running now, and the GBS clients
-// they share. Shutdown asks the tasks to stop, waits for them, then closes
-// the clients (their connections and pool work must end before the loop
-// does).
-//
-// The clients outlive tasks so that a task reuses the kept-alive TLS
-// connections of the one before it: a fresh client per task paid a TLS
-// handshake per server per task, which was 44% of a 1 MiB mutable update's
-// client CPU. A task takes its clients from `pool` (keyed by server id,
-// checked against the server's current NURL); a client whose server was
-// removed or changed moves to `retiring` and is closed once no task holds it.
-struct GridOps {
-  struct Pooled {
-    std::string nurl;
-    std::shared_ptr<gbs::Client> client;
-  };
-  std::size_t active = 0;
-  bool stopping = false;
-  Task on_idle;  // runs (posted) when `active` drops to 0 while stopping
-  std::map<std::string, Pooled> pool;
-  std::vector<std::shared_ptr<gbs::Client>> retiring;
-};
 
 struct CommandsState {
   Loop& loop;
@@ -55,8 +30,7 @@ struct CommandsState {
   NameTable& aliases;
   NameTable& servers;
   std::map<TaskId, std::unique_ptr<Timer>>& holds;
-  std::shared_ptr<tls::Context>& client_tls;  // for GBS clients; made on first use
-  std::shared_ptr<GridOps> grid_ops;
+  grid::Grid& grid;  // the client side: GBS connections and the node's secrets
 };
 
 // OK if the request has no params (or an empty object).
@@ -65,15 +39,15 @@ Status NoParams(const Request& req);
 Status StringParams(const Request& req, std::initializer_list<std::pair<const char*, std::string*>> fields);
 // A task spec with an owned copy of the request's params.
 TaskSpec NewTaskSpec(const char* kind, const Request& req, std::vector<LockKey> keys);
-// Submits a task and answers the request: at once with {"task", "state"}
-// when the client asked not to wait, else with progress events and then the
-// task's result or error.
+// Submits a task and answers the request (SubmitAndAnswer).
 void RunTask(CommandsState& c, Request& req, Reply& reply, TaskSpec spec);
-// The same, for a handler that submits later than the call that gave it
-// the request (CommandsState is the call's own).
-void RunTaskOn(TaskTable& tasks, bool wait, Reply reply, TaskSpec spec);
-// Creates the spool directory and removes what an earlier run left in it.
-Status OpenSpool(const std::string& dir);
+
+// The servers table now, as the grid opens it. For a task that holds
+// "servers" (LockKeys::Servers): the table cannot change under it.
+Result<std::vector<grid::ServerEntry>> GridSnapshot(const NameTable& servers);
+// The hooks of a grid job run by `run`: its progress is the task's, and it
+// stops when the task is cancelled.
+JobHooks TaskHooks(TaskRun& run);
 
 // The servers.* methods (servers.cc).
 void ServersAdd(CommandsState& c, Request& req, Reply& reply);

@@ -3,7 +3,17 @@
 
 #include <algorithm>
 
+#include "cairn/core/base32.h"
+
 namespace cairn::control {
+
+LockKey LockKeys::Servers(LockMode mode) { return LockKey{"servers", mode}; }
+
+LockKey LockKeys::Alias(const std::string& name, LockMode mode) { return LockKey{"alias/" + name, mode}; }
+
+LockKey LockKeys::Slot(const std::string& storage_index, LockMode mode) {
+  return LockKey{"slot/" + Base32Encode(storage_index), mode};
+}
 
 Status LockTable::Submit(TaskId task, std::vector<LockKey> keys, Task granted) {
   if (keys.empty()) return Status::InvalidArgument("a task must name at least one lock key");

@@ -35,6 +35,19 @@ struct LockKey {
   bool refuse_if_busy = false;
 };
 
+// The lock keys of the control plane, built in one place:
+//   "servers"       the servers table (shared: a task that uses the grid;
+//                   exclusive: one that changes the table);
+//   "alias/<name>"  one alias;
+//   "slot/<SI>"     one mutable file (SI in base32): two aliases or a raw
+//                   cap may name the same slot.
+struct LockKeys {
+  static LockKey Servers(LockMode mode);
+  static LockKey Alias(const std::string& name, LockMode mode);
+  // `storage_index` raw (16 bytes).
+  static LockKey Slot(const std::string& storage_index, LockMode mode);
+};
+
 struct LockWait {
   std::string key;
   TaskId held_by;  // the task at the head of that key's queue

@@ -1,5 +1,8 @@
 // mutable.create / mutable.put / mutable.get: SDMF mutable files on the
-// node's grid (docs/mutable.md), over the engine in cairn/mutable.
+// node's grid (docs/mutable.md). Thin adapters: params, lock keys, the
+// input received into memory (control/transfer.h), then a task whose body
+// runs a grid job (CreateMutableJob, PublishMutableJob, RetrieveMutableJob
+// in control/jobs.h) and turns its result into JSON.
 //
 // Each is a task. Its locks: "servers" shared (the grid does not change
 // under it), "slot/<SI>" for the file (exclusive to publish, shared to
@@ -17,25 +20,21 @@
 // bounded by limits.sdmf_max_bytes. Loop thread only.
 #include <cjson/cJSON.h>
 
-#include <algorithm>
-#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 
 #include "cairn/caps/cap.h"
 #include "cairn/core/base32.h"
+#include "cairn/core/clock.h"
 #include "cairn/mutable/mutable_file.h"
-#include "cairn/control/protocol.h"
-#include "control/grid_run.h"
 #include "control/handlers.h"
+#include "control/transfer.h"
 
 namespace cairn::control {
 namespace {
 
 namespace mf = mutable_files;
-
-constexpr std::size_t kSendChunk = 256 << 10;  // within every board's control_chunk_bytes
 
 // What a mutable task needs of the daemon, copied when it is submitted
 // (every pointer outlives the tasks: the task table closes first).
@@ -43,37 +42,27 @@ struct Env {
   Loop* loop;
   NameTable* servers;
   NameTable* aliases;
-  TaskTable* tasks;
   std::map<TaskId, std::unique_ptr<Timer>>* holds;
-  std::shared_ptr<tls::Context> ctx;
-  std::shared_ptr<GridOps> ops;
-  std::string private_dir;
+  grid::Grid* grid;
   mf::MutableOptions options;
 };
 
-Result<Env> EnvOf(CommandsState& c) {
-  CAIRN_TRY_ASSIGN(auto ctx, ClientContext(c));
+Env EnvOf(CommandsState& c) {
   mf::MutableOptions options;
   options.k = c.options.shares_needed;
   options.n = c.options.shares_total;
   options.happy = c.options.shares_happy;
-  return Env{&c.loop, &c.servers, &c.aliases, &c.tasks, &c.holds, ctx, c.grid_ops, c.options.private_dir, options};
+  return Env{&c.loop, &c.servers, &c.aliases, &c.holds, &c.grid, options};
 }
 
-double WallMs() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// When a mutable.put reached each step (steady clock, ms), for the
+// When a mutable.put reached each step (clock::MonotonicMs), for the
 // "timing_ms" of its result: where an update's wall time goes.
 struct PutClock {
   double request = 0;   // the request line was read
   double received = 0;  // the last data frame was read; the task is submitted
   double started = 0;   // the task's body runs (its locks are held)
-  double grid = 0;      // the grid's clients and the lease secret are ready
+  double grid = 0;      // the grid's session and the lease secret are ready (JobHooks::ready)
 };
-
-std::string SlotKey(const std::string& storage_index) { return "slot/" + Base32Encode(storage_index); }
 
 // An SDMF cap that can write (or, with `read_ok`, read) a file.
 Result<caps::Cap> SdmfCap(const std::string& text, bool read_ok) {
@@ -134,9 +123,9 @@ Result<caps::Cap> ResolveInTask(const NameTable& aliases, const Target& t, bool 
 }
 
 std::vector<LockKey> KeysOf(const Target& t, LockMode slot_mode) {
-  std::vector<LockKey> keys{LockKey{"servers", LockMode::kShared}};
-  if (!t.alias.empty()) keys.push_back(LockKey{"alias/" + t.alias, LockMode::kShared});
-  if (!t.locked_si.empty()) keys.push_back(LockKey{SlotKey(t.locked_si), slot_mode});
+  std::vector<LockKey> keys{LockKeys::Servers(LockMode::kShared)};
+  if (!t.alias.empty()) keys.push_back(LockKeys::Alias(t.alias, LockMode::kShared));
+  if (!t.locked_si.empty()) keys.push_back(LockKeys::Slot(t.locked_si, slot_mode));
   return keys;
 }
 
@@ -168,41 +157,10 @@ std::function<void(std::function<void()>)> HoldBeforeWrite(Loop* loop, TaskRun* 
   };
 }
 
-// Opens the grid and reads the lease secret, then `next`; or ends the task.
-void WithGrid(const Env& env, TaskRun& run, Callback<void(std::shared_ptr<GridRun>)> next) {
-  auto grid = StartGrid(*env.loop, *env.servers, env.ctx, env.ops, run);
-  if (!grid) return;
-  Loop* loop = env.loop;
-  TaskRun* runp = &run;
-  std::string path = env.private_dir + "/secret";
-  loop->Offload(
-      [grid, path]() -> Status {
-        CAIRN_TRY_ASSIGN(grid->lease_secret, LoadOrCreateSecret(path));
-        return Status();
-      },
-      [loop, grid, runp, next = std::move(next)](Status read) mutable {
-        if (!read.ok()) return CloseGrid(loop, grid, [runp, read] { runp->Fail(read); });
-        next(grid);
-      });
-}
-
-// Closes the grid, then ends the task with `outcome`.
-void Finish(Loop* loop, std::shared_ptr<GridRun> grid, TaskRun* run, Result<Json> outcome) {
-  auto shared = std::make_shared<Result<Json>>(std::move(outcome));
-  CloseGrid(loop, std::move(grid), [run, shared] {
-    if (!shared->ok()) return run->Fail(shared->status());
-    run->Succeed(std::move(**shared));
-  });
-}
-
-grid::ProgressFn ProgressTo(TaskRun* run) {
-  return [run](const std::string& phase, std::uint64_t done, std::uint64_t total) {
-    run->Progress(phase, done, total);
-  };
-}
-
-grid::StopFn StopOf(TaskRun* run, const std::shared_ptr<GridOps>& ops) {
-  return [run, ops] { return ops->stopping || run->cancel_requested(); };
+// Ends `run` with a job's outcome: its result as JSON, or its error.
+void End(TaskRun* run, Result<Json> outcome) {
+  if (!outcome.ok()) return run->Fail(outcome.status());
+  run->Succeed(std::move(*outcome));
 }
 
 double Round1(double ms) { return static_cast<double>(static_cast<long long>(ms * 10 + 0.5)) / 10; }
@@ -223,7 +181,7 @@ void AddTiming(cJSON* o, const PutClock& clock, const mf::PublishTiming& t) {
   add("last_answer", t.last_answer_ms);
   add("publish", t.total_ms);
   add("publish_loop_cpu", t.loop_cpu_ms);
-  add("total", WallMs() - clock.request);
+  add("total", clock::MonotonicMs() - clock.request);
 }
 
 Json PublishJson(const mf::PublishResult& p) {
@@ -268,51 +226,30 @@ Status ReadInputParams(CommandsState& c, JsonObjectReader& r, const Request& req
   return Status();
 }
 
-// Reads a request's data frames into `contents` (at most `max` bytes, and
-// exactly params.size if given), then submits `spec` and answers with its
-// outcome; any error answers the request instead.
-struct Receive {
-  Loop* loop;
-  std::shared_ptr<GridOps> ops;
-  TaskTable* tasks;
-  bool wait;
-  Reply reply;
-  InputStream input;
-  std::shared_ptr<std::string> contents;
-  std::optional<std::uint64_t> size;
-  std::uint64_t max;
-  TaskSpec spec;
-  std::shared_ptr<PutClock> clock;  // null: not timed
-
-  static void Read(std::shared_ptr<Receive> self) {
-    self->input.Read([self](Result<InputChunk> chunk) {
-      if (self->ops->stopping) return self->reply.Error(Status::ShuttingDown("the daemon is stopping"));
-      if (!chunk.ok()) return self->reply.Error(chunk.status());
-      std::string& got = *self->contents;
-      if (got.size() + chunk->data.size() > self->max) {
-        return self->reply.Error(Status::InvalidArgument("the file is over " + std::to_string(self->max) +
-                                                         " bytes: mutable (SDMF) files are limited to that "
-                                                         "(limits.sdmf_max_bytes)"));
-      }
-      got += chunk->data;
-      Status sized = CheckAnnouncedSize(self->size, got.size(), chunk->eof);
-      if (!sized.ok()) return self->reply.Error(sized);
-      if (!chunk->eof) return Read(self);
-      if (self->clock) self->clock->received = WallMs();
-      RunTaskOn(*self->tasks, self->wait, std::move(self->reply), std::move(self->spec));
-    });
-  }
-};
-
+// Receives a request's data frames into `contents` (at most
+// limits.sdmf_max_bytes, and exactly params.size if given), then submits
+// `spec` and answers with its outcome; any error answers the request
+// instead.
 void ReceiveThenRun(CommandsState& c, Request& req, Reply& reply, const InputParams& in,
                     std::shared_ptr<std::string> contents, TaskSpec spec, std::shared_ptr<PutClock> clock = nullptr) {
   // params.size is checked against the limit already: one allocation
   // instead of a 1 MiB string grown by appends.
   if (in.size) contents->reserve(static_cast<std::size_t>(*in.size));
-  auto rx = std::make_shared<Receive>(Receive{&c.loop, c.grid_ops, &c.tasks, req.wait, std::move(reply),
-                                              std::move(req.input), std::move(contents), in.size,
-                                              c.options.sdmf_max_bytes, std::move(spec), std::move(clock)});
-  Receive::Read(rx);
+  ReceiveLimits limits;
+  limits.announced = in.size;
+  limits.max = c.options.sdmf_max_bytes;
+  limits.over_max = "the file is over " + std::to_string(limits.max) +
+                    " bytes: mutable (SDMF) files are limited to that (limits.sdmf_max_bytes)";
+  grid::Grid* grid = &c.grid;
+  TaskTable* tasks = &c.tasks;
+  ReceiveInput(c.loop, std::move(req.input), std::move(limits), [grid] { return grid->stopping(); },
+               ToMemory(std::move(contents)),
+               [tasks, wait = req.wait, clock, reply = std::move(reply),
+                spec = std::move(spec)](Result<std::uint64_t> received) mutable {
+                 if (!received.ok()) return reply.Error(received.status());
+                 if (clock) clock->received = clock::MonotonicMs();
+                 SubmitAndAnswer(*tasks, wait, std::move(reply), std::move(spec));
+               });
 }
 
 // mutable.create: a new key, its write cap recorded, seqnum 1 published,
@@ -342,28 +279,35 @@ void Create(const Env& env, TaskRun& run, std::string alias, std::shared_ptr<std
       Hold(env, *runp, hold_ms, [env, runp, alias, contents, taken, shared_key] {
         Status still_free = taken();  // again, after the last wait before the push
         if (!still_free.ok()) return runp->Fail(still_free);
-        WithGrid(env, *runp, [env, runp, alias, contents, shared_key](std::shared_ptr<GridRun> grid) {
-          Loop* loop = env.loop;
-          mf::MutableOptions options = env.options;
-          options.lease_secret = grid->lease_secret;
-          mf::CreateMutable(
-              *loop, grid->servers, std::move(*shared_key), std::move(*contents), options, ProgressTo(runp),
-              StopOf(runp, env.ops), [loop, grid, runp, alias, aliases = env.aliases](Result<mf::PublishResult> made) {
-                if (!made.ok()) return Finish(loop, grid, runp, made.status());
-                auto out = std::make_shared<Json>(PublishJson(*made));
-                if (alias.empty()) return Finish(loop, grid, runp, std::move(*out));
-                cJSON_AddStringToObject(out->get(), "alias", alias.c_str());
-                // MDB_NOOVERWRITE: a name that appeared anyway is `conflict`
-                // (the file exists; its write cap is in this task's record).
-                aliases->Add(alias, caps::FormatCap(made->writecap), [loop, grid, runp, out](Status added) {
-                  if (!added.ok()) return Finish(loop, grid, runp, added);
-                  Finish(loop, grid, runp, std::move(*out));
-                });
+        auto snapshot = GridSnapshot(*env.servers);
+        if (!snapshot.ok()) return runp->Fail(snapshot.status());
+        CreateMutableJob(
+            *env.grid, std::move(*snapshot), std::move(*shared_key), std::move(*contents), env.options,
+            TaskHooks(*runp), [runp, alias, aliases = env.aliases](Result<mf::PublishResult> made) {
+              if (!made.ok()) return End(runp, made.status());
+              auto out = std::make_shared<Json>(PublishJson(*made));
+              if (alias.empty()) return End(runp, std::move(*out));
+              cJSON_AddStringToObject(out->get(), "alias", alias.c_str());
+              // MDB_NOOVERWRITE: a name that appeared anyway is `conflict`
+              // (the file exists; its write cap is in this task's record).
+              aliases->Add(alias, caps::FormatCap(made->writecap), [runp, out](Status added) {
+                if (!added.ok()) return End(runp, added);
+                End(runp, std::move(*out));
               });
-        });
+            });
       });
     });
   });
+}
+
+Json RetrieveJson(const mf::RetrieveResult& got) {
+  Json out = Json::NewObject();
+  cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(got.contents.size()));
+  cJSON_AddNumberToObject(out.get(), "seqnum", static_cast<double>(got.seqnum));
+  cJSON_AddNumberToObject(out.get(), "corrupt_shares", static_cast<double>(got.corrupt_shares));
+  cJSON* used = cJSON_AddObjectToObject(out.get(), "shares_used");
+  for (const auto& [sh, name] : got.shares_used) cJSON_AddStringToObject(used, std::to_string(sh).c_str(), name.c_str());
+  return out;
 }
 
 }  // namespace
@@ -377,14 +321,12 @@ void MutableCreate(CommandsState& c, Request& req, Reply& reply) {
   if (st.ok()) st = ReadInputParams(c, *r, req, &in);
   if (st.ok()) st = r->Finish();
   if (st.ok() && !alias.empty()) st = NameTable::CheckName(alias);
-  auto env = EnvOf(c);
-  if (st.ok() && !env.ok()) st = env.status();
   if (!st.ok()) return reply.Error(st);
-  std::vector<LockKey> keys{LockKey{"servers", LockMode::kShared}};
-  if (!alias.empty()) keys.push_back(LockKey{"alias/" + alias, LockMode::kExclusive});
+  std::vector<LockKey> keys{LockKeys::Servers(LockMode::kShared)};
+  if (!alias.empty()) keys.push_back(LockKeys::Alias(alias, LockMode::kExclusive));
   TaskSpec spec = NewTaskSpec("mutable.create", req, std::move(keys));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = *env, alias, contents, hold = in.hold_ms](TaskRun& run) {
+  spec.body = [env = EnvOf(c), alias, contents, hold = in.hold_ms](TaskRun& run) {
     Create(env, run, alias, contents, hold);
   };
   ReceiveThenRun(c, req, reply, in, contents, std::move(spec));
@@ -392,7 +334,7 @@ void MutableCreate(CommandsState& c, Request& req, Reply& reply) {
 
 void MutablePut(CommandsState& c, Request& req, Reply& reply) {
   auto clock = std::make_shared<PutClock>();
-  clock->request = WallMs();
+  clock->request = clock::MonotonicMs();
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
   std::string target_text;
@@ -401,58 +343,30 @@ void MutablePut(CommandsState& c, Request& req, Reply& reply) {
   if (st.ok()) st = ReadInputParams(c, *r, req, &in);
   if (st.ok()) st = r->Finish();
   Result<Target> target = st.ok() ? ResolveAtSubmit(c.aliases, target_text, false) : Result<Target>(st);
-  auto env = EnvOf(c);
-  if (target.ok() && !env.ok()) target = env.status();
   if (!target.ok()) return reply.Error(target.status());
   TaskSpec spec = NewTaskSpec("mutable.put", req, KeysOf(*target, LockMode::kExclusive));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = *env, t = *target, contents, hold_ms = in.hold_ms, clock](TaskRun& run) {
-    clock->started = WallMs();
+  spec.body = [env = EnvOf(c), t = *target, contents, hold_ms = in.hold_ms, clock](TaskRun& run) {
+    clock->started = clock::MonotonicMs();
     auto cap = ResolveInTask(*env.aliases, t, false);
     if (!cap.ok()) return run.Fail(cap.status());
+    auto snapshot = GridSnapshot(*env.servers);
+    if (!snapshot.ok()) return run.Fail(snapshot.status());
     TaskRun* runp = &run;
-    WithGrid(env, run, [env, runp, cap = *cap, contents, hold_ms, clock](std::shared_ptr<GridRun> grid) {
-      clock->grid = WallMs();
-      Loop* loop = env.loop;
-      mf::MutableOptions options = env.options;
-      options.lease_secret = grid->lease_secret;
-      if (hold_ms) options.TEST_before_write = HoldBeforeWrite(loop, runp, hold_ms);
-      mf::PublishMutable(*loop, grid->servers, cap, std::move(*contents), options, ProgressTo(runp),
-                         StopOf(runp, env.ops), [loop, grid, runp, clock](Result<mf::PublishResult> published) {
-                           if (!published.ok()) return Finish(loop, grid, runp, published.status());
-                           Json out = PublishJson(*published);
-                           AddTiming(out.get(), *clock, published->timing);
-                           Finish(loop, grid, runp, std::move(out));
-                         });
-    });
+    mf::MutableOptions options = env.options;
+    if (hold_ms) options.TEST_before_write = HoldBeforeWrite(env.loop, runp, hold_ms);
+    JobHooks hooks = TaskHooks(run);
+    hooks.ready = [clock] { clock->grid = clock::MonotonicMs(); };
+    PublishMutableJob(*env.grid, std::move(*snapshot), *cap, std::move(*contents), std::move(options),
+                      std::move(hooks), [runp, clock](Result<mf::PublishResult> published) {
+                        if (!published.ok()) return End(runp, published.status());
+                        Json out = PublishJson(*published);
+                        AddTiming(out.get(), *clock, published->timing);
+                        End(runp, std::move(out));
+                      });
   };
   ReceiveThenRun(c, req, reply, in, contents, std::move(spec), clock);
 }
-
-namespace {
-
-// A mutable.get's answer after its task: the file (in memory) in data
-// frames, paced by the client's reading, then the final frame.
-struct SendBack {
-  std::shared_ptr<Reply> reply;
-  std::shared_ptr<std::string> contents;
-  Json result;
-  std::size_t sent = 0;
-
-  static void Next(std::shared_ptr<SendBack> self) {
-    if (!self->reply->connected()) return self->reply->Error(Status::Unavailable("the client left"));
-    const std::string& all = *self->contents;
-    std::size_t n = std::min(kSendChunk, all.size() - self->sent);
-    std::string chunk = all.substr(self->sent, n);
-    self->sent += n;
-    bool eof = self->sent == all.size();
-    self->reply->Data(std::move(chunk), eof);
-    if (eof) return self->reply->Result(std::move(self->result));
-    self->reply->WhenWritable([self] { Next(self); });
-  }
-};
-
-}  // namespace
 
 void MutableGet(CommandsState& c, Request& req, Reply& reply) {
   std::string target_text;
@@ -461,55 +375,30 @@ void MutableGet(CommandsState& c, Request& req, Reply& reply) {
     st = Status::InvalidArgument("mutable.get sends the file back on this connection: it cannot answer before it ends");
   }
   Result<Target> target = st.ok() ? ResolveAtSubmit(c.aliases, target_text, true) : Result<Target>(st);
-  auto env = EnvOf(c);
-  if (target.ok() && !env.ok()) target = env.status();
   if (!target.ok()) return reply.Error(target.status());
   TaskSpec spec = NewTaskSpec("mutable.get", req, KeysOf(*target, LockMode::kShared));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = *env, t = *target, contents](TaskRun& run) {
+  spec.body = [env = EnvOf(c), t = *target, contents](TaskRun& run) {
     auto cap = ResolveInTask(*env.aliases, t, true);
     if (!cap.ok()) return run.Fail(cap.status());
+    auto snapshot = GridSnapshot(*env.servers);
+    if (!snapshot.ok()) return run.Fail(snapshot.status());
     TaskRun* runp = &run;
-    WithGrid(env, run, [env, runp, cap = *cap, contents](std::shared_ptr<GridRun> grid) {
-      Loop* loop = env.loop;
-      mf::RetrieveMutable(*loop, grid->servers, cap, ProgressTo(runp), StopOf(runp, env.ops),
-                          [loop, grid, runp, contents](Result<mf::RetrieveResult> got) {
-                            if (!got.ok()) return Finish(loop, grid, runp, got.status());
-                            Json out = Json::NewObject();
-                            cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(got->contents.size()));
-                            cJSON_AddNumberToObject(out.get(), "seqnum", static_cast<double>(got->seqnum));
-                            cJSON_AddNumberToObject(out.get(), "corrupt_shares",
-                                                    static_cast<double>(got->corrupt_shares));
-                            cJSON* used = cJSON_AddObjectToObject(out.get(), "shares_used");
-                            for (const auto& [sh, name] : got->shares_used) {
-                              cJSON_AddStringToObject(used, std::to_string(sh).c_str(), name.c_str());
-                            }
-                            *contents = std::move(got->contents);
-                            Finish(loop, grid, runp, std::move(out));
-                          });
-    });
+    RetrieveMutableJob(*env.grid, std::move(*snapshot), *cap, TaskHooks(run),
+                       [runp, contents](Result<mf::RetrieveResult> got) {
+                         if (!got.ok()) return End(runp, got.status());
+                         Json out = RetrieveJson(*got);
+                         *contents = std::move(got->contents);
+                         End(runp, std::move(out));
+                       });
   };
   // The task first; once it has succeeded the file goes back in data
   // frames and the task's result is the final frame.
-  TaskTable* tasks = &c.tasks;
-  auto shared = std::make_shared<Reply>(std::move(reply));
-  tasks->Submit(std::move(spec), [tasks, shared, contents](Result<TaskId> id) {
-    if (!id.ok()) return shared->Error(id.status());
-    TaskId task = *id;
-    tasks->WatchProgress(task, [shared](Json event) { shared->Progress(std::move(event)); });
-    tasks->Wait(task, [task, shared, contents](Result<Json> record) {
-      if (!record.ok()) return shared->Error(record.status());
-      const cJSON* error = cJSON_GetObjectItemCaseSensitive(record->get(), "error");
-      if (error) return shared->Error(ErrorFromJson(error).WithContext("task " + std::to_string(task)));
-      const cJSON* result = cJSON_GetObjectItemCaseSensitive(record->get(), "result");
-      auto back = std::make_shared<SendBack>();
-      back->reply = shared;
-      back->contents = contents;
-      back->result = Json(result ? cJSON_Duplicate(result, true) : cJSON_CreateObject());
-      cJSON_AddNumberToObject(back->result.get(), "task", static_cast<double>(task));
-      shared->WhenWritable([back] { SendBack::Next(back); });
-    });
-  });
+  Loop* loop = &c.loop;
+  SubmitAndAnswer(c.tasks, true, std::move(reply), std::move(spec),
+                  [loop, contents](std::shared_ptr<Reply> out, Json result) {
+                    SendOutput(*loop, std::move(out), Output::Memory(contents), std::move(result));
+                  });
 }
 
 }  // namespace cairn::control

@@ -7,22 +7,19 @@
 // Loop thread only.
 #include <cjson/cJSON.h>
 
-#include <ctime>
-
+#include "cairn/core/clock.h"
 #include "cairn/gbs/nurl.h"
 #include "control/handlers.h"
 
 namespace cairn::control {
 namespace {
 
-constexpr const char* kServersKey = "servers";
-
 // The stored record of a server.
 Json Record(const std::string& nurl, const std::string& nickname) {
   Json r = Json::NewObject();
   cJSON_AddStringToObject(r.get(), "nurl", nurl.c_str());
   cJSON_AddStringToObject(r.get(), "nickname", nickname.c_str());
-  cJSON_AddNumberToObject(r.get(), "added_ms", static_cast<double>(std::time(nullptr)) * 1000);
+  cJSON_AddNumberToObject(r.get(), "added_ms", static_cast<double>(clock::UnixMs()));
   return r;
 }
 
@@ -43,6 +40,19 @@ std::string NicknameOf(const std::string& record_text) {
 
 }  // namespace
 
+Result<std::vector<grid::ServerEntry>> GridSnapshot(const NameTable& servers) {
+  std::vector<grid::ServerEntry> out;
+  CAIRN_TRY_ASSIGN(auto all, servers.List());
+  for (const auto& [id, text] : all) {
+    CAIRN_TRY_ASSIGN(Json record, Json::Parse(text));
+    const cJSON* nurl = cJSON_GetObjectItemCaseSensitive(record.get(), "nurl");
+    const cJSON* nickname = cJSON_GetObjectItemCaseSensitive(record.get(), "nickname");
+    if (!cJSON_IsString(nurl)) return Status::Internal("server " + id + " has no NURL");
+    out.push_back(grid::ServerEntry{id, nurl->valuestring, cJSON_IsString(nickname) ? nickname->valuestring : id});
+  }
+  return out;
+}
+
 void ServersAdd(CommandsState& c, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
@@ -57,7 +67,7 @@ void ServersAdd(CommandsState& c, Request& req, Reply& reply) {
   if (nickname.empty()) nickname = nurl->host + ":" + std::to_string(nurl->port);
   std::string id = nurl->spki_hash;
   std::string canonical = gbs::FormatNurl(*nurl);
-  TaskSpec spec = NewTaskSpec("servers.add", req, {LockKey{kServersKey}});
+  TaskSpec spec = NewTaskSpec("servers.add", req, {LockKeys::Servers(LockMode::kExclusive)});
   NameTable* servers = &c.servers;
   spec.body = [servers, id, canonical, nickname](TaskRun& run) {
     TaskRun* runp = &run;
@@ -82,7 +92,7 @@ void ServersRemove(CommandsState& c, Request& req, Reply& reply) {
   std::string which;
   Status st = StringParams(req, {{"server", &which}});
   if (!st.ok()) return reply.Error(st);
-  TaskSpec spec = NewTaskSpec("servers.remove", req, {LockKey{kServersKey}});
+  TaskSpec spec = NewTaskSpec("servers.remove", req, {LockKeys::Servers(LockMode::kExclusive)});
   NameTable* servers = &c.servers;
   spec.body = [servers, which](TaskRun& run) {
     TaskRun* runp = &run;

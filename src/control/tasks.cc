@@ -3,19 +3,12 @@
 
 #include <cjson/cJSON.h>
 
-#include <chrono>
-
 #include "cairn/control/protocol.h"
+#include "cairn/core/clock.h"
 #include "cairn/core/log.h"
 
 namespace cairn::control {
 namespace {
-
-std::uint64_t WallMs() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
 
 constexpr const char* kStateNames[] = {"queued", "running", "succeeded", "failed", "cancelled"};
 
@@ -123,7 +116,7 @@ Status TaskTable::Open(const std::string& dir) {
       // The daemon died while this task was queued or running.
       r->error = Status::Interrupted("cairnd stopped while the task was " + std::string(TaskStateName(r->state)));
       r->state = TaskState::kFailed;
-      r->finished_ms = WallMs();
+      r->finished_ms = clock::UnixMs();
       Persist(*r);
     }
     if (id >= next_id_) next_id_ = id + 1;
@@ -201,7 +194,7 @@ void TaskTable::Submit(TaskSpec spec, Callback<void(Result<TaskId>)> queued) {
   r->params = spec.params.get() ? std::move(spec.params) : Json::NewObject();
   r->keys = std::move(spec.keys);
   r->uid = spec.requester_uid;
-  r->submitted_ms = WallMs();
+  r->submitted_ms = clock::UnixMs();
   r->body = std::move(spec.body);
   Record& rec = *r;
   records_[id] = std::move(r);
@@ -237,7 +230,7 @@ void TaskTable::Start(TaskId id) {
     return;
   }
   r.state = TaskState::kRunning;
-  r.started_ms = WallMs();
+  r.started_ms = clock::UnixMs();
   Persist(r);
   r.run.reset(new TaskRun(this, id));
   r.body(*r.run);
@@ -247,7 +240,7 @@ void TaskTable::Finish(TaskId id, TaskState state, Json result, Status error) {
   Record& r = *records_.at(id);
   CAIRN_CHECK(!TaskStateTerminal(r.state), "task " + std::to_string(id) + " finished twice");
   r.state = state;
-  r.finished_ms = WallMs();
+  r.finished_ms = clock::UnixMs();
   r.result = std::move(result);
   r.error = std::move(error);
   // Durable before anyone hears of it, and before the next holder of its

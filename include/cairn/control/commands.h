@@ -30,11 +30,10 @@ class NodeView {
 
 class TaskTable;
 class NameTable;
-struct GridOps;
 }  // namespace cairn::control
 
-namespace cairn::tls {
-class Context;
+namespace cairn::grid {
+class Grid;
 }
 
 namespace cairn::control {
@@ -64,10 +63,14 @@ class Commands final : public Dispatcher {
   ~Commands() override;
   // Opens the task records in `dir` (DIR/control). Synchronous, at start-up.
   Status Open(const std::string& dir);
-  // Stops taking tasks; put and get tasks are asked to stop and waited
-  // for; `done` runs once every record is durable.
+  // Stops taking tasks; grid tasks (put, get, mutable.*) are asked to stop
+  // and waited for, then the grid's clients close; `done` runs once every
+  // record is durable.
   void Close(Task done);
   void Handle(Request request, Reply reply) override;
+  // The node's grid (connections, secrets), for the daemon's own jobs
+  // (control/jobs.h) besides the control tasks'. Valid until Close's `done`.
+  grid::Grid& grid() { return *grid_; }
   // Every method name, for "hello" and `cairn --help`.
   static std::vector<std::string> Methods();
   // "tasks" summary for status: {"active": N, "kept": N, "by_state": {...}}.
@@ -81,8 +84,7 @@ class Commands final : public Dispatcher {
   std::unique_ptr<NameTable> aliases_;
   std::unique_ptr<NameTable> servers_;
   std::map<std::uint64_t, std::unique_ptr<Timer>> holds_;  // debug.hold timers by task
-  std::shared_ptr<tls::Context> client_tls_;  // GBS client TLS, made on first put/get
-  std::shared_ptr<GridOps> grid_ops_;         // put and get tasks running
+  std::unique_ptr<grid::Grid> grid_;  // the client side: GBS connections, secrets
 };
 
 }  // namespace cairn::control

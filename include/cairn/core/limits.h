@@ -45,6 +45,8 @@ namespace cairn {
   X(gbs_write_piece_bytes, 262144, "upload bytes handed to the store per write, bytes")          \
   X(gbs_read_piece_bytes, 262144, "a longer immutable read is streamed in pieces this big, bytes")  \
   X(gbs_upload_buffer_bytes, 8388608, "upload bytes held in memory, all uploads together, bytes") \
+  X(grid_connect_ms, 5000, "a client connection to a grid server not made in this long fails, ms") \
+  X(grid_keep_idle_ms, 10000, "a kept-alive client connection to a grid server idle this long is closed, ms") \
   X(control_inflight, 16, "requests one control connection may have unanswered at once")      \
   X(task_history, 1000, "finished control tasks kept")                                        \
   X(tasks_max_active, 64, "control tasks queued or running at once; more are refused as busy")  \
