@@ -21,7 +21,12 @@ bool Idempotent(const std::string& method) { return method == "GET" || method ==
 
 }  // namespace
 
+// One request from Send() until its completion runs.
 struct Pending {
+  explicit Pending(const Scheduler& scheduler) : guard(scheduler, "http::Client::Send") {}
+  // The #877 tripwire, armed in Send(): the completion never runs in the
+  // turn Send() was called in, also when the request fails at once.
+  ReentryGuard guard;
   ClientRequest request;  // its body moved to `body` when queued
   // Shared with the TLS connection, which encrypts it piece by piece without
   // copying; kept for a retry on another connection.
@@ -58,7 +63,10 @@ struct Client::Impl {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   void Complete(std::unique_ptr<Pending> p, Result<ClientResponse> r) {
-    loop.Post([p = std::move(p), r = std::move(r)]() mutable { p->done(std::move(r)); });
+    loop.Post([p = std::move(p), r = std::move(r)]() mutable {
+      p->guard.Deliver();
+      p->done(std::move(r));
+    });
   }
   void Pump();
   void Dial();
@@ -88,7 +96,7 @@ std::size_t Client::idle_connections() const {
 
 void Client::Send(ClientRequest request, Callback<void(Result<ClientResponse>)> done) {
   Impl& im = *impl_;
-  auto p = std::make_unique<Pending>();
+  auto p = std::make_unique<Pending>(im.loop);
   p->request = std::move(request);
   p->body = std::make_shared<const std::string>(std::move(p->request.body));
   p->request.body.clear();
@@ -337,7 +345,10 @@ void Client::Close(Task done) {
     if (c->current) im.Complete(std::move(c->current), Status::ShuttingDown("the HTTP client is closing"));
   }
   im.conns.clear();
-  im.dialer.Close(std::move(done));
+  im.dialer.Close([guard = ReentryGuard(im.loop, "http::Client::Close"), done = std::move(done)]() mutable {
+    guard.Deliver();
+    if (done) done();
+  });
 }
 
 }  // namespace cairn::http

@@ -18,7 +18,7 @@
 #include "cairn/core/loop.h"
 #include "cairn/core/status.h"
 #include "cairn/http/server.h"
-#include "cairn/tls/server.h"
+#include "cairn/tls/connection.h"
 #include "http/parser.h"
 
 namespace cairn::http {

@@ -151,9 +151,12 @@ void Server::Close(Task done) {
   for (const auto& c : std::set<std::shared_ptr<ServerConnection>>(p->conns)) {
     c->Abort(Status::ShuttingDown("the server is stopping"));
   }
-  p->listener.Close([p, done = std::move(done)]() mutable {
+  p->listener.Close([p, guard = ReentryGuard(p->loop, "http::Server::Close"), done = std::move(done)]() mutable {
     p->conns.clear();  // every connection's end was delivered before the listener's
-    p->loop.Post(std::move(done));
+    p->loop.Post([guard, done = std::move(done)]() mutable {
+      guard.Deliver();
+      if (done) done();
+    });
   });
 }
 
