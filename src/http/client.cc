@@ -70,6 +70,9 @@ struct Client::Impl {
   }
   void Pump();
   void Dial();
+  // The dial for `conn` finished: it carries requests, or its first waiting
+  // request fails with why it did not connect.
+  void Dialed(const std::shared_ptr<Conn>& conn, Result<std::shared_ptr<tls::Connection>> r);
   void StartExchange(const std::shared_ptr<Conn>& c, std::unique_ptr<Pending> p);
   void WriteBody(const std::shared_ptr<Conn>& c);
   void OnData(const std::shared_ptr<Conn>& c, std::string data);
@@ -156,34 +159,40 @@ void Client::Impl::Dial() {
       if (r.ok()) (*r)->Abort(Status::Cancelled("connection dropped"));
       return;
     }
-    if (!r.ok()) {
-      conns.remove(conn);
-      // Each dial was made for one waiting request: that one fails with
-      // the reason (refused, pin mismatch, timeout); redialing for it
-      // would loop as long as the server is down.
-      if (!queue.empty()) {
-        Complete(std::move(queue.front()), r.status());
-        queue.pop_front();
-      }
-      Pump();
-      return;
-    }
-    conn->connecting = false;
-    conn->tls = *r;
-    conn->tls->Start(
-        [this, weak](std::string data) {
-          if (auto cc = weak.lock()) OnData(cc, std::move(data));
-        },
-        [this, weak, token](Status why) {
-          if (token.expired()) return;
-          if (auto cc = weak.lock()) OnEnd(cc, std::move(why));
-        });
-    if (queue.empty()) {
-      ArmIdle(conn);
-    } else {
-      Pump();
-    }
+    Dialed(conn, std::move(r));
   });
+}
+
+void Client::Impl::Dialed(const std::shared_ptr<Conn>& conn, Result<std::shared_ptr<tls::Connection>> r) {
+  if (!r.ok()) {
+    conns.remove(conn);
+    // Each dial was made for one waiting request: that one fails with
+    // the reason (refused, pin mismatch, timeout); redialing for it
+    // would loop as long as the server is down.
+    if (!queue.empty()) {
+      Complete(std::move(queue.front()), r.status());
+      queue.pop_front();
+    }
+    Pump();
+    return;
+  }
+  conn->connecting = false;
+  conn->tls = *r;
+  std::weak_ptr<Conn> weak = conn;
+  std::weak_ptr<bool> token = alive;
+  conn->tls->Start(
+      [this, weak](std::string data) {
+        if (auto cc = weak.lock()) OnData(cc, std::move(data));
+      },
+      [this, weak, token](Status why) {
+        if (token.expired()) return;
+        if (auto cc = weak.lock()) OnEnd(cc, std::move(why));
+      });
+  if (queue.empty()) {
+    ArmIdle(conn);
+  } else {
+    Pump();
+  }
 }
 
 void Client::Impl::StartExchange(const std::shared_ptr<Conn>& c, std::unique_ptr<Pending> p) {

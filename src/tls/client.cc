@@ -27,6 +27,7 @@ struct Dialer::Impl final : ConnectionOwner {
   Completion<> close_done;
   HandshakeGate gate{loop};
 
+  void Resolve(const std::shared_ptr<Connection>& conn, const std::string& host, std::uint16_t port);
   void StartTcp(Connection::Impl& c, const sockaddr* addr);
 
   HandshakeGate& Gate() override { return gate; }
@@ -43,7 +44,7 @@ struct Dialer::Impl final : ConnectionOwner {
 
 namespace {
 
-struct Resolve {
+struct ResolveReq {
   uv_getaddrinfo_t req;
   std::weak_ptr<Connection> conn;
   Dialer::Impl* dialer;
@@ -86,17 +87,22 @@ void Dialer::Connect(const DialOptions& options, Callback<void(Result<std::share
     im.StartTcp(c, reinterpret_cast<sockaddr*>(&addr));
     return;
   }
-  auto* r = new Resolve{};
+  im.Resolve(conn, options.host, options.port);
+}
+
+// Resolves `host` on libuv's thread pool, then connects to its first address.
+void Dialer::Impl::Resolve(const std::shared_ptr<Connection>& conn, const std::string& host, std::uint16_t port) {
+  auto* r = new ResolveReq{};
   r->req.data = r;
   r->conn = conn;
-  r->dialer = &im;
+  r->dialer = this;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
-  std::string port = std::to_string(options.port);
+  std::string port_text = std::to_string(port);
   int rc = uv_getaddrinfo(
-      im.loop.uv(), &r->req,
+      loop.uv(), &r->req,
       [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-        auto* rr = static_cast<Resolve*>(req->data);
+        auto* rr = static_cast<ResolveReq*>(req->data);
         auto conn2 = rr->conn.lock();
         if (conn2 && conn2->open()) {
           Connection::Impl& ci = Connection::Impl::Of(*conn2);
@@ -109,9 +115,10 @@ void Dialer::Connect(const DialOptions& options, Callback<void(Result<std::share
         uv_freeaddrinfo(res);
         delete rr;
       },
-      options.host.c_str(), port.c_str(), &hints);
+      host.c_str(), port_text.c_str(), &hints);
   if (rc != 0) {
     delete r;
+    Connection::Impl& c = Connection::Impl::Of(*conn);
     c.End(Status::InvalidArgument("resolving " + c.peer + ": " + uv_strerror(rc)));
   }
 }

@@ -1,7 +1,7 @@
 // tls::Completion on ManualScheduler: a completion posted from the call that
 // started its operation runs on the next turn, exactly once; an empty one
 // does nothing; and one run inside the starting turn trips the #877 wire.
-#include "tls/completion.h"
+#include "cairn/tls/completion.h"
 
 #include <gtest/gtest.h>
 

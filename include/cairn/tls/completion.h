@@ -1,8 +1,8 @@
 // tls::Completion: a completion that carries the #877 tripwire from the call
-// that started its operation (Connect, Write, Close) to where it runs.
-// Running it aborts debug builds if that is still the starting turn (see
-// ReentryGuard in cairn/core/scheduler.h); it runs at most once. Private to
-// src/tls. Loop thread only.
+// that started its operation (Connect, Write, Close; in http, which runs over
+// tls, a request or a body read) to where it runs. Running it aborts debug
+// builds if that is still the starting turn (see ReentryGuard in
+// cairn/core/scheduler.h); it runs at most once. Loop thread only.
 #pragma once
 
 #include <optional>
