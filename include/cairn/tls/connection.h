@@ -13,12 +13,13 @@
 //   handshake), nothing application-level flows: the connection has no
 //   record layer yet, so no plaintext can be opened or sealed, and it is not
 //   handed to the application.
-// - The record layer (src/tls/record_layer.h): after the handshake every
-//   byte goes through four calls: Feed ciphertext in, Open records into
-//   plaintext, Seal plaintext into records, SealClose for close_notify, and
-//   TakeOutgoing hands the ciphertext to the socket. Today mbedTLS's session
-//   is the record layer; the TLS data-path work can put its own sealing and
-//   opening behind the same calls without touching the rest.
+// - The record layer (src/tls/record_layer.h), the seam for the record
+//   protection: after the handshake every byte goes through five calls:
+//   Feed ciphertext in, Open records into plaintext, Seal plaintext into
+//   records, SealClose for close_notify, TakeOutgoing for the socket. Today
+//   mbedTLS's session is the record layer; the TLS data-path work can put
+//   its own sealing and opening behind the same calls, chosen in one place
+//   (Connection::Impl::OpenGate), without touching the rest.
 // - The buffers and their bounds: plaintext decrypted and not yet delivered
 //   (64 KiB, then reading stops), ciphertext read and not yet decrypted (one
 //   read), plaintext written and not yet sealed (kept by reference, sealed a
