@@ -331,24 +331,7 @@ void Connection::Impl::Flush(WriteDone done) {
   w->req.data = w;
   queued += w->data.size();
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  auto on_written = [](uv_write_t* req, int status) {
-    auto* wr = static_cast<WriteReq*>(req->data);
-    Status st = status == 0 ? Status() : Status::IoError(std::string("write: ") + uv_strerror(status));
-    wr->done.Post(*wr->loop, st);
-    if (auto conn = wr->conn.lock()) {
-      Impl& im = *conn->impl_;
-      im.queued -= wr->data.size();
-      if (!st.ok()) {
-        im.End(st);
-      } else if (!im.plain_out.empty()) {
-        if (im.queued < kCipherHighWater) im.QueueGated();
-      } else if (im.closing && !im.close_pending && im.queued == 0) {
-        im.CloseHandles();
-      }
-    }
-    delete wr;
-  };
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1, on_written);
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1, OnWritten);
   if (rc != 0) {
     queued -= w->data.size();
     Status st = Status::IoError(std::string("write: ") + uv_strerror(rc));
@@ -356,6 +339,26 @@ void Connection::Impl::Flush(WriteDone done) {
     delete w;
     End(st);
   }
+}
+
+// The kernel took a write's bytes (or the write failed): its completion is
+// posted, and the connection goes on with what waited for room.
+void Connection::Impl::OnWritten(uv_write_t* req, int status) {
+  auto* wr = static_cast<WriteReq*>(req->data);
+  Status st = status == 0 ? Status() : Status::IoError(std::string("write: ") + uv_strerror(status));
+  wr->done.Post(*wr->loop, st);
+  if (auto conn = wr->conn.lock()) {
+    Impl& im = *conn->impl_;
+    im.queued -= wr->data.size();
+    if (!st.ok()) {
+      im.End(st);
+    } else if (!im.plain_out.empty()) {
+      if (im.queued < kCipherHighWater) im.QueueGated();
+    } else if (im.closing && !im.close_pending && im.queued == 0) {
+      im.CloseHandles();
+    }
+  }
+  delete wr;
 }
 
 // --- The end -----------------------------------------------------------------------

@@ -176,6 +176,7 @@ struct Connection::Impl {
   // Sends what the session or record layer produced; `done` runs when the
   // kernel has it.
   void Flush(WriteDone done);
+  static void OnWritten(uv_write_t* req, int status);
   void FinishClose();
   void CloseHandles();
   void PostEnd();
