@@ -82,8 +82,8 @@ struct Connection::Impl {
   // Ends the connection with `timeout` unless the handshake finishes within
   // `ms` (for the dialer: the TCP connect too). Arms handshake_guard.
   void ArmHandshakeTimer(std::uint64_t ms, const char* timeout);
-  // The handshake's tripwire: the owner calls Deliver() where it announces
-  // the finished handshake.
+  // The handshake's tripwire: the Listener calls Deliver() where it hands
+  // out the connection (the Dialer's Connect completion carries its own).
   std::optional<ReentryGuard> handshake_guard;
   // Starts the handshake on a connected socket: sends the first flight if
   // this side speaks first (the client), then reads.
