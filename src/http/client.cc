@@ -21,7 +21,12 @@ bool Idempotent(const std::string& method) { return method == "GET" || method ==
 
 }  // namespace
 
+// One request from Send() until its completion runs.
 struct Pending {
+  explicit Pending(const Scheduler& scheduler) : guard(scheduler, "http::Client::Send") {}
+  // The #877 tripwire, armed in Send(): the completion never runs in the
+  // turn Send() was called in, also when the request fails at once.
+  ReentryGuard guard;
   ClientRequest request;  // its body moved to `body` when queued
   // Shared with the TLS connection, which encrypts it piece by piece without
   // copying; kept for a retry on another connection.
@@ -58,10 +63,16 @@ struct Client::Impl {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   void Complete(std::unique_ptr<Pending> p, Result<ClientResponse> r) {
-    loop.Post([p = std::move(p), r = std::move(r)]() mutable { p->done(std::move(r)); });
+    loop.Post([p = std::move(p), r = std::move(r)]() mutable {
+      p->guard.Deliver();
+      p->done(std::move(r));
+    });
   }
   void Pump();
   void Dial();
+  // The dial for `conn` finished: it carries requests, or its first waiting
+  // request fails with why it did not connect.
+  void Dialed(const std::shared_ptr<Conn>& conn, Result<std::shared_ptr<tls::Connection>> r);
   void StartExchange(const std::shared_ptr<Conn>& c, std::unique_ptr<Pending> p);
   void WriteBody(const std::shared_ptr<Conn>& c);
   void OnData(const std::shared_ptr<Conn>& c, std::string data);
@@ -88,7 +99,7 @@ std::size_t Client::idle_connections() const {
 
 void Client::Send(ClientRequest request, Callback<void(Result<ClientResponse>)> done) {
   Impl& im = *impl_;
-  auto p = std::make_unique<Pending>();
+  auto p = std::make_unique<Pending>(im.loop);
   p->request = std::move(request);
   p->body = std::make_shared<const std::string>(std::move(p->request.body));
   p->request.body.clear();
@@ -148,34 +159,40 @@ void Client::Impl::Dial() {
       if (r.ok()) (*r)->Abort(Status::Cancelled("connection dropped"));
       return;
     }
-    if (!r.ok()) {
-      conns.remove(conn);
-      // Each dial was made for one waiting request: that one fails with
-      // the reason (refused, pin mismatch, timeout); redialing for it
-      // would loop as long as the server is down.
-      if (!queue.empty()) {
-        Complete(std::move(queue.front()), r.status());
-        queue.pop_front();
-      }
-      Pump();
-      return;
-    }
-    conn->connecting = false;
-    conn->tls = *r;
-    conn->tls->Start(
-        [this, weak](std::string data) {
-          if (auto cc = weak.lock()) OnData(cc, std::move(data));
-        },
-        [this, weak, token](Status why) {
-          if (token.expired()) return;
-          if (auto cc = weak.lock()) OnEnd(cc, std::move(why));
-        });
-    if (queue.empty()) {
-      ArmIdle(conn);
-    } else {
-      Pump();
-    }
+    Dialed(conn, std::move(r));
   });
+}
+
+void Client::Impl::Dialed(const std::shared_ptr<Conn>& conn, Result<std::shared_ptr<tls::Connection>> r) {
+  if (!r.ok()) {
+    conns.remove(conn);
+    // Each dial was made for one waiting request: that one fails with
+    // the reason (refused, pin mismatch, timeout); redialing for it
+    // would loop as long as the server is down.
+    if (!queue.empty()) {
+      Complete(std::move(queue.front()), r.status());
+      queue.pop_front();
+    }
+    Pump();
+    return;
+  }
+  conn->connecting = false;
+  conn->tls = *r;
+  std::weak_ptr<Conn> weak = conn;
+  std::weak_ptr<bool> token = alive;
+  conn->tls->Start(
+      [this, weak](std::string data) {
+        if (auto cc = weak.lock()) OnData(cc, std::move(data));
+      },
+      [this, weak, token](Status why) {
+        if (token.expired()) return;
+        if (auto cc = weak.lock()) OnEnd(cc, std::move(why));
+      });
+  if (queue.empty()) {
+    ArmIdle(conn);
+  } else {
+    Pump();
+  }
 }
 
 void Client::Impl::StartExchange(const std::shared_ptr<Conn>& c, std::unique_ptr<Pending> p) {
@@ -337,7 +354,10 @@ void Client::Close(Task done) {
     if (c->current) im.Complete(std::move(c->current), Status::ShuttingDown("the HTTP client is closing"));
   }
   im.conns.clear();
-  im.dialer.Close(std::move(done));
+  im.dialer.Close([guard = ReentryGuard(im.loop, "http::Client::Close"), done = std::move(done)]() mutable {
+    guard.Deliver();
+    if (done) done();
+  });
 }
 
 }  // namespace cairn::http

@@ -53,10 +53,7 @@ void ServerConnection::Abort(const Status& why) {
   tls_->Abort(why);
 }
 
-void ServerConnection::PostStatus(Callback<void(Status)> cb, Status st) {
-  if (!cb) return;
-  loop_.Post([cb = std::move(cb), st = std::move(st)]() mutable { cb(st); });
-}
+void ServerConnection::PostStatus(StatusDone cb, Status st) { cb.Post(loop_, std::move(st)); }
 
 // --- input -----------------------------------------------------------------------
 
@@ -212,7 +209,7 @@ void ServerConnection::UpdateReading() {
 // --- the application's calls ------------------------------------------------------
 
 void ServerConnection::ReadBody(std::uint64_t id, BodyOptions options, Callback<Flow(std::string)> on_chunk,
-                                Callback<void(Status)> on_end) {
+                                StatusDone on_end) {
   if (Stale(id)) {
     PostStatus(std::move(on_end), Status::Unavailable("the connection is closed"));
     return;
@@ -322,7 +319,7 @@ void ServerConnection::StartResponse(std::uint64_t id, int status, std::vector<F
   if (!cur_.message_complete) EndBody(Status::Cancelled("a response was started before the body was read"));
 }
 
-void ServerConnection::WriteBody(std::uint64_t id, std::string data, Callback<void(Status)> ready) {
+void ServerConnection::WriteBody(std::uint64_t id, std::string data, StatusDone ready) {
   if (Stale(id) || cur_.response != ResponseState::kStreaming) {
     PostStatus(std::move(ready), Status::Unavailable("the connection is closed or the response is not streaming"));
     return;
@@ -353,7 +350,7 @@ void ServerConnection::WriteBody(std::uint64_t id, std::string data, Callback<vo
   }
 }
 
-void ServerConnection::EndResponse(std::uint64_t id, Callback<void(Status)> done) {
+void ServerConnection::EndResponse(std::uint64_t id, StatusDone done) {
   if (Stale(id) || cur_.response != ResponseState::kStreaming) {
     PostStatus(std::move(done), Status::Unavailable("the connection is closed or the response is not streaming"));
     return;

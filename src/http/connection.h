@@ -18,7 +18,8 @@
 #include "cairn/core/loop.h"
 #include "cairn/core/status.h"
 #include "cairn/http/server.h"
-#include "cairn/tls/server.h"
+#include "cairn/tls/completion.h"
+#include "cairn/tls/connection.h"
 #include "http/parser.h"
 
 namespace cairn::http {
@@ -27,6 +28,10 @@ namespace cairn::http {
 inline constexpr std::size_t kBodyPieceBytes = 64 * 1024;   // one on_chunk piece
 inline constexpr std::size_t kInputHighWater = 64 * 1024;   // unparsed input before reading stops
 inline constexpr std::size_t kWriteHighWater = 256 * 1024;  // queued response bytes before WriteBody waits
+
+// The completion of an Exchange call (ReadBody's on_end, WriteBody's ready,
+// EndResponse's done), armed with the #877 tripwire where the call was made.
+using StatusDone = tls::Completion<Status>;
 
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  public:
@@ -41,13 +46,12 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   // Exchange's methods, for the exchange numbered `id`; a stale id (an
   // exchange whose request is over) is answered as a closed connection.
-  void ReadBody(std::uint64_t id, BodyOptions options, Callback<Flow(std::string)> on_chunk,
-                Callback<void(Status)> on_end);
+  void ReadBody(std::uint64_t id, BodyOptions options, Callback<Flow(std::string)> on_chunk, StatusDone on_end);
   void SetBodyPaused(std::uint64_t id, bool paused);
   void Respond(std::uint64_t id, Response response);
   void StartResponse(std::uint64_t id, int status, std::vector<Field> headers, std::optional<std::uint64_t> length);
-  void WriteBody(std::uint64_t id, std::string data, Callback<void(Status)> ready);
-  void EndResponse(std::uint64_t id, Callback<void(Status)> done);
+  void WriteBody(std::uint64_t id, std::string data, StatusDone ready);
+  void EndResponse(std::uint64_t id, StatusDone done);
   void CloseAfterResponse(std::uint64_t id);
   // The exchange's last reference is gone.
   void ExchangeDropped(std::uint64_t id);
@@ -74,7 +78,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     bool piece_outstanding = false;  // posted, on_chunk not yet returned
     std::uint64_t body_limit = 0;
     Callback<Flow(std::string)> on_chunk;
-    Callback<void(Status)> on_end;
+    StatusDone on_end;
 
     ResponseState response = ResponseState::kNone;
     bool close_after = false;
@@ -82,7 +86,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     bool body_allowed = true;  // false for HEAD, 1xx, 204, 304
     std::optional<std::uint64_t> response_length;
     std::uint64_t response_written = 0;
-    Callback<void(Status)> write_ready;  // waiting for the write queue to drain
+    StatusDone write_ready;  // waiting for the write queue to drain
   };
 
   bool Stale(std::uint64_t id) const { return dead_ || closing_ || !cur_.active || cur_.id != id; }
@@ -106,7 +110,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   void ArmTimer();
   void OnTimer();
   bool DecideClose() const;
-  void PostStatus(Callback<void(Status)> cb, Status st);
+  void PostStatus(StatusDone cb, Status st);
   enum class Wait { kNone, kIdle, kHead, kBody };
   std::uint64_t Deadline(Wait* wait, bool* writes_stuck) const;
 
@@ -126,7 +130,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   std::uint64_t last_progress_ms_ = 0;
   std::uint64_t head_started_ms_ = 0;
   bool head_started_ = false;
-  std::vector<Callback<void(Status)>> flush_waiters_;  // EndResponse()s waiting for the queue to empty
+  std::vector<StatusDone> flush_waiters_;  // EndResponse()s waiting for the queue to empty
   std::unique_ptr<Timer> timer_;
   std::uint64_t timer_at_ = kNoDeadline;
   static constexpr std::uint64_t kNoDeadline = ~std::uint64_t{0};

@@ -34,10 +34,11 @@ Exchange::~Exchange() {
 }
 
 void Exchange::ReadBody(BodyOptions options, Callback<Flow(std::string)> on_chunk, Callback<void(Status)> on_end) {
+  StatusDone done(*loop_, "http::Exchange::ReadBody", std::move(on_end));
   if (auto c = conn_.lock()) {
-    c->ReadBody(id_, options, std::move(on_chunk), std::move(on_end));
+    c->ReadBody(id_, options, std::move(on_chunk), std::move(done));
   } else {
-    loop_->Post([on_end = std::move(on_end)]() mutable { on_end(Status::Unavailable("the connection is closed")); });
+    done.Post(*loop_, Status::Unavailable("the connection is closed"));
   }
 }
 
@@ -77,18 +78,20 @@ void Exchange::StartResponse(int status, std::vector<Field> headers, std::option
 }
 
 void Exchange::WriteBody(std::string data, Callback<void(Status)> ready) {
+  StatusDone done(*loop_, "http::Exchange::WriteBody", std::move(ready));
   if (auto c = conn_.lock()) {
-    c->WriteBody(id_, std::move(data), std::move(ready));
+    c->WriteBody(id_, std::move(data), std::move(done));
   } else {
-    loop_->Post([ready = std::move(ready)]() mutable { ready(Status::Unavailable("the connection is closed")); });
+    done.Post(*loop_, Status::Unavailable("the connection is closed"));
   }
 }
 
 void Exchange::EndResponse(Callback<void(Status)> done) {
+  StatusDone guarded(*loop_, "http::Exchange::EndResponse", std::move(done));
   if (auto c = conn_.lock()) {
-    c->EndResponse(id_, std::move(done));
-  } else if (done) {
-    loop_->Post([done = std::move(done)]() mutable { done(Status::Unavailable("the connection is closed")); });
+    c->EndResponse(id_, std::move(guarded));
+  } else {
+    guarded.Post(*loop_, Status::Unavailable("the connection is closed"));
   }
 }
 
@@ -151,9 +154,12 @@ void Server::Close(Task done) {
   for (const auto& c : std::set<std::shared_ptr<ServerConnection>>(p->conns)) {
     c->Abort(Status::ShuttingDown("the server is stopping"));
   }
-  p->listener.Close([p, done = std::move(done)]() mutable {
+  p->listener.Close([p, guard = ReentryGuard(p->loop, "http::Server::Close"), done = std::move(done)]() mutable {
     p->conns.clear();  // every connection's end was delivered before the listener's
-    p->loop.Post(std::move(done));
+    p->loop.Post([guard, done = std::move(done)]() mutable {
+      guard.Deliver();
+      if (done) done();
+    });
   });
 }
 

@@ -1,4 +1,7 @@
-// TLS client connections over libuv TCP. Loop thread only.
+// tls::Dialer: resolves and connects over TCP, starts the client side of a
+// handshake whose session accepts only the pinned SPKI hash, and hands the
+// caller the connection once that handshake finished. The connection itself
+// is src/tls/connection.cc. Loop thread only.
 #include "cairn/tls/client.h"
 
 #include <uv.h>
@@ -11,6 +14,8 @@
 
 namespace cairn::tls {
 
+using DialDone = Completion<Result<std::shared_ptr<Connection>>>;
+
 struct Dialer::Impl final : ConnectionOwner {
   Impl(Loop& l, std::shared_ptr<Context> c) : loop(l), ctx(std::move(c)) {}
   Loop& loop;
@@ -18,45 +23,28 @@ struct Dialer::Impl final : ConnectionOwner {
   bool closing = false;
   std::set<std::shared_ptr<Connection>> conns;
   // Connections whose handshake has not finished, with whom to tell.
-  std::map<Connection*, Callback<void(Result<std::shared_ptr<Connection>>)>> pending;
-  Task close_done;
-
+  std::map<Connection*, DialDone> pending;
+  Completion<> close_done;
   HandshakeGate gate{loop};
-  Loop& OwnerLoop() override { return loop; }
+
+  void Resolve(const std::shared_ptr<Connection>& conn, const std::string& host, std::uint16_t port);
+  void StartTcp(Connection::Impl& c, const sockaddr* addr);
+
   HandshakeGate& Gate() override { return gate; }
   std::uint64_t CloseGraceMs() const override { return 5000; }
   void HandshakeDone(std::shared_ptr<Connection> conn) override {
     auto it = pending.find(conn.get());
     if (it == pending.end()) return;
-    auto done = std::move(it->second);
+    DialDone done = std::move(it->second);
     pending.erase(it);
-    loop.Post([done = std::move(done), conn]() mutable { done(conn); });
+    done.Post(loop, std::move(conn));
   }
-  void Remove(Connection* c) override {
-    auto it = pending.find(c);
-    if (it != pending.end()) {
-      Status why = c->impl_->end_status.ok() ? Status::Unavailable("connection closed during the TLS handshake")
-                                             : c->impl_->end_status;
-      loop.Post([done = std::move(it->second), why]() mutable { done(why); });
-      pending.erase(it);
-    }
-    for (auto ci = conns.begin(); ci != conns.end(); ++ci) {
-      if (ci->get() == c) {
-        conns.erase(ci);  // may free the connection
-        break;
-      }
-    }
-    if (closing && conns.empty() && close_done) {
-      loop.Post(std::move(close_done));
-      close_done = nullptr;
-    }
-  }
-  void StartTcp(Connection::Impl& c, const sockaddr* addr);
+  void Remove(Connection* c) override;
 };
 
 namespace {
 
-struct Resolve {
+struct ResolveReq {
   uv_getaddrinfo_t req;
   std::weak_ptr<Connection> conn;
   Dialer::Impl* dialer;
@@ -72,37 +60,26 @@ std::size_t Dialer::open_connections() const { return impl_->conns.size(); }
 
 void Dialer::Connect(const DialOptions& options, Callback<void(Result<std::shared_ptr<Connection>>)> done) {
   Impl& im = *impl_;
+  DialDone dial_done(im.loop, "tls::Dialer::Connect", std::move(done));
   if (im.closing) {
-    im.loop.Post([done = std::move(done)]() mutable { done(Status::ShuttingDown("the dialer is closing")); });
+    dial_done.Post(im.loop, Status::ShuttingDown("the dialer is closing"));
     return;
   }
   auto session = Session::NewClient(im.ctx, options.spki_pin);
   if (!session.ok()) {
-    im.loop.Post([done = std::move(done), st = session.status()]() mutable { done(st); });
+    dial_done.Post(im.loop, session.status());
     return;
   }
-  std::shared_ptr<Connection> conn(new Connection());
-  Connection::Impl& c = *conn->impl_;
-  c.owner = &im;
+  std::shared_ptr<Connection> conn = Connection::Impl::New(&im, im.loop);
+  Connection::Impl& c = Connection::Impl::Of(*conn);
   c.session = std::move(*session);
   c.peer = (options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host) + ":" +
            std::to_string(options.port);
-  uv_tcp_init(im.loop.uv(), &c.tcp);
-  c.tcp.data = &c;
-  uv_timer_init(im.loop.uv(), &c.handshake_timer);
-  c.handshake_timer.data = &c;
-  c.handles_open = 2;
-  // Events before the user's Start() are held (Connection::Impl::early);
-  // `started` marks the dial phase, so a failure here posts no on_end.
-  c.paused = true;
   im.conns.insert(conn);
-  im.pending.emplace(conn.get(), std::move(done));
-  uv_timer_start(
-      &c.handshake_timer,
-      [](uv_timer_t* t) {
-        static_cast<Connection::Impl*>(t->data)->End(Status::Timeout("connecting and the TLS handshake took too long"));
-      },
-      options.connect_ms, 0);
+  im.pending.emplace(conn.get(), std::move(dial_done));
+  // The dial phase: the connection is not started, so a failure posts no
+  // on_end; Remove() reports it to the caller instead.
+  c.ArmHandshakeTimer(options.connect_ms, "connecting and the TLS handshake took too long");
 
   sockaddr_storage addr{};
   if (uv_ip4_addr(options.host.c_str(), options.port, reinterpret_cast<sockaddr_in*>(&addr)) == 0 ||
@@ -110,20 +87,25 @@ void Dialer::Connect(const DialOptions& options, Callback<void(Result<std::share
     im.StartTcp(c, reinterpret_cast<sockaddr*>(&addr));
     return;
   }
-  auto* r = new Resolve{};
+  im.Resolve(conn, options.host, options.port);
+}
+
+// Resolves `host` on libuv's thread pool, then connects to its first address.
+void Dialer::Impl::Resolve(const std::shared_ptr<Connection>& conn, const std::string& host, std::uint16_t port) {
+  auto* r = new ResolveReq{};
   r->req.data = r;
   r->conn = conn;
-  r->dialer = &im;
+  r->dialer = this;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
-  std::string port = std::to_string(options.port);
+  std::string port_text = std::to_string(port);
   int rc = uv_getaddrinfo(
-      im.loop.uv(), &r->req,
+      loop.uv(), &r->req,
       [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-        auto* rr = static_cast<Resolve*>(req->data);
+        auto* rr = static_cast<ResolveReq*>(req->data);
         auto conn2 = rr->conn.lock();
         if (conn2 && conn2->open()) {
-          Connection::Impl& ci = *conn2->impl_;
+          Connection::Impl& ci = Connection::Impl::Of(*conn2);
           if (status != 0 || !res) {
             ci.End(Status::Unavailable("resolving " + ci.peer + ": " + uv_strerror(status)));
           } else {
@@ -133,9 +115,10 @@ void Dialer::Connect(const DialOptions& options, Callback<void(Result<std::share
         uv_freeaddrinfo(res);
         delete rr;
       },
-      options.host.c_str(), port.c_str(), &hints);
+      host.c_str(), port_text.c_str(), &hints);
   if (rc != 0) {
     delete r;
+    Connection::Impl& c = Connection::Impl::Of(*conn);
     c.End(Status::InvalidArgument("resolving " + c.peer + ": " + uv_strerror(rc)));
   }
 }
@@ -149,20 +132,13 @@ void Dialer::Impl::StartTcp(Connection::Impl& c, const sockaddr* addr) {
     delete weak;
     delete rq;
     if (!conn || !conn->open()) return;
-    Connection::Impl& ci = *conn->impl_;
+    Connection::Impl& ci = Connection::Impl::Of(*conn);
     if (status != 0) {
       ci.End(Status::Unavailable("connect to " + ci.peer + ": " + uv_strerror(status)));
       return;
     }
     uv_tcp_nodelay(&ci.tcp, 1);
-    bool done = false;
-    Status st = ci.session->Handshake(&done);  // the ClientHello
-    ci.Flush(nullptr);
-    if (!st.ok()) {
-      ci.End(st);
-      return;
-    }
-    conn->ResumeReading();
+    ci.BeginHandshake(/*speak_first=*/true);
   });
   if (rc != 0) {
     delete static_cast<std::weak_ptr<Connection>*>(req->data);
@@ -171,16 +147,30 @@ void Dialer::Impl::StartTcp(Connection::Impl& c, const sockaddr* addr) {
   }
 }
 
+void Dialer::Impl::Remove(Connection* c) {
+  auto it = pending.find(c);
+  if (it != pending.end()) {
+    const Status& end = Connection::Impl::Of(*c).end_status;
+    Status why = end.ok() ? Status::Unavailable("connection closed during the TLS handshake") : end;
+    it->second.Post(loop, why);
+    pending.erase(it);
+  }
+  for (auto ci = conns.begin(); ci != conns.end(); ++ci) {
+    if (ci->get() == c) {
+      conns.erase(ci);  // may free the connection
+      break;
+    }
+  }
+  if (closing && conns.empty() && close_done) close_done.Post(loop);
+}
+
 void Dialer::Close(Task done) {
   Impl& im = *impl_;
   im.closing = true;
-  im.close_done = std::move(done);
+  im.close_done = Completion<>(im.loop, "tls::Dialer::Close", std::move(done));
   std::vector<std::shared_ptr<Connection>> all(im.conns.begin(), im.conns.end());
   for (auto& c : all) c->Abort(Status::ShuttingDown("the client is closing"));
-  if (im.conns.empty() && im.close_done) {
-    im.loop.Post(std::move(im.close_done));
-    im.close_done = nullptr;
-  }
+  if (im.conns.empty() && im.close_done) im.close_done.Post(im.loop);
 }
 
 }  // namespace cairn::tls

@@ -1,19 +1,26 @@
-// The state of one tls::Connection, shared by the two sides that create
-// connections: the Listener (accepted) and the Dialer (connected). Private to
-// the tls layer. Loop thread only.
+// The state of one tls::Connection and the two things around it: the owner
+// that created it (the Listener or the Dialer: ConnectionOwner) and the
+// owner's HandshakeGate, which paces every connection's expensive steps over
+// loop turns. The connection's code is src/tls/connection.cc; the owners use
+// only the calls under "For the owner". Private to src/tls. Loop thread only.
 #pragma once
 
 #include <uv.h>
 
+#include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "cairn/core/callback.h"
 #include "cairn/core/loop.h"
 #include "cairn/core/status.h"
-#include "cairn/tls/server.h"
+#include "cairn/tls/connection.h"
 #include "cairn/tls/session.h"
+#include "cairn/tls/completion.h"
+#include "tls/record_layer.h"
 
 namespace cairn::tls {
 
@@ -33,6 +40,7 @@ namespace cairn::tls {
 class HandshakeGate {
  public:
   explicit HandshakeGate(Loop& loop) : loop_(loop) {}
+  ~HandshakeGate() { *alive_ = false; }
   // Queues a connection with gated work; it is queued once until it runs.
   void Add(const std::shared_ptr<Connection>& conn);
 
@@ -44,83 +52,132 @@ class HandshakeGate {
   std::deque<std::weak_ptr<Connection>> ready_;
   bool posted_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-
- public:
-  ~HandshakeGate() { *alive_ = false; }
 };
 
 // Who created a connection: it hears of the finished handshake and of the
-// closed handles (then it drops its reference), and gives the loop.
+// closed handles (then it drops its reference), and gives the gate.
 struct ConnectionOwner {
   virtual ~ConnectionOwner() = default;
-  virtual Loop& OwnerLoop() = 0;
   // How long a Close() waits for queued bytes to drain.
   virtual std::uint64_t CloseGraceMs() const = 0;
-  // Called from the libuv read callback; the owner posts what it announces.
+  // The handshake (and pin check) finished; called from a gate step. The
+  // owner posts what it announces.
   virtual void HandshakeDone(std::shared_ptr<Connection> conn) = 0;
+  // Both handles are closed; the owner drops its reference (which may free
+  // the connection).
   virtual void Remove(Connection* c) = 0;
   virtual HandshakeGate& Gate() = 0;
 };
 
+using WriteDone = Completion<Status>;
+
 struct Connection::Impl {
+  // --- For the owner ---------------------------------------------------------------
+
+  // A new connection with its TCP handle and timer initialized (reading is
+  // paused until BeginHandshake). The owner keeps the reference until
+  // Remove().
+  static std::shared_ptr<Connection> New(ConnectionOwner* owner, Loop& loop);
+  static Impl& Of(Connection& c) { return *c.impl_; }
+  // Ends the connection with `timeout` unless the handshake finishes within
+  // `ms` (for the dialer: the TCP connect too). Arms handshake_guard.
+  void ArmHandshakeTimer(std::uint64_t ms, const char* timeout);
+  // The handshake's tripwire: the Listener calls Deliver() where it hands
+  // out the connection (the Dialer's Connect completion carries its own).
+  std::optional<ReentryGuard> handshake_guard;
+  // Starts the handshake on a connected socket: sends the first flight if
+  // this side speaks first (the client), then reads.
+  void BeginHandshake(bool speak_first);
+  // Closes a connection that never began (refused at accept).
+  void Discard();
+  // Ends the connection: posts on_end (if started) and closes the handles.
+  void End(Status why);
+
+  Loop* loop = nullptr;
   ConnectionOwner* owner = nullptr;
   Connection* self = nullptr;
   uv_tcp_t tcp;
-  uv_timer_t handshake_timer;
-  int handles_open = 0;
-  std::unique_ptr<Session> session;
   std::string peer;
-  bool handshake_done = false;
+  // Runs the handshake, and is the record layer's engine afterwards.
+  std::unique_ptr<Session> session;
+  // Why the connection ended (OK: a clean close).
+  Status end_status;
+
+  // --- The connection's own ------------------------------------------------------
+
+  // The handshake gate: null until the handshake (and pin check) finished.
+  // Plaintext can be opened and sealed only through it.
+  std::unique_ptr<RecordLayer> records;
+  void OpenGate();
+
+  // The timer that bounds the handshake, then a Close()'s grace.
+  uv_timer_t timer;
+  const char* handshake_timeout = "";
+  int handles_open = 0;
   bool gated = false;  // queued in the owner's HandshakeGate
-  // Ciphertext fed to the session and not yet decrypted: decrypted by the
-  // gate; the socket is not read while this much waits.
+
+  // In: ciphertext fed and not yet decrypted (decrypted by the gate; the
+  // socket is not read while a full read buffer waits), and plaintext
+  // posted (or held before Start) but not yet taken by on_data.
   std::size_t undecrypted = 0;
   bool cipher_full = false;
-  // Plaintext written and not yet encrypted: a large write is encrypted a
-  // slice per gate step, and only while the socket's queue is short.
-  // Bytes [pos, end) of `buf` wait to be encrypted. Shared, so a caller
-  // sending part of a larger buffer it keeps need not copy it.
+  std::size_t undelivered = 0;
+  bool flow_stopped = false;  // by us: too much plaintext not yet delivered
+  bool paused = false;        // by the application
+  std::string early;          // plaintext that arrived before Start()
+
+  // Out: plaintext written and not yet sealed (a large write is sealed a
+  // slice per gate step, and only while the socket's queue is short), and
+  // ciphertext handed to libuv and not yet to the kernel. Bytes [pos, end)
+  // of `buf` wait to be sealed; shared, so a caller sending part of a
+  // larger buffer it keeps need not copy it.
   struct PlainOut {
     std::shared_ptr<const std::string> buf;
     std::size_t pos = 0;
     std::size_t end = 0;
-    Callback<void(Status)> done;
+    WriteDone done;
   };
   std::deque<PlainOut> plain_out;
-  void WriteNow(std::string_view plaintext, Callback<void(Status)> done);
   std::size_t plain_out_bytes = 0;
-  bool close_pending = false;  // Close() waits for plain_out to be encrypted
-  bool started = false;
-  bool paused = false;        // by the application
-  bool flow_stopped = false;  // by us: too much plaintext not yet delivered
-  std::size_t undelivered = 0;  // plaintext posted (or held early) but not yet taken by on_data
-  bool ended = false;
-  bool app_closed = false;  // the application called Close() or Abort()
-  bool closing = false;
-  bool handles_closed = false;
-  Status end_status;
-  std::string early;  // plaintext that arrived before Start()
   std::size_t queued = 0;
+
+  // The end.
+  bool started = false;
+  bool ended = false;
+  bool app_closed = false;     // the application called Close() or Abort()
+  bool closing = false;        // Close(): close_notify after the queued writes
+  bool close_pending = false;  // Close() waits for plain_out to be sealed
+  bool handles_closed = false;
   Callback<void(std::string)> on_data;
   Callback<void(Status)> on_end;
+  // Armed by the Close() or Abort() that ended the connection; on_end
+  // then completes that call.
+  std::optional<ReentryGuard> end_guard;
 
-  void OnRead(ssize_t n, const uv_buf_t* buf);
-  // From the HandshakeGate: the next step of the handshake or of the
-  // encryption of queued plaintext.
+  // From the HandshakeGate: the next step of the handshake, or the
+  // decryption of what was read and the sealing of queued plaintext.
   void RunGated();
   void QueueGated();
   void StepHandshake();
-  void EncryptSome();
-  void FinishClose();
-  // Decrypts and delivers what the session holds.
+  void OnRead(ssize_t n, const uv_buf_t* buf);
+  // Opens what the record layer holds and delivers it.
   void ReadPlain();
+  void Deliver(std::string plaintext);
   void StartRead();
   // Reads the socket unless the application, the undelivered plaintext or
   // the undecrypted ciphertext holds it.
   void MaybeStartRead();
-  void Deliver(std::string plaintext);
-  void Flush(Callback<void(Status)> done);
-  void End(Status why);
+  // Queues bytes [offset, offset + len) of `buffer` to be sealed, or seals
+  // them at once if they are few and nothing waits before them.
+  void WriteShared(std::shared_ptr<const std::string> buffer, std::size_t offset, std::size_t len, WriteDone done);
+  bool CanWriteNow(std::size_t len) const;
+  void WriteNow(std::string_view plaintext, WriteDone done);
+  void SealSome();
+  // Sends what the session or record layer produced; `done` runs when the
+  // kernel has it.
+  void Flush(WriteDone done);
+  static void OnWritten(uv_write_t* req, int status);
+  void FinishClose();
   void CloseHandles();
   void PostEnd();
 };

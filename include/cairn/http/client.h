@@ -8,7 +8,8 @@
 // connection. Loop thread only.
 //
 // Every completion runs from a fresh turn (Loop::Post), never inside Send(),
-// also when it fails at once.
+// also when it fails at once; each holds a ReentryGuard armed in the call
+// that started it (Send, Close), so debug builds abort if one ever did.
 #pragma once
 
 #include <cstdint>
@@ -86,7 +87,7 @@ class Client {
   // ShuttingDown (Close() came first).
   void Send(ClientRequest request, Callback<void(Result<ClientResponse>)> done);
   // Fails what is queued or in flight with ShuttingDown and closes every
-  // connection; `done` runs on a later turn once all are closed.
+  // connection; `done` runs once, on a later turn, once all are closed.
   void Close(Task done);
 
   std::size_t open_connections() const;  // open or connecting

@@ -2,7 +2,7 @@
 // client side of a tls::Session and accepts the server only if it presents
 // exactly one certificate whose SPKI hash equals the pin (tahoe-protocol.md
 // 1.1: no CA, no host name, dates ignored). The result is the same
-// tls::Connection the Listener hands out. Loop thread only.
+// tls::Connection (connection.h) the Listener hands out. Loop thread only.
 //
 // Every result reaches the caller through Post(), also an immediate failure
 // (a bad address, a refused connection).
@@ -15,7 +15,7 @@
 #include "cairn/core/callback.h"
 #include "cairn/core/loop.h"
 #include "cairn/core/status.h"
-#include "cairn/tls/server.h"
+#include "cairn/tls/connection.h"
 #include "cairn/tls/session.h"
 
 namespace cairn::tls {
@@ -41,8 +41,8 @@ class Dialer {
   // InvalidArgument (a bad host), ShuttingDown (Close() came first). The
   // connection must be Close()d or Abort()ed by its user.
   void Connect(const DialOptions& options, Callback<void(Result<std::shared_ptr<Connection>>)> done);
-  // Aborts every connection (connecting or open); `done` runs on a later
-  // turn once every handle is closed.
+  // Aborts every connection (connecting or open); `done` runs once, on a
+  // later turn, once every handle is closed.
   void Close(Task done);
   std::size_t open_connections() const;
 

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <vector>
 
 #include "cairn/tls/identity.h"
+#include "cairn/tls/server.h"
 
 namespace cairn::tls {
 namespace {
@@ -39,11 +41,19 @@ class DialerTest : public ::testing::Test {
     ASSERT_TRUE(loop.RunUntil([&] { return a && b; }, 20000));
     accepted.clear();
   }
+  // Dials, checking that the result comes exactly once and never inside
+  // Connect().
   Result<std::shared_ptr<Connection>> Dial(DialOptions o) {
     std::optional<Result<std::shared_ptr<Connection>>> got;
-    dialer->Connect(o, [&](Result<std::shared_ptr<Connection>> r) { got.emplace(std::move(r)); });
-    EXPECT_FALSE(got.has_value()) << "the dial completed inside the call";
+    int calls = 0;
+    dialer->Connect(o, [&](Result<std::shared_ptr<Connection>> r) {
+      ++calls;
+      got.emplace(std::move(r));
+    });
+    EXPECT_EQ(calls, 0) << "the dial completed inside the call";
     EXPECT_TRUE(loop.RunUntil([&] { return got.has_value(); }, 20000));
+    loop.RunOnce();
+    EXPECT_EQ(calls, 1);
     return std::move(*got);
   }
   DialOptions Opts() {
@@ -229,6 +239,90 @@ TEST_F(DialerTest, CloseDuringDialReportsShuttingDown) {
   EXPECT_FALSE(got.has_value());
   ASSERT_TRUE(loop.RunUntil([&] { return got.has_value(); }, 20000));
   EXPECT_EQ(got->status().code(), Code::kShuttingDown);
+}
+
+// Operations that fail at once still complete on a later turn, exactly
+// once (Tahoe-LAFS #877): writes of both kinds on a closed connection.
+TEST_F(DialerTest, WriteOnAClosedConnectionFailsOnALaterTurn) {
+  auto c = Dial(Opts());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  int ends = 0;
+  (*c)->Start([](std::string) {}, [&](Status) { ++ends; });
+  (*c)->Close();
+  EXPECT_EQ(ends, 0) << "on_end ran inside Close()";
+  int calls = 0;
+  std::vector<Status> got;
+  auto count = [&](Status st) {
+    ++calls;
+    got.push_back(st);
+  };
+  (*c)->Write("late", count);
+  (*c)->Write(std::make_shared<const std::string>(1 << 20, 'x'), 0, 1 << 20, count);
+  EXPECT_EQ(calls, 0) << "a failed write completed inside Write()";
+  ASSERT_TRUE(loop.RunUntil([&] { return calls == 2 && ends == 1; }, 20000));
+  for (int i = 0; i < 5; ++i) loop.RunOnce();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(ends, 1);
+  for (const Status& st : got) EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+}
+
+// Abort() ends the connection on a later turn: on_end runs once, with why.
+TEST_F(DialerTest, AbortEndsOnALaterTurnOnce) {
+  auto c = Dial(Opts());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  int ends = 0;
+  Status why;
+  (*c)->Start([](std::string) {}, [&](Status st) {
+    ++ends;
+    why = st;
+  });
+  (*c)->Abort(Status::Cancelled("test"));
+  (*c)->Abort(Status::Cancelled("again"));
+  (*c)->Close();
+  EXPECT_EQ(ends, 0) << "on_end ran inside Abort()";
+  EXPECT_FALSE((*c)->open());
+  ASSERT_TRUE(loop.RunUntil([&] { return ends == 1; }, 20000));
+  for (int i = 0; i < 5; ++i) loop.RunOnce();
+  EXPECT_EQ(ends, 1);
+  EXPECT_EQ(why.code(), Code::kCancelled);
+}
+
+// A dialer's Close() with nothing open completes on a later turn, once.
+TEST_F(DialerTest, CloseWithNothingOpenCompletesOnALaterTurn) {
+  Dialer d(loop, *Context::NewClient());
+  int calls = 0;
+  d.Close([&] { ++calls; });
+  EXPECT_EQ(calls, 0);
+  ASSERT_TRUE(loop.RunUntil([&] { return calls == 1; }, 20000));
+  loop.RunOnce();
+  EXPECT_EQ(calls, 1);
+}
+
+// The handshake gate, seen from the server: a client that rejects the pin
+// never finishes the handshake, so the listener never hands its connection
+// to the application.
+TEST_F(DialerTest, PinMismatchHandsOutNothing) {
+  int handed_out = 0;
+  Listener gate(loop, *Context::NewServer([&] {
+    auto id = GenerateIdentity();
+    ServerOptions so;
+    so.key_pem = id->key_pem;
+    so.cert_pem = id->cert_pem;
+    return so;
+  }()));
+  ASSERT_TRUE(gate.Start({"127.0.0.1", 0, 300, 16}, [&](std::shared_ptr<Connection>) { ++handed_out; }).ok());
+  // A client with the wrong pin: its handshake fails, so nothing it might
+  // send is ever application data.
+  DialOptions o = Opts();
+  o.port = gate.port();
+  auto c = Dial(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Code::kUnauthenticated) << c.status().ToString();
+  ASSERT_TRUE(loop.RunUntil([&] { return gate.open_connections() == 0; }, 20000));
+  EXPECT_EQ(handed_out, 0);
+  bool closed = false;
+  gate.Close([&] { closed = true; });
+  ASSERT_TRUE(loop.RunUntil([&] { return closed; }, 20000));
 }
 
 }  // namespace

@@ -1,0 +1,55 @@
+// tls::Completion: a completion that carries the #877 tripwire from the call
+// that started its operation (Connect, Write, Close; in http, which runs over
+// tls, a request or a body read) to where it runs. Running it aborts debug
+// builds if that is still the starting turn (see ReentryGuard in
+// cairn/core/scheduler.h); it runs at most once. Loop thread only.
+#pragma once
+
+#include <optional>
+#include <tuple>
+#include <utility>
+
+#include "cairn/core/callback.h"
+#include "cairn/core/scheduler.h"
+
+namespace cairn::tls {
+
+template <typename... Args>
+class Completion {
+ public:
+  // Empty: running or posting it does nothing.
+  Completion() = default;
+  // Arms the tripwire now: construct it inside the call that starts the
+  // operation. `op` is a string literal naming the operation.
+  Completion(const Scheduler& scheduler, const char* op, Callback<void(Args...)> fn)
+      : fn_(std::move(fn)), guard_(std::in_place, scheduler, op) {}
+  Completion(Completion&&) noexcept = default;
+  Completion& operator=(Completion&&) noexcept = default;
+
+  explicit operator bool() const { return static_cast<bool>(fn_); }
+
+  // Runs the completion and leaves this empty. Debug builds abort if this
+  // is the turn the operation started in. Nothing happens when empty.
+  void operator()(Args... args) {
+    if (!fn_) return;
+    Callback<void(Args...)> fn = std::move(fn_);
+    fn_ = nullptr;
+    guard_->Deliver();  // Tahoe-LAFS #877: never inside the call that started it.
+    fn(std::forward<Args>(args)...);
+  }
+
+  // Runs it with `args` on a later turn (nothing if empty); leaves this empty.
+  void Post(Scheduler& scheduler, Args... args) {
+    if (!fn_) return;
+    scheduler.Post([c = std::move(*this), a = std::make_tuple(std::move(args)...)]() mutable {
+      std::apply(c, std::move(a));
+    });
+    fn_ = nullptr;
+  }
+
+ private:
+  Callback<void(Args...)> fn_;
+  std::optional<ReentryGuard> guard_;
+};
+
+}  // namespace cairn::tls

@@ -1,0 +1,50 @@
+// The seam between a tls::Connection and the protection of its records: what
+// the connection calls, once its handshake has finished, to turn ciphertext
+// from the socket into plaintext and plaintext into ciphertext for the
+// socket. The connection owns the buffers, the flow control and the pacing;
+// a record layer owns only the records. Private to src/tls. Loop thread only.
+//
+// Today the record layer is the mbedTLS session that ran the handshake
+// (NewSessionRecords). A different one (our own sealing and opening with the
+// keys the handshake agreed, say) implements these five calls and is created
+// where the connection opens its handshake gate (Connection::Impl::OpenGate,
+// src/tls/connection.cc); nothing else in the connection changes. What it must
+// honour: it takes over the bytes the handshake engine received after its
+// last handshake message (application data may come with the last flight),
+// it never calls back, and TakeOutgoing hands over its buffer without a copy.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cairn/core/status.h"
+
+namespace cairn::tls {
+
+class Session;
+
+class RecordLayer {
+ public:
+  virtual ~RecordLayer() = default;
+
+  // Ciphertext received from the peer, appended to what waits to be opened.
+  virtual void Feed(std::string_view ciphertext) = 0;
+  // Opens every whole record fed so far and appends its plaintext to `out`
+  // (a partial record waits for more bytes). *eof is set when the peer sent
+  // close_notify. Integrity on a record that fails to open; the connection
+  // then ends.
+  virtual Status Open(std::string* out, bool* eof) = 0;
+  // Seals `plaintext` into records appended to the outgoing ciphertext.
+  virtual Status Seal(std::string_view plaintext) = 0;
+  // Appends the close_notify alert to the outgoing ciphertext.
+  virtual void SealClose() = 0;
+  // The ciphertext to send now, moved out (the buffer is left empty).
+  virtual std::string TakeOutgoing() = 0;
+};
+
+// The record layer of a session whose handshake has finished: the session's
+// own records. `session` must outlive the result.
+std::unique_ptr<RecordLayer> NewSessionRecords(Session& session);
+
+}  // namespace cairn::tls
