@@ -64,22 +64,10 @@ TEST_F(DownloaderTest, FailuresAtOnceCompleteOnALaterTurnExactlyOnce) {
   cases.push_back({"no shares", Grid(), *absent, root + "/out-noshares", Code::kNotEnoughServers});
   for (Case& c : cases) {
     SCOPED_TRACE(c.name);
-    int completions = 0;
-    std::optional<Result<DownloadResult>> out;
-    DownloadFile(loop, std::move(c.servers), c.cap, c.path, nullptr, nullptr, [&](Result<DownloadResult> r) {
-      ++completions;
-      out.emplace(std::move(r));
-    });
-    EXPECT_EQ(completions, 0) << "the completion ran inside the call";
-    if (c.code == Code::kBadCap) {
-      // Found inside the call: the very next turn delivers it.
-      loop.RunOnce();
-      EXPECT_EQ(completions, 1);
-    }
-    ASSERT_TRUE(loop.RunUntil([&] { return completions > 0; }, 20000));
-    RunSomeMoreTurns();
-    EXPECT_EQ(completions, 1);
-    EXPECT_EQ(out->status().code(), c.code) << out->status().ToString();
+    auto out = CompletesOnceOnALaterTurn<DownloadResult>(
+        [&](auto done) { DownloadFile(loop, std::move(c.servers), c.cap, c.path, nullptr, nullptr, std::move(done)); },
+        c.code == Code::kBadCap);
+    EXPECT_EQ(out.status().code(), c.code) << out.status().ToString();
     // The output is removed before the completion runs.
     EXPECT_FALSE(std::filesystem::exists(c.path));
   }

@@ -71,6 +71,29 @@ class TransferFixture : public testing::GridFixture {
     for (int i = 0; i < 50; ++i) loop.RunOnce();
   }
 
+  // Starts an operation with `start(done)` and checks the eventual-send
+  // contract: no completion inside the call; exactly one later (in the very
+  // next turn when the failure was `found_in_call`), and no second one in
+  // the turns after. Returns what it delivered.
+  template <typename R, typename Start>
+  Result<R> CompletesOnceOnALaterTurn(Start start, bool found_in_call) {
+    int completions = 0;
+    std::optional<Result<R>> out;
+    start([&](Result<R> r) {
+      ++completions;
+      out.emplace(std::move(r));
+    });
+    EXPECT_EQ(completions, 0) << "the completion ran inside the call";
+    if (found_in_call) {
+      loop.RunOnce();
+      EXPECT_EQ(completions, 1) << "a failure found inside the call waited past the next turn";
+    }
+    if (!loop.RunUntil([&] { return completions > 0; }, 20000)) return Status::Timeout("no completion in 20 s");
+    RunSomeMoreTurns();
+    EXPECT_EQ(completions, 1);
+    return std::move(*out);
+  }
+
   int files = 0;
 };
 

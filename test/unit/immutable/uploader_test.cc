@@ -119,22 +119,10 @@ TEST_F(UploaderTest, FailuresAtOnceCompleteOnALaterTurnExactlyOnce) {
   cases.push_back({"no servers", {}, WriteTemp(Pattern(1000, 2)), Options(1, 1, 1, 4096), Code::kNotEnoughServers});
   for (Case& c : cases) {
     SCOPED_TRACE(c.name);
-    int completions = 0;
-    std::optional<Result<UploadResult>> out;
-    UploadFile(loop, std::move(c.servers), c.path, c.options, nullptr, nullptr, [&](Result<UploadResult> r) {
-      ++completions;
-      out.emplace(std::move(r));
-    });
-    EXPECT_EQ(completions, 0) << "the completion ran inside the call";
-    if (c.code == Code::kInvalidArgument) {
-      // Found inside the call: the very next turn delivers it.
-      loop.RunOnce();
-      EXPECT_EQ(completions, 1);
-    }
-    ASSERT_TRUE(loop.RunUntil([&] { return completions > 0; }, 20000));
-    RunSomeMoreTurns();
-    EXPECT_EQ(completions, 1);
-    EXPECT_EQ(out->status().code(), c.code) << out->status().ToString();
+    auto out = CompletesOnceOnALaterTurn<UploadResult>(
+        [&](auto done) { UploadFile(loop, std::move(c.servers), c.path, c.options, nullptr, nullptr, std::move(done)); },
+        c.code == Code::kInvalidArgument);
+    EXPECT_EQ(out.status().code(), c.code) << out.status().ToString();
   }
 }
 
