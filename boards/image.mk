@@ -9,8 +9,8 @@
 # manifest. Without IMAGE_KEY a throwaway development key is made under
 # build/x/image/ (and make says so loudly). Layout and format: docs/boards.md.
 #
-# A board that sets IMAGE_DISK (the disk's device on the box, /dev/vda) also
-# gets a whole bootable disk image, boards/image/make_disk.sh:
+# A board that sets IMAGE_DISK (the disk's device on the box, /dev/vda) gets
+# a whole bootable disk image instead of the overlay, boards/image/make_disk.sh:
 # build/x/image/cairn-VERSION-x.img (and .img.xz), with two A/B root slots
 # holding cairn-VERSION-x.rootfs (+ .manifest, .sig), the update file.
 #
@@ -44,18 +44,18 @@ ifneq ($(IMAGE_DISK),)
 # Host tools the disk image needs: sfdisk, mkfs.vfat, mtools, cpio, xz, depmod.
 IMAGE_APT     += fdisk dosfstools mtools cpio xz-utils kmod
 endif
-IMAGE_KEY_USED = $(or $(IMAGE_KEY),$(IMAGE_DIR)/dev-key.pem)
 
 .PHONY: image image-test
 image:
 	$(Q)sh boards/install_deps.sh $(BOARD_APT)
 	$(Q)$(MAKE) --no-print-directory MODE=release all
 	$(Q)$(MAKE) --no-print-directory BOARD=host MODE=release $(IMAGE_TOOL)
+ifeq ($(IMAGE_DISK),)
 	$(Q)sh boards/make_image.sh --board $(BOARD) --version $(IMAGE_VERSION) --bin build/$(BOARD)/release \
 	  --tool $(IMAGE_TOOL) --out $(IMAGE_DIR) $(if $(IMAGE_KEY),--key $(IMAGE_KEY))
-ifneq ($(IMAGE_DISK),)
+else
 	$(Q)sh boards/image/make_disk.sh --board $(BOARD) --version $(IMAGE_VERSION) --bin build/$(BOARD)/release \
-	  --tool $(IMAGE_TOOL) --out $(IMAGE_DIR) --key $(IMAGE_KEY_USED) --arch $(BOARD_ARCH) \
+	  --tool $(IMAGE_TOOL) --out $(IMAGE_DIR) $(if $(IMAGE_KEY),--key $(IMAGE_KEY)) --arch $(BOARD_ARCH) \
 	  --triplet $(BOARD_TRIPLET) --dev $(IMAGE_DISK) --part-prefix '$(IMAGE_PART_PREFIX)'
 endif
 
@@ -68,4 +68,5 @@ endif
 	$(Q)sh boards/install_deps.sh $(BOARD_APT) $(BOARD_QEMU_APT)
 	$(Q)$(MAKE) --no-print-directory image
 	$(Q)$(DEBIAN_PYTHON) test/image/boot_test.py --image-dir $(IMAGE_DIR) --board $(BOARD) \
-	  --version $(IMAGE_VERSION) --tool $(IMAGE_TOOL) --qemu '$(BOARD_QEMU_SYSTEM)'
+	  --version $(IMAGE_VERSION) --tool $(IMAGE_TOOL) --qemu '$(BOARD_QEMU_SYSTEM)' \
+	  --key $(or $(IMAGE_KEY),$(IMAGE_DIR)/dev-key.pem)

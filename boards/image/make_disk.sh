@@ -12,10 +12,12 @@
 # mksquashfs, cpio, mkfs.vfat, mtools, sfdisk, the host's cairn).
 #
 # Usage: make_disk.sh --board B --version V --bin DIR --tool CAIRN --out DIR
-#                     --arch ARCH --triplet T --key KEY.pem --dev DISK
+#                     --arch ARCH --triplet T --dev DISK [--key KEY.pem]
 #                     [--part-prefix P] [--slot-mb N] [--data-mb N]
 # DIR/cairn-V-B.img       the disk image, and .img.xz, its compressed copy
 # DIR/cairn-V-B.rootfs    the root slot image (an update), with .manifest, .sig
+# Without --key a development key pair DIR/dev-key.pem, .pub is made and used
+# (as make_image.sh does); with it, KEY.pub must lie next to KEY.pem.
 set -eu
 cd "$(dirname "$0")/../.."
 board= version= bin= tool= out= arch= triplet= key= dev= pprefix= slot_mb=96 data_mb=64 boot_mb=64
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
   esac
   shift 2
 done
-for v in board version bin tool out arch triplet key dev; do
+for v in board version bin tool out arch triplet dev; do
   eval "test -n \"\$$v\"" || { echo "make_disk.sh: --$v is required" >&2; exit 2; }
 done
 for t in readelf depmod mksquashfs cpio mkfs.vfat mcopy sfdisk xz; do
@@ -46,6 +48,19 @@ done
 
 name=cairn-$version-$board
 work=$out/disk
+mkdir -p "$out"
+if [ -z "$key" ]; then
+  key=$out/dev-key.pem
+  [ -e "$key" ] || "$tool" -q image keygen "$key" "$out/dev-key.pub"
+  cat >&2 <<WARN
+********************************************************************
+* WARNING: signed with a DEVELOPMENT key, $key,
+* made on this machine. Anyone with this build directory can sign
+* updates the image accepts. For a release: make image IMAGE_KEY=/path/key.pem
+********************************************************************
+WARN
+fi
+[ -e "${key%.pem}.pub" ] || { echo "make_disk.sh: ${key%.pem}.pub (the public half of $key) is missing" >&2; exit 1; }
 debs=$out/debs            # the downloaded .debs, kept between builds
 mkdir -p "$debs"
 rm -rf "$work"

@@ -135,6 +135,7 @@ def main():
     ap.add_argument("--board", required=True)
     ap.add_argument("--version", required=True)
     ap.add_argument("--tool", required=True, help="the host's cairn (signs the test updates)")
+    ap.add_argument("--key", help="the image's signing key (default: the build's dev-key.pem)")
     ap.add_argument("--qemu", required=True, help="qemu-system command and machine options")
     ap.add_argument("--timeout", type=float, default=1800, help="the whole run's limit, seconds")
     ap.add_argument("--boot-timeout", type=float, default=420)
@@ -171,7 +172,7 @@ def main():
         # The update server: the guest reaches the host's 127.0.0.1 as 10.0.2.2.
         updates = os.path.join(tmp, "updates")
         os.makedirs(updates)
-        key = os.path.join(a.image_dir, "dev-key.pem")
+        key = a.key or os.path.join(a.image_dir, "dev-key.pem")
         rootfs = os.path.join(a.image_dir, name + ".rootfs")
         v2, v3 = a.version + "+update", a.version + "+broken"
         good = make_update(a.tool, key, rootfs, updates, v2, a.board)
