@@ -56,7 +56,8 @@ ifeq ($(IMAGE_DISK),)
 else
 	$(Q)sh boards/image/make_disk.sh --board $(BOARD) --version $(IMAGE_VERSION) --bin build/$(BOARD)/release \
 	  --tool $(IMAGE_TOOL) --out $(IMAGE_DIR) $(if $(IMAGE_KEY),--key $(IMAGE_KEY)) --arch $(BOARD_ARCH) \
-	  --triplet $(BOARD_TRIPLET) --dev $(IMAGE_DISK) --part-prefix '$(IMAGE_PART_PREFIX)'
+	  --triplet $(BOARD_TRIPLET) --dev $(IMAGE_DISK) --part-prefix '$(IMAGE_PART_PREFIX)' \
+	  --cmdline-extra '$(IMAGE_CMDLINE)'
 endif
 
 # Boots the board's disk image under qemu-system and runs the update and

@@ -13,14 +13,14 @@
 #
 # Usage: make_disk.sh --board B --version V --bin DIR --tool CAIRN --out DIR
 #                     --arch ARCH --triplet T --dev DISK [--key KEY.pem]
-#                     [--part-prefix P] [--slot-mb N] [--data-mb N]
+#                     [--part-prefix P] [--slot-mb N] [--data-mb N] [--cmdline-extra WORDS]
 # DIR/cairn-V-B.img       the disk image, and .img.xz, its compressed copy
 # DIR/cairn-V-B.rootfs    the root slot image (an update), with .manifest, .sig
 # Without --key a development key pair DIR/dev-key.pem, .pub is made and used
 # (as make_image.sh does); with it, KEY.pub must lie next to KEY.pem.
 set -eu
 cd "$(dirname "$0")/../.."
-board= version= bin= tool= out= arch= triplet= key= dev= pprefix= slot_mb=96 data_mb=64 boot_mb=64
+board= version= bin= tool= out= arch= triplet= key= dev= pprefix= slot_mb=96 data_mb=64 boot_mb=64 extra=
 while [ $# -gt 0 ]; do
   case "$1" in
     --board) board=$2 ;;
@@ -35,6 +35,7 @@ while [ $# -gt 0 ]; do
     --part-prefix) pprefix=$2 ;;
     --slot-mb) slot_mb=$2 ;;
     --data-mb) data_mb=$2 ;;
+    --cmdline-extra) extra=$2 ;;
     *) echo "make_disk.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
@@ -183,7 +184,7 @@ say "initramfs: $(stat -c %s "$work/initrd.img") bytes, kernel $kver, modules:$(
 
 # --- the boot partition (FAT: what the rpi4 firmware and an owner can read) -----
 bootimg=$work/boot.vfat
-cmdline="console=ttyAMA0 panic=5 rootwait cairn.disk=$dev cairn.part=$pprefix"
+cmdline="console=ttyAMA0 panic=5 rootwait cairn.disk=$dev cairn.part=$pprefix${extra:+ $extra}"
 rm -f "$bootimg"
 mkfs.vfat -C -n CAIRNBOOT "$bootimg" $((boot_mb * 1024)) >/dev/null
 printf '%s\n' "$cmdline" > "$work/cmdline.txt"

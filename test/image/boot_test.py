@@ -21,6 +21,7 @@ Every process started here ends; the whole run is bounded (--timeout).
 import argparse
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -208,7 +209,6 @@ def main():
         def status():
             code, out = con.run("cairn --json image status")
             assert code == 0, out
-            import json
             return json.loads(out[out.index("{"):])
 
         nurl = wait_node(0, "first boot")
@@ -221,6 +221,14 @@ def main():
         step(f"stored and read back {len(SHARE)} bytes over GBS", t0)
         st = status()
         assert st["booted"] == "a" and st["good"] == "a", st
+        if "cairn.watchdog=" in cmdline:
+            # The initramfs armed the hardware watchdog; cairnd took it over.
+            con.wait(r"cairn-boot: watchdog armed", 0, 1)
+            code, out = con.run("cairn -d /data/node --json status")
+            assert code == 0, out
+            wd = json.loads(out[out.index("{"):])["watchdog"]
+            assert wd["state"] in ("healthy", "busy") and wd["pets"] >= 1, wd
+            step(f"cairnd pets the watchdog ({wd['pets']} pets)", t0)
 
         def install(update, expect_slot):
             base = update[:-len(".rootfs")]
