@@ -8,6 +8,15 @@
 # every file and of the squashfs, and an RSA-2048 PSS signature of the
 # manifest. Without IMAGE_KEY a throwaway development key is made under
 # build/x/image/ (and make says so loudly). Layout and format: docs/boards.md.
+#
+# A board that sets IMAGE_DISK (the disk's device on the box, /dev/vda) gets
+# a whole bootable disk image instead of the overlay, boards/image/make_disk.sh:
+# build/x/image/cairn-VERSION-x.img (and .img.xz), with two A/B root slots
+# holding cairn-VERSION-x.rootfs (+ .manifest, .sig), the update file.
+#
+#   make image-test BOARD=qemu-arm64
+#
+# builds that image and boots it under qemu-system (test/image/boot_test.py).
 
 # --- the HW_ lines of boards/*.mk become platform/linux/board_io.cc's table ---
 $(GEN)/board_hardware.inc: $(wildcard boards/*.mk)
@@ -31,10 +40,34 @@ IMAGE_TOOL    := build/host/release/cairn
 IMAGE_APT     := squashfs-tools
 BOARD_APT     += $(IMAGE_APT)
 
-.PHONY: image
+ifneq ($(IMAGE_DISK),)
+# Host tools the disk image needs: sfdisk, mkfs.vfat, mtools, cpio, xz, depmod.
+IMAGE_APT     += fdisk dosfstools mtools cpio xz-utils kmod
+endif
+
+.PHONY: image image-test
 image:
 	$(Q)sh boards/install_deps.sh $(BOARD_APT)
 	$(Q)$(MAKE) --no-print-directory MODE=release all
 	$(Q)$(MAKE) --no-print-directory BOARD=host MODE=release $(IMAGE_TOOL)
+ifeq ($(IMAGE_DISK),)
 	$(Q)sh boards/make_image.sh --board $(BOARD) --version $(IMAGE_VERSION) --bin build/$(BOARD)/release \
 	  --tool $(IMAGE_TOOL) --out $(IMAGE_DIR) $(if $(IMAGE_KEY),--key $(IMAGE_KEY))
+else
+	$(Q)sh boards/image/make_disk.sh --board $(BOARD) --version $(IMAGE_VERSION) --bin build/$(BOARD)/release \
+	  --tool $(IMAGE_TOOL) --out $(IMAGE_DIR) $(if $(IMAGE_KEY),--key $(IMAGE_KEY)) --arch $(BOARD_ARCH) \
+	  --triplet $(BOARD_TRIPLET) --dev $(IMAGE_DISK) --part-prefix '$(IMAGE_PART_PREFIX)' \
+	  --cmdline-extra '$(IMAGE_CMDLINE)'
+endif
+
+# Boots the board's disk image under qemu-system and runs the update and
+# rollback sequence against it (docs/boards.md: not in `make test`).
+image-test:
+ifeq ($(BOARD_QEMU_SYSTEM),)
+	$(error board $(BOARD) has no BOARD_QEMU_SYSTEM: no image test)
+endif
+	$(Q)sh boards/install_deps.sh $(BOARD_APT) $(BOARD_QEMU_APT)
+	$(Q)$(MAKE) --no-print-directory image
+	$(Q)$(DEBIAN_PYTHON) test/image/boot_test.py --image-dir $(IMAGE_DIR) --board $(BOARD) \
+	  --version $(IMAGE_VERSION) --tool $(IMAGE_TOOL) --qemu '$(BOARD_QEMU_SYSTEM)' \
+	  --key $(or $(IMAGE_KEY),$(IMAGE_DIR)/dev-key.pem)

@@ -15,3 +15,13 @@ LIMIT_threadpool           = 2
 # Watchdog and status LED: none under qemu-user.
 HW_watchdog             =
 HW_led                  =
+
+# The whole disk image (boards/image.mk, docs/boards.md): the disk as the
+# box sees it, its partitions ${IMAGE_DISK}${IMAGE_PART_PREFIX}1..4; and how
+# `make image-test` boots it (qemu's virt machine, TCG).
+IMAGE_DISK          = /dev/vda
+IMAGE_PART_PREFIX   =
+BOARD_QEMU_SYSTEM   = qemu-system-aarch64 -M virt -cpu cortex-a53 -m 1024 -device i6300esb
+# The initramfs arms the watchdog (qemu's i6300esb) for 180 s; cairnd pets it.
+IMAGE_CMDLINE       = cairn.watchdog=180
+BOARD_QEMU_APT      = qemu-system-arm

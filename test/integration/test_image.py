@@ -192,6 +192,134 @@ class ImageTest(unittest.TestCase):
         self.assertEqual(run_cli("image", "verify", self.image).returncode, 2)
 
 
+class SlotInstallTest(unittest.TestCase):
+    """`cairn image install|status|mark-good` on a box with A/B root slots,
+    the slots and the boot partition played by files (docs/boards.md)."""
+
+    @classmethod
+    def setUpClass(cls):
+        ImageTest.setUpClass.__func__(cls)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.box = tempfile.mkdtemp(dir=self.tmp)
+        self.boot = os.path.join(self.box, "boot")
+        os.makedirs(os.path.join(self.boot, "cairn"))
+        self.dev = {s: os.path.join(self.box, f"slot-{s}") for s in "ab"}
+        for path in self.dev.values():
+            with open(path, "wb") as f:
+                f.truncate(os.path.getsize(self.image) + 65536)
+        self.write_state("good=a\ntry=\ntries=0\n")
+        self.slots = os.path.join(self.box, "slots")
+        self.set_booted("a")
+        # The build puts each slot's manifest on the boot partition.
+        shutil.copy(self.manifest, os.path.join(self.boot, "cairn", "slot-a.manifest"))
+
+    def set_booted(self, slot):
+        with open(self.slots, "w") as f:
+            f.write(f"booted={slot}\na={self.dev['a']}\nb={self.dev['b']}\nboot={self.boot}\n")
+
+    def write_state(self, text):
+        with open(os.path.join(self.boot, "cairn", "bootstate"), "w") as f:
+            f.write(text)
+
+    def state(self):
+        with open(os.path.join(self.boot, "cairn", "bootstate")) as f:
+            return dict(line.split("=", 1) for line in f.read().splitlines())
+
+    def cli(self, *args):
+        return run_cli("--json", "image", *args, "--slots", self.slots)
+
+    def install(self, image=None, pub=None):
+        return run_cli("--json", "image", "install", image or self.image, "--pubkey", pub or self.pub,
+                       "--slots", self.slots)
+
+    def status(self):
+        proc = self.cli("status")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return json.loads(proc.stdout)
+
+    def test_install_writes_the_other_slot_and_marks_it_for_one_try(self):
+        proc = self.install()
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        out = json.loads(proc.stdout)
+        self.assertEqual((out["slot"], out["device"], out["version"]), ("b", self.dev["b"], self.version))
+        size = os.path.getsize(self.image)
+        with open(self.dev["b"], "rb") as f:
+            written = f.read()
+        self.assertEqual(hashlib.sha256(written[:size]).hexdigest(), sha256_of(self.image))
+        self.assertEqual(written[size:], b"\0" * 65536, "nothing past the image is written")
+        with open(self.dev["a"], "rb") as f:
+            self.assertEqual(f.read(), b"\0" * (size + 65536), "the booted slot is never written")
+        self.assertEqual(self.state(), {"good": "a", "try": "b", "tries": "1"})
+        with open(os.path.join(self.boot, "cairn", "slot-b.manifest"), "rb") as f, open(self.manifest, "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        with open(os.path.join(self.boot, "cairn", "slot-b.sig"), "rb") as f, open(self.sig, "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        st = self.status()
+        self.assertEqual((st["booted"], st["good"], st["try"], st["tries"]), ("a", "a", "b", 1))
+        self.assertEqual(st["slots"]["b"], {"device": self.dev["b"], "version": self.version})
+        self.assertEqual(st["slots"]["a"]["version"], self.version)
+        human = run_cli("image", "status", "--slots", self.slots)
+        self.assertEqual(human.returncode, 0, human.stderr)
+        self.assertRegex(human.stdout, r"slot a .* booted good")
+        self.assertRegex(human.stdout, r"slot b .* try\(1 left\)")
+
+    def test_mark_good_takes_the_trial_slot_only_when_it_booted(self):
+        self.assertEqual(self.install().returncode, 0)
+        # Still on slot a (the trial has not booted): nothing changes.
+        proc = self.cli("mark-good")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertFalse(json.loads(proc.stdout)["marked"])
+        self.assertEqual(self.state(), {"good": "a", "try": "b", "tries": "1"})
+        # The initramfs counted the try down and booted slot b; cairnd answered.
+        self.write_state("good=a\ntry=b\ntries=0\n")
+        self.set_booted("b")
+        proc = self.cli("mark-good")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue(json.loads(proc.stdout)["marked"])
+        self.assertEqual(self.state(), {"good": "b", "try": "", "tries": "0"})
+        # The next install goes to slot a, the one not booted.
+        proc = self.install()
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(json.loads(proc.stdout)["slot"], "a")
+        self.assertEqual(self.state(), {"good": "b", "try": "a", "tries": "1"})
+
+    def test_an_update_that_does_not_verify_changes_nothing(self):
+        image = ImageTest.copy_image(self)
+        flip_byte(image, os.path.getsize(image) // 3)
+        proc = self.install(image)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("hash_mismatch", proc.stderr)
+        d = tempfile.mkdtemp(dir=self.tmp)
+        run_cli("-q", "image", "keygen", os.path.join(d, "k.pem"), os.path.join(d, "k.pub"), check=True)
+        proc = self.install(pub=os.path.join(d, "k.pub"))
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("bad_signature", proc.stderr)
+        proc = run_cli("image", "install", self.image, "--pubkey", self.pub, "--slots", self.slots,
+                       "--board", "rpi4")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("wrong_board", proc.stderr)
+        with open(self.dev["b"], "rb") as f:
+            self.assertEqual(f.read().count(b"\0"), os.path.getsize(self.dev["b"]))
+        self.assertEqual(self.state(), {"good": "a", "try": "", "tries": "0"})
+
+    def test_a_slot_too_small_is_refused_and_not_marked(self):
+        os.truncate(self.dev["b"], 4096)
+        proc = self.install()
+        self.assertEqual(proc.returncode, 10, proc.stderr)
+        self.assertIn("no_space", proc.stdout + proc.stderr)
+        self.assertEqual(self.state(), {"good": "a", "try": "", "tries": "0"})
+
+    def test_without_slots_it_says_so(self):
+        proc = run_cli("image", "status", "--slots", os.path.join(self.box, "absent"))
+        self.assertEqual(proc.returncode, 3)
+        self.assertIn("not booted from a cairn disk image", proc.stderr)
+
+
 class DaemonWatchdogTest(unittest.TestCase):
     """cairnd pets a watchdog and drives an LED named in cairn.json."""
 

@@ -1,0 +1,298 @@
+"""Boots a board's whole disk image under qemu-system and checks it serves,
+updates into the other root slot and rolls back by itself (`make image-test`).
+
+The kernel, initramfs and command line are read out of the image's own boot
+partition (mtools) and given to qemu with -kernel/-initrd/-append: qemu's
+virt machine has no firmware that reads the FAT partition here. The disk is
+a private sparse copy of the image. Networking is qemu's user mode, with the
+guest's storage port forwarded to 127.0.0.1 only; the guest fetches updates
+from a web server on the host's 127.0.0.1 (10.0.2.2 inside). The console is
+the guest's serial port on qemu's stdio: the test reads what the box prints
+and types commands at the root shell init leaves there.
+
+Steps: first boot (data partition formatted, node created, NURL printed);
+store a share over GBS from the host with test/pylib/gbs.py and read it
+back; install an update with a new version into slot B and reboot: slot B
+boots, the same node (SPKI hash) serves the same share; install a broken
+update (cairnd exits at once) into slot A and reboot: the trial fails, the
+box reboots and comes back on slot B by itself, share intact.
+Every process started here ends; the whole run is bounded (--timeout).
+"""
+import argparse
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pylib.gbs import GbsClient, parse_nurl  # noqa: E402
+
+RENEW, CANCEL, UPLOAD = b"r" * 32, b"c" * 32, b"u" * 32
+SI = "aaaqeayeaudaocajbifqydiob4"   # 16 bytes, base32
+SHARE = os.urandom(1000) + b"cairn image test" * 1000
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Console:
+    """qemu's stdio: a reader thread keeps everything the guest printed."""
+
+    def __init__(self, proc, log_path):
+        self.proc = proc
+        self.text = ""
+        self.lock = threading.Lock()
+        self.log = open(log_path, "w")
+        self.seq = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        while True:
+            b = self.proc.stdout.read1(4096) if hasattr(self.proc.stdout, "read1") else self.proc.stdout.read(1)
+            if not b:
+                return
+            s = b.decode("utf-8", "replace").replace("\r", "")
+            with self.lock:
+                self.text += s
+            self.log.write(s)
+            self.log.flush()
+
+    def mark(self):
+        with self.lock:
+            return len(self.text)
+
+    def wait(self, pattern, since, timeout):
+        """The first match of pattern printed after offset since."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                m = re.search(pattern, self.text[since:], re.S)
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                raise AssertionError(f"qemu exited ({self.proc.returncode}) waiting for {pattern!r}")
+            time.sleep(0.2)
+        raise AssertionError(f"not seen within {timeout} s: {pattern!r}")
+
+    def run(self, command, timeout=120):
+        """Types command at the guest's shell; returns (exit code, output)."""
+        self.seq += 1
+        n = self.seq
+        since = self.mark()
+        # The markers are split in the typed text, so its echo does not match.
+        line = f"echo '@@S''{n}'; {command}; echo \"@@E{n} $?\"\n"
+        self.proc.stdin.write(line.encode())
+        self.proc.stdin.flush()
+        m = self.wait(rf"@@S{n}\n(.*?)@@E{n} (\d+)\n", since, timeout)
+        return int(m.group(2)), m.group(1)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def step(what, t0):
+    print(f"[{time.monotonic() - t0:7.1f} s] {what}", flush=True)
+
+
+def make_update(tool, key, rootfs, out_dir, version, board, broken=False):
+    """A signed root slot image: the built one with a new version, or with a
+    cairnd that exits at once."""
+    root = os.path.join(out_dir, f"root-{version}")
+    subprocess.run(["unsquashfs", "-q", "-n", "-d", root, rootfs], check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(root, "etc/cairn/release"), "w") as f:
+        f.write(f"version={version}\nboard={board}\n")
+    if broken:
+        cairnd = os.path.join(root, "usr/bin/cairnd")
+        os.unlink(cairnd)
+        with open(cairnd, "w") as f:
+            f.write("#!/bin/sh\necho 'cairnd: a deliberately broken update' >&2\nexit 1\n")
+        os.chmod(cairnd, 0o755)
+    name = os.path.join(out_dir, f"cairn-{version}-{board}.rootfs")
+    subprocess.run(["mksquashfs", root, name, "-noappend", "-all-root", "-comp", "xz", "-quiet", "-no-progress"],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([tool, "-q", "image", "sign", name, "--root", root, "--board", board, "--version", version,
+                    "--key", key], check=True)
+    shutil.rmtree(root)
+    return os.path.basename(name)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--image-dir", required=True)
+    ap.add_argument("--board", required=True)
+    ap.add_argument("--version", required=True)
+    ap.add_argument("--tool", required=True, help="the host's cairn (signs the test updates)")
+    ap.add_argument("--key", help="the image's signing key (default: the build's dev-key.pem)")
+    ap.add_argument("--qemu", required=True, help="qemu-system command and machine options")
+    ap.add_argument("--timeout", type=float, default=1800, help="the whole run's limit, seconds")
+    ap.add_argument("--boot-timeout", type=float, default=420)
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--disk-mb", type=int, default=2048, help="the disk's size (a sparse file)")
+    a = ap.parse_args()
+    t0 = time.monotonic()
+    name = f"cairn-{a.version}-{a.board}"
+    tmp = tempfile.mkdtemp(prefix="cairn-image-test-", dir="/tmp")
+    proc = None
+    httpd = None
+    ok = False
+    # The whole run's bound: SIGALRM ends it (and finally: ends qemu).
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError(f"over {a.timeout} s")))
+    signal.alarm(int(a.timeout))
+    # SIGTERM and SIGINT (also when started in the background) end the run
+    # through the same cleanup.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda n, _: (_ for _ in ()).throw(KeyboardInterrupt(f"signal {n}")))
+    try:
+        disk = os.path.join(tmp, "disk.img")
+        subprocess.run(["cp", "--sparse=always", os.path.join(a.image_dir, name + ".img"), disk], check=True)
+        # The "SD card" is larger than the image: the first boot grows the
+        # data partition to its end (the node keeps 1 GiB free by default).
+        os.truncate(disk, a.disk_mb << 20)
+        boot = {}
+        for f in ("vmlinuz", "initrd.img", "cmdline.txt"):
+            boot[f] = os.path.join(tmp, f)
+            subprocess.run(["mcopy", "-n", "-i", disk + "@@1M", "::/" + f, boot[f]], check=True,
+                           env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+        with open(boot["cmdline.txt"]) as f:
+            cmdline = f.read().strip() + " cairn.health=60"
+
+        # The update server: the guest reaches the host's 127.0.0.1 as 10.0.2.2.
+        updates = os.path.join(tmp, "updates")
+        os.makedirs(updates)
+        key = a.key or os.path.join(a.image_dir, "dev-key.pem")
+        rootfs = os.path.join(a.image_dir, name + ".rootfs")
+        v2, v3 = a.version + "+update", a.version + "+broken"
+        good = make_update(a.tool, key, rootfs, updates, v2, a.board)
+        broken = make_update(a.tool, key, rootfs, updates, v3, a.board, broken=True)
+        handler = functools.partial(QuietHandler, directory=updates)
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        http_port = httpd.server_address[1]
+        gbs_port = free_port()
+
+        cmd = a.qemu.split() + [
+            "-smp", "2", "-nographic", "-monitor", "none", "-serial", "stdio", "-no-user-config", "-nodefaults",
+            "-kernel", boot["vmlinuz"], "-initrd", boot["initrd.img"], "-append", cmdline,
+            "-drive", f"file={disk},format=raw,if=none,id=disk0", "-device", "virtio-blk-pci,drive=disk0",
+            "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{gbs_port}-:3456",
+            "-device", "virtio-net-pci,netdev=net0,romfile=", "-device", "virtio-rng-pci"]
+        step(f"booting: {' '.join(cmd)}", t0)
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        con = Console(proc, os.path.join(tmp, "console.log"))
+
+        def wait_node(since, what):
+            start = time.monotonic()
+            m = con.wait(r"cairn-init: NURL (pb://\S+)", since, a.boot_timeout)
+            step(f"{what}: serving after {time.monotonic() - start:.1f} s: {m.group(1)[:40]}...", t0)
+            time.sleep(2)   # let the shell reach its prompt
+            return m.group(1)
+
+        def client(nurl):
+            n = parse_nurl(nurl)
+            return GbsClient(nurl.replace(f"@{n['host']}:{n['port']}/", f"@127.0.0.1:{gbs_port}/"), timeout=60)
+
+        def status():
+            code, out = con.run("cairn --json image status")
+            assert code == 0, out
+            return json.loads(out[out.index("{"):])
+
+        nurl = wait_node(0, "first boot")
+        con.wait(r"cairn-boot: data partition grown from \d+ MiB to \d+ MiB", 0, 1)
+        c = client(nurl)
+        c.allocate(SI, {0}, len(SHARE), RENEW, CANCEL, UPLOAD)
+        c.write(SI, 0, 0, SHARE, UPLOAD)
+        assert c.read(SI, 0, 0, len(SHARE)) == SHARE
+        c.close()
+        step(f"stored and read back {len(SHARE)} bytes over GBS", t0)
+        st = status()
+        assert st["booted"] == "a" and st["good"] == "a", st
+        if "cairn.watchdog=" in cmdline:
+            # The initramfs armed the hardware watchdog; cairnd took it over.
+            con.wait(r"cairn-boot: watchdog armed", 0, 1)
+            code, out = con.run("cairn -d /data/node --json status")
+            assert code == 0, out
+            wd = json.loads(out[out.index("{"):])["watchdog"]
+            assert wd["state"] in ("healthy", "busy") and wd["pets"] >= 1, wd
+            step(f"cairnd pets the watchdog ({wd['pets']} pets)", t0)
+
+        def install(update, expect_slot):
+            base = update[:-len(".rootfs")]
+            fetch = " && ".join(f"wget -q -O /tmp/{base}.{e} http://10.0.2.2:{http_port}/{base}.{e}"
+                                for e in ("rootfs", "manifest", "sig"))
+            code, out = con.run(f"{fetch} && cairn image install /tmp/{update}", timeout=300)
+            assert code == 0, out
+            assert f"into slot {expect_slot}" in out, out
+            step(f"installed {update} into slot {expect_slot}", t0)
+            since = con.mark()
+            proc.stdin.write(b"cairn-reboot\n")
+            proc.stdin.flush()
+            return since
+
+        since = install(good, "b")
+        con.wait(r"cairn-boot: trying slot b", since, a.boot_timeout)
+        nurl2 = wait_node(since, f"update {v2}")
+        assert parse_nurl(nurl2)["spki_hash"] == parse_nurl(nurl)["spki_hash"], (nurl, nurl2)
+        c = client(nurl2)
+        assert c.read(SI, 0, 0, len(SHARE)) == SHARE
+        c.close()
+        st = status()
+        assert st["booted"] == "b" and st["good"] == "b" and st["slots"]["b"]["version"] == v2, st
+        step(f"slot b good, version {v2}, same node, share intact", t0)
+
+        since = install(broken, "a")
+        con.wait(r"cairn-boot: trying slot a", since, a.boot_timeout)
+        con.wait(r"cairn-init: slot a on trial: cairnd did not answer", since, a.boot_timeout)
+        step("the broken slot a did not come up: rebooting", t0)
+        con.wait(r"cairn-boot: slot a did not come up: abandoned, back to slot b", since, a.boot_timeout)
+        nurl3 = wait_node(since, "rolled back")
+        assert parse_nurl(nurl3)["spki_hash"] == parse_nurl(nurl)["spki_hash"]
+        c = client(nurl3)
+        assert c.read(SI, 0, 0, len(SHARE)) == SHARE
+        c.close()
+        st = status()
+        assert st["booted"] == "b" and st["good"] == "b" and st["try"] == "", st
+        step(f"rolled back to slot b ({v2}) by itself, share intact", t0)
+        ok = True
+    except BaseException as e:  # noqa: B902 - report, then clean up
+        print(f"FAILED: {e!r}", flush=True)
+        log = os.path.join(tmp, "console.log")
+        if os.path.exists(log):
+            with open(log) as f:
+                tail = f.read()[-6000:]
+            print("--- the console's last lines ---\n" + tail, flush=True)
+    finally:
+        signal.alarm(0)
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if httpd is not None:
+            httpd.shutdown()
+        if a.keep or not ok:
+            print(f"work directory kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    step("passed" if ok else "failed", t0)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
