@@ -1,8 +1,10 @@
-// `cairn status`: the running node's identity, listeners, memory and loop.
+// `cairn status`: the running node's identity (and NURL), listeners, memory
+// and loop.
 #include <cjson/cJSON.h>
 
 #include <cstdio>
 
+#include "cairn/gbs/nurl.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -26,7 +28,8 @@ int StatusMain(const Options& opts) {
   if (!opts.args.empty()) {
     if (opts.args[0] == "--help" || opts.args[0] == "-h") {
       std::printf("usage: cairn [-d DIR] [--json] status\n\nThe running node at a glance: identity, listeners, memory, loop, shares and\n"
-                  "space, tasks, and the last error it logged. --json gives every field.\n");
+                  "space, tasks, and the last error it logged; also the node's NURL, read from\n"
+                  "its directory (it carries the swissnum). --json gives every field.\n");
       return 0;
     }
     return UsageError("status", "status takes no arguments");
@@ -36,12 +39,18 @@ int StatusMain(const Options& opts) {
   if (!st.ok()) return Fail(opts, st);
   auto result = client.Call("status", Json());
   if (!result.ok()) return Fail(opts, result.status());
+  // The NURL is read from the node directory, as `cairn nurl` does (the
+  // daemon does not repeat its swissnum over the socket). A directory this
+  // user cannot read it from leaves it out.
+  auto nurl = NodeNurl(opts.node_dir);
   if (opts.json) {
+    if (nurl.ok()) cJSON_AddStringToObject(result->get(), "nurl", gbs::FormatNurl(*nurl).c_str());
     PrintJson(*result);
     return 0;
   }
   const cJSON* r = result->get();
   std::printf("cairnd %s, node %s\n", Str(r, "version"), Str(r, "node_id"));
+  if (nurl.ok()) std::printf("  nurl       %s\n", gbs::FormatNurl(*nurl).c_str());
   std::printf("  nickname   %s\n", Str(r, "nickname"));
   std::printf("  board      %s\n", Str(r, "board"));
   std::printf("  pid        %.0f, up %.0f s\n", Num(r, "pid"), Num(r, "uptime_s"));

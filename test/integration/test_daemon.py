@@ -61,9 +61,13 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(human.returncode, 0, human.stderr)
         self.assertIn("cairnd ", human.stdout)
         self.assertIn("control", human.stdout)
+        nurl = run_cli("nurl", node_dir=self.node.dir).stdout.strip()
+        self.assertTrue(nurl.startswith("pb://"), nurl)
+        self.assertIn("  nurl       " + nurl + "\n", human.stdout)
         js = run_cli("--json", "status", node_dir=self.node.dir)
         self.assertEqual(js.returncode, 0, js.stderr)
         self.assertEqual(json.loads(js.stdout)["nickname"], "node")
+        self.assertEqual(json.loads(js.stdout)["nurl"], nurl)
 
     def test_metrics_are_valid_openmetrics(self):
         import re
