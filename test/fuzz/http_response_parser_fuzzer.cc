@@ -6,7 +6,7 @@
 // bounds and wholly unless a response completes, that a completed response
 // has a final status, at most the header and body bounds, and exactly its
 // Content-Length (no body for HEAD, 204 and 304), and that an error is
-// sticky and of the documented kinds. Single-threaded.
+// sticky (for more bytes and for the end) and of the documented kinds. Single-threaded.
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -89,7 +89,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (ev == cairn::http::ResponseParser::Event::kError) {
       CheckError(parser);
       std::size_t again = 0;
-      if (parser.Feed(in.substr(fed), &again) != cairn::http::ResponseParser::Event::kError) __builtin_trap();
+      if (fed < in.size() && parser.Feed(in.substr(fed), &again) != cairn::http::ResponseParser::Event::kError) {
+        __builtin_trap();
+      }
       if (parser.FeedEof() != cairn::http::ResponseParser::Event::kError) __builtin_trap();
       return 0;
     }
