@@ -141,7 +141,7 @@ Result<ChkUeb> ParseChkUeb(std::string_view ueb, const caps::Cap& cap) {
     return Status::Integrity("the URI extension block disagrees with the cap's k, N or size");
   }
   if (u.segment_size == 0 || u.segment_size % k != 0 ||
-      u.num_segments != (u.size + u.segment_size - 1) / u.segment_size) {
+      u.num_segments != u.size / u.segment_size + (u.size % u.segment_size != 0)) {
     return Status::InvalidArgument("the URI extension block's segment geometry is inconsistent");
   }
   const std::uint64_t tail = u.size - (u.num_segments - 1) * u.segment_size;
