@@ -1,6 +1,8 @@
 // What chk_share_fuzzer found in the URI extension block parser: the check
 // that num_segments is ceil(size / segment_size) overflowed for sizes and
-// segment sizes near 2^63, accepting no segments for a huge file.
+// segment sizes near 2^63, accepting no segments for a huge file; and a
+// consistent geometry of more than 2^63 segments sent the hash tree width
+// computation into an endless loop when the share's hashes were checked.
 // The cap is made to match each block (its hash, k, N and size), as a
 // writer who made both could.
 #include <gtest/gtest.h>
@@ -48,6 +50,13 @@ TEST(ChkReaderFuzzRegress, SegmentCountOverflowIsRefused) {
   auto u = ParseChkUeb(ueb, CapOf(ueb, 9500000000000000000u));
   EXPECT_FALSE(u.ok());
   EXPECT_EQ(u.status().code(), Code::kInvalidArgument);
+}
+
+TEST(ChkReaderFuzzRegress, MoreSegmentsThanAHashTreeCanHoldAreRefused) {
+  const std::string ueb = Ueb("9999999999999999999", "1", "9999999999999999999");
+  auto reader = ChkReader::Create(CapOf(ueb, 9999999999999999999u), ueb);
+  EXPECT_FALSE(reader.ok());
+  EXPECT_EQ(reader.status().code(), Code::kInvalidArgument);
 }
 
 }  // namespace
