@@ -213,6 +213,7 @@ Result<std::string> DecodeSdmf(const std::map<std::uint32_t, const SdmfShare*>& 
   }
   if (first.data_length == 0) return std::string();
   const std::size_t piece = static_cast<std::size_t>(first.segment_size / first.k);
+  if (first.data_length > piece * first.k) return Status::Integrity("the data length is past the end of the segment");
   std::vector<const std::uint8_t*> blocks;
   std::vector<int> nums;
   for (const auto& [num, s] : shares) {
