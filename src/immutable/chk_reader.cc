@@ -136,8 +136,13 @@ Result<ChkUeb> ParseChkUeb(std::string_view ueb, const caps::Cap& cap) {
     return Status::Integrity("the URI extension block disagrees with the cap's k, N or size");
   }
   if (u.segment_size == 0 || u.segment_size % k != 0 ||
-      u.num_segments != (u.size + u.segment_size - 1) / u.segment_size) {
+      u.num_segments != u.size / u.segment_size + (u.size % u.segment_size != 0)) {
     return Status::InvalidArgument("the URI extension block's segment geometry is inconsistent");
+  }
+  // A block hash tree over more segments would not fit a share's 64-bit
+  // offsets (and computing its width would not end).
+  if (u.num_segments > std::uint64_t{1} << 58) {
+    return Status::InvalidArgument("the URI extension block has more segments than a hash tree can hold");
   }
   const std::uint64_t tail = u.size - (u.num_segments - 1) * u.segment_size;
   u.tail_padded_size = (tail + k - 1) / k * k;

@@ -25,7 +25,7 @@ struct Geometry {
 Geometry GeometryOf(std::uint64_t datalen, std::uint32_t k) {
   Geometry g;
   g.segsize = MdmfSegmentSize(k);
-  g.num_segments = (datalen + g.segsize - 1) / g.segsize;
+  g.num_segments = datalen / g.segsize + (datalen % g.segsize != 0);
   g.tail_size = datalen == 0 ? 0 : datalen - (g.num_segments - 1) * g.segsize;
   g.block_size = g.segsize / k;
   g.tail_block_size = (g.tail_size + k - 1) / k;

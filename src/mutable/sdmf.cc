@@ -234,6 +234,9 @@ Result<std::string> DecodeSdmfParts(const std::map<std::uint32_t, DecodePart>& s
   }
   if (data_length == 0) return std::string();
   const std::size_t piece = static_cast<std::size_t>(segment_size / k);
+  // A signed header may claim any length: one past the segment would be
+  // allocated below (up to 2^64 bytes).
+  if (data_length > piece * k) return Status::Integrity("the data length is past the end of the segment");
   std::vector<const std::uint8_t*> blocks;
   std::vector<int> nums;
   for (const auto& [num, s] : shares) {
