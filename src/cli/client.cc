@@ -124,10 +124,15 @@ Result<Json> ControlClient::ReadAnswer(long long id, const Streams* streams,
     const cJSON* error = cJSON_GetObjectItemCaseSensitive(root, "error");
     const cJSON* bytes = cJSON_GetObjectItemCaseSensitive(root, "bytes");
     std::string attachment;
+    // Range checks before the casts: a double out of an integer's range is
+    // undefined behaviour to convert.
+    constexpr double kMaxExact = 9007199254740992.0;  // 2^53
     if (cJSON_IsNumber(bytes) && bytes->valuedouble >= 0) {
+      if (bytes->valuedouble > kMaxExact) return Status::Internal("cairnd announced an attachment too large to read");
       CAIRN_TRY_ASSIGN(attachment, ReadBytes(static_cast<std::size_t>(bytes->valuedouble)));
     }
-    bool ours = cJSON_IsNumber(rid) && static_cast<long long>(rid->valuedouble) == id;
+    bool ours = cJSON_IsNumber(rid) && rid->valuedouble >= -kMaxExact && rid->valuedouble <= kMaxExact &&
+                static_cast<long long>(rid->valuedouble) == id;
     if (!ours) {
       // A frame for no request (id null) is about the connection itself.
       if (cJSON_IsNull(rid) && error) return control::ErrorFromJson(error);

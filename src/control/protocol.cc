@@ -130,8 +130,9 @@ AttachmentHead ParseAttachmentHead(std::string_view line, std::uint64_t max_byte
   }
   if (!cJSON_IsNumber(id) && !cJSON_IsString(id)) {
     out.error = Status::InvalidArgument("a data frame needs the \"id\" of its request");
-  } else if (!cJSON_IsNumber(data) || data->valuedouble < 0 ||
+  } else if (!cJSON_IsNumber(data) || data->valuedouble < 0 || data->valuedouble > 9007199254740992.0 ||
              data->valuedouble != static_cast<double>(static_cast<std::uint64_t>(data->valuedouble))) {
+    // The range check comes first: casting a double past 2^64 is undefined.
     out.error = Status::InvalidArgument("\"data\" must be the frame's sequence number, from 0");
   } else if (eof && !cJSON_IsBool(eof)) {
     out.error = Status::InvalidArgument("\"eof\" must be true or false");

@@ -1,4 +1,5 @@
-// libFuzzer target: one control-socket line through the request parser.
+// libFuzzer target: one control-socket line through the request parser and
+// through the data-frame head parser (the two ways cairnd reads a line).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -12,5 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // its method name is in the line as written (no NUL-shortened keys).
   if (p.error.ok() && (!p.id.get() || !p.params.get())) __builtin_trap();
   if (p.error.ok() && line.find("\"method\"") == std::string_view::npos) __builtin_trap();
+  // A data frame's head: an accepted one is within the attachment limit.
+  constexpr std::uint64_t kMaxBytes = 1 << 20;
+  cairn::control::AttachmentHead head = cairn::control::ParseAttachmentHead(line, kMaxBytes);
+  if (head.error.ok() && head.bytes > kMaxBytes) __builtin_trap();
   return 0;
 }
