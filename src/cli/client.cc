@@ -128,7 +128,9 @@ Result<Json> ControlClient::ReadAnswer(long long id, const Streams* streams,
     // undefined behaviour to convert.
     constexpr double kMaxExact = 9007199254740992.0;  // 2^53
     if (cJSON_IsNumber(bytes) && bytes->valuedouble >= 0) {
-      if (bytes->valuedouble > kMaxExact) return Status::Internal("cairnd announced an attachment too large to read");
+      if (bytes->valuedouble > kMaxExact || bytes->valuedouble > static_cast<double>(SIZE_MAX / 2)) {
+        return Status::Internal("cairnd announced an attachment too large to read");
+      }
       CAIRN_TRY_ASSIGN(attachment, ReadBytes(static_cast<std::size_t>(bytes->valuedouble)));
     }
     bool ours = cJSON_IsNumber(rid) && rid->valuedouble >= -kMaxExact && rid->valuedouble <= kMaxExact &&
