@@ -5,6 +5,7 @@
 
 #include "cairn/control/protocol.h"
 #include "cairn/core/clock.h"
+#include "cairn/core/completion.h"
 #include "cairn/core/log.h"
 
 namespace cairn::control {
@@ -54,6 +55,7 @@ void TaskRun::Progress(const std::string& phase, std::uint64_t done, std::uint64
 bool TaskRun::cancel_requested() const { return table_->records_.at(id_)->cancel_requested; }
 
 void TaskRun::RecordIntent(Json intent, Callback<void(Status)> durable) {
+  durable = Guarded(table_->loop_, "TaskRun::RecordIntent", std::move(durable));
   auto& r = *table_->records_.at(id_);
   r.intent = std::move(intent);
   table_->Persist(r, std::move(durable));
@@ -179,6 +181,7 @@ std::size_t TaskTable::active() const {
 }
 
 void TaskTable::Submit(TaskSpec spec, Callback<void(Result<TaskId>)> queued) {
+  queued = Guarded(loop_, "TaskTable::Submit", std::move(queued));
   auto fail = [this](Callback<void(Result<TaskId>)> cb, Status st) {
     loop_.Post([cb = std::move(cb), st]() mutable { cb(st); });
   };
@@ -263,6 +266,7 @@ void TaskTable::Finish(TaskId id, TaskState state, Json result, Status error) {
 }
 
 void TaskTable::Wait(TaskId id, Callback<void(Result<Json>)> done) {
+  done = Guarded(loop_, "TaskTable::Wait", std::move(done));
   auto it = records_.find(id);
   if (it == records_.end()) {
     loop_.Post([done = std::move(done), id]() mutable { done(Status::NotFound("no task " + std::to_string(id))); });

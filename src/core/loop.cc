@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cairn/core/clock.h"
+#include "cairn/core/completion.h"
 
 namespace cairn {
 
@@ -207,7 +208,7 @@ struct OffloadReq {
   uv_work_t req;
   Loop* loop;
   Callback<Status()> work;
-  Callback<void(Status)> done;
+  Completion<Status> done;  // armed in Offload: the tripwire names "Loop::Offload"
   Status result;
 };
 
@@ -218,7 +219,7 @@ void Loop::Offload(Callback<Status()> work, Callback<void(Status)> done) {
   r->req.data = r;
   r->loop = this;
   r->work = std::move(work);
-  r->done = std::move(done);
+  r->done = Completion<Status>(*this, "Loop::Offload", std::move(done));
   int rc = uv_queue_work(
       loop_, &r->req, [](uv_work_t* req) {
         auto* op = static_cast<OffloadReq*>(req->data);

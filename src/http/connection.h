@@ -18,7 +18,7 @@
 #include "cairn/core/loop.h"
 #include "cairn/core/status.h"
 #include "cairn/http/server.h"
-#include "cairn/tls/completion.h"
+#include "cairn/core/completion.h"
 #include "cairn/tls/connection.h"
 #include "http/parser.h"
 
@@ -31,7 +31,7 @@ inline constexpr std::size_t kWriteHighWater = 256 * 1024;  // queued response b
 
 // The completion of an Exchange call (ReadBody's on_end, WriteBody's ready,
 // EndResponse's done), armed with the #877 tripwire where the call was made.
-using StatusDone = tls::Completion<Status>;
+using StatusDone = Completion<Status>;
 
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
  public:

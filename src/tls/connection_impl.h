@@ -19,7 +19,7 @@
 #include "cairn/core/status.h"
 #include "cairn/tls/connection.h"
 #include "cairn/tls/session.h"
-#include "cairn/tls/completion.h"
+#include "cairn/core/completion.h"
 #include "tls/record_layer.h"
 
 namespace cairn::tls {

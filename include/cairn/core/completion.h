@@ -1,6 +1,6 @@
-// tls::Completion: a completion that carries the #877 tripwire from the call
-// that started its operation (Connect, Write, Close; in http, which runs over
-// tls, a request or a body read) to where it runs. Running it aborts debug
+// Completion: a completion that carries the #877 tripwire from the call that
+// started its operation (a tls Connect, Write or Close; an http request or
+// body read; an offloaded job; a task's submit or wait) to where it runs. Running it aborts debug
 // builds if that is still the starting turn (see ReentryGuard in
 // cairn/core/scheduler.h); it runs at most once. Loop thread only.
 #pragma once
@@ -12,7 +12,7 @@
 #include "cairn/core/callback.h"
 #include "cairn/core/scheduler.h"
 
-namespace cairn::tls {
+namespace cairn {
 
 template <typename... Args>
 class Completion {
@@ -52,4 +52,15 @@ class Completion {
   std::optional<ReentryGuard> guard_;
 };
 
-}  // namespace cairn::tls
+// Wraps `fn` in a plain Callback that checks, when run, the tripwire armed
+// now: for operations that keep their completions as Callbacks (in lists of
+// waiters, say). A null `fn` stays null.
+template <typename... Args>
+Callback<void(Args...)> Guarded(const Scheduler& scheduler, const char* op, Callback<void(Args...)> fn) {
+  if (!fn) return nullptr;
+  return [c = Completion<Args...>(scheduler, op, std::move(fn))](Args... args) mutable {
+    c(std::forward<Args>(args)...);
+  };
+}
+
+}  // namespace cairn

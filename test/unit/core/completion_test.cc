@@ -1,14 +1,14 @@
-// tls::Completion on ManualScheduler: a completion posted from the call that
+// Completion (core/completion.h) on ManualScheduler: a completion posted from the call that
 // started its operation runs on the next turn, exactly once; an empty one
 // does nothing; and one run inside the starting turn trips the #877 wire.
-#include "cairn/tls/completion.h"
+#include "cairn/core/completion.h"
 
 #include <gtest/gtest.h>
 
 #include "cairn/core/loop.h"
 #include "support/manual_scheduler.h"
 
-namespace cairn::tls {
+namespace cairn {
 namespace {
 
 TEST(CompletionTest, PostedRunsOnceOnTheNextTurn) {
@@ -65,4 +65,4 @@ TEST(CompletionDeathTest, RunInTheStartingTurnAbortsInDebugBuilds) {
 }
 
 }  // namespace
-}  // namespace cairn::tls
+}  // namespace cairn
