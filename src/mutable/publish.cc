@@ -232,7 +232,7 @@ void Publisher::StartCreate(NewKey key) {
   // A new file has no servermap: every server is taken to hold nothing,
   // which each write's "no share" test then checks.
   std::vector<std::string> seeds;
-  for (const grid::GridServer& s : servers_) seeds.push_back(s.seed);
+  for (const grid::GridServer& s : servers_) seeds.push_back(s.permutation_seed);
   for (std::size_t i : grid::PermutedOrder(storage_index_, seeds)) map_.servers.push_back(servers_[i]);
   map_.answered.assign(map_.servers.size(), true);
   map_.failed.assign(map_.servers.size(), false);
@@ -502,9 +502,9 @@ void Publisher::SendRequest(std::size_t r) {
 void Publisher::Hand(std::size_t r, std::string body) {
   timing_.send_ms = MonotonicMs() - sending_ms_;
   const grid::GridServer& server = map_.servers[requests_[r].server];
-  caps::LeaseSecrets lease = caps::LeaseSecretsFor(options_.lease_secret, storage_index_, server.seed);
+  caps::LeaseSecrets lease = caps::LeaseSecretsFor(options_.lease_secret, storage_index_, server.lease_seed);
   auto self = shared_from_this();
-  server.client->ReadTestWriteEncoded(si_, caps::WriteEnablerOf(we_master_, server.seed),
+  server.client->ReadTestWriteEncoded(si_, caps::WriteEnablerOf(we_master_, server.lease_seed),
                                       gbs::LeaseSecrets{lease.renew, lease.cancel}, std::move(body),
                                       [self, r](Result<gbs::RtwResponse> a) { self->Answered(r, std::move(a)); });
 }
