@@ -148,6 +148,26 @@ class ServersTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("not a Tahoe-LAFS server entry", p.stderr)
 
+    def test_tahoe_entry_of_a_cairn_node_adds_it_as_a_cairn_node(self):
+        other = Node("other")
+        try:
+            entry = run_cli("tahoe-entry", node_dir=other.dir, check=True).stdout
+            other_nurl = run_cli("nurl", node_dir=other.dir, check=True).stdout.strip()
+            p = run_cli("--json", "servers", "add", "-", node_dir=self.node.dir, input=entry)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            r = json.loads(p.stdout)
+            self.assertEqual((r["identity"], r["nickname"], r["nurl"]), ("cairn", "other", other_nurl))
+            self.assertEqual(r["id"], other_nurl[5:48])
+            # The JSON form of the same entry, under another nickname: the same server (conflict).
+            as_json = run_cli("--json", "tahoe-entry", node_dir=other.dir, check=True).stdout
+            p = run_cli("servers", "add", "-", "--nickname", "again", node_dir=self.node.dir, input=as_json)
+            self.assertEqual(p.returncode, 4, p.stderr)
+            self.c.call("servers.remove", {"server": "other"})
+            p = run_cli("--json", "servers", "add", "-", node_dir=self.node.dir, input=as_json)
+            self.assertEqual(json.loads(p.stdout)["identity"], "cairn", p.stdout + p.stderr)
+        finally:
+            other.cleanup()
+
     def test_import_servers_yaml(self):
         d = self.node.dir
         tmp = self.node.dir + "/servers.yaml"
