@@ -4,7 +4,8 @@ a tub id unrelated to the TLS key, a 32-byte permutation seed, 401 for a
 wrong write enabler). Configured from their announcements, cairn creates and
 updates a mutable file on them with exactly the write enablers and lease
 secrets a Tahoe-LAFS client derives from each tub id (checked here with
-hashlib alone). Configured from their NURLs alone (taken for cairn nodes),
+hashlib alone), and an immutable upload leaves Tahoe's lease secrets there
+too. Configured from their NURLs alone (taken for cairn nodes),
 the update is refused, and cairn says so: an authorization failure naming
 the servers and the shares left stale there, never a success."""
 import base64
@@ -134,6 +135,26 @@ class MixedGridTest(unittest.TestCase):
         self.cli_ok("mutable", "get", cap, "-o", out)
         with open(out, "rb") as f:
             self.assertEqual(f.read(), second)
+
+    def test_an_immutable_upload_gives_announced_servers_tahoes_lease_secrets(self):
+        self.add_announced()
+        data = os.urandom(5000)
+        put = self.cli_ok("put", self.file(data))
+        cap = put["cap"]
+        with open(os.path.join(self.client.dir, "private", "secret")) as f:
+            client_secret = a2b(f.read().strip())
+        held = 0
+        for t in self.tahoe:
+            for si_text, buckets in t.buckets.items():
+                for b in buckets.values():
+                    self.assertTrue(b["done"])
+                    self.assertIn(lease_secrets(client_secret, a2b(si_text), t.tub_id), b["leases"])
+                    held += 1
+        self.assertEqual(held, 2)
+        out = os.path.join(self.tmp, "out")
+        self.cli_ok("get", cap, "-o", out)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), data)
 
     def test_servers_known_by_nurl_alone_get_the_clear_error(self):
         self.add_announced()

@@ -7,12 +7,13 @@ cairn.
 Its identity is a Tahoe node's: a Foolscap tub id (20 random bytes, in the
 FURL of its announcement) unrelated to its TLS key's SPKI hash, and a
 32-byte permutation seed (as a Tahoe node announces its ed25519 key). It
-serves the mutable endpoints a client uses (list, ranged read,
-read-test-write) and the version; it answers 401 to a wrong swissnum and,
+serves the endpoints a client uses for files (version; immutable allocate,
+write, list and ranged read; mutable list, ranged read, read-test-write); it answers 401 to a wrong swissnum and,
 as Tahoe does, to a read-test-write whose write enabler differs from the one
 stored with any existing share of the slot (empty body). It records each
 share's write enabler and the lease renew and cancel secrets it was given,
-so a test can check them against Tahoe's derivations from the tub id."""
+and the lease secrets of each immutable share, so a test can check them
+against Tahoe's derivations from the tub id."""
 import base64
 import datetime
 import hashlib
@@ -49,6 +50,7 @@ class TahoeLikeServer:
         self.permutation_seed = os.urandom(32)
         self.swissnum = b32(os.urandom(20))
         self.slots = {}
+        self.buckets = {}  # si -> shnum -> {"size", "data", "secret", "done", "leases"}
         self.lock = threading.Lock()
         self.refused = 0   # read-test-writes answered 401 for the write enabler
         key = ec.generate_private_key(ec.SECP256R1())
@@ -157,6 +159,26 @@ class TahoeLikeServer:
                                                              b"maximum-mutable-share-size": 2 ** 40,
                                                              b"available-space": 2 ** 40},
                                                         b"application-version": b"tahoe-lafs/1.20.0"}))
+                m = re.fullmatch("/storage/v1/immutable/" + SI_RE + "/shares", path)
+                if m:
+                    with server.lock:
+                        shnums = sorted(sh for sh, b in server.buckets.get(m.group(1), {}).items() if b["done"])
+                    return self.reply(200, cbor2.dumps(cbor2.CBORTag(258, shnums)))
+                m = re.fullmatch("/storage/v1/immutable/" + SI_RE + r"/(\d+)", path)
+                if m:
+                    rng = re.fullmatch(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+                    if not rng:
+                        return self.reply(416)
+                    with server.lock:
+                        b = server.buckets.get(m.group(1), {}).get(int(m.group(2)))
+                        data = bytes(b["data"]) if b and b["done"] else None
+                    if data is None:
+                        return self.reply(404)
+                    first, last = int(rng.group(1)), min(int(rng.group(2)) + 1, len(data))
+                    if first >= last:
+                        return self.reply(204)
+                    return self.reply(206, data[first:last], "application/octet-stream",
+                                      [("Content-Range", f"bytes {first}-{last - 1}/*")])
                 m = re.fullmatch("/storage/v1/mutable/" + SI_RE + "/shares", path)
                 if m:
                     with server.lock:
@@ -181,10 +203,31 @@ class TahoeLikeServer:
                                       [("Content-Range", f"bytes {first}-{last - 1}/*")])
                 return self.reply(404)
 
+            def do_PATCH(self):
+                body = self.body()
+                if not self.authorized():
+                    return
+                m = re.fullmatch("/storage/v1/immutable/" + SI_RE + r"/(\d+)", self.path)
+                rng = re.fullmatch(r"bytes (\d+)-(\d+)/\*", self.headers.get("Content-Range", ""))
+                if not m:
+                    return self.reply(404)
+                if not rng or int(rng.group(2)) - int(rng.group(1)) + 1 != len(body):
+                    return self.reply(416)
+                status, answer = server.write_chunk(m.group(1), int(m.group(2)), self.secrets().get("upload-secret"),
+                                                    int(rng.group(1)), body)
+                return self.reply(status, cbor2.dumps(answer) if answer is not None else b"")
+
             def do_POST(self):
                 body = self.body()
                 if not self.authorized():
                     return
+                m = re.fullmatch("/storage/v1/immutable/" + SI_RE, self.path)
+                if m:
+                    secrets = self.secrets()
+                    if set(secrets) != {"lease-renew-secret", "lease-cancel-secret", "upload-secret"}:
+                        return self.reply(400, b"bad secrets", "text/plain")
+                    req = cbor2.loads(body)
+                    return self.reply(200, cbor2.dumps(server.allocate(m.group(1), secrets, req)))
                 m = re.fullmatch("/storage/v1/mutable/" + SI_RE + r"/(\d+)/corrupt", self.path)
                 if m:
                     return self.reply(200, cbor2.dumps({}))
@@ -200,6 +243,36 @@ class TahoeLikeServer:
                 return self.reply(status, cbor2.dumps(answer) if answer is not None else b"")
 
         return Handler
+
+    def allocate(self, si, secrets, req):
+        lease = (secrets["lease-renew-secret"], secrets["lease-cancel-secret"])
+        with self.lock:
+            buckets = self.buckets.setdefault(si, {})
+            have = sorted(sh for sh, b in buckets.items() if b["done"])
+            allocated = []
+            for sh in sorted(req["share-numbers"]):
+                if sh not in buckets:
+                    buckets[sh] = {"size": req["allocated-size"], "data": bytearray(req["allocated-size"]),
+                                   "written": set(), "secret": secrets["upload-secret"], "done": False, "leases": []}
+                    allocated.append(sh)
+                if lease not in buckets[sh]["leases"]:
+                    buckets[sh]["leases"].append(lease)
+            return {"already-have": cbor2.CBORTag(258, have), "allocated": cbor2.CBORTag(258, allocated)}
+
+    def write_chunk(self, si, shnum, secret, offset, data):
+        with self.lock:
+            b = self.buckets.get(si, {}).get(shnum)
+            if b is None or b["done"]:
+                return 404, None
+            if secret != b["secret"]:
+                return 401, None
+            b["data"][offset:offset + len(data)] = data
+            b["written"].update(range(offset, offset + len(data)))
+            missing = [i for i in range(b["size"]) if i not in b["written"]]
+            if missing:
+                return 200, {"required": [{"begin": missing[0], "end": missing[-1] + 1}]}
+            b["done"] = True
+            return 201, {"required": []}
 
     def read_test_write(self, si, secrets, req):
         """tahoe-protocol.md 2.2, with Tahoe's 401 for a wrong write enabler."""
