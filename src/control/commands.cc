@@ -397,6 +397,7 @@ constexpr Method kMethods[] = {
     {"alias.get", AliasGet},
     {"servers.add", ServersAdd},
     {"servers.remove", ServersRemove},
+    {"servers.import", ServersImport},
     {"servers.list", ServersList},
     {"put", FilePut},
     {"get", FileGet},

@@ -52,6 +52,7 @@ JobHooks TaskHooks(TaskRun& run);
 // The servers.* methods (servers.cc).
 void ServersAdd(CommandsState& c, Request& req, Reply& reply);
 void ServersRemove(CommandsState& c, Request& req, Reply& reply);
+void ServersImport(CommandsState& c, Request& req, Reply& reply);
 void ServersList(CommandsState& c, Request& req, Reply& reply);
 
 // put and get: immutable files on the grid (files.cc).

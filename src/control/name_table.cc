@@ -57,6 +57,27 @@ void NameTable::Add(std::string name, std::string cap, Callback<void(Status)> do
       std::move(done));
 }
 
+void NameTable::AddAll(std::vector<std::pair<std::string, std::string>> entries, Callback<void(Status)> done) {
+  MDB_dbi dbi = dbi_;
+  store_.Transact(
+      [dbi, what = what_, max = max_entries_, entries = std::move(entries)](MDB_txn* txn) -> Status {
+        MDB_stat st;
+        if (int rc = mdb_stat(txn, dbi, &st); rc != 0) return LmdbError(what + " table stat", rc);
+        if (st.ms_entries + entries.size() > max) {
+          return Status::ResourceExhausted("the node holds at most " + std::to_string(max) + " " + what + "s");
+        }
+        // A failure returns before the nested transaction commits: nothing is added.
+        for (const auto& [name, value] : entries) {
+          MDB_val k = Val(name), v = Val(value);
+          int rc = mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE);
+          if (rc == MDB_KEYEXIST) return Status::Conflict(what + " \"" + name + "\" already exists");
+          if (rc != 0) return LmdbError("adding " + what + " " + name, rc);
+        }
+        return Status::Ok();
+      },
+      std::move(done));
+}
+
 void NameTable::Rename(std::string from, std::string to, Callback<void(Status)> done) {
   MDB_dbi dbi = dbi_;
   store_.Transact(

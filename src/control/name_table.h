@@ -39,6 +39,9 @@ class NameTable {
 
   // Conflict if `name` exists; ResourceExhausted past max_entries.
   void Add(std::string name, std::string cap, Callback<void(Status)> done);
+  // Adds every (name, value) in one transaction: all of them or none.
+  // Conflict naming the first that exists; ResourceExhausted past max_entries.
+  void AddAll(std::vector<std::pair<std::string, std::string>> entries, Callback<void(Status)> done);
   // NotFound if `from` does not exist, Conflict if `to` does.
   void Rename(std::string from, std::string to, Callback<void(Status)> done);
   // NotFound if `name` does not exist; the removed cap on success.

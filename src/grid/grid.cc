@@ -88,13 +88,19 @@ Result<std::shared_ptr<Session>> Grid::Open(const std::vector<ServerEntry>& serv
   // Everything that can fail first, before the pool is touched.
   struct Parsed {
     gbs::Nurl nurl;
-    std::string seed;
+    ServerIdentity identity;
   };
   std::vector<Parsed> parsed;
   for (const ServerEntry& e : servers) {
     CAIRN_TRY_ASSIGN(gbs::Nurl nurl, gbs::ParseNurl(e.nurl));
-    CAIRN_TRY_ASSIGN(std::string seed, gbs::ServerSeed(nurl));
-    parsed.push_back(Parsed{std::move(nurl), std::move(seed)});
+    ServerIdentity identity = e.identity;
+    if (identity.kind == IdentityKind::kCairn) {
+      CAIRN_TRY_ASSIGN(identity, CairnIdentity(e.nurl));
+    } else if (identity.tub_id.size() != 20 || identity.permutation_seed.empty()) {
+      return Status::InvalidArgument("server " + e.name +
+                                     " has an announced identity without a 20-byte tub id and a permutation seed");
+    }
+    parsed.push_back(Parsed{std::move(nurl), std::move(identity)});
   }
   auto session = std::shared_ptr<Session>(new Session(state_));
   std::map<std::string, Session::State::Pooled> kept;
@@ -114,7 +120,8 @@ Result<std::shared_ptr<Session>> Grid::Open(const std::vector<ServerEntry>& serv
                                                                                 std::move(options))};
     }
     session->clients_.push_back(kept[e.id].client);
-    session->servers_.push_back(GridServer{kept[e.id].client.get(), parsed[i].seed, e.name});
+    session->servers_.push_back(
+        GridServer{kept[e.id].client.get(), parsed[i].identity.permutation_seed, parsed[i].identity.tub_id, e.name});
   }
   // What is left in the pool is no longer in the snapshot (or has a new NURL).
   for (auto& [id, old] : st.pool) st.retiring.push_back(std::move(old.client));

@@ -232,7 +232,7 @@ void Download::Locate() {
   if (servers_.empty()) return Fail(Status::NotEnoughServers("no storage servers are configured"));
   if (progress_) progress_("locating", 0, servers_.size());
   std::vector<std::string> seeds;
-  for (const GridServer& s : servers_) seeds.push_back(s.seed);
+  for (const GridServer& s : servers_) seeds.push_back(s.permutation_seed);
   std::vector<GridServer> permuted;
   for (std::size_t i : grid::PermutedOrder(*si, seeds)) permuted.push_back(std::move(servers_[i]));
   servers_ = std::move(permuted);

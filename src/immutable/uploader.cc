@@ -281,7 +281,7 @@ void Upload::Query() {
 // Puts servers_ in the permuted order of this file's storage index.
 void Upload::PermuteServers() {
   std::vector<std::string> seeds;
-  for (const GridServer& s : servers_) seeds.push_back(s.seed);
+  for (const GridServer& s : servers_) seeds.push_back(s.permutation_seed);
   std::vector<std::size_t> order = grid::PermutedOrder(encoder_->storage_index(), seeds);
   std::vector<GridServer> permuted;
   for (std::size_t i : order) permuted.push_back(std::move(servers_[i]));
@@ -298,7 +298,7 @@ Status Upload::PrepareServers() {
   upload_secrets_.resize(m);
   leases_.resize(m);
   for (std::size_t i = 0; i < m; ++i) {
-    caps::LeaseSecrets l = caps::LeaseSecretsFor(options_.lease_secret, encoder_->storage_index(), servers_[i].seed);
+    caps::LeaseSecrets l = caps::LeaseSecretsFor(options_.lease_secret, encoder_->storage_index(), servers_[i].lease_seed);
     leases_[i] = gbs::LeaseSecrets{l.renew, l.cancel};
     CAIRN_TRY_ASSIGN(upload_secrets_[i], crypto::RandomBytes(32));
   }

@@ -144,6 +144,7 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void Encoded(Status st, const std::shared_ptr<EncodeJob>& job);
   std::size_t PlaceAll();  // returns the planned happiness
   std::string FailedServers() const;
+  std::string RefusedServers(std::size_t placed) const;
   void PlaceHomeless();
   void SendQueued();
   void SendRequest(std::size_t r);
@@ -192,6 +193,9 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   std::vector<bool> bad_;     // per server: held something we did not expect
   std::vector<std::string> failures_;
   std::string surprise_;      // non-empty: another writer was seen
+  // Per server that refused the write enabler (401): the shares it was to
+  // update, each with what it held before ("no share" or "seqnum N").
+  std::map<std::size_t, std::vector<std::pair<std::uint32_t, std::string>>> refused_;
   bool stopping_ = false;
   std::size_t replaced_ = 0;
   PublishTiming timing_;
@@ -232,7 +236,7 @@ void Publisher::StartCreate(NewKey key) {
   // A new file has no servermap: every server is taken to hold nothing,
   // which each write's "no share" test then checks.
   std::vector<std::string> seeds;
-  for (const grid::GridServer& s : servers_) seeds.push_back(s.seed);
+  for (const grid::GridServer& s : servers_) seeds.push_back(s.permutation_seed);
   for (std::size_t i : grid::PermutedOrder(storage_index_, seeds)) map_.servers.push_back(servers_[i]);
   map_.answered.assign(map_.servers.size(), true);
   map_.failed.assign(map_.servers.size(), false);
@@ -502,9 +506,9 @@ void Publisher::SendRequest(std::size_t r) {
 void Publisher::Hand(std::size_t r, std::string body) {
   timing_.send_ms = MonotonicMs() - sending_ms_;
   const grid::GridServer& server = map_.servers[requests_[r].server];
-  caps::LeaseSecrets lease = caps::LeaseSecretsFor(options_.lease_secret, storage_index_, server.seed);
+  caps::LeaseSecrets lease = caps::LeaseSecretsFor(options_.lease_secret, storage_index_, server.lease_seed);
   auto self = shared_from_this();
-  server.client->ReadTestWriteEncoded(si_, caps::WriteEnablerOf(we_master_, server.seed),
+  server.client->ReadTestWriteEncoded(si_, caps::WriteEnablerOf(we_master_, server.lease_seed),
                                       gbs::LeaseSecrets{lease.renew, lease.cancel}, std::move(body),
                                       [self, r](Result<gbs::RtwResponse> a) { self->Answered(r, std::move(a)); });
 }
@@ -546,7 +550,20 @@ void Publisher::Answered(std::size_t index, Result<gbs::RtwResponse> r) {
   if (state_ != State::kWriting) return;
   Report("publishing", answered_, requests_.size());
   const std::string& name = map_.servers[req.server].name;
-  if (!r.ok()) {
+  if (!r.ok() && r.status().code() == Code::kUnauthenticated) {
+    // The server refused our write enabler: its identity is not the one we
+    // derived it from, or someone else holds the slot. Its shares still
+    // find other homes, but the publish will not report success: the
+    // shares it holds stay at their old version.
+    CAIRN_LOG(Warn, "publish: server %s refused the write enabler: %s", name.c_str(),
+              r.status().ToString().c_str());
+    failed_[req.server] = true;
+    failures_[req.server] = "refused the write enabler (401)";
+    for (std::size_t w : req.writers) {
+      writers_[w].is = Writer::Is::kFailed;
+      refused_[req.server].emplace_back(writers_[w].shnum, Describe(writers_[w].expect));
+    }
+  } else if (!r.ok()) {
     // Not a surprise: the server is dropped and its shares find other homes.
     CAIRN_LOG(Info, "publish: server %s failed: %s", name.c_str(), r.status().ToString().c_str());
     failed_[req.server] = true;
@@ -608,6 +625,7 @@ void Publisher::Finish() {
   }
   const std::size_t happiness = grid::Happiness(placed);
   const std::size_t happy = std::min<std::size_t>(options_.happy, n_);
+  if (!refused_.empty()) return Deliver(Status::Unauthenticated(RefusedServers(placed.size())));
   if (placed.size() < k_ || happiness < happy) {
     return Deliver(Status::NotEnoughServers(std::to_string(placed.size()) + " of " + std::to_string(n_) +
                                             " shares placed on servers of happiness " + std::to_string(happiness) +
@@ -641,6 +659,29 @@ std::string Publisher::FailedServers() const {
     failed += (failed.empty() ? "" : "; ") + map_.servers[s].name + ": " + why;
   }
   return failed.empty() ? std::string(" (too few servers)") : " (failed: " + failed + ")";
+}
+
+// What an authorization failure left behind: the servers that refused, the
+// shares each did not update, and where the new version went.
+std::string Publisher::RefusedServers(std::size_t placed) const {
+  std::string servers, shares;
+  bool stale = false;
+  for (const auto& [s, refused] : refused_) {
+    servers += (servers.empty() ? "" : ", ") + map_.servers[s].name;
+    for (const auto& [shnum, held] : refused) {
+      shares += (shares.empty() ? "" : "; ") + std::string("share ") + std::to_string(shnum) + " on " +
+                map_.servers[s].name + " (" + held + ")";
+      stale = stale || held != "no share";
+    }
+  }
+  std::string msg = "server(s) " + servers +
+                    " refused this publish's write enabler (HTTP 401). Not updated: " + shares + ". ";
+  if (stale) msg += "The file now has stale shares there. ";
+  msg += "The new version (seqnum " + std::to_string(seqnum_) + ") is on " + std::to_string(placed) + " of " +
+         std::to_string(n_) + " shares elsewhere. Either the server's identity is misconfigured (a Tahoe-LAFS node "
+         "added by its NURL alone: add it from its announcement with `cairn servers add ENTRY-FILE`), or another "
+         "client holds this slot with another write enabler.";
+  return msg;
 }
 
 void Publisher::Deliver(Result<PublishResult> r) {

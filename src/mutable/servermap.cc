@@ -110,7 +110,7 @@ class Mapper : public std::enable_shared_from_this<Mapper> {
 
 void Mapper::Start() {
   std::vector<std::string> seeds;
-  for (const grid::GridServer& s : map_.servers) seeds.push_back(s.seed);
+  for (const grid::GridServer& s : map_.servers) seeds.push_back(s.permutation_seed);
   std::vector<grid::GridServer> permuted;
   for (std::size_t i : grid::PermutedOrder(request_.storage_index, seeds)) permuted.push_back(map_.servers[i]);
   map_.servers = std::move(permuted);

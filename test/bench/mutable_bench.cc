@@ -167,7 +167,8 @@ int GridRun() {
     for (std::size_t i = 0; i < nodes.size() && rc == 0; ++i) {
       Status st = StartNode(loop, *ctx, root + "/s" + std::to_string(i), i, nodes[i]);
       if (!st.ok()) rc = Complain("server " + std::to_string(i) + ": " + st.ToString());
-      if (rc == 0) grid.push_back(grid::GridServer{nodes[i].client.get(), *gbs::ServerSeed(nodes[i].nurl), "s" + std::to_string(i)});
+      std::string seed = rc == 0 ? *gbs::ServerSeed(nodes[i].nurl) : std::string();
+      if (rc == 0) grid.push_back(grid::GridServer{nodes[i].client.get(), seed, seed, "s" + std::to_string(i)});
     }
     mutable_files::MutableOptions o;
     o.k = 3;

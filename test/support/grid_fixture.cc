@@ -127,7 +127,8 @@ void GridFixture::ReplaceClient(std::size_t i, gbs::ClientOptions options) {
 std::vector<grid::GridServer> GridFixture::Grid() {
   std::vector<grid::GridServer> g;
   for (std::size_t i = 0; i < servers.size(); ++i) {
-    g.push_back(grid::GridServer{servers[i]->client.get(), *gbs::ServerSeed(servers[i]->nurl), "s" + std::to_string(i)});
+    std::string seed = *gbs::ServerSeed(servers[i]->nurl);
+    g.push_back(grid::GridServer{servers[i]->client.get(), seed, seed, "s" + std::to_string(i)});
   }
   return g;
 }

@@ -73,7 +73,7 @@ int Run(int argc, char** argv) {
     auto seed = gbs::ServerSeed(*nurl);
     if (!seed.ok()) return Fail(seed.status());
     clients.push_back(std::make_unique<gbs::Client>(loop, *ctx, *nurl));
-    grid.push_back(grid::GridServer{clients.back().get(), *seed, "server" + std::to_string(i - 6)});
+    grid.push_back(grid::GridServer{clients.back().get(), *seed, *seed, "server" + std::to_string(i - 6)});
   }
   auto close_all = [&] {
     for (auto& c : clients) {

@@ -25,6 +25,7 @@
 #include "cairn/core/limits.h"
 #include "cairn/core/loop.h"
 #include "cairn/core/status.h"
+#include "cairn/grid/identity.h"
 #include "cairn/grid/secrets.h"
 #include "cairn/grid/server.h"
 
@@ -39,6 +40,9 @@ struct ServerEntry {
   std::string id;    // the server id (its NURL's SPKI hash); the pool's key
   std::string nurl;  // as stored (canonical)
   std::string name;  // its nickname, or the id: for messages and results
+  // How a Tahoe-LAFS client would know it (grid/identity.h). Left empty
+  // (kCairn, no seeds), it is a cairn node's: both seeds from the NURL.
+  ServerIdentity identity;
 };
 
 struct GridOptions {
@@ -85,7 +89,8 @@ class Grid {
 
   // A session on `servers`, at once (no I/O: new clients connect on their
   // first request). ShuttingDown once Close began; InvalidArgument for an
-  // entry whose NURL does not parse; the TLS context's error if it cannot
+  // entry whose NURL does not parse or whose announced identity is not 20
+  // bytes of tub id and a permutation seed; the TLS context's error if it cannot
   // be made. Nothing is changed in the pool unless it succeeds.
   Result<std::shared_ptr<Session>> Open(const std::vector<ServerEntry>& servers);
 

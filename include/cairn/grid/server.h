@@ -15,7 +15,8 @@ namespace cairn::grid {
 
 struct GridServer {
   gbs::Client* client = nullptr;  // not owned; must outlive the operation
-  std::string seed;               // 20 bytes: permutation and lease seed (gbs::ServerSeed)
+  std::string permutation_seed;   // where it falls in a file's permuted order (grid/identity.h)
+  std::string lease_seed;         // 20 bytes, its tub id: write enablers and lease secrets derive from it
   std::string name;               // for messages and results (a nickname or the server id)
 };
 

@@ -8,7 +8,9 @@
 #include "cairn/caps/cap.h"
 #include "cairn/caps/keys.h"
 #include "cairn/core/base32.h"
+#include "cairn/crypto/hash.h"
 #include "cairn/crypto/rsa.h"
+#include "cairn/crypto/tags.h"
 #include "support/vectors.h"
 
 namespace cairn::caps {
@@ -113,6 +115,32 @@ TEST(LeaseVectors, BucketRenewalSecrets) {
     ++checked;
   }
   EXPECT_EQ(checked, 4);
+}
+
+// The chain recorded on a real Tahoe-LAFS grid (test/vectors/lease-chain.json):
+// every intermediate secret, and the renew and cancel secrets the server
+// recorded for the share, from the client's private/secret and the server's
+// tub id.
+TEST(LeaseVectors, TheWholeChainOfARealGrid) {
+  Json doc = LoadVectors("lease-chain.json");
+  const cJSON* v = doc.get();
+  auto secret = Base32Decode(Str(v, "client_lease_secret"));
+  auto si = Base32Decode(Str(v, "storage_index"));
+  auto tubid = Base32Decode(Str(v, "tubid"));
+  ASSERT_TRUE(secret.ok() && si.ok() && tubid.ok());
+  ASSERT_EQ(secret->size(), 32u);
+  ASSERT_EQ(tubid->size(), 20u);
+  std::string client_renew = crypto::TaggedHash(*secret, crypto::tags::kClientRenewal);
+  std::string client_cancel = crypto::TaggedHash(*secret, crypto::tags::kClientCancel);
+  EXPECT_EQ(testing::Hex(client_renew), Str(v, "client_renewal_secret_hex"));
+  EXPECT_EQ(testing::Hex(client_cancel), Str(v, "client_cancel_secret_hex"));
+  EXPECT_EQ(testing::Hex(crypto::TaggedPairHash(crypto::tags::kFileRenewal, client_renew, *si)),
+            Str(v, "file_renewal_secret_hex"));
+  EXPECT_EQ(testing::Hex(crypto::TaggedPairHash(crypto::tags::kFileCancel, client_cancel, *si)),
+            Str(v, "file_cancel_secret_hex"));
+  LeaseSecrets s = LeaseSecretsFor(*secret, *si, *tubid);
+  EXPECT_EQ(testing::Hex(s.renew), Str(v, "renew_secret_hex"));
+  EXPECT_EQ(testing::Hex(s.cancel), Str(v, "cancel_secret_hex"));
 }
 
 }  // namespace

@@ -75,32 +75,50 @@ TEST_F(GridTest, OptionsComeFromLimits) {
 }
 
 TEST_F(GridTest, ASessionHasOneServerPerEntryNamedAndSeeded) {
-  auto s = grid->Open({{"a", NurlOf('a', 1), "alpha"}, {"b", NurlOf('b', 2), "b"}});
+  auto s = grid->Open({{"a", NurlOf('a', 1), "alpha", {}}, {"b", NurlOf('b', 2), "b", {}}});
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   const auto& servers = (*s)->servers();
   ASSERT_EQ(servers.size(), 2u);
   EXPECT_EQ(servers[0].name, "alpha");
-  EXPECT_EQ(servers[0].seed.size(), 20u);
-  EXPECT_NE(servers[0].seed, servers[1].seed);
+  EXPECT_EQ(servers[0].lease_seed.size(), 20u);
+  EXPECT_EQ(servers[0].permutation_seed, servers[0].lease_seed);
+  EXPECT_NE(servers[0].lease_seed, servers[1].lease_seed);
   EXPECT_NE(servers[0].client, servers[1].client);
   EXPECT_EQ(grid->active(), 1u);
   CloseSession(*s);
   EXPECT_EQ(grid->active(), 0u);
 }
 
+TEST_F(GridTest, AnAnnouncedIdentitySeedsItsServer) {
+  ServerIdentity announced{IdentityKind::kAnnounced, std::string(20, 't'), std::string(32, 'p')};
+  auto s = grid->Open({{"a", NurlOf('a', 1), "tahoe", announced}, {"b", NurlOf('b', 2), "cairn", {}}});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const auto& servers = (*s)->servers();
+  EXPECT_EQ(servers[0].lease_seed, std::string(20, 't'));
+  EXPECT_EQ(servers[0].permutation_seed, std::string(32, 'p'));
+  EXPECT_EQ(servers[1].lease_seed, CairnIdentity(NurlOf('b', 2))->tub_id);
+  CloseSession(*s);
+  // An announced identity without a 20-byte tub id is refused, and nothing opens.
+  ServerIdentity broken{IdentityKind::kAnnounced, std::string(19, 't'), std::string(32, 'p')};
+  auto refused = grid->Open({{"a", NurlOf('a', 1), "tahoe", broken}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(grid->active(), 0u);
+}
+
 TEST_F(GridTest, ClientsAreReusedAcrossSessionsWhileTheirNurlIsUnchanged) {
-  auto first = grid->Open({{"a", NurlOf('a', 1), "a"}, {"b", NurlOf('b', 2), "b"}});
+  auto first = grid->Open({{"a", NurlOf('a', 1), "a", {}}, {"b", NurlOf('b', 2), "b", {}}});
   ASSERT_TRUE(first.ok());
   gbs::Client* a = (*first)->servers()[0].client;
   gbs::Client* b = (*first)->servers()[1].client;
   CloseSession(*first);
   // b moved to another port: a new client; a is kept.
-  auto second = grid->Open({{"a", NurlOf('a', 1), "a"}, {"b", NurlOf('b', 3), "b"}});
+  auto second = grid->Open({{"a", NurlOf('a', 1), "a", {}}, {"b", NurlOf('b', 3), "b", {}}});
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*second)->servers()[0].client, a);
   EXPECT_NE((*second)->servers()[1].client, b);
   // Two sessions at once share the pool's clients.
-  auto third = grid->Open({{"a", NurlOf('a', 1), "a"}});
+  auto third = grid->Open({{"a", NurlOf('a', 1), "a", {}}});
   ASSERT_TRUE(third.ok());
   EXPECT_EQ((*third)->servers()[0].client, a);
   EXPECT_EQ(grid->active(), 2u);
@@ -109,21 +127,21 @@ TEST_F(GridTest, ClientsAreReusedAcrossSessionsWhileTheirNurlIsUnchanged) {
 }
 
 TEST_F(GridTest, ABadNurlFailsTheOpenAndLeavesThePoolAlone) {
-  auto first = grid->Open({{"a", NurlOf('a', 1), "a"}});
+  auto first = grid->Open({{"a", NurlOf('a', 1), "a", {}}});
   ASSERT_TRUE(first.ok());
   gbs::Client* a = (*first)->servers()[0].client;
   CloseSession(*first);
-  auto bad = grid->Open({{"b", "pb://nonsense", "b"}});
+  auto bad = grid->Open({{"b", "pb://nonsense", "b", {}}});
   EXPECT_FALSE(bad.ok());
   EXPECT_EQ(grid->active(), 0u);
-  auto again = grid->Open({{"a", NurlOf('a', 1), "a"}});
+  auto again = grid->Open({{"a", NurlOf('a', 1), "a", {}}});
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->servers()[0].client, a);
   CloseSession(*again);
 }
 
 TEST_F(GridTest, CloseWaitsForTheLastSessionThenRefusesNewOnes) {
-  auto s = grid->Open({{"a", NurlOf('a', 1), "a"}});
+  auto s = grid->Open({{"a", NurlOf('a', 1), "a", {}}});
   ASSERT_TRUE(s.ok());
   EXPECT_FALSE((*s)->stopping());
   grid->Close([&] { closed = true; });

@@ -185,7 +185,7 @@ TEST_F(UploaderTest, SharesARefusingServerDidNotTakeArePlacedInAnotherRound) {
   auto si = caps::StorageIndexOf(*cap);
   ASSERT_TRUE(si.ok());
   std::vector<std::string> seeds;
-  for (const GridServer& g : Grid()) seeds.push_back(g.seed);
+  for (const GridServer& g : Grid()) seeds.push_back(g.permutation_seed);
   const std::size_t refusing = grid::PermutedOrder(*si, seeds)[0];
   {
     gbs::ClientOptions co;

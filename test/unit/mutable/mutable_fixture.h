@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -57,6 +58,16 @@ class MutableTest : public testing::GridFixture {
     return std::move(*key);
   }
 
+  // The grid as Create, Put and Get use it: Grid(), with the lease seed of
+  // each server in `tub_ids` replaced, as a server known by its
+  // announcement (a Tahoe-LAFS node's tub id) would have it.
+  std::vector<grid::GridServer> Servers() {
+    std::vector<grid::GridServer> g = Grid();
+    for (const auto& [i, tub] : tub_ids) g[i].lease_seed = tub;
+    return g;
+  }
+  std::map<std::size_t, std::string> tub_ids;
+
   MutableOptions Options(std::uint32_t k, std::uint32_t n, std::uint32_t happy) {
     MutableOptions o;
     o.k = k;
@@ -69,7 +80,7 @@ class MutableTest : public testing::GridFixture {
   Result<PublishResult> Create(const NewKey& key, const std::string& data, MutableOptions o) {
     std::optional<Result<PublishResult>> out;
     int completions = 0;
-    CreateMutable(loop, Grid(), key, data, std::move(o), Progress(), nullptr, [&](Result<PublishResult> r) {
+    CreateMutable(loop, Servers(), key, data, std::move(o), Progress(), nullptr, [&](Result<PublishResult> r) {
       ++completions;
       out.emplace(std::move(r));
     });
@@ -79,7 +90,7 @@ class MutableTest : public testing::GridFixture {
   Result<PublishResult> Put(const caps::Cap& cap, const std::string& data, MutableOptions o) {
     std::optional<Result<PublishResult>> out;
     int completions = 0;
-    PublishMutable(loop, Grid(), cap, data, std::move(o), Progress(), nullptr, [&](Result<PublishResult> r) {
+    PublishMutable(loop, Servers(), cap, data, std::move(o), Progress(), nullptr, [&](Result<PublishResult> r) {
       ++completions;
       out.emplace(std::move(r));
     });
@@ -89,7 +100,7 @@ class MutableTest : public testing::GridFixture {
   Result<RetrieveResult> Get(const caps::Cap& cap) {
     std::optional<Result<RetrieveResult>> out;
     int completions = 0;
-    RetrieveMutable(loop, Grid(), cap, Progress(), nullptr, [&](Result<RetrieveResult> r) {
+    RetrieveMutable(loop, Servers(), cap, Progress(), nullptr, [&](Result<RetrieveResult> r) {
       ++completions;
       out.emplace(std::move(r));
     });
@@ -117,7 +128,7 @@ class MutableTest : public testing::GridFixture {
   Result<RetrieveResult> GetWith(const caps::Cap& cap, RetrieveOptions o) {
     std::optional<Result<RetrieveResult>> out;
     int completions = 0;
-    RetrieveMutable(loop, Grid(), cap, std::move(o), Progress(), nullptr, [&](Result<RetrieveResult> r) {
+    RetrieveMutable(loop, Servers(), cap, std::move(o), Progress(), nullptr, [&](Result<RetrieveResult> r) {
       ++completions;
       out.emplace(std::move(r));
     });

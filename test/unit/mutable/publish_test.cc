@@ -274,6 +274,46 @@ TEST_F(MutableTest, ADroppedConnectionMidPublishMovesItsShares) {
   EXPECT_TRUE(got->contents == data);
 }
 
+// Servers known by their announcement (a tub id that is not their SPKI
+// hash's seed): a file made with those identities is updated with them.
+// Updated with the NURL-derived seeds instead (the servers added by NURL
+// alone), the write enablers are wrong: the two servers answer 401, and the
+// publish fails as what it is, naming the servers and the shares left stale
+// there, never succeeding around them.
+TEST_F(MutableTest, AWrongWriteEnablerIsAnAuthorizationFailureNotASuccess) {
+  StartServers(5);
+  tub_ids[1] = std::string(20, '\x11');
+  tub_ids[3] = std::string(20, '\x33');
+  NewKey key = Key();
+  auto created = Create(key, Pattern(3000, 1), Options(2, 4, 3));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto updated = Put(key.writecap, Pattern(5000, 2), Options(2, 4, 3));
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  std::map<std::string, std::vector<std::uint32_t>> held;
+  for (const auto& [sh, names] : updated->placement) {
+    for (const std::string& n : names) held[n].push_back(sh);
+  }
+  ASSERT_TRUE(held.count("s1") || held.count("s3")) << "no share on an announced server: the test proves nothing";
+
+  tub_ids.clear();
+  std::string data = Pattern(7000, 3);
+  auto put = Put(key.writecap, data, Options(2, 4, 3));
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), Code::kUnauthenticated) << put.status().ToString();
+  const std::string msg(put.status().message());
+  EXPECT_NE(msg.find("401"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("stale shares"), std::string::npos) << msg;
+  for (const char* name : {"s1", "s3"}) {
+    for (std::uint32_t sh : held[name]) {
+      EXPECT_NE(msg.find("share " + std::to_string(sh) + " on " + name + " (seqnum 2)"), std::string::npos) << msg;
+    }
+  }
+  // The servers that know the file's identity took the new version: it reads back.
+  auto got = Get(key.writecap);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->contents == data);
+}
+
 // Two publishers map the same version, then both write: at least one
 // learns of the other (UncoordinatedWrite), and the file then reads as
 // exactly one of the two versions.
