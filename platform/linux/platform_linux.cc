@@ -60,6 +60,13 @@ class LinuxPlatform final : public Platform {
     return fd;
   }
 
+  Result<int> CreateExclusive(const std::string& path) override {
+    int fd = open64(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) return Status::Conflict("create " + path + ": it exists already");
+    if (fd < 0) return Errno("create", path, errno);
+    return fd;
+  }
+
   Result<int> OpenRead(const std::string& path) override {
     int fd = open64(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return Errno("open", path, errno);

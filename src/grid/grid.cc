@@ -71,7 +71,7 @@ void Session::Close(std::shared_ptr<Session> session, Task then) {
 }
 
 Grid::Grid(Loop& loop, GridOptions options)
-    : loop_(loop), options_(std::move(options)), secrets_(options_.private_dir),
+    : loop_(loop), options_(std::move(options)), secrets_(options_.private_dir, options_.platform),
       state_(std::make_shared<Session::State>(loop)) {}
 
 Grid::~Grid() = default;

@@ -32,6 +32,9 @@
 namespace cairn::gbs {
 class Client;
 }
+namespace cairn::platform {
+class Platform;
+}
 
 namespace cairn::grid {
 
@@ -47,6 +50,7 @@ struct ServerEntry {
 
 struct GridOptions {
   std::string private_dir;            // where the node's secrets live (DIR/private)
+  platform::Platform* platform = nullptr;  // reads and writes them; nullptr: the host platform
   std::uint64_t connect_ms = 5000;    // limits.grid_connect_ms
   std::uint64_t keep_idle_ms = 10000;  // limits.grid_keep_idle_ms
   static GridOptions FromLimits(const Limits& limits, std::string private_dir);

@@ -11,6 +11,10 @@
 
 #include "cairn/core/status.h"
 
+namespace cairn::platform {
+class Platform;
+}
+
 namespace cairn::grid {
 
 struct NodeSecrets {
@@ -18,23 +22,32 @@ struct NodeSecrets {
   std::string lease;        // raw; empty unless asked for
 };
 
-// Reads a base32 secret file, or creates it with 32 random bytes (mode 0600,
-// exclusive create: two first uses agree on one secret). InvalidArgument if
-// the file holds no base32 secret; IoError if it cannot be read or written.
-// Blocking: thread pool only.
+// Reads a base32 secret file through `platform`, or creates it with 32
+// random bytes (mode 0600, exclusive create: two first uses agree on one
+// secret), made durable with its directory entry before it is returned.
+// InvalidArgument if the file holds no base32 secret; the platform's error
+// if it cannot be read or written. Blocking: thread pool only.
+Result<std::string> LoadOrCreateSecret(platform::Platform& platform, const std::string& path);
+// The same on the host platform.
 Result<std::string> LoadOrCreateSecret(const std::string& path);
 
-// The node's secret files in `private_dir`. Blocking: thread pool only.
+// The node's secret files in `private_dir`, through `platform` (nullptr: the
+// host platform). Blocking: thread pool only.
 class SecretFiles {
  public:
-  explicit SecretFiles(std::string private_dir) : dir_(std::move(private_dir)) {}
-  Result<std::string> Convergence() const { return LoadOrCreateSecret(dir_ + "/convergence"); }
-  Result<std::string> Lease() const { return LoadOrCreateSecret(dir_ + "/secret"); }
+  explicit SecretFiles(std::string private_dir, platform::Platform* platform = nullptr)
+      : dir_(std::move(private_dir)), platform_(platform) {}
+  Result<std::string> Convergence() const { return Load("/convergence"); }
+  Result<std::string> Lease() const { return Load("/secret"); }
   // The secrets asked for; the others are left empty.
   Result<NodeSecrets> Read(bool convergence, bool lease) const;
 
  private:
+  Result<std::string> Load(const char* name) const {
+    return platform_ ? LoadOrCreateSecret(*platform_, dir_ + name) : LoadOrCreateSecret(dir_ + name);
+  }
   std::string dir_;
+  platform::Platform* platform_;
 };
 
 }  // namespace cairn::grid

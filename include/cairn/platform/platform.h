@@ -1,4 +1,5 @@
-// Platform: the operating-system services the store needs, behind one
+// Platform: the operating-system services the store (and the grid's secret
+// files) need, behind one
 // interface so tests can inject faults (LevelDB's Env and EnvWrapper).
 // Files are plain descriptors; offsets are 64-bit on every board (a 32-bit
 // ARM board still serves a multi-terabyte disk). Any thread: implementations
@@ -35,6 +36,10 @@ class Platform {
   // Opens `path` read-write, creating it (mode 0600) if `create`. NotFound if
   // it does not exist and !create. The descriptor is the caller's to Close.
   virtual Result<int> OpenFile(const std::string& path, bool create) = 0;
+  // Creates `path` (mode 0600) for writing, failing with Conflict if it
+  // exists already (O_EXCL: of two racing creators exactly one wins). The
+  // descriptor is the caller's to Close.
+  virtual Result<int> CreateExclusive(const std::string& path) = 0;
   // Opens an existing file read-only.
   virtual Result<int> OpenRead(const std::string& path) = 0;
   virtual void Close(int fd) = 0;
@@ -94,6 +99,7 @@ class PlatformWrapper : public Platform {
   std::uint64_t WallSeconds() override { return target_->WallSeconds(); }
   std::string BootId() override { return target_->BootId(); }
   Result<int> OpenFile(const std::string& path, bool create) override { return target_->OpenFile(path, create); }
+  Result<int> CreateExclusive(const std::string& path) override { return target_->CreateExclusive(path); }
   Result<int> OpenRead(const std::string& path) override { return target_->OpenRead(path); }
   void Close(int fd) override { target_->Close(fd); }
   Status PWrite(int fd, const void* data, std::size_t len, std::uint64_t offset) override {

@@ -13,6 +13,7 @@
 
 #include "cairn/core/base32.h"
 #include "cairn/gbs/nurl.h"
+#include "support/fault_platform.h"
 
 namespace cairn::grid {
 namespace {
@@ -187,6 +188,41 @@ TEST_F(GridTest, ASecretFileThatHoldsNoBase32IsAnError) {
   auto good = LoadOrCreateSecret(dir + "/convergence");
   ASSERT_TRUE(good.ok());
   EXPECT_EQ(*good, std::string(32, 'k'));
+}
+
+// The secrets go through the platform layer: a new one is synced with its
+// directory entry before it is used, and one that could not be made durable
+// is reported and left behind nowhere.
+class CountingPlatform : public testing::FaultPlatform {
+ public:
+  Status SyncDir(const std::string& d) override {
+    synced_dirs.push_back(d);
+    return FaultPlatform::SyncDir(d);
+  }
+  std::vector<std::string> synced_dirs;
+};
+
+TEST_F(GridTest, NewSecretsAreDurableThroughThePlatform) {
+  CountingPlatform p;
+  SecretFiles files(dir, &p);
+  auto made = files.Lease();
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->size(), 32u);
+  EXPECT_EQ(p.syncs(), 1) << "the file's data was not synced";
+  ASSERT_EQ(p.synced_dirs.size(), 1u) << "the new name's directory was not synced";
+  EXPECT_EQ(p.synced_dirs[0], dir);
+  auto again = files.Lease();  // read back, nothing written
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *made);
+  EXPECT_EQ(p.synced_dirs.size(), 1u);
+
+  p.FailSyncs(1);
+  auto failed = files.Convergence();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), Code::kIoError) << failed.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(dir + "/convergence")) << "a secret that is not durable was left behind";
+  auto retried = files.Convergence();
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
 }
 
 }  // namespace
