@@ -52,67 +52,65 @@ const char* Str(const cJSON* o, const char* key) {
 
 }  // namespace
 
-int ServersMain(const Options& opts) {
-  std::vector<std::string> args;
-  std::string nickname;
-  bool async = false;
-  for (std::size_t i = 0; i < opts.args.size(); ++i) {
-    const std::string& a = opts.args[i];
-    if (a == "--help" || a == "-h") {
-      std::printf(
-          "usage: cairn [-d DIR] [--json] servers add NURL|ENTRY-FILE|- [--nickname N] [--async]\n"
-          "       cairn servers import SERVERS-YAML|- [--async]\n"
-          "       cairn servers remove ID|NICKNAME [--async]\n"
-          "       cairn servers list\n\n"
-          "The storage servers this node publishes files to and reads them from. A cairn\n"
-          "node is added by its NURL (`cairn -d OTHER nurl`). A Tahoe-LAFS node is added by\n"
-          "its announcement: the servers.yaml entry its operator hands out (YAML or JSON,\n"
-          "the \"ann\" stanza or the whole entry, as `cairn tahoe-entry` prints it), in a\n"
-          "file or on stdin (\"-\"). Its write enablers and lease secrets then derive from\n"
-          "the tub id in its FURL and its shares are placed by its permutation seed, as a\n"
-          "Tahoe-LAFS client does; a server added by NURL alone is taken to be a cairn node.\n"
-          "`servers import` adds every server of a Tahoe-LAFS client's private/servers.yaml\n"
-          "that has a NURL, all or none; servers without one are listed as skipped.\n"
-          "`servers list` shows each server's identity (\"cairn\" or \"announced\").\n"
-          "A server's id is the SPKI hash in its NURL. Nicknames are unique; the default is\n"
-          "the announced nickname, else host:port.\n");
-      return 0;
-    }
-    if (a == "--async") {
-      async = true;
-    } else if (a == "--nickname" && i + 1 < opts.args.size()) {
-      nickname = opts.args[++i];
-    } else {
-      args.push_back(a);
-    }
-  }
+namespace {
+
+// `cairn servers --help`.
+void PrintHelp() {
+  std::printf(
+      "usage: cairn [-d DIR] [--json] servers add NURL|ENTRY-FILE|- [--nickname N] [--async]\n"
+      "       cairn servers import SERVERS-YAML|- [--async]\n"
+      "       cairn servers remove ID|NICKNAME [--async]\n"
+      "       cairn servers list\n\n"
+      "The storage servers this node publishes files to and reads them from. A cairn\n"
+      "node is added by its NURL (`cairn -d OTHER nurl`). A Tahoe-LAFS node is added by\n"
+      "its announcement: the servers.yaml entry its operator hands out (YAML or JSON,\n"
+      "the \"ann\" stanza or the whole entry, as `cairn tahoe-entry` prints it), in a\n"
+      "file or on stdin (\"-\"). Its write enablers and lease secrets then derive from\n"
+      "the tub id in its FURL and its shares are placed by its permutation seed, as a\n"
+      "Tahoe-LAFS client does; a server added by NURL alone is taken to be a cairn node.\n"
+      "`servers import` adds every server of a Tahoe-LAFS client's private/servers.yaml\n"
+      "that has a NURL, all or none; servers without one are listed as skipped.\n"
+      "`servers list` shows each server's identity (\"cairn\" or \"announced\").\n"
+      "A server's id is the SPKI hash in its NURL. Nicknames are unique; the default is\n"
+      "the announced nickname, else host:port.\n");
+}
+
+// What one servers command asks of cairnd: the method, its params and, for
+// an import, the entries skipped on the way (server id, why).
+struct ServersRequest {
   std::string method;
   Json params = Json::NewObject();
-  std::vector<std::pair<std::string, std::string>> skipped;  // servers.import: server id, why
+  std::vector<std::pair<std::string, std::string>> skipped;
+};
+
+// The request for `args` (the command's words without its flags), or the
+// error to report; `exit_usage` is set when the words themselves are wrong.
+Result<ServersRequest> BuildRequest(const std::vector<std::string>& args, const std::string& nickname,
+                                    bool* exit_usage) {
+  ServersRequest req;
+  Json& params = req.params;
   if (args.size() == 2 && args[0] == "add") {
-    method = "servers.add";
+    req.method = "servers.add";
     if (LooksLikeUrl(args[1])) {
       cJSON_AddStringToObject(params.get(), "nurl", args[1].c_str());
     } else {
-      auto text = ReadText(args[1]);
-      if (!text.ok()) return Fail(opts, text.status());
-      auto entry = OneServerEntry(*text);
-      if (!entry.ok()) return Fail(opts, entry.status().WithContext(args[1]));
+      CAIRN_TRY_ASSIGN(std::string text, ReadText(args[1]));
+      auto entry = OneServerEntry(text);
+      if (!entry.ok()) return entry.status().WithContext(args[1]);
       cJSON_AddItemToObject(params.get(), "announcement", entry->ann.release());
       if (!entry->server_id.empty()) cJSON_AddStringToObject(params.get(), "server_id", entry->server_id.c_str());
     }
     if (!nickname.empty()) cJSON_AddStringToObject(params.get(), "nickname", nickname.c_str());
   } else if (args.size() == 2 && args[0] == "import") {
-    method = "servers.import";
-    auto text = ReadText(args[1]);
-    if (!text.ok()) return Fail(opts, text.status());
-    auto file = ReadServersYaml(*text);
-    if (!file.ok()) return Fail(opts, file.status().WithContext(args[1] + "; nothing was imported"));
-    skipped = std::move(file->skipped);
+    req.method = "servers.import";
+    CAIRN_TRY_ASSIGN(std::string text, ReadText(args[1]));
+    auto file = ReadServersYaml(text);
+    if (!file.ok()) return file.status().WithContext(args[1] + "; nothing was imported");
+    req.skipped = std::move(file->skipped);
     if (file->entries.empty()) {
       std::string why;
-      for (const auto& [id, reason] : skipped) why += "; " + id + ": " + reason;
-      return Fail(opts, Status::InvalidArgument(args[1] + " has no server with a NURL" + why));
+      for (const auto& [id, reason] : req.skipped) why += "; " + id + ": " + reason;
+      return Status::InvalidArgument(args[1] + " has no server with a NURL" + why);
     }
     cJSON* list = cJSON_AddArrayToObject(params.get(), "servers");
     for (TahoeServerEntry& e : file->entries) {
@@ -122,23 +120,25 @@ int ServersMain(const Options& opts) {
       cJSON_AddItemToArray(list, item);
     }
   } else if (args.size() == 2 && args[0] == "remove") {
-    method = "servers.remove";
+    req.method = "servers.remove";
     cJSON_AddStringToObject(params.get(), "server", args[1].c_str());
   } else if (args.size() == 1 && args[0] == "list") {
-    method = "servers.list";
+    req.method = "servers.list";
   } else {
-    return UsageError(kUsage, "unknown or incomplete servers command");
+    *exit_usage = true;
+    return Status::InvalidArgument("unknown or incomplete servers command");
   }
-  ControlClient client;
-  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
-  if (!st.ok()) return Fail(opts, st);
-  auto result = client.Call(method, std::move(params), !async,
-                            [&opts](const cJSON* event) { PrintProgress(opts, event); });
-  if (!result.ok()) return Fail(opts, result.status());
-  const cJSON* r = result->get();
+  return req;
+}
+
+// Prints cairnd's answer to `req` as the user asked (`result` is the answer).
+void PrintAnswer(const Options& opts, bool async, const ServersRequest& req, Json& result) {
+  const std::string& method = req.method;
+  const auto& skipped = req.skipped;
+  const cJSON* r = result.get();
   if (method == "servers.import" && !skipped.empty() && cJSON_IsObject(r) &&
       !cJSON_GetObjectItemCaseSensitive(r, "state")) {
-    cJSON* out = cJSON_AddArrayToObject(result->get(), "skipped");
+    cJSON* out = cJSON_AddArrayToObject(result.get(), "skipped");
     for (const auto& [id, why] : skipped) {
       cJSON* item = cJSON_CreateObject();
       cJSON_AddStringToObject(item, "server_id", id.c_str());
@@ -147,7 +147,7 @@ int ServersMain(const Options& opts) {
     }
   }
   if (opts.json) {
-    PrintJson(*result);
+    PrintJson(result);
   } else if (async && cJSON_GetObjectItemCaseSensitive(r, "state")) {
     std::printf("task %.0f queued\n", cJSON_GetObjectItemCaseSensitive(r, "task")->valuedouble);
   } else if (method == "servers.list") {
@@ -168,6 +168,39 @@ int ServersMain(const Options& opts) {
     std::fprintf(stderr, "%s server %s (%s, identity %s)\n", method == "servers.add" ? "added" : "removed",
                  Str(r, "nickname"), Str(r, "id"), Str(r, "identity"));
   }
+}
+
+}  // namespace
+
+int ServersMain(const Options& opts) {
+  std::vector<std::string> args;
+  std::string nickname;
+  bool async = false;
+  for (std::size_t i = 0; i < opts.args.size(); ++i) {
+    const std::string& a = opts.args[i];
+    if (a == "--help" || a == "-h") {
+      PrintHelp();
+      return 0;
+    }
+    if (a == "--async") {
+      async = true;
+    } else if (a == "--nickname" && i + 1 < opts.args.size()) {
+      nickname = opts.args[++i];
+    } else {
+      args.push_back(a);
+    }
+  }
+  bool usage = false;
+  auto req = BuildRequest(args, nickname, &usage);
+  if (usage) return UsageError(kUsage, std::string(req.status().message()));
+  if (!req.ok()) return Fail(opts, req.status());
+  ControlClient client;
+  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
+  if (!st.ok()) return Fail(opts, st);
+  auto result = client.Call(req->method, std::move(req->params), !async,
+                            [&opts](const cJSON* event) { PrintProgress(opts, event); });
+  if (!result.ok()) return Fail(opts, result.status());
+  PrintAnswer(opts, async, *req, *result);
   return 0;
 }
 
