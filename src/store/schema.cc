@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "cairn/core/endian.h"
 #include "cairn/crypto/mbedtls_compat.h"
 
 namespace cairn::store::schema {
@@ -40,18 +41,11 @@ struct Reader {
 
 }  // namespace
 
-void PutBe32(std::string* out, std::uint32_t v) {
-  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void PutBe64(std::string* out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-std::uint32_t GetBe32(const unsigned char* p) {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
-}
-std::uint64_t GetBe64(const unsigned char* p) {
-  return (std::uint64_t{GetBe32(p)} << 32) | GetBe32(p + 4);
-}
+// The schema's fixed-width fields, through core/endian.h.
+void PutBe32(std::string* out, std::uint32_t v) { PutBe(*out, v, 4); }
+void PutBe64(std::string* out, std::uint64_t v) { PutBe(*out, v, 8); }
+std::uint32_t GetBe32(const unsigned char* p) { return static_cast<std::uint32_t>(GetBe(p, 4)); }
+std::uint64_t GetBe64(const unsigned char* p) { return GetBe(p, 8); }
 
 std::string SiPrefix(Kind kind, const StorageIndex& si) {
   std::string k(1, static_cast<char>(kind));
