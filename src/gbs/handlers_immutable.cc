@@ -293,7 +293,10 @@ void StorageServer::ListImmutable(const CallPtr& call) { store_.ListImmutable(ca
 void StorageServer::ReadImmutable(const CallPtr& call) {
   auto range = call->ReadRange(options_.read_bytes);
   if (!range.ok()) return call->Error(416, range.status());
-  const auto [first, length] = *range;
+  // Plain variables, not a structured binding: clang 14 (the fuzz build)
+  // cannot capture a binding in the lambda below.
+  const std::uint64_t first = range->first;
+  const std::uint64_t length = range->second;
   if (length <= options_.read_piece_bytes) {
     return store_.ReadImmutable(call->si, call->shnum, first, length, call->ReadDone(first));
   }
