@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cairn/control/protocol.h"
+#include "cairn/core/completion.h"
 #include "cairn/core/log.h"
 
 namespace cairn::control {
@@ -149,6 +150,7 @@ Status CheckAnnouncedSize(std::optional<std::uint64_t> announced, std::uint64_t 
 
 void InputStream::Read(Callback<void(Result<InputChunk>)> done) {
   CAIRN_CHECK(state != nullptr, "InputStream::Read on a request without an input stream");
+  done = Guarded(*state->loop, "InputStream::Read", std::move(done));
   if (state->reader) {
     state->loop->Post([done = std::move(done)]() mutable {
       done(Status::FailedPrecondition("InputStream::Read while another read is pending"));
