@@ -9,36 +9,13 @@
 #include "cairn/crypto/rsa.h"
 #include "cairn/mutable/mdmf.h"
 #include "support/vectors.h"
+#include "unit/mutable/vector_key.h"
 
 namespace cairn::mutable_files {
 namespace {
 
-struct Fixture {
-  crypto::RsaKey key;
-  caps::MutableKeys keys;
-  std::string pub;
-};
-
-const Fixture& F() {
-  static Fixture* f = [] {
-    Json doc = testing::LoadVectors("caps.json");
-    const cJSON* v;
-    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(doc.get(), "vectors")) {
-      if (testing::Str(v, "kind") != "ssk") continue;
-      auto key = crypto::RsaKey::ParsePrivate(testing::Str(v, "key_pem"));
-      CAIRN_CHECK(key.ok(), "vector key");
-      std::string pub = key->PublicSpkiDer();
-      caps::MutableKeys keys = caps::DeriveMutableKeys(key->PrivatePkcs8Der(), pub);
-      return new Fixture{std::move(key).value(), keys, pub};
-    }
-    CAIRN_CHECK(false, "no ssk vector");
-    return static_cast<Fixture*>(nullptr);
-  }();
-  return *f;
-}
-
 std::vector<std::string> Publish(std::string_view plaintext, std::uint32_t k, std::uint32_t n) {
-  const Fixture& f = F();
+  const VectorKey& f = F();
   auto enc = MdmfEncoding::Encode(f.keys.readkey, f.pub, caps::CryptPrivateKey(f.keys.writekey, f.key.PrivatePkcs8Der()),
                                   plaintext, k, n, 3);
   EXPECT_TRUE(enc.ok()) << enc.status().ToString();

@@ -10,37 +10,13 @@
 #include "cairn/crypto/rsa.h"
 #include "cairn/mutable/sdmf.h"
 #include "support/vectors.h"
+#include "unit/mutable/vector_key.h"
 
 namespace cairn::mutable_files {
 namespace {
 
-struct Fixture {
-  crypto::RsaKey key;
-  caps::MutableKeys keys;
-  std::string pub;
-};
-
-// A key from the vectors (generation is slow under the sanitizers).
-const Fixture& F() {
-  static Fixture* f = [] {
-    Json doc = testing::LoadVectors("caps.json");
-    const cJSON* v;
-    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(doc.get(), "vectors")) {
-      if (testing::Str(v, "kind") != "ssk") continue;
-      auto key = crypto::RsaKey::ParsePrivate(testing::Str(v, "key_pem"));
-      CAIRN_CHECK(key.ok(), "vector key");
-      std::string pub = key->PublicSpkiDer();
-      caps::MutableKeys keys = caps::DeriveMutableKeys(key->PrivatePkcs8Der(), pub);
-      return new Fixture{std::move(key).value(), keys, pub};
-    }
-    CAIRN_CHECK(false, "no ssk vector");
-    return static_cast<Fixture*>(nullptr);
-  }();
-  return *f;
-}
-
 std::vector<std::string> Publish(std::string_view plaintext, std::uint32_t k, std::uint32_t n, std::uint64_t seq) {
-  const Fixture& f = F();
+  const VectorKey& f = F();
   auto enc = SdmfEncoding::Encode(f.keys.readkey, f.pub, caps::CryptPrivateKey(f.keys.writekey, f.key.PrivatePkcs8Der()),
                                   plaintext, k, n, seq, std::string(16, '\x42'));
   EXPECT_TRUE(enc.ok()) << enc.status().ToString();
@@ -149,7 +125,7 @@ TEST(Sdmf, TamperingIsCaught) {
 // give byte for byte the shares of Encode + Shares; SetSignature refuses a
 // signature of the wrong size or a share too short to hold one.
 TEST(Sdmf, StepsOnThreadsGiveTheSameShares) {
-  const Fixture& f = F();
+  const VectorKey& f = F();
   std::string plaintext(100003, '\0');
   for (std::size_t i = 0; i < plaintext.size(); ++i) plaintext[i] = static_cast<char>(i * 7919 % 251);
   const std::string encpriv = caps::CryptPrivateKey(f.keys.writekey, f.key.PrivatePkcs8Der());

@@ -15,36 +15,10 @@
 #include "cairn/mutable/mdmf.h"
 #include "cairn/mutable/sdmf.h"
 #include "support/vectors.h"
+#include "unit/mutable/vector_key.h"
 
 namespace cairn::mutable_files {
 namespace {
-
-struct Fixture {
-  crypto::RsaKey key;
-  caps::MutableKeys keys;
-  std::string pub;
-  std::string encpriv;
-};
-
-// A key from the vectors (generation is slow under the sanitizers).
-const Fixture& F() {
-  static Fixture* f = [] {
-    Json doc = testing::LoadVectors("caps.json");
-    const cJSON* v;
-    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(doc.get(), "vectors")) {
-      if (testing::Str(v, "kind") != "ssk") continue;
-      auto key = crypto::RsaKey::ParsePrivate(testing::Str(v, "key_pem"));
-      CAIRN_CHECK(key.ok(), "vector key");
-      std::string pub = key->PublicSpkiDer();
-      caps::MutableKeys keys = caps::DeriveMutableKeys(key->PrivatePkcs8Der(), pub);
-      std::string encpriv = caps::CryptPrivateKey(keys.writekey, key->PrivatePkcs8Der());
-      return new Fixture{std::move(key).value(), keys, pub, encpriv};
-    }
-    CAIRN_CHECK(false, "no ssk vector");
-    return static_cast<Fixture*>(nullptr);
-  }();
-  return *f;
-}
 
 std::string Text(std::size_t size) {
   std::string s(size, '\0');
@@ -56,7 +30,7 @@ std::string Text(std::size_t size) {
 // two ranges, seal, sign, lay out in two ranges, signature set.
 std::vector<std::string> Build(const ShareFormat& format, std::string_view plaintext, std::uint32_t k,
                                std::uint32_t n, std::uint64_t seqnum, std::string iv) {
-  const Fixture& f = F();
+  const VectorKey& f = F();
   auto enc = format.NewEncoder(EncodeParams{f.keys.readkey, f.pub, f.encpriv, plaintext, k, n, seqnum, std::move(iv)});
   EXPECT_TRUE(enc.ok()) << enc.status().ToString();
   if (!enc.ok()) return {};
@@ -137,7 +111,7 @@ TEST(ShareFormat, SdmfRoundTripThroughTheInterface) {
   const std::string iv(16, '\x42');
   std::vector<std::string> raw = Build(SdmfFormat(), plaintext, 3, 10, 7, iv);
   ASSERT_EQ(raw.size(), 10u);
-  const Fixture& f = F();
+  const VectorKey& f = F();
   auto direct = SdmfEncoding::Encode(f.keys.readkey, f.pub, f.encpriv, plaintext, 3, 10, 7, iv);
   ASSERT_TRUE(direct.ok());
   // RSA-PSS signatures are salted: both get the interface's signature.
