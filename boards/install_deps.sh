@@ -4,7 +4,7 @@
 # packages (a board's cross toolchain and :arch libraries).
 set -eu
 pkgs="g++ make clang libclang-rt-14-dev openssl libuv1-dev liblmdb-dev libmbedtls-dev libcjson-dev libgtest-dev \
-python3 python3-zfec python3-cbor2 lmdb-utils procps $*"
+python3 python3-zfec python3-cbor2 python3-cryptography lmdb-utils procps libfuse3-dev fuse3 $*"
 missing=""
 for p in $pkgs; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
