@@ -102,6 +102,14 @@ class Upload : public std::enable_shared_from_this<Upload> {
   void AllocateRound(const Asks& asks);
   void AllocateAnswered(std::size_t server, std::size_t asked, Result<gbs::AllocateResponse> r);
   bool NextRound();
+  // Repair: moves each ask of a share its server holds corrupt
+  // (options_.avoid) to the usable server holding the fewest shares that
+  // neither holds nor avoids it.
+  void Reroute(Asks* asks, const std::vector<grid::ServerState>& usable) const;
+  bool Avoided(std::size_t server, std::uint32_t sh) const {
+    auto it = options_.avoid.find(server);
+    return it != options_.avoid.end() && it->second.count(sh) > 0;
+  }
   std::vector<grid::ServerState> UsableServers(std::set<std::uint32_t>* placed) const;
   void Allocated();
   std::size_t CurrentHappiness() const;
@@ -286,6 +294,13 @@ void Upload::PermuteServers() {
   std::vector<GridServer> permuted;
   for (std::size_t i : order) permuted.push_back(std::move(servers_[i]));
   servers_ = std::move(permuted);
+  // options_.avoid names servers by their index as given: follow them.
+  std::map<std::size_t, std::set<std::uint32_t>> avoid;
+  for (std::size_t pos = 0; pos < order.size(); ++pos) {
+    auto it = options_.avoid.find(order[pos]);
+    if (it != options_.avoid.end()) avoid[pos] = it->second;
+  }
+  options_.avoid = std::move(avoid);
 }
 
 // The per-server state, lease secrets and fresh upload secrets.
@@ -335,7 +350,9 @@ void Upload::ListAnswered(std::size_t i, Result<gbs::ShareNumbers> shares) {
   if (!shares.ok()) {
     failed_[i] = true;
   } else {
-    states_[i].existing.insert(shares->begin(), shares->end());
+    for (std::uint32_t sh : *shares) {
+      if (!Avoided(i, sh)) states_[i].existing.insert(sh);
+    }
   }
   if (--outstanding_ == 0) Plan();
 }
@@ -359,6 +376,7 @@ void Upload::Plan() {
   }
   existing_ = plan.existing;
   state_ = State::kAllocating;
+  Reroute(&plan.new_shares, usable);
   AllocateRound(plan.new_shares);
 }
 
@@ -389,7 +407,9 @@ void Upload::AllocateAnswered(std::size_t i, std::size_t asked, Result<gbs::Allo
     CAIRN_LOG(Info, "upload: allocate on %s: %s", servers_[i].name.c_str(), r.status().ToString().c_str());
     AbortBucketsOn(i);
   } else {
-    for (std::uint32_t sh : r->already_have) existing_[sh].insert(i);
+    for (std::uint32_t sh : r->already_have) {
+      if (!Avoided(i, sh)) existing_[sh].insert(i);
+    }
     for (std::uint32_t sh : r->allocated) buckets_.push_back(Bucket{i, sh});
     if (r->allocated.size() + r->already_have.size() < asked) states_[i].writable = false;
   }
@@ -412,11 +432,43 @@ bool Upload::NextRound() {
       if (!placed.count(sh) && !usable[server].existing.count(sh)) asks[server].insert(sh);
     }
   }
+  Reroute(&asks, usable);
   if (asks.empty()) return false;
   CAIRN_LOG(Info, "upload: allocation round %zu for %zu missing shares", rounds_ + 1,
             static_cast<std::size_t>(options_.params.n - placed.size()));
   AllocateRound(asks);
   return true;
+}
+
+void Upload::Reroute(Asks* asks, const std::vector<grid::ServerState>& usable) const {
+  if (options_.avoid.empty()) return;
+  std::vector<std::pair<std::size_t, std::uint32_t>> moved;
+  for (auto& [server, shares] : *asks) {
+    for (auto it = shares.begin(); it != shares.end();) {
+      if (Avoided(server, *it)) {
+        moved.emplace_back(server, *it);
+        it = shares.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const auto& [from, sh] : moved) {
+    std::size_t best = usable.size();
+    std::size_t best_load = 0;
+    for (std::size_t j = 0; j < usable.size(); ++j) {
+      if (j == from || !usable[j].writable || failed_[j] || usable[j].existing.count(sh) || Avoided(j, sh)) continue;
+      auto asked = asks->find(j);
+      if (asked != asks->end() && asked->second.count(sh)) continue;
+      const std::size_t load = usable[j].existing.size() + (asked == asks->end() ? 0 : asked->second.size());
+      if (best == usable.size() || load < best_load) {
+        best = j;
+        best_load = load;
+      }
+    }
+    if (best < usable.size()) (*asks)[best].insert(sh);
+  }
+  for (auto it = asks->begin(); it != asks->end();) it = it->second.empty() ? asks->erase(it) : std::next(it);
 }
 
 // The servers as placement sees them now: failed ones hold nothing and take

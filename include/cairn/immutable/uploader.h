@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,11 @@ struct UploadOptions {
   // only if the file has exactly prehashed_size bytes; the cap is the same.
   std::string convergent_key;
   std::uint64_t prehashed_size = 0;
+  // Repair only (immutable/repairer.h): server index -> the share numbers
+  // it holds corrupt. They do not count as held there, that server is never
+  // asked to take them, and its "already have" of them is ignored, so the
+  // share is placed on another server.
+  std::map<std::size_t, std::set<std::uint32_t>> avoid;
 };
 
 struct UploadResult {
