@@ -22,6 +22,8 @@ namespace {
 // that many leading words.
 const Command kCommands[] = {
     {"alias", AliasMain, "alias add NAME CAP|rename OLD NEW|remove NAME|list|get NAME", "names for caps"},
+    {"check", CheckMain, "check CAP|ALIAS [--verify] [--repair] [--add-lease] [--async]",
+     "check, verify, repair a file and renew its leases (docs/check.md)"},
     {"debug chk-cap", DebugChkCapMain, "debug chk-cap --convergence B64 [-k K] [-n N] [--segment-size S]",
      "the immutable cap Tahoe-LAFS gives stdin's data (no upload)"},
     {"debug fec", DebugFecMain, kDebugFecUsage, kDebugFecSummary},

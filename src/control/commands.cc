@@ -14,6 +14,7 @@
 #include "cairn/control/protocol.h"
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
+#include "control/check.h"
 #include "control/handlers.h"
 #include "control/name_table.h"
 #include "control/tasks.h"
@@ -404,6 +405,7 @@ constexpr Method kMethods[] = {
     {"mutable.create", MutableCreate},
     {"mutable.put", MutablePut},
     {"mutable.get", MutableGet},
+    {"check", FileCheck},
     {"debug.hold", DebugHold},
     {"debug.digest", DebugDigest},
     {"debug.emit", DebugEmit},
