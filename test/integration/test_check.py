@@ -1,0 +1,548 @@
+"""cairn check through real cairnd nodes on 127.0.0.1 (docs/check.md).
+
+A grid of seven storage nodes and a client encoding 3-of-10 with happiness
+7 (Tahoe-LAFS's defaults). Shares are made offline by chk_tool (the same
+encoder) and stored on chosen servers with an independent GBS client, so a
+test decides exactly which server holds which share: missing shares (below
+happy, above k) give exact counts, repair restores health and the file
+reads back; a stopped server's shares go elsewhere; a corrupt block passes
+a plain check, is named (share and server) by verify, advised, and repaired;
+below k is unrecoverable (exit 5) and nothing is written; all ten shares on
+two servers are rebalanced to happiness 7. Mutable files: a share deleted,
+a stale version left on one server, a corrupt block, each checked and
+repaired through the publish engine (seqnum + 1).
+
+Leases: --add-lease sends each server the renew and cancel secrets derived
+here, with hashlib alone, from the node's lease secret and the server's
+tub id (servers that record them, built on test/pylib/tahoe_like_server.py);
+and on servers with a short lease duration and the expiry sweep on, a file
+renewed with --add-lease survives the sweep while an un-renewed one is
+collected."""
+import base64
+import hashlib
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.environ.get("CAIRN_ROOT", "."), "test"))
+from pylib.cairntest import Node, binary, run_cli, stop_grid, wait_for  # noqa: E402
+from pylib.gbs import GbsClient  # noqa: E402
+from pylib.tahoe_like_server import TahoeLikeServer  # noqa: E402
+
+K, N, HAPPY = 3, 10, 7
+SEG = 1 << 20
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_UNRECOVERABLE = 0, 11, 5
+
+
+def b32(raw):
+    return base64.b32encode(raw).decode().lower().rstrip("=")
+
+
+def a2b(text):
+    return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
+
+
+def netstring(s):
+    return b"%d:%s," % (len(s), s)
+
+
+def sha256d(data):
+    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+
+
+def tagged_hash(tag, value, size=32):
+    return sha256d(netstring(tag) + value)[:size]
+
+
+def tagged_pair_hash(tag, a, b):
+    return sha256d(netstring(tag) + netstring(a) + netstring(b))
+
+
+def lease_secrets(client_secret, si, tub_id):
+    """tahoe-protocol.md 2.3: the client's secret is the tag of the first step."""
+    renew = tagged_hash(client_secret, b"allmydata_client_renewal_secret_v1")
+    cancel = tagged_hash(client_secret, b"allmydata_client_cancel_secret_v1")
+    file_renew = tagged_pair_hash(b"allmydata_file_renewal_secret_v1", renew, si)
+    file_cancel = tagged_pair_hash(b"allmydata_file_cancel_secret_v1", cancel, si)
+    return (tagged_pair_hash(b"allmydata_bucket_renewal_secret_v1", file_renew, tub_id),
+            tagged_pair_hash(b"allmydata_bucket_cancel_secret_v1", file_cancel, tub_id))
+
+
+def cairn_tub_id(nurl):
+    """A cairn node's tub id: the first 20 bytes of its NURL's SPKI hash."""
+    spki_hash = re.match(r"pb://([^@]+)@", nurl).group(1)
+    return base64.urlsafe_b64decode(spki_hash + "=" * (-len(spki_hash) % 4))[:20]
+
+
+def write_enabler(writekey, tub_id):
+    master = tagged_hash(b"allmydata_mutable_writekey_to_write_enabler_master_v1", writekey)
+    return tagged_pair_hash(b"allmydata_mutable_write_enabler_master_and_nodeid_to_write_enabler_v1", master, tub_id)
+
+
+def mutable_keys(writecap):
+    writekey = a2b(writecap.split(":")[2])
+    readkey = tagged_hash(b"allmydata_mutable_writekey_to_readkey_v1", writekey, 16)
+    si = tagged_hash(b"allmydata_mutable_readkey_to_storage_index_v1", readkey, 16)
+    return writekey, si
+
+
+class CheckTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.servers = [Node(f"s{i}") for i in range(7)]
+        for s in cls.servers:
+            s.start()
+        cls.client = Node("client", config_patch={"client": {"shares_needed": K, "shares_total": N,
+                                                             "shares_happy": HAPPY}})
+        cls.client.start()
+        cls.nurls = [run_cli("nurl", node_dir=s.dir, check=True).stdout.strip() for s in cls.servers]
+        for i, nurl in enumerate(cls.nurls):
+            run_cli("servers", "add", nurl, "--nickname", f"s{i}", node_dir=cls.client.dir, check=True)
+        cls.tmp = tempfile.mkdtemp(prefix="cairn-check-", dir="/tmp")
+        cls.seed = 100
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_grid(cls.servers + [cls.client], cls.tmp)
+
+    def ensure_running(self, i):
+        if self.servers[i].proc is None:
+            self.servers[i].start()
+
+    # --- helpers -----------------------------------------------------------------
+
+    def file(self, data, name="in"):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def cli(self, *args, timeout=180):
+        return run_cli("--json", "-q", *args, node_dir=self.client.dir, timeout=timeout)
+
+    def check(self, target, *flags, want_exit=None):
+        p = self.cli("check", target, *flags)
+        if want_exit is not None:
+            self.assertEqual(p.returncode, want_exit, p.stdout + p.stderr)
+        return json.loads(p.stdout)
+
+    def encode(self, data):
+        """chk_tool's shares of `data` (3-of-10, 1 MiB segments): cap, SI, shares."""
+        conv = os.urandom(16)
+        with tempfile.TemporaryDirectory() as d:
+            proc = subprocess.run([binary("tools/chk_tool"), "encode", conv.hex(), str(K), str(N), str(SEG), d],
+                                  input=data, capture_output=True, check=True)
+            cap = proc.stdout.decode().strip()
+            shares = []
+            for i in range(N):
+                with open(os.path.join(d, f"{i}.share"), "rb") as f:
+                    shares.append(f.read())
+        si = json.loads(run_cli("--json", "debug", "chk-cap", "--convergence", base64.b64encode(conv).decode(),
+                                "-k", str(K), "-n", str(N), input=data, check=True).stdout)["storage_index"]
+        return cap, si, shares
+
+    def place(self, server, si, shnum, share):
+        c = GbsClient(self.nurls[server])
+        try:
+            upload = os.urandom(32)
+            c.allocate(si, [shnum], len(share), os.urandom(32), os.urandom(32), upload)
+            status, _ = c.write(si, shnum, 0, share, upload)
+            self.assertEqual(status, 201)
+        finally:
+            c.close()
+
+    def listing(self, si, kind="immutable"):
+        out = []
+        for i, nurl in enumerate(self.nurls):
+            if self.servers[i].proc is None:
+                out.append(None)
+                continue
+            c = GbsClient(nurl)
+            try:
+                out.append(sorted(c.list_shares(si, kind)))
+            finally:
+                c.close()
+        return out
+
+    def data(self, size):
+        CheckTest.seed += 1
+        return random.Random(CheckTest.seed).randbytes(size)
+
+    def reads_back(self, cap, data):
+        out = os.path.join(self.tmp, "out")
+        g = self.cli("get", cap, "-o", out)
+        self.assertEqual(g.returncode, 0, g.stderr)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == data, "the file read back differs")
+
+    # --- immutable ---------------------------------------------------------------
+
+    def test_missing_shares_exact_counts_then_repair(self):
+        data = self.data(2 * SEG + 1234)
+        cap, si, shares = self.encode(data)
+        for sh in range(6):  # six shares: above k = 3, below happy = 7
+            self.place(sh, si, sh, shares[sh])
+        r = self.check(cap, want_exit=EXIT_UNHEALTHY)
+        res = r["results"]
+        self.assertEqual(r["storage-index"], si)
+        self.assertEqual(r["summary"], "Not Healthy: 6 shares (enc 3-of-10)")
+        self.assertEqual((res["count-shares-good"], res["count-shares-needed"], res["count-shares-expected"]),
+                         (6, 3, 10))
+        self.assertEqual(res["count-good-share-hosts"], 6)
+        self.assertEqual(res["count-happiness"], 6)
+        self.assertEqual(len(res["servers-responding"]), 7)
+        self.assertEqual((res["count-recoverable-versions"], res["count-unrecoverable-versions"]), (1, 0))
+        self.assertEqual(res["count-corrupt-shares"], 0)
+        self.assertEqual(res["sharemap"], {str(sh): [f"s{sh}"] for sh in range(6)})
+        self.assertFalse(res["healthy"])
+        self.assertTrue(res["recoverable"])
+        rep = self.check(cap, "--repair", want_exit=EXIT_HEALTHY)
+        self.assertTrue(rep["repair-attempted"])
+        self.assertTrue(rep["repair-successful"], rep)
+        self.assertEqual(rep["pre-repair-results"]["results"]["count-shares-good"], 6)
+        post = rep["post-repair-results"]["results"]
+        self.assertTrue(post["healthy"])
+        self.assertEqual(post["count-shares-good"], 10)
+        self.assertGreaterEqual(post["count-happiness"], HAPPY)
+        self.assertEqual(rep["shares-uploaded"], 4)
+        again = self.check(cap, "--verify", want_exit=EXIT_HEALTHY)
+        self.assertEqual(again["summary"], "Healthy")
+        self.assertEqual(again["results"]["count-shares-good"], 10)
+        self.reads_back(cap, data)
+        # A repair of a healthy file attempts nothing.
+        none = self.check(cap, "--repair", want_exit=EXIT_HEALTHY)
+        self.assertFalse(none["repair-attempted"])
+
+    def test_stopped_server(self):
+        data = self.data(300000)
+        put = json.loads(self.cli("put", self.file(data)).stdout)
+        cap = put["cap"]
+        self.check(cap, want_exit=EXIT_HEALTHY)
+        on_s6 = [int(sh) for sh, names in put["placement"].items() if "s6" in names]
+        self.assertTrue(on_s6)
+        self.assertEqual(self.servers[6].stop(), 0)
+        try:
+            r = self.check(cap, want_exit=EXIT_UNHEALTHY)
+            res = r["results"]
+            self.assertEqual(len(res["servers-responding"]), 6)
+            self.assertEqual(len(res["servers-failed"]), 1)
+            self.assertEqual(res["count-shares-good"], N - len(on_s6))
+            rep = self.check(cap, "--repair", want_exit=EXIT_HEALTHY)
+            self.assertTrue(rep["repair-successful"], rep)
+            post = rep["post-repair-results"]["results"]
+            self.assertEqual(post["count-shares-good"], N)
+            for sh in on_s6:  # its shares went elsewhere
+                self.assertTrue(post["sharemap"][str(sh)])
+                self.assertNotIn("s6", post["sharemap"][str(sh)])
+            self.reads_back(cap, data)
+        finally:
+            self.ensure_running(6)
+
+    def test_corrupt_block(self):
+        data = self.data(2 * SEG + 5)
+        cap, si, shares = self.encode(data)
+        bad = bytearray(shares[0])
+        bad[36 + SEG // K + 100] ^= 0x40  # share 0's second block (v1 header: 36 bytes)
+        shares[0] = bytes(bad)
+        for sh in range(N):
+            self.place(sh % 7, si, sh, shares[sh])
+        plain = self.check(cap, want_exit=EXIT_HEALTHY)  # a check believes the listing
+        self.assertEqual(plain["results"]["count-shares-good"], N)
+        self.assertNotIn("corruption advisory for immutable share 0", self.servers[0].read_log())
+        v = self.check(cap, "--verify", want_exit=EXIT_UNHEALTHY)
+        res = v["results"]
+        self.assertEqual(res["count-shares-good"], N - 1)
+        self.assertEqual(res["count-corrupt-shares"], 1)
+        server, si_listed, shnum = res["list-corrupt-shares"][0][:3]
+        self.assertEqual((server, si_listed, shnum), ("s0", si, 0))
+        self.assertEqual(v["summary"], "Not Healthy: 9 shares (enc 3-of-10)")
+        wait_for(lambda: "corruption advisory for immutable share 0" in self.servers[0].read_log(), timeout=10,
+                 what="the corruption advisory in s0's log")
+        rep = self.check(cap, "--verify", "--repair", want_exit=EXIT_HEALTHY)
+        self.assertTrue(rep["repair-successful"], rep)
+        post = rep["post-repair-results"]["results"]
+        self.assertEqual(post["count-shares-good"], N)
+        self.assertNotIn("s0", post["sharemap"]["0"])  # a good copy of share 0 elsewhere
+        self.assertIn(0, self.listing(si)[0])  # the corrupt one stays: GBS cannot delete it
+        self.reads_back(cap, data)
+
+    def test_below_k_is_unrecoverable_and_nothing_is_written(self):
+        data = self.data(100000)
+        cap, si, shares = self.encode(data)
+        self.place(0, si, 0, shares[0])
+        self.place(1, si, 1, shares[1])
+        before = self.listing(si)
+        r = self.check(cap, want_exit=EXIT_UNRECOVERABLE)
+        self.assertFalse(r["results"]["recoverable"])
+        self.assertEqual(r["results"]["count-unrecoverable-versions"], 1)
+        rep = self.check(cap, "--repair", want_exit=EXIT_UNRECOVERABLE)
+        self.assertFalse(rep["repair-attempted"])
+        self.assertFalse(rep["repair-successful"])
+        self.assertEqual(self.listing(si), before)
+        p = self.cli("check", cap)
+        self.assertEqual(p.returncode, EXIT_UNRECOVERABLE)
+        plain = run_cli("check", cap, node_dir=self.client.dir, timeout=120)
+        self.assertIn("Not Healthy: 2 shares (enc 3-of-10)", plain.stdout)
+
+    def test_rebalance_crowded_shares(self):
+        data = self.data(500000)
+        cap, si, shares = self.encode(data)
+        for sh in range(N):
+            self.place(sh % 2, si, sh, shares[sh])
+        r = self.check(cap, want_exit=EXIT_HEALTHY)
+        self.assertTrue(r["results"]["healthy"])
+        self.assertEqual(r["results"]["count-happiness"], 2)
+        self.assertTrue(r["results"]["needs-rebalancing"])
+        rep = self.check(cap, "--repair", want_exit=EXIT_HEALTHY)
+        self.assertTrue(rep["repair-attempted"])
+        self.assertTrue(rep["repair-successful"], rep)
+        post = rep["post-repair-results"]["results"]
+        self.assertGreaterEqual(post["count-happiness"], HAPPY)
+        self.assertFalse(post["needs-rebalancing"])
+        self.reads_back(cap, data)
+
+    def test_literal_and_alias_and_usage(self):
+        lit = "URI:LIT:" + b32(b"tiny")
+        r = self.check(lit, want_exit=EXIT_HEALTHY)
+        self.assertEqual(r["summary"], "Healthy (LIT)")
+        plain = run_cli("check", lit, node_dir=self.client.dir)
+        self.assertIn("Summary: Healthy (LIT)", plain.stdout)
+        data = self.data(70000)
+        cap = json.loads(self.cli("put", self.file(data)).stdout)["cap"]
+        self.assertEqual(self.cli("alias", "add", "checked", cap).returncode, 0)
+        r = self.check("checked", "--verify", want_exit=EXIT_HEALTHY)
+        self.assertEqual(r["results"]["count-shares-good"], N)
+        self.assertTrue(r["results"]["verified"])
+        self.assertEqual(self.cli("check").returncode, 2)
+        self.assertEqual(self.cli("check", cap, "--bogus").returncode, 2)
+        self.assertEqual(self.cli("check", "no-such-alias").returncode, 3)
+        self.assertEqual(self.cli("check", "URI:CHK:garbage").returncode, 7)
+
+    # --- mutable -----------------------------------------------------------------
+
+    def create_mutable(self, data):
+        return json.loads(self.cli("mutable", "create", self.file(data)).stdout)["writecap"]
+
+    def mutable_shares(self, si_b32):
+        """(server, shnum, bytes) of every share of the slot."""
+        out = []
+        for i, nurl in enumerate(self.nurls):
+            c = GbsClient(nurl)
+            try:
+                for sh in c.list_shares(si_b32, "mutable"):
+                    out.append((i, sh, c.read(si_b32, sh, 0, 1 << 22, kind="mutable")))
+            finally:
+                c.close()
+        return out
+
+    def rtw(self, server, writecap, vectors):
+        writekey, si = mutable_keys(writecap)
+        c = GbsClient(self.nurls[server])
+        try:
+            r = c.rtw(b32(si), write_enabler(writekey, cairn_tub_id(self.nurls[server])), os.urandom(32),
+                      os.urandom(32), vectors)
+        finally:
+            c.close()
+        return r
+
+    def test_mutable_check_verify_repair(self):
+        data = self.data(20000)
+        cap = self.create_mutable(data)
+        _, si = mutable_keys(cap)
+        r = self.check(cap, "--verify", want_exit=EXIT_HEALTHY)
+        res = r["results"]
+        self.assertEqual(res["count-shares-good"], N)
+        self.assertEqual(res["count-recoverable-versions"], 1)
+        self.assertEqual(len(res["versions"]), 1)
+        self.assertEqual(res["versions"][0]["seqnum"], 1)
+        key = next(iter(res["sharemap"]))
+        self.assertRegex(key, r"^seq1-[a-z2-7]{4}-sh\d+$")
+        # One share deleted (new-length 0): 9 shares, repaired as seqnum 2.
+        server, sh, _ = self.mutable_shares(b32(si))[0]
+        self.rtw(server, cap, {sh: {"test": [], "write": [], "new-length": 0}})
+        r = self.check(cap, want_exit=EXIT_UNHEALTHY)
+        self.assertEqual(r["results"]["count-shares-good"], N - 1)
+        self.assertEqual(r["summary"], "Unhealthy: 9 shares (enc 3-of-10)")
+        rep = self.check(cap, "--repair", want_exit=EXIT_HEALTHY)
+        self.assertTrue(rep["repair-successful"], rep)
+        self.assertEqual(rep["seqnum"], 2)
+        self.assertEqual(rep["post-repair-results"]["results"]["count-shares-good"], N)
+        # A stale version on one server (a partial earlier publish): its seq2
+        # share is put back after a publish of seq3.
+        stale_server, stale_sh, stale = self.mutable_shares(b32(si))[0]
+        newer = self.data(15000)
+        self.assertEqual(self.cli("mutable", "put", cap, self.file(newer)).returncode, 0)
+        self.rtw(stale_server, cap, {stale_sh: {"test": [], "write": [{"offset": 0, "data": stale}],
+                                                "new-length": len(stale)}})
+        r = self.check(cap, want_exit=EXIT_UNHEALTHY)
+        res = r["results"]
+        self.assertEqual(res["count-wrong-shares"], 1)
+        self.assertEqual(res["count-unrecoverable-versions"], 1)
+        self.assertEqual([v["seqnum"] for v in res["versions"]], [3, 2])
+        self.assertTrue(r["summary"].startswith("Unhealthy: some versions are unrecoverable"), r["summary"])
+        rep = self.check(cap, "--repair", want_exit=EXIT_HEALTHY)
+        self.assertEqual(rep["seqnum"], 4)
+        post = rep["post-repair-results"]["results"]
+        self.assertEqual(post["count-wrong-shares"], 0)
+        self.assertEqual([v["seqnum"] for v in post["versions"]], [4])
+        # A corrupt block: a plain check (headers and signatures) passes,
+        # verify names the share and its server.
+        bad_server, bad_sh, share = self.mutable_shares(b32(si))[0]
+        corrupt = bytearray(share)
+        corrupt[len(share) // 2] ^= 0x01
+        self.rtw(bad_server, cap, {bad_sh: {"test": [], "write": [{"offset": 0, "data": bytes(corrupt)}],
+                                            "new-length": None}})
+        self.check(cap, want_exit=EXIT_HEALTHY)
+        v = self.check(cap, "--verify", want_exit=EXIT_UNHEALTHY)
+        corrupt_list = v["results"]["list-corrupt-shares"]
+        self.assertEqual([(c[0], c[2]) for c in corrupt_list], [(f"s{bad_server}", bad_sh)])
+        self.assertIn(f"Corrupt Shares: s{bad_server}-sh{bad_sh}", v["summary"])
+        rep = self.check(cap, "--verify", "--repair", want_exit=EXIT_HEALTHY)
+        self.assertTrue(rep["repair-successful"], rep)
+        out = os.path.join(self.tmp, "mut")
+        self.assertEqual(self.cli("mutable", "get", cap, "-o", out).returncode, 0)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == newer)
+
+    def test_mutable_read_cap_is_not_repaired(self):
+        cap = self.create_mutable(self.data(5000))
+        readcap = json.loads(run_cli("--json", "debug", "parse-cap", cap, check=True).stdout).get("read_cap")
+        self.assertTrue(readcap)
+        _, si = mutable_keys(cap)
+        server, sh, _ = self.mutable_shares(b32(si))[0]
+        self.rtw(server, cap, {sh: {"test": [], "write": [], "new-length": 0}})
+        rep = self.check(readcap, "--repair", want_exit=EXIT_UNHEALTHY)
+        self.assertFalse(rep["repair-attempted"])
+        self.assertIn("write cap", rep["repair-error"])
+
+
+class RecordingServer(TahoeLikeServer):
+    """A Tahoe-like server that also answers PUT /storage/v1/lease/<si> and
+    records the secrets it was given."""
+
+    def __init__(self, nickname):
+        self.lease_puts = []  # (si b32, renew, cancel)
+        super().__init__(nickname)
+
+    def _handler(self):
+        base = super()._handler()
+        server = self
+
+        class Handler(base):
+            def do_PUT(self):
+                m = re.fullmatch(r"/storage/v1/lease/([a-z2-7]{26})", self.path)
+                if not m:
+                    return super().do_PUT() if hasattr(super(), "do_PUT") else self.reply(404)
+                if not self.authorized():
+                    return
+                secrets = self.secrets()
+                with server.lock:
+                    server.lease_puts.append((m.group(1), secrets.get("lease-renew-secret"),
+                                              secrets.get("lease-cancel-secret")))
+                    held = m.group(1) in server.buckets or m.group(1) in server.slots
+                self.reply(204 if held else 404)
+
+        return Handler
+
+
+class LeaseTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="cairn-lease-", dir="/tmp")
+        self.nodes = []
+        self.recorders = []
+
+    def tearDown(self):
+        for t in self.recorders:
+            t.stop()
+        stop_grid(self.nodes, self.tmp)
+
+    def node(self, name, patch=None):
+        n = Node(name, config_patch=patch)
+        n.start()
+        self.nodes.append(n)
+        return n
+
+    def file(self, data, name):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def test_add_lease_secrets_match_the_specification(self):
+        self.recorders = [RecordingServer(f"tahoe{i}").start() for i in range(2)]
+        client = self.node("client", {"client": {"shares_needed": 1, "shares_total": 2, "shares_happy": 2}})
+        for t in self.recorders:
+            run_cli("servers", "add", "-", node_dir=client.dir, input=t.yaml_entry(), check=True)
+        data = os.urandom(4000)
+        cap = json.loads(run_cli("--json", "-q", "put", self.file(data, "f"), node_dir=client.dir,
+                                 check=True).stdout)["cap"]
+        p = run_cli("--json", "-q", "check", cap, "--add-lease", node_dir=client.dir, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        r = json.loads(p.stdout)
+        self.assertEqual(sorted(r["lease"]["renewed"]), ["tahoe0", "tahoe1"])
+        si = r["storage-index"]
+        with open(os.path.join(client.dir, "private", "secret")) as f:
+            client_secret = a2b(f.read().strip())
+        for t in self.recorders:
+            self.assertEqual(t.lease_puts, [(si, *lease_secrets(client_secret, a2b(si), t.tub_id))])
+
+    def test_renewed_files_survive_the_expiry_sweep(self):
+        # Leases of 10 s, swept every 300 ms (limits and storage.lease_expiry).
+        patch = {"storage": {"lease_expiry": "age"},
+                 "limits": {"store_lease_ms": 10000, "store_sweep_interval_ms": 300}}
+        servers = [self.node(f"s{i}", patch) for i in range(3)]
+        client = self.node("client", {"client": {"shares_needed": 2, "shares_total": 3, "shares_happy": 3}})
+        nurls = []
+        for i, s in enumerate(servers):
+            nurl = run_cli("nurl", node_dir=s.dir, check=True).stdout.strip()
+            nurls.append(nurl)
+            run_cli("servers", "add", nurl, "--nickname", f"s{i}", node_dir=client.dir, check=True)
+
+        def put(data, name):
+            p = run_cli("--json", "-q", "put", self.file(data, name), node_dir=client.dir, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return json.loads(p.stdout)["cap"]
+
+        kept_data = os.urandom(30000)
+        kept = put(kept_data, "kept")
+        dropped = put(os.urandom(30000), "dropped")
+
+        def check(cap, *flags):
+            return run_cli("--json", "-q", "check", cap, *flags, node_dir=client.dir, timeout=120)
+
+        dropped_si = json.loads(check(dropped).stdout)["storage-index"]
+
+        def dropped_gone():
+            # Renew the kept file's leases while waiting for the other's to expire.
+            renewed = check(kept, "--add-lease")
+            self.assertEqual(renewed.returncode, 0, renewed.stdout + renewed.stderr)
+            self.assertEqual(len(json.loads(renewed.stdout)["lease"]["renewed"]), 3)
+            for nurl in nurls:
+                c = GbsClient(nurl)
+                try:
+                    if c.list_shares(dropped_si):
+                        return False
+                finally:
+                    c.close()
+            return True
+
+        deadline = time.monotonic() + 60
+        while not dropped_gone():
+            self.assertLess(time.monotonic(), deadline, "the un-renewed file was never collected")
+            time.sleep(1)
+        self.assertEqual(check(kept).returncode, EXIT_HEALTHY)
+        self.assertEqual(check(dropped).returncode, EXIT_UNRECOVERABLE)
+        out = os.path.join(self.tmp, "out")
+        self.assertEqual(run_cli("-q", "get", kept, "-o", out, node_dir=client.dir, timeout=120).returncode, 0)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == kept_data)
+
+
+if __name__ == "__main__":
+    unittest.main()
