@@ -16,74 +16,63 @@
 namespace cairn::cli {
 namespace {
 
-const char kUsage[] =
-    "check CAP|ALIAS [--verify] [--repair] [--add-lease] [--async]";
+const char kUsage[] = "check CAP|ALIAS [--verify] [--repair] [--add-lease] [--async]";
 
 // The exit codes of a finished check (docs/check.md).
 constexpr int kExitHealthy = 0;
 constexpr int kExitUnhealthy = 11;
 constexpr int kExitUnrecoverable = 5;
 
-const cJSON *Obj(const cJSON *o, const char *key) {
-  return cJSON_GetObjectItemCaseSensitive(o, key);
-}
+const cJSON* Obj(const cJSON* o, const char* key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
 
-const char *Str(const cJSON *o, const char *key) {
-  const cJSON *v = Obj(o, key);
+const char* Str(const cJSON* o, const char* key) {
+  const cJSON* v = Obj(o, key);
   return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-double Num(const cJSON *o, const char *key) {
-  const cJSON *v = Obj(o, key);
+double Num(const cJSON* o, const char* key) {
+  const cJSON* v = Obj(o, key);
   return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-bool Bool(const cJSON *o, const char *key) { return cJSON_IsTrue(Obj(o, key)); }
+bool Bool(const cJSON* o, const char* key) { return cJSON_IsTrue(Obj(o, key)); }
 
 // The results the verdict comes from: the post-repair check if there was one.
-const cJSON *FinalResults(const cJSON *r) {
-  const cJSON *post = Obj(r, "post-repair-results");
+const cJSON* FinalResults(const cJSON* r) {
+  const cJSON* post = Obj(r, "post-repair-results");
   return Obj(post ? post : r, "results");
 }
 
-int ExitCodeOf(const cJSON *r) {
-  const cJSON *res = FinalResults(r);
-  if (Bool(res, "healthy"))
-    return kExitHealthy;
+int ExitCodeOf(const cJSON* r) {
+  const cJSON* res = FinalResults(r);
+  if (Bool(res, "healthy")) return kExitHealthy;
   return Bool(res, "recoverable") ? kExitUnhealthy : kExitUnrecoverable;
 }
 
-void PrintResults(const char *title, const cJSON *check) {
-  const cJSON *res = Obj(check, "results");
+void PrintResults(const char* title, const cJSON* check) {
+  const cJSON* res = Obj(check, "results");
   std::printf("%sSummary: %s\n", title, Str(check, "summary"));
-  if (*Str(check, "storage-index"))
-    std::printf(" storage index: %s\n", Str(check, "storage-index"));
-  if (!Obj(res, "count-shares-good"))
-    return; // LIT
-  std::printf(" good-shares: %.0f (encoding is %.0f-of-%.0f)\n",
-              Num(res, "count-shares-good"), Num(res, "count-shares-needed"),
-              Num(res, "count-shares-expected"));
+  if (*Str(check, "storage-index")) std::printf(" storage index: %s\n", Str(check, "storage-index"));
+  if (!Obj(res, "count-shares-good")) return;  // LIT
+  std::printf(" good-shares: %.0f (encoding is %.0f-of-%.0f)\n", Num(res, "count-shares-good"),
+              Num(res, "count-shares-needed"), Num(res, "count-shares-expected"));
   std::printf(" wrong-shares: %.0f\n", Num(res, "count-wrong-shares"));
-  std::printf(" good-share-hosts: %.0f, happiness %.0f%s\n",
-              Num(res, "count-good-share-hosts"), Num(res, "count-happiness"),
-              Bool(res, "needs-rebalancing") ? " (needs rebalancing)" : "");
-  const cJSON *c;
+  std::printf(" good-share-hosts: %.0f, happiness %.0f%s\n", Num(res, "count-good-share-hosts"),
+              Num(res, "count-happiness"), Bool(res, "needs-rebalancing") ? " (needs rebalancing)" : "");
+  const cJSON* c;
   cJSON_ArrayForEach(c, Obj(res, "list-corrupt-shares")) {
-    const cJSON *server = cJSON_GetArrayItem(c, 0);
-    const cJSON *shnum = cJSON_GetArrayItem(c, 2);
-    const cJSON *why = cJSON_GetArrayItem(c, 3);
-    std::printf(" corrupt: server %s, SI %s, shnum %.0f%s%s\n",
-                cJSON_IsString(server) ? server->valuestring : "?",
-                Str(check, "storage-index"),
-                cJSON_IsNumber(shnum) ? shnum->valuedouble : 0,
-                cJSON_IsString(why) ? ": " : "",
-                cJSON_IsString(why) ? why->valuestring : "");
+    const cJSON* server = cJSON_GetArrayItem(c, 0);
+    const cJSON* shnum = cJSON_GetArrayItem(c, 2);
+    const cJSON* why = cJSON_GetArrayItem(c, 3);
+    std::printf(" corrupt: server %s, SI %s, shnum %.0f%s%s\n", cJSON_IsString(server) ? server->valuestring : "?",
+                Str(check, "storage-index"), cJSON_IsNumber(shnum) ? shnum->valuedouble : 0,
+                cJSON_IsString(why) ? ": " : "", cJSON_IsString(why) ? why->valuestring : "");
   }
 }
 
-} // namespace
+}  // namespace
 
-int CheckMain(const Options &opts) {
+int CheckMain(const Options& opts) {
   if (IsHelp(opts)) {
     std::printf(
         "usage: cairn [-d DIR] [--json] %s\n\n"
@@ -111,7 +100,7 @@ int CheckMain(const Options &opts) {
   }
   std::string target;
   bool verify = false, repair = false, add_lease = false, async = false;
-  for (const std::string &a : opts.args) {
+  for (const std::string& a : opts.args) {
     if (a == "--verify") {
       verify = true;
     } else if (a == "--repair") {
@@ -126,21 +115,15 @@ int CheckMain(const Options &opts) {
       return UsageError(kUsage, "unexpected argument \"" + a + "\"");
     }
   }
-  if (target.empty())
-    return UsageError(kUsage, "check takes a CAP or an ALIAS");
+  if (target.empty()) return UsageError(kUsage, "check takes a CAP or an ALIAS");
   Json params = Json::NewObject();
   cJSON_AddStringToObject(params.get(), "target", target.c_str());
-  if (verify)
-    cJSON_AddBoolToObject(params.get(), "verify", true);
-  if (repair)
-    cJSON_AddBoolToObject(params.get(), "repair", true);
-  if (add_lease)
-    cJSON_AddBoolToObject(params.get(), "add_lease", true);
-  auto result = CallSending(opts, "check", std::move(params),
-                            ControlClient::Streams{}, async);
-  if (!result.ok())
-    return Fail(opts, result.status());
-  const cJSON *r = result->get();
+  if (verify) cJSON_AddBoolToObject(params.get(), "verify", true);
+  if (repair) cJSON_AddBoolToObject(params.get(), "repair", true);
+  if (add_lease) cJSON_AddBoolToObject(params.get(), "add_lease", true);
+  auto result = CallSending(opts, "check", std::move(params), ControlClient::Streams{}, async);
+  if (!result.ok()) return Fail(opts, result.status());
+  const cJSON* r = result->get();
   if (async) {
     PrintedPlainAnswer(opts, async, *result);
     return 0;
@@ -152,10 +135,8 @@ int CheckMain(const Options &opts) {
   if (Obj(r, "pre-repair-results")) {
     PrintResults("", Obj(r, "pre-repair-results"));
     if (Bool(r, "repair-attempted")) {
-      std::printf(Bool(r, "repair-successful") ? " repair successful\n"
-                                               : " repair failed\n");
-      if (*Str(r, "repair-error"))
-        std::printf(" repair error: %s\n", Str(r, "repair-error"));
+      std::printf(Bool(r, "repair-successful") ? " repair successful\n" : " repair failed\n");
+      if (*Str(r, "repair-error")) std::printf(" repair error: %s\n", Str(r, "repair-error"));
       PrintResults("post-repair ", Obj(r, "post-repair-results"));
     } else if (*Str(r, "repair-error")) {
       std::printf(" repair not attempted: %s\n", Str(r, "repair-error"));
@@ -163,14 +144,13 @@ int CheckMain(const Options &opts) {
   } else {
     PrintResults("", r);
   }
-  const cJSON *lease = Obj(r, "lease");
+  const cJSON* lease = Obj(r, "lease");
   if (lease) {
     std::printf(" leases renewed on %d servers (%d hold no share, %d failed)\n",
-                cJSON_GetArraySize(Obj(lease, "renewed")),
-                cJSON_GetArraySize(Obj(lease, "no-shares")),
+                cJSON_GetArraySize(Obj(lease, "renewed")), cJSON_GetArraySize(Obj(lease, "no-shares")),
                 cJSON_GetArraySize(Obj(lease, "failed")));
   }
   return ExitCodeOf(r);
 }
 
-} // namespace cairn::cli
+}  // namespace cairn::cli

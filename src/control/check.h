@@ -11,6 +11,6 @@ namespace cairn::control {
 // shared, or exclusive to repair it); its result is Tahoe's check JSON
 // (docs/check.md), with "repair-*" and "pre/post-repair-results" when a
 // repair was asked and "lease" with --add-lease.
-void FileCheck(CommandsState &c, Request &req, Reply &reply);
+void FileCheck(CommandsState& c, Request& req, Reply& reply);
 
-} // namespace cairn::control
+}  // namespace cairn::control

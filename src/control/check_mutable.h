@@ -30,17 +30,15 @@ namespace cairn::control {
 // (on the thread pool); a share that fails gets the corruption advisory
 // and is counted corrupt, not good. `done` gets the results (an unhealthy
 // or unrecoverable file is a result, not an error), or BadCap, Cancelled.
-void CheckMutable(Loop &loop, std::vector<grid::GridServer> servers,
-                  caps::Cap cap, bool verify, std::uint32_t happy,
-                  grid::ProgressFn progress, grid::StopFn stop,
-                  Callback<void(Result<grid::CheckResults>)> done);
+void CheckMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, bool verify, std::uint32_t happy,
+                  grid::ProgressFn progress, grid::StopFn stop, Callback<void(Result<grid::CheckResults>)> done);
 
 struct MutableRepairResult {
   bool attempted = false;
   bool successful = false;
-  std::string error;        // why it was not attempted, or failed
-  std::uint64_t seqnum = 0; // of the version published
-  grid::CheckResults post;  // the check after it (when attempted)
+  std::string error;         // why it was not attempted, or failed
+  std::uint64_t seqnum = 0;  // of the version published
+  grid::CheckResults post;   // the check after it (when attempted)
 };
 
 // Tahoe's mutable repair: when `pre` is not healthy, reads the best
@@ -50,10 +48,8 @@ struct MutableRepairResult {
 // for an unrecoverable file, or when an unrecoverable version is newer than
 // the best recoverable one (Tahoe's MustForceRepairError: a repair would
 // roll it back). The caller holds the slot's lock exclusively.
-void RepairMutable(Loop &loop, std::vector<grid::GridServer> servers,
-                   caps::Cap cap, grid::CheckResults pre,
-                   mutable_files::MutableOptions options, bool verify,
-                   grid::ProgressFn progress, grid::StopFn stop,
+void RepairMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, grid::CheckResults pre,
+                   mutable_files::MutableOptions options, bool verify, grid::ProgressFn progress, grid::StopFn stop,
                    Callback<void(Result<MutableRepairResult>)> done);
 
-} // namespace cairn::control
+}  // namespace cairn::control

@@ -100,7 +100,7 @@ class CheckTest(unittest.TestCase):
             s.start()
         cls.client = Node("client", config_patch={"client": {"shares_needed": K, "shares_total": N,
                                                              "shares_happy": HAPPY}})
-        cls.client.start()
+        cls.client.start(test_hooks=True)  # debug.hold makes lock contention deterministic
         cls.nurls = [run_cli("nurl", node_dir=s.dir, check=True).stdout.strip() for s in cls.servers]
         for i, nurl in enumerate(cls.nurls):
             run_cli("servers", "add", nurl, "--nickname", f"s{i}", node_dir=cls.client.dir, check=True)
@@ -409,6 +409,82 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(self.cli("mutable", "get", cap, "-o", out).returncode, 0)
         with open(out, "rb") as f:
             self.assertTrue(f.read() == newer)
+
+    def hold(self, keys, ms):
+        """A debug.hold task on `keys` (exclusive) for `ms`; its task id."""
+        c = self.client.control()
+        try:
+            c.send({"v": 1, "id": 1, "method": "debug.hold", "params": {"keys": keys, "ms": ms}, "wait": False})
+            reply = c.read_frame()
+        finally:
+            c.close()
+        self.assertIn("result", reply, reply)
+        return reply["result"]["task"]
+
+    def wait_task(self, task):
+        c = self.client.control()
+        try:
+            reply = c.call("tasks.wait", {"id": task})
+        finally:
+            c.close()
+        self.assertIn("result", reply, reply)
+        return reply["result"]
+
+    def submit_async(self, *args):
+        p = self.cli(*args, "--async")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return json.loads(p.stdout)["task"]
+
+    def test_mutable_repair_and_put_are_serialized(self):
+        first = self.data(9000)
+        cap = self.create_mutable(first)
+        _, si = mutable_keys(cap)
+        server, sh, _ = self.mutable_shares(b32(si))[0]
+        self.rtw(server, cap, {sh: {"test": [], "write": [], "new-length": 0}})
+        # Both queue behind a hold on the file's slot: the repair first (it
+        # republishes seq 1 as seq 2), then the put (seq 3); neither loses
+        # its write, and neither sees the other's write as uncoordinated.
+        held = self.hold([f"slot/{b32(si)}"], 1500)
+        repair = self.submit_async("check", cap, "--repair")
+        second = self.data(12000)
+        put = self.submit_async("mutable", "put", cap, self.file(second, "second"))
+        shown = json.loads(self.cli("tasks", "show", str(repair)).stdout)
+        self.assertEqual(shown["state"], "queued")
+        self.assertEqual(shown["waiting_on"][0]["held_by"], held)
+        self.assertIn({"key": f"slot/{b32(si)}", "mode": "exclusive"}, shown["keys"])
+        r, p = self.wait_task(repair), self.wait_task(put)
+        self.assertEqual(r["state"], "succeeded", r)
+        self.assertEqual(p["state"], "succeeded", p)
+        self.assertLessEqual(r["finished_ms"], p["started_ms"])
+        self.assertTrue(r["result"]["repair-successful"], r["result"])
+        self.assertEqual(r["result"]["seqnum"], 2)
+        self.assertEqual(p["result"]["seqnum"], 3)
+        out = os.path.join(self.tmp, "serial")
+        self.assertEqual(self.cli("mutable", "get", cap, "-o", out).returncode, 0)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == second)
+        self.check(cap, want_exit=EXIT_HEALTHY)
+
+    def test_check_is_a_task_with_progress_and_cancel(self):
+        data = self.data(3 * SEG)
+        cap = json.loads(self.cli("put", self.file(data)).stdout)["cap"]
+        # Queued behind a hold on the servers table, a check can be cancelled.
+        self.hold(["servers"], 1500)
+        queued = self.submit_async("check", cap, "--verify")
+        cancel = self.cli("tasks", "cancel", str(queued))
+        self.assertEqual(cancel.returncode, 0, cancel.stdout + cancel.stderr)
+        done = self.wait_task(queued)
+        self.assertEqual(done["state"], "cancelled")
+        self.assertEqual(done["error"]["code"], "cancelled")
+        # A verify reports its bytes as it goes, and its record keeps the result.
+        task = self.submit_async("check", cap, "--verify")
+        done = self.wait_task(task)
+        self.assertEqual(done["state"], "succeeded", done)
+        self.assertEqual(done["kind"], "check")
+        self.assertEqual(done["progress"]["phase"], "verifying")
+        self.assertEqual(done["progress"]["done"], done["progress"]["total"])
+        self.assertTrue(done["result"]["results"]["healthy"])
+        self.assertEqual(run_cli("tasks", "wait", str(task), node_dir=self.client.dir).returncode, 0)
 
     def test_mutable_read_cap_is_not_repaired(self):
         cap = self.create_mutable(self.data(5000))

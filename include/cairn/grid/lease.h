@@ -18,18 +18,16 @@
 namespace cairn::grid {
 
 struct LeaseReport {
-  std::vector<std::string> renewed;   // servers that renewed (they hold shares)
-  std::vector<std::string> no_shares; // servers that hold none (404)
-  std::vector<std::string> failed;    // "name: why" for the others
+  std::vector<std::string> renewed;    // servers that renewed (they hold shares)
+  std::vector<std::string> no_shares;  // servers that hold none (404)
+  std::vector<std::string> failed;     // "name: why" for the others
 };
 
 // Sends PUT /lease/<si> to every server of `servers` at once. `done` runs
 // exactly once, on a later turn, after every answer (also with no servers).
 // `lease_secret` is the node's raw secret; `storage_index` raw (16 bytes).
 // The servers' clients must outlive the completion.
-void AddLeases(Loop &loop, const std::vector<GridServer> &servers,
-               const std::string &storage_index,
-               const std::string &lease_secret,
-               Callback<void(LeaseReport)> done);
+void AddLeases(Loop& loop, const std::vector<GridServer>& servers, const std::string& storage_index,
+               const std::string& lease_secret, Callback<void(LeaseReport)> done);
 
-} // namespace cairn::grid
+}  // namespace cairn::grid

@@ -35,8 +35,7 @@ inline constexpr std::size_t kVerifyParallel = 4;
 
 struct CheckOptions {
   bool verify = false;
-  std::uint32_t happy =
-      7; // the configured servers of happiness (for needs-rebalancing)
+  std::uint32_t happy = 7;  // the configured servers of happiness (for needs-rebalancing)
 };
 
 // Checks the file of `cap` (LIT, CHK or CHK verify cap) on `servers`.
@@ -44,9 +43,7 @@ struct CheckOptions {
 // file: that is in them), or BadCap, Cancelled (`stop` said so). `progress`
 // reports ("listing", servers answered, servers) and ("verifying", bytes
 // verified, bytes to verify). The clients must outlive the completion.
-void CheckImmutable(Loop &loop, std::vector<grid::GridServer> servers,
-                    caps::Cap cap, CheckOptions options,
-                    grid::ProgressFn progress, grid::StopFn stop,
-                    Callback<void(Result<grid::CheckResults>)> done);
+void CheckImmutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, CheckOptions options,
+                    grid::ProgressFn progress, grid::StopFn stop, Callback<void(Result<grid::CheckResults>)> done);
 
-} // namespace cairn::immutable
+}  // namespace cairn::immutable

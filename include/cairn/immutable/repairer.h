@@ -34,23 +34,22 @@
 namespace cairn::immutable {
 
 struct RepairOptions {
-  std::string spool_path;  // a scratch file for the plaintext (created,
-                           // truncated, left for the caller)
-  std::uint32_t happy = 7; // the configured servers of happiness (capped at the
-                           // servers that answered)
-  std::string
-      lease_secret;    // the node's raw lease secret: new shares get its leases
-  bool verify = false; // verify again after the repair
+  std::string spool_path;    // a scratch file for the plaintext (created,
+                             // truncated, left for the caller)
+  std::uint32_t happy = 7;   // the configured servers of happiness (capped at the
+                             // servers that answered)
+  std::string lease_secret;  // the node's raw lease secret: new shares get its leases
+  bool verify = false;       // verify again after the repair
 };
 
 struct RepairResult {
   bool attempted = false;
-  bool successful = false; // the check after the repair said healthy
-  std::string error;       // why the repair failed, if it did
+  bool successful = false;  // the check after the repair said healthy
+  std::string error;        // why the repair failed, if it did
   std::size_t shares_uploaded = 0;
   std::size_t shares_reused = 0;
-  std::size_t happiness = 0; // of the upload's final placement
-  grid::CheckResults post;   // the check after the repair (when attempted)
+  std::size_t happiness = 0;  // of the upload's final placement
+  grid::CheckResults post;    // the check after the repair (when attempted)
 };
 
 // Repairs the file of `cap` (CHK read cap) given the check `pre` made.
@@ -58,10 +57,8 @@ struct RepairResult {
 // of rebalancing. `done` gets the
 // result (a failed repair is a result with `error`, not an error), or
 // BadCap (not a CHK read cap: a verify cap cannot re-encode), Cancelled.
-void RepairImmutable(Loop &loop, std::vector<grid::GridServer> servers,
-                     caps::Cap cap, grid::CheckResults pre,
-                     RepairOptions options, grid::ProgressFn progress,
-                     grid::StopFn stop,
+void RepairImmutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, grid::CheckResults pre,
+                     RepairOptions options, grid::ProgressFn progress, grid::StopFn stop,
                      Callback<void(Result<RepairResult>)> done);
 
-} // namespace cairn::immutable
+}  // namespace cairn::immutable

@@ -18,22 +18,19 @@
 namespace cairn::grid {
 namespace {
 
-CheckResults Immutable(std::uint32_t k, std::uint32_t n,
-                       std::size_t responding) {
+CheckResults Immutable(std::uint32_t k, std::uint32_t n, std::size_t responding) {
   CheckResults r;
   r.k = k;
   r.n = n;
   r.happy = 7;
   r.storage_index = std::string(16, 's');
-  for (std::size_t i = 0; i < responding; ++i)
-    r.servers_responding.push_back("s" + std::to_string(i));
+  for (std::size_t i = 0; i < responding; ++i) r.servers_responding.push_back("s" + std::to_string(i));
   return r;
 }
 
 TEST(CheckResultsTest, ImmutableHealthIsDistinctSharesAgainstN) {
   CheckResults r = Immutable(3, 10, 10);
-  for (std::uint32_t sh = 0; sh < 10; ++sh)
-    r.good[sh].insert("s" + std::to_string(sh));
+  for (std::uint32_t sh = 0; sh < 10; ++sh) r.good[sh].insert("s" + std::to_string(sh));
   r.FinishImmutable();
   EXPECT_TRUE(r.healthy);
   EXPECT_TRUE(r.recoverable);
@@ -42,8 +39,7 @@ TEST(CheckResultsTest, ImmutableHealthIsDistinctSharesAgainstN) {
   EXPECT_FALSE(r.needs_rebalancing);
 
   CheckResults missing = Immutable(3, 10, 10);
-  for (std::uint32_t sh = 0; sh < 6; ++sh)
-    missing.good[sh].insert("s" + std::to_string(sh));
+  for (std::uint32_t sh = 0; sh < 6; ++sh) missing.good[sh].insert("s" + std::to_string(sh));
   missing.FinishImmutable();
   EXPECT_FALSE(missing.healthy);
   EXPECT_TRUE(missing.recoverable);
@@ -63,8 +59,7 @@ TEST(CheckResultsTest, ImmutableHealthIsDistinctSharesAgainstN) {
 // while seven servers answered: it needs rebalancing.
 TEST(CheckResultsTest, CrowdedSharesNeedRebalancing) {
   CheckResults r = Immutable(3, 10, 7);
-  for (std::uint32_t sh = 0; sh < 10; ++sh)
-    r.good[sh].insert(sh < 5 ? "s0" : "s1");
+  for (std::uint32_t sh = 0; sh < 10; ++sh) r.good[sh].insert(sh < 5 ? "s0" : "s1");
   r.FinishImmutable();
   EXPECT_TRUE(r.healthy);
   EXPECT_EQ(r.happiness, 2u);
@@ -81,24 +76,21 @@ TEST(CheckResultsTest, MutableVerdictsAndSummary) {
   CheckResults r = Immutable(3, 10, 10);
   r.is_mutable = true;
   VersionSeen best{2, std::string(32, 'a'), 3, 10, {}};
-  for (std::uint32_t sh = 0; sh < 9; ++sh)
-    best.shares.insert(sh);
+  for (std::uint32_t sh = 0; sh < 9; ++sh) best.shares.insert(sh);
   VersionSeen old{1, std::string(32, 'b'), 3, 10, {9}};
   r.versions = {best, old};
-  for (std::uint32_t sh : best.shares)
-    r.good[sh].insert("s" + std::to_string(sh));
+  for (std::uint32_t sh : best.shares) r.good[sh].insert("s" + std::to_string(sh));
   r.FinishMutable();
   EXPECT_FALSE(r.healthy);
   EXPECT_TRUE(r.recoverable);
   EXPECT_EQ(r.recoverable_versions, 1u);
   EXPECT_EQ(r.unrecoverable_versions, 1u);
-  EXPECT_EQ(
-      r.summary,
-      "Unhealthy: some versions are unrecoverable 9 shares (enc 3-of-10)");
+  EXPECT_EQ(r.summary, "Unhealthy: some versions are unrecoverable 9 shares (enc 3-of-10)");
   r.corrupt.push_back(CorruptShare{"s4", 4, "bad block"});
   r.FinishMutable();
-  EXPECT_EQ(r.summary, "Unhealthy: some versions are unrecoverable 9 shares "
-                       "(enc 3-of-10) Corrupt Shares: s4-sh4");
+  EXPECT_EQ(r.summary,
+            "Unhealthy: some versions are unrecoverable 9 shares "
+            "(enc 3-of-10) Corrupt Shares: s4-sh4");
 }
 
 TEST(CheckResultsTest, JsonHasTahoesFieldNames) {
@@ -109,44 +101,29 @@ TEST(CheckResultsTest, JsonHasTahoesFieldNames) {
   r.corrupt.push_back(CorruptShare{"s2", 3, "block 0: hash mismatch"});
   r.FinishImmutable();
   Json j = CheckResultsJson(r);
-  const cJSON *res = cJSON_GetObjectItemCaseSensitive(j.get(), "results");
+  const cJSON* res = cJSON_GetObjectItemCaseSensitive(j.get(), "results");
   ASSERT_NE(res, nullptr);
-  for (const char *key :
-       {"count-happiness", "count-shares-good", "count-shares-needed",
-        "count-shares-expected", "count-good-share-hosts",
-        "count-corrupt-shares", "list-corrupt-shares", "servers-responding",
-        "sharemap", "count-wrong-shares", "count-recoverable-versions",
-        "count-unrecoverable-versions", "healthy", "recoverable",
-        "needs-rebalancing"}) {
+  for (const char* key : {"count-happiness", "count-shares-good", "count-shares-needed", "count-shares-expected",
+                          "count-good-share-hosts", "count-corrupt-shares", "list-corrupt-shares", "servers-responding",
+                          "sharemap", "count-wrong-shares", "count-recoverable-versions",
+                          "count-unrecoverable-versions", "healthy", "recoverable", "needs-rebalancing"}) {
     EXPECT_NE(cJSON_GetObjectItemCaseSensitive(res, key), nullptr) << key;
   }
-  EXPECT_EQ(
-      cJSON_GetObjectItemCaseSensitive(res, "count-shares-good")->valuedouble,
-      3);
-  EXPECT_EQ(cJSON_GetObjectItemCaseSensitive(res, "count-corrupt-shares")
-                ->valuedouble,
-            1);
-  const cJSON *first = cJSON_GetArrayItem(
-      cJSON_GetObjectItemCaseSensitive(res, "list-corrupt-shares"), 0);
+  EXPECT_EQ(cJSON_GetObjectItemCaseSensitive(res, "count-shares-good")->valuedouble, 3);
+  EXPECT_EQ(cJSON_GetObjectItemCaseSensitive(res, "count-corrupt-shares")->valuedouble, 1);
+  const cJSON* first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(res, "list-corrupt-shares"), 0);
   EXPECT_STREQ(cJSON_GetArrayItem(first, 0)->valuestring, "s2");
   EXPECT_EQ(cJSON_GetArrayItem(first, 2)->valuedouble, 3);
-  EXPECT_STREQ(
-      cJSON_GetObjectItemCaseSensitive(j.get(), "summary")->valuestring,
-      "Not Healthy: 3 shares (enc 2-of-4)");
-  const cJSON *sharemap = cJSON_GetObjectItemCaseSensitive(res, "sharemap");
-  EXPECT_STREQ(
-      cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(sharemap, "1"), 0)
-          ->valuestring,
-      "s1");
+  EXPECT_STREQ(cJSON_GetObjectItemCaseSensitive(j.get(), "summary")->valuestring, "Not Healthy: 3 shares (enc 2-of-4)");
+  const cJSON* sharemap = cJSON_GetObjectItemCaseSensitive(res, "sharemap");
+  EXPECT_STREQ(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(sharemap, "1"), 0)->valuestring, "s1");
 
   CheckResults lit;
   lit.FinishLiteral();
   Json lj = CheckResultsJson(lit);
-  EXPECT_STREQ(
-      cJSON_GetObjectItemCaseSensitive(lj.get(), "storage-index")->valuestring,
-      "");
-  EXPECT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-      cJSON_GetObjectItemCaseSensitive(lj.get(), "results"), "healthy")));
+  EXPECT_STREQ(cJSON_GetObjectItemCaseSensitive(lj.get(), "storage-index")->valuestring, "");
+  EXPECT_TRUE(
+      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(lj.get(), "results"), "healthy")));
 }
 
 class AddLeasesTest : public testing::GridFixture {};
@@ -158,16 +135,14 @@ TEST_F(AddLeasesTest, RenewsWhereSharesAreAndCountsTheOthers) {
   std::memcpy(gsi.data(), si.data(), 16);
   // Server 1 holds one share (a one-byte bucket).
   std::optional<Status> written;
-  servers[1]->client->Allocate(
-      gsi, "upload-secret", {std::string(32, 'r'), std::string(32, 'c')},
-      {{0}, 1}, [&](Result<gbs::AllocateResponse> r) {
-        if (!r.ok())
-          return written.emplace(r.status()), void();
-        servers[1]->client->WriteChunk(
-            gsi, 0, "upload-secret", 0, "x", [&](Result<gbs::WriteResult> w) {
-              written.emplace(w.ok() ? Status() : w.status());
-            });
-      });
+  servers[1]->client->Allocate(gsi, "upload-secret", {std::string(32, 'r'), std::string(32, 'c')}, {{0}, 1},
+                               [&](Result<gbs::AllocateResponse> r) {
+                                 if (!r.ok()) return written.emplace(r.status()), void();
+                                 servers[1]->client->WriteChunk(gsi, 0, "upload-secret", 0, "x",
+                                                                [&](Result<gbs::WriteResult> w) {
+                                                                  written.emplace(w.ok() ? Status() : w.status());
+                                                                });
+                               });
   ASSERT_TRUE(loop.RunUntil([&] { return written.has_value(); }, 20000));
   ASSERT_TRUE(written->ok()) << written->ToString();
   std::optional<LeaseReport> report;
@@ -183,20 +158,18 @@ TEST_F(AddLeasesTest, RenewsWhereSharesAreAndCountsTheOthers) {
   EXPECT_TRUE(report->failed.empty());
   // The server now holds a lease under the secrets derived for it.
   bool renewed_at_server = false;
-  for (const auto &[endpoint, by_status] : servers[1]->gbs->stats().requests) {
-    if (endpoint.find("lease") != std::string::npos)
-      renewed_at_server = true;
+  for (const auto& [endpoint, by_status] : servers[1]->gbs->stats().requests) {
+    if (endpoint.find("lease") != std::string::npos) renewed_at_server = true;
   }
   EXPECT_TRUE(renewed_at_server);
 
   // No servers: still one completion, on a later turn.
   std::optional<LeaseReport> none;
-  AddLeases(loop, {}, si, std::string(32, 'L'),
-            [&](LeaseReport r) { none = std::move(r); });
+  AddLeases(loop, {}, si, std::string(32, 'L'), [&](LeaseReport r) { none = std::move(r); });
   EXPECT_FALSE(none.has_value());
   ASSERT_TRUE(loop.RunUntil([&] { return none.has_value(); }, 1000));
   EXPECT_TRUE(none->renewed.empty());
 }
 
-} // namespace
-} // namespace cairn::grid
+}  // namespace
+}  // namespace cairn::grid
