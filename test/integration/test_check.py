@@ -410,6 +410,38 @@ class CheckTest(unittest.TestCase):
         with open(out, "rb") as f:
             self.assertTrue(f.read() == newer)
 
+    def test_mdmf_check_and_verify_through_the_share_format_interface(self):
+        # MDMF shares made offline by mutable_tool (cairn's encoder), stored
+        # with read-test-writes under each server's write enabler.
+        with open(os.path.join(os.environ.get("CAIRN_ROOT", "."), "test", "vectors", "caps.json")) as f:
+            pem = [v for v in json.load(f)["vectors"] if v["kind"] == "ssk"][5]["key_pem"]
+        key = os.path.join(self.tmp, "mdmf-key.pem")
+        with open(key, "w") as f:
+            f.write(pem)
+        out = os.path.join(self.tmp, "mdmf-shares")
+        os.makedirs(out, exist_ok=True)
+        data = self.data(300000)  # three 128 KiB segments
+        proc = subprocess.run([binary("tools/mutable_tool"), "encode", "mdmf", key, str(K), str(N), "1", out],
+                              input=data, capture_output=True, check=True)
+        cap = proc.stdout.decode().strip()
+        self.assertTrue(cap.startswith("URI:MDMF:"), cap)
+        shares = []
+        for sh in range(N):
+            with open(os.path.join(out, f"{sh}.share"), "rb") as f:
+                shares.append(f.read())
+        bad = bytearray(shares[3])
+        bad[len(bad) // 2] ^= 0x08  # inside the blocks
+        for sh in range(N):
+            body = shares[sh] if sh != 3 else bytes(bad)
+            r = self.rtw(sh % 7, cap, {sh: {"test": [], "write": [{"offset": 0, "data": body}], "new-length": None}})
+            self.assertTrue(r["success"], r)
+        r = self.check(cap, want_exit=EXIT_HEALTHY)
+        self.assertEqual(r["results"]["count-shares-good"], N)
+        self.assertEqual([v["seqnum"] for v in r["results"]["versions"]], [1])
+        v = self.check(cap, "--verify", want_exit=EXIT_UNHEALTHY)
+        self.assertEqual([(c[0], c[2]) for c in v["results"]["list-corrupt-shares"]], [("s3", 3)])
+        self.assertEqual(v["results"]["count-shares-good"], N - 1)
+
     def hold(self, keys, ms):
         """A debug.hold task on `keys` (exclusive) for `ms`; its task id."""
         c = self.client.control()
