@@ -25,6 +25,31 @@ constexpr std::uint64_t kMaxUebLength = 2000;
 // About this many bytes of blocks are read (and hashed) at a time.
 constexpr std::uint64_t kBlockReadBytes = 1 << 20;
 
+// Reads of at most this many bytes of blocks are hashed on the loop.
+constexpr std::uint64_t kInlineVerifyBytes = 64 << 10;
+
+// Checks `count` blocks from segment `first` on in `bytes` (each `block`
+// bytes apart); on failure *why names the block. Any thread (the reader is
+// used by one thread at a time).
+Status VerifyBlockRun(const ChkReader& reader, const std::string& bytes, std::uint64_t first, std::uint64_t count,
+                      std::uint64_t block, std::uint32_t shnum, std::string* why) {
+  for (std::uint64_t i = 0; i < count; ++i) {
+    const std::uint64_t seg = first + i;
+    const std::uint64_t at = i * block;
+    const std::uint64_t size = reader.BlockSize(seg);
+    if (bytes.size() < at + size) {
+      *why = "block " + std::to_string(seg) + " is short (the share ends early)";
+      return Status::Integrity(*why);
+    }
+    Status st = reader.VerifyBlock(shnum, seg, std::string_view(bytes).substr(at, size));
+    if (!st.ok()) {
+      *why = "block " + std::to_string(seg) + ": " + std::string(st.message());
+      return st;
+    }
+  }
+  return Status();
+}
+
 // One share being verified. The reader is used by one pool job at a time.
 struct ShareCheck {
   std::size_t server = 0;
@@ -60,6 +85,8 @@ class Check : public std::enable_shared_from_this<Check> {
   void HashesRead(std::shared_ptr<ShareCheck> s, Result<std::string> r);
   void ReadBlocks(std::shared_ptr<ShareCheck> s);
   void BlocksRead(std::shared_ptr<ShareCheck> s, std::uint64_t first, std::uint64_t count, Result<std::string> r);
+  void BlocksChecked(const std::shared_ptr<ShareCheck>& s, std::uint64_t first, std::uint64_t count, std::uint64_t size,
+                     const Status& st, const std::string& why);
   void ShareGood(const ShareCheck& s);
   void ShareCorrupt(const ShareCheck& s, const std::string& why);
   void ShareUnread(const ShareCheck& s, const Status& st);
@@ -244,36 +271,33 @@ void Check::BlocksRead(std::shared_ptr<ShareCheck> s, std::uint64_t first, std::
   std::shared_ptr<ChkReader> reader = s->reader;
   const std::uint64_t block = s->header.block_size;
   const std::uint32_t shnum = s->shnum;
-  // Hashing a megabyte of blocks is pool work.
+  // A few blocks of a small file hash in microseconds: on the loop (bounded
+  // by kInlineVerifyBytes), where a pool job would wait behind the task
+  // store's fsyncs. More is pool work.
+  if (bytes->size() <= kInlineVerifyBytes) {
+    Status st = VerifyBlockRun(*reader, *bytes, first, count, block, shnum, why.get());
+    return BlocksChecked(s, first, count, bytes->size(), st, *why);
+  }
   op_.SideStarted();
   auto self = shared_from_this();
   loop_.Offload(
       [reader, bytes, why, first, count, block, shnum]() -> Status {
-        for (std::uint64_t i = 0; i < count; ++i) {
-          const std::uint64_t seg = first + i;
-          const std::uint64_t at = i * block;
-          const std::uint64_t size = reader->BlockSize(seg);
-          if (bytes->size() < at + size) {
-            *why = "block " + std::to_string(seg) + " is short (the share ends early)";
-            return Status::Integrity(*why);
-          }
-          Status st = reader->VerifyBlock(shnum, seg, std::string_view(*bytes).substr(at, size));
-          if (!st.ok()) {
-            *why = "block " + std::to_string(seg) + ": " + std::string(st.message());
-            return st;
-          }
-        }
-        return Status();
+        return VerifyBlockRun(*reader, *bytes, first, count, block, shnum, why.get());
       },
       [self, s, first, count, bytes, why](Status st) {
         self->op_.SideEnded();
         if (self->op_.finished()) return;
-        if (!st.ok()) return self->ShareCorrupt(*s, *why);
-        self->bytes_done_ += bytes->size();
-        self->Report("verifying", std::min(self->bytes_done_, self->bytes_total_), self->bytes_total_);
-        s->next_segment = first + count;
-        self->ReadBlocks(s);
+        self->BlocksChecked(s, first, count, bytes->size(), st, *why);
       });
+}
+
+void Check::BlocksChecked(const std::shared_ptr<ShareCheck>& s, std::uint64_t first, std::uint64_t count,
+                          std::uint64_t size, const Status& st, const std::string& why) {
+  if (!st.ok()) return ShareCorrupt(*s, why);
+  bytes_done_ += size;
+  Report("verifying", std::min(bytes_done_, bytes_total_), bytes_total_);
+  s->next_segment = first + count;
+  ReadBlocks(s);
 }
 
 void Check::ShareGood(const ShareCheck& s) {

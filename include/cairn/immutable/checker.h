@@ -8,7 +8,8 @@
 //           URI extension block (its hash must be the cap's), the crypttext
 //           hash tree, the share's block hash tree and share hash chain up
 //           to the UEB's share root, and every block against its tree (the
-//           block hashing runs on the thread pool). A share that fails is
+//           block hashing runs on the thread pool, or on the loop for reads
+//           of at most 64 KiB of blocks). A share that fails is
 //           corrupt: its server gets the corruption advisory and it does
 //           not count as good. At most kVerifyParallel shares are read at
 //           once, about 1 MiB of blocks per read.
