@@ -123,9 +123,12 @@ struct Kernel {
 
 bool Always() { return true; }
 bool AnyAlgorithm(AeadAlgorithm) { return true; }
+bool IsGcm(AeadAlgorithm algorithm) { return algorithm != AeadAlgorithm::kChaCha20Poly1305; }
 
 // Fastest first within an algorithm; "mbedtls" last.
 const Kernel kKernels[] = {
+    {"vaes-avx2", IsGcm, aead_internal::AesGcmVaesAvailable, aead_internal::NewAesGcmVaes},
+    {"aesni-pclmul", IsGcm, aead_internal::AesGcmX86Available, aead_internal::NewAesGcmX86},
     {"mbedtls", AnyAlgorithm, Always,
      [](AeadAlgorithm a, const std::uint8_t* key) -> std::unique_ptr<Aead> {
        return std::make_unique<MbedTlsAead>(

@@ -1,6 +1,6 @@
 // The AEAD kernels behind NewAead (cairn/crypto/aead.h), one file each:
 // aead.cc (the dispatch and the portable "mbedtls" kernel), aead_gcm_x86.cc
-// ("aesni-pclmul"), aead_chacha.cc (ChaCha20-Poly1305 around a vector
+// ("aesni-pclmul", "vaes-avx2"), aead_chacha.cc (ChaCha20-Poly1305 around a vector
 // ChaCha20: "avx2" in aead_chacha_avx2.cc, "neon" in aead_chacha_neon.cc).
 // A kernel the build or the CPU lacks reports itself unavailable; its
 // constructor is then never called. Pure functions: any thread.
@@ -24,6 +24,12 @@ bool AesGcmX86Available();
 // REQUIRES: AesGcmX86Available(); `algorithm` is an AES-GCM one and `key`
 // holds AeadKeySize(algorithm) bytes.
 std::unique_ptr<Aead> NewAesGcmX86(AeadAlgorithm algorithm, const std::uint8_t* key);
+// The same with VAES and VPCLMULQDQ on 256-bit registers: true if
+// AesGcmX86Available() and the CPU and OS also have AVX2, VAES and
+// VPCLMULQDQ.
+bool AesGcmVaesAvailable();
+// REQUIRES: AesGcmVaesAvailable(); as NewAesGcmX86.
+std::unique_ptr<Aead> NewAesGcmVaes(AeadAlgorithm algorithm, const std::uint8_t* key);
 
 // XORs the ChaCha20 (RFC 8439) key stream of `key` (8 little-endian words),
 // `nonce` (3 words) and block counters counter, counter+1, ... into `in`,
