@@ -128,6 +128,7 @@ bool IsChaCha(AeadAlgorithm algorithm) { return algorithm == AeadAlgorithm::kCha
 
 // Fastest first within an algorithm; "mbedtls" last.
 const Kernel kKernels[] = {
+    {"vaes-avx512", IsGcm, aead_internal::AesGcmVaes512Available, aead_internal::NewAesGcmVaes512},
     {"vaes-avx2", IsGcm, aead_internal::AesGcmVaesAvailable, aead_internal::NewAesGcmVaes},
     {"aesni-pclmul", IsGcm, aead_internal::AesGcmX86Available, aead_internal::NewAesGcmX86},
     {"avx2", IsChaCha, aead_internal::ChaChaAvx2Available,

@@ -1,6 +1,7 @@
 // The AEAD kernels behind NewAead (cairn/crypto/aead.h), one file each:
 // aead.cc (the dispatch and the portable "mbedtls" kernel), aead_gcm_x86.cc
-// ("aesni-pclmul", "vaes-avx2"), aead_chacha.cc (ChaCha20-Poly1305 around a vector
+// ("aesni-pclmul", "vaes-avx2",
+// "vaes-avx512"), aead_chacha.cc (ChaCha20-Poly1305 around a vector
 // ChaCha20: "avx2" in aead_chacha_avx2.cc, "neon" in aead_chacha_neon.cc).
 // A kernel the build or the CPU lacks reports itself unavailable; its
 // constructor is then never called. Pure functions: any thread.
@@ -30,6 +31,11 @@ std::unique_ptr<Aead> NewAesGcmX86(AeadAlgorithm algorithm, const std::uint8_t* 
 bool AesGcmVaesAvailable();
 // REQUIRES: AesGcmVaesAvailable(); as NewAesGcmX86.
 std::unique_ptr<Aead> NewAesGcmVaes(AeadAlgorithm algorithm, const std::uint8_t* key);
+// The same on 512-bit registers: true if AesGcmVaesAvailable() and the CPU
+// and OS also have AVX-512F and AVX-512BW.
+bool AesGcmVaes512Available();
+// REQUIRES: AesGcmVaes512Available(); as NewAesGcmX86.
+std::unique_ptr<Aead> NewAesGcmVaes512(AeadAlgorithm algorithm, const std::uint8_t* key);
 
 // XORs the ChaCha20 (RFC 8439) key stream of `key` (8 little-endian words),
 // `nonce` (3 words) and block counters counter, counter+1, ... into `in`,

@@ -73,6 +73,8 @@ class AeadInteropTest(unittest.TestCase):
                     self.assertIn("aesni-pclmul", self.kernels[algorithm])
                 if {"aes", "pclmulqdq", "avx2", "vaes", "vpclmulqdq"} <= flags:
                     self.assertIn("vaes-avx2", self.kernels[algorithm])
+                if {"aes", "pclmulqdq", "avx2", "avx512f", "avx512bw", "vaes", "vpclmulqdq"} <= flags:
+                    self.assertIn("vaes-avx512", self.kernels[algorithm])
             if "avx2" in flags:
                 self.assertIn("avx2", self.kernels["chacha20-poly1305"])
 
