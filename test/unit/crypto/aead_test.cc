@@ -1,0 +1,425 @@
+// The AEAD kernels (cairn/crypto/aead.h): published known answers (RFC 8439
+// §2.8.2, the GCM specification's test cases 1-4 and 13-16) through every
+// kernel this build and CPU have; every kernel against the "mbedtls" one on
+// random keys, nonces, AAD and lengths 0..16 KiB + 1, at every alignment, in
+// place and out of place; forged records (wrong tag, flipped bits in the
+// ciphertext, AAD, tag or nonce, truncated or extended ciphertext) rejected
+// with the output zeroed; one object used from several threads at once;
+// our Poly1305 against mbedTLS's where its final reduction and carries are
+// decided (h just below, at and just above p = 2^130 - 5).
+#include "cairn/crypto/aead.h"
+
+#include <gtest/gtest.h>
+#include <mbedtls/poly1305.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crypto/aead_kernels.h"
+#include "support/vectors.h"
+
+namespace cairn::crypto {
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+constexpr AeadAlgorithm kAlgorithms[] = {AeadAlgorithm::kAes128Gcm, AeadAlgorithm::kAes256Gcm,
+                                         AeadAlgorithm::kChaCha20Poly1305};
+
+std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
+Bytes FromHex(std::string_view hex) {
+  std::string s = testing::Unhex(hex);
+  return Bytes(s.begin(), s.end());
+}
+
+std::unique_ptr<Aead> Make(AeadAlgorithm algorithm, const Bytes& key, const char* kernel) {
+  auto aead = NewAead(algorithm, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()), kernel);
+  EXPECT_TRUE(aead.ok()) << aead.status().ToString();
+  return aead.ok() ? std::move(aead).value() : nullptr;
+}
+
+// Ciphertext followed by the tag.
+Bytes SealAll(const Aead& aead, const Bytes& nonce, const Bytes& aad, const Bytes& plain) {
+  Bytes out(plain.size() + kAeadTagSize);
+  aead.Seal(nonce.data(), std::string_view(reinterpret_cast<const char*>(aad.data()), aad.size()), plain.data(),
+            plain.size(), out.data(), out.data() + plain.size());
+  return out;
+}
+
+Status OpenAll(const Aead& aead, const Bytes& nonce, const Bytes& aad, const Bytes& sealed, Bytes* plain) {
+  std::size_t len = sealed.size() - kAeadTagSize;
+  plain->assign(len, 0xa5);
+  return aead.Open(nonce.data(), std::string_view(reinterpret_cast<const char*>(aad.data()), aad.size()),
+                   sealed.data(), len, sealed.data() + len, plain->data());
+}
+
+Bytes Random(std::mt19937_64& rng, std::size_t n) {
+  Bytes b(n);
+  for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+  return b;
+}
+
+// memcpy and memcmp that accept the null data() of an empty vector.
+void Copy(std::uint8_t* dst, const std::uint8_t* src, std::size_t n) {
+  if (n > 0) std::memcpy(dst, src, n);
+}
+bool Same(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) { return n == 0 || std::memcmp(a, b, n) == 0; }
+
+bool AllZero(const std::uint8_t* p, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
+
+struct KnownAnswer {
+  AeadAlgorithm algorithm;
+  const char* key;
+  const char* nonce;
+  const char* aad;
+  const char* plain;
+  const char* sealed;  // ciphertext, then tag
+};
+
+const char kGcmPlain[] =
+    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de65"
+    "7ba637b391aafd255";
+const char kGcmPlain60[] =
+    "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de65"
+    "7ba637b39";
+
+const KnownAnswer kKnownAnswers[] = {
+    // RFC 8439 §2.8.2.
+    {AeadAlgorithm::kChaCha20Poly1305, "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f",
+     "070000004041424344454647", "50515253c0c1c2c3c4c5c6c7",
+     "4c616469657320616e642047656e746c656d656e206f662074686520636c617373206f66202739393a204966204920636f756c6420"
+     "6f6666657220796f75206f6e6c79206f6e652074697020666f7220746865206675747572652c2073756e73637265656e20776f756c"
+     "642062652069742e",
+     "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b1a71de0a9e"
+     "060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc3ff4def08e4b7a9de576"
+     "d26586cec64b6116"
+     "1ae10b594f09e26a7e902ecbd0600691"},
+    // The GCM specification (McGrew and Viega), test cases 1-4 (AES-128).
+    {AeadAlgorithm::kAes128Gcm, "00000000000000000000000000000000", "000000000000000000000000", "", "",
+     "58e2fccefa7e3061367f1d57a4e7455a"},
+    {AeadAlgorithm::kAes128Gcm, "00000000000000000000000000000000", "000000000000000000000000", "",
+     "00000000000000000000000000000000", "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf"},
+    {AeadAlgorithm::kAes128Gcm, "feffe9928665731c6d6a8f9467308308", "cafebabefacedbaddecaf888", "", kGcmPlain,
+     "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0a"
+     "ac973d58e091473f5985"
+     "4d5c2af327cd64a62cf35abd2ba6fab4"},
+    {AeadAlgorithm::kAes128Gcm, "feffe9928665731c6d6a8f9467308308", "cafebabefacedbaddecaf888",
+     "feedfacedeadbeeffeedfacedeadbeefabaddad2", kGcmPlain60,
+     "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0a"
+     "ac973d58e091"
+     "5bc94fbc3221a5db94fae95ae7121a47"},
+    // Test cases 13-16 (AES-256).
+    {AeadAlgorithm::kAes256Gcm, "0000000000000000000000000000000000000000000000000000000000000000",
+     "000000000000000000000000", "", "", "530f8afbc74536b9a963b4f1c4cb738b"},
+    {AeadAlgorithm::kAes256Gcm, "0000000000000000000000000000000000000000000000000000000000000000",
+     "000000000000000000000000", "", "00000000000000000000000000000000",
+     "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"},
+    {AeadAlgorithm::kAes256Gcm, "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+     "cafebabefacedbaddecaf888", "", kGcmPlain,
+     "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba"
+     "7a0abcc9f662898015ad"
+     "b094dac5d93471bdec1a502270e3cc6c"},
+    {AeadAlgorithm::kAes256Gcm, "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+     "cafebabefacedbaddecaf888", "feedfacedeadbeeffeedfacedeadbeefabaddad2", kGcmPlain60,
+     "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba"
+     "7a0abcc9f662"
+     "76fc6ece0f4e1768cddf8853bb2d551b"},
+};
+
+TEST(Aead, NamesAndKeySizes) {
+  EXPECT_STREQ(AeadAlgorithmName(AeadAlgorithm::kAes128Gcm), "aes-128-gcm");
+  EXPECT_STREQ(AeadAlgorithmName(AeadAlgorithm::kAes256Gcm), "aes-256-gcm");
+  EXPECT_STREQ(AeadAlgorithmName(AeadAlgorithm::kChaCha20Poly1305), "chacha20-poly1305");
+  EXPECT_EQ(AeadKeySize(AeadAlgorithm::kAes128Gcm), 16u);
+  EXPECT_EQ(AeadKeySize(AeadAlgorithm::kAes256Gcm), 32u);
+  EXPECT_EQ(AeadKeySize(AeadAlgorithm::kChaCha20Poly1305), 32u);
+}
+
+TEST(Aead, KernelListsEndWithMbedTlsAndTheDefaultIsTheFirst) {
+  for (AeadAlgorithm algorithm : kAlgorithms) {
+    auto kernels = AeadKernels(algorithm);
+    ASSERT_FALSE(kernels.empty());
+    EXPECT_STREQ(kernels.back(), "mbedtls");
+    auto aead = NewAead(algorithm, std::string(AeadKeySize(algorithm), 'k'));
+    ASSERT_TRUE(aead.ok()) << aead.status().ToString();
+    EXPECT_STREQ((*aead)->kernel(), kernels.front());
+    EXPECT_EQ((*aead)->algorithm(), algorithm);
+    for (const char* name : kernels) {
+      auto named = NewAead(algorithm, std::string(AeadKeySize(algorithm), 'k'), name);
+      ASSERT_TRUE(named.ok()) << name;
+      EXPECT_STREQ((*named)->kernel(), name);
+    }
+  }
+}
+
+TEST(Aead, RejectsWrongKeySizesAndUnknownKernels) {
+  for (AeadAlgorithm algorithm : kAlgorithms) {
+    for (std::size_t size : {0, 15, 17, 24, 31, 33}) {
+      if (size == AeadKeySize(algorithm)) continue;
+      auto aead = NewAead(algorithm, std::string(size, 'k'));
+      ASSERT_FALSE(aead.ok());
+      EXPECT_EQ(aead.status().code(), Code::kInvalidArgument);
+    }
+    auto unknown = NewAead(algorithm, std::string(AeadKeySize(algorithm), 'k'), "no-such-kernel");
+    ASSERT_FALSE(unknown.ok());
+    EXPECT_EQ(unknown.status().code(), Code::kInvalidArgument);
+  }
+  // A kernel of the other family is not one of this algorithm's.
+  EXPECT_FALSE(NewAead(AeadAlgorithm::kChaCha20Poly1305, std::string(32, 'k'), "aesni-pclmul").ok());
+  EXPECT_FALSE(NewAead(AeadAlgorithm::kAes128Gcm, std::string(16, 'k'), "avx2").ok());
+}
+
+TEST(Aead, KnownAnswersThroughEveryKernel) {
+  for (const KnownAnswer& ka : kKnownAnswers) {
+    for (const char* kernel : AeadKernels(ka.algorithm)) {
+      SCOPED_TRACE(std::string(AeadAlgorithmName(ka.algorithm)) + " " + kernel + " " + ka.sealed);
+      auto aead = Make(ka.algorithm, FromHex(ka.key), kernel);
+      ASSERT_NE(aead, nullptr);
+      Bytes sealed = SealAll(*aead, FromHex(ka.nonce), FromHex(ka.aad), FromHex(ka.plain));
+      EXPECT_EQ(testing::Hex(Str(sealed)), ka.sealed);
+      Bytes plain;
+      ASSERT_TRUE(OpenAll(*aead, FromHex(ka.nonce), FromHex(ka.aad), FromHex(ka.sealed), &plain).ok());
+      EXPECT_EQ(testing::Hex(Str(plain)), ka.plain);
+    }
+  }
+}
+
+// All lengths 0..300, then a spread up to 16 KiB + 1.
+std::vector<std::size_t> Lengths() {
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 300; ++n) lengths.push_back(n);
+  for (std::size_t n : {383, 384, 385, 511, 512, 513, 1000, 1023, 1024, 1025, 1535, 2047, 2048, 4095, 4096, 4097,
+                        8191, 8192, 8193, 12345, 16383, 16384, 16385}) {
+    lengths.push_back(n);
+  }
+  return lengths;
+}
+
+TEST(Aead, EveryKernelAgreesWithMbedTls) {
+  std::mt19937_64 rng(8439);
+  const auto lengths = Lengths();
+  for (AeadAlgorithm algorithm : kAlgorithms) {
+    for (const char* kernel : AeadKernels(algorithm)) {
+      if (std::strcmp(kernel, "mbedtls") == 0) continue;
+      for (std::size_t i = 0; i < lengths.size(); ++i) {
+        std::size_t len = lengths[i];
+        // AAD of 0..64 bytes, and every seventh case a larger one.
+        std::size_t aad_len = i % 7 == 6 ? 65 + rng() % 600 : i % 65;
+        Bytes key = Random(rng, AeadKeySize(algorithm)), nonce = Random(rng, kAeadNonceSize);
+        Bytes aad = Random(rng, aad_len), plain = Random(rng, len);
+        auto ours = Make(algorithm, key, kernel);
+        auto ref = Make(algorithm, key, "mbedtls");
+        ASSERT_NE(ours, nullptr);
+        Bytes sealed = SealAll(*ours, nonce, aad, plain);
+        ASSERT_EQ(sealed, SealAll(*ref, nonce, aad, plain))
+            << AeadAlgorithmName(algorithm) << " " << kernel << " len " << len << " aad " << aad_len;
+        Bytes opened;
+        ASSERT_TRUE(OpenAll(*ours, nonce, aad, sealed, &opened).ok()) << kernel << " len " << len;
+        ASSERT_EQ(opened, plain) << kernel << " len " << len;
+      }
+    }
+  }
+}
+
+TEST(Aead, EveryAlignmentInPlaceAndOutOfPlace) {
+  std::mt19937_64 rng(5288);
+  for (AeadAlgorithm algorithm : kAlgorithms) {
+    Bytes key = Random(rng, AeadKeySize(algorithm));
+    auto ref = Make(algorithm, key, "mbedtls");
+    for (const char* kernel : AeadKernels(algorithm)) {
+      auto aead = Make(algorithm, key, kernel);
+      for (std::size_t len : {0, 1, 15, 16, 17, 100, 128, 129, 255, 513, 1500}) {
+        Bytes nonce = Random(rng, kAeadNonceSize), aad = Random(rng, len % 29), plain = Random(rng, len);
+        const Bytes want = SealAll(*ref, nonce, aad, plain);
+        std::string_view aad_view(reinterpret_cast<const char*>(aad.data()), aad.size());
+        for (std::size_t in_off = 0; in_off < 16; ++in_off) {
+          for (std::size_t out_off = 0; out_off < 16; ++out_off) {
+            SCOPED_TRACE(std::string(kernel) + " len " + std::to_string(len) + " in+" + std::to_string(in_off) +
+                         " out+" + std::to_string(out_off));
+            // Out of place, with guard bytes around the output.
+            Bytes in_buf(len + 32), out_buf(len + 48, 0x5c), tag(kAeadTagSize);
+            Copy(in_buf.data() + in_off, plain.data(), len);
+            aead->Seal(nonce.data(), aad_view, in_buf.data() + in_off, len, out_buf.data() + out_off, tag.data());
+            ASSERT_TRUE(Same(out_buf.data() + out_off, want.data(), len));
+            ASSERT_TRUE(Same(tag.data(), want.data() + len, kAeadTagSize));
+            for (std::size_t g = 0; g < out_off; ++g) ASSERT_EQ(out_buf[g], 0x5c);
+            for (std::size_t g = out_off + len; g < out_buf.size(); ++g) ASSERT_EQ(out_buf[g], 0x5c);
+            Copy(in_buf.data() + in_off, want.data(), len);
+            std::fill(out_buf.begin(), out_buf.end(), 0x5c);
+            ASSERT_TRUE(aead->Open(nonce.data(), aad_view, in_buf.data() + in_off, len, tag.data(),
+                                   out_buf.data() + out_off)
+                            .ok());
+            ASSERT_TRUE(Same(out_buf.data() + out_off, plain.data(), len));
+            for (std::size_t g = out_off + len; g < out_buf.size(); ++g) ASSERT_EQ(out_buf[g], 0x5c);
+            if (in_off != out_off) continue;
+            // In place.
+            Copy(in_buf.data() + in_off, plain.data(), len);
+            aead->Seal(nonce.data(), aad_view, in_buf.data() + in_off, len, in_buf.data() + in_off, tag.data());
+            ASSERT_TRUE(Same(in_buf.data() + in_off, want.data(), len));
+            ASSERT_TRUE(Same(tag.data(), want.data() + len, kAeadTagSize));
+            ASSERT_TRUE(aead->Open(nonce.data(), aad_view, in_buf.data() + in_off, len, tag.data(),
+                                   in_buf.data() + in_off)
+                            .ok());
+            ASSERT_TRUE(Same(in_buf.data() + in_off, plain.data(), len));
+          }
+        }
+      }
+    }
+  }
+}
+
+// Opens `sealed` (ciphertext then tag) out of place and in place, expecting
+// Integrity and an all-zero output.
+void ExpectRejected(const Aead& aead, const Bytes& nonce, const Bytes& aad, const Bytes& sealed,
+                    const std::string& what) {
+  SCOPED_TRACE(std::string(aead.kernel()) + ": " + what);
+  Bytes plain;
+  Status st = OpenAll(aead, nonce, aad, sealed, &plain);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), Code::kIntegrity);
+  EXPECT_TRUE(AllZero(plain.data(), plain.size()));
+  Bytes in_place = sealed;
+  std::size_t len = sealed.size() - kAeadTagSize;
+  st = aead.Open(nonce.data(), std::string_view(reinterpret_cast<const char*>(aad.data()), aad.size()),
+                 in_place.data(), len, sealed.data() + len, in_place.data());
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(AllZero(in_place.data(), len));
+}
+
+TEST(Aead, ForgeriesAreRejectedWithTheOutputZeroed) {
+  std::mt19937_64 rng(7905);
+  for (AeadAlgorithm algorithm : kAlgorithms) {
+    for (const char* kernel : AeadKernels(algorithm)) {
+      for (std::size_t len : {0, 1, 16, 33, 200, 1024, 16385}) {
+        Bytes key = Random(rng, AeadKeySize(algorithm)), nonce = Random(rng, kAeadNonceSize);
+        Bytes aad = Random(rng, 13), plain = Random(rng, len);
+        auto aead = Make(algorithm, key, kernel);
+        const Bytes sealed = SealAll(*aead, nonce, aad, plain);
+        std::string at = " (len " + std::to_string(len) + ")";
+        // Every bit of the tag, and bits spread over the ciphertext.
+        for (std::size_t bit = 0; bit < 8 * kAeadTagSize; ++bit) {
+          Bytes bad = sealed;
+          bad[len + bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+          ExpectRejected(*aead, nonce, aad, bad, "tag bit " + std::to_string(bit) + at);
+        }
+        for (std::size_t k = 0; k < 24 && len > 0; ++k) {
+          Bytes bad = sealed;
+          std::size_t pos = k < 8 ? k * len / 8 : rng() % len;
+          bad[pos] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+          ExpectRejected(*aead, nonce, aad, bad, "ciphertext byte " + std::to_string(pos) + at);
+        }
+        for (std::size_t pos = 0; pos < aad.size(); ++pos) {
+          Bytes bad_aad = aad;
+          bad_aad[pos] ^= 0x80;
+          ExpectRejected(*aead, nonce, bad_aad, sealed, "AAD byte " + std::to_string(pos) + at);
+        }
+        ExpectRejected(*aead, nonce, Bytes(aad.begin(), aad.end() - 1), sealed, "AAD shortened" + at);
+        for (std::size_t pos = 0; pos < kAeadNonceSize; ++pos) {
+          Bytes bad_nonce = nonce;
+          bad_nonce[pos] ^= 0x01;
+          ExpectRejected(*aead, bad_nonce, aad, sealed, "nonce byte " + std::to_string(pos) + at);
+        }
+        Bytes wrong_tag = sealed;
+        for (std::size_t i = 0; i < kAeadTagSize; ++i) wrong_tag[len + i] = 0;
+        ExpectRejected(*aead, nonce, aad, wrong_tag, "zero tag" + at);
+        if (len > 0) {
+          // The record cut short by a byte: the ciphertext ends early, the tag is the same.
+          Bytes truncated(sealed.begin(), sealed.begin() + (len - 1));
+          truncated.insert(truncated.end(), sealed.end() - kAeadTagSize, sealed.end());
+          ExpectRejected(*aead, nonce, aad, truncated, "truncated" + at);
+        }
+        Bytes extended(sealed.begin(), sealed.begin() + len);
+        extended.push_back(0);
+        extended.insert(extended.end(), sealed.end() - kAeadTagSize, sealed.end());
+        ExpectRejected(*aead, nonce, aad, extended, "extended" + at);
+        Bytes other_key = key;
+        other_key[0] ^= 1;
+        ExpectRejected(*Make(algorithm, other_key, kernel), nonce, aad, sealed, "other key" + at);
+      }
+    }
+  }
+}
+
+TEST(Aead, OneObjectServesSeveralThreads) {
+  std::mt19937_64 rng(1);
+  for (AeadAlgorithm algorithm : kAlgorithms) {
+    for (const char* kernel : AeadKernels(algorithm)) {
+      auto aead = Make(algorithm, Random(rng, AeadKeySize(algorithm)), kernel);
+      constexpr int kThreads = 4, kRecords = 16;
+      std::vector<Bytes> nonces, plains, want;
+      for (int i = 0; i < kThreads * kRecords; ++i) {
+        nonces.push_back(Random(rng, kAeadNonceSize));
+        plains.push_back(Random(rng, 64 + 61 * static_cast<std::size_t>(i)));
+        want.push_back(SealAll(*aead, nonces.back(), Bytes(13, 7), plains.back()));
+      }
+      std::vector<int> failures(kThreads, 0);
+      std::vector<std::thread> threads;
+      for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+          for (int r = 0; r < 3; ++r) {
+            for (int i = t; i < kThreads * kRecords; i += kThreads) {
+              Bytes opened;
+              if (SealAll(*aead, nonces[i], Bytes(13, 7), plains[i]) != want[i]) ++failures[t];
+              if (!OpenAll(*aead, nonces[i], Bytes(13, 7), want[i], &opened).ok() || opened != plains[i]) {
+                ++failures[t];
+              }
+            }
+          }
+        });
+      }
+      for (auto& th : threads) th.join();
+      for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << kernel << " thread " << t;
+    }
+  }
+}
+
+// Keys with r = 1 or 2 and s = 0 or all ones make h land exactly where the
+// final subtraction of p and the carries happen (RFC 8439 Appendix A.3's
+// test vectors 5-9 are of this kind); random ones and the largest clamped r
+// cover the rest.
+TEST(Aead, Poly1305AgreesWithMbedTlsAtTheEdges) {
+  std::mt19937_64 rng(1305);
+  std::vector<Bytes> keys;
+  for (std::uint8_t r : {1, 2, 3}) {
+    for (std::uint8_t s : {0x00, 0xff}) {
+      Bytes key(32, 0);
+      key[0] = r;
+      std::fill(key.begin() + 16, key.end(), s);
+      keys.push_back(key);
+    }
+  }
+  keys.push_back(Bytes(32, 0xff));  // the largest r after clamping
+  for (int i = 0; i < 8; ++i) keys.push_back(Random(rng, 32));
+  std::vector<Bytes> messages;
+  for (std::size_t blocks : {1, 2, 3, 4, 5, 8, 33}) {
+    messages.push_back(Bytes(16 * blocks, 0xff));
+    messages.push_back(Bytes(16 * blocks, 0x00));
+    Bytes fb(16 * blocks, 0xfe);
+    fb[0] = 0xfb;
+    messages.push_back(fb);
+    Bytes edge(16 * blocks, 0xff);
+    edge[0] = 0xfd;  // with r = 2 and one block: h = 2 (2^129 - 3) = 2^130 - 6, just below p
+    messages.push_back(edge);
+    messages.push_back(Random(rng, 16 * blocks));
+  }
+  for (const Bytes& key : keys) {
+    for (const Bytes& msg : messages) {
+      std::uint8_t ours[16], ref[16];
+      aead_internal::TEST_Poly1305Blocks(key.data(), msg.data(), msg.size() / 16, ours);
+      ASSERT_EQ(mbedtls_poly1305_mac(key.data(), msg.data(), msg.size(), ref), 0);
+      ASSERT_EQ(testing::Hex(std::string(ours, ours + 16)), testing::Hex(std::string(ref, ref + 16)))
+          << "key " << testing::Hex(Str(key)) << " message " << testing::Hex(Str(msg));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cairn::crypto
