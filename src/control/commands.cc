@@ -14,6 +14,7 @@
 #include "cairn/control/protocol.h"
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
+#include "control/dirs.h"
 #include "control/handlers.h"
 #include "control/name_table.h"
 #include "control/tasks.h"
@@ -395,6 +396,7 @@ constexpr Method kMethods[] = {
     {"alias.remove", AliasRemove},
     {"alias.list", AliasList},
     {"alias.get", AliasGet},
+    {"alias.create", AliasCreate},
     {"servers.add", ServersAdd},
     {"servers.remove", ServersRemove},
     {"servers.import", ServersImport},
@@ -404,6 +406,13 @@ constexpr Method kMethods[] = {
     {"mutable.create", MutableCreate},
     {"mutable.put", MutablePut},
     {"mutable.get", MutableGet},
+    {"dir.mkdir", DirMkdir},
+    {"dir.ls", DirLs},
+    {"dir.ln", DirLn},
+    {"dir.mv", DirMv},
+    {"dir.rm", DirRm},
+    {"dir.put", DirPut},
+    {"dir.get", DirGet},
     {"debug.hold", DebugHold},
     {"debug.digest", DebugDigest},
     {"debug.emit", DebugEmit},
