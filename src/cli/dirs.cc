@@ -48,8 +48,18 @@ int Positionals(const Options& opts, const char* usage, std::vector<std::pair<co
   return 0;
 }
 
+const char kDirsHelp[] =
+    "Paths are Tahoe-LAFS's: ALIAS:path/to/child, URI:DIR2:...:path or\n"
+    "URI:DIR2:.../path; a path without an alias starts at the alias \"tahoe\".\n"
+    "Directories are SDMF mutable files; every change is a read-modify-write of\n"
+    "the directory that re-reads and re-applies itself when another writer\n"
+    "changed it meanwhile (docs/dirs.md). Exit codes: 3 not found, 4 conflict\n"
+    "(the name exists, or the change no longer applies), 5 not enough servers,\n"
+    "6 uncoordinated write (gave up after repeated conflicts), 7 bad cap.\n";
+
+// Prints a directory command's help: its own text, then what all share.
 int Help(const char* usage, const char* text) {
-  std::printf("usage: cairn [-d DIR] [--json] %s\n\n%s", usage, text);
+  std::printf("usage: cairn [-d DIR] [--json] %s\n\n%s%s", usage, text, kDirsHelp);
   return 0;
 }
 
@@ -114,15 +124,6 @@ void PrintListing(const cJSON* listing, const std::string& target, bool long_for
     }
   }
 }
-
-const char kDirsHelp[] =
-    "Paths are Tahoe-LAFS's: ALIAS:path/to/child, URI:DIR2:...:path or\n"
-    "URI:DIR2:.../path; a path without an alias starts at the alias \"tahoe\".\n"
-    "Directories are SDMF mutable files; every change is a read-modify-write of\n"
-    "the directory that re-reads and re-applies itself when another writer\n"
-    "changed it meanwhile (docs/dirs.md). Exit codes: 3 not found, 4 conflict\n"
-    "(the name exists, or the change no longer applies), 5 not enough servers,\n"
-    "6 uncoordinated write (gave up after repeated conflicts), 7 bad cap.\n";
 
 }  // namespace
 

@@ -122,6 +122,46 @@ Result<DirRead> Parse(caps::Cap cap, std::string body, std::uint64_t seqnum) {
   return out;
 }
 
+// Reads that fail while another writer replaces the shares under the read
+// (UncoordinatedWrite, or too few shares of one version that verify) are
+// tried again: kReadAttempts times in all, kReadRetryMs apart.
+constexpr int kReadAttempts = 4;
+constexpr std::uint64_t kReadRetryMs = 150;
+
+bool ChangedUnderRead(const Status& st) {
+  return st.code() == Code::kUncoordinatedWrite || st.code() == Code::kNotEnoughServers ||
+         st.code() == Code::kIntegrity;
+}
+
+void RetrieveDir(const DirEnv& env, TaskRun* run, caps::Cap cap, int attempt,
+                 std::shared_ptr<Callback<void(Result<DirRead>)>> finish) {
+  auto snapshot = GridSnapshot(*env.servers);
+  if (!snapshot.ok()) {
+    return env.loop->Post([finish, st = snapshot.status()] { (*finish)(st); });
+  }
+  RetrieveMutableJob(*env.grid, std::move(*snapshot), FileOf(cap), TaskHooks(*run),
+                     [env, run, cap, attempt, finish](Result<mf::RetrieveResult> got) {
+                       if (!got.ok()) {
+                         if (attempt >= kReadAttempts || !ChangedUnderRead(got.status()) || run->cancel_requested()) {
+                           return (*finish)(got.status());
+                         }
+                         const TaskId id = run->id();
+                         auto* holds = env.holds;
+                         // Kept in the daemon's table of waits: shutdown cancels it.
+                         (*holds)[id] = env.loop->PostAfter(kReadRetryMs * static_cast<std::uint64_t>(attempt),
+                                                            [env, run, cap, attempt, finish, holds, id] {
+                                                              holds->erase(id);
+                                                              RetrieveDir(env, run, cap, attempt + 1, finish);
+                                                            });
+                         return;
+                       }
+                       if (got->contents.size() > env.max_body) {
+                         return (*finish)(Status::ResourceExhausted("the directory is over limits.sdmf_max_bytes"));
+                       }
+                       (*finish)(Parse(cap, std::move(got->contents), got->seqnum));
+                     });
+}
+
 // Reads the directory of `cap` (any readable directory cap). `done` runs
 // once, on a later turn.
 void ReadDir(const DirEnv& env, TaskRun* run, caps::Cap cap, Callback<void(Result<DirRead>)> done) {
@@ -137,16 +177,7 @@ void ReadDir(const DirEnv& env, TaskRun* run, caps::Cap cap, Callback<void(Resul
   if (cap.kind == caps::CapKind::kLiteral) {
     return env.loop->Post([finish, cap] { (*finish)(Parse(cap, cap.literal, 0)); });
   }
-  if (cap.is_mutable()) {
-    return RetrieveMutableJob(*env.grid, std::move(*snapshot), FileOf(cap), TaskHooks(*run),
-                              [finish, cap, max = env.max_body](Result<mf::RetrieveResult> got) {
-                                if (!got.ok()) return (*finish)(got.status());
-                                if (got->contents.size() > max) {
-                                  return (*finish)(Status::ResourceExhausted("the directory is over limits.sdmf_max_bytes"));
-                                }
-                                (*finish)(Parse(cap, std::move(got->contents), got->seqnum));
-                              });
-  }
+  if (cap.is_mutable()) return RetrieveDir(env, run, std::move(cap), 1, std::move(finish));
   // An immutable directory: its CHK file through a spool file.
   if (cap.size > env.max_body) {
     return env.loop->Post([finish] { (*finish)(Status::ResourceExhausted("the directory is over limits.sdmf_max_bytes")); });
@@ -269,7 +300,10 @@ struct Modification {
     ++m->outcome.attempts;
     m->run->Progress("reading directory", static_cast<std::uint64_t>(m->outcome.attempts), kMaxAttempts);
     ReadDir(m->env, m->run, m->cap, [m, first](Result<DirRead> dir) {
-      if (!dir.ok()) return m->done(dir.status());
+      if (!dir.ok()) {
+        if (ChangedUnderRead(dir.status())) return Published(m, 0, dir.status().WithContext("reading the directory"), true);
+        return m->done(dir.status());
+      }
       Children children = dir->children;
       Status changed = m->modifier(children, first);
       if (!changed.ok()) return m->done(changed);
@@ -311,8 +345,8 @@ struct Modification {
                            });
       };
       JobHooks hooks = TaskHooks(*m->run);
-      TaskRun* run = m->run;
-      hooks.stop = [run, changed_meanwhile] { return *changed_meanwhile || run->cancel_requested(); };
+      TaskRun* task = m->run;
+      hooks.stop = [task, changed_meanwhile] { return *changed_meanwhile || task->cancel_requested(); };
       PublishMutableJob(*m->env.grid, std::move(*snapshot), FileOf(m->cap), std::move(*body), std::move(options),
                         std::move(hooks), [m, read_seqnum, changed_meanwhile](Result<mf::PublishResult> published) {
                           if (!published.ok() && *changed_meanwhile && !m->run->cancel_requested()) {
@@ -323,8 +357,10 @@ struct Modification {
     });
   }
 
+  // A publish's outcome (or, with `read_failed`, a read that failed while
+  // the directory changed): done, or another attempt after a wait.
   static void Published(std::shared_ptr<Modification> m, std::uint64_t read_seqnum,
-                        Result<mf::PublishResult> published) {
+                        Result<mf::PublishResult> published, bool read_failed = false) {
     if (published.ok()) {
       if (published->seqnum != read_seqnum + 1) {
         // The publish's own servermap saw a newer version than the one
@@ -336,7 +372,7 @@ struct Modification {
       m->outcome.published = true;
       return m->done(m->outcome);
     }
-    if (published.status().code() != Code::kUncoordinatedWrite) return m->done(published.status());
+    if (!read_failed && published.status().code() != Code::kUncoordinatedWrite) return m->done(published.status());
     if (m->outcome.attempts >= kMaxAttempts) {
       return m->done(published.status().WithContext("the directory kept changing under " +
                                                     std::to_string(kMaxAttempts) + " attempts"));

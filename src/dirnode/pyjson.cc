@@ -286,6 +286,19 @@ void Dump(const PyJson& v, std::string* out) {
 
 }  // namespace
 
+PyJson PyJson::Object() {
+  PyJson v;
+  v.kind = Kind::kObject;
+  return v;
+}
+
+PyJson PyJson::Float(double d) {
+  PyJson v;
+  v.kind = Kind::kFloat;
+  v.number = d;
+  return v;
+}
+
 const PyJson* PyJson::Find(std::string_view key) const {
   for (const auto& m : members) {
     if (m.first == key) return &m.second;
@@ -305,7 +318,7 @@ void PyJson::Set(const std::string& key, PyJson value) {
     *v = std::move(value);
     return;
   }
-  members.emplace_back(key, std::move(value));
+  members.push_back(Member{key, std::move(value)});
 }
 
 void PyJson::Erase(std::string_view key) {

@@ -240,6 +240,39 @@ class DirsTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout), self.ok("ls", "offline:"))
 
+    def vector(self, name):
+        with open(os.path.join(os.environ.get("CAIRN_ROOT", "."), "test/vectors/dirs", name)) as f:
+            return json.load(f)
+
+    def test_tahoe_immutable_directories_list_as_tahoe_did(self):
+        # A DIR2-LIT directory holds its body in the cap: no grid read.
+        v = self.vector("lit-dir-unknown-child.json")
+        self.assertEqual(self.ok("ls", v["dir_readcap"]), v["web_tjson"])
+        # A DIR2-CHK directory: Tahoe's body stored here as a CHK file (its
+        # cap then differs from Tahoe's, whose key came from Tahoe's
+        # convergence secret), read through the directory prefix.
+        v = self.vector("chk-dir-mkdir-immutable.json")
+        body = base64.b64decode(v["body_b64"])
+        cap = self.ok("put", self.file(body, "chkdir"))["cap"]
+        dircap = cap.replace("URI:CHK:", "URI:DIR2-CHK:", 1)
+        listing = self.ok("ls", dircap)
+        self.assertEqual(listing[1]["children"], v["web_tjson"][1]["children"])
+        self.assertEqual(listing[1]["ro_uri"], dircap)
+        self.assertFalse(listing[1]["mutable"])
+        lit = v["web_tjson"][1]["children"]["lit.txt"][1]["ro_uri"]
+        self.assertEqual(self.get(dircap + "/lit.txt"), b32decode(lit[len("URI:LIT:"):]))
+        # An immutable directory cannot be changed.
+        p = self.cli("mkdir", dircap + "/new")
+        self.assertEqual(p.returncode, 77, p.stdout)
+
+    def test_ls_of_a_file(self):
+        self.alias("onefile")
+        self.ok("put", self.file(b"q" * 60, "q"), "onefile:q.txt")
+        kind, props = self.ok("ls", "onefile:q.txt")
+        self.assertEqual(kind, "filenode")
+        self.assertEqual(props["size"], 60)
+        self.assertIn("tahoe", props["metadata"])
+
     # --- no lost updates ------------------------------------------------------
 
     def run_all(self, commands):

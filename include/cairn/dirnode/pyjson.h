@@ -10,7 +10,6 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "cairn/core/status.h"
@@ -21,25 +20,20 @@ namespace cairn::dirnode {
 
 struct PyJson {
   enum class Kind { kNull, kBool, kInt, kFloat, kString, kArray, kObject };
+  // An object's member: `first` the key, `second` the value (a pair of a
+  // still-incomplete type would not compile with every standard library).
+  struct Member;
+
   Kind kind = Kind::kNull;
   bool boolean = false;
   std::string integer;  // kInt: the decimal digits (Python ints have no bound), "-" first if negative
   double number = 0;    // kFloat
   std::string text;     // kString: UTF-8
-  std::vector<PyJson> items;                             // kArray
-  std::vector<std::pair<std::string, PyJson>> members;   // kObject, in insertion order
+  std::vector<PyJson> items;    // kArray
+  std::vector<Member> members;  // kObject, in insertion order
 
-  static PyJson Object() {
-    PyJson v;
-    v.kind = Kind::kObject;
-    return v;
-  }
-  static PyJson Float(double d) {
-    PyJson v;
-    v.kind = Kind::kFloat;
-    v.number = d;
-    return v;
-  }
+  static PyJson Object();
+  static PyJson Float(double d);
   // The member `key` of an object, or nullptr.
   const PyJson* Find(std::string_view key) const;
   PyJson* Find(std::string_view key);
@@ -48,6 +42,11 @@ struct PyJson {
   void Set(const std::string& key, PyJson value);
   // Removes `key` if present.
   void Erase(std::string_view key);
+};
+
+struct PyJson::Member {
+  std::string first;
+  PyJson second;
 };
 
 // json.loads: InvalidArgument with the offset on malformed text. Accepts
