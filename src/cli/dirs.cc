@@ -6,6 +6,11 @@
 
 #include <cjson/cJSON.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -320,6 +325,220 @@ int GetPathMain(const Options& opts) {
                                              .c_str(),
                  Str(r, "path"));
   });
+}
+
+// ---- cp ---------------------------------------------------------------------
+// `cairn cp [-r] SRC DST` composes the methods above, one request per file
+// or directory: dir.put and dir.mkdir upward, dir.ls and dir.get downward,
+// dir.ln from grid to grid (an immutable file is linked, not copied).
+
+namespace {
+
+// Tahoe's rule for cp: a grid path starts with a cap, or has an alias
+// before any '/'; anything else is local ("./a:b" is a local name).
+bool IsGridPath(const std::string& s) {
+  if (s.rfind("URI:", 0) == 0 || s.rfind("ro.URI:", 0) == 0 || s.rfind("imm.URI:", 0) == 0) return true;
+  std::size_t colon = s.find(':');
+  std::size_t slash = s.find('/');
+  return colon != std::string::npos && colon > 0 && (slash == std::string::npos || colon < slash);
+}
+
+std::string GridJoin(const std::string& dir, const std::string& name) {
+  if (!dir.empty() && (dir.back() == ':' || dir.back() == '/')) return dir + name;
+  return dir + "/" + name;
+}
+
+std::string LocalJoin(const std::string& dir, const std::string& name) {
+  if (!dir.empty() && dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+std::string BaseName(std::string s) {
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  std::size_t cut = s.find_last_of("/:");
+  return cut == std::string::npos ? s : s.substr(cut + 1);
+}
+
+Result<Json> CallOne(const Options& opts, const char* method, Json params) {
+  ControlClient client;
+  CAIRN_TRY(client.Connect(opts.node_dir, opts.timeout_ms));
+  return client.Call(method, std::move(params), true, [&opts](const cJSON* e) { PrintProgress(opts, e); });
+}
+
+Status PutOne(const Options& opts, const std::string& local, const std::string& grid) {
+  InputFile input;
+  CAIRN_TRY(input.Open(local));
+  Json params = Json::NewObject();
+  if (input.size()) cJSON_AddNumberToObject(params.get(), "size", static_cast<double>(*input.size()));
+  cJSON_AddStringToObject(params.get(), "path", grid.c_str());
+  auto r = CallSending(opts, "dir.put", std::move(params), input.Streams(), false);
+  return r.status();
+}
+
+Status GetOne(const Options& opts, const std::string& grid, const std::string& local) {
+  Json params = Json::NewObject();
+  cJSON_AddStringToObject(params.get(), "path", grid.c_str());
+  bool to_stdout = false;
+  return FetchTo(opts, "dir.get", std::move(params), local, &to_stdout).status();
+}
+
+// The t=json listing of a grid path.
+Result<Json> ListOne(const Options& opts, const std::string& grid) {
+  Json params = Json::NewObject();
+  cJSON_AddStringToObject(params.get(), "path", grid.c_str());
+  CAIRN_TRY_ASSIGN(Json r, CallOne(opts, "dir.ls", std::move(params)));
+  return Json(cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r.get(), "listing"), true));
+}
+
+bool IsDirListing(const Json& listing) {
+  const cJSON* kind = cJSON_GetArrayItem(listing.get(), 0);
+  return cJSON_IsString(kind) && std::string(kind->valuestring) == "dirnode";
+}
+
+struct CopyCounts {
+  std::size_t files = 0, dirs = 0, skipped = 0;
+};
+
+// A directory at `grid`: made, or kept if it is one already.
+Status EnsureGridDir(const Options& opts, const std::string& grid) {
+  Json params = Json::NewObject();
+  cJSON_AddStringToObject(params.get(), "path", grid.c_str());
+  auto made = CallOne(opts, "dir.mkdir", std::move(params));
+  if (made.ok()) return Status();
+  if (made.status().code() != Code::kConflict) return made.status();
+  CAIRN_TRY_ASSIGN(Json listing, ListOne(opts, grid));
+  if (!IsDirListing(listing)) return Status::Conflict(grid + " exists and is not a directory");
+  return Status();
+}
+
+Status CopyUp(const Options& opts, const std::string& local, const std::string& grid, CopyCounts* n) {
+  CAIRN_TRY(EnsureGridDir(opts, grid));
+  ++n->dirs;
+  DIR* d = opendir(local.c_str());
+  if (!d) return Status::IoError("cannot list " + local);
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const std::string from = LocalJoin(local, name);
+    struct stat st;
+    if (lstat(from.c_str(), &st) != 0) return Status::IoError("cannot stat " + from);
+    if (S_ISDIR(st.st_mode)) {
+      CAIRN_TRY(CopyUp(opts, from, GridJoin(grid, name), n));
+    } else if (S_ISREG(st.st_mode)) {
+      CAIRN_TRY(PutOne(opts, from, GridJoin(grid, name)));
+      ++n->files;
+    } else {
+      std::fprintf(stderr, "WARNING: cannot copy '%s': not a regular file or directory\n", from.c_str());
+      ++n->skipped;
+    }
+  }
+  return Status();
+}
+
+Status CopyDown(const Options& opts, const std::string& grid, const Json& listing, const std::string& local,
+                CopyCounts* n) {
+  if (mkdir(local.c_str(), 0777) != 0 && errno != EEXIST) return Status::IoError("cannot create " + local);
+  ++n->dirs;
+  const cJSON* kids = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(listing.get(), 1), "children");
+  const cJSON* kid;
+  cJSON_ArrayForEach(kid, kids) {
+    const std::string name = kid->string;
+    const std::string kind = cJSON_GetArrayItem(kid, 0)->valuestring;
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+      std::fprintf(stderr, "WARNING: cannot copy the child named '%s' to a local file\n", name.c_str());
+      ++n->skipped;
+      continue;
+    }
+    const std::string from = GridJoin(grid, name), to = LocalJoin(local, name);
+    if (kind == "dirnode") {
+      CAIRN_TRY_ASSIGN(Json sub, ListOne(opts, from));
+      CAIRN_TRY(CopyDown(opts, from, sub, to, n));
+    } else if (kind == "filenode") {
+      CAIRN_TRY(GetOne(opts, from, to));
+      ++n->files;
+    } else {
+      std::fprintf(stderr, "WARNING: cannot copy '%s': a node of a kind cairn does not know\n", from.c_str());
+      ++n->skipped;
+    }
+  }
+  return Status();
+}
+
+}  // namespace
+
+int CpMain(const Options& opts) {
+  static const char kUsage[] = "cp [-r] SRC DST";
+  if (IsHelp(opts)) {
+    return Help(kUsage,
+                "Copies a file or, with -r, a directory tree: local to grid (each file uploaded\n"
+                "and linked, each directory made), grid to local (each file downloaded), or grid\n"
+                "to grid (linked). SRC or DST is on the grid when it starts with a cap or an\n"
+                "alias (\"ALIAS:...\"); otherwise it is local. A DST that is a directory (or ends\n"
+                "in '/') receives SRC under its own name. Symlinks and special files are\n"
+                "reported and skipped (exit 2 if anything was skipped).\n\n");
+  }
+  bool recursive = false;
+  std::vector<std::string> args;
+  if (int code = Positionals(opts, kUsage, {{"-r", &recursive}, {"--recursive", &recursive}}, &args)) return code;
+  if (args.size() != 2) return UsageError(kUsage, "cp takes SRC and DST");
+  std::string src = args[0], dst = args[1];
+  const bool src_grid = IsGridPath(src), dst_grid = IsGridPath(dst);
+  CopyCounts n;
+  Status st;
+  if (src_grid && dst_grid) {
+    Json params = Json::NewObject();
+    cJSON_AddStringToObject(params.get(), "from", src.c_str());
+    cJSON_AddStringToObject(params.get(), "to", dst.c_str());
+    st = CallOne(opts, "dir.ln", std::move(params)).status();
+    if (st.ok()) ++n.files;
+  } else if (!src_grid && dst_grid) {
+    struct stat sst;
+    if (stat(src.c_str(), &sst) != 0) return Fail(opts, Status::NotFound("no such file or directory: " + src));
+    bool into = dst.back() == '/' || dst.back() == ':';
+    if (!into) {
+      auto existing = ListOne(opts, dst);
+      into = existing.ok() && IsDirListing(*existing);
+    }
+    const std::string target = into ? GridJoin(dst, BaseName(src)) : dst;
+    if (S_ISDIR(sst.st_mode)) {
+      if (!recursive) return Fail(opts, Status::InvalidArgument(src + " is a directory: cp -r copies trees"));
+      st = CopyUp(opts, src, target, &n);
+    } else {
+      st = PutOne(opts, src, target);
+      if (st.ok()) ++n.files;
+    }
+  } else if (src_grid && !dst_grid) {
+    auto listing = ListOne(opts, src);
+    if (!listing.ok()) return Fail(opts, listing.status());
+    struct stat dst_st;
+    const bool into = dst.back() == '/' || (stat(dst.c_str(), &dst_st) == 0 && S_ISDIR(dst_st.st_mode));
+    const std::string target = into ? LocalJoin(dst, BaseName(src)) : dst;
+    if (IsDirListing(*listing)) {
+      if (!recursive) return Fail(opts, Status::InvalidArgument(src + " is a directory: cp -r copies trees"));
+      st = CopyDown(opts, src, *listing, target, &n);
+    } else {
+      st = GetOne(opts, src, target);
+      if (st.ok()) ++n.files;
+    }
+  } else {
+    return UsageError(kUsage, "neither SRC nor DST is on the grid (an alias or a cap)");
+  }
+  if (!st.ok()) return Fail(opts, st);
+  if (opts.json) {
+    Json out = Json::NewObject();
+    cJSON_AddNumberToObject(out.get(), "files", static_cast<double>(n.files));
+    cJSON_AddNumberToObject(out.get(), "directories", static_cast<double>(n.dirs));
+    cJSON_AddNumberToObject(out.get(), "skipped", static_cast<double>(n.skipped));
+    PrintJson(out);
+  } else if (!opts.quiet) {
+    std::fprintf(stderr, "%zu files copied, %zu directories, %zu skipped\n", n.files, n.dirs, n.skipped);
+  }
+  return n.skipped ? CodeExitCode(Code::kInvalidArgument) : 0;
 }
 
 }  // namespace cairn::cli

@@ -14,6 +14,7 @@ int LsMain(const Options& opts);
 int LnMain(const Options& opts);
 int MvMain(const Options& opts);
 int RmMain(const Options& opts);
+int CpMain(const Options& opts);
 int AliasCreateMain(const Options& opts);
 // `put FILE ALIAS:path` links the upload into a directory; `put FILE` alone
 // is the plain put (PutMain).

@@ -24,6 +24,7 @@ namespace {
 const Command kCommands[] = {
     {"alias", AliasMain, "alias add NAME CAP|rename OLD NEW|remove NAME|list|get NAME", "names for caps"},
     {"alias create", AliasCreateMain, "alias create NAME", "make a new directory and name it"},
+    {"cp", CpMain, "cp [-r] SRC DST", "copy files and trees between local disk and the grid"},
     {"debug chk-cap", DebugChkCapMain, "debug chk-cap --convergence B64 [-k K] [-n N] [--segment-size S]",
      "the immutable cap Tahoe-LAFS gives stdin's data (no upload)"},
     {"debug dirnode", DebugDirnodeMain, "debug dirnode CAP < BODY", "list a directory body as Tahoe-LAFS's t=json (no grid)"},

@@ -372,7 +372,10 @@ struct Modification {
       m->outcome.published = true;
       return m->done(m->outcome);
     }
-    if (!read_failed && published.status().code() != Code::kUncoordinatedWrite) return m->done(published.status());
+    // A publish whose servermap met shares being replaced by another writer
+    // can fail verifying them (integrity, not enough servers) rather than
+    // with UncoordinatedWrite: those are collisions too.
+    if (!read_failed && !ChangedUnderRead(published.status())) return m->done(published.status());
     if (m->outcome.attempts >= kMaxAttempts) {
       return m->done(published.status().WithContext("the directory kept changing under " +
                                                     std::to_string(kMaxAttempts) + " attempts"));

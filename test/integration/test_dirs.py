@@ -273,6 +273,36 @@ class DirsTest(unittest.TestCase):
         self.assertEqual(props["size"], 60)
         self.assertIn("tahoe", props["metadata"])
 
+    def test_cp_trees_both_ways(self):
+        self.alias("cp")
+        src = os.path.join(self.tmp, "tree-src")
+        os.makedirs(os.path.join(src, "sub", "deeper"))
+        os.makedirs(os.path.join(src, "empty"))
+        files = {"a.txt": b"a" * 10, "sub/b.bin": os.urandom(5000), "sub/deeper/c": b"",
+                 unicodedata.normalize("NFD", "sub/\u00e9t\u00e9.txt"): b"summer"}
+        for rel, data in files.items():
+            with open(os.path.join(src, rel), "wb") as f:
+                f.write(data)
+        os.symlink("a.txt", os.path.join(src, "link"))
+        p = run_cli("-q", "cp", "-r", src, "cp:backup", node_dir=self.client.dir, timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr)  # the symlink was skipped
+        self.assertIn("link", p.stderr)
+        self.assertEqual(sorted(self.ls("cp:backup")["children"]), ["a.txt", "empty", "sub"])
+        dst = os.path.join(self.tmp, "tree-dst")
+        p = run_cli("-q", "cp", "-r", "cp:backup", dst, node_dir=self.client.dir, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for rel, data in files.items():
+            with open(os.path.join(dst, unicodedata.normalize("NFC", rel)), "rb") as f:
+                self.assertEqual(f.read(), data, rel)
+        self.assertTrue(os.path.isdir(os.path.join(dst, "empty")))
+        # One file each way, and grid to grid (a link).
+        self.ok("cp", os.path.join(src, "a.txt"), "cp:")
+        self.ok("cp", "cp:a.txt", "cp:backup/sub/")
+        out = os.path.join(self.tmp, "one")
+        self.ok("cp", "cp:backup/sub/a.txt", out)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"a" * 10)
+
     # --- no lost updates ------------------------------------------------------
 
     def run_all(self, commands):
