@@ -113,6 +113,8 @@ void EncodeUtf8(char32_t cp, std::string* out) {
 
 const char* NfcUnicodeVersion() { return "14.0.0"; }
 
+bool IsUtf8(std::string_view text) { return DecodeUtf8(text).ok(); }
+
 Result<std::string> NormalizeNfc(std::string_view utf8) {
   // ASCII is its own NFC form: most names end here.
   if (std::all_of(utf8.begin(), utf8.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {

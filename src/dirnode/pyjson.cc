@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cairn/dirnode/nfc.h"
+
 namespace cairn::dirnode {
 namespace {
 
@@ -330,7 +332,11 @@ void PyJson::Erase(std::string_view key) {
   }
 }
 
-Result<PyJson> ParsePyJson(std::string_view text) { return Parser(text).Document(); }
+Result<PyJson> ParsePyJson(std::string_view text) {
+  // Python decodes the bytes as UTF-8 first (json.loads of bytes).
+  if (!IsUtf8(text)) return Status::InvalidArgument("metadata JSON: not UTF-8");
+  return Parser(text).Document();
+}
 
 std::string DumpPyJson(const PyJson& value) {
   std::string out;

@@ -16,6 +16,10 @@ namespace cairn::dirnode {
 // (overlong forms, surrogates and values past U+10FFFF included).
 Result<std::string> NormalizeNfc(std::string_view utf8);
 
+// True if `text` is well-formed UTF-8 (no overlong forms, surrogates or
+// values past U+10FFFF).
+bool IsUtf8(std::string_view text);
+
 // The Unicode version of the tables ("14.0.0").
 const char* NfcUnicodeVersion();
 

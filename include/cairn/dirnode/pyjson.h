@@ -49,7 +49,8 @@ struct PyJson::Member {
   PyJson second;
 };
 
-// json.loads: InvalidArgument with the offset on malformed text. Accepts
+// json.loads of bytes: InvalidArgument for text that is not UTF-8, and
+// with the offset on malformed JSON. Accepts
 // NaN, Infinity and -Infinity as Python does; a repeated key keeps its first
 // position and its last value. A lone surrogate escape is refused (UTF-8
 // cannot hold it).

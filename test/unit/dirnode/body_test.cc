@@ -177,6 +177,7 @@ TEST(DirBody, RefusesWhatTahoeRefuses) {
       "15:1:a,0:,0:,2:[],,",                 // metadata not an object
       "14:1:a,0:,0:,1:{,,",                  // metadata not JSON
       "10:1:a,0:,0:,,",                      // three slots
+      "21:1:a,0:,0:,8:{\"\x97\": 1},,",          // metadata not UTF-8 (found by the fuzzer)
   };
   for (const std::string& b : bad) EXPECT_EQ(ParseBody(b, rw).status().code(), Code::kIntegrity) << b;
   EXPECT_EQ(ParseBody("18:1:a,0:,3:xyz,2:{},,", imm).status().code(), Code::kIntegrity);

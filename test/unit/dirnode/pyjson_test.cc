@@ -51,7 +51,7 @@ TEST(PyJson, FloatReprIsPythons) {
 }
 
 TEST(PyJson, RefusesMalformed) {
-  const char* bad[] = {"", "{", "{\"a\" 1}", "[1,]", "01", "1.", "1e", "\"\\x\"", "\"\\ud800\"", "nul", "{} x",
+  const char* bad[] = {"", "{", "{\"a\" 1}", "{\"\x97\x9c\": 1}", "\"\xc3\"", "[1,]", "01", "1.", "1e", "\"\\x\"", "\"\\ud800\"", "nul", "{} x",
                        "\"a\nb\"", "{1: 2}"};
   for (const char* b : bad) EXPECT_EQ(ParsePyJson(b).status().code(), Code::kInvalidArgument) << b;
 }
