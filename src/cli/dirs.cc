@@ -284,27 +284,24 @@ int RmMain(const Options& opts) {
 }
 
 int PutPathMain(const Options& opts) {
-  static const char kUsage[] = "put FILE ALIAS:path";
+  // Exactly FILE and a path make this command; anything else (the plain
+  // put's FILE [--convergence B64] [--async], --help) is PutMain's. A put
+  // into a directory runs two tasks in turn and always waits for them.
   std::vector<std::string> positional;
   for (const std::string& a : opts.args) {
-    if (a == "--help" || a == "-h") return PutMain(opts);
-    if (!a.empty() && (a[0] != '-' || a == "-")) positional.push_back(a);
+    if (!a.empty() && a[0] == '-' && a != "-") return PutMain(opts);
+    positional.push_back(a);
   }
   if (positional.size() != 2) return PutMain(opts);
-  bool async = false;
-  for (const std::string& a : opts.args) {
-    if (a == "--async") async = true;
-    else if (!a.empty() && a[0] == '-' && a != "-") return UsageError(kUsage, "unexpected argument \"" + a + "\"");
-  }
   InputFile input;
   Status opened = input.Open(positional[0]);
   if (!opened.ok()) return Fail(opts, opened);
   Json params = Json::NewObject();
   if (input.size()) cJSON_AddNumberToObject(params.get(), "size", static_cast<double>(*input.size()));
   cJSON_AddStringToObject(params.get(), "path", positional[1].c_str());
-  auto result = CallSending(opts, "dir.put", std::move(params), input.Streams(), async);
+  auto result = CallSending(opts, "dir.put", std::move(params), input.Streams(), false);
   if (!result.ok()) return Fail(opts, result.status());
-  if (!PrintedPlainAnswer(opts, async, *result)) std::printf("%s\n", Str(result->get(), "cap"));
+  if (!PrintedPlainAnswer(opts, false, *result)) std::printf("%s\n", Str(result->get(), "cap"));
   return 0;
 }
 
