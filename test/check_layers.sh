@@ -14,8 +14,9 @@ allowed() {
     gbs)       echo "gbs store http tls cbor caps fec crypto core platform" ;;
     grid)      echo "grid gbs store http tls cbor caps fec crypto core platform" ;;
     mutable|immutable) echo "$1 grid gbs store http tls cbor caps fec crypto core platform" ;;
-    control)   echo "control mutable immutable grid gbs store http tls cbor caps fec crypto core platform" ;;
-    daemon|cli) echo "$1 control mutable immutable grid gbs store http tls cbor caps fec crypto core platform" ;;
+    dirnode)   echo "dirnode mutable immutable grid gbs store http tls cbor caps fec crypto core platform" ;;
+    control)   echo "control dirnode mutable immutable grid gbs store http tls cbor caps fec crypto core platform" ;;
+    daemon|cli) echo "$1 control dirnode mutable immutable grid gbs store http tls cbor caps fec crypto core platform" ;;
     *) echo "" ;;
   esac
 }

@@ -13,20 +13,30 @@ struct Prefix {
   std::string_view text;
   CapKind kind;
   MutableFormat format;
+  bool directory = false;
 };
 
 // Longest first where one prefix begins another ("URI:SSK-RO:" vs "URI:SSK:"
 // cannot collide because of the colon, but keep the table obvious).
 constexpr Prefix kPrefixes[] = {
-    {"URI:LIT:", CapKind::kLiteral, MutableFormat::kSdmf},
-    {"URI:CHK:", CapKind::kChk, MutableFormat::kSdmf},
-    {"URI:CHK-Verifier:", CapKind::kChkVerifier, MutableFormat::kSdmf},
-    {"URI:SSK:", CapKind::kMutableWrite, MutableFormat::kSdmf},
-    {"URI:SSK-RO:", CapKind::kMutableRead, MutableFormat::kSdmf},
-    {"URI:SSK-Verifier:", CapKind::kMutableVerifier, MutableFormat::kSdmf},
-    {"URI:MDMF:", CapKind::kMutableWrite, MutableFormat::kMdmf},
-    {"URI:MDMF-RO:", CapKind::kMutableRead, MutableFormat::kMdmf},
-    {"URI:MDMF-Verifier:", CapKind::kMutableVerifier, MutableFormat::kMdmf},
+    {"URI:LIT:", CapKind::kLiteral, MutableFormat::kSdmf, false},
+    {"URI:CHK:", CapKind::kChk, MutableFormat::kSdmf, false},
+    {"URI:CHK-Verifier:", CapKind::kChkVerifier, MutableFormat::kSdmf, false},
+    {"URI:SSK:", CapKind::kMutableWrite, MutableFormat::kSdmf, false},
+    {"URI:SSK-RO:", CapKind::kMutableRead, MutableFormat::kSdmf, false},
+    {"URI:SSK-Verifier:", CapKind::kMutableVerifier, MutableFormat::kSdmf, false},
+    {"URI:MDMF:", CapKind::kMutableWrite, MutableFormat::kMdmf, false},
+    {"URI:MDMF-RO:", CapKind::kMutableRead, MutableFormat::kMdmf, false},
+    {"URI:MDMF-Verifier:", CapKind::kMutableVerifier, MutableFormat::kMdmf, false},
+    {"URI:DIR2:", CapKind::kMutableWrite, MutableFormat::kSdmf, true},
+    {"URI:DIR2-RO:", CapKind::kMutableRead, MutableFormat::kSdmf, true},
+    {"URI:DIR2-Verifier:", CapKind::kMutableVerifier, MutableFormat::kSdmf, true},
+    {"URI:DIR2-MDMF:", CapKind::kMutableWrite, MutableFormat::kMdmf, true},
+    {"URI:DIR2-MDMF-RO:", CapKind::kMutableRead, MutableFormat::kMdmf, true},
+    {"URI:DIR2-MDMF-Verifier:", CapKind::kMutableVerifier, MutableFormat::kMdmf, true},
+    {"URI:DIR2-CHK:", CapKind::kChk, MutableFormat::kSdmf, true},
+    {"URI:DIR2-CHK-Verifier:", CapKind::kChkVerifier, MutableFormat::kSdmf, true},
+    {"URI:DIR2-LIT:", CapKind::kLiteral, MutableFormat::kSdmf, true},
 };
 
 std::vector<std::string_view> SplitColons(std::string_view s) {
@@ -106,6 +116,7 @@ Result<Cap> ParseCap(std::string_view text) {
     Cap cap;
     cap.kind = p.kind;
     cap.format = p.format;
+    cap.directory = p.directory;
     std::string_view rest = text.substr(p.text.size());
     Status st;
     if (p.kind == CapKind::kLiteral) {
@@ -123,11 +134,25 @@ Result<Cap> ParseCap(std::string_view text) {
   std::size_t shown = text.size() < 24 ? text.size() : 24;
   return Status::BadCap("not a capability this node knows: \"" + std::string(text.substr(0, shown)) +
                         (shown < text.size() ? "...\"" : "\"") +
-                        " (expected URI:LIT:, URI:CHK:, URI:SSK:, URI:MDMF: or their -RO/-Verifier forms)");
+                        " (expected URI:LIT:, URI:CHK:, URI:SSK:, URI:MDMF:, URI:DIR2...: or their -RO/-Verifier forms)");
 }
 
 std::string FormatCap(const Cap& cap) {
   const bool mdmf = cap.format == MutableFormat::kMdmf;
+  if (cap.directory) {
+    Cap file = cap;
+    file.directory = false;
+    std::string inner = FormatCap(file);
+    // "URI:SSK:x" -> "URI:DIR2:x": the prefix is the one of the table row
+    // with the same kind and format.
+    for (const Prefix& p : kPrefixes) {
+      if (!p.directory || p.kind != cap.kind || (cap.is_mutable() && p.format != cap.format)) continue;
+      for (const Prefix& f : kPrefixes) {
+        if (!f.directory && f.kind == p.kind && f.format == p.format) return std::string(p.text) + inner.substr(f.text.size());
+      }
+    }
+    return inner;
+  }
   switch (cap.kind) {
     case CapKind::kLiteral:
       return "URI:LIT:" + Base32Encode(cap.literal);
@@ -148,6 +173,11 @@ std::string FormatCap(const Cap& cap) {
 }
 
 std::string CapKindName(const Cap& cap) {
+  if (cap.directory) {
+    Cap file = cap;
+    file.directory = false;
+    return "dir-" + CapKindName(file);
+  }
   std::string fmt = cap.format == MutableFormat::kMdmf ? "mdmf" : "sdmf";
   switch (cap.kind) {
     case CapKind::kLiteral: return "literal";

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/debug_fec.h"
+#include "cli/dirs.h"
 #include "cli/output.h"
 
 namespace cairn::cli {
@@ -22,25 +23,35 @@ namespace {
 // that many leading words.
 const Command kCommands[] = {
     {"alias", AliasMain, "alias add NAME CAP|rename OLD NEW|remove NAME|list|get NAME", "names for caps"},
+    {"alias create", AliasCreateMain, "alias create NAME", "make a new directory and name it"},
     {"check", CheckMain, "check CAP|ALIAS [--verify] [--repair] [--add-lease] [--async]",
      "check, verify, repair a file and renew its leases (docs/check.md)"},
+    {"cp", CpMain, "cp [-r] SRC DST", "copy files and trees between local disk and the grid"},
     {"debug chk-cap", DebugChkCapMain, "debug chk-cap --convergence B64 [-k K] [-n N] [--segment-size S]",
      "the immutable cap Tahoe-LAFS gives stdin's data (no upload)"},
+    {"debug dirnode", DebugDirnodeMain, "debug dirnode CAP < BODY", "list a directory body as Tahoe-LAFS's t=json (no grid)"},
     {"debug fec", DebugFecMain, kDebugFecUsage, kDebugFecSummary},
     {"debug parse-cap", DebugParseCapMain, "debug parse-cap CAP", "show what a capability string holds"},
     {"debug ssk-cap", DebugSskCapMain, "debug ssk-cap --key KEY.pem [--format sdmf|mdmf]",
      "the mutable write cap Tahoe-LAFS gives an RSA key"},
+    {"get", GetPathMain, "get ALIAS:path [-o FILE]", "download the file a directory path names"},
     {"get", GetMain, "get CAP [-o FILE]", "download an immutable file (verified) from the grid"},
     {"image", ImageMain, "image keygen|sign|verify IMAGE --pubkey KEY [--board B] [--root DIR]", "the signed board image (docs/boards.md)"},
     {"init", InitMain, "init DIR [--port P] [--nickname N] [--board NAME]", "create a node directory"},
+    {"ln", LnMain, "ln FROM TO", "link a cap or path at another path"},
+    {"ls", LsMain, "ls [-l] [--json] [ALIAS:path]", "list a directory"},
     {"metrics", MetricsMain, "metrics", "print the node's metrics (OpenMetrics text)"},
+    {"mkdir", MkdirMain, "mkdir [ALIAS:path]", "make a new directory (linked at the path)"},
     {"mutable", MutableMain, "mutable create|put|get ...", "SDMF mutable files (docs/mutable.md)"},
     {"mutable create", MutableCreateMain, "mutable create [FILE|-] [--alias NAME]",
      "create a mutable (SDMF) file; prints its write cap"},
     {"mutable get", MutableGetMain, "mutable get CAP|ALIAS [-o FILE]", "read a mutable file (verified)"},
     {"mutable put", MutablePutMain, "mutable put CAP|ALIAS FILE|-", "replace a mutable file's contents"},
+    {"mv", MvMain, "mv FROM TO", "move a link from one path to another"},
     {"nurl", NurlMain, "nurl", "print the node's NURL (offline; it holds the swissnum)"},
+    {"put", PutPathMain, "put FILE ALIAS:path", "upload a file and link it at a directory path"},
     {"put", PutMain, "put FILE [--convergence B64]", "upload a file to the grid as an immutable file; prints its cap"},
+    {"rm", RmMain, "rm ALIAS:path", "unlink a child from its directory"},
     {"servers", ServersMain, "servers add NURL [--nickname N]|remove ID|NICKNAME|list", "the storage servers of this node's grid"},
     {"status", StatusMain, "status", "show the running node's identity, listeners, memory and loop"},
     {"tahoe-entry", TahoeEntryMain, "tahoe-entry", "the servers.yaml entry a Tahoe-LAFS client uses to store here"},

@@ -15,6 +15,7 @@
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
 #include "control/check.h"
+#include "control/dirs.h"
 #include "control/handlers.h"
 #include "control/name_table.h"
 #include "control/tasks.h"
@@ -396,6 +397,7 @@ constexpr Method kMethods[] = {
     {"alias.remove", AliasRemove},
     {"alias.list", AliasList},
     {"alias.get", AliasGet},
+    {"alias.create", AliasCreate},
     {"servers.add", ServersAdd},
     {"servers.remove", ServersRemove},
     {"servers.import", ServersImport},
@@ -406,6 +408,13 @@ constexpr Method kMethods[] = {
     {"mutable.put", MutablePut},
     {"mutable.get", MutableGet},
     {"check", FileCheck},
+    {"dir.mkdir", DirMkdir},
+    {"dir.ls", DirLs},
+    {"dir.ln", DirLn},
+    {"dir.mv", DirMv},
+    {"dir.rm", DirRm},
+    {"dir.put", DirPut},
+    {"dir.get", DirGet},
     {"debug.hold", DebugHold},
     {"debug.digest", DebugDigest},
     {"debug.emit", DebugEmit},

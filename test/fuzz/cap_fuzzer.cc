@@ -1,7 +1,8 @@
 // libFuzzer target: any bytes as a capability string (every kind: LIT, CHK,
-// CHK-Verifier, SSK, SSK-RO, SSK-Verifier and the MDMF forms) and as Tahoe
-// base32. Whatever parses must print to a cap that parses to the same value
-// and prints the same again (for caps without numbers or extension fields,
+// CHK-Verifier, SSK, SSK-RO, SSK-Verifier, the MDMF forms and the URI:DIR2*
+// directory forms) and as Tahoe base32. Whatever parses must print to a
+// cap that parses to the same value and prints the same again (for caps
+// without numbers or extension fields,
 // print back exactly as written); its read cap, verify cap and storage index
 // must be consistent with its kind. Base32 that decodes must encode back to
 // the same text. Single-threaded.
@@ -20,7 +21,7 @@ using cairn::caps::CapKind;
 
 bool Same(const Cap& a, const Cap& b) {
   return a.kind == b.kind && a.format == b.format && a.key == b.key && a.digest == b.digest && a.k == b.k &&
-         a.n == b.n && a.size == b.size && a.literal == b.literal;
+         a.n == b.n && a.size == b.size && a.literal == b.literal && a.directory == b.directory;
 }
 
 // A cap's printed form parses back to it and prints the same again.

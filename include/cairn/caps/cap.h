@@ -7,6 +7,13 @@
 //   URI:SSK-RO:<readkey>:<fingerprint>         (read)
 //   URI:SSK-Verifier:<si>:<fingerprint>        (verify)
 //   URI:MDMF:…, URI:MDMF-RO:…, URI:MDMF-Verifier:…  the same fields for MDMF
+// and the directory caps (tahoe-dirnodes.md A.1), each the cap of the file
+// that holds the directory's body under another prefix, every other
+// character the same:
+//   URI:DIR2:  URI:DIR2-RO:  URI:DIR2-Verifier:            (SSK)
+//   URI:DIR2-MDMF:  URI:DIR2-MDMF-RO:  URI:DIR2-MDMF-Verifier:  (MDMF)
+//   URI:DIR2-CHK:  URI:DIR2-CHK-Verifier:                  (CHK, immutable)
+//   URI:DIR2-LIT:                                          (LIT, immutable)
 // Every field is Tahoe base32. Pure functions: any thread.
 #pragma once
 
@@ -44,6 +51,9 @@ struct Cap {
   std::uint32_t n = 0;  // CHK: shares in total (k..256)
   std::uint64_t size = 0;  // CHK: file size in bytes
   std::string literal;  // LIT: the file itself
+  // A directory cap: the same fields, printed with the URI:DIR2 prefix of
+  // its kind. The file cap of its body is the same Cap with this false.
+  bool directory = false;
 
   bool is_mutable() const;
   // A cap that cannot write (read and verify caps, CHK, LIT).
@@ -56,7 +66,8 @@ struct Cap {
 Result<Cap> ParseCap(std::string_view text);
 std::string FormatCap(const Cap& cap);
 
-// "literal", "chk", "chk-verifier", "sdmf-write", "mdmf-read", ...
+// "literal", "chk", "chk-verifier", "sdmf-write", "mdmf-read", ...; a
+// directory's kind begins with "dir-" ("dir-sdmf-write", "dir-chk").
 std::string CapKindName(const Cap& cap);
 
 // The read cap of a write cap (writekey -> readkey); any other cap that can

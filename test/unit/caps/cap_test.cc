@@ -98,3 +98,45 @@ TEST(Keys, SegmentSizeFollowsTahoe) {
 
 }  // namespace
 }  // namespace cairn::caps
+
+namespace cairn::caps {
+namespace {
+
+// Directory caps (tahoe-dirnodes.md A.1): the file cap's fields under a
+// URI:DIR2 prefix; read and verify caps keep the directory prefix.
+TEST(Cap, DirectoryCapsWrapTheirFileCaps) {
+  struct {
+    std::string dir, file, kind;
+  } cases[] = {
+      {"URI:DIR2:" + kKey + ":" + kHash, "URI:SSK:" + kKey + ":" + kHash, "dir-sdmf-write"},
+      {"URI:DIR2-RO:" + kKey + ":" + kHash, "URI:SSK-RO:" + kKey + ":" + kHash, "dir-sdmf-read"},
+      {"URI:DIR2-Verifier:" + kKey + ":" + kHash, "URI:SSK-Verifier:" + kKey + ":" + kHash, "dir-sdmf-verifier"},
+      {"URI:DIR2-MDMF:" + kKey + ":" + kHash, "URI:MDMF:" + kKey + ":" + kHash, "dir-mdmf-write"},
+      {"URI:DIR2-MDMF-RO:" + kKey + ":" + kHash, "URI:MDMF-RO:" + kKey + ":" + kHash, "dir-mdmf-read"},
+      {"URI:DIR2-MDMF-Verifier:" + kKey + ":" + kHash, "URI:MDMF-Verifier:" + kKey + ":" + kHash, "dir-mdmf-verifier"},
+      {"URI:DIR2-CHK:" + kKey + ":" + kHash + ":1:1:984", "URI:CHK:" + kKey + ":" + kHash + ":1:1:984", "dir-chk"},
+      {"URI:DIR2-CHK-Verifier:" + kKey + ":" + kHash + ":3:10:9", "URI:CHK-Verifier:" + kKey + ":" + kHash + ":3:10:9",
+       "dir-chk-verifier"},
+      {"URI:DIR2-LIT:", "URI:LIT:", "dir-literal"},
+      {"URI:DIR2-LIT:nbswy3dp", "URI:LIT:nbswy3dp", "dir-literal"},
+  };
+  for (const auto& c : cases) {
+    auto cap = ParseCap(c.dir);
+    ASSERT_TRUE(cap.ok()) << c.dir << ": " << cap.status().ToString();
+    EXPECT_TRUE(cap->directory);
+    EXPECT_EQ(CapKindName(*cap), c.kind);
+    EXPECT_EQ(FormatCap(*cap), c.dir);
+    Cap file = *cap;
+    file.directory = false;
+    EXPECT_EQ(FormatCap(file), c.file);
+    EXPECT_FALSE(ParseCap(c.file)->directory);
+  }
+  auto rw = ParseCap("URI:DIR2:" + kKey + ":" + kHash);
+  EXPECT_EQ(FormatCap(*ToReadCap(*rw)).rfind("URI:DIR2-RO:", 0), 0u);
+  EXPECT_EQ(FormatCap(*ToVerifyCap(*rw)).rfind("URI:DIR2-Verifier:", 0), 0u);
+  EXPECT_EQ(ToVerifyCap(*ParseCap("URI:DIR2-LIT:")).status().code(), Code::kBadCap);
+  EXPECT_EQ(ParseCap("URI:DIR2-FOO:abc").status().code(), Code::kBadCap);
+}
+
+}  // namespace
+}  // namespace cairn::caps
