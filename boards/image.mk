@@ -101,5 +101,5 @@ endif
 ifneq ($(BOARD_QEMU_SYSTEM),)
 	$(Q)$(DEBIAN_PYTHON) test/image/boot_test.py --image-dir $(IMAGE_DIR) --board $(BOARD) \
 	  --version $(IMAGE_VERSION) --tool $(IMAGE_TOOL) --qemu '$(BOARD_QEMU_SYSTEM)' \
-	  --key $(or $(IMAGE_KEY),$(IMAGE_DIR)/dev-key.pem)
+	  --key $(or $(IMAGE_KEY),$(IMAGE_DIR)/dev-key.pem) $(if $(IMAGE_QEMU_BIOS),--bios $(IMAGE_QEMU_BIOS))
 endif

@@ -14,6 +14,11 @@
 # The boot partition is what the board's boot firmware reads:
 #   --firmware none  (qemu-arm64) the kernel, initramfs and cmdline.txt, which
 #                    the test hands to qemu (-kernel, -initrd, -append);
+#   --firmware efi   (qemu-arm64 with UEFI firmware) also systemd-boot
+#                    (Debian's systemd-boot-efi) as the removable-media loader
+#                    EFI/BOOT/BOOTAA64.EFI, with loader/loader.conf and a
+#                    loader/entries/cairn.conf entry naming the kernel, the
+#                    initramfs and the command line;
 #   --firmware rpi4  also Debian's Raspberry Pi GPU firmware (raspi-firmware,
 #                    from Debian's non-free-firmware component, fetched with a
 #                    private apt sources list and state under DEBS/apt: the
@@ -24,7 +29,7 @@
 #
 # Usage: make_disk.sh --board B --version V --bin DIR --tool CAIRN --out DIR
 #                     --arch ARCH --triplet T --modules 'M ...' [--key KEY.pem]
-#                     [--firmware none|rpi4] [--console TTY] [--watchdog-module M]
+#                     [--firmware none|efi|rpi4] [--console TTY] [--watchdog-module M]
 #                     [--boot-mb N] [--slot-mb N] [--data-mb N] [--cmdline-extra WORDS]
 #                     [--debs DIR]
 # DIR/cairn-V-B.img       the disk image, and .img.xz, its compressed copy
@@ -67,7 +72,7 @@ done
 for v in board version bin tool out arch triplet modules; do
   eval "test -n \"\$$v\"" || { echo "make_disk.sh: --$v is required" >&2; exit 2; }
 done
-case "$firmware" in none|rpi4) ;; *) echo "make_disk.sh: --firmware must be none or rpi4" >&2; exit 2 ;; esac
+case "$firmware" in none|efi|rpi4) ;; *) echo "make_disk.sh: --firmware must be none, efi or rpi4" >&2; exit 2 ;; esac
 for t in readelf depmod mksquashfs cpio mkfs.vfat mcopy sfdisk xz; do
   command -v $t >/dev/null || { echo "make_disk.sh: $t missing (make image installs it)" >&2; exit 1; }
 done
@@ -100,6 +105,7 @@ kpkg=$(apt-cache depends "linux-image-$arch:$arch" | sed -n 's/^ *Depends: \(lin
 libs="libc6 libgcc-s1 libstdc++6 libuv1 liblmdb0 libmbedtls14 libmbedx509-1 libmbedcrypto7 libcjson1 \
 libext2fs2 libcom-err2 libblkid1 libuuid1 libss2"
 pkgs="$kpkg busybox-static e2fsprogs $libs"
+[ "$firmware" = efi ] && pkgs="$pkgs systemd-boot-efi"
 # The newest downloaded .deb of package $1 for the board (or architecture all).
 deb_of() { ls "$debs/${1}_"*"_$arch.deb" "$debs/${1}_"*"_all.deb" 2>/dev/null | tail -1; }
 quiet_apt() { grep -v -e unsandboxed -e '^Get:' -e '^Fetched' -e '^Reading' || true; }
@@ -259,6 +265,20 @@ for s in a b; do
   m "$out/$name.manifest" "::/cairn/slot-$s.manifest"
   m "$out/$name.sig" "::/cairn/slot-$s.sig"
 done
+if [ "$firmware" = efi ]; then
+  # systemd-boot, started by the UEFI firmware from the removable-media path
+  # (no boot variables needed), boots the one entry at once.
+  efi=$work/pkg/usr/lib/systemd/boot/efi/systemd-boot$([ "$arch" = arm64 ] && echo aa64 || echo "$arch").efi
+  [ -e "$efi" ] || { echo "make_disk.sh: no $efi in systemd-boot-efi" >&2; exit 1; }
+  loader_name=BOOT$([ "$arch" = arm64 ] && echo AA64 || echo "$arch").EFI
+  for d in EFI EFI/BOOT loader loader/entries; do MTOOLS_SKIP_CHECK=1 mmd -i "$bootimg" "::/$d"; done
+  m "$efi" "::/EFI/BOOT/$loader_name"
+  printf 'default cairn.conf\ntimeout 0\n' > "$work/loader.conf"
+  printf 'title cairn %s (%s)\nlinux /vmlinuz\ninitrd /initrd.img\noptions %s\n' "$version" "$board" "$cmdline" \
+    > "$work/cairn.conf"
+  m "$work/loader.conf" ::/loader/loader.conf
+  m "$work/cairn.conf" ::/loader/entries/cairn.conf
+fi
 if [ "$firmware" = rpi4 ]; then
   # The Raspberry Pi 4's GPU firmware (start4*.elf with its fixup4*.dat; the
   # variants are picked by config.txt settings such as gpu_mem), the licence

@@ -127,7 +127,7 @@ def main():
     ap.add_argument("--tool", required=True, help="the host's cairn (image verify)")
     ap.add_argument("--key", required=True, help="the signing key; KEY.pub next to it is checked against")
     ap.add_argument("--debs", required=True, help="where the build kept the .debs it used")
-    ap.add_argument("--firmware", required=True, choices=("none", "rpi4"))
+    ap.add_argument("--firmware", required=True, choices=("none", "efi", "rpi4"))
     ap.add_argument("--boot-mb", type=int, required=True)
     ap.add_argument("--slot-mb", type=int, required=True)
     ap.add_argument("--modules", required=True, help="the modules the board's initramfs loads")
@@ -242,6 +242,29 @@ def main():
         c.check(not any(w.startswith("root=") for w in words) and not any(w.startswith("init=") for w in words),
                 "cmdline.txt has no root= or init=: the kernel runs the initramfs's /init, which picks the slot")
         c.check(any(w.startswith("console=") for w in words), "cmdline.txt names a console", cmdline_text)
+
+        # --- efi: systemd-boot and its entry ------------------------------------------
+        if a.firmware == "efi":
+            sdeb = [d for d in debs if os.path.basename(d).startswith("systemd-boot-efi_")]
+            c.check(len(sdeb) == 1, "one systemd-boot-efi package", str(sdeb))
+            ssums = package_md5sums(sdeb[0], tmp)
+            loader = os.path.join(bootdir, "EFI/BOOT/BOOTAA64.EFI")
+            c.check(os.path.exists(loader) and md5_file(loader) == ssums.get(
+                "usr/lib/systemd/boot/efi/systemd-bootaa64.efi"),
+                f"EFI/BOOT/BOOTAA64.EFI (the removable-media loader) is {os.path.basename(sdeb[0])}'s systemd-boot")
+            with open(os.path.join(bootdir, "loader/loader.conf")) as f:
+                lconf = f.read().split("\n")
+            c.check("default cairn.conf" in lconf and "timeout 0" in lconf,
+                    "loader/loader.conf: default cairn.conf, timeout 0", str(lconf))
+            entry = {}
+            with open(os.path.join(bootdir, "loader/entries/cairn.conf")) as f:
+                for line in f:
+                    k, _, v = line.rstrip("\n").partition(" ")
+                    entry[k] = v
+            c.check(entry.get("linux", "").lstrip("/") == "vmlinuz" and entry.get("initrd", "").lstrip("/") ==
+                    "initrd.img", "the loader entry boots /vmlinuz with /initrd.img", str(entry))
+            c.check(entry.get("options") == cmdline_text.strip(), "the loader entry's options are cmdline.txt's",
+                    str(entry))
 
         # --- rpi4: the firmware, config.txt, the device tree -----------------------
         if a.firmware == "rpi4":
