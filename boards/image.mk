@@ -10,10 +10,10 @@
 # build/x/image/ (and make says so loudly). Layout and format: docs/boards.md.
 #
 # A board that sets IMAGE_FIRMWARE (what its boot partition holds for the
-# board's boot firmware: none, rpi4) gets a whole bootable disk image instead
-# of the overlay, boards/image/make_disk.sh: build/x/image/cairn-VERSION-x.img
-# (and .img.xz), with two A/B root slots holding cairn-VERSION-x.rootfs
-# (+ .manifest, .sig), the update file.
+# board's boot firmware: none, efi, rpi4) gets a whole bootable disk image
+# instead of the overlay, boards/image/make_disk.sh:
+# build/x/image/cairn-VERSION-x.img (and .img.xz), with two A/B root slots
+# holding cairn-VERSION-x.rootfs (+ .manifest, .sig), the update file.
 #
 #   make image-test BOARD=qemu-arm64|rpi4
 #
