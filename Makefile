@@ -7,9 +7,9 @@
 #   make fuzz         build the libFuzzer targets (clang) in build/$(BOARD)/fuzz/
 #   make deps         install the Debian 12 packages the build and tests need
 #   make check-layers fail if an include points up or sideways in the layer order
-#   make image        the board's signed image: a whole disk image where the board has one (qemu-arm64), else a
-#                     squashfs overlay (IMAGE_KEY=key.pem; docs/boards.md)
-#   make image-test   boot qemu-arm64's disk image under qemu-system: serve, update, roll back (BOARD=qemu-arm64)
+#   make image        the board's signed image: a whole disk image where the board has one (qemu-arm64, rpi4),
+#                     else a squashfs overlay (IMAGE_KEY=key.pem; docs/boards.md)
+#   make image-test   check a disk image (BOARD=rpi4); qemu-arm64: also boot it, update, roll back, hung boot
 #   make soak         the long tests: many kill -9s of the store, the image test
 #   make help         this list
 #
@@ -246,14 +246,16 @@ check-layers:
 
 # Soak: the SIGKILL crash test of test/integration/test_store_crash.py with
 # many more kills than `make test` runs (KILLS=N, default 2000;
-# CAIRN_CRASH_SEED=S repeats a run), then the whole-disk image test under
-# qemu-system (about 4 minutes: too long for make test; docs/boards.md).
+# CAIRN_CRASH_SEED=S repeats a run), then the whole-disk image tests: qemu-arm64's
+# under qemu-system and rpi4's checked without the hardware (together about 8
+# minutes with the image builds: too long for make test; docs/boards.md).
 .PHONY: soak
 soak: deps
 	$(Q)$(MAKE) --no-print-directory MODE=asan build-tests
 	$(Q)CAIRN_CRASH_KILLS=$(or $(KILLS),2000) $(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan \
 	  -k acknowledged_writes_survive integration
 	$(Q)$(MAKE) --no-print-directory BOARD=qemu-arm64 image-test
+	$(Q)$(MAKE) --no-print-directory BOARD=rpi4 image-test
 
 help:
 	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'

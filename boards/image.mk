@@ -9,14 +9,17 @@
 # manifest. Without IMAGE_KEY a throwaway development key is made under
 # build/x/image/ (and make says so loudly). Layout and format: docs/boards.md.
 #
-# A board that sets IMAGE_DISK (the disk's device on the box, /dev/vda) gets
-# a whole bootable disk image instead of the overlay, boards/image/make_disk.sh:
+# A board that sets IMAGE_FIRMWARE (what its boot partition holds for the
+# board's boot firmware: none, efi, rpi4) gets a whole bootable disk image
+# instead of the overlay, boards/image/make_disk.sh:
 # build/x/image/cairn-VERSION-x.img (and .img.xz), with two A/B root slots
 # holding cairn-VERSION-x.rootfs (+ .manifest, .sig), the update file.
 #
-#   make image-test BOARD=qemu-arm64
+#   make image-test BOARD=qemu-arm64|rpi4
 #
-# builds that image and boots it under qemu-system (test/image/boot_test.py).
+# builds that image and checks it without running it (test/image/check_disk.py:
+# partitions, boot files, firmware, initramfs, root slots), then, on a board
+# with BOARD_QEMU_SYSTEM, boots it under qemu-system (test/image/boot_test.py).
 
 # --- the HW_ lines of boards/*.mk become platform/linux/board_io.cc's table ---
 $(GEN)/board_hardware.inc: $(wildcard boards/*.mk)
@@ -27,6 +30,18 @@ $(GEN)/board_hardware.inc: $(wildcard boards/*.mk)
 	done > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/platform/linux/board_io.o: $(GEN)/board_hardware.inc
+
+# GCC 12 at -O2 reports a use-after-free inside std::variant's destructor
+# where Guarded (include/cairn/core/completion.h) wraps a Result completion
+# in src/control/tasks.cc, and so fails every release build (the image's
+# cairnd and the host cairn that signs it). It is GCC 12's known false
+# positive through std::variant; the ASan builds that run the tests see no
+# such access. Until the code avoids it, that one object keeps the warning
+# from failing a release build (a target-specific flag, so the other objects
+# are not rebuilt).
+ifeq ($(MODE),release)
+$(BUILD)/obj/src/control/tasks.o: CXXFLAGS += -Wno-error=use-after-free
+endif
 
 # --- the image ----------------------------------------------------------------
 IMAGE_VERSION := $(shell sed -n 's/.*kVersion\[\] = "\([^"]*\)".*/\1/p' include/cairn/core/version.h)
@@ -40,34 +55,51 @@ IMAGE_TOOL    := build/host/release/cairn
 IMAGE_APT     := squashfs-tools
 BOARD_APT     += $(IMAGE_APT)
 
-ifneq ($(IMAGE_DISK),)
+ifneq ($(IMAGE_FIRMWARE),)
 # Host tools the disk image needs: sfdisk, mkfs.vfat, mtools, cpio, xz, depmod.
 IMAGE_APT     += fdisk dosfstools mtools cpio xz-utils kmod
+# The modules every whole image's initramfs loads after the board's own.
+IMAGE_COMMON_MODULES = crc32c_generic squashfs ext4 vfat nls_cp437 nls_ascii nls_iso8859-1
+IMAGE_BOOT_MB ?= 64
+IMAGE_SLOT_MB ?= 96
+# The downloaded .debs, shared by the boards of one architecture.
+IMAGE_DEBS    := build/debs/$(BOARD_ARCH)
 endif
+# What check_disk.py runs besides Python: fdtget (device-tree-compiler) reads
+# the device tree, openssl checks the root slot's signature.
+IMAGE_TEST_APT := device-tree-compiler openssl
 
 .PHONY: image image-test
 image:
 	$(Q)sh boards/install_deps.sh $(BOARD_APT)
 	$(Q)$(MAKE) --no-print-directory MODE=release all
 	$(Q)$(MAKE) --no-print-directory BOARD=host MODE=release $(IMAGE_TOOL)
-ifeq ($(IMAGE_DISK),)
+ifeq ($(IMAGE_FIRMWARE),)
 	$(Q)sh boards/make_image.sh --board $(BOARD) --version $(IMAGE_VERSION) --bin build/$(BOARD)/release \
 	  --tool $(IMAGE_TOOL) --out $(IMAGE_DIR) $(if $(IMAGE_KEY),--key $(IMAGE_KEY))
 else
 	$(Q)sh boards/image/make_disk.sh --board $(BOARD) --version $(IMAGE_VERSION) --bin build/$(BOARD)/release \
 	  --tool $(IMAGE_TOOL) --out $(IMAGE_DIR) $(if $(IMAGE_KEY),--key $(IMAGE_KEY)) --arch $(BOARD_ARCH) \
-	  --triplet $(BOARD_TRIPLET) --dev $(IMAGE_DISK) --part-prefix '$(IMAGE_PART_PREFIX)' \
-	  --cmdline-extra '$(IMAGE_CMDLINE)'
+	  --triplet $(BOARD_TRIPLET) --firmware $(IMAGE_FIRMWARE) --console '$(IMAGE_CONSOLE)' \
+	  --modules '$(IMAGE_MODULES)' --watchdog-module '$(IMAGE_WATCHDOG_MODULE)' --boot-mb $(IMAGE_BOOT_MB) \
+	  --slot-mb $(IMAGE_SLOT_MB) --debs $(IMAGE_DEBS) --cmdline-extra '$(IMAGE_CMDLINE)'
 endif
 
-# Boots the board's disk image under qemu-system and runs the update and
+# Checks the board's disk image without running it, then boots it under
+# qemu-system where the board has a BOARD_QEMU_SYSTEM and runs the update and
 # rollback sequence against it (docs/boards.md: not in `make test`).
 image-test:
-ifeq ($(BOARD_QEMU_SYSTEM),)
-	$(error board $(BOARD) has no BOARD_QEMU_SYSTEM: no image test)
+ifeq ($(IMAGE_FIRMWARE),)
+	$(error board $(BOARD) has no whole disk image (IMAGE_FIRMWARE): no image test)
 endif
-	$(Q)sh boards/install_deps.sh $(BOARD_APT) $(BOARD_QEMU_APT)
+	$(Q)sh boards/install_deps.sh $(BOARD_APT) $(BOARD_QEMU_APT) $(IMAGE_TEST_APT)
 	$(Q)$(MAKE) --no-print-directory image
+	$(Q)$(DEBIAN_PYTHON) test/image/check_disk.py --image-dir $(IMAGE_DIR) --board $(BOARD) \
+	  --version $(IMAGE_VERSION) --tool $(IMAGE_TOOL) --key $(or $(IMAGE_KEY),$(IMAGE_DIR)/dev-key.pem) \
+	  --debs $(IMAGE_DEBS) --firmware $(IMAGE_FIRMWARE) --boot-mb $(IMAGE_BOOT_MB) --slot-mb $(IMAGE_SLOT_MB) \
+	  --modules '$(IMAGE_MODULES) $(IMAGE_WATCHDOG_MODULE)'
+ifneq ($(BOARD_QEMU_SYSTEM),)
 	$(Q)$(DEBIAN_PYTHON) test/image/boot_test.py --image-dir $(IMAGE_DIR) --board $(BOARD) \
 	  --version $(IMAGE_VERSION) --tool $(IMAGE_TOOL) --qemu '$(BOARD_QEMU_SYSTEM)' \
-	  --key $(or $(IMAGE_KEY),$(IMAGE_DIR)/dev-key.pem)
+	  --key $(or $(IMAGE_KEY),$(IMAGE_DIR)/dev-key.pem) $(if $(IMAGE_QEMU_BIOS),--bios $(IMAGE_QEMU_BIOS))
+endif

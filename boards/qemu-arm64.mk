@@ -16,12 +16,18 @@ LIMIT_threadpool           = 2
 HW_watchdog             =
 HW_led                  =
 
-# The whole disk image (boards/image.mk, docs/boards.md): the disk as the
-# box sees it, its partitions ${IMAGE_DISK}${IMAGE_PART_PREFIX}1..4; and how
-# `make image-test` boots it (qemu's virt machine, TCG).
-IMAGE_DISK          = /dev/vda
-IMAGE_PART_PREFIX   =
+# The whole disk image (boards/image.mk, docs/boards.md): what the boot
+# partition holds for the board's firmware (efi: systemd-boot, which qemu's
+# UEFI firmware starts from the disk), the kernel console, the modules the
+# initramfs loads (virtio for qemu's virt machine) and its watchdog driver;
+# and how `make image-test` boots it (qemu's virt machine, TCG, with Debian's
+# UEFI firmware for it, qemu-efi-aarch64).
+IMAGE_FIRMWARE      = efi
+IMAGE_CONSOLE       = console=ttyAMA0
+IMAGE_MODULES       = virtio_pci virtio_mmio virtio_blk virtio_net virtio-rng $(IMAGE_COMMON_MODULES)
+IMAGE_WATCHDOG_MODULE = i6300esb
 BOARD_QEMU_SYSTEM   = qemu-system-aarch64 -M virt -cpu cortex-a53 -m 1024 -device i6300esb
 # The initramfs arms the watchdog (qemu's i6300esb) for 180 s; cairnd pets it.
 IMAGE_CMDLINE       = cairn.watchdog=180
-BOARD_QEMU_APT      = qemu-system-arm
+BOARD_QEMU_APT      = qemu-system-arm qemu-efi-aarch64
+IMAGE_QEMU_BIOS     = /usr/share/qemu-efi-aarch64/QEMU_EFI.fd

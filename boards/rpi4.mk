@@ -19,3 +19,22 @@ LIMIT_tls_prefer_chacha    = 1
 HW_watchdog             = /dev/watchdog
 HW_watchdog_interval_ms = 5000
 HW_led                  = ACT
+
+# The whole disk image (boards/image.mk, docs/boards.md). The boot partition
+# holds Debian's Raspberry Pi firmware, the kernel's bcm2711-rpi-4-b.dtb and a
+# config.txt (128 MiB: room for all the Pi 4 firmware variants and a second
+# kernel). The console is the mini UART on GPIO 14/15 (ttyS1), as Debian's
+# raspi-firmware sets it. The initramfs loads: the SD card's controller
+# (sdhci-iproc) and the fixed and GPIO regulators that power it; the
+# Ethernet (genet) with its PHY (broadcom) and MDIO (mdio-bcm-unimac)
+# drivers; the hardware random number generator (the node makes its keys on
+# the first boot); the watchdog (bcm2835_wdt, for cairnd: its longest
+# timeout, 15 s, is too short to arm it for a whole boot); the LEDs; cpufreq;
+# USB (the VL805 behind PCIe: reset-raspberrypi, xhci-pci; usb-storage, uas).
+IMAGE_FIRMWARE      = rpi4
+IMAGE_BOOT_MB       = 128
+IMAGE_CONSOLE       = console=tty0 console=ttyS1,115200
+IMAGE_MODULES       = fixed gpio-regulator sdhci-iproc iproc-rng200 broadcom mdio-bcm-unimac genet bcm2835_wdt leds-gpio \
+                      raspberrypi-cpufreq cpufreq-dt reset-raspberrypi xhci-pci usb-storage uas $(IMAGE_COMMON_MODULES)
+IMAGE_WATCHDOG_MODULE =
+IMAGE_CMDLINE       =

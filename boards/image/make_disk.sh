@@ -11,16 +11,41 @@
 # libraries cairnd and cairn need. Only host tools run here (readelf, depmod,
 # mksquashfs, cpio, mkfs.vfat, mtools, sfdisk, the host's cairn).
 #
+# The boot partition is what the board's boot firmware reads:
+#   --firmware none  (qemu-arm64) the kernel, initramfs and cmdline.txt, which
+#                    the test hands to qemu (-kernel, -initrd, -append);
+#   --firmware efi   (qemu-arm64 with UEFI firmware) also systemd-boot
+#                    (Debian's systemd-boot-efi) as the removable-media loader
+#                    EFI/BOOT/BOOTAA64.EFI, with loader/loader.conf and a
+#                    loader/entries/cairn.conf entry naming the kernel, the
+#                    initramfs and the command line;
+#   --firmware rpi4  also Debian's Raspberry Pi GPU firmware (raspi-firmware,
+#                    from Debian's non-free-firmware component, fetched with a
+#                    private apt sources list and state under DEBS/apt: the
+#                    machine's apt sources are not changed), the kernel's
+#                    bcm2711-rpi-4-b.dtb and a config.txt naming them.
+# The initramfs finds the disk by its MBR disk identifier (cairn.diskid= on
+# the kernel command line, random per build), whatever the kernel names it.
+#
 # Usage: make_disk.sh --board B --version V --bin DIR --tool CAIRN --out DIR
-#                     --arch ARCH --triplet T --dev DISK [--key KEY.pem]
-#                     [--part-prefix P] [--slot-mb N] [--data-mb N] [--cmdline-extra WORDS]
+#                     --arch ARCH --triplet T --modules 'M ...' [--key KEY.pem]
+#                     [--firmware none|efi|rpi4] [--console TTY] [--watchdog-module M]
+#                     [--boot-mb N] [--slot-mb N] [--data-mb N] [--cmdline-extra WORDS]
+#                     [--debs DIR]
 # DIR/cairn-V-B.img       the disk image, and .img.xz, its compressed copy
 # DIR/cairn-V-B.rootfs    the root slot image (an update), with .manifest, .sig
+# DIR/disk/               the staged parts and packages.txt (the .debs used)
+# --modules: the kernel modules the initramfs loads, in order (a name missing
+# from the kernel package, and not built in, is an error); --watchdog-module:
+# the watchdog driver it loads with heartbeat=N when cairn.watchdog=N.
+# --debs: where downloaded .debs are kept between builds (default DIR/debs;
+# boards of one architecture can share it).
 # Without --key a development key pair DIR/dev-key.pem, .pub is made and used
 # (as make_image.sh does); with it, KEY.pub must lie next to KEY.pem.
 set -eu
 cd "$(dirname "$0")/../.."
-board= version= bin= tool= out= arch= triplet= key= dev= pprefix= slot_mb=96 data_mb=64 boot_mb=64 extra=
+board= version= bin= tool= out= arch= triplet= key= slot_mb=96 data_mb=64 boot_mb=64 extra=
+firmware=none console=ttyAMA0 modules= wdmod= debs=
 while [ $# -gt 0 ]; do
   case "$1" in
     --board) board=$2 ;;
@@ -31,8 +56,12 @@ while [ $# -gt 0 ]; do
     --arch) arch=$2 ;;
     --triplet) triplet=$2 ;;
     --key) key=$2 ;;
-    --dev) dev=$2 ;;
-    --part-prefix) pprefix=$2 ;;
+    --firmware) firmware=$2 ;;
+    --console) console=$2 ;;
+    --modules) modules=$2 ;;
+    --watchdog-module) wdmod=$2 ;;
+    --boot-mb) boot_mb=$2 ;;
+    --debs) debs=$2 ;;
     --slot-mb) slot_mb=$2 ;;
     --data-mb) data_mb=$2 ;;
     --cmdline-extra) extra=$2 ;;
@@ -40,9 +69,10 @@ while [ $# -gt 0 ]; do
   esac
   shift 2
 done
-for v in board version bin tool out arch triplet dev; do
+for v in board version bin tool out arch triplet modules; do
   eval "test -n \"\$$v\"" || { echo "make_disk.sh: --$v is required" >&2; exit 2; }
 done
+case "$firmware" in none|efi|rpi4) ;; *) echo "make_disk.sh: --firmware must be none, efi or rpi4" >&2; exit 2 ;; esac
 for t in readelf depmod mksquashfs cpio mkfs.vfat mcopy sfdisk xz; do
   command -v $t >/dev/null || { echo "make_disk.sh: $t missing (make image installs it)" >&2; exit 1; }
 done
@@ -62,7 +92,7 @@ if [ -z "$key" ]; then
 WARN
 fi
 [ -e "${key%.pem}.pub" ] || { echo "make_disk.sh: ${key%.pem}.pub (the public half of $key) is missing" >&2; exit 1; }
-debs=$out/debs            # the downloaded .debs, kept between builds
+debs=${debs:-$out/debs}   # the downloaded .debs, kept between builds
 mkdir -p "$debs"
 rm -rf "$work"
 mkdir -p "$work/pkg"
@@ -75,15 +105,42 @@ kpkg=$(apt-cache depends "linux-image-$arch:$arch" | sed -n 's/^ *Depends: \(lin
 libs="libc6 libgcc-s1 libstdc++6 libuv1 liblmdb0 libmbedtls14 libmbedx509-1 libmbedcrypto7 libcjson1 \
 libext2fs2 libcom-err2 libblkid1 libuuid1 libss2"
 pkgs="$kpkg busybox-static e2fsprogs $libs"
+[ "$firmware" = efi ] && pkgs="$pkgs systemd-boot-efi"
+# The newest downloaded .deb of package $1 for the board (or architecture all).
+deb_of() { ls "$debs/${1}_"*"_$arch.deb" "$debs/${1}_"*"_all.deb" 2>/dev/null | tail -1; }
+quiet_apt() { grep -v -e unsandboxed -e '^Get:' -e '^Fetched' -e '^Reading' || true; }
 for p in $pkgs; do
-  if ! ls "$debs/${p}_"*"_$arch.deb" >/dev/null 2>&1 && ! ls "$debs/${p}_"*"_all.deb" >/dev/null 2>&1; then
-    (cd "$debs" && apt-get download -q "$p:$arch" 2>&1 | grep -v -e unsandboxed -e '^Get:' -e '^Fetched' || true)
-  fi
-  deb=$(ls "$debs/${p}_"*"_$arch.deb" 2>/dev/null | tail -1)
+  [ -n "$(deb_of "$p")" ] || (cd "$debs" && apt-get download -q "$p:$arch" 2>&1 | quiet_apt)
+  deb=$(deb_of "$p")
   [ -n "$deb" ] || { echo "make_disk.sh: could not download $p:$arch" >&2; exit 1; }
   dpkg-deb -x "$deb" "$work/pkg"
   echo "$(basename "$deb")" >> "$work/packages.txt"
 done
+# Debian 12's non-free-firmware component, for the Raspberry Pi firmware: a
+# private sources list and apt state under $debs/apt, so the machine's apt
+# configuration is neither needed nor changed. IMAGE_DEBIAN_MIRROR overrides
+# the archive.
+apt=$(cd "$debs" && pwd)/apt
+papt() {
+  apt-get -o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts="$apt/none" \
+    -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache" "$@"
+}
+nonfree_download() {
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
+  echo "deb [arch=$arch signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
+    "${IMAGE_DEBIAN_MIRROR:-http://deb.debian.org/debian} bookworm non-free-firmware" > "$apt/sources.list"
+  say "fetching $1 from Debian's non-free-firmware component (private apt sources and state: $apt)"
+  papt -q update 2>&1 | quiet_apt
+  (cd "$debs" && papt -q download "$1" 2>&1 | quiet_apt)
+}
+if [ "$firmware" = rpi4 ]; then
+  [ -n "$(deb_of raspi-firmware)" ] || nonfree_download raspi-firmware
+  deb=$(deb_of raspi-firmware)
+  [ -n "$deb" ] || { echo "make_disk.sh: could not download raspi-firmware" >&2; exit 1; }
+  mkdir -p "$work/fw"
+  dpkg-deb -x "$deb" "$work/fw"
+  echo "$(basename "$deb")" >> "$work/packages.txt"
+fi
 kver=${kpkg#linux-image-}
 say "Debian packages unpacked (not installed): $(tr '\n' ' ' < "$work/packages.txt")"
 
@@ -161,15 +218,18 @@ for a in sh cat echo mkdir mount umount sleep sed grep mv rm sync switch_root mo
 done
 ln "$ird/bin/busybox" "$ird/sbin/modprobe"
 install -m 0755 boards/image/initramfs-init "$ird/init"
-# The modules the boot needs, and what they depend on (depmod reads them here
-# as data; none is run). virtio for qemu's virt machine; sdhci/mmc for rpi4.
-want="virtio_pci virtio_mmio virtio_blk virtio_net virtio-rng crc32c_generic squashfs ext4 vfat nls_cp437 nls_ascii nls_iso8859-1
-i6300esb sdhci-iproc mmc_block bcm2835_wdt"
+# The board's modules (--modules, then the watchdog driver) and what they
+# depend on (depmod reads them here as data; none is run). A module the
+# kernel has built in needs no file; one that is neither is an error.
 depmod -b "$work/pkg" "$kver"
 mods=
-for m in $want; do
+for m in $modules $wdmod; do
   f=$(find "$kmods/kernel" -name "$m.ko" | head -1)
-  [ -n "$f" ] || continue
+  if [ -z "$f" ]; then
+    grep -q "/$m.ko\$" "$kmods/modules.builtin" ||
+      { echo "make_disk.sh: module $m is neither in $kpkg nor built into it" >&2; exit 1; }
+    continue
+  fi
   rel=${f#"$kmods"/}
   mods="$mods $rel $(grep "^$rel:" "$kmods/modules.dep" | cut -d: -f2)"
 done
@@ -177,6 +237,8 @@ for rel in $mods; do
   mkdir -p "$ird/lib/modules/$kver/$(dirname "$rel")"
   cp "$kmods/$rel" "$ird/lib/modules/$kver/$rel"
 done
+mkdir -p "$ird/etc"
+printf 'modules="%s"\nwatchdog_module="%s"\n' "$(echo $modules)" "$wdmod" > "$ird/etc/cairn-boot.conf"
 cp "$kmods/modules.order" "$kmods/modules.builtin" "$kmods/modules.builtin.modinfo" "$ird/lib/modules/$kver/"
 depmod -b "$ird" "$kver"
 (cd "$ird" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$work/initrd.img"
@@ -184,7 +246,10 @@ say "initramfs: $(stat -c %s "$work/initrd.img") bytes, kernel $kver, modules:$(
 
 # --- the boot partition (FAT: what the rpi4 firmware and an owner can read) -----
 bootimg=$work/boot.vfat
-cmdline="console=ttyAMA0 panic=5 rootwait cairn.disk=$dev cairn.part=$pprefix${extra:+ $extra}"
+# The disk identifier the initramfs looks for: random, never 0.
+diskid=00000000
+while [ "$diskid" = 00000000 ]; do diskid=$(od -An -tx4 -N4 /dev/urandom | tr -d ' \n'); done
+cmdline="$console panic=5 cairn.diskid=$diskid${extra:+ $extra}"
 rm -f "$bootimg"
 mkfs.vfat -C -n CAIRNBOOT "$bootimg" $((boot_mb * 1024)) >/dev/null
 printf '%s\n' "$cmdline" > "$work/cmdline.txt"
@@ -200,6 +265,47 @@ for s in a b; do
   m "$out/$name.manifest" "::/cairn/slot-$s.manifest"
   m "$out/$name.sig" "::/cairn/slot-$s.sig"
 done
+if [ "$firmware" = efi ]; then
+  # systemd-boot, started by the UEFI firmware from the removable-media path
+  # (no boot variables needed), boots the one entry at once.
+  efi=$work/pkg/usr/lib/systemd/boot/efi/systemd-boot$([ "$arch" = arm64 ] && echo aa64 || echo "$arch").efi
+  [ -e "$efi" ] || { echo "make_disk.sh: no $efi in systemd-boot-efi" >&2; exit 1; }
+  loader_name=BOOT$([ "$arch" = arm64 ] && echo AA64 || echo "$arch").EFI
+  for d in EFI EFI/BOOT loader loader/entries; do MTOOLS_SKIP_CHECK=1 mmd -i "$bootimg" "::/$d"; done
+  m "$efi" "::/EFI/BOOT/$loader_name"
+  printf 'default cairn.conf\ntimeout 0\n' > "$work/loader.conf"
+  printf 'title cairn %s (%s)\nlinux /vmlinuz\ninitrd /initrd.img\noptions %s\n' "$version" "$board" "$cmdline" \
+    > "$work/cairn.conf"
+  m "$work/loader.conf" ::/loader/loader.conf
+  m "$work/cairn.conf" ::/loader/entries/cairn.conf
+fi
+if [ "$firmware" = rpi4 ]; then
+  # The Raspberry Pi 4's GPU firmware (start4*.elf with its fixup4*.dat; the
+  # variants are picked by config.txt settings such as gpu_mem), the licence
+  # it comes under, the kernel's device tree for the Pi 4 model B, and the
+  # config.txt that names them, with the settings Debian's raspi-firmware
+  # writes for an arm64 kernel.
+  for f in "$work/fw/usr/lib/raspi-firmware/"start4*.elf "$work/fw/usr/lib/raspi-firmware/"fixup4*.dat; do
+    m "$f" "::/$(basename "$f")"
+  done
+  m "$work/fw/usr/share/doc/raspi-firmware/copyright" ::/raspi-firmware.copyright
+  dtb=$work/pkg/usr/lib/linux-image-$kver/broadcom/bcm2711-rpi-4-b.dtb
+  [ -e "$dtb" ] || { echo "make_disk.sh: $kpkg has no broadcom/bcm2711-rpi-4-b.dtb" >&2; exit 1; }
+  m "$dtb" ::/bcm2711-rpi-4-b.dtb
+  cat > "$work/config.txt" <<CONFIG
+# The Raspberry Pi 4's boot configuration (cairn's make_disk.sh writes it).
+# The GPU firmware reads it, switches the CPU to 64 bits and starts the
+# kernel with the initramfs and the device tree named here; the kernel
+# command line is cmdline.txt. The root slot is picked by the initramfs.
+arm_64bit=1
+enable_uart=1
+upstream_kernel=1
+kernel=vmlinuz
+initramfs initrd.img followkernel
+device_tree=bcm2711-rpi-4-b.dtb
+CONFIG
+  m "$work/config.txt" ::/config.txt
+fi
 
 # --- the disk ----------------------------------------------------------------
 # MBR: 1 boot (FAT32 LBA), 2 root A, 3 root B, 4 data. 1 MiB aligned.
@@ -209,6 +315,7 @@ total_mb=$((1 + boot_mb + 2 * slot_mb + data_mb))
 truncate -s "${total_mb}M" "$img"
 sfdisk -q "$img" >/dev/null <<EOF
 label: dos
+label-id: 0x$diskid
 start=1MiB, size=${boot_mb}MiB, type=c, bootable
 size=${slot_mb}MiB, type=83
 size=${slot_mb}MiB, type=83
@@ -219,4 +326,4 @@ put "$bootimg" 1
 put "$rootfs" $((1 + boot_mb))
 put "$rootfs" $((1 + boot_mb + slot_mb))
 xz -T2 -3 -k "$img"
-say "disk $img: $total_mb MiB (boot $boot_mb, slots 2 x $slot_mb, data $data_mb, formatted on first boot); $img.xz: $(stat -c %s "$img.xz") bytes"
+say "disk $img: $total_mb MiB, identifier $diskid (boot $boot_mb, slots 2 x $slot_mb, data $data_mb, formatted on first boot); $img.xz: $(stat -c %s "$img.xz") bytes"

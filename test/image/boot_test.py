@@ -1,10 +1,12 @@
 """Boots a board's whole disk image under qemu-system and checks it serves,
 updates into the other root slot and rolls back by itself (`make image-test`).
 
-The kernel, initramfs and command line are read out of the image's own boot
-partition (mtools) and given to qemu with -kernel/-initrd/-append: qemu's
-virt machine has no firmware that reads the FAT partition here. The disk is
-a private sparse copy of the image. Networking is qemu's user mode, with the
+With --bios (qemu-arm64: Debian's UEFI firmware for qemu) qemu boots the
+disk itself: the firmware starts systemd-boot from the boot partition, which
+starts the kernel and initramfs its entry names. Without it, the kernel,
+initramfs and command line are read out of the image's own boot partition
+(mtools) and given to qemu with -kernel/-initrd/-append. The disk is a
+private sparse copy of the image. Networking is qemu's user mode, with the
 guest's storage port forwarded to 127.0.0.1 only; the guest fetches updates
 from a web server on the host's 127.0.0.1 (10.0.2.2 inside). The console is
 the guest's serial port on qemu's stdio: the test reads what the box prints
@@ -15,7 +17,12 @@ store a share over GBS from the host with test/pylib/gbs.py and read it
 back; install an update with a new version into slot B and reboot: slot B
 boots, the same node (SPKI hash) serves the same share; install a broken
 update (cairnd exits at once) into slot A and reboot: the trial fails, the
-box reboots and comes back on slot B by itself, share intact.
+box reboots and comes back on slot B by itself, share intact; install an
+update whose init hangs into slot A and reboot: nothing in the box reboots
+it, the watchdog the initramfs armed does (qemu reports the watchdog's
+reset on its QMP socket), and the box comes back on slot B, share intact.
+The test's command line shortens the watchdog to WATCHDOG_S and the health
+limit to HEALTH_S (the image's own: 180 s and 120 s).
 Every process started here ends; the whole run is bounded (--timeout).
 """
 import argparse
@@ -39,6 +46,12 @@ from pylib.gbs import GbsClient, parse_nurl  # noqa: E402
 RENEW, CANCEL, UPLOAD = b"r" * 32, b"c" * 32, b"u" * 32
 SI = "aaaqeayeaudaocajbifqydiob4"   # 16 bytes, base32
 SHARE = os.urandom(1000) + b"cairn image test" * 1000
+# The boot's watchdog and the trial slot's health limit, for this test: the
+# hung boot waits for the first, the broken cairnd for the second. A healthy
+# boot must have cairnd petting the watchdog within WATCHDOG_S (it takes
+# about 10 s here), and a broken one must reboot (HEALTH_S after init
+# starts) before the watchdog fires.
+WATCHDOG_S, HEALTH_S = 75, 30
 
 
 def free_port():
@@ -99,6 +112,47 @@ class Console:
         return int(m.group(2)), m.group(1)
 
 
+class Qmp:
+    """qemu's QMP socket: a reader thread keeps every event qemu sends."""
+
+    def __init__(self, path, proc):
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("qemu's QMP socket did not open")
+                time.sleep(0.1)
+        self.file = self.sock.makefile("rwb")
+        json.loads(self.file.readline())   # the greeting
+        self.file.write(b'{"execute": "qmp_capabilities"}\n')
+        self.file.flush()
+        self.events = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            for line in self.file:
+                msg = json.loads(line)
+                if "event" in msg:
+                    with self.lock:
+                        self.events.append(msg)
+        except (OSError, ValueError):
+            return   # closed at the end of the run
+
+    def seen(self, name):
+        with self.lock:
+            return [e for e in self.events if e["event"] == name]
+
+    def close(self):
+        self.sock.close()
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -108,9 +162,9 @@ def step(what, t0):
     print(f"[{time.monotonic() - t0:7.1f} s] {what}", flush=True)
 
 
-def make_update(tool, key, rootfs, out_dir, version, board, broken=False):
+def make_update(tool, key, rootfs, out_dir, version, board, broken=False, hang=False):
     """A signed root slot image: the built one with a new version, or with a
-    cairnd that exits at once."""
+    cairnd that exits at once (broken), or with an init that hangs (hang)."""
     root = os.path.join(out_dir, f"root-{version}")
     subprocess.run(["unsquashfs", "-q", "-n", "-d", root, rootfs], check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(root, "etc/cairn/release"), "w") as f:
@@ -121,8 +175,16 @@ def make_update(tool, key, rootfs, out_dir, version, board, broken=False):
         with open(cairnd, "w") as f:
             f.write("#!/bin/sh\necho 'cairnd: a deliberately broken update' >&2\nexit 1\n")
         os.chmod(cairnd, 0o755)
+    if hang:
+        init = os.path.join(root, "sbin/init")
+        os.unlink(init)
+        with open(init, "w") as f:
+            f.write("#!/bin/sh\necho 'cairn-test: this init hangs' > /dev/console\n"
+                    "while :; do sleep 3600; done\n")
+        os.chmod(init, 0o755)
     name = os.path.join(out_dir, f"cairn-{version}-{board}.rootfs")
-    subprocess.run(["mksquashfs", root, name, "-noappend", "-all-root", "-comp", "xz", "-quiet", "-no-progress"],
+    # gzip, not the build's xz: a third of the time here, and the kernel reads both.
+    subprocess.run(["mksquashfs", root, name, "-noappend", "-all-root", "-comp", "gzip", "-quiet", "-no-progress"],
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([tool, "-q", "image", "sign", name, "--root", root, "--board", board, "--version", version,
                     "--key", key], check=True)
@@ -138,6 +200,8 @@ def main():
     ap.add_argument("--tool", required=True, help="the host's cairn (signs the test updates)")
     ap.add_argument("--key", help="the image's signing key (default: the build's dev-key.pem)")
     ap.add_argument("--qemu", required=True, help="qemu-system command and machine options")
+    ap.add_argument("--bios", help="UEFI firmware to boot the disk's loader with (else qemu is given the "
+                    "boot partition's kernel, initramfs and cmdline.txt)")
     ap.add_argument("--timeout", type=float, default=1800, help="the whole run's limit, seconds")
     ap.add_argument("--boot-timeout", type=float, default=420)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -147,6 +211,7 @@ def main():
     name = f"cairn-{a.version}-{a.board}"
     tmp = tempfile.mkdtemp(prefix="cairn-image-test-", dir="/tmp")
     proc = None
+    qmp = None
     httpd = None
     ok = False
     # The whole run's bound: SIGALRM ends it (and finally: ends qemu).
@@ -162,22 +227,43 @@ def main():
         # The "SD card" is larger than the image: the first boot grows the
         # data partition to its end (the node keeps 1 GiB free by default).
         os.truncate(disk, a.disk_mb << 20)
-        boot = {}
-        for f in ("vmlinuz", "initrd.img", "cmdline.txt"):
-            boot[f] = os.path.join(tmp, f)
-            subprocess.run(["mcopy", "-n", "-i", disk + "@@1M", "::/" + f, boot[f]], check=True,
-                           env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
-        with open(boot["cmdline.txt"]) as f:
-            cmdline = f.read().strip() + " cairn.health=60"
+        mtools_env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+        test_words = f" cairn.health={HEALTH_S} cairn.watchdog={WATCHDOG_S}"
+        if a.bios:
+            # UEFI firmware starts the loader on the boot partition; the test's
+            # words go into the loader entry's options line of this copy.
+            entry = os.path.join(tmp, "cairn.conf")
+            subprocess.run(["mcopy", "-n", "-i", disk + "@@1M", "::/loader/entries/cairn.conf", entry],
+                           check=True, env=mtools_env)
+            with open(entry) as f:
+                text = f.read()
+            m = re.search(r"^options (.*)$", text, re.M)
+            assert m, text
+            cmdline = m.group(1).strip() + test_words
+            with open(entry, "w") as f:
+                f.write(text[:m.start()] + "options " + cmdline + text[m.end():])
+            subprocess.run(["mcopy", "-o", "-i", disk + "@@1M", entry, "::/loader/entries/cairn.conf"],
+                           check=True, env=mtools_env)
+            boot_args = ["-bios", a.bios]
+        else:
+            boot = {}
+            for f in ("vmlinuz", "initrd.img", "cmdline.txt"):
+                boot[f] = os.path.join(tmp, f)
+                subprocess.run(["mcopy", "-n", "-i", disk + "@@1M", "::/" + f, boot[f]], check=True,
+                               env=mtools_env)
+            with open(boot["cmdline.txt"]) as f:
+                cmdline = f.read().strip() + test_words
+            boot_args = ["-kernel", boot["vmlinuz"], "-initrd", boot["initrd.img"], "-append", cmdline]
 
         # The update server: the guest reaches the host's 127.0.0.1 as 10.0.2.2.
         updates = os.path.join(tmp, "updates")
         os.makedirs(updates)
         key = a.key or os.path.join(a.image_dir, "dev-key.pem")
         rootfs = os.path.join(a.image_dir, name + ".rootfs")
-        v2, v3 = a.version + "+update", a.version + "+broken"
+        v2, v3, v4 = a.version + "+update", a.version + "+broken", a.version + "+hangs"
         good = make_update(a.tool, key, rootfs, updates, v2, a.board)
         broken = make_update(a.tool, key, rootfs, updates, v3, a.board, broken=True)
+        hangs = make_update(a.tool, key, rootfs, updates, v4, a.board, hang=True)
         handler = functools.partial(QuietHandler, directory=updates)
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -186,14 +272,16 @@ def main():
 
         cmd = a.qemu.split() + [
             "-smp", "2", "-nographic", "-monitor", "none", "-serial", "stdio", "-no-user-config", "-nodefaults",
-            "-kernel", boot["vmlinuz"], "-initrd", boot["initrd.img"], "-append", cmdline,
+            *boot_args,
             "-drive", f"file={disk},format=raw,if=none,id=disk0", "-device", "virtio-blk-pci,drive=disk0",
             "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{gbs_port}-:3456",
-            "-device", "virtio-net-pci,netdev=net0,romfile=", "-device", "virtio-rng-pci"]
+            "-device", "virtio-net-pci,netdev=net0,romfile=", "-device", "virtio-rng-pci",
+            "-action", "watchdog=reset", "-qmp", f"unix:{os.path.join(tmp, 'qmp.sock')},server=on,wait=off"]
         step(f"booting: {' '.join(cmd)}", t0)
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         con = Console(proc, os.path.join(tmp, "console.log"))
+        qmp = Qmp(os.path.join(tmp, "qmp.sock"), proc)
 
         def wait_node(since, what):
             start = time.monotonic()
@@ -267,6 +355,28 @@ def main():
         st = status()
         assert st["booted"] == "b" and st["good"] == "b" and st["try"] == "", st
         step(f"rolled back to slot b ({v2}) by itself, share intact", t0)
+
+        # A hung boot: the trial slot's init never gets anywhere; only the
+        # watchdog the initramfs armed can reset the box.
+        assert not qmp.seen("WATCHDOG"), qmp.events
+        since = install(hangs, "a")
+        con.wait(r"cairn-boot: trying slot a", since, a.boot_timeout)
+        hung = con.wait(r"cairn-test: this init hangs", since, a.boot_timeout)
+        step(f"slot a's init hangs; waiting for the watchdog ({WATCHDOG_S} s)", t0)
+        m = con.wait(r"cairn-boot: slot a did not come up: abandoned, back to slot b", since, a.boot_timeout)
+        between = con.text[since + hung.end():since + m.start()]
+        assert "Kernel panic" not in between and "cairn-init:" not in between, between[-2000:]
+        resets = qmp.seen("WATCHDOG")
+        assert len(resets) == 1 and resets[0]["data"]["action"] == "reset", qmp.events
+        step("the watchdog reset the box (qemu's WATCHDOG event, action reset); slot a abandoned", t0)
+        nurl4 = wait_node(since, "after the hung boot")
+        assert parse_nurl(nurl4)["spki_hash"] == parse_nurl(nurl)["spki_hash"]
+        c = client(nurl4)
+        assert c.read(SI, 0, 0, len(SHARE)) == SHARE
+        c.close()
+        st = status()
+        assert st["booted"] == "b" and st["good"] == "b" and st["try"] == "", st
+        step(f"back on slot b ({v2}) after the watchdog's reset, share intact", t0)
         ok = True
     except BaseException as e:  # noqa: B902 - report, then clean up
         print(f"FAILED: {e!r}", flush=True)
@@ -284,6 +394,8 @@ def main():
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if qmp is not None:
+            qmp.close()
         if httpd is not None:
             httpd.shutdown()
         if a.keep or not ok:
