@@ -31,18 +31,6 @@ $(GEN)/board_hardware.inc: $(wildcard boards/*.mk)
 
 $(BUILD)/obj/platform/linux/board_io.o: $(GEN)/board_hardware.inc
 
-# GCC 12 at -O2 reports a use-after-free inside std::variant's destructor
-# where Guarded (include/cairn/core/completion.h) wraps a Result completion
-# in src/control/tasks.cc, and so fails every release build (the image's
-# cairnd and the host cairn that signs it). It is GCC 12's known false
-# positive through std::variant; the ASan builds that run the tests see no
-# such access. Until the code avoids it, that one object keeps the warning
-# from failing a release build (a target-specific flag, so the other objects
-# are not rebuilt).
-ifeq ($(MODE),release)
-$(BUILD)/obj/src/control/tasks.o: CXXFLAGS += -Wno-error=use-after-free
-endif
-
 # --- the image ----------------------------------------------------------------
 IMAGE_VERSION := $(shell sed -n 's/.*kVersion\[\] = "\([^"]*\)".*/\1/p' include/cairn/core/version.h)
 IMAGE_DIR     := build/$(BOARD)/image
