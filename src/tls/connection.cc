@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "cairn/core/status.h"
+#include "tls/own_records.h"
 
 namespace cairn::tls {
 namespace {
@@ -111,7 +112,7 @@ void Connection::Impl::StepHandshake() {
 // The point the application's data may pass: the handshake finished, and a
 // client's session finishes it only if the server's SPKI hash matched the pin.
 void Connection::Impl::OpenGate() {
-  records = NewSessionRecords(*session);
+  records = NewRecordLayer(*session);
   uv_timer_stop(&timer);
   owner->HandshakeDone(self->shared_from_this());
   ReadPlain();  // application data may have come with the last flight
@@ -229,6 +230,12 @@ void Connection::Impl::ReadPlain() {
   if (!st.ok()) {
     End(st);
   } else if (eof) {
+    // RFC 5246 7.2.1: a close_notify is answered with one, and the
+    // connection ends at once (what was still queued to send is dropped).
+    if (!closing && !handles_closed) {
+      records->SealClose();
+      Flush(WriteDone());
+    }
     End(Status());
   }
 }
@@ -488,6 +495,7 @@ void Connection::Abort(const Status& why) {
 
 std::size_t Connection::queued_write_bytes() const { return impl_->queued + impl_->plain_out_bytes; }
 std::size_t Connection::TEST_undelivered_bytes() const { return impl_->undelivered; }
+const char* Connection::TEST_record_layer() const { return impl_->records ? impl_->records->name() : ""; }
 const std::string& Connection::peer() const { return impl_->peer; }
 bool Connection::open() const { return !impl_->ended; }
 

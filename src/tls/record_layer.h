@@ -4,12 +4,12 @@
 // socket. The connection owns the buffers, the flow control and the pacing;
 // a record layer owns only the records. Private to src/tls. Loop thread only.
 //
-// Today the record layer is the mbedTLS session that ran the handshake
-// (NewSessionRecords). A different one (our own sealing and opening with the
-// keys the handshake agreed, say) implements these five calls and is created
+// Two implement it: the mbedTLS session that ran the handshake
+// (NewSessionRecords), and cairn's own TLS 1.2 records with the keys the
+// handshake agreed (own_records.h). NewRecordLayer (own_records.h) chooses,
 // where the connection opens its handshake gate (Connection::Impl::OpenGate,
-// src/tls/connection.cc); nothing else in the connection changes. What it must
-// honour: it takes over the bytes the handshake engine received after its
+// src/tls/connection.cc); nothing else in the connection changes. What a
+// record layer must honour: it takes over the bytes the handshake engine received after its
 // last handshake message (application data may come with the last flight),
 // it never calls back, and TakeOutgoing hands over its buffer without a copy.
 #pragma once
@@ -27,6 +27,9 @@ class Session;
 class RecordLayer {
  public:
   virtual ~RecordLayer() = default;
+
+  // "cairn" or "mbedtls": whose records these are (tests, logs).
+  virtual const char* name() const = 0;
 
   // Ciphertext received from the peer, appended to what waits to be opened.
   virtual void Feed(std::string_view ciphertext) = 0;

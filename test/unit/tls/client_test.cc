@@ -85,6 +85,26 @@ TEST_F(DialerTest, PinnedConnectionCarriesDataBothWays) {
   EXPECT_TRUE(ended->ok());
 }
 
+// Both ends' records after the handshake are cairn's own unless the switch
+// (limits.tls_own_records, CAIRN_TLS_OWN_RECORDS) is off, and a 3 MiB
+// echo crosses them intact.
+TEST_F(DialerTest, ConnectionsUseTheChosenRecordLayer) {
+  auto c = Dial(Opts());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const char* want = OwnRecordsDefault() ? "cairn" : "mbedtls";
+  EXPECT_STREQ((*c)->TEST_record_layer(), want);
+  ASSERT_TRUE(loop.RunUntil([&] { return !accepted.empty(); }, 20000));
+  EXPECT_STREQ(accepted[0]->TEST_record_layer(), want);
+  std::string sent(3 << 20, '\0');
+  for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i % 251);
+  std::string got;
+  (*c)->Start([&](std::string d) { got += d; }, [](Status) {});
+  (*c)->Write(sent);
+  ASSERT_TRUE(loop.RunUntil([&] { return got.size() >= sent.size(); }, 60000));
+  EXPECT_TRUE(got == sent);
+  (*c)->Close();
+}
+
 // A large write is encrypted a slice per turn (never all in one loop
 // iteration), arrives whole and in order, calls its completion once, and a
 // Close() right after it still sends every byte before close_notify.
