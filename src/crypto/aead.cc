@@ -124,11 +124,17 @@ struct Kernel {
 bool Always() { return true; }
 bool AnyAlgorithm(AeadAlgorithm) { return true; }
 bool IsGcm(AeadAlgorithm algorithm) { return algorithm != AeadAlgorithm::kChaCha20Poly1305; }
+bool IsChaCha(AeadAlgorithm algorithm) { return algorithm == AeadAlgorithm::kChaCha20Poly1305; }
 
 // Fastest first within an algorithm; "mbedtls" last.
 const Kernel kKernels[] = {
+    {"vaes-avx512", IsGcm, aead_internal::AesGcmVaes512Available, aead_internal::NewAesGcmVaes512},
     {"vaes-avx2", IsGcm, aead_internal::AesGcmVaesAvailable, aead_internal::NewAesGcmVaes},
     {"aesni-pclmul", IsGcm, aead_internal::AesGcmX86Available, aead_internal::NewAesGcmX86},
+    {"avx2", IsChaCha, aead_internal::ChaChaAvx2Available,
+     [](AeadAlgorithm, const std::uint8_t* key) {
+       return aead_internal::NewChaChaPoly(aead_internal::ChaChaXorAvx2, aead_internal::ChaChaPolyAvx2, "avx2", key);
+     }},
     {"mbedtls", AnyAlgorithm, Always,
      [](AeadAlgorithm a, const std::uint8_t* key) -> std::unique_ptr<Aead> {
        return std::make_unique<MbedTlsAead>(

@@ -1,6 +1,7 @@
 // The AEAD kernels behind NewAead (cairn/crypto/aead.h), one file each:
 // aead.cc (the dispatch and the portable "mbedtls" kernel), aead_gcm_x86.cc
-// ("aesni-pclmul", "vaes-avx2"), aead_chacha.cc (ChaCha20-Poly1305 around a vector
+// ("aesni-pclmul", "vaes-avx2",
+// "vaes-avx512"), aead_chacha.cc (ChaCha20-Poly1305 around a vector
 // ChaCha20: "avx2" in aead_chacha_avx2.cc, "neon" in aead_chacha_neon.cc).
 // A kernel the build or the CPU lacks reports itself unavailable; its
 // constructor is then never called. Pure functions: any thread.
@@ -30,6 +31,11 @@ std::unique_ptr<Aead> NewAesGcmX86(AeadAlgorithm algorithm, const std::uint8_t* 
 bool AesGcmVaesAvailable();
 // REQUIRES: AesGcmVaesAvailable(); as NewAesGcmX86.
 std::unique_ptr<Aead> NewAesGcmVaes(AeadAlgorithm algorithm, const std::uint8_t* key);
+// The same on 512-bit registers: true if AesGcmVaesAvailable() and the CPU
+// and OS also have AVX-512F and AVX-512BW.
+bool AesGcmVaes512Available();
+// REQUIRES: AesGcmVaes512Available(); as NewAesGcmX86.
+std::unique_ptr<Aead> NewAesGcmVaes512(AeadAlgorithm algorithm, const std::uint8_t* key);
 
 // XORs the ChaCha20 (RFC 8439) key stream of `key` (8 little-endian words),
 // `nonce` (3 words) and block counters counter, counter+1, ... into `in`,
@@ -37,15 +43,32 @@ std::unique_ptr<Aead> NewAesGcmVaes(AeadAlgorithm algorithm, const std::uint8_t*
 // modulo 2^32 as RFC 8439's 32-bit block counter does.
 using ChaChaXorFn = void (*)(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
                              const std::uint8_t* in, std::uint8_t* out, std::size_t len);
+struct Poly1305State;  // crypto/aead_poly1305.h
+// ChaCha20 and Poly1305 interleaved: as ChaChaXorFn over the longest
+// prefix of `len` that is a whole number of the kernel's vector blocks
+// (512 bytes for AVX2), and adds that prefix's ciphertext (`out` when
+// `seal`, else `in`, read before `out` is written) to `poly` as whole
+// 16-byte blocks. Returns the length of the prefix done.
+using ChaChaPolyFn = std::size_t (*)(const std::uint32_t key[8], const std::uint32_t nonce[3],
+                                     std::uint32_t counter, const std::uint8_t* in, std::uint8_t* out,
+                                     std::size_t len, Poly1305State* poly, bool seal);
 // ChaCha20-Poly1305 around `chacha` (whose name is `kernel`, a string
-// literal); Poly1305 is ours on 64-bit CPUs (unsigned __int128), mbedTLS's
-// elsewhere. REQUIRES: `key` holds 32 bytes.
-std::unique_ptr<Aead> NewChaChaPoly(ChaChaXorFn chacha, const char* kernel, const std::uint8_t* key);
+// literal), with `fused` (may be null) doing the bulk where this build's
+// Poly1305 is ours: on 64-bit CPUs (unsigned __int128); elsewhere Poly1305
+// is mbedTLS's and `fused` is not used. REQUIRES: `key` holds 32 bytes.
+std::unique_ptr<Aead> NewChaChaPoly(ChaChaXorFn chacha, ChaChaPolyFn fused, const char* kernel,
+                                    const std::uint8_t* key);
+
+// For tests: the Poly1305 tag under `key` of `n` whole 16-byte blocks, with
+// the Poly1305 that NewChaChaPoly's kernels use.
+void TEST_Poly1305Blocks(const std::uint8_t key[32], const std::uint8_t* blocks, std::size_t n, std::uint8_t tag[16]);
 
 // ChaCha20 eight blocks at a time in AVX2 registers (x86-64 only).
 bool ChaChaAvx2Available();
 void ChaChaXorAvx2(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
                    const std::uint8_t* in, std::uint8_t* out, std::size_t len);
+std::size_t ChaChaPolyAvx2(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
+                           const std::uint8_t* in, std::uint8_t* out, std::size_t len, Poly1305State* poly, bool seal);
 
 // ChaCha20 four blocks at a time in NEON registers (ARM builds with NEON).
 bool ChaChaNeonAvailable();

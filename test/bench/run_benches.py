@@ -5,6 +5,8 @@
   - every script test/bench/*_bench.py (run with Debian's python3); the
     programs' JSON lines are in the file named by $CAIRN_BENCH_RESULTS, so a
     script can report ratios to them (fec_zfec_bench.py does);
+  - OpenSSL's AEAD rate beside aead_bench's kernels (python3-cryptography,
+    and `openssl speed` where installed), with each kernel's ratio to it;
   - cairnd's idle RSS: a fresh node, a few seconds after start, anonymous and
     file-backed memory reported separately (LMDB's pages are file-backed).
 
@@ -62,6 +64,49 @@ def idle_rss(build, settle_s):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def openssl_aead(results_path):
+    """OpenSSL's seal and open MB/s for aead_bench's cases, in CPU time as
+    aead_bench counts: `openssl speed -aead` (13 bytes of AAD, as TLS) where
+    installed, and python3-cryptography (whose per-call overhead shows at
+    small records); then each kernel's ratio to OpenSSL, `openssl speed`'s
+    rate where there is one."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    algorithms = {"aes-128-gcm": (AESGCM, 16), "aes-256-gcm": (AESGCM, 32), "chacha20-poly1305": (ChaCha20Poly1305, 32)}
+    ref = {}
+
+    def report(name, kernel, record, op, rate):
+        print(json.dumps({"bench": "aead", "algorithm": name, "kernel": kernel, "record": record, "op": op,
+                          "mb_per_sec": round(rate, 1)}))
+    for name, (cls, key_size) in algorithms.items():
+        aead, nonce, aad = cls(b"k" * key_size), b"n" * 12, b"a" * 13
+        for record in (16384, 1024):
+            data = b"p" * record
+            sealed = aead.encrypt(nonce, data, aad)
+            for op, call, flags in (("seal", lambda: aead.encrypt(nonce, data, aad), []),
+                                    ("open", lambda: aead.decrypt(nonce, sealed, aad), ["-decrypt"])):
+                n, start = 0, time.thread_time()
+                while time.thread_time() - start < 0.5:
+                    for _ in range(64):
+                        call()
+                    n += 64
+                ref[name, record, op] = record * n / (time.thread_time() - start) / 1e6
+                report(name, "openssl (python3-cryptography)", record, op, ref[name, record, op])
+                if shutil.which("openssl"):
+                    out = subprocess.run(["openssl", "speed", "-aead", *flags, "-evp", name, "-bytes", str(record),
+                                          "-seconds", "1"], capture_output=True, text=True).stdout.split()
+                    if out and out[-1].endswith("k"):
+                        ref[name, record, op] = float(out[-1][:-1]) / 1000
+                        report(name, "openssl speed", record, op, ref[name, record, op])
+    with open(results_path) as f:
+        for line in f:
+            r = json.loads(line)
+            if r.get("bench") == "aead" and (r["algorithm"], r["record"], r["op"]) in ref:
+                ratio = r["mb_per_sec"] / ref[r["algorithm"], r["record"], r["op"]]
+                print(json.dumps({"bench": "aead_ratio", "algorithm": r["algorithm"], "kernel": r["kernel"],
+                                  "record": r["record"], "op": r["op"], "ratio_to_openssl": round(ratio, 2)}))
+    sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build", required=True)
@@ -76,6 +121,7 @@ def main():
         results.write(proc.stdout)
         failed += proc.returncode != 0
     results.flush()
+    openssl_aead(results.name)
     env = dict(os.environ, CAIRN_BUILD=os.path.abspath(args.build), CAIRN_ROOT=ROOT,
                CAIRN_BENCH_RESULTS=results.name)
     for script in sorted(glob.glob(os.path.join(ROOT, "test", "bench", "*_bench.py"))):

@@ -4,10 +4,13 @@
 // random keys, nonces, AAD and lengths 0..16 KiB + 1, at every alignment, in
 // place and out of place; forged records (wrong tag, flipped bits in the
 // ciphertext, AAD, tag or nonce, truncated or extended ciphertext) rejected
-// with the output zeroed; one object used from several threads at once.
+// with the output zeroed; one object used from several threads at once;
+// our Poly1305 against mbedTLS's where its final reduction and carries are
+// decided (h just below, at and just above p = 2^130 - 5).
 #include "cairn/crypto/aead.h"
 
 #include <gtest/gtest.h>
+#include <mbedtls/poly1305.h>
 
 #include <cstring>
 #include <random>
@@ -15,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "crypto/aead_kernels.h"
 #include "support/vectors.h"
 
 namespace cairn::crypto {
@@ -373,6 +377,46 @@ TEST(Aead, OneObjectServesSeveralThreads) {
       }
       for (auto& th : threads) th.join();
       for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0) << kernel << " thread " << t;
+    }
+  }
+}
+
+// Keys with r = 1 or 2 and s = 0 or all ones make h land exactly where the
+// final subtraction of p and the carries happen (RFC 8439 Appendix A.3's
+// test vectors 5-9 are of this kind); random ones and the largest clamped r
+// cover the rest.
+TEST(Aead, Poly1305AgreesWithMbedTlsAtTheEdges) {
+  std::mt19937_64 rng(1305);
+  std::vector<Bytes> keys;
+  for (std::uint8_t r : {1, 2, 3}) {
+    for (std::uint8_t s : {0x00, 0xff}) {
+      Bytes key(32, 0);
+      key[0] = r;
+      std::fill(key.begin() + 16, key.end(), s);
+      keys.push_back(key);
+    }
+  }
+  keys.push_back(Bytes(32, 0xff));  // the largest r after clamping
+  for (int i = 0; i < 8; ++i) keys.push_back(Random(rng, 32));
+  std::vector<Bytes> messages;
+  for (std::size_t blocks : {1, 2, 3, 4, 5, 8, 33}) {
+    messages.push_back(Bytes(16 * blocks, 0xff));
+    messages.push_back(Bytes(16 * blocks, 0x00));
+    Bytes fb(16 * blocks, 0xfe);
+    fb[0] = 0xfb;
+    messages.push_back(fb);
+    Bytes edge(16 * blocks, 0xff);
+    edge[0] = 0xfd;  // with r = 2 and one block: h = 2 (2^129 - 3) = 2^130 - 6, just below p
+    messages.push_back(edge);
+    messages.push_back(Random(rng, 16 * blocks));
+  }
+  for (const Bytes& key : keys) {
+    for (const Bytes& msg : messages) {
+      std::uint8_t ours[16], ref[16];
+      aead_internal::TEST_Poly1305Blocks(key.data(), msg.data(), msg.size() / 16, ours);
+      ASSERT_EQ(mbedtls_poly1305_mac(key.data(), msg.data(), msg.size(), ref), 0);
+      ASSERT_EQ(testing::Hex(std::string(ours, ours + 16)), testing::Hex(std::string(ref, ref + 16)))
+          << "key " << testing::Hex(Str(key)) << " message " << testing::Hex(Str(msg));
     }
   }
 }

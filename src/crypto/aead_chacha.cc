@@ -1,0 +1,193 @@
+// ChaCha20-Poly1305 (RFC 8439 §2.8) around a vector ChaCha20 (see
+// aead_kernels.h). Any thread: the object holds only the key.
+//
+// The kernel's fused function, where it has one, does the bulk of a message
+// with Poly1305's scalar multiplications interleaved between ChaCha20's
+// vector rounds, so the two use different execution ports at once. The rest
+// is done in chunks of kChunk bytes: each chunk is encrypted and then
+// authenticated (sealing), or authenticated and then decrypted (opening, so
+// in == out works), while it is still in the L1 cache.
+// Poly1305 here uses two 64-bit limbs and a small third one with 128-bit
+// products where the compiler has unsigned __int128 (64-bit CPUs), and
+// mbedTLS's Poly1305 elsewhere.
+#include <mbedtls/platform_util.h>
+#include <mbedtls/poly1305.h>
+
+#include <cstring>
+
+#include "crypto/aead_kernels.h"
+#include "crypto/aead_poly1305.h"
+
+namespace cairn::crypto::aead_internal {
+namespace {
+
+constexpr std::size_t kChunk = 1024;  // a multiple of the 64-byte ChaCha20 block
+
+std::uint32_t Load32(const std::uint8_t* p) {
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+void Store32(std::uint8_t* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+
+std::uint32_t Rotl(std::uint32_t v, int c) { return (v << c) | (v >> (32 - c)); }
+
+void QuarterRound(std::uint32_t* x, int a, int b, int c, int d) {
+  x[a] += x[b];
+  x[d] = Rotl(x[d] ^ x[a], 16);
+  x[c] += x[d];
+  x[b] = Rotl(x[b] ^ x[c], 12);
+  x[a] += x[b];
+  x[d] = Rotl(x[d] ^ x[a], 8);
+  x[c] += x[d];
+  x[b] = Rotl(x[b] ^ x[c], 7);
+}
+
+// One ChaCha20 block (RFC 8439 §2.3), for the Poly1305 key.
+void ChaChaBlock(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
+                 std::uint8_t out[64]) {
+  std::uint32_t state[16] = {0x61707865, 0x3320646e, 0x79622d32, 0x6b206574, key[0],   key[1],   key[2],   key[3],
+                             key[4],     key[5],     key[6],     key[7],     counter, nonce[0], nonce[1], nonce[2]};
+  std::uint32_t x[16];
+  std::memcpy(x, state, sizeof x);
+  for (int i = 0; i < 10; ++i) {
+    QuarterRound(x, 0, 4, 8, 12);
+    QuarterRound(x, 1, 5, 9, 13);
+    QuarterRound(x, 2, 6, 10, 14);
+    QuarterRound(x, 3, 7, 11, 15);
+    QuarterRound(x, 0, 5, 10, 15);
+    QuarterRound(x, 1, 6, 11, 12);
+    QuarterRound(x, 2, 7, 8, 13);
+    QuarterRound(x, 3, 4, 9, 14);
+  }
+  for (int i = 0; i < 16; ++i) Store32(out + 4 * i, x[i] + state[i]);
+  mbedtls_platform_zeroize(x, sizeof x);
+  mbedtls_platform_zeroize(state, sizeof state);
+}
+
+#if defined(__SIZEOF_INT128__)
+
+// Ours (crypto/aead_poly1305.h).
+class Poly1305 {
+ public:
+  explicit Poly1305(const std::uint8_t key[32]) { Poly1305Init(&state_, key); }
+  ~Poly1305() { mbedtls_platform_zeroize(&state_, sizeof state_); }
+  void Blocks(const std::uint8_t* p, std::size_t blocks) { Poly1305Blocks(&state_, p, blocks); }
+  void Finish(std::uint8_t tag[16]) { Poly1305Finish(&state_, tag); }
+  Poly1305State* state() { return &state_; }
+
+ private:
+  Poly1305State state_;
+};
+
+#else
+
+// mbedTLS's Poly1305 (the same calls in 2.28 and 3.6).
+class Poly1305 {
+ public:
+  explicit Poly1305(const std::uint8_t key[32]) {
+    mbedtls_poly1305_init(&ctx_);
+    mbedtls_poly1305_starts(&ctx_, key);
+  }
+  ~Poly1305() { mbedtls_poly1305_free(&ctx_); }
+  void Blocks(const std::uint8_t* p, std::size_t blocks) { mbedtls_poly1305_update(&ctx_, p, 16 * blocks); }
+  void Finish(std::uint8_t tag[16]) { mbedtls_poly1305_finish(&ctx_, tag); }
+
+ private:
+  mbedtls_poly1305_context ctx_;
+};
+
+#endif
+
+// Authenticates `len` bytes padded with zeros to a whole block.
+void PolyPadded(Poly1305& poly, const std::uint8_t* p, std::size_t len) {
+  poly.Blocks(p, len / 16);
+  if (len % 16 != 0) {
+    std::uint8_t last[16] = {};
+    std::memcpy(last, p + (len & ~std::size_t{15}), len % 16);
+    poly.Blocks(last, 1);
+  }
+}
+
+class ChaChaPoly final : public Aead {
+ public:
+  ChaChaPoly(ChaChaXorFn chacha, ChaChaPolyFn fused, const char* kernel, const std::uint8_t* key)
+      : chacha_(chacha), fused_(fused), kernel_(kernel) {
+    for (int i = 0; i < 8; ++i) key_[i] = Load32(key + 4 * i);
+  }
+  ~ChaChaPoly() override { mbedtls_platform_zeroize(key_, sizeof key_); }
+
+  AeadAlgorithm algorithm() const override { return AeadAlgorithm::kChaCha20Poly1305; }
+  const char* kernel() const override { return kernel_; }
+
+  void Seal(const std::uint8_t* nonce, std::string_view aad, const std::uint8_t* in, std::size_t len,
+            std::uint8_t* out, std::uint8_t* tag) const override {
+    Crypt<true>(nonce, aad, in, len, out, tag);
+  }
+
+  Status Open(const std::uint8_t* nonce, std::string_view aad, const std::uint8_t* in, std::size_t len,
+              const std::uint8_t* tag, std::uint8_t* out) const override {
+    std::uint8_t computed[kAeadTagSize];
+    Crypt<false>(nonce, aad, in, len, out, computed);
+    if (!TagsEqual(computed, tag)) {
+      if (len > 0) mbedtls_platform_zeroize(out, len);
+      return Status::Integrity("AEAD tag mismatch");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  template <bool kSeal>
+  void Crypt(const std::uint8_t* nonce_bytes, std::string_view aad, const std::uint8_t* in, std::size_t len,
+             std::uint8_t* out, std::uint8_t* tag) const {
+    const std::uint32_t nonce[3] = {Load32(nonce_bytes), Load32(nonce_bytes + 4), Load32(nonce_bytes + 8)};
+    std::uint8_t block0[64];
+    ChaChaBlock(key_, nonce, 0, block0);
+    Poly1305 poly(block0);  // the first 32 bytes of block 0 are the one-time key
+    mbedtls_platform_zeroize(block0, sizeof block0);
+    PolyPadded(poly, reinterpret_cast<const std::uint8_t*>(aad.data()), aad.size());
+    std::size_t done = 0;
+#if defined(__SIZEOF_INT128__)
+    if (fused_ != nullptr) done = fused_(key_, nonce, 1, in, out, len, poly.state(), kSeal);
+#endif
+    for (std::size_t off = done; off < len; off += kChunk) {
+      std::size_t n = len - off < kChunk ? len - off : kChunk;
+      auto counter = static_cast<std::uint32_t>(1 + off / 64);
+      if (kSeal) {
+        chacha_(key_, nonce, counter, in + off, out + off, n);
+        PolyPadded(poly, out + off, n);
+      } else {
+        PolyPadded(poly, in + off, n);
+        chacha_(key_, nonce, counter, in + off, out + off, n);
+      }
+    }
+    std::uint8_t lengths[16];
+    for (int i = 0; i < 8; ++i) {
+      lengths[i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(aad.size()) >> (8 * i));
+      lengths[8 + i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(len) >> (8 * i));
+    }
+    poly.Blocks(lengths, 1);
+    poly.Finish(tag);
+  }
+
+  ChaChaXorFn chacha_;
+  ChaChaPolyFn fused_;
+  const char* kernel_;
+  std::uint32_t key_[8];
+};
+
+}  // namespace
+
+void TEST_Poly1305Blocks(const std::uint8_t key[32], const std::uint8_t* blocks, std::size_t n, std::uint8_t tag[16]) {
+  Poly1305 poly(key);
+  poly.Blocks(blocks, n);
+  poly.Finish(tag);
+}
+
+std::unique_ptr<Aead> NewChaChaPoly(ChaChaXorFn chacha, ChaChaPolyFn fused, const char* kernel,
+                                    const std::uint8_t* key) {
+  return std::make_unique<ChaChaPoly>(chacha, fused, kernel, key);
+}
+
+}  // namespace cairn::crypto::aead_internal
