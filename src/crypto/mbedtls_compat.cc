@@ -130,13 +130,9 @@ const unsigned char* PemDer(const mbedtls_pem_context* pem, std::size_t* len) {
 }
 
 void CertSpkiDer(const mbedtls_x509_crt* crt, const unsigned char** der, std::size_t* len) {
-#if MBEDTLS_VERSION_MAJOR >= 3
-  *der = crt->MBEDTLS_PRIVATE(pk_raw).p;
-  *len = crt->MBEDTLS_PRIVATE(pk_raw).len;
-#else
+  // A public field in both 2.28 and 3.6.
   *der = crt->pk_raw.p;
   *len = crt->pk_raw.len;
-#endif
 }
 
 void SslConfMinTls12(mbedtls_ssl_config* conf) {

@@ -71,7 +71,7 @@ int RsaPssVerifySha256(mbedtls_rsa_context* rsa, const unsigned char hash[32], i
 // private half of `pub`.
 int PkCheckPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* priv, Drbg* drbg);
 
-// The certificate's DER SubjectPublicKeyInfo (a private field in 3.x).
+// The certificate's DER SubjectPublicKeyInfo.
 void CertSpkiDer(const mbedtls_x509_crt* crt, const unsigned char** der, std::size_t* len);
 
 // The DER bytes a successful mbedtls_pem_read_buffer decoded (3.x added
