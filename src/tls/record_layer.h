@@ -14,6 +14,7 @@
 // it never calls back, and TakeOutgoing hands over its buffer without a copy.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +43,18 @@ class RecordLayer {
   virtual Status Seal(std::string_view plaintext) = 0;
   // Appends the close_notify alert to the outgoing ciphertext.
   virtual void SealClose() = 0;
+  // For a layer whose records can be sealed off the loop: fixes the
+  // sequence numbers of the records of the next `len` plaintext bytes
+  // (as if Seal had sealed them) and returns the function that seals
+  // exactly those bytes into their records. The function is pure: it may
+  // run once, on any thread, while the loop seals later records. Its
+  // output must reach the socket in the order ReserveSeal was called, and
+  // before anything sealed after the call. A null function when this
+  // layer cannot (mbedTLS's records, or a closing layer).
+  virtual std::function<std::string(std::string_view)> ReserveSeal(std::size_t len) {
+    (void)len;
+    return nullptr;
+  }
   // The ciphertext to send now, moved out (the buffer is left empty).
   virtual std::string TakeOutgoing() = 0;
 };

@@ -29,7 +29,7 @@ namespace {
 
 using namespace cairn;
 
-std::string ReadFile(const char *path) {
+std::string ReadFile(const char* path) {
   std::ifstream f(path, std::ios::binary);
   std::ostringstream ss;
   ss << f.rdbuf();
@@ -53,28 +53,28 @@ struct Run {
   Status end;
 };
 
-void Report(const Run &r) {
-  std::printf("{\"layer\": \"%s\", \"bytes\": %zu, \"sha256\": \"%s\", "
-              "\"end\": \"%s\"}\n",
-              r.layer.c_str(), r.received.size(),
-              Hex(crypto::Sha256(r.received)).c_str(),
-              r.end.ok() ? "ok" : r.end.ToString().c_str());
+void Report(const Run& r) {
+  std::printf(
+      "{\"layer\": \"%s\", \"bytes\": %zu, \"sha256\": \"%s\", "
+      "\"end\": \"%s\"}\n",
+      r.layer.c_str(), r.received.size(), Hex(crypto::Sha256(r.received)).c_str(),
+      r.end.ok() ? "ok" : r.end.ToString().c_str());
   std::fflush(stdout);
 }
 
 int Usage() {
-  std::fprintf(stderr, "usage: tls_peer server KEY.pem CERT.pem [--chacha] "
-                       "[--own 0|1] [--echo] [--seconds S]\n"
-                       "       tls_peer client PORT PIN [--own 0|1] [--send N] "
-                       "[--close-first] [--seconds S]\n");
+  std::fprintf(stderr,
+               "usage: tls_peer server KEY.pem CERT.pem [--chacha] "
+               "[--own 0|1] [--echo] [--seconds S]\n"
+               "       tls_peer client PORT PIN [--own 0|1] [--send N] "
+               "[--close-first] [--seconds S]\n");
   return 2;
 }
 
-} // namespace
+}  // namespace
 
-int main(int argc, char **argv) {
-  if (argc < 4)
-    return Usage();
+int main(int argc, char** argv) {
+  if (argc < 4) return Usage();
   std::string role = argv[1];
   bool chacha = false, echo = false, close_first = false;
   int own = -1;
@@ -107,8 +107,7 @@ int main(int argc, char **argv) {
     c->Start(
         [&run, weak, echo](std::string data) {
           if (echo) {
-            if (auto cc = weak.lock())
-              cc->Write(data);
+            if (auto cc = weak.lock()) cc->Write(data);
           }
           run.received += data;
         },
@@ -125,14 +124,11 @@ int main(int argc, char **argv) {
       std::fprintf(stderr, "tls_peer: %s\n", ctx.status().ToString().c_str());
       return 1;
     }
-    if (own >= 0)
-      (*ctx)->set_own_records(own != 0);
+    if (own >= 0) (*ctx)->set_own_records(own != 0);
     tls::Listener listener(loop, *ctx);
-    Status st = listener.Start({"127.0.0.1", 0, 10000, 4},
-                               [&](std::shared_ptr<tls::Connection> c) {
-                                 if (!conn)
-                                   start(c);
-                               });
+    Status st = listener.Start({"127.0.0.1", 0, 10000, 4}, [&](std::shared_ptr<tls::Connection> c) {
+      if (!conn) start(c);
+    });
     if (st.ok()) {
       std::printf("%u\n", listener.port());
       std::fflush(stdout);
@@ -140,8 +136,7 @@ int main(int argc, char **argv) {
     } else {
       std::fprintf(stderr, "tls_peer: %s\n", st.ToString().c_str());
     }
-    if (!run.ended)
-      run.end = Status::Timeout("no end");
+    if (!run.ended) run.end = Status::Timeout("no end");
     conn.reset();
     bool closed = false;
     listener.Close([&] { closed = true; });
@@ -150,13 +145,10 @@ int main(int argc, char **argv) {
     return st.ok() && run.end.ok() ? 0 : 1;
   }
 
-  if (role != "client")
-    return Usage();
+  if (role != "client") return Usage();
   auto ctx = tls::Context::NewClient();
-  if (!ctx.ok())
-    return 1;
-  if (own >= 0)
-    (*ctx)->set_own_records(own != 0);
+  if (!ctx.ok()) return 1;
+  if (own >= 0) (*ctx)->set_own_records(own != 0);
   tls::Dialer dialer(loop, *ctx);
   tls::DialOptions d;
   d.host = "127.0.0.1";
@@ -173,17 +165,13 @@ int main(int argc, char **argv) {
     }
     start(*r);
     auto body = std::make_shared<std::string>(send, '\0');
-    for (std::uint64_t i = 0; i < send; ++i)
-      (*body)[i] = static_cast<char>(i % 251);
+    for (std::uint64_t i = 0; i < send; ++i) (*body)[i] = static_cast<char>(i % 251);
     conn->Write(body, 0, body->size(), [&sent](Status) { sent = true; });
-    if (close_first)
-      conn->Close();
+    if (close_first) conn->Close();
   });
   loop.RunUntil([&] { return run.ended; }, seconds * 1000);
-  if (!run.ended)
-    run.end = Status::Timeout("no end");
-  if (conn && conn->open())
-    conn->Abort(Status::Cancelled("done"));
+  if (!run.ended) run.end = Status::Timeout("no end");
+  if (conn && conn->open()) conn->Abort(Status::Cancelled("done"));
   conn.reset();
   bool closed = false;
   dialer.Close([&] { closed = true; });

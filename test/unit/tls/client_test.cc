@@ -9,6 +9,7 @@
 
 #include "cairn/tls/identity.h"
 #include "cairn/tls/server.h"
+#include "tls/own_records.h"
 
 namespace cairn::tls {
 namespace {
@@ -98,10 +99,18 @@ TEST_F(DialerTest, ConnectionsUseTheChosenRecordLayer) {
   std::string sent(3 << 20, '\0');
   for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i % 251);
   std::string got;
+  std::uint64_t reserved_before = TEST_reserved_seals();
   (*c)->Start([&](std::string d) { got += d; }, [](Status) {});
   (*c)->Write(sent);
   ASSERT_TRUE(loop.RunUntil([&] { return got.size() >= sent.size(); }, 60000));
   EXPECT_TRUE(got == sent);
+  // A 3 MiB write is sealed on the thread pool, 256 KiB a job, with its
+  // sequence numbers fixed on the loop; the echo's smaller writes are not.
+  if (OwnRecordsDefault()) {
+    EXPECT_GE(TEST_reserved_seals() - reserved_before, 12u);
+  } else {
+    EXPECT_EQ(TEST_reserved_seals(), reserved_before);
+  }
   (*c)->Close();
 }
 

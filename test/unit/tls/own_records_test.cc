@@ -27,14 +27,13 @@ struct Params {
   bool chacha;
 };
 
-std::string Describe(const Params &p) {
-  return std::string(p.chacha ? "chacha" : "aes128gcm") +
-         (p.client_own ? "_client_own" : "_client_mbedtls") +
+std::string Describe(const Params& p) {
+  return std::string(p.chacha ? "chacha" : "aes128gcm") + (p.client_own ? "_client_own" : "_client_mbedtls") +
          (p.server_own ? "_server_own" : "_server_mbedtls");
 }
 
 class OwnRecordsTest : public ::testing::TestWithParam<Params> {
-protected:
+ protected:
   static void SetUpTestSuite() {
     auto id = GenerateIdentity();
     ASSERT_TRUE(id.ok());
@@ -48,25 +47,22 @@ protected:
   // Runs the handshake with both sides fed whole flights. With
   // `server_speaks_first`, the server seals `first` right after its
   // Finished, and the client receives both in one piece.
-  void Connect(const Params &p, std::string_view first = {}) {
+  void Connect(const Params& p, std::string_view first = {}) {
     // A record layer may refer to its session: it goes first.
     server.records.reset();
     client.records.reset();
-    auto sctx =
-        Context::NewServer({identity_->key_pem, identity_->cert_pem, p.chacha});
+    auto sctx = Context::NewServer({identity_->key_pem, identity_->cert_pem, p.chacha});
     ASSERT_TRUE(sctx.ok());
     (*sctx)->set_own_records(p.server_own);
     auto cctx = Context::NewClient();
     ASSERT_TRUE(cctx.ok());
     (*cctx)->set_own_records(p.client_own);
     server.session = *Session::NewServer(*sctx);
-    client.session =
-        *Session::NewClient(*cctx, *SpkiHashOfCertPem(identity_->cert_pem));
+    client.session = *Session::NewClient(*cctx, *SpkiHashOfCertPem(identity_->cert_pem));
     bool sdone = false, cdone = false;
     for (int i = 0; i < 20 && !cdone; ++i) {
       ASSERT_TRUE(client.session->Handshake(&cdone).ok());
-      if (cdone)
-        break;
+      if (cdone) break;
       server.session->Feed(client.session->TakeOutgoing());
       ASSERT_TRUE(server.session->Handshake(&sdone).ok());
       std::string flight = server.session->TakeOutgoing();
@@ -86,29 +82,28 @@ protected:
   }
 
   // Moves what `from` sealed to `to` and opens it.
-  Status Move(Side &from, Side &to, std::string *got, bool *eof) {
+  Status Move(Side& from, Side& to, std::string* got, bool* eof) {
     to.records->Feed(from.records->TakeOutgoing());
     return to.records->Open(got, eof);
   }
 
-  static Identity *identity_;
+  static Identity* identity_;
   Side client, server;
 };
 
-Identity *OwnRecordsTest::identity_ = nullptr;
+Identity* OwnRecordsTest::identity_ = nullptr;
 
 std::string Pattern(std::size_t n, std::uint32_t seed) {
   std::mt19937 rng(seed);
   std::string s(n, '\0');
-  for (char &c : s)
-    c = static_cast<char>(rng());
+  for (char& c : s) c = static_cast<char>(rng());
   return s;
 }
 
 TEST_P(OwnRecordsTest, TheHandshakeLeavesSequenceNumberOneInBothDirections) {
   Params p = GetParam();
   Connect(p);
-  for (Side *s : {&client, &server}) {
+  for (Side* s : {&client, &server}) {
     RecordKeys keys;
     ASSERT_TRUE(s->session->ExportRecordKeys(&keys).ok());
     // The Finished messages were record 0 of the new epoch in each direction.
@@ -128,13 +123,12 @@ TEST_P(OwnRecordsTest, TheHandshakeLeavesSequenceNumberOneInBothDirections) {
 
 TEST_P(OwnRecordsTest, TransfersOfEverySizeBothWays) {
   Connect(GetParam());
-  const std::size_t sizes[] = {
-      0, 1, 13, 16383, 16384, 16385, 65536, 100000, 3 * 1024 * 1024 + 7};
+  const std::size_t sizes[] = {0, 1, 13, 16383, 16384, 16385, 65536, 100000, 3 * 1024 * 1024 + 7};
   std::uint32_t seed = 1;
   for (std::size_t n : sizes) {
     for (bool c2s : {true, false}) {
-      Side &from = c2s ? client : server;
-      Side &to = c2s ? server : client;
+      Side& from = c2s ? client : server;
+      Side& to = c2s ? server : client;
       std::string data = Pattern(n, seed++);
       ASSERT_TRUE(from.records->Seal(data).ok());
       std::string wire = from.records->TakeOutgoing();
@@ -147,8 +141,7 @@ TEST_P(OwnRecordsTest, TransfersOfEverySizeBothWays) {
       bool eof = false;
       ASSERT_TRUE(to.records->Open(&got, &eof).ok()) << n;
       EXPECT_FALSE(eof);
-      ASSERT_EQ(got.size(), data.size())
-          << n << (c2s ? " client to server" : " server to client");
+      ASSERT_EQ(got.size(), data.size()) << n << (c2s ? " client to server" : " server to client");
       EXPECT_TRUE(got == data) << n;
     }
   }
@@ -159,8 +152,8 @@ TEST_P(OwnRecordsTest, ARecordSplitAtEveryByteBoundary) {
   // Two records: every split point of the pair.
   std::string data = Pattern(200, 7) + Pattern(1500, 8);
   for (bool c2s : {true, false}) {
-    Side &from = c2s ? client : server;
-    Side &to = c2s ? server : client;
+    Side& from = c2s ? client : server;
+    Side& to = c2s ? server : client;
     ASSERT_TRUE(from.records->Seal(std::string_view(data).substr(0, 200)).ok());
     ASSERT_TRUE(from.records->Seal(std::string_view(data).substr(200)).ok());
     std::string first = from.records->TakeOutgoing();
@@ -169,10 +162,8 @@ TEST_P(OwnRecordsTest, ARecordSplitAtEveryByteBoundary) {
     for (std::size_t cut = 0; cut <= first.size(); ++cut) {
       std::string wire = first;
       if (cut > 0) {
-        ASSERT_TRUE(
-            from.records->Seal(std::string_view(data).substr(0, 200)).ok());
-        ASSERT_TRUE(
-            from.records->Seal(std::string_view(data).substr(200)).ok());
+        ASSERT_TRUE(from.records->Seal(std::string_view(data).substr(0, 200)).ok());
+        ASSERT_TRUE(from.records->Seal(std::string_view(data).substr(200)).ok());
         wire = from.records->TakeOutgoing();
       }
       std::string got;
@@ -182,11 +173,8 @@ TEST_P(OwnRecordsTest, ARecordSplitAtEveryByteBoundary) {
       EXPECT_LE(got.size(), data.size());
       to.records->Feed(std::string_view(wire).substr(cut));
       ASSERT_TRUE(to.records->Open(&got, &eof).ok()) << cut;
-      ASSERT_TRUE(got == data)
-          << "split at " << cut
-          << (c2s ? " client to server" : " server to client");
-      if (HasFailure())
-        return;
+      ASSERT_TRUE(got == data) << "split at " << cut << (c2s ? " client to server" : " server to client");
+      if (HasFailure()) return;
     }
   }
 }
@@ -226,7 +214,7 @@ TEST_P(OwnRecordsTest, CloseNotifyBothWays) {
 TEST_P(OwnRecordsTest, ApplicationDataInTheFlightOfTheFinished) {
   Params p = GetParam();
   std::string first = Pattern(30000, 11);
-  Connect(p, first); // the server's first records ride with its Finished
+  Connect(p, first);  // the server's first records ride with its Finished
   std::string got;
   bool eof = false;
   ASSERT_TRUE(client.records->Open(&got, &eof).ok());
@@ -240,8 +228,7 @@ TEST_P(OwnRecordsTest, AFlippedBitAnywhereInARecordDeliversNothingOfIt) {
   // fresh connection each time: the good record before it arrives, the bad
   // one is refused whole, and the connection is over.
   std::size_t record_size = 0;
-  for (std::size_t at = kRecordHeader; record_size == 0 || at < record_size;
-       at += (at < 40 ? 1 : 37)) {
+  for (std::size_t at = kRecordHeader; record_size == 0 || at < record_size; at += (at < 40 ? 1 : 37)) {
     Connect(p);
     ASSERT_TRUE(client.records->Seal("before").ok());
     std::string good = client.records->TakeOutgoing();
@@ -254,11 +241,9 @@ TEST_P(OwnRecordsTest, AFlippedBitAnywhereInARecordDeliversNothingOfIt) {
     std::string got;
     bool eof = false;
     Status st = server.records->Open(&got, &eof);
-    EXPECT_EQ(st.code(), Code::kIntegrity)
-        << "byte " << at << ": " << st.ToString();
+    EXPECT_EQ(st.code(), Code::kIntegrity) << "byte " << at << ": " << st.ToString();
     EXPECT_EQ(got, "before") << "byte " << at;
-    if (!p.server_own)
-      continue; // mbedTLS's own reaction is its business
+    if (!p.server_own) continue;  // mbedTLS's own reaction is its business
     // The peer hears why: a fatal bad_record_mac alert.
     std::string alert = server.records->TakeOutgoing();
     client.records->Feed(alert);
@@ -268,24 +253,20 @@ TEST_P(OwnRecordsTest, AFlippedBitAnywhereInARecordDeliversNothingOfIt) {
     std::string more;
     EXPECT_FALSE(server.records->Open(&more, &eof).ok());
     EXPECT_TRUE(more.empty());
-    if (HasFailure())
-      return;
+    if (HasFailure()) return;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Pairs, OwnRecordsTest,
-    ::testing::Values(Params{true, false, false}, Params{false, true, false},
-                      Params{true, true, false}, Params{true, false, true},
-                      Params{false, true, true}, Params{true, true, true}),
-    [](const ::testing::TestParamInfo<Params> &param_info) {
-      return Describe(param_info.param);
-    });
+INSTANTIATE_TEST_SUITE_P(Pairs, OwnRecordsTest,
+                         ::testing::Values(Params{true, false, false}, Params{false, true, false},
+                                           Params{true, true, false}, Params{true, false, true},
+                                           Params{false, true, true}, Params{true, true, true}),
+                         [](const ::testing::TestParamInfo<Params>& param_info) { return Describe(param_info.param); });
 
 // Records only a misbehaving peer sends, forged with the client's own keys
 // and fed to a server that uses cairn's records.
 class ForgedRecordTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     auto id = GenerateIdentity();
     ASSERT_TRUE(id.ok());
@@ -315,12 +296,11 @@ protected:
   // A record the client could have sealed as its next one.
   std::string Forge(std::uint8_t type, std::string_view plain) {
     std::string rec(plain.size() + forge->overhead(), '\0');
-    forge->Seal(keys.write_seq++, type,
-                reinterpret_cast<const std::uint8_t *>(plain.data()),
-                plain.size(), reinterpret_cast<std::uint8_t *>(rec.data()));
+    forge->Seal(keys.write_seq++, type, reinterpret_cast<const std::uint8_t*>(plain.data()), plain.size(),
+                reinterpret_cast<std::uint8_t*>(rec.data()));
     return rec;
   }
-  Status FeedServer(const std::string &wire, std::string *got, bool *eof) {
+  Status FeedServer(const std::string& wire, std::string* got, bool* eof) {
     server_records->Feed(wire);
     return server_records->Open(got, eof);
   }
@@ -341,9 +321,7 @@ protected:
 TEST_F(ForgedRecordTest, ForgedRecordsMatchMbedTlsRecords) {
   std::string got;
   bool eof = false;
-  ASSERT_TRUE(
-      FeedServer(Forge(kTypeApplicationData, "forged by the test"), &got, &eof)
-          .ok());
+  ASSERT_TRUE(FeedServer(Forge(kTypeApplicationData, "forged by the test"), &got, &eof).ok());
   EXPECT_EQ(got, "forged by the test");
 }
 
@@ -351,20 +329,16 @@ TEST_F(ForgedRecordTest, RenegotiationIsRefusedWithAnAlert) {
   std::string got;
   bool eof = false;
   // A ClientHello's first bytes are enough: it is never parsed.
-  Status st = FeedServer(
-      Forge(kTypeHandshake, std::string("\x01\x00\x00\x00", 4)), &got, &eof);
+  Status st = FeedServer(Forge(kTypeHandshake, std::string("\x01\x00\x00\x00", 4)), &got, &eof);
   EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
   EXPECT_NE(st.ToString().find("renegotiate"), std::string::npos);
-  EXPECT_FALSE(ClientHears().ok())
-      << "the client's mbedTLS must see the fatal alert";
+  EXPECT_FALSE(ClientHears().ok()) << "the client's mbedTLS must see the fatal alert";
 }
 
 TEST_F(ForgedRecordTest, AnOversizedRecordIsRefused) {
   std::string got;
   bool eof = false;
-  Status st = FeedServer(
-      Forge(kTypeApplicationData, std::string(kMaxRecordPlaintext + 1, 'x')),
-      &got, &eof);
+  Status st = FeedServer(Forge(kTypeApplicationData, std::string(kMaxRecordPlaintext + 1, 'x')), &got, &eof);
   EXPECT_EQ(st.code(), Code::kIntegrity) << st.ToString();
   EXPECT_TRUE(got.empty());
   EXPECT_FALSE(ClientHears().ok());
@@ -373,7 +347,7 @@ TEST_F(ForgedRecordTest, AnOversizedRecordIsRefused) {
 TEST_F(ForgedRecordTest, ALengthOverTheLimitIsRefusedFromTheHeader) {
   std::string got;
   bool eof = false;
-  std::string header("\x17\x03\x03\x48\x01", 5); // 18433 bytes
+  std::string header("\x17\x03\x03\x48\x01", 5);  // 18433 bytes
   Status st = FeedServer(header, &got, &eof);
   EXPECT_EQ(st.code(), Code::kIntegrity) << st.ToString();
 }
@@ -382,11 +356,10 @@ TEST_F(ForgedRecordTest, AWrongVersionOrTypeIsRefused) {
   std::string got;
   bool eof = false;
   std::string rec = Forge(kTypeApplicationData, "x");
-  rec[2] = 1; // TLS 1.0
+  rec[2] = 1;  // TLS 1.0
   EXPECT_EQ(FeedServer(rec, &got, &eof).code(), Code::kIntegrity);
   SetUp();
-  EXPECT_EQ(FeedServer(Forge(kTypeChangeCipherSpec, "\x01"), &got, &eof).code(),
-            Code::kIntegrity);
+  EXPECT_EQ(FeedServer(Forge(kTypeChangeCipherSpec, "\x01"), &got, &eof).code(), Code::kIntegrity);
   SetUp();
   EXPECT_EQ(FeedServer(Forge(99, "x"), &got, &eof).code(), Code::kIntegrity);
   EXPECT_TRUE(got.empty());
@@ -398,7 +371,7 @@ TEST_F(ForgedRecordTest, AFatalAlertEndsAWarningDoesNot) {
   // One statement per record: the order of evaluation of a + b is unspecified.
   std::string wire = Forge(kTypeAlert, std::string("\x01\x5a", 2));
   wire += Forge(kTypeApplicationData, "still here");
-  ASSERT_TRUE(FeedServer(wire, &got, &eof).ok()); // user_canceled, a warning
+  ASSERT_TRUE(FeedServer(wire, &got, &eof).ok());  // user_canceled, a warning
   EXPECT_EQ(got, "still here");
   EXPECT_FALSE(eof);
   wire = Forge(kTypeAlert, std::string("\x02\x28", 2));
@@ -429,5 +402,5 @@ TEST_F(ForgedRecordTest, BytesAfterCloseNotifyAreIgnored) {
   EXPECT_TRUE(eof);
 }
 
-} // namespace
-} // namespace cairn::tls
+}  // namespace
+}  // namespace cairn::tls
