@@ -135,6 +135,10 @@ const Kernel kKernels[] = {
      [](AeadAlgorithm, const std::uint8_t* key) {
        return aead_internal::NewChaChaPoly(aead_internal::ChaChaXorAvx2, aead_internal::ChaChaPolyAvx2, "avx2", key);
      }},
+    {"neon", IsChaCha, aead_internal::ChaChaNeonAvailable,
+     [](AeadAlgorithm, const std::uint8_t* key) {
+       return aead_internal::NewChaChaPoly(aead_internal::ChaChaXorNeon, nullptr, "neon", key);
+     }},
     {"mbedtls", AnyAlgorithm, Always,
      [](AeadAlgorithm a, const std::uint8_t* key) -> std::unique_ptr<Aead> {
        return std::make_unique<MbedTlsAead>(

@@ -376,6 +376,23 @@ __attribute__((target("avx,avx2,avx512f"), always_inline)) inline __m128i Sum4(_
   return _mm_xor_si128(_mm256_castsi256_si128(half), _mm256_extracti128_si256(half, 1));
 }
 
+// GHASH state `y` over sixteen blocks, four per register, in message order.
+__attribute__((target("aes,pclmul,sse2,ssse3,sse4.1,avx,avx2,avx512f,avx512bw,vaes,vpclmulqdq"),
+               always_inline)) inline __m128i
+Hash16(const __m512i blocks[kZmmLanes], __m128i y, const __m512i h[kZmmLanes], const __m512i h_fold[kZmmLanes],
+       __m512i reverse) {
+  __m512i lo = _mm512_setzero_si512(), mid = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+  for (int i = 0; i < kZmmLanes; ++i) {
+    __m512i hashed = _mm512_shuffle_epi8(blocks[i], reverse);
+    if (i == 0) hashed = _mm512_xor_si512(hashed, _mm512_zextsi128_si512(y));
+    lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128(hashed, h[i], 0x00));
+    hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128(hashed, h[i], 0x11));
+    __m512i folded = _mm512_xor_si512(hashed, _mm512_shuffle_epi32(hashed, _MM_PERM_BADC));
+    mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(folded, h_fold[i], 0x00));
+  }
+  return Reduce(Wide{Sum4(lo), Sum4(mid), Sum4(hi)});
+}
+
 template <int kRounds, bool kSeal>
 CAIRN_TARGET_VAES512 void CryptVaes512(const GcmKey& k, const std::uint8_t* nonce, const std::uint8_t* aad,
                                        std::size_t aad_len, const std::uint8_t* in, std::size_t len,
@@ -403,30 +420,32 @@ CAIRN_TARGET_VAES512 void CryptVaes512(const GcmKey& k, const std::uint8_t* nonc
                                          reinterpret_cast<const __m256i*>(k.h_fold_pairs[2 * i]))),
                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k.h_fold_pairs[2 * i + 1])), 1);
     }
+    // Sealing hashes each stretch's ciphertext while the next stretch goes
+    // through the AES rounds (the two are independent, so they overlap);
+    // opening hashes the ciphertext it has just read.
+    __m512i pending[kZmmLanes];
+    bool have_pending = false;
     for (; p.left >= 64 * kZmmLanes; p.left -= 64 * kZmmLanes, p.in += 64 * kZmmLanes, p.out += 64 * kZmmLanes) {
       __m512i s[kZmmLanes];
       for (int i = 0; i < kZmmLanes; ++i) {
         s[i] = _mm512_xor_si512(_mm512_shuffle_epi8(ctr, ctr_to_be), rk[0]);
         ctr = _mm512_add_epi32(ctr, step);
       }
+      if (kSeal && have_pending) p.y = Hash16(pending, p.y, h, h_fold, reverse);
       for (int r = 1; r < kRounds; ++r) {
         for (int i = 0; i < kZmmLanes; ++i) s[i] = _mm512_aesenc_epi128(s[i], rk[r]);
       }
-      __m512i lo = _mm512_setzero_si512(), mid = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+      __m512i x[kZmmLanes];
       for (int i = 0; i < kZmmLanes; ++i) {
-        __m512i x = _mm512_loadu_si512(p.in + 64 * i);
-        __m512i c = _mm512_xor_si512(x, _mm512_aesenclast_epi128(s[i], rk[kRounds]));
-        _mm512_storeu_si512(p.out + 64 * i, c);
-        __m512i hashed = _mm512_shuffle_epi8(kSeal ? c : x, reverse);
-        if (i == 0) hashed = _mm512_xor_si512(hashed, _mm512_zextsi128_si512(p.y));
-        lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128(hashed, h[i], 0x00));
-        hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128(hashed, h[i], 0x11));
-        __m512i folded = _mm512_xor_si512(hashed, _mm512_shuffle_epi32(hashed, _MM_PERM_BADC));
-        mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(folded, h_fold[i], 0x00));
+        x[i] = _mm512_loadu_si512(p.in + 64 * i);
+        pending[i] = _mm512_xor_si512(x[i], _mm512_aesenclast_epi128(s[i], rk[kRounds]));
+        _mm512_storeu_si512(p.out + 64 * i, pending[i]);
       }
-      p.y = Reduce(Wide{Sum4(lo), Sum4(mid), Sum4(hi)});
+      if (!kSeal) p.y = Hash16(x, p.y, h, h_fold, reverse);
+      have_pending = kSeal;
       p.ctr += 4 * kZmmLanes;
     }
+    if (have_pending) p.y = Hash16(pending, p.y, h, h_fold, reverse);
   }
   CryptXmm<kRounds, kSeal>(k, p);
   Finish<kRounds>(k, p, aad_len, len, tag);
