@@ -130,13 +130,9 @@ const unsigned char* PemDer(const mbedtls_pem_context* pem, std::size_t* len) {
 }
 
 void CertSpkiDer(const mbedtls_x509_crt* crt, const unsigned char** der, std::size_t* len) {
-#if MBEDTLS_VERSION_MAJOR >= 3
-  *der = crt->MBEDTLS_PRIVATE(pk_raw).p;
-  *len = crt->MBEDTLS_PRIVATE(pk_raw).len;
-#else
+  // A public field in both 2.28 and 3.6.
   *der = crt->pk_raw.p;
   *len = crt->pk_raw.len;
-#endif
 }
 
 void SslConfMinTls12(mbedtls_ssl_config* conf) {
@@ -156,6 +152,96 @@ void SslConfGroups(mbedtls_ssl_config* conf) {
   static const mbedtls_ecp_group_id kGroups[] = {MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
                                                  MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE};
   mbedtls_ssl_conf_curves(conf, kGroups);
+#endif
+}
+
+namespace {
+
+thread_local Tls12Secrets* g_export_target = nullptr;
+
+#if MBEDTLS_VERSION_MAJOR >= 3
+void ExportKeys(void* p, mbedtls_ssl_key_export_type type, const unsigned char* secret, std::size_t secret_len,
+                const unsigned char client_random[32], const unsigned char server_random[32],
+                mbedtls_tls_prf_types prf_type) {
+  auto* out = static_cast<Tls12Secrets*>(p);
+  if (type != MBEDTLS_SSL_KEY_EXPORT_TLS12_MASTER_SECRET || secret_len != sizeof out->master) return;
+  std::memcpy(out->master, secret, sizeof out->master);
+  std::memcpy(out->client_random, client_random, 32);
+  std::memcpy(out->server_random, server_random, 32);
+  out->prf_type = prf_type;
+  out->have = true;
+}
+#else
+int ExportKeysExt(void*, const unsigned char* ms, const unsigned char*, std::size_t, std::size_t, std::size_t,
+                  const unsigned char client_random[32], const unsigned char server_random[32],
+                  mbedtls_tls_prf_types prf_type) {
+  Tls12Secrets* out = g_export_target;
+  if (out == nullptr) return 0;
+  std::memcpy(out->master, ms, sizeof out->master);
+  std::memcpy(out->client_random, client_random, 32);
+  std::memcpy(out->server_random, server_random, 32);
+  out->prf_type = prf_type;
+  out->have = true;
+  return 0;
+}
+#endif
+
+}  // namespace
+
+void SslConfKeyExport(mbedtls_ssl_config* conf) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  (void)conf;
+#else
+  mbedtls_ssl_conf_export_keys_ext_cb(conf, ExportKeysExt, nullptr);
+#endif
+}
+
+void SslSetKeyExport(mbedtls_ssl_context* ssl, Tls12Secrets* secrets) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  mbedtls_ssl_set_export_keys_cb(ssl, ExportKeys, secrets);
+#else
+  (void)ssl;
+  (void)secrets;
+#endif
+}
+
+KeyExportScope::KeyExportScope(Tls12Secrets* secrets) { g_export_target = secrets; }
+KeyExportScope::~KeyExportScope() { g_export_target = nullptr; }
+
+int Tls12KeyBlock(const Tls12Secrets& secrets, unsigned char* out, std::size_t len) {
+  unsigned char seed[64];
+  std::memcpy(seed, secrets.server_random, 32);
+  std::memcpy(seed + 32, secrets.client_random, 32);
+  return mbedtls_ssl_tls_prf(static_cast<mbedtls_tls_prf_types>(secrets.prf_type), secrets.master,
+                             sizeof secrets.master, "key expansion", seed, sizeof seed, out, len);
+}
+
+namespace {
+
+std::uint64_t Counter(const unsigned char* c) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | c[i];
+  return v;
+}
+
+}  // namespace
+
+void SslRecordCounters(const mbedtls_ssl_context* ssl, std::uint64_t* in_seq, std::uint64_t* out_seq) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  *in_seq = Counter(ssl->MBEDTLS_PRIVATE(in_ctr));
+  *out_seq = Counter(ssl->MBEDTLS_PRIVATE(cur_out_ctr));
+#else
+  *in_seq = Counter(ssl->in_ctr);
+  *out_seq = Counter(ssl->cur_out_ctr);
+#endif
+}
+
+bool SslIsTls13(const mbedtls_ssl_context* ssl) {
+#if MBEDTLS_VERSION_MAJOR >= 3
+  return mbedtls_ssl_get_version_number(ssl) == MBEDTLS_SSL_VERSION_TLS1_3;
+#else
+  (void)ssl;
+  return false;
 #endif
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "cairn/core/status.h"
+#include "tls/own_records.h"
 
 namespace cairn::tls {
 namespace {
@@ -33,6 +34,11 @@ constexpr std::size_t kMaxUndecrypted = sizeof g_read_buf;
 // encrypting a 1 MiB answer at once did.
 constexpr std::size_t kEncryptSlice = 64 * 1024;
 constexpr std::size_t kCipherHighWater = 1024 * 1024;
+
+// A write of at least this much is sealed on the thread pool, this much a
+// job, when the record layer can (cairn's own records; mbedTLS's cannot):
+// the loop then only moves buffers. Up to kCipherHighWater is out at once.
+constexpr std::size_t kOffloadSlice = 256 * 1024;
 
 // One uv_write of ciphertext; it owns its bytes until libuv is done.
 struct WriteReq {
@@ -111,7 +117,7 @@ void Connection::Impl::StepHandshake() {
 // The point the application's data may pass: the handshake finished, and a
 // client's session finishes it only if the server's SPKI hash matched the pin.
 void Connection::Impl::OpenGate() {
-  records = NewSessionRecords(*session);
+  records = NewRecordLayer(*session);
   uv_timer_stop(&timer);
   owner->HandshakeDone(self->shared_from_this());
   ReadPlain();  // application data may have come with the last flight
@@ -229,6 +235,12 @@ void Connection::Impl::ReadPlain() {
   if (!st.ok()) {
     End(st);
   } else if (eof) {
+    // RFC 5246 7.2.1: a close_notify is answered with one, and the
+    // connection ends at once (what was still queued to send is dropped).
+    if (!closing && !handles_closed) {
+      records->SealClose();
+      Flush(WriteDone());
+    }
     End(Status());
   }
 }
@@ -263,7 +275,7 @@ void Connection::Impl::Deliver(std::string plaintext) {
 // --- Out: application, records, socket --------------------------------------------
 
 bool Connection::Impl::CanWriteNow(std::size_t len) const {
-  return plain_out.empty() && len <= kEncryptSlice && queued < kCipherHighWater;
+  return plain_out.empty() && sealing.empty() && len <= kEncryptSlice && OutBytes() < kCipherHighWater;
 }
 
 void Connection::Impl::WriteShared(std::shared_ptr<const std::string> buffer, std::size_t offset, std::size_t len,
@@ -277,7 +289,7 @@ void Connection::Impl::WriteShared(std::shared_ptr<const std::string> buffer, st
     return;
   }
   plain_out_bytes += len;
-  plain_out.push_back({std::move(buffer), offset, offset + len, std::move(done)});
+  plain_out.push_back({std::move(buffer), offset, offset + len, std::move(done), len >= kOffloadSlice});
   QueueGated();
 }
 
@@ -295,8 +307,11 @@ void Connection::Impl::WriteNow(std::string_view plaintext, WriteDone done) {
 }
 
 void Connection::Impl::SealSome() {
-  if (plain_out.empty() || queued >= kCipherHighWater) return;  // a write completion queues us again
+  if (plain_out.empty() || OutBytes() >= kCipherHighWater) return;  // a write completion queues us again
   CAIRN_CHECK(records != nullptr, "tls::Connection::Write before the handshake finished");
+  if (plain_out.front().large && SealOffLoop()) return;
+  // Records sealed here would overtake the slices still being sealed.
+  if (!sealing.empty()) return;  // SendSealed queues us again
   PlainOut& p = plain_out.front();
   std::size_t n = std::min(kEncryptSlice, p.end - p.pos);
   Status st = records->Seal(std::string_view(*p.buf).substr(p.pos, n));
@@ -310,15 +325,74 @@ void Connection::Impl::SealSome() {
   }
   Flush(std::move(done));
   if (!plain_out.empty()) {
-    if (queued < kCipherHighWater) QueueGated();
+    if (OutBytes() < kCipherHighWater) QueueGated();
   } else if (close_pending) {
+    FinishClose();
+  }
+}
+
+bool Connection::Impl::SealOffLoop() {
+  bool handed = false;
+  while (!plain_out.empty() && plain_out.front().large && OutBytes() < kCipherHighWater) {
+    PlainOut& p = plain_out.front();
+    std::size_t n = std::min(kOffloadSlice, p.end - p.pos);
+    std::function<std::string(std::string_view)> seal = records->ReserveSeal(n);
+    if (!seal) break;
+    // The slice's sequence numbers are fixed now: the job may finish
+    // before or after the others, and is sent in this order.
+    auto job = std::make_shared<Sealing>();
+    job->plain_len = n;
+    std::shared_ptr<const std::string> buf = p.buf;
+    std::size_t off = p.pos;
+    p.pos += n;
+    plain_out_bytes -= n;
+    sealing_bytes += n;
+    if (p.pos == p.end) {
+      job->done = std::move(p.done);
+      plain_out.pop_front();
+    }
+    sealing.push_back(job);
+    std::weak_ptr<Connection> weak = self->weak_from_this();
+    loop->Offload(
+        [job, buf, off, n, seal = std::move(seal)]() mutable {
+          job->out = seal(std::string_view(*buf).substr(off, n));
+          return Status();
+        },
+        [weak, job](Status st) {
+          job->ready = true;
+          job->status = std::move(st);
+          if (auto conn = weak.lock()) Of(*conn).SendSealed();
+        });
+    handed = true;
+  }
+  return handed;
+}
+
+void Connection::Impl::SendSealed() {
+  while (!handles_closed && !sealing.empty() && sealing.front()->ready) {
+    std::shared_ptr<Sealing> job = sealing.front();
+    sealing.pop_front();
+    sealing_bytes -= job->plain_len;
+    if (!job->status.ok()) {
+      job->done.Post(*loop, job->status);
+      return End(job->status);
+    }
+    Send(std::move(job->out), std::move(job->done));
+  }
+  if (handles_closed) return;
+  if (!plain_out.empty()) {
+    if (OutBytes() < kCipherHighWater) QueueGated();
+  } else if (sealing.empty() && close_pending) {
     FinishClose();
   }
 }
 
 void Connection::Impl::Flush(WriteDone done) {
   // Before the gate opens only the handshake produces bytes.
-  std::string out = records ? records->TakeOutgoing() : session->TakeOutgoing();
+  Send(records ? records->TakeOutgoing() : session->TakeOutgoing(), std::move(done));
+}
+
+void Connection::Impl::Send(std::string out, WriteDone done) {
   if (out.empty() || handles_closed) {
     done.Post(*loop, handles_closed ? Status::Unavailable("connection closed") : Status());
     return;
@@ -353,7 +427,7 @@ void Connection::Impl::OnWritten(uv_write_t* req, int status) {
     if (!st.ok()) {
       im.End(st);
     } else if (!im.plain_out.empty()) {
-      if (im.queued < kCipherHighWater) im.QueueGated();
+      if (im.OutBytes() < kCipherHighWater) im.QueueGated();
     } else if (im.closing && !im.close_pending && im.queued == 0) {
       im.CloseHandles();
     }
@@ -402,6 +476,10 @@ void Connection::Impl::CloseHandles() {
   for (PlainOut& p : plain_out) p.done.Post(*loop, Status::Unavailable("connection closed"));
   plain_out.clear();
   plain_out_bytes = 0;
+  // Slices still being sealed are dropped when their jobs return.
+  for (auto& job : sealing) job->done.Post(*loop, Status::Unavailable("connection closed"));
+  sealing.clear();
+  sealing_bytes = 0;
   auto on_close = [](uv_handle_t* h) {
     auto* im = static_cast<Impl*>(h->data);
     if (--im->handles_open == 0) im->owner->Remove(im->self);
@@ -472,7 +550,7 @@ void Connection::Close() {
   // slot) forever: give the queued bytes as long as a handshake gets.
   uv_timer_start(
       &im.timer, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->CloseHandles(); }, im.owner->CloseGraceMs(), 0);
-  if (!im.plain_out.empty()) {
+  if (!im.plain_out.empty() || !im.sealing.empty()) {
     im.close_pending = true;  // close_notify goes after the last slice
     return;
   }
@@ -486,8 +564,11 @@ void Connection::Abort(const Status& why) {
   im.End(why);
 }
 
-std::size_t Connection::queued_write_bytes() const { return impl_->queued + impl_->plain_out_bytes; }
+std::size_t Connection::queued_write_bytes() const {
+  return impl_->queued + impl_->sealing_bytes + impl_->plain_out_bytes;
+}
 std::size_t Connection::TEST_undelivered_bytes() const { return impl_->undelivered; }
+const char* Connection::TEST_record_layer() const { return impl_->records ? impl_->records->name() : ""; }
 const std::string& Connection::peer() const { return impl_->peer; }
 bool Connection::open() const { return !impl_->ended; }
 

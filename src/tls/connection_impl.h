@@ -136,10 +136,27 @@ struct Connection::Impl {
     std::size_t pos = 0;
     std::size_t end = 0;
     WriteDone done;
+    bool large = false;  // sealed on the thread pool where the record layer can
   };
   std::deque<PlainOut> plain_out;
   std::size_t plain_out_bytes = 0;
   std::size_t queued = 0;
+
+  // Slices of large writes being sealed on the thread pool, in the order of
+  // their records' sequence numbers (fixed when each was handed out). A
+  // slice is sent when it and every slice before it are sealed; nothing is
+  // sealed on the loop while any is out.
+  struct Sealing {
+    std::string out;
+    std::size_t plain_len = 0;
+    bool ready = false;
+    Status status;
+    WriteDone done;
+  };
+  std::deque<std::shared_ptr<Sealing>> sealing;
+  std::size_t sealing_bytes = 0;
+  // Ciphertext queued for the socket or being sealed.
+  std::size_t OutBytes() const { return queued + sealing_bytes; }
 
   // The end.
   bool started = false;
@@ -173,6 +190,12 @@ struct Connection::Impl {
   bool CanWriteNow(std::size_t len) const;
   void WriteNow(std::string_view plaintext, WriteDone done);
   void SealSome();
+  // Hands slices of the first queued write to the thread pool; false if
+  // the record layer seals only on the loop.
+  bool SealOffLoop();
+  // Sends the sealed slices at the head of `sealing`.
+  void SendSealed();
+  void Send(std::string out, WriteDone done);
   // Sends what the session or record layer produced; `done` runs when the
   // kernel has it.
   void Flush(WriteDone done);

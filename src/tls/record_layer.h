@@ -4,16 +4,17 @@
 // socket. The connection owns the buffers, the flow control and the pacing;
 // a record layer owns only the records. Private to src/tls. Loop thread only.
 //
-// Today the record layer is the mbedTLS session that ran the handshake
-// (NewSessionRecords). A different one (our own sealing and opening with the
-// keys the handshake agreed, say) implements these five calls and is created
+// Two implement it: the mbedTLS session that ran the handshake
+// (NewSessionRecords), and cairn's own TLS 1.2 records with the keys the
+// handshake agreed (own_records.h). NewRecordLayer (own_records.h) chooses,
 // where the connection opens its handshake gate (Connection::Impl::OpenGate,
-// src/tls/connection.cc); nothing else in the connection changes. What it must
-// honour: it takes over the bytes the handshake engine received after its
+// src/tls/connection.cc); nothing else in the connection changes. What a
+// record layer must honour: it takes over the bytes the handshake engine received after its
 // last handshake message (application data may come with the last flight),
 // it never calls back, and TakeOutgoing hands over its buffer without a copy.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,6 +29,9 @@ class RecordLayer {
  public:
   virtual ~RecordLayer() = default;
 
+  // "cairn" or "mbedtls": whose records these are (tests, logs).
+  virtual const char* name() const = 0;
+
   // Ciphertext received from the peer, appended to what waits to be opened.
   virtual void Feed(std::string_view ciphertext) = 0;
   // Opens every whole record fed so far and appends its plaintext to `out`
@@ -39,6 +43,18 @@ class RecordLayer {
   virtual Status Seal(std::string_view plaintext) = 0;
   // Appends the close_notify alert to the outgoing ciphertext.
   virtual void SealClose() = 0;
+  // For a layer whose records can be sealed off the loop: fixes the
+  // sequence numbers of the records of the next `len` plaintext bytes
+  // (as if Seal had sealed them) and returns the function that seals
+  // exactly those bytes into their records. The function is pure: it may
+  // run once, on any thread, while the loop seals later records. Its
+  // output must reach the socket in the order ReserveSeal was called, and
+  // before anything sealed after the call. A null function when this
+  // layer cannot (mbedTLS's records, or a closing layer).
+  virtual std::function<std::string(std::string_view)> ReserveSeal(std::size_t len) {
+    (void)len;
+    return nullptr;
+  }
   // The ciphertext to send now, moved out (the buffer is left empty).
   virtual std::string TakeOutgoing() = 0;
 };

@@ -3,14 +3,19 @@
 #include "cairn/tls/session.h"
 
 #include <mbedtls/error.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/x509_crt.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 
+#include "cairn/crypto/aead.h"
 #include "cairn/crypto/mbedtls_compat.h"
 #include "cairn/tls/identity.h"
+#include "tls/own_records.h"
 
 namespace cairn::tls {
 namespace {
@@ -21,10 +26,21 @@ std::string MbedText(int rc) {
   return buf;
 }
 
+std::atomic<bool> g_own_records{true};
+
 }  // namespace
+
+void SetOwnRecords(bool on) { g_own_records = on; }
+
+bool OwnRecordsDefault() {
+  const char* env = std::getenv("CAIRN_TLS_OWN_RECORDS");
+  if (env != nullptr && (env[0] == '0' || env[0] == '1') && env[1] == '\0') return env[0] == '1';
+  return g_own_records;
+}
 
 struct Context::Impl {
   bool server = false;
+  bool own_records = OwnRecordsDefault();
   mbedtls_ssl_config conf;
   mbedtls_x509_crt cert;
   mbedtls_pk_context key;
@@ -45,6 +61,9 @@ struct Context::Impl {
 
 Context::Context() : impl_(std::make_unique<Impl>()) {}
 Context::~Context() = default;
+
+void Context::set_own_records(bool on) { impl_->own_records = on; }
+bool Context::own_records() const { return impl_->own_records; }
 
 Result<std::shared_ptr<Context>> Context::NewServer(const ServerOptions& options) {
   std::shared_ptr<Context> ctx(new Context());
@@ -67,6 +86,7 @@ Result<std::shared_ptr<Context>> Context::NewServer(const ServerOptions& options
   mbedtls_ssl_conf_rng(&im.conf, crypto::compat::Drbg::Random, im.drbg.ctx());
   crypto::compat::SslConfMinTls12(&im.conf);
   crypto::compat::SslConfGroups(&im.conf);
+  crypto::compat::SslConfKeyExport(&im.conf);
   // The server's order decides. Without AES instructions ChaCha20-Poly1305
   // is several times faster than AES-GCM in software.
   const int aes = MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;
@@ -110,6 +130,7 @@ Result<std::shared_ptr<Context>> Context::NewClient() {
   mbedtls_ssl_conf_rng(&im.conf, crypto::compat::Drbg::Random, im.drbg.ctx());
   crypto::compat::SslConfMinTls12(&im.conf);
   crypto::compat::SslConfGroups(&im.conf);
+  crypto::compat::SslConfKeyExport(&im.conf);
   mbedtls_ssl_conf_authmode(&im.conf, MBEDTLS_SSL_VERIFY_REQUIRED);
   // Pinning replaces the CA chain; an empty chain makes mbedTLS report
   // "not trusted", which the per-session verify callback then decides.
@@ -125,6 +146,7 @@ struct Session::Impl {
   std::string out;  // produced by mbedTLS, not yet taken
   std::string pin;
   bool handshake_done = false;
+  crypto::compat::Tls12Secrets secrets;
 
   Impl() { mbedtls_ssl_init(&ssl); }
   ~Impl() { mbedtls_ssl_free(&ssl); }
@@ -156,6 +178,7 @@ Result<std::unique_ptr<Session>> Session::NewServer(std::shared_ptr<Context> ctx
   s->impl_->ctx = std::move(ctx);
   int rc = mbedtls_ssl_setup(&s->impl_->ssl, &s->impl_->ctx->impl()->conf);
   if (rc != 0) return Status::Internal("TLS setup: " + MbedText(rc));
+  crypto::compat::SslSetKeyExport(&s->impl_->ssl, &s->impl_->secrets);
   mbedtls_ssl_set_bio(&s->impl_->ssl, s->impl_.get(), Impl::Send, Impl::Recv, nullptr);
   return s;
 }
@@ -168,6 +191,7 @@ Result<std::unique_ptr<Session>> Session::NewClient(std::shared_ptr<Context> ctx
   int rc = mbedtls_ssl_setup(&im.ssl, &im.ctx->impl()->conf);
   if (rc != 0) return Status::Internal("TLS setup: " + MbedText(rc));
   mbedtls_ssl_set_verify(&im.ssl, VerifyPin, &im.pin);
+  crypto::compat::SslSetKeyExport(&im.ssl, &im.secrets);
   mbedtls_ssl_set_bio(&im.ssl, &im, Impl::Send, Impl::Recv, nullptr);
   return s;
 }
@@ -177,7 +201,11 @@ void Session::Feed(std::string_view ciphertext) { impl_->in.append(ciphertext); 
 Status Session::Handshake(bool* done) {
   *done = impl_->handshake_done;
   if (*done) return Status();
-  int rc = mbedtls_ssl_handshake(&impl_->ssl);
+  int rc;
+  {
+    crypto::compat::KeyExportScope scope(&impl_->secrets);
+    rc = mbedtls_ssl_handshake(&impl_->ssl);
+  }
   if (rc == 0) {
     impl_->handshake_done = *done = true;
     return Status();
@@ -241,6 +269,75 @@ std::string Session::peer_spki() const {
   std::size_t len;
   crypto::compat::CertSpkiDer(crt, &der, &len);
   return SpkiHashOfSpkiDer(der, len);
+}
+
+bool Session::own_records_wanted() const { return impl_->ctx->own_records(); }
+
+namespace {
+
+struct SuiteKeys {
+  int id;
+  crypto::AeadAlgorithm algorithm;
+  std::size_t iv_len;  // the implicit part: GCM's 4-byte salt, ChaCha20-Poly1305's 12-byte IV
+};
+
+// The TLS 1.2 AEAD suites cairn seals and opens itself (RFC 5288, 5289,
+// 7905); any other keeps mbedTLS's records.
+constexpr SuiteKeys kSuites[] = {
+    {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, crypto::AeadAlgorithm::kAes128Gcm, 4},
+    {MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, crypto::AeadAlgorithm::kAes128Gcm, 4},
+    {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, crypto::AeadAlgorithm::kAes256Gcm, 4},
+    {MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, crypto::AeadAlgorithm::kAes256Gcm, 4},
+    {MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, crypto::AeadAlgorithm::kChaCha20Poly1305, 12},
+    {MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, crypto::AeadAlgorithm::kChaCha20Poly1305, 12},
+};
+
+}  // namespace
+
+Status Session::ExportRecordKeys(RecordKeys* keys) const {
+  const Impl& im = *impl_;
+  if (!im.handshake_done) return Status::FailedPrecondition("the handshake has not finished");
+  if (crypto::compat::SslIsTls13(&im.ssl)) return Status::FailedPrecondition("TLS 1.3 keeps mbedTLS's records");
+  const char* name = mbedtls_ssl_get_ciphersuite(&im.ssl);
+  int id = name ? mbedtls_ssl_get_ciphersuite_id(name) : 0;
+  const SuiteKeys* suite = nullptr;
+  for (const SuiteKeys& s : kSuites) {
+    if (s.id == id) suite = &s;
+  }
+  if (suite == nullptr) return Status::FailedPrecondition(std::string("suite ") + (name ? name : "?") + " keeps mbedTLS's records");
+  if (!im.secrets.have) return Status::FailedPrecondition("mbedTLS exported no secrets");
+  // mbedTLS reads a stream record by record (its header, then exactly its
+  // length), so after its last handshake record it holds nothing unread;
+  // should it ever, those bytes are its to open.
+  if (mbedtls_ssl_check_pending(&im.ssl) != 0 || mbedtls_ssl_get_bytes_avail(&im.ssl) != 0) {
+    return Status::FailedPrecondition("mbedTLS holds input it has not processed");
+  }
+  std::size_t key_len = crypto::AeadKeySize(suite->algorithm);
+  // RFC 5246 6.3: client write key, server write key, client IV, server IV
+  // (AEAD suites have no MAC keys).
+  unsigned char block[2 * 32 + 2 * 12];
+  std::size_t block_len = 2 * key_len + 2 * suite->iv_len;
+  int rc = crypto::compat::Tls12KeyBlock(im.secrets, block, block_len);
+  if (rc != 0) return Status::Internal("TLS key block: " + MbedText(rc));
+  auto part = [&](std::size_t off, std::size_t len) { return std::string(reinterpret_cast<char*>(block) + off, len); };
+  std::string client_key = part(0, key_len), server_key = part(key_len, key_len);
+  std::string client_iv = part(2 * key_len, suite->iv_len), server_iv = part(2 * key_len + suite->iv_len, suite->iv_len);
+  mbedtls_platform_zeroize(block, sizeof block);
+  bool server = im.ctx->impl()->server;
+  keys->algorithm = suite->algorithm;
+  keys->write_key = server ? server_key : client_key;
+  keys->read_key = server ? client_key : server_key;
+  keys->write_iv = server ? server_iv : client_iv;
+  keys->read_iv = server ? client_iv : server_iv;
+  crypto::compat::SslRecordCounters(&im.ssl, &keys->read_seq, &keys->write_seq);
+  return Status();
+}
+
+std::string Session::TakeUnconsumed() {
+  std::string rest = impl_->in.substr(impl_->in_off);
+  impl_->in.clear();
+  impl_->in_off = 0;
+  return rest;
 }
 
 }  // namespace cairn::tls

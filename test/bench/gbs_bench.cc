@@ -10,6 +10,16 @@
 //   gbs_bench --board-build build/kirkwood/release --runner qemu-arm --uploads 24
 // Its memory is then the guest's own, not the emulator's (see Memory below).
 //
+// `--nurl NURL` measures any GBS server instead (a Tahoe-LAFS storage node,
+// another cairnd) with the same client: single-stream and 16-client upload
+// and download only, and no server CPU figures (its process is not ours).
+// Its storage indexes carry this run's pid, so runs do not collide.
+//
+// The first lines compare the TLS record layers on the same machine in the
+// same run: single-stream upload and download with cairn's own records
+// (src/tls/own_records.cc) on both ends, then with mbedTLS's on both
+// (limits.tls_own_records = 0, CAIRN_TLS_OWN_RECORDS=0 for cairnd).
+//
 // Each transfer line also gives the CPU seconds cairnd and this client
 // spent on it, and the MiB/s cairnd would reach with a core of its own
 // (MiB / its CPU seconds): on a shared machine the wall-clock figure says
@@ -148,6 +158,8 @@ gbs::StorageIndex Si(int n) {
   gbs::StorageIndex si{};
   si[0] = static_cast<std::uint8_t>(n);
   si[1] = static_cast<std::uint8_t>(n >> 8);
+  std::uint32_t run = static_cast<std::uint32_t>(getpid());
+  for (int i = 0; i < 4; ++i) si[2 + i] = static_cast<std::uint8_t>(run >> (8 * i));
   si[15] = 0x5a;
   return si;
 }
@@ -209,8 +221,10 @@ struct Bench {
 };
 
 // A release cairnd on a fresh node in `dir` with `limits` (JSON members)
-// added to its cairn.json; its pid and NURL, or pid -1.
-std::pair<pid_t, std::string> StartNode(const std::string& bin, const std::string& dir, const std::string& limits) {
+// added to its cairn.json; its pid and NURL, or pid -1. `own_records` 0 or
+// 1 sets CAIRN_TLS_OWN_RECORDS for it (-1: inherited).
+std::pair<pid_t, std::string> StartNode(const std::string& bin, const std::string& dir, const std::string& limits,
+                                        int own_records = -1) {
   std::string node = dir + "/node";
   std::filesystem::create_directories(dir);
   int port = 20000 + (getpid() * 7 + static_cast<int>(dir.size())) % 20000;
@@ -231,6 +245,7 @@ std::pair<pid_t, std::string> StartNode(const std::string& bin, const std::strin
   pid_t pid = fork();
   if (pid == 0) {
     freopen("/dev/null", "w", stderr);
+    if (own_records >= 0) setenv("CAIRN_TLS_OWN_RECORDS", own_records ? "1" : "0", 1);
     std::string cairnd = bin + "/cairnd";
     if (g_runner.empty()) {
       execl(cairnd.c_str(), "cairnd", node.c_str(), nullptr);
@@ -251,11 +266,45 @@ void StopNode(pid_t pid) {
   waitpid(pid, nullptr, 0);
 }
 
+// Immutable upload then download of `clients` shares at once (64 MiB for
+// one client, 16 MiB each for more), one JSON line each; `extra` (JSON
+// members) is added to both. `pid` is the server's (-1: not ours).
+void UpDown(Bench& b, int pid, int clients, int* next_si, const std::string& extra) {
+  std::uint64_t size = clients == 1 ? 64ull << 20 : 16ull << 20;
+  auto cs = b.Clients(clients);
+  int left = clients;
+  int first_si = *next_si;
+  double mib = static_cast<double>(size) * clients / (1 << 20);
+  CpuMeter up_cpu{pid};
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < clients; ++i) b.Upload(cs[i].get(), Si((*next_si)++), size, [&] { --left; });
+  b.loop.RunUntil([&] { return left == 0; }, 600000);
+  double up = Seconds(t0);
+  std::string up_cpu_line = up_cpu.Line(mib);
+  left = clients;
+  CpuMeter down_cpu{pid};
+  t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < clients; ++i) b.Download(cs[i].get(), Si(first_si + i), 0, size, [&] { --left; });
+  b.loop.RunUntil([&] { return left == 0; }, 600000);
+  double down = Seconds(t0);
+  std::printf("{\"bench\": \"gbs_immutable_upload\", \"sync\": \"complete\", \"clients\": %d, \"share_mib\": %llu, \"patch_bytes\": %llu, "
+              "\"mib_per_s\": %.1f%s%s}\n",
+              clients, static_cast<unsigned long long>(size >> 20), static_cast<unsigned long long>(kChunk),
+              mib / up, up_cpu_line.c_str(), extra.c_str());
+  std::printf("{\"bench\": \"gbs_immutable_download\", \"clients\": %d, \"share_mib\": %llu, \"read_bytes\": %d, "
+              "\"mib_per_s\": %.1f%s%s}\n",
+              clients, static_cast<unsigned long long>(size >> 20), 1 << 20, mib / down, down_cpu.Line(mib).c_str(),
+              extra.c_str());
+  std::fflush(stdout);
+  b.CloseAll(cs);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string bin = std::filesystem::canonical("/proc/self/exe").parent_path().parent_path().string();
   int uploads = 100;  // concurrent uploads during the memory measurement
+  std::string external;  // --nurl
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 < argc && a == "--board-build") {
@@ -264,13 +313,46 @@ int main(int argc, char** argv) {
       g_runner = argv[++i];
     } else if (i + 1 < argc && a == "--uploads") {
       uploads = std::atoi(argv[++i]);
+    } else if (i + 1 < argc && a == "--nurl") {
+      external = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: gbs_bench [--board-build DIR --runner CMD] [--uploads N]\n");
+      std::fprintf(stderr, "usage: gbs_bench [--board-build DIR --runner CMD] [--uploads N] [--nurl NURL]\n");
       return 2;
     }
   }
+  if (!external.empty()) {
+    auto parsed = gbs::ParseNurl(external);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "gbs_bench: %s\n", parsed.status().ToString().c_str());
+      return 2;
+    }
+    Bench b;
+    b.nurl = *parsed;
+    int next_si = 1;
+    for (int clients : {1, 16}) UpDown(b, -1, clients, &next_si, ", \"server\": \"nurl\"");
+    return b.failures == 0 ? 0 : 1;
+  }
   if (uploads < 1) uploads = 1;
   std::string dir = std::filesystem::temp_directory_path() / ("cairn-gbs-bench-" + std::to_string(getpid()));
+
+  // The record layers side by side: cairn's own on both ends, then mbedTLS's.
+  for (int own : {1, 0}) {
+    std::string sub = dir + (own ? "/own-records" : "/mbedtls-records");
+    auto [rpid, rnurl] = StartNode(bin, sub, own ? "" : ", \"tls_own_records\": 0", own);
+    auto rparsed = gbs::ParseNurl(rnurl);
+    if (rpid < 0 || !rparsed.ok()) {
+      std::fprintf(stderr, "gbs_bench: no NURL (%s)\n", rnurl.c_str());
+      if (rpid > 0) StopNode(rpid);
+      return 1;
+    }
+    Bench rb;
+    rb.ctx->set_own_records(own != 0);
+    rb.nurl = *rparsed;
+    int next = 1;
+    UpDown(rb, rpid, 1, &next, std::string(", \"records\": \"") + (own ? "cairn" : "mbedtls") + "\"");
+    StopNode(rpid);
+    if (rb.failures != 0) return 1;
+  }
 
   // Single-stream upload under the "always" fsync policy (every PATCH
   // fsynced before its answer), for comparison with the default below.
@@ -303,7 +385,10 @@ int main(int argc, char** argv) {
 
   dir += "/default";
   std::string node = dir + "/node";
-  auto [pid, nurl_text] = StartNode(bin, dir, "");
+  // Plain variables: clang 14 cannot capture a structured binding in a lambda.
+  std::pair<pid_t, std::string> started = StartNode(bin, dir, "");
+  pid_t pid = started.first;
+  std::string nurl_text = started.second;
   auto parsed = gbs::ParseNurl(nurl_text);
   if (pid < 0 || !parsed.ok()) {
     std::fprintf(stderr, "gbs_bench: no NURL (%s): %s\n", nurl_text.c_str(), parsed.status().ToString().c_str());
@@ -325,33 +410,7 @@ int main(int argc, char** argv) {
   watch();
 
   // Immutable upload and download, 1 and 16 clients.
-  for (int clients : {1, 16}) {
-    std::uint64_t size = clients == 1 ? 64ull << 20 : 16ull << 20;
-    auto cs = b.Clients(clients);
-    int left = clients;
-    int first_si = next_si;
-    double mib = static_cast<double>(size) * clients / (1 << 20);
-    CpuMeter up_cpu{pid};
-    auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < clients; ++i) b.Upload(cs[i].get(), Si(next_si++), size, [&] { --left; });
-    b.loop.RunUntil([&] { return left == 0; }, 600000);
-    double up = Seconds(t0);
-    std::string up_cpu_line = up_cpu.Line(mib);
-    left = clients;
-    CpuMeter down_cpu{pid};
-    t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < clients; ++i) b.Download(cs[i].get(), Si(first_si + i), 0, size, [&] { --left; });
-    b.loop.RunUntil([&] { return left == 0; }, 600000);
-    double down = Seconds(t0);
-    std::printf("{\"bench\": \"gbs_immutable_upload\", \"sync\": \"complete\", \"clients\": %d, \"share_mib\": %llu, \"patch_bytes\": %llu, "
-                "\"mib_per_s\": %.1f%s}\n",
-                clients, static_cast<unsigned long long>(size >> 20), static_cast<unsigned long long>(kChunk),
-                mib / up, up_cpu_line.c_str());
-    std::printf("{\"bench\": \"gbs_immutable_download\", \"clients\": %d, \"share_mib\": %llu, \"read_bytes\": %d, "
-                "\"mib_per_s\": %.1f%s}\n",
-                clients, static_cast<unsigned long long>(size >> 20), 1 << 20, mib / down, down_cpu.Line(mib).c_str());
-    b.CloseAll(cs);
-  }
+  for (int clients : {1, 16}) UpDown(b, pid, clients, &next_si, "");
 
   // Mutable read-test-write (small writes, 16 in flight) and version.
   {

@@ -71,7 +71,7 @@ int RsaPssVerifySha256(mbedtls_rsa_context* rsa, const unsigned char hash[32], i
 // private half of `pub`.
 int PkCheckPair(const mbedtls_pk_context* pub, const mbedtls_pk_context* priv, Drbg* drbg);
 
-// The certificate's DER SubjectPublicKeyInfo (a private field in 3.x).
+// The certificate's DER SubjectPublicKeyInfo.
 void CertSpkiDer(const mbedtls_x509_crt* crt, const unsigned char** der, std::size_t* len);
 
 // The DER bytes a successful mbedtls_pem_read_buffer decoded (3.x added
@@ -88,5 +88,46 @@ void SslConfMinTls12(mbedtls_ssl_config* conf);
 // a P-256 exchange per handshake). 2.28: mbedtls_ssl_conf_curves with ECP
 // group ids; 3.x: mbedtls_ssl_conf_groups with TLS group numbers.
 void SslConfGroups(mbedtls_ssl_config* conf);
+
+// The TLS 1.2 secrets of one finished handshake, as the key export gives
+// them: enough to derive the record keys (RFC 5246 6.3).
+struct Tls12Secrets {
+  bool have = false;
+  unsigned char master[48];
+  unsigned char client_random[32];
+  unsigned char server_random[32];
+  int prf_type = 0;  // an mbedtls_tls_prf_types value
+};
+
+// Installs the key-export hook on a configuration (2.28: the configuration's
+// export callback, which writes to the Tls12Secrets of the KeyExportScope
+// active on this thread; 3.6: nothing, the hook is per session).
+void SslConfKeyExport(mbedtls_ssl_config* conf);
+// Arranges for the secrets of a TLS 1.2 handshake on `ssl` to be written to
+// `*secrets` (3.6: mbedtls_ssl_set_export_keys_cb; 2.28: nothing, see
+// KeyExportScope). `secrets` must outlive the session.
+void SslSetKeyExport(mbedtls_ssl_context* ssl, Tls12Secrets* secrets);
+
+// Held around every mbedtls_ssl_handshake call on a session: 2.28's export
+// callback has no session argument, so it writes to the secrets of the scope
+// active on the calling thread. 3.6: does nothing. Scopes do not nest.
+class KeyExportScope {
+ public:
+  explicit KeyExportScope(Tls12Secrets* secrets);
+  ~KeyExportScope();
+  KeyExportScope(const KeyExportScope&) = delete;
+  KeyExportScope& operator=(const KeyExportScope&) = delete;
+};
+
+// The TLS 1.2 key block (RFC 5246 6.3): PRF(master, "key expansion",
+// server_random + client_random), `len` bytes. 0 or an mbedTLS error.
+int Tls12KeyBlock(const Tls12Secrets& secrets, unsigned char* out, std::size_t len);
+
+// The sequence numbers of the next record each direction will carry, read
+// from the session's record counters after its handshake.
+void SslRecordCounters(const mbedtls_ssl_context* ssl, std::uint64_t* in_seq, std::uint64_t* out_seq);
+
+// True if the session negotiated TLS 1.3 (never with 2.28).
+bool SslIsTls13(const mbedtls_ssl_context* ssl);
 
 }  // namespace cairn::crypto::compat

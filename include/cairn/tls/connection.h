@@ -73,6 +73,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t queued_write_bytes() const;
   // Plaintext read and posted but not yet passed to on_data; for tests.
   std::size_t TEST_undelivered_bytes() const;
+  // Whose records protect the application data once the handshake has
+  // finished: "cairn" (src/tls/own_records.cc) or "mbedtls"; "" before.
+  const char* TEST_record_layer() const;
   const std::string& peer() const;
   bool open() const;
 

@@ -21,6 +21,16 @@
 namespace cairn::tls {
 
 class Context;
+struct RecordKeys;
+
+// Whether new contexts let cairn's own record layer (src/tls/own_records.cc)
+// protect application data after the handshake, instead of the mbedTLS
+// session's records: limits.tls_own_records, which the daemon passes here
+// once at startup, before it creates a context. The environment variable
+// CAIRN_TLS_OWN_RECORDS ("0" or "1"), when set, overrides it (tests run
+// whole suites either way with it). On by default. Loop thread only.
+void SetOwnRecords(bool on);
+bool OwnRecordsDefault();
 
 struct ServerOptions {
   std::string key_pem;
@@ -34,6 +44,11 @@ class Context {
   ~Context();
   static Result<std::shared_ptr<Context>> NewServer(const ServerOptions& options);
   static Result<std::shared_ptr<Context>> NewClient();
+  // Overrides, for the sessions this context creates from now on, the
+  // process-wide choice of record layer (SetOwnRecords).
+  void set_own_records(bool on);
+  bool own_records() const;
+
   struct Impl;
   Impl* impl() const { return impl_.get(); }
 
@@ -74,6 +89,19 @@ class Session {
   std::string ciphersuite() const;
   // After the handshake (client): the server's SPKI hash.
   std::string peer_spki() const;
+
+  // After the handshake: whether its context wants cairn's own records.
+  bool own_records_wanted() const;
+  // After the handshake: the negotiated record keys, IVs and next sequence
+  // numbers, for this side. FailedPrecondition (saying why) when cairn's
+  // own record layer cannot take over: TLS 1.3, a suite other than
+  // ECDHE with AES-128/256-GCM or ChaCha20-Poly1305, no exported secrets,
+  // or input that mbedTLS read but did not yet process.
+  Status ExportRecordKeys(RecordKeys* keys) const;
+  // After the handshake: the bytes fed that the handshake did not consume
+  // (the first application records, if they came with the last flight),
+  // moved out. The session's own records then never see them.
+  std::string TakeUnconsumed();
 
   struct Impl;
 

@@ -9,6 +9,7 @@
 
 #include "cairn/tls/identity.h"
 #include "cairn/tls/server.h"
+#include "tls/own_records.h"
 
 namespace cairn::tls {
 namespace {
@@ -83,6 +84,34 @@ TEST_F(DialerTest, PinnedConnectionCarriesDataBothWays) {
   (*c)->Close();
   ASSERT_TRUE(loop.RunUntil([&] { return ended.has_value(); }, 20000));
   EXPECT_TRUE(ended->ok());
+}
+
+// Both ends' records after the handshake are cairn's own unless the switch
+// (limits.tls_own_records, CAIRN_TLS_OWN_RECORDS) is off, and a 3 MiB
+// echo crosses them intact.
+TEST_F(DialerTest, ConnectionsUseTheChosenRecordLayer) {
+  auto c = Dial(Opts());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const char* want = OwnRecordsDefault() ? "cairn" : "mbedtls";
+  EXPECT_STREQ((*c)->TEST_record_layer(), want);
+  ASSERT_TRUE(loop.RunUntil([&] { return !accepted.empty(); }, 20000));
+  EXPECT_STREQ(accepted[0]->TEST_record_layer(), want);
+  std::string sent(3 << 20, '\0');
+  for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i % 251);
+  std::string got;
+  std::uint64_t reserved_before = TEST_reserved_seals();
+  (*c)->Start([&](std::string d) { got += d; }, [](Status) {});
+  (*c)->Write(sent);
+  ASSERT_TRUE(loop.RunUntil([&] { return got.size() >= sent.size(); }, 60000));
+  EXPECT_TRUE(got == sent);
+  // A 3 MiB write is sealed on the thread pool, 256 KiB a job, with its
+  // sequence numbers fixed on the loop; the echo's smaller writes are not.
+  if (OwnRecordsDefault()) {
+    EXPECT_GE(TEST_reserved_seals() - reserved_before, 12u);
+  } else {
+    EXPECT_EQ(TEST_reserved_seals(), reserved_before);
+  }
+  (*c)->Close();
 }
 
 // A large write is encrypted a slice per turn (never all in one loop
