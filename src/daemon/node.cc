@@ -73,6 +73,10 @@ Node::~Node() = default;
 
 Status Node::Start() {
   started_ = true;
+  // The record layer every TLS context made from here on uses (the storage
+  // listener's and the grid client's): limits.tls_own_records is the field
+  // kill switch; CAIRN_TLS_OWN_RECORDS still overrides it for tests.
+  tls::SetOwnRecords(config_.limits.tls_own_records != 0);
   // Open the share store first: a node whose store cannot open (missing,
   // unreadable, unknown format) must not accept requests. Opening is bounded:
   // it maps the environment and finishes only what a crash left in flight.
@@ -294,6 +298,8 @@ Json Node::StatusJson() {
     cJSON_AddStringToObject(storage, "address",
                             (config_.listen_address + ":" + std::to_string(http_->port())).c_str());
     cJSON_AddNumberToObject(storage, "connections", static_cast<double>(http_->open_connections()));
+    // Who protects new connections' application records (docs/tls.md).
+    cJSON_AddStringToObject(storage, "tls_records", tls::OwnRecordsDefault() ? "cairn" : "mbedtls");
     cJSON_AddItemToArray(listening, storage);
   }
   Memory m = ReadMemory();

@@ -261,6 +261,26 @@ class LifecycleTest(unittest.TestCase):
         finally:
             node.cleanup()
 
+    def test_tls_own_records_limit_is_the_switch(self):
+        """limits.tls_own_records picks who protects the storage listener's
+        records (the field's kill switch); CAIRN_TLS_OWN_RECORDS overrides
+        it, so the expectation follows the environment the suite runs in."""
+        forced = os.environ.get("CAIRN_TLS_OWN_RECORDS")
+        for limit in (1, 0):
+            node = Node(config_patch={"limits": {"tls_own_records": limit}})
+            try:
+                node.start()
+                c = node.control()
+                status = c.call("status")["result"]
+                c.close()
+                storage = [l for l in status["listening"] if l["kind"] == "storage"]
+                self.assertEqual(len(storage), 1, status["listening"])
+                on = forced == "1" if forced in ("0", "1") else limit == 1
+                self.assertEqual(storage[0]["tls_records"], "cairn" if on else "mbedtls", (limit, forced))
+                self.assertEqual(node.stop(), 0, node.read_log())
+            finally:
+                node.cleanup()
+
     def test_unopenable_store_stops_the_start(self):
         node = Node()
         try:
