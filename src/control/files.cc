@@ -75,6 +75,9 @@ Result<caps::Cap> ImmutableReadCap(const std::string& text) {
   if (cap->kind != caps::CapKind::kLiteral && cap->kind != caps::CapKind::kChk) {
     return Status::BadCap("get takes an immutable read cap (URI:CHK: or URI:LIT:)");
   }
+  if (cap->directory) {
+    return Status::BadCap("that is a directory cap: list it with `cairn ls`, copy it out with `cairn cp -r`");
+  }
   return cap;
 }
 

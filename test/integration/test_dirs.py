@@ -264,6 +264,9 @@ class DirsTest(unittest.TestCase):
         # An immutable directory cannot be changed.
         p = self.cli("mkdir", dircap + "/new")
         self.assertEqual(p.returncode, 77, p.stdout)
+        # A directory cap is not a file: `get` refuses it rather than
+        # writing out the directory's encrypted body.
+        self.error("bad_cap", 7, "get", dircap)
 
     def test_ls_of_a_file(self):
         self.alias("onefile")
