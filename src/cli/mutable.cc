@@ -16,18 +16,19 @@
 namespace cairn::cli {
 namespace {
 
-const char kCreateUsage[] = "mutable create [FILE|-] [--alias NAME] [--async]";
+const char kCreateUsage[] = "mutable create [FILE|-] [--alias NAME] [--format sdmf|mdmf] [--async]";
 const char kPutUsage[] = "mutable put CAP|ALIAS FILE|- [--async]";
 const char kGetUsage[] = "mutable get CAP|ALIAS [-o FILE]";
 
 const char kHelp[] =
     "\n"
-    "SDMF mutable files on the node's grid (`cairn servers list`), encoded with\n"
-    "client.shares_needed/total/happy from cairn.json (default 3/10/7), at most\n"
-    "limits.sdmf_max_bytes (16 MiB; kirkwood 4 MiB).\n"
+    "Mutable files (SDMF or MDMF) on the node's grid (`cairn servers list`),\n"
+    "encoded with client.shares_needed/total/happy from cairn.json (default\n"
+    "3/10/7), at most limits.sdmf_max_bytes (16 MiB; kirkwood 4 MiB).\n"
     "  create   makes a new file (RSA-2048 key) holding FILE (empty without one) and\n"
-    "           prints its write cap URI:SSK:... ; --alias NAME also names it (the\n"
-    "           name must not exist: conflict, exit 4, and nothing is sent).\n"
+    "           prints its write cap: URI:SSK:... (SDMF, the default) or, with\n"
+    "           --format mdmf, URI:MDMF:... (segments of 128 KiB); --alias NAME also\n"
+    "           names it (the name must not exist: conflict, exit 4, nothing sent).\n"
     "  put      replaces the contents of the file a write cap (or alias) names.\n"
     "  get      reads the newest version (a write or read cap URI:SSK-RO:, or an\n"
     "           alias) to stdout, or to FILE (written beside it, then renamed).\n"
@@ -94,7 +95,7 @@ int MutableMain(const Options& opts) {
 
 int MutableCreateMain(const Options& opts) {
   if (IsHelp(opts)) return Help(kCreateUsage);
-  std::string file, alias;
+  std::string file, alias, format;
   bool async = false;
   for (std::size_t i = 0; i < opts.args.size(); ++i) {
     const std::string& a = opts.args[i];
@@ -102,6 +103,11 @@ int MutableCreateMain(const Options& opts) {
       async = true;
     } else if (a == "--alias" && i + 1 < opts.args.size()) {
       alias = opts.args[++i];
+    } else if (a == "--format" && i + 1 < opts.args.size()) {
+      format = opts.args[++i];
+      if (format != "sdmf" && format != "mdmf") {
+        return UsageError(kCreateUsage, "--format takes sdmf or mdmf, not \"" + format + "\"");
+      }
     } else if (file.empty() && !a.empty() && (a[0] != '-' || a == "-")) {
       file = a;
     } else {
@@ -110,6 +116,7 @@ int MutableCreateMain(const Options& opts) {
   }
   Json params = Json::NewObject();
   if (!alias.empty()) cJSON_AddStringToObject(params.get(), "alias", alias.c_str());
+  if (!format.empty()) cJSON_AddStringToObject(params.get(), "format", format.c_str());
   return Publish(opts, "mutable.create", std::move(params), file, async);
 }
 

@@ -64,16 +64,16 @@ struct PutClock {
   double grid = 0;      // the grid's session and the lease secret are ready (JobHooks::ready)
 };
 
-// An SDMF cap that can write (or, with `read_ok`, read) a file.
-Result<caps::Cap> SdmfCap(const std::string& text, bool read_ok) {
+// A mutable file's cap (SDMF or MDMF) that can write (or, with `read_ok`,
+// read) it.
+Result<caps::Cap> MutableCap(const std::string& text, bool read_ok) {
   CAIRN_TRY_ASSIGN(caps::Cap cap, caps::ParseCap(text));
   bool write = cap.kind == caps::CapKind::kMutableWrite;
   bool read = cap.kind == caps::CapKind::kMutableRead;
   if (!(write || (read_ok && read))) {
-    return Status::BadCap(read_ok ? "not a mutable file's write or read cap (URI:SSK: or URI:SSK-RO:)"
-                                  : "not a mutable file's write cap (URI:SSK:)");
+    return Status::BadCap(read_ok ? "not a mutable file's write or read cap (URI:SSK:, URI:MDMF: or their -RO forms)"
+                                  : "not a mutable file's write cap (URI:SSK: or URI:MDMF:)");
   }
-  if (cap.format != caps::MutableFormat::kSdmf) return Status::BadCap("MDMF files are not supported yet (SDMF only)");
   return cap;
 }
 
@@ -88,7 +88,7 @@ struct Target {
 Result<Target> ResolveAtSubmit(const NameTable& aliases, const std::string& text, bool read_ok) {
   Target t;
   if (text.rfind("URI:", 0) == 0) {
-    CAIRN_TRY_ASSIGN(caps::Cap cap, SdmfCap(text, read_ok));
+    CAIRN_TRY_ASSIGN(caps::Cap cap, MutableCap(text, read_ok));
     CAIRN_TRY_ASSIGN(t.locked_si, caps::StorageIndexOf(cap));
     t.cap = cap;
     return t;
@@ -98,7 +98,7 @@ Result<Target> ResolveAtSubmit(const NameTable& aliases, const std::string& text
   // Missing or of another kind now: the task says so once it holds the name.
   auto now = aliases.Get(text);
   if (now.ok()) {
-    auto cap = SdmfCap(*now, read_ok);
+    auto cap = MutableCap(*now, read_ok);
     auto si = cap.ok() ? caps::StorageIndexOf(*cap) : Result<std::string>(cap.status());
     if (si.ok()) t.locked_si = *si;
   }
@@ -111,7 +111,7 @@ Result<caps::Cap> ResolveInTask(const NameTable& aliases, const Target& t, bool 
   if (!t.alias.empty()) {
     auto text = aliases.Get(t.alias);
     if (!text.ok()) return text.status();
-    auto cap = SdmfCap(*text, read_ok);
+    auto cap = MutableCap(*text, read_ok);
     if (!cap.ok()) return cap.status().WithContext("alias \"" + t.alias + "\"");
     CAIRN_TRY_ASSIGN(std::string si, caps::StorageIndexOf(*cap));
     if (si != t.locked_si) {
@@ -254,8 +254,8 @@ void ReceiveThenRun(CommandsState& c, Request& req, Reply& reply, const InputPar
 
 // mutable.create: a new key, its write cap recorded, seqnum 1 published,
 // and the alias (if any) written.
-void Create(const Env& env, TaskRun& run, std::string alias, std::shared_ptr<std::string> contents,
-            std::uint64_t hold_ms) {
+void Create(const Env& env, TaskRun& run, std::string alias, caps::MutableFormat format,
+            std::shared_ptr<std::string> contents, std::uint64_t hold_ms) {
   TaskRun* runp = &run;
   // The name first, before a key is made or anything sent.
   auto taken = [aliases = env.aliases, alias]() -> Status {
@@ -268,7 +268,7 @@ void Create(const Env& env, TaskRun& run, std::string alias, std::shared_ptr<std
   Status free = taken();
   if (!free.ok()) return run.Fail(free);
   run.Progress("generating key", 0, 1);
-  mf::NewMutableKey(*env.loop, [env, runp, alias, contents, hold_ms, taken](Result<mf::NewKey> key) mutable {
+  mf::NewMutableKey(*env.loop, format, [env, runp, alias, contents, hold_ms, taken](Result<mf::NewKey> key) mutable {
     if (!key.ok()) return runp->Fail(key.status());
     Json intent = Json::NewObject();
     cJSON_AddStringToObject(intent.get(), "writecap", caps::FormatCap(key->writecap).c_str());
@@ -315,9 +315,14 @@ Json RetrieveJson(const mf::RetrieveResult& got) {
 void MutableCreate(CommandsState& c, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
-  std::string alias;
+  std::string alias, format_name = "sdmf";
   InputParams in;
   Status st = r->String("alias", &alias);
+  if (st.ok()) st = r->String("format", &format_name);
+  if (st.ok() && format_name != "sdmf" && format_name != "mdmf") {
+    st = Status::InvalidArgument("params.format must be \"sdmf\" or \"mdmf\"");
+  }
+  const caps::MutableFormat format = format_name == "mdmf" ? caps::MutableFormat::kMdmf : caps::MutableFormat::kSdmf;
   if (st.ok()) st = ReadInputParams(c, *r, req, &in);
   if (st.ok()) st = r->Finish();
   if (st.ok() && !alias.empty()) st = NameTable::CheckName(alias);
@@ -326,8 +331,8 @@ void MutableCreate(CommandsState& c, Request& req, Reply& reply) {
   if (!alias.empty()) keys.push_back(LockKeys::Alias(alias, LockMode::kExclusive));
   TaskSpec spec = NewTaskSpec("mutable.create", req, std::move(keys));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = EnvOf(c), alias, contents, hold = in.hold_ms](TaskRun& run) {
-    Create(env, run, alias, contents, hold);
+  spec.body = [env = EnvOf(c), alias, format, contents, hold = in.hold_ms](TaskRun& run) {
+    Create(env, run, alias, format, contents, hold);
   };
   ReceiveThenRun(c, req, reply, in, contents, std::move(spec));
 }

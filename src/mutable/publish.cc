@@ -216,7 +216,7 @@ void Publisher::StartCreate(NewKey key) {
     return FailLater(Status::InvalidArgument("a mutable file needs 1 <= k <= N <= 255 and 1 <= happy <= N"));
   }
   caps::MutableKeys keys = caps::DeriveMutableKeys(key.privkey_pkcs8, key.pubkey_spki);
-  writecap_ = caps::MutableWriteCap(keys, caps::MutableFormat::kSdmf);
+  writecap_ = caps::MutableWriteCap(keys, key.writecap.format);  // the format the key was made for
   format_ = &FormatFor(writecap_.format);
   if (key.writecap.key != keys.writekey || key.writecap.digest != keys.fingerprint) {
     return FailLater(Status::InvalidArgument("the write cap is not the key's"));
@@ -249,8 +249,8 @@ void Publisher::StartCreate(NewKey key) {
 void Publisher::StartUpdate(caps::Cap writecap) {
   start_ms_ = MonotonicMs();
   start_cpu_ms_ = ThreadCpuMs();
-  if (writecap.kind != caps::CapKind::kMutableWrite || writecap.format != caps::MutableFormat::kSdmf) {
-    return FailLater(Status::BadCap("publish needs an SDMF write cap (URI:SSK:)"));
+  if (writecap.kind != caps::CapKind::kMutableWrite) {
+    return FailLater(Status::BadCap("publish needs a write cap (URI:SSK: or URI:MDMF:)"));
   }
   if (options_.happy < 1) return FailLater(Status::InvalidArgument("happy must be at least 1"));
   writecap_ = std::move(writecap);
@@ -692,14 +692,17 @@ void Publisher::Deliver(Result<PublishResult> r) {
 }  // namespace
 
 void NewMutableKey(Loop& loop, Callback<void(Result<NewKey>)> done) {
+  NewMutableKey(loop, caps::MutableFormat::kSdmf, std::move(done));
+}
+
+void NewMutableKey(Loop& loop, caps::MutableFormat format, Callback<void(Result<NewKey>)> done) {
   grid::Operation<NewKey> op(loop, "mutable key generation", std::move(done));
-  crypto::GenerateRsaKeyOffLoop(loop, [op](Result<crypto::RsaKey> key) {
+  crypto::GenerateRsaKeyOffLoop(loop, [op, format](Result<crypto::RsaKey> key) {
     if (!key.ok()) return op.Finish(key.status());
     NewKey out;
     out.privkey_pkcs8 = key->PrivatePkcs8Der();
     out.pubkey_spki = key->PublicSpkiDer();
-    out.writecap = caps::MutableWriteCap(caps::DeriveMutableKeys(out.privkey_pkcs8, out.pubkey_spki),
-                                         caps::MutableFormat::kSdmf);
+    out.writecap = caps::MutableWriteCap(caps::DeriveMutableKeys(out.privkey_pkcs8, out.pubkey_spki), format);
     op.Finish(std::move(out));
   });
 }

@@ -117,10 +117,9 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
 };
 
 void Retriever::Start(const caps::Cap& cap) {
-  if (cap.format != caps::MutableFormat::kSdmf ||
-      (cap.kind != caps::CapKind::kMutableWrite && cap.kind != caps::CapKind::kMutableRead)) {
+  if (cap.kind != caps::CapKind::kMutableWrite && cap.kind != caps::CapKind::kMutableRead) {
     state_ = State::kDone;
-    return op_.FinishSoon(Status::BadCap("retrieve needs an SDMF read or write cap"));
+    return op_.FinishSoon(Status::BadCap("retrieve needs a mutable file's read or write cap"));
   }
   cap_format_ = cap.format;
   format_ = &FormatFor(cap.format);

@@ -1,4 +1,4 @@
-// SDMF mutable files over GBS (tahoe-protocol.md sections 3 and 4): create,
+// Mutable files (SDMF and MDMF) over GBS (tahoe-protocol.md sections 3 and 4): create,
 // update (publish) and read (retrieve) a mutable file on the node's grid.
 //
 //   NewMutableKey   RSA-2048 key generation off the loop; the write cap is
@@ -55,7 +55,7 @@ struct MutableOptions {
 
 // A freshly generated key pair and its write cap.
 struct NewKey {
-  caps::Cap writecap;          // URI:SSK:
+  caps::Cap writecap;          // URI:SSK: or URI:MDMF: (its format is the file's)
   std::string privkey_pkcs8;   // DER
   std::string pubkey_spki;     // DER
 };
@@ -105,8 +105,12 @@ struct RetrieveResult {
   std::size_t versions_tried = 0;                    // more than 1 after a fallback
 };
 
-// Generates an RSA-2048 key off the loop thread.
+// Generates an RSA-2048 key off the loop thread; its write cap names
+// `format` (URI:SSK: or URI:MDMF:), which CreateMutable then publishes.
+// The first form makes an SDMF key, Tahoe's default. `done` runs once, on a
+// later turn.
 void NewMutableKey(Loop& loop, Callback<void(Result<NewKey>)> done);
+void NewMutableKey(Loop& loop, caps::MutableFormat format, Callback<void(Result<NewKey>)> done);
 
 // Publishes `contents` as seqnum 1 of the file of `key`. Errors:
 // InvalidArgument (bad k/N/happy), NotEnoughServers (fewer than `happy`
@@ -117,18 +121,19 @@ void CreateMutable(Loop& loop, std::vector<grid::GridServer> servers, NewKey key
                    MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
                    Callback<void(Result<PublishResult>)> done);
 
-// Replaces the contents of the file of `writecap` (URI:SSK:). The new
+// Replaces the contents of the file of `writecap` (URI:SSK: or URI:MDMF:,
+// shares of the cap's format). The new
 // version keeps the file's k and N (those of its newest version, as Tahoe
 // does); `options.happy` still applies (at most N). Errors: BadCap
-// (not an SDMF write cap), NotFound (no server holds a share), NotEnoughServers,
+// (not a write cap), NotFound (no server holds a share), NotEnoughServers,
 // UncoordinatedWrite (another writer's version appeared during the publish),
 // Integrity (no version could be verified), Cancelled.
 void PublishMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap writecap, std::string contents,
                     MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
                     Callback<void(Result<PublishResult>)> done);
 
-// Reads the newest recoverable version of the file of `cap` (URI:SSK: or
-// URI:SSK-RO:). Errors: BadCap, NotFound (no shares), NotEnoughServers
+// Reads the newest recoverable version of the file of `cap` (URI:SSK:,
+// URI:SSK-RO:, URI:MDMF: or URI:MDMF-RO:). Errors: BadCap, NotFound (no shares), NotEnoughServers
 // (shares exist but fewer than k verified ones of any version),
 // UncoordinatedWrite (the shares changed under the read twice), Cancelled.
 void RetrieveMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, grid::ProgressFn progress,

@@ -20,7 +20,7 @@
 namespace cairn::mutable_files {
 namespace {
 
-TEST_F(MutableTest, ReadsWithNMinusKServersDown) {
+TEST_P(MutableFormatTest, ReadsWithNMinusKServersDown) {
   StartServers(5);
   NewKey key = Key();
   std::string data = Pattern(20000, 5);
@@ -45,7 +45,7 @@ TEST_F(MutableTest, ReadsWithNMinusKServersDown) {
   EXPECT_EQ(lost.status().code(), Code::kNotEnoughServers) << lost.status().ToString();
 }
 
-TEST_F(MutableTest, RetrieveDoesNotWaitForASlowServer) {
+TEST_P(MutableFormatTest, RetrieveDoesNotWaitForASlowServer) {
   StartServers(6);
   NewKey key = Key();
   std::string data = Pattern(30000, 21);
@@ -68,7 +68,7 @@ TEST_F(MutableTest, RetrieveDoesNotWaitForASlowServer) {
   for (const auto& [sh, name] : got->shares_used) EXPECT_NE(ServerIndex(name), slow);
 }
 
-TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
+TEST_P(MutableFormatTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
   StartServers(5);
   NewKey key = Key();
   std::string data = Pattern(30000, 8);
@@ -79,11 +79,11 @@ TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
   // byte, which the servermap already sees.
   std::size_t s0 = ServerIndex(created->placement.at(0).front());
   std::size_t s1 = ServerIndex(created->placement.at(1).front());
-  std::string share0 = ReadShare(s0, key.writecap, 0);
-  std::uint64_t o_data = GetBe(share0, 87, 4);
-  Overwrite(s0, key, 0, o_data + 7, std::string(1, static_cast<char>(share0[o_data + 7] ^ 0x20)));
+  ASSERT_NO_FATAL_FAILURE(CorruptBlock(s0, key, 0));
   std::string share1 = ReadShare(s1, key.writecap, 1);
-  std::uint64_t o_sig = GetBe(share1, 75, 4);
+  auto header1 = FormatFor(format).ParseHeader(share1);
+  ASSERT_TRUE(header1.ok()) << header1.status().ToString();
+  std::uint64_t o_sig = header1->signature.offset;
   Overwrite(s1, key, 1, o_sig + 3, std::string(1, static_cast<char>(share1[o_sig + 3] ^ 0x01)));
   auto got = Get(key.writecap);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -108,7 +108,7 @@ TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
 // writes and keep seqnum 1), and all but one of its shares are corrupt in
 // their blocks, which only the full verification sees: seqnum 2 is
 // unrecoverable, so the retrieve reads seqnum 1, advising the corrupt ones.
-TEST_F(MutableTest, RetrieveFallsBackToTheNextRecoverableVersion) {
+TEST_P(MutableFormatTest, RetrieveFallsBackToTheNextRecoverableVersion) {
   TwoVersionFile f;
   ASSERT_NO_FATAL_FAILURE(MakeTwoVersions(41, &f));
   const NewKey& key = f.key;
@@ -141,7 +141,7 @@ TEST_F(MutableTest, RetrieveFallsBackToTheNextRecoverableVersion) {
 
 // Seqnum 2 as in the test above, but every read of its servers fails once
 // the servermap is made: seqnum 2 cannot be read, seqnum 1 is.
-TEST_F(MutableTest, RetrieveFallsBackWhenTheNewestVersionCannotBeRead) {
+TEST_P(MutableFormatTest, RetrieveFallsBackWhenTheNewestVersionCannotBeRead) {
   TwoVersionFile f;
   ASSERT_NO_FATAL_FAILURE(MakeTwoVersions(43, &f));
   const NewKey& key = f.key;
@@ -171,7 +171,7 @@ TEST_F(MutableTest, RetrieveFallsBackWhenTheNewestVersionCannotBeRead) {
 // Another writer publishes between the retrieve's servermap and its fetch:
 // the shares read no longer match the mapped version. The retrieve never
 // mixes them; it maps once more and reads the new version whole.
-TEST_F(MutableTest, AVersionPublishedDuringARetrieveIsReadWholeAfterASecondMap) {
+TEST_P(MutableFormatTest, AVersionPublishedDuringARetrieveIsReadWholeAfterASecondMap) {
   StartServers(5);
   NewKey key = Key();
   const std::string v1 = Pattern(30000, 51), v2 = Pattern(29000, 52);
@@ -199,7 +199,7 @@ TEST_F(MutableTest, AVersionPublishedDuringARetrieveIsReadWholeAfterASecondMap) 
 
 // A writer that publishes again before each fetch: after the second map
 // the retrieve gives up with UncoordinatedWrite rather than loop or mix.
-TEST_F(MutableTest, AFileThatKeepsChangingUnderARetrieveIsUncoordinatedWrite) {
+TEST_P(MutableFormatTest, AFileThatKeepsChangingUnderARetrieveIsUncoordinatedWrite) {
   StartServers(4);
   NewKey key = Key();
   ASSERT_TRUE(Create(key, Pattern(20000, 61), Options(2, 4, 3)).ok());
