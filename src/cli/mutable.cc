@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "cli/client.h"
@@ -18,7 +19,7 @@ namespace {
 
 const char kCreateUsage[] = "mutable create [FILE|-] [--alias NAME] [--format sdmf|mdmf] [--async]";
 const char kPutUsage[] = "mutable put CAP|ALIAS FILE|- [--async]";
-const char kGetUsage[] = "mutable get CAP|ALIAS [-o FILE]";
+const char kGetUsage[] = "mutable get CAP|ALIAS [-o FILE] [--offset A] [--size N]";
 
 const char kHelp[] =
     "\n"
@@ -31,7 +32,9 @@ const char kHelp[] =
     "           names it (the name must not exist: conflict, exit 4, nothing sent).\n"
     "  put      replaces the contents of the file a write cap (or alias) names.\n"
     "  get      reads the newest version (a write or read cap URI:SSK-RO:, or an\n"
-    "           alias) to stdout, or to FILE (written beside it, then renamed).\n"
+    "           alias) to stdout, or to FILE (written beside it, then renamed);\n"
+    "           --offset A and --size N read only those bytes (of an MDMF file,\n"
+    "           only the segments that hold them are fetched).\n"
     "Exit codes: 3 not found, 4 conflict, 5 not enough servers, 6 uncoordinated\n"
     "write (another writer changed the file meanwhile), 7 bad cap; docs/mutable.md.\n";
 
@@ -144,9 +147,24 @@ int MutablePutMain(const Options& opts) {
 int MutableGetMain(const Options& opts) {
   if (IsHelp(opts)) return Help(kGetUsage);
   std::string target, output;
-  if (int code = ParseTargetAndOutput(opts, kGetUsage, &target, &output)) return code;
-  if (target.empty()) return UsageError(kGetUsage, "mutable get takes a CAP or ALIAS");
+  // --offset and --size first; the rest is a target and an output.
+  Options rest = opts;
+  rest.args.clear();
   Json params = Json::NewObject();
+  for (std::size_t i = 0; i < opts.args.size(); ++i) {
+    const std::string& a = opts.args[i];
+    if ((a == "--offset" || a == "--size") && i + 1 < opts.args.size()) {
+      const std::string& v = opts.args[++i];
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || v[0] == '-' || *end != '\0') return UsageError(kGetUsage, a + " takes a number of bytes");
+      cJSON_AddNumberToObject(params.get(), a.c_str() + 2, static_cast<double>(n));
+    } else {
+      rest.args.push_back(a);
+    }
+  }
+  if (int code = ParseTargetAndOutput(rest, kGetUsage, &target, &output)) return code;
+  if (target.empty()) return UsageError(kGetUsage, "mutable get takes a CAP or ALIAS");
   cJSON_AddStringToObject(params.get(), "target", target.c_str());
   return FetchAndReport(opts, "mutable.get", std::move(params), output, [](const cJSON* r) {
     std::fprintf(stderr, "wrote %s (seqnum %.0f) to %s\n", HumanBytes(Num(r, "size")).c_str(), Num(r, "seqnum"),

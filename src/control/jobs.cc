@@ -125,12 +125,18 @@ void PublishMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers,
 
 void RetrieveMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers, caps::Cap cap, JobHooks hooks,
                         Callback<void(Result<mf::RetrieveResult>)> done) {
+  RetrieveMutableJob(grid, std::move(servers), std::move(cap), mf::RetrieveOptions{}, std::move(hooks),
+                     std::move(done));
+}
+
+void RetrieveMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers, caps::Cap cap,
+                        mf::RetrieveOptions options, JobHooks hooks, Callback<void(Result<mf::RetrieveResult>)> done) {
   Loop* loop = &grid.loop();
   RunJob<mf::RetrieveResult>(
       grid, "mutable retrieve", servers, SecretsWanted{false, true}, std::move(hooks),
-      [loop, cap = std::move(cap)](JobRun<mf::RetrieveResult> run) mutable {
-        mf::RetrieveMutable(*loop, run.servers, std::move(cap), std::move(run.progress), std::move(run.stop),
-                            std::move(run.finish));
+      [loop, cap = std::move(cap), options = std::move(options)](JobRun<mf::RetrieveResult> run) mutable {
+        mf::RetrieveMutable(*loop, run.servers, std::move(cap), std::move(options), std::move(run.progress),
+                            std::move(run.stop), std::move(run.finish));
       },
       std::move(done));
 }

@@ -304,6 +304,9 @@ Json RetrieveJson(const mf::RetrieveResult& got) {
   Json out = Json::NewObject();
   cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(got.contents.size()));
   cJSON_AddNumberToObject(out.get(), "seqnum", static_cast<double>(got.seqnum));
+  cJSON_AddNumberToObject(out.get(), "offset", static_cast<double>(got.offset));
+  cJSON_AddNumberToObject(out.get(), "file_size", static_cast<double>(got.file_size));
+  cJSON_AddNumberToObject(out.get(), "bytes_fetched", static_cast<double>(got.bytes_fetched));
   cJSON_AddNumberToObject(out.get(), "corrupt_shares", static_cast<double>(got.corrupt_shares));
   cJSON* used = cJSON_AddObjectToObject(out.get(), "shares_used");
   for (const auto& [sh, name] : got.shares_used) cJSON_AddStringToObject(used, std::to_string(sh).c_str(), name.c_str());
@@ -375,7 +378,13 @@ void MutablePut(CommandsState& c, Request& req, Reply& reply) {
 
 void MutableGet(CommandsState& c, Request& req, Reply& reply) {
   std::string target_text;
-  Status st = StringParams(req, {{"target", &target_text}});
+  mf::RetrieveOptions range;
+  auto r = JsonObjectReader::Open(req.params.get(), "params.");
+  if (!r.ok()) return reply.Error(r.status());
+  Status st = r->String("target", &target_text, true);
+  if (st.ok()) st = r->Uint("offset", &range.offset);
+  if (st.ok()) st = r->Uint("size", &range.size);
+  if (st.ok()) st = r->Finish();
   if (st.ok() && !req.wait) {
     st = Status::InvalidArgument("mutable.get sends the file back on this connection: it cannot answer before it ends");
   }
@@ -383,13 +392,13 @@ void MutableGet(CommandsState& c, Request& req, Reply& reply) {
   if (!target.ok()) return reply.Error(target.status());
   TaskSpec spec = NewTaskSpec("mutable.get", req, KeysOf(*target, LockMode::kShared));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = EnvOf(c), t = *target, contents](TaskRun& run) {
+  spec.body = [env = EnvOf(c), t = *target, contents, range](TaskRun& run) {
     auto cap = ResolveInTask(*env.aliases, t, true);
     if (!cap.ok()) return run.Fail(cap.status());
     auto snapshot = GridSnapshot(*env.servers);
     if (!snapshot.ok()) return run.Fail(snapshot.status());
     TaskRun* runp = &run;
-    RetrieveMutableJob(*env.grid, std::move(*snapshot), *cap, TaskHooks(run),
+    RetrieveMutableJob(*env.grid, std::move(*snapshot), *cap, range, TaskHooks(run),
                        [runp, contents](Result<mf::RetrieveResult> got) {
                          if (!got.ok()) return End(runp, got.status());
                          Json out = RetrieveJson(*got);

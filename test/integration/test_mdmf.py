@@ -81,6 +81,25 @@ class MdmfTest(unittest.TestCase):
                 self.assertTrue(got == second, f"size {size}: second version differs")
                 self.assertEqual(r["seqnum"], 2)
 
+    def test_ranged_reads_at_every_segment_boundary(self):
+        data = random.Random(23).randbytes(6 * SEG + 99)
+        cap = self.create(data)["readcap"]
+        cases = [(0, 1), (0, SEG), (len(data) - 1, 1), (len(data), 5), (len(data) + 7, 5), (3, 0)]
+        for b in range(SEG, len(data), SEG):
+            cases += [(b - 1, 1), (b, 1), (b - 1, 2), (b - SEG, SEG), (b, SEG + 1)]
+        for offset, size in cases:
+            with self.subTest(offset=offset, size=size):
+                got, r = self.read(cap, "--offset", str(offset), "--size", str(size))
+                self.assertTrue(got == data[offset:offset + size], f"{len(got)} bytes")
+                self.assertEqual((r["file_size"], r["offset"]), (len(data), min(offset, len(data))))
+        # From an offset to the end; and one byte costs about one block per share.
+        got, _ = self.read(cap, "--offset", str(SEG + 5))
+        self.assertTrue(got == data[SEG + 5:])
+        _, r = self.read(cap, "--offset", str(4 * SEG + 3), "--size", "1")
+        self.assertLess(r["bytes_fetched"], K * (SEG // K + 16 + 59 + 1024), r)
+        p = self.cli("mutable", "get", cap, "--offset", "-1")
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+
     def test_default_format_stays_sdmf(self):
         made = self.ok("mutable", "create", self.file(b"sdmf"))
         self.assertTrue(made["writecap"].startswith("URI:SSK:"), made)

@@ -90,6 +90,13 @@ struct PublishResult {
 };
 
 struct RetrieveOptions {
+  // Only bytes [offset, offset + size) of the file, cut at its end (an
+  // offset at or past the end reads nothing). An MDMF file's reader then
+  // fetches and verifies only the segments that cover them (their salts
+  // and blocks and the block hash tree nodes they need), from k shares.
+  // The default: the whole file.
+  std::uint64_t offset = 0;
+  std::uint64_t size = UINT64_MAX;
   // Tests only: called after each servermap update of a retrieve, before
   // a version is chosen and fetched, with the continuation that does so
   // (a test can publish another version in between). Unset: straight on.
@@ -97,8 +104,11 @@ struct RetrieveOptions {
 };
 
 struct RetrieveResult {
-  std::string contents;
+  std::string contents;            // the range asked for (the whole file by default)
   std::uint64_t seqnum = 0;
+  std::uint64_t file_size = 0;     // of the version read
+  std::uint64_t offset = 0;        // where `contents` begins in the file
+  std::uint64_t bytes_fetched = 0; // share bytes read after the servermap update
   std::map<std::uint32_t, std::string> shares_used;  // share number -> server name
   std::size_t corrupt_shares = 0;                    // advisories sent
   std::size_t servermap_updates = 0;                 // 1, or 2 after a second look

@@ -125,6 +125,13 @@ class MutableTest : public testing::GridFixture {
     return Await(out, completions);
   }
 
+  Result<RetrieveResult> GetRange(const caps::Cap& cap, std::uint64_t offset, std::uint64_t size) {
+    RetrieveOptions o;
+    o.offset = offset;
+    o.size = size;
+    return GetWith(cap, std::move(o));
+  }
+
   Result<RetrieveResult> GetWith(const caps::Cap& cap, RetrieveOptions o) {
     std::optional<Result<RetrieveResult>> out;
     int completions = 0;
