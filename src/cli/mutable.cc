@@ -18,7 +18,7 @@ namespace cairn::cli {
 namespace {
 
 const char kCreateUsage[] = "mutable create [FILE|-] [--alias NAME] [--format sdmf|mdmf] [--async]";
-const char kPutUsage[] = "mutable put CAP|ALIAS FILE|- [--async]";
+const char kPutUsage[] = "mutable put CAP|ALIAS FILE|- [--offset A] [--async]";
 const char kGetUsage[] = "mutable get CAP|ALIAS [-o FILE] [--offset A] [--size N]";
 
 const char kHelp[] =
@@ -30,7 +30,9 @@ const char kHelp[] =
     "           prints its write cap: URI:SSK:... (SDMF, the default) or, with\n"
     "           --format mdmf, URI:MDMF:... (segments of 128 KiB); --alias NAME also\n"
     "           names it (the name must not exist: conflict, exit 4, nothing sent).\n"
-    "  put      replaces the contents of the file a write cap (or alias) names.\n"
+    "  put      replaces the contents of the file a write cap (or alias) names;\n"
+    "           with --offset A (MDMF only) writes FILE at byte A in place (past\n"
+    "           the end grows the file), rewriting only the segments it touches.\n"
     "  get      reads the newest version (a write or read cap URI:SSK-RO:, or an\n"
     "           alias) to stdout, or to FILE (written beside it, then renamed);\n"
     "           --offset A and --size N read only those bytes (of an MDMF file,\n"
@@ -127,9 +129,17 @@ int MutablePutMain(const Options& opts) {
   if (IsHelp(opts)) return Help(kPutUsage);
   std::string target, file;
   bool async = false;
-  for (const std::string& a : opts.args) {
+  Json params = Json::NewObject();
+  for (std::size_t i = 0; i < opts.args.size(); ++i) {
+    const std::string& a = opts.args[i];
     if (a == "--async") {
       async = true;
+    } else if (a == "--offset" && i + 1 < opts.args.size()) {
+      const std::string& v = opts.args[++i];
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || v[0] == '-' || *end != '\0') return UsageError(kPutUsage, "--offset takes a number of bytes");
+      cJSON_AddNumberToObject(params.get(), "offset", static_cast<double>(n));
     } else if (target.empty() && !a.empty() && a[0] != '-') {
       target = a;
     } else if (file.empty() && !a.empty() && (a[0] != '-' || a == "-")) {
@@ -139,7 +149,6 @@ int MutablePutMain(const Options& opts) {
     }
   }
   if (file.empty()) return UsageError(kPutUsage, "mutable put takes a CAP or ALIAS and a FILE");
-  Json params = Json::NewObject();
   cJSON_AddStringToObject(params.get(), "target", target.c_str());
   return Publish(opts, "mutable.put", std::move(params), file, async);
 }

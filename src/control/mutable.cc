@@ -197,6 +197,7 @@ Json PublishJson(const mf::PublishResult& p) {
   cJSON_AddNumberToObject(o, "happiness", static_cast<double>(p.happiness));
   cJSON_AddNumberToObject(o, "writes_sent", static_cast<double>(p.writes_sent));
   cJSON_AddNumberToObject(o, "servers_failed", static_cast<double>(p.servers_failed));
+  cJSON_AddNumberToObject(o, "bytes_written", static_cast<double>(p.bytes_written));
   cJSON* placement = cJSON_AddObjectToObject(o, "placement");
   for (const auto& [sh, names] : p.placement) {
     cJSON* list = cJSON_AddArrayToObject(placement, std::to_string(sh).c_str());
@@ -347,14 +348,18 @@ void MutablePut(CommandsState& c, Request& req, Reply& reply) {
   if (!r.ok()) return reply.Error(r.status());
   std::string target_text;
   InputParams in;
+  std::uint64_t offset = 0;
   Status st = r->String("target", &target_text, true);
+  if (st.ok()) st = r->Uint("offset", &offset);
+  // With "offset": the input is written there in place (MDMF only).
+  const bool in_place = cJSON_GetObjectItemCaseSensitive(req.params.get(), "offset") != nullptr;
   if (st.ok()) st = ReadInputParams(c, *r, req, &in);
   if (st.ok()) st = r->Finish();
   Result<Target> target = st.ok() ? ResolveAtSubmit(c.aliases, target_text, false) : Result<Target>(st);
   if (!target.ok()) return reply.Error(target.status());
   TaskSpec spec = NewTaskSpec("mutable.put", req, KeysOf(*target, LockMode::kExclusive));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = EnvOf(c), t = *target, contents, hold_ms = in.hold_ms, clock](TaskRun& run) {
+  spec.body = [env = EnvOf(c), t = *target, contents, hold_ms = in.hold_ms, clock, in_place, offset](TaskRun& run) {
     clock->started = clock::MonotonicMs();
     auto cap = ResolveInTask(*env.aliases, t, false);
     if (!cap.ok()) return run.Fail(cap.status());
@@ -365,13 +370,19 @@ void MutablePut(CommandsState& c, Request& req, Reply& reply) {
     if (hold_ms) options.TEST_before_write = HoldBeforeWrite(env.loop, runp, hold_ms);
     JobHooks hooks = TaskHooks(run);
     hooks.ready = [clock] { clock->grid = clock::MonotonicMs(); };
+    auto answer = [runp, clock](Result<mf::PublishResult> published) {
+      if (!published.ok()) return End(runp, published.status());
+      Json out = PublishJson(*published);
+      AddTiming(out.get(), *clock, published->timing);
+      End(runp, std::move(out));
+    };
+    if (in_place) {
+      UpdateMutableJob(*env.grid, std::move(*snapshot), *cap, offset, std::move(*contents), std::move(options),
+                       std::move(hooks), std::move(answer));
+      return;
+    }
     PublishMutableJob(*env.grid, std::move(*snapshot), *cap, std::move(*contents), std::move(options),
-                      std::move(hooks), [runp, clock](Result<mf::PublishResult> published) {
-                        if (!published.ok()) return End(runp, published.status());
-                        Json out = PublishJson(*published);
-                        AddTiming(out.get(), *clock, published->timing);
-                        End(runp, std::move(out));
-                      });
+                      std::move(hooks), std::move(answer));
   };
   ReceiveThenRun(c, req, reply, in, contents, std::move(spec), clock);
 }

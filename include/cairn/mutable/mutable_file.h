@@ -86,6 +86,7 @@ struct PublishResult {
   std::size_t writes_sent = 0;       // read-test-write requests sent
   std::size_t servers_failed = 0;    // servers that failed during the publish
   std::size_t shares_replaced = 0;   // shares sent to another server after theirs failed
+  std::uint64_t bytes_written = 0;   // share bytes in the read-test-write requests sent
   PublishTiming timing;
 };
 
@@ -141,6 +142,25 @@ void CreateMutable(Loop& loop, std::vector<grid::GridServer> servers, NewKey key
 void PublishMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap writecap, std::string contents,
                     MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
                     Callback<void(Result<PublishResult>)> done);
+
+// Writes `data` at `offset` of the MDMF file of `writecap` (URI:MDMF:) in
+// place, as Tahoe-LAFS's MDMF update does: the newest recoverable version
+// is mapped (write mode), the old bytes of the first and last touched
+// segment the write leaves are read (ranged retrieves), the touched
+// segments are re-encoded under fresh salts, and each holder of that
+// version's shares gets only their salts and blocks, the changed block
+// hash tree nodes (the whole tree when the file grows: it moves), the
+// share hash chain, the signature, the offsets and the signed prefix, in
+// one read-test-write tested against the version's checkstring. Untouched
+// blocks are neither read nor written. Writing past the end grows the file;
+// `offset` past the end is InvalidArgument. A server that fails keeps the
+// old version (its shares are not placed elsewhere). Errors as
+// PublishMutable, and InvalidArgument for an SDMF cap (one segment: publish
+// the whole file) or an empty `data`; NotEnoughServers when a share number
+// of the version has no readable holder (every share's tree is needed).
+void UpdateMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap writecap, std::uint64_t offset,
+                   std::string data, MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
+                   Callback<void(Result<PublishResult>)> done);
 
 // Reads the newest recoverable version of the file of `cap` (URI:SSK:,
 // URI:SSK-RO:, URI:MDMF: or URI:MDMF-RO:). Errors: BadCap, NotFound (no shares), NotEnoughServers

@@ -97,6 +97,16 @@ class MutableTest : public testing::GridFixture {
     return Await(out, completions);
   }
 
+  Result<PublishResult> Update(const caps::Cap& cap, std::uint64_t offset, const std::string& data, MutableOptions o) {
+    std::optional<Result<PublishResult>> out;
+    int completions = 0;
+    UpdateMutable(loop, Servers(), cap, offset, data, std::move(o), Progress(), nullptr, [&](Result<PublishResult> r) {
+      ++completions;
+      out.emplace(std::move(r));
+    });
+    return Await(out, completions);
+  }
+
   Result<RetrieveResult> Get(const caps::Cap& cap) {
     std::optional<Result<RetrieveResult>> out;
     int completions = 0;
