@@ -44,6 +44,7 @@
 #include "cairn/mutable/mutable_file.h"
 #include "cairn/mutable/share_format.h"
 #include "mutable/mdmf_segments.h"
+#include "mutable/retrieve.h"
 #include "mutable/servermap.h"
 
 namespace cairn::mutable_files {
@@ -92,6 +93,9 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
         stop_(std::move(stop)) {}
 
   void Start(const caps::Cap& cap);
+  // Starts from `map` instead of a servermap update of its own.
+  void StartFrom(const caps::Cap& cap, Servermap map);
+  void Begin(const caps::Cap& cap);
 
  private:
   enum class State { kMapping, kFetching, kDecoding, kDone };
@@ -155,6 +159,7 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   std::set<std::tuple<std::string, std::uint32_t, std::string>> known_bad_;
   bool changed_ = false;   // a share was rewritten since the map
   bool remapped_ = false;  // the second map was made
+  bool from_map_ = false;  // the first map was given (StartFrom)
   RetrieveResult result_;
 
   // MDMF: the version's header, and segments [batch_first_, batch_last_]
@@ -168,6 +173,12 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
 };
 
 void Retriever::Start(const caps::Cap& cap) {
+  Begin(cap);
+  if (state_ != State::kDone && !from_map_) Map(MapMode::kRead);
+}
+
+// Checks the cap and derives the keys; kDone with the error if it fails.
+void Retriever::Begin(const caps::Cap& cap) {
   if (cap.kind != caps::CapKind::kMutableWrite && cap.kind != caps::CapKind::kMutableRead) {
     state_ = State::kDone;
     return op_.FinishSoon(Status::BadCap("retrieve needs a mutable file's read or write cap"));
@@ -182,7 +193,19 @@ void Retriever::Start(const caps::Cap& cap) {
     state_ = State::kDone;
     return op_.FinishSoon(Status::NotEnoughServers("no storage servers are configured"));
   }
-  Map(MapMode::kRead);
+}
+
+void Retriever::StartFrom(const caps::Cap& cap, Servermap map) {
+  servers_ = map.servers;
+  map.advisories = 0;  // its maker counted them
+  from_map_ = true;
+  Start(cap);
+  if (state_ == State::kDone) return;  // failed at once: delivered later
+  // The map given stands for the first servermap update, on a later turn.
+  ++result_.servermap_updates;
+  auto self = shared_from_this();
+  auto given = std::make_shared<Servermap>(std::move(map));
+  loop_.Post([self, given] { self->Mapped(std::move(*given)); });
 }
 
 void Retriever::Map(MapMode mode) {
@@ -615,6 +638,13 @@ void RetrieveMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Ca
   auto r = std::make_shared<Retriever>(loop, std::move(servers), std::move(options), std::move(progress),
                                        std::move(stop), std::move(done));
   r->Start(cap);
+}
+
+void RetrieveFromMap(Loop& loop, Servermap map, caps::Cap cap, RetrieveOptions options,
+                     Callback<void(Result<RetrieveResult>)> done) {
+  auto r = std::make_shared<Retriever>(loop, std::vector<grid::GridServer>(), std::move(options), nullptr, nullptr,
+                                       std::move(done));
+  r->StartFrom(cap, std::move(map));
 }
 
 }  // namespace cairn::mutable_files

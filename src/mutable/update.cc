@@ -19,6 +19,7 @@
 #include "cairn/mutable/mdmf.h"
 #include "cairn/mutable/mutable_file.h"
 #include "mutable/mdmf_segments.h"
+#include "mutable/retrieve.h"
 
 namespace cairn::mutable_files {
 namespace {
@@ -129,7 +130,8 @@ void Updater::FetchOld(std::uint64_t from, std::uint64_t to, std::string* into) 
   o.size = to - from;
   auto self = shared_from_this();
   const std::uint64_t seqnum = old_.seqnum, length = old_.data_length;
-  RetrieveMutable(loop_, map_.servers, req_.writecap, std::move(o), nullptr, nullptr,
+  // From the publish's own map: no second servermap update.
+  RetrieveFromMap(loop_, map_, req_.writecap, std::move(o),
                   [self, into, seqnum, length, from, to](Result<RetrieveResult> got) {
                     if (self->op_.finished()) return;
                     if (!got.ok()) return self->op_.Finish(got.status().WithContext("reading the old segment"));
