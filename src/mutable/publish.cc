@@ -14,7 +14,11 @@
 //               delivers it once, on a later turn
 //
 // The shares are built and their checkstrings read through the format
-// interface (share_format.h) of the cap's format.
+// interface (share_format.h) of the cap's format. An in-place MDMF update
+// (UpdateMutable) is the same machine with kEncoding replaced by
+// PrepareUpdate (update.h): each share's writes are then the parts that
+// change, sent only to holders of the version updated, and a failed
+// server's shares are not placed elsewhere.
 //
 // Answers only record what happened; the driver (Advance) runs on a later
 // turn than the answer, after every request of a round was sent and marked

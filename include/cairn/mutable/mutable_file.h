@@ -12,6 +12,8 @@
 //                   publishes seqnum+1 with test vectors expecting the
 //                   version each server was seen to hold (or no share);
 //                   the shares of a server that fails go to other servers.
+//   UpdateMutable   MDMF only: writes bytes at an offset in place, sending
+//                   each holder only the segments and hashes that change.
 //   RetrieveMutable servermap update in read mode, then the newest
 //                   recoverable version, every hash and the signature
 //                   verified; corrupt shares are reported (advisory) and
@@ -24,8 +26,8 @@
 //
 // Every completion runs exactly once on a later loop turn, never inside the
 // call that started it, also when a server fails at once (design rule 1,
-// Tahoe-LAFS #877). Loop thread only. The file is held in memory (SDMF has
-// one segment); callers bound its size.
+// Tahoe-LAFS #877). Loop thread only. The file (or the range read, or the
+// bytes of an update) is held in memory; callers bound its size.
 #pragma once
 
 #include <cstdint>
