@@ -53,6 +53,10 @@ std::string Describe(std::string_view checkstring) {
   return "seqnum " + std::to_string(SeqnumOfCheckstring(checkstring));
 }
 
+// The largest write vector a publish sends: a share past it is sent as
+// several. Servers refuse a CBOR string over 64 MiB (cairn's limit).
+constexpr std::size_t kMaxWriteVector = 4u << 20;
+
 // What the encoding steps (on the thread pool) read and produce; the loop
 // does not touch it while a step runs.
 struct EncodeJob {
@@ -450,7 +454,20 @@ void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
   new_size_ = contents_.size();
   new_checkstring_ = job->shares.at(0).substr(0, format_->checkstring_size());
   std::vector<ShareWrites> writes(job->shares.size());
-  for (std::size_t i = 0; i < writes.size(); ++i) writes[i].emplace_back(0, std::move(job->shares[i]));
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    std::string& share = job->shares[i];
+    if (share.size() <= kMaxWriteVector) {
+      writes[i].emplace_back(0, std::move(share));
+      continue;
+    }
+    // A large share goes as consecutive write vectors (as Tahoe sends an
+    // MDMF share: a vector per segment), each within a server's limit on
+    // one CBOR string.
+    for (std::size_t at = 0; at < share.size(); at += kMaxWriteVector) {
+      writes[i].emplace_back(at, share.substr(at, kMaxWriteVector));
+    }
+    std::string().swap(share);
+  }
   shares_ = std::make_shared<const std::vector<ShareWrites>>(std::move(writes));
   StartWriting();
 }

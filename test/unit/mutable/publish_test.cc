@@ -370,6 +370,21 @@ TEST_P(MutableFormatTest, StopCancels) {
   EXPECT_EQ(got->contents, "x");
 }
 
+// A share larger than one write vector (4 MiB) goes as several in its one
+// read-test-write, and is stored whole.
+TEST_P(MutableFormatTest, ALargeShareGoesAsSeveralWriteVectors) {
+  StartServers(2);
+  NewKey key = Key();
+  const std::string data = Pattern((9u << 20) + 123, 61);
+  auto created = Create(key, data, Options(1, 2, 2));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->writes_sent, 2u);
+  ExpectPlacedAndValid(*created, key, 2);
+  auto got = Get(key.writecap);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->contents == data);
+}
+
 // One instantiation for the suite's tests in every file (publish, retrieve).
 INSTANTIATE_TEST_SUITE_P(Formats, MutableFormatTest,
                          ::testing::Values(caps::MutableFormat::kSdmf, caps::MutableFormat::kMdmf), FormatName);
