@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "cli/client.h"
@@ -16,21 +17,26 @@
 namespace cairn::cli {
 namespace {
 
-const char kCreateUsage[] = "mutable create [FILE|-] [--alias NAME] [--async]";
-const char kPutUsage[] = "mutable put CAP|ALIAS FILE|- [--async]";
-const char kGetUsage[] = "mutable get CAP|ALIAS [-o FILE]";
+const char kCreateUsage[] = "mutable create [FILE|-] [--alias NAME] [--format sdmf|mdmf] [--async]";
+const char kPutUsage[] = "mutable put CAP|ALIAS FILE|- [--offset A] [--async]";
+const char kGetUsage[] = "mutable get CAP|ALIAS [-o FILE] [--offset A] [--size N]";
 
 const char kHelp[] =
     "\n"
-    "SDMF mutable files on the node's grid (`cairn servers list`), encoded with\n"
-    "client.shares_needed/total/happy from cairn.json (default 3/10/7), at most\n"
-    "limits.sdmf_max_bytes (16 MiB; kirkwood 4 MiB).\n"
+    "Mutable files (SDMF or MDMF) on the node's grid (`cairn servers list`),\n"
+    "encoded with client.shares_needed/total/happy from cairn.json (default\n"
+    "3/10/7), at most limits.sdmf_max_bytes (16 MiB; kirkwood 4 MiB).\n"
     "  create   makes a new file (RSA-2048 key) holding FILE (empty without one) and\n"
-    "           prints its write cap URI:SSK:... ; --alias NAME also names it (the\n"
-    "           name must not exist: conflict, exit 4, and nothing is sent).\n"
-    "  put      replaces the contents of the file a write cap (or alias) names.\n"
+    "           prints its write cap: URI:SSK:... (SDMF, the default) or, with\n"
+    "           --format mdmf, URI:MDMF:... (segments of 128 KiB); --alias NAME also\n"
+    "           names it (the name must not exist: conflict, exit 4, nothing sent).\n"
+    "  put      replaces the contents of the file a write cap (or alias) names;\n"
+    "           with --offset A (MDMF only) writes FILE at byte A in place (past\n"
+    "           the end grows the file), rewriting only the segments it touches.\n"
     "  get      reads the newest version (a write or read cap URI:SSK-RO:, or an\n"
-    "           alias) to stdout, or to FILE (written beside it, then renamed).\n"
+    "           alias) to stdout, or to FILE (written beside it, then renamed);\n"
+    "           --offset A and --size N read only those bytes (of an MDMF file,\n"
+    "           only the segments that hold them are fetched).\n"
     "Exit codes: 3 not found, 4 conflict, 5 not enough servers, 6 uncoordinated\n"
     "write (another writer changed the file meanwhile), 7 bad cap; docs/mutable.md.\n";
 
@@ -94,7 +100,7 @@ int MutableMain(const Options& opts) {
 
 int MutableCreateMain(const Options& opts) {
   if (IsHelp(opts)) return Help(kCreateUsage);
-  std::string file, alias;
+  std::string file, alias, format;
   bool async = false;
   for (std::size_t i = 0; i < opts.args.size(); ++i) {
     const std::string& a = opts.args[i];
@@ -102,6 +108,11 @@ int MutableCreateMain(const Options& opts) {
       async = true;
     } else if (a == "--alias" && i + 1 < opts.args.size()) {
       alias = opts.args[++i];
+    } else if (a == "--format" && i + 1 < opts.args.size()) {
+      format = opts.args[++i];
+      if (format != "sdmf" && format != "mdmf") {
+        return UsageError(kCreateUsage, "--format takes sdmf or mdmf, not \"" + format + "\"");
+      }
     } else if (file.empty() && !a.empty() && (a[0] != '-' || a == "-")) {
       file = a;
     } else {
@@ -110,6 +121,7 @@ int MutableCreateMain(const Options& opts) {
   }
   Json params = Json::NewObject();
   if (!alias.empty()) cJSON_AddStringToObject(params.get(), "alias", alias.c_str());
+  if (!format.empty()) cJSON_AddStringToObject(params.get(), "format", format.c_str());
   return Publish(opts, "mutable.create", std::move(params), file, async);
 }
 
@@ -117,9 +129,17 @@ int MutablePutMain(const Options& opts) {
   if (IsHelp(opts)) return Help(kPutUsage);
   std::string target, file;
   bool async = false;
-  for (const std::string& a : opts.args) {
+  Json params = Json::NewObject();
+  for (std::size_t i = 0; i < opts.args.size(); ++i) {
+    const std::string& a = opts.args[i];
     if (a == "--async") {
       async = true;
+    } else if (a == "--offset" && i + 1 < opts.args.size()) {
+      const std::string& v = opts.args[++i];
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || v[0] == '-' || *end != '\0') return UsageError(kPutUsage, "--offset takes a number of bytes");
+      cJSON_AddNumberToObject(params.get(), "offset", static_cast<double>(n));
     } else if (target.empty() && !a.empty() && a[0] != '-') {
       target = a;
     } else if (file.empty() && !a.empty() && (a[0] != '-' || a == "-")) {
@@ -129,7 +149,6 @@ int MutablePutMain(const Options& opts) {
     }
   }
   if (file.empty()) return UsageError(kPutUsage, "mutable put takes a CAP or ALIAS and a FILE");
-  Json params = Json::NewObject();
   cJSON_AddStringToObject(params.get(), "target", target.c_str());
   return Publish(opts, "mutable.put", std::move(params), file, async);
 }
@@ -137,9 +156,24 @@ int MutablePutMain(const Options& opts) {
 int MutableGetMain(const Options& opts) {
   if (IsHelp(opts)) return Help(kGetUsage);
   std::string target, output;
-  if (int code = ParseTargetAndOutput(opts, kGetUsage, &target, &output)) return code;
-  if (target.empty()) return UsageError(kGetUsage, "mutable get takes a CAP or ALIAS");
+  // --offset and --size first; the rest is a target and an output.
+  Options rest = opts;
+  rest.args.clear();
   Json params = Json::NewObject();
+  for (std::size_t i = 0; i < opts.args.size(); ++i) {
+    const std::string& a = opts.args[i];
+    if ((a == "--offset" || a == "--size") && i + 1 < opts.args.size()) {
+      const std::string& v = opts.args[++i];
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || v[0] == '-' || *end != '\0') return UsageError(kGetUsage, a + " takes a number of bytes");
+      cJSON_AddNumberToObject(params.get(), a.c_str() + 2, static_cast<double>(n));
+    } else {
+      rest.args.push_back(a);
+    }
+  }
+  if (int code = ParseTargetAndOutput(rest, kGetUsage, &target, &output)) return code;
+  if (target.empty()) return UsageError(kGetUsage, "mutable get takes a CAP or ALIAS");
   cJSON_AddStringToObject(params.get(), "target", target.c_str());
   return FetchAndReport(opts, "mutable.get", std::move(params), output, [](const cJSON* r) {
     std::fprintf(stderr, "wrote %s (seqnum %.0f) to %s\n", HumanBytes(Num(r, "size")).c_str(), Num(r, "seqnum"),

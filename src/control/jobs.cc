@@ -123,14 +123,35 @@ void PublishMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers,
       std::move(done));
 }
 
+void UpdateMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers, caps::Cap writecap,
+                      std::uint64_t offset, std::string data, mf::MutableOptions options, JobHooks hooks,
+                      Callback<void(Result<mf::PublishResult>)> done) {
+  Loop* loop = &grid.loop();
+  RunJob<mf::PublishResult>(
+      grid, "mutable update", servers, SecretsWanted{false, true}, std::move(hooks),
+      [loop, writecap = std::move(writecap), offset, data = std::move(data),
+       options = std::move(options)](JobRun<mf::PublishResult> run) mutable {
+        options.lease_secret = run.secrets.lease;
+        mf::UpdateMutable(*loop, run.servers, std::move(writecap), offset, std::move(data), std::move(options),
+                          std::move(run.progress), std::move(run.stop), std::move(run.finish));
+      },
+      std::move(done));
+}
+
 void RetrieveMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers, caps::Cap cap, JobHooks hooks,
                         Callback<void(Result<mf::RetrieveResult>)> done) {
+  RetrieveMutableJob(grid, std::move(servers), std::move(cap), mf::RetrieveOptions{}, std::move(hooks),
+                     std::move(done));
+}
+
+void RetrieveMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers, caps::Cap cap,
+                        mf::RetrieveOptions options, JobHooks hooks, Callback<void(Result<mf::RetrieveResult>)> done) {
   Loop* loop = &grid.loop();
   RunJob<mf::RetrieveResult>(
       grid, "mutable retrieve", servers, SecretsWanted{false, true}, std::move(hooks),
-      [loop, cap = std::move(cap)](JobRun<mf::RetrieveResult> run) mutable {
-        mf::RetrieveMutable(*loop, run.servers, std::move(cap), std::move(run.progress), std::move(run.stop),
-                            std::move(run.finish));
+      [loop, cap = std::move(cap), options = std::move(options)](JobRun<mf::RetrieveResult> run) mutable {
+        mf::RetrieveMutable(*loop, run.servers, std::move(cap), std::move(options), std::move(run.progress),
+                            std::move(run.stop), std::move(run.finish));
       },
       std::move(done));
 }

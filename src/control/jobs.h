@@ -53,8 +53,17 @@ void PublishMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers,
                        std::string contents, mutable_files::MutableOptions options, JobHooks hooks,
                        Callback<void(Result<mutable_files::PublishResult>)> done);
 
-// Reads the newest recoverable version of the file of `cap`.
+// Writes `data` at `offset` of the MDMF file of `writecap` in place.
+void UpdateMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers, caps::Cap writecap,
+                      std::uint64_t offset, std::string data, mutable_files::MutableOptions options, JobHooks hooks,
+                      Callback<void(Result<mutable_files::PublishResult>)> done);
+
+// Reads the newest recoverable version of the file of `cap` (with
+// `options`: a range of it).
 void RetrieveMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers, caps::Cap cap, JobHooks hooks,
+                        Callback<void(Result<mutable_files::RetrieveResult>)> done);
+void RetrieveMutableJob(grid::Grid& grid, std::vector<grid::ServerEntry> servers, caps::Cap cap,
+                        mutable_files::RetrieveOptions options, JobHooks hooks,
                         Callback<void(Result<mutable_files::RetrieveResult>)> done);
 
 }  // namespace cairn::control

@@ -64,16 +64,16 @@ struct PutClock {
   double grid = 0;      // the grid's session and the lease secret are ready (JobHooks::ready)
 };
 
-// An SDMF cap that can write (or, with `read_ok`, read) a file.
-Result<caps::Cap> SdmfCap(const std::string& text, bool read_ok) {
+// A mutable file's cap (SDMF or MDMF) that can write (or, with `read_ok`,
+// read) it.
+Result<caps::Cap> MutableCap(const std::string& text, bool read_ok) {
   CAIRN_TRY_ASSIGN(caps::Cap cap, caps::ParseCap(text));
   bool write = cap.kind == caps::CapKind::kMutableWrite;
   bool read = cap.kind == caps::CapKind::kMutableRead;
   if (!(write || (read_ok && read))) {
-    return Status::BadCap(read_ok ? "not a mutable file's write or read cap (URI:SSK: or URI:SSK-RO:)"
-                                  : "not a mutable file's write cap (URI:SSK:)");
+    return Status::BadCap(read_ok ? "not a mutable file's write or read cap (URI:SSK:, URI:MDMF: or their -RO forms)"
+                                  : "not a mutable file's write cap (URI:SSK: or URI:MDMF:)");
   }
-  if (cap.format != caps::MutableFormat::kSdmf) return Status::BadCap("MDMF files are not supported yet (SDMF only)");
   return cap;
 }
 
@@ -88,7 +88,7 @@ struct Target {
 Result<Target> ResolveAtSubmit(const NameTable& aliases, const std::string& text, bool read_ok) {
   Target t;
   if (text.rfind("URI:", 0) == 0) {
-    CAIRN_TRY_ASSIGN(caps::Cap cap, SdmfCap(text, read_ok));
+    CAIRN_TRY_ASSIGN(caps::Cap cap, MutableCap(text, read_ok));
     CAIRN_TRY_ASSIGN(t.locked_si, caps::StorageIndexOf(cap));
     t.cap = cap;
     return t;
@@ -98,7 +98,7 @@ Result<Target> ResolveAtSubmit(const NameTable& aliases, const std::string& text
   // Missing or of another kind now: the task says so once it holds the name.
   auto now = aliases.Get(text);
   if (now.ok()) {
-    auto cap = SdmfCap(*now, read_ok);
+    auto cap = MutableCap(*now, read_ok);
     auto si = cap.ok() ? caps::StorageIndexOf(*cap) : Result<std::string>(cap.status());
     if (si.ok()) t.locked_si = *si;
   }
@@ -111,7 +111,7 @@ Result<caps::Cap> ResolveInTask(const NameTable& aliases, const Target& t, bool 
   if (!t.alias.empty()) {
     auto text = aliases.Get(t.alias);
     if (!text.ok()) return text.status();
-    auto cap = SdmfCap(*text, read_ok);
+    auto cap = MutableCap(*text, read_ok);
     if (!cap.ok()) return cap.status().WithContext("alias \"" + t.alias + "\"");
     CAIRN_TRY_ASSIGN(std::string si, caps::StorageIndexOf(*cap));
     if (si != t.locked_si) {
@@ -197,6 +197,7 @@ Json PublishJson(const mf::PublishResult& p) {
   cJSON_AddNumberToObject(o, "happiness", static_cast<double>(p.happiness));
   cJSON_AddNumberToObject(o, "writes_sent", static_cast<double>(p.writes_sent));
   cJSON_AddNumberToObject(o, "servers_failed", static_cast<double>(p.servers_failed));
+  cJSON_AddNumberToObject(o, "bytes_written", static_cast<double>(p.bytes_written));
   cJSON* placement = cJSON_AddObjectToObject(o, "placement");
   for (const auto& [sh, names] : p.placement) {
     cJSON* list = cJSON_AddArrayToObject(placement, std::to_string(sh).c_str());
@@ -254,8 +255,8 @@ void ReceiveThenRun(CommandsState& c, Request& req, Reply& reply, const InputPar
 
 // mutable.create: a new key, its write cap recorded, seqnum 1 published,
 // and the alias (if any) written.
-void Create(const Env& env, TaskRun& run, std::string alias, std::shared_ptr<std::string> contents,
-            std::uint64_t hold_ms) {
+void Create(const Env& env, TaskRun& run, std::string alias, caps::MutableFormat format,
+            std::shared_ptr<std::string> contents, std::uint64_t hold_ms) {
   TaskRun* runp = &run;
   // The name first, before a key is made or anything sent.
   auto taken = [aliases = env.aliases, alias]() -> Status {
@@ -268,7 +269,7 @@ void Create(const Env& env, TaskRun& run, std::string alias, std::shared_ptr<std
   Status free = taken();
   if (!free.ok()) return run.Fail(free);
   run.Progress("generating key", 0, 1);
-  mf::NewMutableKey(*env.loop, [env, runp, alias, contents, hold_ms, taken](Result<mf::NewKey> key) mutable {
+  mf::NewMutableKey(*env.loop, format, [env, runp, alias, contents, hold_ms, taken](Result<mf::NewKey> key) mutable {
     if (!key.ok()) return runp->Fail(key.status());
     Json intent = Json::NewObject();
     cJSON_AddStringToObject(intent.get(), "writecap", caps::FormatCap(key->writecap).c_str());
@@ -304,6 +305,9 @@ Json RetrieveJson(const mf::RetrieveResult& got) {
   Json out = Json::NewObject();
   cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(got.contents.size()));
   cJSON_AddNumberToObject(out.get(), "seqnum", static_cast<double>(got.seqnum));
+  cJSON_AddNumberToObject(out.get(), "offset", static_cast<double>(got.offset));
+  cJSON_AddNumberToObject(out.get(), "file_size", static_cast<double>(got.file_size));
+  cJSON_AddNumberToObject(out.get(), "bytes_fetched", static_cast<double>(got.bytes_fetched));
   cJSON_AddNumberToObject(out.get(), "corrupt_shares", static_cast<double>(got.corrupt_shares));
   cJSON* used = cJSON_AddObjectToObject(out.get(), "shares_used");
   for (const auto& [sh, name] : got.shares_used) cJSON_AddStringToObject(used, std::to_string(sh).c_str(), name.c_str());
@@ -315,9 +319,14 @@ Json RetrieveJson(const mf::RetrieveResult& got) {
 void MutableCreate(CommandsState& c, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
-  std::string alias;
+  std::string alias, format_name = "sdmf";
   InputParams in;
   Status st = r->String("alias", &alias);
+  if (st.ok()) st = r->String("format", &format_name);
+  if (st.ok() && format_name != "sdmf" && format_name != "mdmf") {
+    st = Status::InvalidArgument("params.format must be \"sdmf\" or \"mdmf\"");
+  }
+  const caps::MutableFormat format = format_name == "mdmf" ? caps::MutableFormat::kMdmf : caps::MutableFormat::kSdmf;
   if (st.ok()) st = ReadInputParams(c, *r, req, &in);
   if (st.ok()) st = r->Finish();
   if (st.ok() && !alias.empty()) st = NameTable::CheckName(alias);
@@ -326,8 +335,8 @@ void MutableCreate(CommandsState& c, Request& req, Reply& reply) {
   if (!alias.empty()) keys.push_back(LockKeys::Alias(alias, LockMode::kExclusive));
   TaskSpec spec = NewTaskSpec("mutable.create", req, std::move(keys));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = EnvOf(c), alias, contents, hold = in.hold_ms](TaskRun& run) {
-    Create(env, run, alias, contents, hold);
+  spec.body = [env = EnvOf(c), alias, format, contents, hold = in.hold_ms](TaskRun& run) {
+    Create(env, run, alias, format, contents, hold);
   };
   ReceiveThenRun(c, req, reply, in, contents, std::move(spec));
 }
@@ -339,14 +348,18 @@ void MutablePut(CommandsState& c, Request& req, Reply& reply) {
   if (!r.ok()) return reply.Error(r.status());
   std::string target_text;
   InputParams in;
+  std::uint64_t offset = 0;
   Status st = r->String("target", &target_text, true);
+  if (st.ok()) st = r->Uint("offset", &offset);
+  // With "offset": the input is written there in place (MDMF only).
+  const bool in_place = cJSON_GetObjectItemCaseSensitive(req.params.get(), "offset") != nullptr;
   if (st.ok()) st = ReadInputParams(c, *r, req, &in);
   if (st.ok()) st = r->Finish();
   Result<Target> target = st.ok() ? ResolveAtSubmit(c.aliases, target_text, false) : Result<Target>(st);
   if (!target.ok()) return reply.Error(target.status());
   TaskSpec spec = NewTaskSpec("mutable.put", req, KeysOf(*target, LockMode::kExclusive));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = EnvOf(c), t = *target, contents, hold_ms = in.hold_ms, clock](TaskRun& run) {
+  spec.body = [env = EnvOf(c), t = *target, contents, hold_ms = in.hold_ms, clock, in_place, offset](TaskRun& run) {
     clock->started = clock::MonotonicMs();
     auto cap = ResolveInTask(*env.aliases, t, false);
     if (!cap.ok()) return run.Fail(cap.status());
@@ -357,20 +370,32 @@ void MutablePut(CommandsState& c, Request& req, Reply& reply) {
     if (hold_ms) options.TEST_before_write = HoldBeforeWrite(env.loop, runp, hold_ms);
     JobHooks hooks = TaskHooks(run);
     hooks.ready = [clock] { clock->grid = clock::MonotonicMs(); };
+    auto answer = [runp, clock](Result<mf::PublishResult> published) {
+      if (!published.ok()) return End(runp, published.status());
+      Json out = PublishJson(*published);
+      AddTiming(out.get(), *clock, published->timing);
+      End(runp, std::move(out));
+    };
+    if (in_place) {
+      UpdateMutableJob(*env.grid, std::move(*snapshot), *cap, offset, std::move(*contents), std::move(options),
+                       std::move(hooks), std::move(answer));
+      return;
+    }
     PublishMutableJob(*env.grid, std::move(*snapshot), *cap, std::move(*contents), std::move(options),
-                      std::move(hooks), [runp, clock](Result<mf::PublishResult> published) {
-                        if (!published.ok()) return End(runp, published.status());
-                        Json out = PublishJson(*published);
-                        AddTiming(out.get(), *clock, published->timing);
-                        End(runp, std::move(out));
-                      });
+                      std::move(hooks), std::move(answer));
   };
   ReceiveThenRun(c, req, reply, in, contents, std::move(spec), clock);
 }
 
 void MutableGet(CommandsState& c, Request& req, Reply& reply) {
   std::string target_text;
-  Status st = StringParams(req, {{"target", &target_text}});
+  mf::RetrieveOptions range;
+  auto r = JsonObjectReader::Open(req.params.get(), "params.");
+  if (!r.ok()) return reply.Error(r.status());
+  Status st = r->String("target", &target_text, true);
+  if (st.ok()) st = r->Uint("offset", &range.offset);
+  if (st.ok()) st = r->Uint("size", &range.size);
+  if (st.ok()) st = r->Finish();
   if (st.ok() && !req.wait) {
     st = Status::InvalidArgument("mutable.get sends the file back on this connection: it cannot answer before it ends");
   }
@@ -378,13 +403,13 @@ void MutableGet(CommandsState& c, Request& req, Reply& reply) {
   if (!target.ok()) return reply.Error(target.status());
   TaskSpec spec = NewTaskSpec("mutable.get", req, KeysOf(*target, LockMode::kShared));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = EnvOf(c), t = *target, contents](TaskRun& run) {
+  spec.body = [env = EnvOf(c), t = *target, contents, range](TaskRun& run) {
     auto cap = ResolveInTask(*env.aliases, t, true);
     if (!cap.ok()) return run.Fail(cap.status());
     auto snapshot = GridSnapshot(*env.servers);
     if (!snapshot.ok()) return run.Fail(snapshot.status());
     TaskRun* runp = &run;
-    RetrieveMutableJob(*env.grid, std::move(*snapshot), *cap, TaskHooks(run),
+    RetrieveMutableJob(*env.grid, std::move(*snapshot), *cap, range, TaskHooks(run),
                        [runp, contents](Result<mf::RetrieveResult> got) {
                          if (!got.ok()) return End(runp, got.status());
                          Json out = RetrieveJson(*got);

@@ -18,19 +18,9 @@ namespace {
 constexpr std::size_t kSalt = 16;
 constexpr std::size_t kOffsetsAt = 59;
 
-struct Geometry {
-  std::uint64_t segsize, num_segments, tail_size, block_size, tail_block_size;
-};
+using Geometry = MdmfGeometry;
 
-Geometry GeometryOf(std::uint64_t datalen, std::uint32_t k) {
-  Geometry g;
-  g.segsize = MdmfSegmentSize(k);
-  g.num_segments = datalen / g.segsize + (datalen % g.segsize != 0);
-  g.tail_size = datalen == 0 ? 0 : datalen - (g.num_segments - 1) * g.segsize;
-  g.block_size = g.segsize / k;
-  g.tail_block_size = (g.tail_size + k - 1) / k;
-  return g;
-}
+Geometry GeometryOf(std::uint64_t datalen, std::uint32_t k) { return MdmfGeometryOf(datalen, k); }
 
 std::string BlockHash(std::string_view salt, std::string_view block) {
   std::string v(salt);
@@ -41,6 +31,37 @@ std::string BlockHash(std::string_view salt, std::string_view block) {
 }  // namespace
 
 std::uint64_t MdmfSegmentSize(std::uint32_t k) { return (kMdmfMaxSegmentSize + k - 1) / k * k; }
+
+MdmfGeometry MdmfGeometryOf(std::uint64_t datalen, std::uint32_t k) {
+  MdmfGeometry g;
+  g.data_length = datalen;
+  g.segsize = MdmfSegmentSize(k);
+  g.num_segments = datalen / g.segsize + (datalen % g.segsize != 0);
+  g.tail_size = datalen == 0 ? 0 : datalen - (g.num_segments - 1) * g.segsize;
+  g.block_size = g.segsize / k;
+  g.tail_block_size = (g.tail_size + k - 1) / k;
+  return g;
+}
+
+std::uint64_t MdmfGeometry::SegmentLength(std::uint64_t s) const {
+  return s + 1 == num_segments ? tail_size : segsize;
+}
+
+std::uint64_t MdmfGeometry::BlockSize(std::uint64_t s) const {
+  return s + 1 == num_segments ? tail_block_size : block_size;
+}
+
+std::uint64_t MdmfGeometry::SegmentOffset(std::uint64_t s) const {
+  return kMdmfShareDataOffset + s * (kSalt + block_size);
+}
+
+std::uint64_t MdmfGeometry::BlockHashTreeOffset() const {
+  return num_segments == 0 ? kMdmfShareDataOffset : SegmentOffset(num_segments - 1) + kSalt + tail_block_size;
+}
+
+std::uint64_t MdmfGeometry::BlockHashTreeNodes() const { return 2 * crypto::HashTreeWidth(num_segments) - 1; }
+
+std::string MdmfBlockHash(std::string_view salt, std::string_view block) { return BlockHash(salt, block); }
 
 std::uint64_t MdmfShare::num_segments() const { return blocks.size(); }
 
@@ -108,31 +129,36 @@ Result<std::vector<std::string>> MdmfEncoding::Shares(std::string_view signature
   if (signature.size() != crypto::kRsaSignatureSize) return Status::InvalidArgument("an RSA-2048 signature is 256 bytes");
   std::vector<std::string> shares;
   for (std::uint32_t i = 0; i < n_; ++i) {
-    const std::uint64_t o_chain = kMdmfPrivateKeyOffset + encprivkey_.size();
-    const std::uint64_t o_sig = o_chain + chains_[i].size() * (2 + crypto::kHashSize);
-    const std::uint64_t o_vk = o_sig + signature.size();
-    const std::uint64_t o_vk_end = o_vk + pubkey_.size();
-    const std::uint64_t o_bht = kMdmfShareDataOffset + share_data_[i].size();
-    const std::uint64_t o_eof = o_bht + block_trees_[i].size();
-    if (o_vk_end > kMdmfShareDataOffset) return Status::Internal("MDMF header fields overflow their reservation");
-    std::string s = prefix_;
-    for (std::uint64_t o : {kMdmfPrivateKeyOffset, o_chain, o_sig, o_vk, o_vk_end, kMdmfShareDataOffset, o_bht, o_eof}) {
-      PutBe(s, o, 8);
-    }
-    s += encprivkey_;
-    for (const auto& [idx, hash] : chains_[i]) {
-      PutBe(s, idx, 2);
-      s += hash;
-    }
-    s += signature;
-    s += pubkey_;
-    s.resize(static_cast<std::size_t>(kMdmfShareDataOffset), '\0');  // the reserved space reads as zeros
-    s += share_data_[i];
-    s += block_trees_[i];
-    CAIRN_CHECK(s.size() == o_eof, "MDMF share length disagrees with its offsets");
+    CAIRN_TRY_ASSIGN(std::string s, ShareAt(i, signature));
     shares.push_back(std::move(s));
   }
   return shares;
+}
+
+Result<std::string> MdmfEncoding::ShareAt(std::uint32_t i, std::string_view signature) const {
+  const std::uint64_t o_chain = kMdmfPrivateKeyOffset + encprivkey_.size();
+  const std::uint64_t o_sig = o_chain + chains_[i].size() * (2 + crypto::kHashSize);
+  const std::uint64_t o_vk = o_sig + signature.size();
+  const std::uint64_t o_vk_end = o_vk + pubkey_.size();
+  const std::uint64_t o_bht = kMdmfShareDataOffset + share_data_[i].size();
+  const std::uint64_t o_eof = o_bht + block_trees_[i].size();
+  if (o_vk_end > kMdmfShareDataOffset) return Status::Internal("MDMF header fields overflow their reservation");
+  std::string s = prefix_;
+  for (std::uint64_t o : {kMdmfPrivateKeyOffset, o_chain, o_sig, o_vk, o_vk_end, kMdmfShareDataOffset, o_bht, o_eof}) {
+    PutBe(s, o, 8);
+  }
+  s += encprivkey_;
+  for (const auto& [idx, hash] : chains_[i]) {
+    PutBe(s, idx, 2);
+    s += hash;
+  }
+  s += signature;
+  s += pubkey_;
+  s.resize(static_cast<std::size_t>(kMdmfShareDataOffset), '\0');  // the reserved space reads as zeros
+  s += share_data_[i];
+  s += block_trees_[i];
+  CAIRN_CHECK(s.size() == o_eof, "MDMF share length disagrees with its offsets");
+  return s;
 }
 
 // The one parser of the MDMF header: fields, offsets, and every check the
@@ -311,9 +337,11 @@ class MdmfEncoder final : public ShareEncoder {
   void Seal() override {}
   const std::string& signed_prefix() const override { return enc_.signed_prefix(); }
   void LayOut(std::uint32_t from, std::uint32_t to, std::vector<std::string>* out) const override {
-    auto shares = enc_.Shares(std::string(crypto::kRsaSignatureSize, '\0'));
-    if (!shares.ok()) return;  // only for a wrong signature size, which this is not
-    for (std::uint32_t i = from; i < to && i < n_; ++i) (*out)[i] = std::move((*shares)[i]);
+    const std::string zero(crypto::kRsaSignatureSize, '\0');
+    for (std::uint32_t i = from; i < to && i < n_; ++i) {
+      auto share = enc_.ShareAt(i, zero);
+      if (share.ok()) (*out)[i] = std::move(*share);  // it fails only on a key too large for its reservation
+    }
   }
   Status SetSignature(std::string& share, std::string_view signature) const override {
     if (signature.size() != crypto::kRsaSignatureSize) return Status::InvalidArgument("an RSA-2048 signature is 256 bytes");

@@ -14,7 +14,11 @@
 //               delivers it once, on a later turn
 //
 // The shares are built and their checkstrings read through the format
-// interface (share_format.h) of the cap's format.
+// interface (share_format.h) of the cap's format. An in-place MDMF update
+// (UpdateMutable) is the same machine with kEncoding replaced by
+// PrepareUpdate (update.h): each share's writes are then the parts that
+// change, sent only to holders of the version updated, and a failed
+// server's shares are not placed elsewhere.
 //
 // Answers only record what happened; the driver (Advance) runs on a later
 // turn than the answer, after every request of a round was sent and marked
@@ -36,6 +40,7 @@
 #include "cairn/mutable/mutable_file.h"
 #include "cairn/mutable/share_format.h"
 #include "mutable/servermap.h"
+#include "mutable/update.h"
 
 namespace cairn::mutable_files {
 namespace {
@@ -47,6 +52,10 @@ std::string Describe(std::string_view checkstring) {
   if (checkstring.empty()) return "no share";
   return "seqnum " + std::to_string(SeqnumOfCheckstring(checkstring));
 }
+
+// The largest write vector a publish sends: a share past it is sent as
+// several. Servers refuse a CBOR string over 64 MiB (cairn's limit).
+constexpr std::size_t kMaxWriteVector = 4u << 20;
 
 // What the encoding steps (on the thread pool) read and produce; the loop
 // does not touch it while a step runs.
@@ -97,7 +106,7 @@ void OffloadParts(Loop& loop, const std::shared_ptr<EncodeJob>& job, std::size_t
 // A read-test-write body to encode on the thread pool: the shares to write
 // (read-only while any job runs) and, per share, the checkstring to test.
 struct BodyJob {
-  std::shared_ptr<const std::vector<std::string>> shares;
+  std::shared_ptr<const std::vector<ShareWrites>> shares;
   std::size_t checkstring_size = 0;  // of the format: what the read vector reads back
   std::vector<std::pair<std::uint32_t, std::string>> writes;  // shnum, expected checkstring ("" = no share)
   std::string body;  // out
@@ -117,6 +126,8 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
 
   void StartCreate(NewKey key);
   void StartUpdate(caps::Cap writecap);
+  // In place: bytes [offset, offset + contents) of an MDMF file.
+  void StartPartial(caps::Cap writecap, std::uint64_t offset);
 
  private:
   enum class State { kMapping, kEncoding, kWriting, kDone };
@@ -142,6 +153,9 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void HashBlocks(const std::shared_ptr<EncodeJob>& job);
   void SignAndLayOut(const std::shared_ptr<EncodeJob>& job);
   void Encoded(Status st, const std::shared_ptr<EncodeJob>& job);
+  void PrepareInPlace();
+  void Prepared(Result<UpdateWrites> writes);
+  void StartWriting();
   std::size_t PlaceAll();  // returns the planned happiness
   std::string FailedServers() const;
   std::string RefusedServers(std::size_t placed) const;
@@ -183,7 +197,14 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   gbs::StorageIndex si_{};
   Servermap map_;
 
-  std::shared_ptr<const std::vector<std::string>> shares_;  // the new version, share i at i
+  // The new version's writes, share i's at i: a whole share at offset 0,
+  // or (in place) the parts that change.
+  std::shared_ptr<const std::vector<ShareWrites>> shares_;
+  bool in_place_ = false;        // an in-place update: no share has a home but where the version is
+  std::uint64_t offset_ = 0;     // in place: where the bytes go
+  std::uint64_t new_size_ = 0;   // the new version's data length
+  std::string version_;          // in place: the signed prefix of the version updated
+  std::uint64_t bytes_written_ = 0;
   std::string new_checkstring_;
   std::vector<Writer> writers_;
   std::vector<Request> requests_;
@@ -216,7 +237,7 @@ void Publisher::StartCreate(NewKey key) {
     return FailLater(Status::InvalidArgument("a mutable file needs 1 <= k <= N <= 255 and 1 <= happy <= N"));
   }
   caps::MutableKeys keys = caps::DeriveMutableKeys(key.privkey_pkcs8, key.pubkey_spki);
-  writecap_ = caps::MutableWriteCap(keys, caps::MutableFormat::kSdmf);
+  writecap_ = caps::MutableWriteCap(keys, key.writecap.format);  // the format the key was made for
   format_ = &FormatFor(writecap_.format);
   if (key.writecap.key != keys.writekey || key.writecap.digest != keys.fingerprint) {
     return FailLater(Status::InvalidArgument("the write cap is not the key's"));
@@ -249,8 +270,8 @@ void Publisher::StartCreate(NewKey key) {
 void Publisher::StartUpdate(caps::Cap writecap) {
   start_ms_ = MonotonicMs();
   start_cpu_ms_ = ThreadCpuMs();
-  if (writecap.kind != caps::CapKind::kMutableWrite || writecap.format != caps::MutableFormat::kSdmf) {
-    return FailLater(Status::BadCap("publish needs an SDMF write cap (URI:SSK:)"));
+  if (writecap.kind != caps::CapKind::kMutableWrite) {
+    return FailLater(Status::BadCap("publish needs a write cap (URI:SSK: or URI:MDMF:)"));
   }
   if (options_.happy < 1) return FailLater(Status::InvalidArgument("happy must be at least 1"));
   writecap_ = std::move(writecap);
@@ -266,6 +287,17 @@ void Publisher::StartUpdate(caps::Cap writecap) {
   auto self = shared_from_this();
   UpdateServermap(loop_, std::move(servers_), std::move(req), &progress_, &stop_,
                   [self](Result<Servermap> map) { self->Mapped(std::move(map)); });
+}
+
+void Publisher::StartPartial(caps::Cap writecap, std::uint64_t offset) {
+  in_place_ = true;
+  offset_ = offset;
+  if (writecap.kind == caps::CapKind::kMutableWrite && writecap.format != caps::MutableFormat::kMdmf) {
+    start_ms_ = MonotonicMs();
+    return FailLater(Status::InvalidArgument("an in-place update needs an MDMF file (URI:MDMF:); SDMF is "
+                                             "one segment: publish the whole file"));
+  }
+  StartUpdate(std::move(writecap));
 }
 
 void Publisher::Mapped(Result<Servermap> map) {
@@ -295,10 +327,44 @@ void Publisher::Mapped(Result<Servermap> map) {
   state_ = State::kEncoding;
   if (options_.TEST_before_write) {
     auto self = shared_from_this();  // the continuation keeps the publish alive
-    options_.TEST_before_write([self] { self->Encode(); });
+    options_.TEST_before_write([self] { self->in_place_ ? self->PrepareInPlace() : self->Encode(); });
     return;
   }
+  if (in_place_) return PrepareInPlace();
   Encode();
+}
+
+// In place: the newest recoverable version is the one updated; update.h
+// reads what it needs of it and builds each share's writes.
+void Publisher::PrepareInPlace() {
+  std::optional<std::string> best = map_.BestRecoverable();
+  if (!best) return Deliver(Status::NotEnoughServers("no version of the file has k verified shares"));
+  version_ = *best;
+  Report("encoding", 0, contents_.size());
+  UpdateRequest req;
+  req.writecap = writecap_;
+  req.readkey = readkey_;
+  req.privkey = privkey_;
+  req.version = version_;
+  req.seqnum = seqnum_;
+  req.offset = offset_;
+  req.data = std::move(contents_);
+  const double started = MonotonicMs();
+  auto self = shared_from_this();
+  PrepareUpdate(loop_, map_, std::move(req), [self, started](Result<UpdateWrites> w) {
+    self->timing_.encode_ms = MonotonicMs() - started;
+    self->Prepared(std::move(w));
+  });
+}
+
+void Publisher::Prepared(Result<UpdateWrites> writes) {
+  if (state_ != State::kEncoding) return;
+  if (!writes.ok()) return Deliver(writes.status());
+  if (Stopped()) return Deliver(Status::Cancelled("publish cancelled"));
+  new_checkstring_ = writes->checkstring;
+  new_size_ = writes->size;
+  shares_ = std::make_shared<const std::vector<ShareWrites>>(std::move(writes->shares));
+  StartWriting();
 }
 
 // Encrypt, encode, sign and lay out the shares on the thread pool: RSA
@@ -385,8 +451,28 @@ void Publisher::Encoded(Status st, const std::shared_ptr<EncodeJob>& job) {
   if (!st.ok()) return Deliver(st.WithContext("encoding the new version"));
   if (Stopped()) return Deliver(Status::Cancelled("publish cancelled"));
   contents_ = std::move(job->contents);
-  shares_ = std::make_shared<const std::vector<std::string>>(std::move(job->shares));
-  new_checkstring_ = shares_->at(0).substr(0, format_->checkstring_size());
+  new_size_ = contents_.size();
+  new_checkstring_ = job->shares.at(0).substr(0, format_->checkstring_size());
+  std::vector<ShareWrites> writes(job->shares.size());
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    std::string& share = job->shares[i];
+    if (share.size() <= kMaxWriteVector) {
+      writes[i].emplace_back(0, std::move(share));
+      continue;
+    }
+    // A large share goes as consecutive write vectors (as Tahoe sends an
+    // MDMF share: a vector per segment), each within a server's limit on
+    // one CBOR string.
+    for (std::size_t at = 0; at < share.size(); at += kMaxWriteVector) {
+      writes[i].emplace_back(at, share.substr(at, kMaxWriteVector));
+    }
+    std::string().swap(share);
+  }
+  shares_ = std::make_shared<const std::vector<ShareWrites>>(std::move(writes));
+  StartWriting();
+}
+
+void Publisher::StartWriting() {
   const std::size_t m = map_.servers.size();
   failed_.assign(m, false);
   bad_.assign(m, false);
@@ -416,8 +502,15 @@ std::size_t Publisher::PlaceAll() {
   std::set<std::pair<std::size_t, std::uint32_t>> seen;
   for (const SeenShare& s : map_.shares) {
     if (!Usable(s.server) || s.shnum >= n_ || !seen.insert({s.server, s.shnum}).second) continue;
+    // In place, only the version's own shares can take its changed parts.
+    if (in_place_ && (s.bad || s.header.signed_prefix != version_ || shares_->at(s.shnum).empty())) continue;
     writers_.push_back(Writer{s.server, s.shnum, s.old_checkstring});
     states[s.server].existing.insert(s.shnum);
+  }
+  if (in_place_) {
+    grid::SharePlacement planned;
+    for (const Writer& w : writers_) planned[w.shnum].insert(w.server);
+    return grid::Happiness(planned);
   }
   for (std::size_t i = 0; i < states.size(); ++i) states[i].writable = Usable(i);
   grid::PlacementPlan plan = grid::PlanPlacement(states, n_);
@@ -479,7 +572,10 @@ void Publisher::SendRequest(std::size_t r) {
   auto job = std::make_shared<BodyJob>();
   job->shares = shares_;
   job->checkstring_size = format_->checkstring_size();
-  for (std::size_t w : requests_[r].writers) job->writes.emplace_back(writers_[w].shnum, writers_[w].expect);
+  for (std::size_t w : requests_[r].writers) {
+    job->writes.emplace_back(writers_[w].shnum, writers_[w].expect);
+    for (const auto& part : shares_->at(writers_[w].shnum)) bytes_written_ += part.second.size();
+  }
   auto self = shared_from_this();
   loop_.Offload(
       [job]() -> Status {
@@ -491,7 +587,7 @@ void Publisher::SendRequest(std::size_t r) {
           } else {
             tw.test.push_back(gbs::TestVector{0, expect.size(), expect});
           }
-          tw.write.push_back(gbs::WriteVector{0, job->shares->at(shnum)});
+          for (const auto& [at, bytes] : job->shares->at(shnum)) tw.write.push_back(gbs::WriteVector{at, bytes});
         }
         rtw.read.push_back(gbs::ReadVector{0, job->checkstring_size});
         job->body = gbs::EncodeRtwRequest(rtw);
@@ -609,7 +705,9 @@ void Publisher::Record(const Request& req, const gbs::RtwResponse& r) {
 void Publisher::Advance() {
   if (state_ != State::kWriting) return;
   if (!stopping_ && Stopped()) stopping_ = true;
-  if (!stopping_ && surprise_.empty()) {
+  // In place, a failed server's shares have no other home: only a whole
+  // share could go elsewhere, and an update does not hold one.
+  if (!stopping_ && surprise_.empty() && !in_place_) {
     PlaceHomeless();
     SendQueued();
   }
@@ -635,7 +733,8 @@ void Publisher::Finish() {
   PublishResult res;
   res.writecap = writecap_;
   res.seqnum = seqnum_;
-  res.size = contents_.size();
+  res.size = new_size_;
+  res.bytes_written = bytes_written_;
   res.happiness = happiness;
   for (const auto& [sh, holders] : placed) {
     for (std::size_t s : holders) res.placement[sh].push_back(map_.servers[s].name);
@@ -692,14 +791,17 @@ void Publisher::Deliver(Result<PublishResult> r) {
 }  // namespace
 
 void NewMutableKey(Loop& loop, Callback<void(Result<NewKey>)> done) {
+  NewMutableKey(loop, caps::MutableFormat::kSdmf, std::move(done));
+}
+
+void NewMutableKey(Loop& loop, caps::MutableFormat format, Callback<void(Result<NewKey>)> done) {
   grid::Operation<NewKey> op(loop, "mutable key generation", std::move(done));
-  crypto::GenerateRsaKeyOffLoop(loop, [op](Result<crypto::RsaKey> key) {
+  crypto::GenerateRsaKeyOffLoop(loop, [op, format](Result<crypto::RsaKey> key) {
     if (!key.ok()) return op.Finish(key.status());
     NewKey out;
     out.privkey_pkcs8 = key->PrivatePkcs8Der();
     out.pubkey_spki = key->PublicSpkiDer();
-    out.writecap = caps::MutableWriteCap(caps::DeriveMutableKeys(out.privkey_pkcs8, out.pubkey_spki),
-                                         caps::MutableFormat::kSdmf);
+    out.writecap = caps::MutableWriteCap(caps::DeriveMutableKeys(out.privkey_pkcs8, out.pubkey_spki), format);
     op.Finish(std::move(out));
   });
 }
@@ -710,6 +812,14 @@ void CreateMutable(Loop& loop, std::vector<grid::GridServer> servers, NewKey key
   auto p = std::make_shared<Publisher>(loop, std::move(servers), std::move(contents), std::move(options),
                                        std::move(progress), std::move(stop), std::move(done));
   p->StartCreate(std::move(key));
+}
+
+void UpdateMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap writecap, std::uint64_t offset,
+                   std::string data, MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
+                   Callback<void(Result<PublishResult>)> done) {
+  auto p = std::make_shared<Publisher>(loop, std::move(servers), std::move(data), std::move(options),
+                                       std::move(progress), std::move(stop), std::move(done));
+  p->StartPartial(std::move(writecap), offset);
 }
 
 void PublishMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap writecap, std::string contents,

@@ -15,6 +15,13 @@
 // Shares are parsed, verified and decoded through the format interface
 // (share_format.h) of the cap's format.
 //
+// An MDMF version is read a batch of segments at a time (kBatchSegments,
+// or fewer at the ends of the range asked for): from each of k shares only
+// the signed prefix (to see that it is still the version), the block hash
+// tree nodes those segments need and their salts and blocks are read, each
+// checked up to the signed root, and the batch is decoded before the next
+// is fetched. A ranged read fetches only the segments that cover it.
+//
 // When a version runs out of shares, the retrieve moves on instead of
 // failing (Tahoe reads the newest *recoverable* version):
 //   - a share was rewritten since the map (another writer): mixing is
@@ -32,9 +39,12 @@
 
 #include "cairn/caps/keys.h"
 #include "cairn/core/log.h"
+#include "cairn/crypto/hash.h"
 #include "cairn/grid/operation.h"
 #include "cairn/mutable/mutable_file.h"
 #include "cairn/mutable/share_format.h"
+#include "mutable/mdmf_segments.h"
+#include "mutable/retrieve.h"
 #include "mutable/servermap.h"
 
 namespace cairn::mutable_files {
@@ -49,6 +59,28 @@ struct VerifyJob {
   std::shared_ptr<MutableShare> share;  // out, when verified
 };
 
+// Segments of an MDMF version fetched in one batch (1 MiB at k = 3).
+constexpr std::uint64_t kBatchSegments = 8;
+
+// Block hash tree nodes this close together are read in one range.
+constexpr std::uint64_t kTreeReadGap = 512;
+
+// The parts of one share read for a batch of MDMF segments, then checked
+// on the thread pool.
+struct PartsJob {
+  std::size_t left = 0;  // reads not yet answered
+  Status error;          // the first read that failed
+  std::string prefix;    // the share's signed prefix, read again
+  TreeNodes chain;       // from the servermap's first read
+  std::set<std::size_t> wanted;  // the block hash tree nodes needed
+  TreeNodes tree;        // those of them read
+  std::string data;      // salt ‖ block of each segment
+  std::uint64_t bytes = 0;
+  // Set on the pool:
+  bool changed = false;  // the share is no longer the version
+  std::shared_ptr<SegmentBlocks> segments;
+};
+
 class Retriever : public std::enable_shared_from_this<Retriever> {
  public:
   Retriever(Loop& loop, std::vector<grid::GridServer> servers, RetrieveOptions options, grid::ProgressFn progress,
@@ -61,6 +93,9 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
         stop_(std::move(stop)) {}
 
   void Start(const caps::Cap& cap);
+  // Starts from `map` instead of a servermap update of its own.
+  void StartFrom(const caps::Cap& cap, Servermap map);
+  void Begin(const caps::Cap& cap);
 
  private:
   enum class State { kMapping, kFetching, kDecoding, kDone };
@@ -86,6 +121,17 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   void Got(std::size_t candidate, Result<std::string> bytes);
   void Checked(std::size_t candidate, const Status& st, std::shared_ptr<MutableShare> share);
   void Decode();
+  // MDMF: the next batch of segments, one share's parts, its check, the
+  // batch's decode.
+  void StartBatch();
+  void FetchParts(std::size_t candidate);
+  void PartsRead(std::size_t candidate, const std::shared_ptr<PartsJob>& job);
+  void PartsChecked(std::size_t candidate, const Status& st, const std::shared_ptr<PartsJob>& job);
+  void DecodeBatch();
+  // A share that failed verification: counted, reported to its server.
+  void Corrupt(const SeenShare& s, const Status& st);
+  std::size_t Have() const { return segmented_ ? batch_.size() : verified_.size(); }
+  void Succeed(std::uint64_t seqnum, std::uint64_t file_size);
   // Records the result (kDone) unless one was; the operation delivers it.
   void Fail(Status st);
 
@@ -113,14 +159,29 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   std::set<std::tuple<std::string, std::uint32_t, std::string>> known_bad_;
   bool changed_ = false;   // a share was rewritten since the map
   bool remapped_ = false;  // the second map was made
+  bool from_map_ = false;  // the first map was given (StartFrom)
   RetrieveResult result_;
+
+  // MDMF: the version's header, and segments [batch_first_, batch_last_]
+  // being read; segments before next_segment_ are done, end_segment_ is
+  // one past the last wanted. File bytes [cut_from_, cut_to_) are kept.
+  bool segmented_ = false;
+  ShareHeader header_;
+  std::uint64_t next_segment_ = 0, end_segment_ = 0, batch_first_ = 0, batch_last_ = 0;
+  std::uint64_t cut_from_ = 0, cut_to_ = 0;
+  std::map<std::uint32_t, std::shared_ptr<SegmentBlocks>> batch_;
 };
 
 void Retriever::Start(const caps::Cap& cap) {
-  if (cap.format != caps::MutableFormat::kSdmf ||
-      (cap.kind != caps::CapKind::kMutableWrite && cap.kind != caps::CapKind::kMutableRead)) {
+  Begin(cap);
+  if (state_ != State::kDone && !from_map_) Map(MapMode::kRead);
+}
+
+// Checks the cap and derives the keys; kDone with the error if it fails.
+void Retriever::Begin(const caps::Cap& cap) {
+  if (cap.kind != caps::CapKind::kMutableWrite && cap.kind != caps::CapKind::kMutableRead) {
     state_ = State::kDone;
-    return op_.FinishSoon(Status::BadCap("retrieve needs an SDMF read or write cap"));
+    return op_.FinishSoon(Status::BadCap("retrieve needs a mutable file's read or write cap"));
   }
   cap_format_ = cap.format;
   format_ = &FormatFor(cap.format);
@@ -132,7 +193,19 @@ void Retriever::Start(const caps::Cap& cap) {
     state_ = State::kDone;
     return op_.FinishSoon(Status::NotEnoughServers("no storage servers are configured"));
   }
-  Map(MapMode::kRead);
+}
+
+void Retriever::StartFrom(const caps::Cap& cap, Servermap map) {
+  servers_ = map.servers;
+  map.advisories = 0;  // its maker counted them
+  from_map_ = true;
+  Start(cap);
+  if (state_ == State::kDone) return;  // failed at once: delivered later
+  // The map given stands for the first servermap update, on a later turn.
+  ++result_.servermap_updates;
+  auto self = shared_from_this();
+  auto given = std::make_shared<Servermap>(std::move(map));
+  loop_.Post([self, given] { self->Mapped(std::move(*given)); });
 }
 
 void Retriever::Map(MapMode mode) {
@@ -186,7 +259,27 @@ void Retriever::Choose() {
     return std::tie(x.shnum, x.server) < std::tie(y.shnum, y.server);
   });
   state_ = State::kFetching;
-  if (progress_) progress_("retrieving", 0, k_);
+  header_ = *map_.HeaderOf(version_);
+  const std::uint64_t length = header_.data_length;
+  cut_from_ = std::min(options_.offset, length);
+  cut_to_ = cut_from_ + std::min(options_.size, length - cut_from_);
+  result_.contents.clear();
+  segmented_ = header_.format == caps::MutableFormat::kMdmf;
+  if (progress_) progress_("retrieving", 0, segmented_ ? cut_to_ - cut_from_ : k_);
+  if (!segmented_) return FetchMore();
+  if (cut_to_ == cut_from_) return Succeed(header_.seqnum, length);  // the signed header says so: nothing to fetch
+  next_segment_ = cut_from_ / header_.segment_size;
+  end_segment_ = (cut_to_ - 1) / header_.segment_size + 1;
+  StartBatch();
+}
+
+void Retriever::StartBatch() {
+  batch_first_ = next_segment_;
+  batch_last_ = std::min(end_segment_, batch_first_ + kBatchSegments) - 1;
+  batch_.clear();
+  // The shares found good so far are asked again, lowest numbers first.
+  for (Candidate& c : candidates_) c.tried = map_.shares[c.share].bad;
+  state_ = State::kFetching;
   FetchMore();
 }
 
@@ -236,13 +329,15 @@ void Retriever::FetchMore() {
   if (state_ != State::kFetching) return;
   if (stop_ && stop_()) return Fail(Status::Cancelled("retrieve cancelled"));
   auto self = shared_from_this();
-  for (std::size_t c = 0; c < candidates_.size() && verified_.size() + in_flight_.size() < k_; ++c) {
+  for (std::size_t c = 0; c < candidates_.size() && Have() + in_flight_.size() < k_; ++c) {
     Candidate& cand = candidates_[c];
     const SeenShare& s = map_.shares[cand.share];
-    if (cand.tried || verified_.count(s.shnum) || in_flight_.count(s.shnum)) continue;
+    if (cand.tried || verified_.count(s.shnum) || batch_.count(s.shnum) || in_flight_.count(s.shnum)) continue;
     cand.tried = true;
     in_flight_.insert(s.shnum);
-    if (s.head.size() >= s.header.eof) {  // the map's read already holds all of it
+    if (segmented_) {
+      FetchParts(c);
+    } else if (s.head.size() >= s.header.eof) {  // the map's read already holds all of it
       std::string whole = s.head.substr(0, s.header.eof);
       loop_.Post([self, c, whole = std::move(whole)]() mutable { self->Got(c, std::move(whole)); });
     } else {
@@ -250,11 +345,190 @@ void Retriever::FetchMore() {
                                                  [self, c](Result<std::string> r) { self->Got(c, std::move(r)); });
     }
   }
-  if (verified_.size() + in_flight_.size() < k_ && in_flight_.empty()) VersionFailed();
+  if (Have() + in_flight_.size() < k_ && in_flight_.empty()) VersionFailed();
+}
+
+// The parts of one share a batch needs, each its own ranged read; all are
+// counted before the first is sent.
+void Retriever::FetchParts(std::size_t candidate) {
+  const SeenShare& s = map_.shares[candidates_[candidate].share];
+  const MdmfGeometry g = MdmfGeometryOf(header_.data_length, header_.k);
+  auto job = std::make_shared<PartsJob>();
+  auto chain = ParseShareHashChain(s.head, s.header.share_hash_chain);
+  Status layout = chain.ok() ? Status::Ok() : chain.status();
+  if (layout.ok() && (s.header.block_hash_tree.offset != g.BlockHashTreeOffset() ||
+                      s.header.block_hash_tree.length != g.BlockHashTreeNodes() * crypto::kHashSize)) {
+    layout = Status::Integrity("its offsets do not fit its segments");
+  }
+  auto self = shared_from_this();
+  if (!layout.ok()) {
+    loop_.Post([self, candidate, layout] {
+      self->in_flight_.erase(self->map_.shares[self->candidates_[candidate].share].shnum);
+      if (self->state_ != State::kFetching) return;
+      self->Corrupt(self->map_.shares[self->candidates_[candidate].share], layout);
+      self->FetchMore();
+    });
+    return;
+  }
+  job->chain = std::move(*chain);
+  const std::vector<std::size_t> nodes = NeededTreeNodes(g.num_segments, batch_first_, batch_last_);
+  job->wanted.insert(nodes.begin(), nodes.end());
+  const std::vector<ByteRange> tree = TreeNodeRanges(s.header.block_hash_tree.offset, nodes, kTreeReadGap);
+  const ByteRange data = SegmentRange(g, batch_first_, batch_last_);
+  job->left = 2 + tree.size();
+  const std::uint64_t tree_at = s.header.block_hash_tree.offset;
+  grid::GridServer& server = map_.servers[s.server];
+  auto read = [&](ByteRange r, std::function<void(std::string&)> keep) {
+    server.client->ReadMutable(si_, s.shnum, r.offset, r.length,
+                               [self, candidate, job, r, keep = std::move(keep)](Result<std::string> got) {
+                                 if (!got.ok() && job->error.ok()) job->error = got.status();
+                                 if (got.ok() && got->size() != r.length && job->error.ok()) {
+                                   job->error = Status::Integrity("a ranged read came back short");
+                                 }
+                                 if (got.ok() && job->error.ok()) {
+                                   job->bytes += got->size();
+                                   keep(*got);
+                                 }
+                                 if (--job->left == 0) self->PartsRead(candidate, job);
+                               });
+  };
+  read(ByteRange{0, format_->signed_prefix_size()}, [job](std::string& b) { job->prefix = std::move(b); });
+  for (const ByteRange& r : tree) {
+    read(r, [job, r, tree_at](std::string& b) {
+      const std::size_t first = static_cast<std::size_t>((r.offset - tree_at) / crypto::kHashSize);
+      for (std::size_t i = 0; i * crypto::kHashSize < b.size(); ++i) {
+        if (job->wanted.count(first + i)) job->tree[first + i] = b.substr(i * crypto::kHashSize, crypto::kHashSize);
+      }
+    });
+  }
+  read(data, [job](std::string& b) { job->data = std::move(b); });
+}
+
+void Retriever::PartsRead(std::size_t candidate, const std::shared_ptr<PartsJob>& job) {
+  const SeenShare& s = map_.shares[candidates_[candidate].share];
+  result_.bytes_fetched += job->bytes;
+  if (state_ != State::kFetching) {
+    in_flight_.erase(s.shnum);
+    return;
+  }
+  if (!job->error.ok()) {
+    CAIRN_LOG(Info, "retrieve: share %u on %s: %s", s.shnum, map_.servers[s.server].name.c_str(),
+              job->error.ToString().c_str());
+    in_flight_.erase(s.shnum);
+    MarkBad(s);
+    return FetchMore();
+  }
+  // Hashing the blocks: on the thread pool. The share stays in flight.
+  auto self = shared_from_this();
+  const std::string version = version_;
+  const ShareHeader header = header_;
+  const std::uint64_t first = batch_first_, last = batch_last_;
+  const std::uint32_t shnum = s.shnum;
+  op_.SideStarted();
+  loop_.Offload(
+      [job, version, header, first, last, shnum]() -> Status {
+        if (job->prefix != version) {
+          job->changed = true;
+          return Status::Ok();
+        }
+        const MdmfGeometry g = MdmfGeometryOf(header.data_length, header.k);
+        CAIRN_TRY_ASSIGN(SegmentBlocks segs, SplitSegments(g, first, last, job->data));
+        job->data.clear();
+        CAIRN_TRY(VerifySegments(header, shnum, job->chain, std::move(job->tree), segs));
+        job->segments = std::make_shared<SegmentBlocks>(std::move(segs));
+        return Status::Ok();
+      },
+      [self, candidate, job](Status st) {
+        self->PartsChecked(candidate, st, job);
+        self->op_.SideEnded();
+      });
+}
+
+void Retriever::PartsChecked(std::size_t candidate, const Status& st, const std::shared_ptr<PartsJob>& job) {
+  const SeenShare& s = map_.shares[candidates_[candidate].share];
+  in_flight_.erase(s.shnum);
+  if (state_ != State::kFetching) return;
+  if (st.ok() && job->changed) {
+    CAIRN_LOG(Info, "retrieve: share %u on %s changed since the servermap", s.shnum,
+              map_.servers[s.server].name.c_str());
+    changed_ = true;
+    return FetchMore();
+  }
+  if (!st.ok()) {
+    Corrupt(s, st);
+    return FetchMore();
+  }
+  batch_[s.shnum] = job->segments;
+  result_.shares_used[s.shnum] = map_.servers[s.server].name;
+  if (batch_.size() >= k_) return DecodeBatch();
+  FetchMore();
+}
+
+// zfec decode and AES of one batch: on the thread pool. Its part of the
+// range is kept; then the next batch, or the end.
+void Retriever::DecodeBatch() {
+  state_ = State::kDecoding;
+  auto self = shared_from_this();
+  auto shares = std::make_shared<std::map<std::uint32_t, std::shared_ptr<SegmentBlocks>>>(std::move(batch_));
+  batch_.clear();
+  auto out = std::make_shared<std::string>();
+  const ShareHeader header = header_;
+  const std::string readkey = readkey_;
+  op_.SideStarted();
+  loop_.Offload(
+      [shares, out, header, readkey]() -> Status {
+        std::map<std::uint32_t, const SegmentBlocks*> view;
+        for (const auto& [sh, segs] : *shares) view[sh] = segs.get();
+        CAIRN_TRY_ASSIGN(*out, DecodeSegments(header, view, readkey));
+        return Status::Ok();
+      },
+      [self, out](Status st) {
+        self->op_.SideEnded();
+        if (self->state_ != State::kDecoding) return;
+        if (!st.ok()) return self->Fail(st.WithContext("decoding"));
+        // The batch holds file bytes [from, from + out->size()).
+        const std::uint64_t from = self->batch_first_ * self->header_.segment_size;
+        const std::uint64_t keep_from = std::max(from, self->cut_from_);
+        const std::uint64_t keep_to = std::min(from + out->size(), self->cut_to_);
+        if (keep_to > keep_from) {
+          self->result_.contents.append(*out, static_cast<std::size_t>(keep_from - from),
+                                        static_cast<std::size_t>(keep_to - keep_from));
+        }
+        if (self->progress_) {
+          self->progress_("retrieving", self->result_.contents.size(), self->cut_to_ - self->cut_from_);
+        }
+        self->next_segment_ = self->batch_last_ + 1;
+        if (self->next_segment_ < self->end_segment_) return self->StartBatch();
+        self->Succeed(self->header_.seqnum, self->header_.data_length);
+      });
+}
+
+void Retriever::Corrupt(const SeenShare& s, const Status& st) {
+  const std::string& name = map_.servers[s.server].name;
+  CAIRN_LOG(Warn, "retrieve: share %u on %s is corrupt: %s", s.shnum, name.c_str(), st.ToString().c_str());
+  ++result_.corrupt_shares;
+  MarkBad(s);
+  op_.SideStarted();
+  auto self = shared_from_this();
+  map_.servers[s.server].client->AdviseCorrupt(true, si_, s.shnum, st.message().substr(0, 1000),
+                                               [self](Status advised) {
+                                                 advised.IgnoreError();  // advisory only
+                                                 self->op_.SideEnded();
+                                               });
+}
+
+void Retriever::Succeed(std::uint64_t seqnum, std::uint64_t file_size) {
+  if (state_ == State::kDone) return;
+  state_ = State::kDone;
+  result_.seqnum = seqnum;
+  result_.file_size = file_size;
+  result_.offset = cut_from_;
+  op_.Finish(std::move(result_));
 }
 
 void Retriever::Got(std::size_t candidate, Result<std::string> bytes) {
   const SeenShare& s = map_.shares[candidates_[candidate].share];
+  if (bytes.ok()) result_.bytes_fetched += bytes->size();
   if (state_ != State::kFetching) {
     in_flight_.erase(s.shnum);
     return;
@@ -301,16 +575,7 @@ void Retriever::Checked(std::size_t candidate, const Status& st, std::shared_ptr
     return FetchMore();
   }
   if (!st.ok()) {
-    CAIRN_LOG(Warn, "retrieve: share %u on %s is corrupt: %s", s.shnum, name.c_str(), st.ToString().c_str());
-    ++result_.corrupt_shares;
-    MarkBad(s);
-    op_.SideStarted();
-    auto self = shared_from_this();
-    map_.servers[s.server].client->AdviseCorrupt(true, si_, s.shnum, st.message().substr(0, 1000),
-                                                 [self](Status advised) {
-                                                   advised.IgnoreError();  // advisory only
-                                                   self->op_.SideEnded();
-                                                 });
+    Corrupt(s, st);
     return FetchMore();
   }
   verified_[s.shnum] = std::move(share);
@@ -341,10 +606,11 @@ void Retriever::Decode() {
           if (!st.ok()) {
             self->Fail(st.WithContext("decoding"));
           } else {
-            self->state_ = State::kDone;
-            self->result_.seqnum = shares->begin()->second->header.seqnum;
-            self->result_.contents = std::move(*out);
-            self->op_.Finish(std::move(self->result_));
+            const std::uint64_t size = out->size();
+            // SDMF is one segment: the range is cut from the whole file.
+            self->result_.contents = out->substr(static_cast<std::size_t>(self->cut_from_),
+                                                 static_cast<std::size_t>(self->cut_to_ - self->cut_from_));
+            self->Succeed(shares->begin()->second->header.seqnum, size);
           }
         }
         self->op_.SideEnded();
@@ -372,6 +638,13 @@ void RetrieveMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Ca
   auto r = std::make_shared<Retriever>(loop, std::move(servers), std::move(options), std::move(progress),
                                        std::move(stop), std::move(done));
   r->Start(cap);
+}
+
+void RetrieveFromMap(Loop& loop, Servermap map, caps::Cap cap, RetrieveOptions options,
+                     Callback<void(Result<RetrieveResult>)> done) {
+  auto r = std::make_shared<Retriever>(loop, std::vector<grid::GridServer>(), std::move(options), nullptr, nullptr,
+                                       std::move(done));
+  r->StartFrom(cap, std::move(map));
 }
 
 }  // namespace cairn::mutable_files

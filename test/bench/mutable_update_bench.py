@@ -14,19 +14,31 @@ the encoding on the pool, sending, the servers' answers); the bench adds
 socket and the final frame) and reports the p50 of each phase. JSON lines
 on stdout; asserts nothing about speed.
 
-Run alone: CAIRN_BUILD=build/host/release /usr/bin/python3 test/bench/mutable_update_bench.py
+Then MDMF (`mdmf_*` lines): a CAIRN_BENCH_MDMF_MIB (default 256) MiB MDMF
+file created on the same 10 nodes at 3-of-10 (MiB/s, and the client
+cairnd's peak RSS), CAIRN_BENCH_MDMF_UPDATES (default 20) 4 KiB in-place
+updates at random offsets (p50, p95, and the bytes the ten servers
+received per update, from their cairn_gbs_bytes_in counters, besides the
+share bytes the update's result counts), and as many 1 MiB ranged reads
+(p50). MDMF is not streamed yet: the client's limits.sdmf_max_bytes and
+the servers' limits.gbs_rtw_body_bytes are raised to fit the file.
+
+Run alone: CAIRN_BUILD=build/host/release /usr/bin/python3 test/bench/mutable_update_bench.py [--mdmf-only]
 """
 import json
 import os
+import random
+import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from put_get_bench import MIB, cli, start  # noqa: E402
+from put_get_bench import BUILD, MIB, cli, peak_rss, start  # noqa: E402
 
 UPDATES = int(os.environ.get("CAIRN_BENCH_MUTABLE_UPDATES", "30"))
 SERVERS, K, N, HAPPY = 10, 3, 10, 7
@@ -87,8 +99,115 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def patch_limits(node, proc, limits):
+    """Restarts a started node with `limits` merged into its cairn.json."""
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    path = os.path.join(node, "cairn.json")
+    with open(path) as f:
+        cfg = json.load(f)
+    cfg.setdefault("limits", {}).update(limits)
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+
+
+def bytes_in(node):
+    text = cli("--json", "metrics", node=node).stdout.decode()
+    m = re.search(r'^cairn_gbs_bytes_in(?:_total)? (\S+)$', json.loads(text)["text"], re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+def mdmf(tmp):
+    size = int(os.environ.get("CAIRN_BENCH_MDMF_MIB", "256")) * MIB
+    updates = int(os.environ.get("CAIRN_BENCH_MDMF_UPDATES", "20"))
+    nodes = []
+    try:
+        for i in range(SERVERS + 1):
+            name = f"m{i}" if i < SERVERS else "mclient"
+            client = {"shares_needed": K, "shares_total": N, "shares_happy": HAPPY} if i == SERVERS else None
+            node, proc, log = start(tmp, name, client)
+            patch_limits(node, proc, {"sdmf_max_bytes": size, "gbs_rtw_body_bytes": size // K + 4 * MIB})
+            log.close()
+            nodes.append(start_again(tmp, name, node))
+        client = nodes[SERVERS]
+        for i, (node, _, _) in enumerate(nodes[:SERVERS]):
+            nurl = cli("nurl", node=node).stdout.decode().strip()
+            cli("servers", "add", nurl, "--nickname", f"m{i}", node=client[0])
+        conn = Conn(client[0])
+        data = bytearray(os.urandom(size))
+        t0 = time.perf_counter()
+        conn.send_request("c", "mutable.create", {"size": size, "format": "mdmf"}, bytes(data))
+        made, _ = conn.final()
+        create_s = time.perf_counter() - t0
+        cap = made["writecap"]
+        rng = random.Random(19)
+        lat, sent, written, phases = [], [], [], {}
+        for i in range(updates):
+            offset = rng.randrange(0, size - 4096)
+            patch = os.urandom(4096)
+            before = sum(bytes_in(n) for n, _, _ in nodes[:SERVERS])
+            t0 = time.perf_counter()
+            conn.send_request(f"u{i}", "mutable.put", {"target": cap, "size": 4096, "offset": offset}, patch)
+            put, _ = conn.final()
+            lat.append((time.perf_counter() - t0) * 1000)
+            sent.append(sum(bytes_in(n) for n, _, _ in nodes[:SERVERS]) - before)
+            written.append(put["bytes_written"])
+            for name, ms in put.get("timing_ms", {}).items():
+                phases.setdefault(name, []).append(ms)
+            data[offset:offset + 4096] = patch
+        reads = []
+        for i in range(updates):
+            offset = rng.randrange(0, size - MIB)
+            t0 = time.perf_counter()
+            conn.send_request(f"r{i}", "mutable.get", {"target": cap, "offset": offset, "size": MIB})
+            _, body = conn.final()
+            reads.append((time.perf_counter() - t0) * 1000)
+            if body != bytes(data[offset:offset + MIB]):
+                raise SystemExit(f"ranged read {i} differs")
+        common = {"servers": SERVERS, "k": K, "n": N, "happy": HAPPY, "file_bytes": size,
+                  "build": os.path.basename(os.path.normpath(BUILD))}
+        print(json.dumps({"bench": "mdmf_create", **common, "seconds": round(create_s, 2),
+                          "mib_per_s": round(size / MIB / create_s, 1),
+                          "client_peak_rss_mib": round(peak_rss(client[1].pid) / MIB, 1)}), flush=True)
+        print(json.dumps({"bench": "mdmf_update_4k", **common, "updates": updates,
+                          "p50_ms": round(percentile(lat, 50), 1), "p95_ms": round(percentile(lat, 95), 1),
+                          "servers_bytes_in_p50": percentile(sent, 50), "share_bytes_written_p50": percentile(written, 50),
+                          "goal_p50_ms": 30, "goal_bytes": MIB,
+                          "phases_p50_ms": {k: round(percentile(v, 50), 1) for k, v in phases.items()}}), flush=True)
+        print(json.dumps({"bench": "mdmf_ranged_read_1m", **common, "reads": updates,
+                          "p50_ms": round(percentile(reads, 50), 1), "p95_ms": round(percentile(reads, 95), 1),
+                          "goal_p50_ms": 20,
+                          "client_peak_rss_mib": round(peak_rss(client[1].pid) / MIB, 1)}), flush=True)
+    finally:
+        for _, proc, log in nodes:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            log.close()
+
+
+def start_again(tmp, name, node):
+    log = open(os.path.join(tmp, name + ".log"), "ab")
+    proc = subprocess.Popen([os.path.join(BUILD, "cairnd"), node], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            cli("status", node=node)
+            break
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"cairnd {name} did not restart")
+            time.sleep(0.05)
+    return node, proc, log
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="cairn-mub-", dir="/tmp")
+    if "--mdmf-only" in sys.argv:
+        try:
+            mdmf(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     nodes = []
     try:
         nodes = [start(tmp, f"s{i}") for i in range(SERVERS)]
@@ -151,6 +270,9 @@ def main():
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
             log.close()
+    try:
+        mdmf(tmp)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

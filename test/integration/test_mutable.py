@@ -248,7 +248,7 @@ class MutableTest(unittest.TestCase):
         self.error("bad_cap", 7, "mutable", "put", "URI:LIT:nbswy3dp", self.file(b"x"))
         self.error("bad_cap", 7, "mutable", "get", "no such/name")
         self.error("bad_cap", 7, "mutable", "get",
-                   "URI:MDMF:" + b32(bytes(16)) + ":" + b32(bytes(32)))   # MDMF: not yet
+                   "URI:MDMF-Verifier:" + b32(bytes(16)) + ":" + b32(bytes(32)))   # a verify cap reads nothing
         # An alias naming an immutable file.
         self.ok("alias", "add", "immutable-one", "URI:LIT:nbswy3dp")
         self.error("bad_cap", 7, "mutable", "get", "immutable-one")

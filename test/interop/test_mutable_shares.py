@@ -133,13 +133,19 @@ class SdmfReader:
 
     def check_mdmf(self, plaintext, k, n, seqnum):
         out, cap = self.encode("mdmf", plaintext, k, n, seqnum)
+        raw = [open(os.path.join(out, f"{i}.share"), "rb").read() for i in range(n)]
+        self.verify_mdmf(out, cap, raw, plaintext, k, n, seqnum, key_pem=True)
+
+    def verify_mdmf(self, out, cap, raw, plaintext, k, n, seqnum, key_pem):
+        """Every share of `raw` (share i at i) as 3.7 and 3.8 describe it;
+        with `key_pem`, the private key is also self.key's."""
         kind, _, wk, fp = cap.split(":")[:4]
         self.assertEqual(kind + ":" + cap.split(":")[1], "URI:MDMF")
         writekey, fingerprint = b32d(wk), b32d(fp)
         readkey = th(b"allmydata_mutable_writekey_to_readkey_v1", writekey, 16)
         segsize = -(-131072 // k) * k
         nseg = -(-len(plaintext) // segsize)
-        shares = [parse_mdmf(open(os.path.join(out, f"{i}.share"), "rb").read()) for i in range(n)]
+        shares = [parse_mdmf(r) for r in raw]
         segments = []   # per share: [(salt, block)]
         for i, s in enumerate(shares):
             self.assertEqual((s["version"], s["seqnum"], s["k"], s["n"], s["segsize"], s["datalen"]),
@@ -159,7 +165,10 @@ class SdmfReader:
             self.assertEqual(s["bht"], tree)     # the full tree, salt included in each leaf
             self.chain_to_root(tree[0], i, n, s["chain"], s["root"])
             pkcs8 = openssl("enc", "-d", "-aes-128-ctr", "-K", writekey.hex(), "-iv", "00" * 16, data=s["encpriv"])
-            self.assertEqual(pkcs8, openssl("pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in", self.key))
+            # The writekey check over the stored key bytes (3.3).
+            self.assertEqual(th(b"allmydata_mutable_privkey_to_writekey_v1", pkcs8, 16), writekey)
+            if key_pem:
+                self.assertEqual(pkcs8, openssl("pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in", self.key))
             segments.append(segs)
         if not plaintext:
             self.assertEqual(shares[0]["eof"], 2199)   # an empty file: one empty-leaf node
@@ -281,6 +290,86 @@ class PublishedSdmfShares(SdmfReader, unittest.TestCase):
                            (os.urandom(1 << 20), 2, 5), (b"x", 1, 3)):
             with self.subTest(size=len(data), k=k, n=n):
                 self.check(data, k, n, 2)
+
+
+class PublishedMdmfShares(SdmfReader, unittest.TestCase):
+    """MDMF files made with `cairn mutable create --format mdmf` and updated
+    with `cairn mutable put` on a client node whose grid is four cairnd
+    nodes (3-of-4): every share read back over GBS by the independent client
+    (pylib/gbs.py) and checked by the same independent reader: the layout,
+    every block hash and the tree, the chain to the signed root, the
+    signature, the private key, the plaintext."""
+
+    K, N = 3, 4
+
+    @classmethod
+    def setUpClass(cls):
+        cls.nodes = []
+        try:
+            for i in range(cls.N):
+                node = Node(name=f"d{i}", config_patch={"limits": {"store_reserved_bytes": 0}})
+                cls.nodes.append(node)
+                node.start()
+            cls.nurls = [run_cli("nurl", node_dir=n.dir, check=True).stdout.strip() for n in cls.nodes]
+            cls.client = Node(name="mdmf-client", config_patch={
+                "client": {"shares_needed": cls.K, "shares_total": cls.N, "shares_happy": cls.N},
+                "limits": {"store_reserved_bytes": 0}})
+            cls.nodes.append(cls.client)
+            cls.client.start()
+            for i, nurl in enumerate(cls.nurls):
+                run_cli("servers", "add", nurl, "--nickname", f"d{i}", node_dir=cls.client.dir, check=True)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for node in cls.nodes:
+            node.stop()
+            node.cleanup()
+
+    def shares_of(self, cap):
+        """Share i at i, read from the servers, cut at its EOF offset."""
+        from pylib.gbs import GbsClient
+        writekey = b32d(cap.split(":")[2])
+        readkey = th(b"allmydata_mutable_writekey_to_readkey_v1", writekey, 16)
+        si = base64.b32encode(th(b"allmydata_mutable_readkey_to_storage_index_v1", readkey, 16)).decode()
+        si = si.lower().rstrip("=")
+        found = {}
+        for nurl in self.nurls:
+            c = GbsClient(nurl)
+            try:
+                for sh in c.list_shares(si, "mutable"):
+                    head = c.read(si, sh, 0, 123, "mutable")
+                    eof = struct.unpack(">Q", head[115:123])[0]
+                    found[sh] = c.read(si, sh, 0, eof, "mutable")
+            finally:
+                c.close()
+        self.assertEqual(sorted(found), list(range(self.N)))
+        return [found[i] for i in range(self.N)]
+
+    def cli_json(self, *args):
+        p = run_cli("--json", "-q", *args, node_dir=self.client.dir, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return json.loads(p.stdout)
+
+    def test_mdmf_files_cairn_published_as_the_specification_describes_them(self):
+        segsize = -(-131072 // self.K) * self.K
+        for size in (0, 1, segsize, segsize + 1, 5 * segsize + 77):
+            with self.subTest(size=size):
+                first, second = os.urandom(size), os.urandom(size)
+                path = os.path.join(self.tmp.name, "in")
+                with open(path, "wb") as f:
+                    f.write(first)
+                made = self.cli_json("mutable", "create", "--format", "mdmf", path)
+                cap = made["writecap"]
+                self.assertTrue(cap.startswith("URI:MDMF:"), cap)
+                self.assertTrue(made["readcap"].startswith("URI:MDMF-RO:"), made)
+                self.verify_mdmf(self.tmp.name, cap, self.shares_of(cap), first, self.K, self.N, 1, key_pem=False)
+                with open(path, "wb") as f:
+                    f.write(second)
+                self.cli_json("mutable", "put", cap, path)
+                self.verify_mdmf(self.tmp.name, cap, self.shares_of(cap), second, self.K, self.N, 2, key_pem=False)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,22 @@ inline constexpr std::uint64_t kMdmfPrivateKeyOffset = 123;
 // The segment size of every MDMF file with this k (also an empty one).
 std::uint64_t MdmfSegmentSize(std::uint32_t k);
 
+// Where the parts of an MDMF share of a file of `data_length` bytes at k
+// lie: segment s is salt ‖ block at SegmentOffset(s); the block hash tree
+// (BlockHashTreeNodes() hashes) follows the last block.
+struct MdmfGeometry {
+  std::uint64_t data_length = 0, segsize = 0, num_segments = 0, tail_size = 0, block_size = 0, tail_block_size = 0;
+  std::uint64_t SegmentLength(std::uint64_t s) const;  // plaintext bytes of segment s
+  std::uint64_t BlockSize(std::uint64_t s) const;      // block bytes of segment s (without its salt)
+  std::uint64_t SegmentOffset(std::uint64_t s) const;  // of its salt, in the share
+  std::uint64_t BlockHashTreeOffset() const;
+  std::uint64_t BlockHashTreeNodes() const;
+};
+MdmfGeometry MdmfGeometryOf(std::uint64_t data_length, std::uint32_t k);
+
+// tagged_hash(BLOCK_TAG, salt ‖ block): a block hash tree's leaf.
+std::string MdmfBlockHash(std::string_view salt, std::string_view block);
+
 class MdmfEncoding {
  public:
   // As SdmfEncoding::Encode; each segment gets a fresh random salt.
@@ -39,6 +55,8 @@ class MdmfEncoding {
   const std::string& signed_prefix() const { return prefix_; }
   const std::string& root_hash() const { return root_hash_; }
   Result<std::vector<std::string>> Shares(std::string_view signature) const;
+  // Share i alone. REQUIRES: i < N.
+  Result<std::string> ShareAt(std::uint32_t i, std::string_view signature) const;
 
  private:
   MdmfEncoding() = default;

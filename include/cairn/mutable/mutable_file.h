@@ -1,4 +1,4 @@
-// SDMF mutable files over GBS (tahoe-protocol.md sections 3 and 4): create,
+// Mutable files (SDMF and MDMF) over GBS (tahoe-protocol.md sections 3 and 4): create,
 // update (publish) and read (retrieve) a mutable file on the node's grid.
 //
 //   NewMutableKey   RSA-2048 key generation off the loop; the write cap is
@@ -12,6 +12,8 @@
 //                   publishes seqnum+1 with test vectors expecting the
 //                   version each server was seen to hold (or no share);
 //                   the shares of a server that fails go to other servers.
+//   UpdateMutable   MDMF only: writes bytes at an offset in place, sending
+//                   each holder only the segments and hashes that change.
 //   RetrieveMutable servermap update in read mode, then the newest
 //                   recoverable version, every hash and the signature
 //                   verified; corrupt shares are reported (advisory) and
@@ -24,8 +26,8 @@
 //
 // Every completion runs exactly once on a later loop turn, never inside the
 // call that started it, also when a server fails at once (design rule 1,
-// Tahoe-LAFS #877). Loop thread only. The file is held in memory (SDMF has
-// one segment); callers bound its size.
+// Tahoe-LAFS #877). Loop thread only. The file (or the range read, or the
+// bytes of an update) is held in memory; callers bound its size.
 #pragma once
 
 #include <cstdint>
@@ -55,7 +57,7 @@ struct MutableOptions {
 
 // A freshly generated key pair and its write cap.
 struct NewKey {
-  caps::Cap writecap;          // URI:SSK:
+  caps::Cap writecap;          // URI:SSK: or URI:MDMF: (its format is the file's)
   std::string privkey_pkcs8;   // DER
   std::string pubkey_spki;     // DER
 };
@@ -86,10 +88,18 @@ struct PublishResult {
   std::size_t writes_sent = 0;       // read-test-write requests sent
   std::size_t servers_failed = 0;    // servers that failed during the publish
   std::size_t shares_replaced = 0;   // shares sent to another server after theirs failed
+  std::uint64_t bytes_written = 0;   // share bytes in the read-test-write requests sent
   PublishTiming timing;
 };
 
 struct RetrieveOptions {
+  // Only bytes [offset, offset + size) of the file, cut at its end (an
+  // offset at or past the end reads nothing). An MDMF file's reader then
+  // fetches and verifies only the segments that cover them (their salts
+  // and blocks and the block hash tree nodes they need), from k shares.
+  // The default: the whole file.
+  std::uint64_t offset = 0;
+  std::uint64_t size = UINT64_MAX;
   // Tests only: called after each servermap update of a retrieve, before
   // a version is chosen and fetched, with the continuation that does so
   // (a test can publish another version in between). Unset: straight on.
@@ -97,16 +107,23 @@ struct RetrieveOptions {
 };
 
 struct RetrieveResult {
-  std::string contents;
+  std::string contents;            // the range asked for (the whole file by default)
   std::uint64_t seqnum = 0;
+  std::uint64_t file_size = 0;     // of the version read
+  std::uint64_t offset = 0;        // where `contents` begins in the file
+  std::uint64_t bytes_fetched = 0; // share bytes read after the servermap update
   std::map<std::uint32_t, std::string> shares_used;  // share number -> server name
   std::size_t corrupt_shares = 0;                    // advisories sent
   std::size_t servermap_updates = 0;                 // 1, or 2 after a second look
   std::size_t versions_tried = 0;                    // more than 1 after a fallback
 };
 
-// Generates an RSA-2048 key off the loop thread.
+// Generates an RSA-2048 key off the loop thread; its write cap names
+// `format` (URI:SSK: or URI:MDMF:), which CreateMutable then publishes.
+// The first form makes an SDMF key, Tahoe's default. `done` runs once, on a
+// later turn.
 void NewMutableKey(Loop& loop, Callback<void(Result<NewKey>)> done);
+void NewMutableKey(Loop& loop, caps::MutableFormat format, Callback<void(Result<NewKey>)> done);
 
 // Publishes `contents` as seqnum 1 of the file of `key`. Errors:
 // InvalidArgument (bad k/N/happy), NotEnoughServers (fewer than `happy`
@@ -117,18 +134,38 @@ void CreateMutable(Loop& loop, std::vector<grid::GridServer> servers, NewKey key
                    MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
                    Callback<void(Result<PublishResult>)> done);
 
-// Replaces the contents of the file of `writecap` (URI:SSK:). The new
+// Replaces the contents of the file of `writecap` (URI:SSK: or URI:MDMF:,
+// shares of the cap's format). The new
 // version keeps the file's k and N (those of its newest version, as Tahoe
 // does); `options.happy` still applies (at most N). Errors: BadCap
-// (not an SDMF write cap), NotFound (no server holds a share), NotEnoughServers,
+// (not a write cap), NotFound (no server holds a share), NotEnoughServers,
 // UncoordinatedWrite (another writer's version appeared during the publish),
 // Integrity (no version could be verified), Cancelled.
 void PublishMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap writecap, std::string contents,
                     MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
                     Callback<void(Result<PublishResult>)> done);
 
-// Reads the newest recoverable version of the file of `cap` (URI:SSK: or
-// URI:SSK-RO:). Errors: BadCap, NotFound (no shares), NotEnoughServers
+// Writes `data` at `offset` of the MDMF file of `writecap` (URI:MDMF:) in
+// place, as Tahoe-LAFS's MDMF update does: the newest recoverable version
+// is mapped (write mode), the old bytes of the first and last touched
+// segment the write leaves are read (ranged retrieves), the touched
+// segments are re-encoded under fresh salts, and each holder of that
+// version's shares gets only their salts and blocks, the changed block
+// hash tree nodes (the whole tree when the file grows: it moves), the
+// share hash chain, the signature, the offsets and the signed prefix, in
+// one read-test-write tested against the version's checkstring. Untouched
+// blocks are neither read nor written. Writing past the end grows the file;
+// `offset` past the end is InvalidArgument. A server that fails keeps the
+// old version (its shares are not placed elsewhere). Errors as
+// PublishMutable, and InvalidArgument for an SDMF cap (one segment: publish
+// the whole file) or an empty `data`; NotEnoughServers when a share number
+// of the version has no readable holder (every share's tree is needed).
+void UpdateMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap writecap, std::uint64_t offset,
+                   std::string data, MutableOptions options, grid::ProgressFn progress, grid::StopFn stop,
+                   Callback<void(Result<PublishResult>)> done);
+
+// Reads the newest recoverable version of the file of `cap` (URI:SSK:,
+// URI:SSK-RO:, URI:MDMF: or URI:MDMF-RO:). Errors: BadCap, NotFound (no shares), NotEnoughServers
 // (shares exist but fewer than k verified ones of any version),
 // UncoordinatedWrite (the shares changed under the read twice), Cancelled.
 void RetrieveMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, grid::ProgressFn progress,

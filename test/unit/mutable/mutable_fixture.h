@@ -49,7 +49,7 @@ class MutableTest : public testing::GridFixture {
   NewKey Key() {
     std::optional<Result<NewKey>> out;
     int completions = 0;
-    NewMutableKey(loop, [&](Result<NewKey> k) {
+    NewMutableKey(loop, format, [&](Result<NewKey> k) {
       ++completions;
       out.emplace(std::move(k));
     });
@@ -97,6 +97,16 @@ class MutableTest : public testing::GridFixture {
     return Await(out, completions);
   }
 
+  Result<PublishResult> Update(const caps::Cap& cap, std::uint64_t offset, const std::string& data, MutableOptions o) {
+    std::optional<Result<PublishResult>> out;
+    int completions = 0;
+    UpdateMutable(loop, Servers(), cap, offset, data, std::move(o), Progress(), nullptr, [&](Result<PublishResult> r) {
+      ++completions;
+      out.emplace(std::move(r));
+    });
+    return Await(out, completions);
+  }
+
   Result<RetrieveResult> Get(const caps::Cap& cap) {
     std::optional<Result<RetrieveResult>> out;
     int completions = 0;
@@ -109,10 +119,10 @@ class MutableTest : public testing::GridFixture {
 
   // One servermap update of the file of `cap`, read as `format`.
   Result<Servermap> MapOnce(std::vector<grid::GridServer> grid, const caps::Cap& cap, MapMode mode,
-                            caps::MutableFormat format) {
+                            caps::MutableFormat as) {
     MapRequest req;
     req.mode = mode;
-    req.format = format;
+    req.format = as;
     req.storage_index = *caps::StorageIndexOf(cap);
     req.fingerprint = cap.digest;
     req.writekey = mode == MapMode::kWrite ? cap.key : std::string();
@@ -125,6 +135,13 @@ class MutableTest : public testing::GridFixture {
     return Await(out, completions);
   }
 
+  Result<RetrieveResult> GetRange(const caps::Cap& cap, std::uint64_t offset, std::uint64_t size) {
+    RetrieveOptions o;
+    o.offset = offset;
+    o.size = size;
+    return GetWith(cap, std::move(o));
+  }
+
   Result<RetrieveResult> GetWith(const caps::Cap& cap, RetrieveOptions o) {
     std::optional<Result<RetrieveResult>> out;
     int completions = 0;
@@ -135,12 +152,17 @@ class MutableTest : public testing::GridFixture {
     return Await(out, completions);
   }
 
-  // Flips one byte inside the block of share `shnum` on `server`: only the
-  // full verification of a retrieve sees it.
+  // Flips one byte inside the (first) block of share `shnum` on `server`:
+  // only the full verification of a retrieve sees it.
   void CorruptBlock(std::size_t server, const NewKey& key, std::uint32_t shnum) {
     std::string share = ReadShare(server, key.writecap, shnum);
-    std::uint64_t o_data = GetBe(share, 87, 4);
-    Overwrite(server, key, shnum, o_data + 7, std::string(1, static_cast<char>(share[o_data + 7] ^ 0x20)));
+    auto header = FormatOfShare(share);
+    ASSERT_TRUE(header.ok()) << header.status().ToString();
+    auto h = (*header)->ParseHeader(share);
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    // MDMF: past the segment's salt, into its block.
+    std::uint64_t at = h->share_data.offset + (h->format == caps::MutableFormat::kMdmf ? kSaltSize : 0) + 7;
+    Overwrite(server, key, shnum, at, std::string(1, static_cast<char>(share[at] ^ 0x20)));
   }
 
   // A file with seqnum 1 (`v1`, 2-of-6, one share per server) on six
@@ -229,17 +251,34 @@ class MutableTest : public testing::GridFixture {
     for (std::uint32_t sh = 0; sh < n; ++sh) {
       ASSERT_TRUE(r.placement.count(sh)) << "share " << sh << " not placed";
       for (const std::string& name : r.placement.at(sh)) {
-        auto share = ParseSdmfShare(ReadShare(ServerIndex(name), key.writecap, sh));
+        const ShareFormat& f = FormatFor(key.writecap.format);
+        auto share = f.ParseShare(ReadShare(ServerIndex(name), key.writecap, sh));
         ASSERT_TRUE(share.ok()) << share.status().ToString();
-        EXPECT_EQ(share->seqnum, r.seqnum);
-        EXPECT_EQ(share->n, n);
-        Status st = VerifySdmfShare(*share, sh, key.writecap.digest);
+        EXPECT_EQ(share->header.seqnum, r.seqnum);
+        EXPECT_EQ(share->header.n, n);
+        Status st = f.VerifyShare(*share, sh, key.writecap.digest);
         EXPECT_TRUE(st.ok()) << "share " << sh << " on " << name << ": " << st.ToString();
       }
     }
   }
 
   std::set<std::string> phases;
+  // The format of the files Key() makes.
+  caps::MutableFormat format = caps::MutableFormat::kSdmf;
 };
+
+// The operation tests that must hold for both formats: the same engine,
+// parameterised by the format (tests named .../SDMF and .../MDMF).
+class MutableFormatTest : public MutableTest, public ::testing::WithParamInterface<caps::MutableFormat> {
+ protected:
+  void SetUp() override {
+    MutableTest::SetUp();
+    format = GetParam();
+  }
+};
+
+inline std::string FormatName(const ::testing::TestParamInfo<caps::MutableFormat>& info) {
+  return info.param == caps::MutableFormat::kMdmf ? "MDMF" : "SDMF";
+}
 
 }  // namespace cairn::mutable_files

@@ -15,12 +15,13 @@
 #include <optional>
 #include <set>
 
+#include "cairn/mutable/mdmf.h"
 #include "unit/mutable/mutable_fixture.h"
 
 namespace cairn::mutable_files {
 namespace {
 
-TEST_F(MutableTest, ReadsWithNMinusKServersDown) {
+TEST_P(MutableFormatTest, ReadsWithNMinusKServersDown) {
   StartServers(5);
   NewKey key = Key();
   std::string data = Pattern(20000, 5);
@@ -45,7 +46,7 @@ TEST_F(MutableTest, ReadsWithNMinusKServersDown) {
   EXPECT_EQ(lost.status().code(), Code::kNotEnoughServers) << lost.status().ToString();
 }
 
-TEST_F(MutableTest, RetrieveDoesNotWaitForASlowServer) {
+TEST_P(MutableFormatTest, RetrieveDoesNotWaitForASlowServer) {
   StartServers(6);
   NewKey key = Key();
   std::string data = Pattern(30000, 21);
@@ -68,7 +69,7 @@ TEST_F(MutableTest, RetrieveDoesNotWaitForASlowServer) {
   for (const auto& [sh, name] : got->shares_used) EXPECT_NE(ServerIndex(name), slow);
 }
 
-TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
+TEST_P(MutableFormatTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
   StartServers(5);
   NewKey key = Key();
   std::string data = Pattern(30000, 8);
@@ -79,11 +80,11 @@ TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
   // byte, which the servermap already sees.
   std::size_t s0 = ServerIndex(created->placement.at(0).front());
   std::size_t s1 = ServerIndex(created->placement.at(1).front());
-  std::string share0 = ReadShare(s0, key.writecap, 0);
-  std::uint64_t o_data = GetBe(share0, 87, 4);
-  Overwrite(s0, key, 0, o_data + 7, std::string(1, static_cast<char>(share0[o_data + 7] ^ 0x20)));
+  ASSERT_NO_FATAL_FAILURE(CorruptBlock(s0, key, 0));
   std::string share1 = ReadShare(s1, key.writecap, 1);
-  std::uint64_t o_sig = GetBe(share1, 75, 4);
+  auto header1 = FormatFor(format).ParseHeader(share1);
+  ASSERT_TRUE(header1.ok()) << header1.status().ToString();
+  std::uint64_t o_sig = header1->signature.offset;
   Overwrite(s1, key, 1, o_sig + 3, std::string(1, static_cast<char>(share1[o_sig + 3] ^ 0x01)));
   auto got = Get(key.writecap);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -108,7 +109,7 @@ TEST_F(MutableTest, CorruptSharesAreDetectedAdvisedAndSkipped) {
 // writes and keep seqnum 1), and all but one of its shares are corrupt in
 // their blocks, which only the full verification sees: seqnum 2 is
 // unrecoverable, so the retrieve reads seqnum 1, advising the corrupt ones.
-TEST_F(MutableTest, RetrieveFallsBackToTheNextRecoverableVersion) {
+TEST_P(MutableFormatTest, RetrieveFallsBackToTheNextRecoverableVersion) {
   TwoVersionFile f;
   ASSERT_NO_FATAL_FAILURE(MakeTwoVersions(41, &f));
   const NewKey& key = f.key;
@@ -141,7 +142,7 @@ TEST_F(MutableTest, RetrieveFallsBackToTheNextRecoverableVersion) {
 
 // Seqnum 2 as in the test above, but every read of its servers fails once
 // the servermap is made: seqnum 2 cannot be read, seqnum 1 is.
-TEST_F(MutableTest, RetrieveFallsBackWhenTheNewestVersionCannotBeRead) {
+TEST_P(MutableFormatTest, RetrieveFallsBackWhenTheNewestVersionCannotBeRead) {
   TwoVersionFile f;
   ASSERT_NO_FATAL_FAILURE(MakeTwoVersions(43, &f));
   const NewKey& key = f.key;
@@ -171,7 +172,7 @@ TEST_F(MutableTest, RetrieveFallsBackWhenTheNewestVersionCannotBeRead) {
 // Another writer publishes between the retrieve's servermap and its fetch:
 // the shares read no longer match the mapped version. The retrieve never
 // mixes them; it maps once more and reads the new version whole.
-TEST_F(MutableTest, AVersionPublishedDuringARetrieveIsReadWholeAfterASecondMap) {
+TEST_P(MutableFormatTest, AVersionPublishedDuringARetrieveIsReadWholeAfterASecondMap) {
   StartServers(5);
   NewKey key = Key();
   const std::string v1 = Pattern(30000, 51), v2 = Pattern(29000, 52);
@@ -199,7 +200,7 @@ TEST_F(MutableTest, AVersionPublishedDuringARetrieveIsReadWholeAfterASecondMap) 
 
 // A writer that publishes again before each fetch: after the second map
 // the retrieve gives up with UncoordinatedWrite rather than loop or mix.
-TEST_F(MutableTest, AFileThatKeepsChangingUnderARetrieveIsUncoordinatedWrite) {
+TEST_P(MutableFormatTest, AFileThatKeepsChangingUnderARetrieveIsUncoordinatedWrite) {
   StartServers(4);
   NewKey key = Key();
   ASSERT_TRUE(Create(key, Pattern(20000, 61), Options(2, 4, 3)).ok());
@@ -221,6 +222,82 @@ TEST_F(MutableTest, AFileThatKeepsChangingUnderARetrieveIsUncoordinatedWrite) {
   ASSERT_TRUE(after.ok()) << after.status().ToString();
   EXPECT_EQ(after->seqnum, 3u);
   EXPECT_TRUE(after->contents == Pattern(20000, 63));
+}
+
+// Ranged reads at every segment boundary (and inside, across, past the
+// end), for both formats: each equals that part of the file. For MDMF only
+// the segments that cover the range are fetched: a 1-byte read of a
+// 20-segment file reads about one block per share, not the file.
+TEST_P(MutableFormatTest, RangedReadsAtEverySegmentBoundary) {
+  StartServers(4);
+  NewKey key = Key();
+  const std::uint64_t seg = MdmfSegmentSize(2);
+  const std::string data = Pattern(static_cast<std::size_t>(4 * seg + 1000), 21);
+  auto created = Create(key, data, Options(2, 4, 4));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges = {{0, 1}, {0, seg}, {0, data.size()},
+                                                                 {data.size() - 1, 1}, {data.size(), 10},
+                                                                 {data.size() + 5, 10}, {7, 0}, {100, UINT64_MAX}};
+  for (std::uint64_t b = seg; b < data.size(); b += seg) {
+    for (auto r : std::vector<std::pair<std::uint64_t, std::uint64_t>>{{b - 1, 1}, {b, 1}, {b - 1, 2}, {b, seg},
+                                                                      {b - seg, seg}, {b - 10, seg + 20}}) {
+      ranges.push_back(r);
+    }
+  }
+  for (auto [offset, size] : ranges) {
+    SCOPED_TRACE("offset " + std::to_string(offset) + " size " + std::to_string(size));
+    auto got = GetRange(key.writecap, offset, size);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    const std::string want = offset >= data.size() ? std::string() : data.substr(offset, size);
+    EXPECT_TRUE(got->contents == want) << got->contents.size() << " bytes, want " << want.size();
+    EXPECT_EQ(got->file_size, data.size());
+    EXPECT_EQ(got->offset, std::min<std::uint64_t>(offset, data.size()));
+  }
+  if (format != caps::MutableFormat::kMdmf) return;
+  const std::string big = Pattern(static_cast<std::size_t>(20 * seg), 22);
+  auto put = Put(key.writecap, big, Options(2, 4, 4));
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  auto one = GetRange(key.writecap, 11 * seg + 5, 1);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->contents, big.substr(static_cast<std::size_t>(11 * seg + 5), 1));
+  // Per share (k = 2): the prefix, the tree nodes (joined reads), one salt and block.
+  EXPECT_LT(one->bytes_fetched, 2 * (seg / 2 + 16 + 59 + 1024));
+  EXPECT_GE(one->bytes_fetched, 2 * (seg / 2 + 16));
+  auto all = Get(key.writecap);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_TRUE(all->contents == big);
+}
+
+// MDMF: a corrupt block in the middle of the file is found when its
+// segment is read (not at the servermap), reported with an advisory, and
+// read around; a range that does not touch it never sees it.
+TEST_F(MutableTest, MdmfCorruptBlockIsFoundReportedAndReadAround) {
+  format = caps::MutableFormat::kMdmf;
+  StartServers(4);
+  NewKey key = Key();
+  const std::uint64_t seg = MdmfSegmentSize(2);
+  const std::string data = Pattern(static_cast<std::size_t>(6 * seg + 17), 23);
+  auto created = Create(key, data, Options(2, 4, 4));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const std::size_t s0 = ServerIndex(created->placement.at(0).front());
+  std::string share = ReadShare(s0, key.writecap, 0);
+  auto h = ParseMdmfHeader(share);
+  ASSERT_TRUE(h.ok());
+  const MdmfGeometry g = MdmfGeometryOf(data.size(), 2);
+  const std::uint64_t at = g.SegmentOffset(3) + kSaltSize + 100;  // inside segment 3's block
+  Overwrite(s0, key, 0, at, std::string(1, static_cast<char>(share[at] ^ 0x40)));
+  auto before = GetRange(key.writecap, 0, 3 * seg);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_TRUE(before->contents == data.substr(0, 3 * seg));
+  EXPECT_EQ(before->corrupt_shares, 0u);
+  EXPECT_TRUE(before->shares_used.count(0));
+  const std::uint64_t advised = Requests(s0, "corrupt_mutable");
+  auto got = Get(key.writecap);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->contents == data);
+  EXPECT_EQ(got->corrupt_shares, 1u);
+  EXPECT_FALSE(got->shares_used.count(0));
+  EXPECT_EQ(Requests(s0, "corrupt_mutable"), advised + 1);
 }
 
 }  // namespace
