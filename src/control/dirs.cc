@@ -87,14 +87,11 @@ Result<caps::Cap> DirCap(const std::string& text, const std::string& where) {
   return cap;
 }
 
-// A directory this node can change: SDMF and writable. MDMF directories are
-// read; writing them waits for MDMF publish.
+// A directory this node can change: a writable mutable one (SDMF or MDMF;
+// the body is the same either way).
 Status CheckWritable(const caps::Cap& cap, const std::string& where) {
   if (!cap.directory || cap.kind != caps::CapKind::kMutableWrite) {
     return Status::PermissionDenied(where + " is a read-only or immutable directory");
-  }
-  if (cap.format != caps::MutableFormat::kSdmf) {
-    return Status::FailedPrecondition(where + " is an MDMF directory: cairn reads those but cannot write them yet");
   }
   return Status();
 }
@@ -107,10 +104,11 @@ struct DirRead {
   Children children;
   std::string body;
   std::uint64_t seqnum = 0;  // mutable directories: the version read
+  std::string version;       // ... exactly (RetrieveResult::version)
   std::size_t dropped = 0;
 };
 
-Result<DirRead> Parse(caps::Cap cap, std::string body, std::uint64_t seqnum) {
+Result<DirRead> Parse(caps::Cap cap, std::string body, std::uint64_t seqnum, std::string version = {}) {
   DirRead out;
   CAIRN_TRY_ASSIGN(out.access, dirnode::AccessOf(cap));
   CAIRN_TRY_ASSIGN(dirnode::Parsed parsed, dirnode::ParseBody(body, out.access));
@@ -119,6 +117,7 @@ Result<DirRead> Parse(caps::Cap cap, std::string body, std::uint64_t seqnum) {
   out.dropped = parsed.dropped;
   out.body = std::move(body);
   out.seqnum = seqnum;
+  out.version = std::move(version);
   return out;
 }
 
@@ -158,7 +157,7 @@ void RetrieveDir(const DirEnv& env, TaskRun* run, caps::Cap cap, int attempt,
                        if (got->contents.size() > env.max_body) {
                          return (*finish)(Status::ResourceExhausted("the directory is over limits.sdmf_max_bytes"));
                        }
-                       (*finish)(Parse(cap, std::move(got->contents), got->seqnum));
+                       (*finish)(Parse(cap, std::move(got->contents), got->seqnum, std::move(got->version)));
                      });
 }
 
@@ -320,38 +319,17 @@ struct Modification {
       if (!snapshot.ok()) return m->done(snapshot.status());
       m->run->Progress("publishing directory", static_cast<std::uint64_t>(m->outcome.attempts), kMaxAttempts);
       const std::uint64_t read_seqnum = dir->seqnum;
-      // The version check (docs/dirs.md, "Concurrent writers"): after the
-      // publish has made its servermap and before it writes, the newest
-      // version must still be the one this change was applied to. The
-      // map's versions are then that one (versions only grow, and the map
-      // came after the read), and the writes test every share against it,
-      // so a version published by anyone after the check fails them with
-      // UncoordinatedWrite. A newer version found by the check stops the
-      // publish before its first write, and the change is applied again.
-      // Until the mutable layer takes the expected version itself, the one
-      // point between its map and its writes is the TEST_before_write hook.
-      auto changed_meanwhile = std::make_shared<bool>(false);
+      // The version check (docs/dirs.md, "Concurrent writers"): the publish
+      // writes only if its own servermap still finds, as the newest
+      // version, exactly the one this change was applied to; its writes
+      // then test every share against that map, so a version published by
+      // anyone after the check fails them with UncoordinatedWrite. Either
+      // way the change is read and applied again.
       mf::MutableOptions options = m->env.mutable_options;
-      options.TEST_before_write = [m, read_seqnum, changed_meanwhile](std::function<void()> resume) {
-        auto servers = GridSnapshot(*m->env.servers);
-        if (!servers.ok()) {
-          *changed_meanwhile = true;
-          return resume();
-        }
-        RetrieveMutableJob(*m->env.grid, std::move(*servers), FileOf(m->cap), JobHooks{},
-                           [resume, read_seqnum, changed_meanwhile](Result<mf::RetrieveResult> now) {
-                             if (!now.ok() || now->seqnum != read_seqnum) *changed_meanwhile = true;
-                             resume();
-                           });
-      };
+      options.expected_version = dir->version;
       JobHooks hooks = TaskHooks(*m->run);
-      TaskRun* task = m->run;
-      hooks.stop = [task, changed_meanwhile] { return *changed_meanwhile || task->cancel_requested(); };
       PublishMutableJob(*m->env.grid, std::move(*snapshot), FileOf(m->cap), std::move(*body), std::move(options),
-                        std::move(hooks), [m, read_seqnum, changed_meanwhile](Result<mf::PublishResult> published) {
-                          if (!published.ok() && *changed_meanwhile && !m->run->cancel_requested()) {
-                            published = Status::UncoordinatedWrite("the directory changed after it was read");
-                          }
+                        std::move(hooks), [m, read_seqnum](Result<mf::PublishResult> published) {
                           Published(m, read_seqnum, std::move(published));
                         });
     });

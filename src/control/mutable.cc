@@ -74,6 +74,8 @@ Result<caps::Cap> MutableCap(const std::string& text, bool read_ok) {
     return Status::BadCap(read_ok ? "not a mutable file's write or read cap (URI:SSK:, URI:MDMF: or their -RO forms)"
                                   : "not a mutable file's write cap (URI:SSK: or URI:MDMF:)");
   }
+  // A directory's body is not a file: written as one it would be lost.
+  if (cap.directory) return Status::BadCap("that is a directory cap: use `cairn ls`, `put FILE DIR:path`, `ln`, `rm`");
   return cap;
 }
 

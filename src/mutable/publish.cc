@@ -317,6 +317,12 @@ void Publisher::Mapped(Result<Servermap> map) {
   for (const SeenShare& s : map_.shares) {
     if (!s.bad && (!newest || s.header.signed_prefix > newest->header.signed_prefix)) newest = &s;
   }
+  if (!options_.expected_version.empty() && newest->header.signed_prefix != options_.expected_version) {
+    return Deliver(Status::UncoordinatedWrite(
+        "the file changed after it was read (seqnum " +
+        std::to_string(SeqnumOfCheckstring(options_.expected_version)) + " read, seqnum " +
+        std::to_string(newest->header.seqnum) + " now): nothing was written"));
+  }
   k_ = newest->header.k;
   n_ = newest->header.n;
   privkey_ = map_.privkey;

@@ -521,6 +521,7 @@ void Retriever::Succeed(std::uint64_t seqnum, std::uint64_t file_size) {
   if (state_ == State::kDone) return;
   state_ = State::kDone;
   result_.seqnum = seqnum;
+  result_.version = version_;
   result_.file_size = file_size;
   result_.offset = cut_from_;
   op_.Finish(std::move(result_));

@@ -128,6 +128,11 @@ class DirsTest(unittest.TestCase):
         self.assertEqual(props["rw_uri"], sub)
         self.assertEqual(set(props["metadata"]["tahoe"]), {"linkcrtime", "linkmotime"})
         self.assertEqual(top["rw_uri"], root)
+        # A directory's cap is not a mutable file's: neither read nor
+        # overwritten as one (its children would be lost).
+        self.error("bad_cap", 7, "mutable", "put", root, self.file(b"not a directory", "nd"))
+        self.error("bad_cap", 7, "mutable", "get", root)
+        self.assertEqual(sorted(self.ls("tree:")["children"]), ["docs", "empty"])
         self.assertEqual(self.ls("tree:empty")["children"], {})
         docs = self.ls("tree:docs")
         self.assertEqual(docs["children"]["tiny.txt"][1]["format"], "CHK")
@@ -267,6 +272,22 @@ class DirsTest(unittest.TestCase):
         # A directory cap is not a file: `get` refuses it rather than
         # writing out the directory's encrypted body.
         self.error("bad_cap", 7, "get", dircap)
+
+    def test_an_mdmf_directory_is_read_and_changed(self):
+        # An empty MDMF file is an empty directory's body; its cap under
+        # the DIR2-MDMF prefix names that directory, as Tahoe's
+        # `mkdir --format=MDMF` would make it.
+        filecap = self.ok("mutable", "create", "--format", "mdmf", self.file(b"", "empty"))["writecap"]
+        self.assertTrue(filecap.startswith("URI:MDMF:"), filecap)
+        dircap = filecap.replace("URI:MDMF:", "URI:DIR2-MDMF:", 1)
+        self.assertEqual(self.ls(dircap)["children"], {})
+        data = os.urandom(5000)
+        self.ok("put", self.file(data, "m"), dircap + "/m.bin")
+        self.ok("mkdir", dircap + "/sub")
+        self.assertEqual(sorted(self.ls(dircap)["children"]), ["m.bin", "sub"])
+        self.assertEqual(self.get(dircap + "/m.bin"), data)
+        self.ok("rm", dircap + "/sub")
+        self.assertEqual(sorted(self.ls(dircap)["children"]), ["m.bin"])
 
     def test_ls_of_a_file(self):
         self.alias("onefile")

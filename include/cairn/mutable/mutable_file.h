@@ -49,6 +49,13 @@ struct MutableOptions {
   std::uint32_t n = 10;      // shares in total
   std::uint32_t happy = 7;   // servers of happiness a publish must reach
   std::string lease_secret;  // the client's raw lease secret (32 bytes)
+  // A read-modify-write's guard: the version its change was made to (a
+  // RetrieveResult::version). When set, a publish whose servermap update
+  // finds another newest version fails with UncoordinatedWrite before it
+  // writes anything, so a change is never published over a version that
+  // appeared after its read. Its writes then test every share against the
+  // map, so a version published after the check fails them the same way.
+  std::string expected_version;
   // Tests only: called after the servermap update of a publish with the
   // continuation that sends the writes, so that a test can make two
   // publishers map before either writes. Unset: the publish goes straight on.
@@ -109,6 +116,7 @@ struct RetrieveOptions {
 struct RetrieveResult {
   std::string contents;            // the range asked for (the whole file by default)
   std::uint64_t seqnum = 0;
+  std::string version;             // the version read, exactly: its signed prefix
   std::uint64_t file_size = 0;     // of the version read
   std::uint64_t offset = 0;        // where `contents` begins in the file
   std::uint64_t bytes_fetched = 0; // share bytes read after the servermap update

@@ -352,6 +352,40 @@ TEST_P(MutableFormatTest, ConcurrentPublishersReportUncoordinatedWrite) {
   ExpectPlacedAndValid(*put, key, 4);
 }
 
+// A read-modify-write's guard: a publish given the version its change was
+// made to writes nothing once another version is the newest, and goes
+// ahead while the version it read is still the newest.
+TEST_P(MutableFormatTest, AnExpectedVersionThatIsNoLongerNewestWritesNothing) {
+  StartServers(4);
+  NewKey key = Key();
+  ASSERT_TRUE(Create(key, Pattern(1000, 1), Options(2, 4, 3)).ok());
+  auto read = Get(key.writecap);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_FALSE(read->version.empty());
+  EXPECT_EQ(SeqnumOfCheckstring(read->version), read->seqnum);
+  // Another writer publishes after the read.
+  ASSERT_TRUE(Put(key.writecap, Pattern(2000, 2), Options(2, 4, 3)).ok());
+  MutableOptions guarded = Options(2, 4, 3);
+  guarded.expected_version = read->version;
+  auto writes = [this] {
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < 4; ++i) sum += Requests(i, "read_test_write");
+    return sum;
+  };
+  const std::uint64_t writes_before = writes();
+  auto stale = Put(key.writecap, Pattern(3000, 3), guarded);
+  EXPECT_EQ(stale.status().code(), Code::kUncoordinatedWrite) << stale.status().ToString();
+  EXPECT_EQ(writes(), writes_before) << "a guarded publish wrote after finding a newer version";
+  auto now = Get(key.writecap);
+  ASSERT_TRUE(now.ok()) << now.status().ToString();
+  EXPECT_TRUE(now->contents == Pattern(2000, 2));
+  // Built on the newest version, the same guard lets the change through.
+  guarded.expected_version = now->version;
+  auto fresh = Put(key.writecap, Pattern(3000, 3), guarded);
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_EQ(fresh->seqnum, now->seqnum + 1);
+}
+
 TEST_P(MutableFormatTest, StopCancels) {
   StartServers(3);
   NewKey key = Key();
