@@ -100,6 +100,12 @@ BINS      := $(BUILD)/cairnd $(BUILD)/cairn
 UNIT      := $(BUILD)/unit_tests
 BENCHES   := $(patsubst test/bench/%.cc,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOLS     := $(patsubst test/tools/%.cc,$(BUILD)/tools/%,$(TOOL_SRCS))
+# The power-cut file system (test/tools/powercut_fs.cc) links libfuse3 and
+# runs on the host only.
+ifneq ($(CROSS),)
+TOOLS     := $(filter-out $(BUILD)/tools/powercut_fs,$(TOOLS))
+endif
+$(BUILD)/tools/powercut_fs: LDLIBS += -lfuse3
 FUZZERS   := $(patsubst test/fuzz/%.cc,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .DEFAULT_GOAL := all
