@@ -252,13 +252,17 @@ check-layers:
 
 # Soak: the SIGKILL crash test of test/integration/test_store_crash.py with
 # many more kills than `make test` runs (KILLS=N, default 2000;
-# CAIRN_CRASH_SEED=S repeats a run), then the whole-disk image test under
+# CAIRN_CRASH_SEED=S repeats a run), the power-cut test of
+# test/integration/test_power_cut.py with 2000 cuts (CUTS=N;
+# CAIRN_POWERCUT_SEED=S repeats a run), then the whole-disk image test under
 # qemu-system (about 4 minutes: too long for make test; docs/boards.md).
 .PHONY: soak
 soak: deps
 	$(Q)$(MAKE) --no-print-directory MODE=asan build-tests
 	$(Q)CAIRN_CRASH_KILLS=$(or $(KILLS),2000) $(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan \
 	  -k acknowledged_writes_survive integration
+	$(Q)CAIRN_POWERCUT_CUTS=$(or $(CUTS),2000) $(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan \
+	  -k power_cut_loses_no integration
 	$(Q)$(MAKE) --no-print-directory BOARD=qemu-arm64 image-test
 
 help:
