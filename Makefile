@@ -210,6 +210,7 @@ else
 test: deps
 	$(Q)sh test/check_layers.sh
 	$(Q)$(MAKE) --no-print-directory MODE=asan build-tests
+	$(Q)$(MAKE) --no-print-directory MODE=release build/$(BOARD)/release/cairnd
 	$(Q)$(MAKE) --no-print-directory MODE=fuzz build-fuzzers
 ifneq ($(TEST_BOARD),)
 	$(Q)$(MAKE) --no-print-directory BOARD=$(TEST_BOARD) deps

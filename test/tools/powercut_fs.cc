@@ -37,9 +37,14 @@
 //   SIGTERM, SIGINT  a clean shutdown: BACKING is rewritten to the current
 //            state (as an orderly unmount syncs everything), then as above.
 //
-// --fsync-delay-ms N makes every fsync, fdatasync, directory fsync and
-// O_SYNC/O_DSYNC write take N ms more (a slow disk; requests of other
-// threads go on meanwhile).
+// --fsync-delay-ms N makes every fsync, fdatasync and directory fsync take N
+// ms more (a slow disk; requests of other threads go on meanwhile). The
+// kernel follows an O_SYNC/O_DSYNC write through FUSE with an fsync of the
+// file once the write has returned, so such a write is delayed too, and
+// without the page cache's pages of it held locked meanwhile (a delay in
+// the write itself would hold them, and stall every reader of a mapping of
+// them, as no disk does); that fsync also makes the rest of the file
+// durable, more than O_DSYNC promises.
 // --size-limit BYTES makes it a file system of that size: writes and
 // truncations that would make the files' current bytes exceed it fail with
 // ENOSPC, and statfs reports the space left.
@@ -443,7 +448,6 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
 
 void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
   auto* h = reinterpret_cast<Handle*>(fi->fh);  // its flags never change
-  if (h->flags & O_DSYNC) SlowDisk();
   LOCK_OR_EIO(req);
   Node* n = Find(ino);
   if (!n) return (void)fuse_reply_err(req, ENOENT);
