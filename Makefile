@@ -100,6 +100,12 @@ BINS      := $(BUILD)/cairnd $(BUILD)/cairn
 UNIT      := $(BUILD)/unit_tests
 BENCHES   := $(patsubst test/bench/%.cc,$(BUILD)/bench/%,$(BENCH_SRCS))
 TOOLS     := $(patsubst test/tools/%.cc,$(BUILD)/tools/%,$(TOOL_SRCS))
+# The power-cut file system (test/tools/powercut_fs.cc) links libfuse3 and
+# runs on the host only.
+ifneq ($(CROSS),)
+TOOLS     := $(filter-out $(BUILD)/tools/powercut_fs,$(TOOLS))
+endif
+$(BUILD)/tools/powercut_fs: LDLIBS += -lfuse3
 FUZZERS   := $(patsubst test/fuzz/%.cc,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .DEFAULT_GOAL := all
@@ -204,6 +210,7 @@ else
 test: deps
 	$(Q)sh test/check_layers.sh
 	$(Q)$(MAKE) --no-print-directory MODE=asan build-tests
+	$(Q)$(MAKE) --no-print-directory MODE=release build/$(BOARD)/release/cairnd
 	$(Q)$(MAKE) --no-print-directory MODE=fuzz build-fuzzers
 ifneq ($(TEST_BOARD),)
 	$(Q)$(MAKE) --no-print-directory BOARD=$(TEST_BOARD) deps
@@ -246,14 +253,19 @@ check-layers:
 
 # Soak: the SIGKILL crash test of test/integration/test_store_crash.py with
 # many more kills than `make test` runs (KILLS=N, default 2000;
-# CAIRN_CRASH_SEED=S repeats a run), then the whole-disk image tests: qemu-arm64's
-# under qemu-system and rpi4's checked without the hardware (together about 8
-# minutes with the image builds: too long for make test; docs/boards.md).
+# CAIRN_CRASH_SEED=S repeats a run), the power-cut test of
+# test/integration/test_power_cut.py with 2000 cuts (CUTS=N;
+# CAIRN_POWERCUT_SEED=S repeats a run), then the whole-disk image tests:
+# qemu-arm64's under qemu-system and rpi4's checked without the hardware
+# (together about 8 minutes with the image builds: too long for make test;
+# docs/boards.md).
 .PHONY: soak
 soak: deps
 	$(Q)$(MAKE) --no-print-directory MODE=asan build-tests
 	$(Q)CAIRN_CRASH_KILLS=$(or $(KILLS),2000) $(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan \
 	  -k acknowledged_writes_survive integration
+	$(Q)CAIRN_POWERCUT_CUTS=$(or $(CUTS),2000) $(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan \
+	  -k power_cut_loses_no integration
 	$(Q)$(MAKE) --no-print-directory BOARD=qemu-arm64 image-test
 	$(Q)$(MAKE) --no-print-directory BOARD=rpi4 image-test
 

@@ -63,6 +63,25 @@ Status WriteFile(const std::string& path, const std::string& data, mode_t mode) 
   return Status();
 }
 
+// Makes a directory's entries durable (fsync of the directory): a file's
+// own fsync does not make its name durable.
+Status SyncDir(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::IoError(path + ": " + std::strerror(errno));
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return Status::IoError(path + ": fsync: " + std::strerror(err));
+  return Status();
+}
+
+// The directory holding `path` ("." for a bare name).
+std::string ParentOf(const std::string& path) {
+  std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 Status MakeDir(const std::string& path, mode_t mode) {
   if (mkdir(path.c_str(), mode) != 0) return Status::IoError(path + ": " + std::strerror(errno));
   // mkdir's mode is masked by the umask; private directories must be exact.
@@ -74,9 +93,11 @@ Status CreateStoreEnv(const std::string& path) {
   MDB_env* env = nullptr;
   int rc = mdb_env_create(&env);
   if (rc == 0) rc = mdb_env_open(env, path.c_str(), 0, 0600);
+  // mdb_env_open writes the new file's meta pages without syncing them.
+  if (rc == 0) rc = mdb_env_sync(env, 1);
   if (env) mdb_env_close(env);
   if (rc != 0) return Status::IoError(path + ": LMDB: " + mdb_strerror(rc));
-  return Status();
+  return SyncDir(path);
 }
 
 // 1 if `path` does not exist, 0 if it is an empty directory, else an error.
@@ -137,11 +158,13 @@ Status Populate(const NodePaths& p, const Config& config, std::string* node_id) 
   CAIRN_TRY(WriteFile(p.private_dir + "/convergence", Base32Encode(convergence) + "\n", 0600));
   CAIRN_TRY_ASSIGN(std::string lease_secret, crypto::RandomBytes(32));
   CAIRN_TRY(WriteFile(p.private_dir + "/secret", Base32Encode(lease_secret) + "\n", 0600));
+  CAIRN_TRY(SyncDir(p.private_dir));
   CAIRN_TRY(MakeDir(p.store, 0700));
   CAIRN_TRY(CreateStoreEnv(p.store));
   // The config is written last: its presence marks a complete node directory.
   CAIRN_TRY(WriteFile(p.config, ConfigToJson(config), 0644));
-  return Status();
+  // Every entry made above is durable before the rename publishes them.
+  return SyncDir(p.dir);
 }
 
 }  // namespace
@@ -199,7 +222,10 @@ int InitMain(const Options& opts) {
   // Missing parents are made, as `mkdir -p` would.
   for (std::size_t slash = dir.find('/', 1); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
     std::string parent = dir.substr(0, slash);
-    if (mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+    if (mkdir(parent.c_str(), 0755) == 0) {
+      Status synced = SyncDir(ParentOf(parent));
+      if (!synced.ok()) return Fail(opts, synced);
+    } else if (errno != EEXIST) {
       return Fail(opts, Status::IoError(parent + ": " + std::strerror(errno)));
     }
   }
@@ -213,6 +239,10 @@ int InitMain(const Options& opts) {
              ? Status::Conflict(dir + " was filled while cairn init ran; nothing was changed")
              : Status::IoError("rename " + tmp + " to " + dir + ": " + std::strerror(errno));
   }
+  // The rename is durable only once the parent directory is synced: before
+  // that, a power cut may leave the node directory missing (or the staging
+  // name in its place).
+  if (st.ok()) st = SyncDir(ParentOf(dir));
   if (!st.ok()) {
     RemoveTree(tmp);
     return Fail(opts, st);

@@ -3,8 +3,10 @@
 // commit's work item and touches only what the op holds.
 #include "control/task_store.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -20,6 +22,24 @@ constexpr const char* kWho = "task records";
 Status LmdbError(const char* what, int rc) { return store::LmdbError(kWho, what, rc); }
 
 Status NotOpen() { return Status::FailedPrecondition("task records: not open"); }
+
+// Makes a directory's entries durable.
+Status SyncDir(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::IoError(dir + ": " + std::strerror(errno));
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return Status::IoError(dir + ": fsync: " + std::strerror(err));
+  return Status();
+}
+
+// The directory holding `path`.
+std::string ParentOf(const std::string& path) {
+  std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
 
 }  // namespace
 
@@ -125,6 +145,11 @@ Status TaskStore::Open(const std::string& dir, std::vector<std::pair<std::uint64
     mdb_txn_abort(txn);
   }
   if (rc != 0) return LmdbError("read", rc);
+  // The directory (made at a node's first start) and LMDB's files in it are
+  // durable only once their directories are synced; a task record written
+  // later must not vanish with them at a power cut (issue 24).
+  CAIRN_TRY(SyncDir(dir));
+  CAIRN_TRY(SyncDir(ParentOf(dir)));
   store::GroupCommitOptions o;
   o.name = kWho;
   o.env = env_;

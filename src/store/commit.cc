@@ -89,6 +89,7 @@ Status Batch::End() {
 
 Status Batch::BeforeCommit() {
   // Bodies first: a commit must never record bytes that are not durable.
+  if (options.test_skip_sync) return Status();
   for (auto& [path, fd] : fds_) {
     if (sync_.count(path)) CAIRN_TRY(platform->SyncData(fd).WithContext(path));
   }

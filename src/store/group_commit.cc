@@ -135,7 +135,11 @@ bool GroupCommit::Attempt(Worker& w, Ops& ops, bool may_grow, Outcome& out) {
   if (rc == MDB_MAP_FULL && may_grow) return true;
   if (rc != 0) {
     out.status = LmdbError(w.name, "commit", rc);
-    out.sticky = rc != MDB_MAP_FULL;
+    // A full map or a full disk (ENOSPC from writing the transaction's new
+    // pages, which LMDB never writes over the committed ones) leaves the
+    // committed state as it was: not sticky, so writes that fit go on once
+    // space is freed. Anything else leaves it unknown.
+    out.sticky = rc != MDB_MAP_FULL && rc != ENOSPC;
     return false;
   }
   // Durable: now what had to wait for the commit may run.

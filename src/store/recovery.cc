@@ -165,7 +165,9 @@ Status OpenAndRecover(Shared& s, schema::Totals* totals) {
   if (rc == 0) rc = mdb_env_set_maxdbs(s.env, 16);
   if (rc == 0) rc = mdb_env_set_mapsize(s.env, ClampMapBytes(s.options.map_bytes));
   // MDB_NOTLS: read transactions run on the loop thread and on the pool.
-  if (rc == 0) rc = mdb_env_open(s.env, s.paths.dir.c_str(), MDB_NOTLS, 0600);
+  // MDB_NOSYNC only for the power-cut test's negative run (test_skip_sync).
+  const unsigned flags = MDB_NOTLS | (s.options.test_skip_sync ? MDB_NOSYNC : 0);
+  if (rc == 0) rc = mdb_env_open(s.env, s.paths.dir.c_str(), flags, 0600);
   auto fail = [&](Status st) -> Status {
     if (s.env) mdb_env_close(s.env);
     s.env = nullptr;
@@ -184,6 +186,15 @@ Status OpenAndRecover(Shared& s, schema::Totals* totals) {
   }
   rc = mdb_txn_commit(txn);
   if (rc != 0) return fail(LmdbStatus("commit", rc));
+  // The entries of incoming/, shares/ and LMDB's data.mdb are durable only
+  // once the store directory is synced: without this, a power cut soon
+  // after a node's first start lost incoming/ and shares/ (and every share
+  // body in them) while the synced LMDB still listed the shares (issue 24).
+  // Before any write is acknowledged, so before Open returns.
+  if (!s.options.test_skip_sync) {
+    Status synced = s.platform->SyncDir(s.paths.dir);
+    if (!synced.ok()) return fail(synced);
+  }
   return Status();
 }
 

@@ -45,6 +45,7 @@ StoreOptions StoreOptions::FromLimits(const Limits& l, std::string dir) {
   o.batch_ops = l.store_batch_ops;
   o.batch_bytes = l.store_batch_bytes;
   o.sync_every_write = l.store_sync_every_write != 0;
+  o.test_skip_sync = l.test_store_skip_sync != 0;
   return o;
 }
 

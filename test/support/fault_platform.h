@@ -40,7 +40,9 @@ class FaultPlatform : public platform::PlatformWrapper {
   // this platform and not yet fdatasynced, in the files under `dir`, is
   // zeroed (its pages never reached the disk), and BootId() changes (the
   // machine rebooted). LMDB is not simulated: the store syncs every commit.
-  // Directory entries are not simulated either.
+  // Directory entries are not simulated either: the whole of it (LMDB's
+  // writes, creates, renames, unlinks) is, by test/tools/powercut_fs and
+  // test/integration/test_power_cut.py.
   void LoseUnsyncedWrites(const std::string& dir);
   std::string BootId() override;
 

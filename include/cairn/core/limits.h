@@ -39,6 +39,7 @@ namespace cairn {
   X(store_batch_ops, 256, "share writes group-committed in one LMDB transaction (1: no grouping)")  \
   X(store_batch_bytes, 16777216, "payload group-committed in one LMDB transaction, bytes")          \
   X(store_sync_every_write, 0, "1: fsync every upload write before acknowledging it; 0: only the write completing a share (docs/store.md)") \
+  X(test_store_skip_sync, 0, "TESTS ONLY: 1 acknowledges share writes without any fsync (the power-cut test's negative run); never set on a real node") \
   X(gbs_rtw_body_bytes, 67108864, "largest mutable read-test-write request (held in memory), bytes") \
   X(sdmf_max_bytes, 16777216, "largest mutable (SDMF) file: held in memory while published or read, bytes") \
   X(gbs_read_bytes, 16777216, "longest answer to one ranged share read, bytes")               \

@@ -69,6 +69,11 @@ struct StoreOptions {
   // completes a share, and every other write, once fsynced. true
   // ("always"): every write once fsynced.
   bool sync_every_write = false;
+  // TESTS ONLY (limit test_store_skip_sync): no fdatasync of bodies, no
+  // directory fsync, LMDB opened MDB_NOSYNC, so acknowledged writes are
+  // lost at a power cut. It exists so the power-cut test can prove it
+  // detects exactly that (test/integration/test_power_cut.py).
+  bool test_skip_sync = false;
   LeaseExpiry expiry = LeaseExpiry::kOff;
 
   // The options a node's limits give (map, reserved space, sizes, queues).
