@@ -317,11 +317,15 @@ void Publisher::Mapped(Result<Servermap> map) {
   for (const SeenShare& s : map_.shares) {
     if (!s.bad && (!newest || s.header.signed_prefix > newest->header.signed_prefix)) newest = &s;
   }
-  if (!options_.expected_version.empty() && newest->header.signed_prefix != options_.expected_version) {
+  // A sequence number past the expected version's: someone published after
+  // the read. (Another version at the same number is a collision its
+  // writers were told of; this publish supersedes it, as any would.)
+  if (!options_.expected_version.empty() &&
+      map_.HighestSeqnum() != SeqnumOfCheckstring(options_.expected_version)) {
     return Deliver(Status::UncoordinatedWrite(
         "the file changed after it was read (seqnum " +
         std::to_string(SeqnumOfCheckstring(options_.expected_version)) + " read, seqnum " +
-        std::to_string(newest->header.seqnum) + " now): nothing was written"));
+        std::to_string(map_.HighestSeqnum()) + " now): nothing was written"));
   }
   k_ = newest->header.k;
   n_ = newest->header.n;

@@ -51,10 +51,14 @@ struct MutableOptions {
   std::string lease_secret;  // the client's raw lease secret (32 bytes)
   // A read-modify-write's guard: the version its change was made to (a
   // RetrieveResult::version). When set, a publish whose servermap update
-  // finds another newest version fails with UncoordinatedWrite before it
-  // writes anything, so a change is never published over a version that
-  // appeared after its read. Its writes then test every share against the
-  // map, so a version published after the check fails them the same way.
+  // finds a higher sequence number than that version's fails with
+  // UncoordinatedWrite before it writes anything, so a change is never
+  // published over a version that appeared after its read. Its writes then
+  // test every share against the map, so a version published after the
+  // check fails them the same way. Another version at the same sequence
+  // number (two writers that collided, both told UncoordinatedWrite) does
+  // not stop it: requiring the exact version there would leave a directory
+  // unchangeable until someone published past the collision.
   std::string expected_version;
   // Tests only: called after the servermap update of a publish with the
   // continuation that sends the writes, so that a test can make two
