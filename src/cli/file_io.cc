@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstring>
 
+#include "cairn/core/file.h"
 #include "cli/output.h"
 
 namespace cairn::cli {
@@ -91,24 +92,6 @@ Status OutputFile::Write(std::string_view data) {
   return Status();
 }
 
-namespace {
-
-// Makes the directory entry of `path` durable: a downloaded file the command
-// reported written must still be there after a power cut.
-Status SyncParentDir(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::IoError("cannot open " + dir + " to sync it: " + std::strerror(errno));
-  const bool ok = ::fsync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!ok) return Status::IoError("cannot sync " + dir + ": " + std::strerror(err));
-  return Status();
-}
-
-}  // namespace
-
 Status OutputFile::Commit() {
   if (temp_.empty()) return Status();
   mode_t mask = ::umask(0);  // a new file's usual mode, as if created by open(2)
@@ -124,7 +107,9 @@ Status OutputFile::Commit() {
     return Status::IoError("cannot write " + path_ + ": " + std::strerror(err));
   }
   temp_.clear();
-  return SyncParentDir(path_);
+  // The new name must be durable too: a file the command reported written
+  // is still there after a power cut.
+  return SyncDir(ParentDir(path_));
 }
 
 Result<Json> FetchTo(const Options& opts, const char* method, Json params, const std::string& output,

@@ -15,6 +15,7 @@
 
 #include "cairn/core/base32.h"
 #include "cairn/core/config.h"
+#include "cairn/core/file.h"
 #include "cairn/core/node_dir.h"
 #include "cairn/crypto/random.h"
 #include "cairn/tls/identity.h"
@@ -61,25 +62,6 @@ Status WriteFile(const std::string& path, const std::string& data, mode_t mode) 
   }
   close(fd);
   return Status();
-}
-
-// Makes a directory's entries durable (fsync of the directory): a file's
-// own fsync does not make its name durable.
-Status SyncDir(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::IoError(path + ": " + std::strerror(errno));
-  int rc = fsync(fd);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return Status::IoError(path + ": fsync: " + std::strerror(err));
-  return Status();
-}
-
-// The directory holding `path` ("." for a bare name).
-std::string ParentOf(const std::string& path) {
-  std::size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 Status MakeDir(const std::string& path, mode_t mode) {
@@ -223,7 +205,7 @@ int InitMain(const Options& opts) {
   for (std::size_t slash = dir.find('/', 1); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
     std::string parent = dir.substr(0, slash);
     if (mkdir(parent.c_str(), 0755) == 0) {
-      Status synced = SyncDir(ParentOf(parent));
+      Status synced = SyncDir(ParentDir(parent));
       if (!synced.ok()) return Fail(opts, synced);
     } else if (errno != EEXIST) {
       return Fail(opts, Status::IoError(parent + ": " + std::strerror(errno)));
@@ -242,7 +224,7 @@ int InitMain(const Options& opts) {
   // The rename is durable only once the parent directory is synced: before
   // that, a power cut may leave the node directory missing (or the staging
   // name in its place).
-  if (st.ok()) st = SyncDir(ParentOf(dir));
+  if (st.ok()) st = SyncDir(ParentDir(dir));
   if (!st.ok()) {
     RemoveTree(tmp);
     return Fail(opts, st);

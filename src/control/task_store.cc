@@ -3,16 +3,15 @@
 // commit's work item and touches only what the op holds.
 #include "control/task_store.h"
 
-#include <fcntl.h>
 #include <lmdb.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <memory>
 
 #include "cairn/core/endian.h"
+#include "cairn/core/file.h"
 
 namespace cairn::control {
 namespace {
@@ -22,24 +21,6 @@ constexpr const char* kWho = "task records";
 Status LmdbError(const char* what, int rc) { return store::LmdbError(kWho, what, rc); }
 
 Status NotOpen() { return Status::FailedPrecondition("task records: not open"); }
-
-// Makes a directory's entries durable.
-Status SyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::IoError(dir + ": " + std::strerror(errno));
-  int rc = fsync(fd);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return Status::IoError(dir + ": fsync: " + std::strerror(err));
-  return Status();
-}
-
-// The directory holding `path`.
-std::string ParentOf(const std::string& path) {
-  std::size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
 
 }  // namespace
 
@@ -149,7 +130,7 @@ Status TaskStore::Open(const std::string& dir, std::vector<std::pair<std::uint64
   // durable only once their directories are synced; a task record written
   // later must not vanish with them at a power cut (issue 24).
   CAIRN_TRY(SyncDir(dir));
-  CAIRN_TRY(SyncDir(ParentOf(dir)));
+  CAIRN_TRY(SyncDir(ParentDir(dir)));
   store::GroupCommitOptions o;
   o.name = kWho;
   o.env = env_;

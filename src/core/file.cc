@@ -1,5 +1,8 @@
-// Reading small files whole.
+// Reading small files whole; syncing a directory (see the header).
 #include "cairn/core/file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -24,6 +27,22 @@ Result<std::string> ReadWholeFile(const std::string& path, std::uint64_t max_byt
   std::fclose(f);
   if (failed) return Status::IoError("reading " + path + " failed");
   return out;
+}
+
+Status SyncDir(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::IoError(dir + ": " + std::strerror(errno));
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return Status::IoError(dir + ": fsync: " + std::strerror(err));
+  return Status();
+}
+
+std::string ParentDir(const std::string& path) {
+  std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 }  // namespace cairn
