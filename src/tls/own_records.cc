@@ -210,10 +210,6 @@ class OwnRecords final : public RecordLayer {
   Status in_failed_;
 };
 
-// Input capacity a connection keeps once everything fed was opened: one
-// whole record; a larger buffer (a big read) is given back.
-constexpr std::size_t kKeptInputBytes = 5 + kMaxRecordCiphertext;
-
 Status OwnRecords::Open(std::string* out, bool* eof) {
   *eof = eof_;
   if (in_done_) return in_failed_;
@@ -282,12 +278,6 @@ Status OwnRecords::Open(std::string* out, bool* eof) {
       return Fail(0, Status::Unavailable("TLS: the peer sent fatal alert " + std::to_string(description)));
     }
     // A warning (user_canceled, no_renegotiation) changes nothing here.
-  }
-  if (in_off_ == in_.size() && in_.capacity() > kKeptInputBytes) {
-    // All opened: a connection that waits (a hundred uploads behind a slow
-    // disk, say) keeps no read's worth of buffer each.
-    std::string().swap(in_);
-    in_off_ = 0;
   }
   return Status();
 }
