@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "cairn/control/protocol.h"
@@ -45,6 +46,15 @@ void PrintProgress(const Options& opts, const cJSON* event) {
   const cJSON* total = cJSON_GetObjectItemCaseSensitive(event, "total");
   if (!cJSON_IsString(phase) || !cJSON_IsNumber(done) || !cJSON_IsNumber(total)) return;
   bool tty = isatty(STDERR_FILENO) == 1;
+  if (!tty) {
+    // A log or a pipe gets at most one line a second, the first after a
+    // second of work, so a short command writes none and a long one stays
+    // readable; a terminal gets every update, in place.
+    static auto last = std::chrono::steady_clock::now();
+    auto now = std::chrono::steady_clock::now();
+    if (now - last < std::chrono::seconds(1)) return;
+    last = now;
+  }
   std::fprintf(stderr, "%s%s %.0f/%.0f%s", tty ? "\r\033[K" : "", phase->valuestring, done->valuedouble,
                total->valuedouble, tty ? "" : "\n");
   std::fflush(stderr);

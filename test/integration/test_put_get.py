@@ -10,9 +10,11 @@ import base64
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 from pylib.cairntest import ControlConn, Node, binary, run_cli, stop_grid, wait_for
@@ -130,6 +132,18 @@ class PutGetTest(unittest.TestCase):
                 self.assertEqual(g.returncode, 0, g.stderr)
                 with open(out, "rb") as f:
                     self.assertTrue(f.read() == data, f"size {size}: downloaded bytes differ")
+
+    def test_progress_to_a_pipe_is_at_most_a_line_a_second(self):
+        # Progress on a pipe is for logs: the first line after a second of
+        # work, then at most one a second, so a command that takes t seconds
+        # writes at most t lines (a 3 MiB put sends dozens of progress frames).
+        data = random.Random(78).randbytes(3 * SEG)
+        start = time.monotonic()
+        p = run_cli("put", self.file(data, "progress-in"), node_dir=self.client.dir, timeout=120)
+        elapsed = time.monotonic() - start
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = [line for line in p.stderr.splitlines() if re.fullmatch(r"[a-z ]+ \d+/\d+", line)]
+        self.assertLessEqual(len(lines), int(elapsed), p.stderr)
 
     def test_input_breaking_its_announced_size_is_refused(self):
         # params.size promises the input's length: more bytes, or an end
