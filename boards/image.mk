@@ -47,7 +47,8 @@ ifneq ($(IMAGE_FIRMWARE),)
 # Host tools the disk image needs: sfdisk, mkfs.vfat, mtools, cpio, xz, depmod.
 IMAGE_APT     += fdisk dosfstools mtools cpio xz-utils kmod
 # The modules every whole image's initramfs loads after the board's own.
-IMAGE_COMMON_MODULES = crc32c_generic squashfs ext4 vfat nls_cp437 nls_ascii nls_iso8859-1
+# ledtrig-timer: the boot's LED pattern (cairn.led=, boards/image/boot-lib.sh).
+IMAGE_COMMON_MODULES = crc32c_generic squashfs ext4 vfat nls_cp437 nls_ascii nls_iso8859-1 ledtrig-timer
 IMAGE_BOOT_MB ?= 64
 IMAGE_SLOT_MB ?= 96
 # The downloaded .debs, shared by the boards of one architecture.

@@ -28,13 +28,17 @@ HW_led                  = ACT
 # (sdhci-iproc) and the fixed and GPIO regulators that power it; the
 # Ethernet (genet) with its PHY (broadcom) and MDIO (mdio-bcm-unimac)
 # drivers; the hardware random number generator (the node makes its keys on
-# the first boot); the watchdog (bcm2835_wdt, for cairnd: its longest
-# timeout, 15 s, is too short to arm it for a whole boot); the LEDs; cpufreq;
+# the first boot); the watchdog (bcm2835_wdt, with its longest timeout, 15 s,
+# also its default); the LEDs; cpufreq;
 # USB (the VL805 behind PCIe: reset-raspberrypi, xhci-pci; usb-storage, uas).
+# The command line arms the watchdog during the boot (15 s: shorter than a
+# boot, so the initramfs and init pet it until cairnd is started, for at most
+# 180 s of uptime) and shows the boot pattern on the ACT LED until cairnd
+# takes it over (boards/image/boot-lib.sh, docs/boards.md).
 IMAGE_FIRMWARE      = rpi4
 IMAGE_BOOT_MB       = 128
 IMAGE_CONSOLE       = console=tty0 console=ttyS1,115200
 IMAGE_MODULES       = fixed gpio-regulator sdhci-iproc iproc-rng200 broadcom mdio-bcm-unimac genet bcm2835_wdt leds-gpio \
                       raspberrypi-cpufreq cpufreq-dt reset-raspberrypi xhci-pci usb-storage uas $(IMAGE_COMMON_MODULES)
 IMAGE_WATCHDOG_MODULE =
-IMAGE_CMDLINE       =
+IMAGE_CMDLINE       = cairn.watchdog=15 cairn.bootpet=180 cairn.led=ACT

@@ -162,6 +162,8 @@ for t in mke2fs e2fsck resize2fs; do install -m 0755 "$work/pkg/sbin/$t" "$root/
 install -m 0644 "$work/pkg/etc/mke2fs.conf" "$root/etc/mke2fs.conf"
 install -m 0755 boards/image/init "$root/sbin/init"
 install -m 0755 boards/image/cairn-reboot "$root/sbin/cairn-reboot"
+mkdir -p "$root/lib/cairn"
+install -m 0644 boards/image/boot-lib.sh "$root/lib/cairn/boot-lib.sh"
 install -m 0755 boards/image/udhcpc.script "$root/etc/udhcpc.script"
 "$tool" -q init "$work/defaults" --board "$board" --nickname cairn >/dev/null
 install -m 0644 "$work/defaults/cairn.json" "$root/etc/cairn/cairn-default.json"
@@ -213,11 +215,14 @@ kmods=$work/pkg/lib/modules/$kver
 mkdir -p "$ird/bin" "$ird/sbin" "$ird/dev" "$ird/proc" "$ird/sys" "$ird/run" "$ird/newroot" "$ird/boot" \
   "$ird/lib/modules/$kver"
 install -m 0755 "$bbin" "$ird/bin/busybox"
-for a in sh cat echo mkdir mount umount sleep sed grep mv rm sync switch_root modprobe insmod dd od tr ls reboot blockdev printf; do
+for a in sh cat echo mkdir mount umount sleep sed grep mv rm sync switch_root modprobe insmod dd od tr ls reboot blockdev printf \
+  kill; do
   ln "$ird/bin/busybox" "$ird/bin/$a"
 done
 ln "$ird/bin/busybox" "$ird/sbin/modprobe"
 install -m 0755 boards/image/initramfs-init "$ird/init"
+mkdir -p "$ird/lib/cairn"
+install -m 0644 boards/image/boot-lib.sh "$ird/lib/cairn/boot-lib.sh"
 # The board's modules (--modules, then the watchdog driver) and what they
 # depend on (depmod reads them here as data; none is run). A module the
 # kernel has built in needs no file; one that is neither is an error.
