@@ -18,8 +18,10 @@
 #   make image-test BOARD=qemu-arm64|rpi4
 #
 # builds that image and checks it without running it (test/image/check_disk.py:
-# partitions, boot files, firmware, initramfs, root slots), then, on a board
-# with BOARD_QEMU_SYSTEM, boots it under qemu-system (test/image/boot_test.py).
+# partitions, boot files, firmware, initramfs, root slots), runs the boot's
+# watchdog and LED functions under the image's busybox against plain files
+# (test/image/boot_lib_test.py), then, on a board with BOARD_QEMU_SYSTEM,
+# boots it under qemu-system (test/image/boot_test.py).
 
 # --- the HW_ lines of boards/*.mk become platform/linux/board_io.cc's table ---
 $(GEN)/board_hardware.inc: $(wildcard boards/*.mk)
@@ -86,7 +88,8 @@ endif
 	$(Q)$(DEBIAN_PYTHON) test/image/check_disk.py --image-dir $(IMAGE_DIR) --board $(BOARD) \
 	  --version $(IMAGE_VERSION) --tool $(IMAGE_TOOL) --key $(or $(IMAGE_KEY),$(IMAGE_DIR)/dev-key.pem) \
 	  --debs $(IMAGE_DEBS) --firmware $(IMAGE_FIRMWARE) --boot-mb $(IMAGE_BOOT_MB) --slot-mb $(IMAGE_SLOT_MB) \
-	  --modules '$(IMAGE_MODULES) $(IMAGE_WATCHDOG_MODULE)'
+	  --modules '$(IMAGE_MODULES) $(IMAGE_WATCHDOG_MODULE)' --cmdline-extra '$(IMAGE_CMDLINE)' --led '$(HW_led)'
+	$(Q)$(DEBIAN_PYTHON) test/image/boot_lib_test.py --busybox $(IMAGE_DIR)/disk/pkg/bin/busybox --run '$(BOARD_RUN)'
 ifneq ($(BOARD_QEMU_SYSTEM),)
 	$(Q)$(DEBIAN_PYTHON) test/image/boot_test.py --image-dir $(IMAGE_DIR) --board $(BOARD) \
 	  --version $(IMAGE_VERSION) --tool $(IMAGE_TOOL) --qemu '$(BOARD_QEMU_SYSTEM)' \

@@ -18,11 +18,16 @@ back; install an update with a new version into slot B and reboot: slot B
 boots, the same node (SPKI hash) serves the same share; install a broken
 update (cairnd exits at once) into slot A and reboot: the trial fails, the
 box reboots and comes back on slot B by itself, share intact; install an
-update whose init hangs into slot A and reboot: nothing in the box reboots
-it, the watchdog the initramfs armed does (qemu reports the watchdog's
-reset on its QMP socket), and the box comes back on slot B, share intact.
-The test's command line shortens the watchdog to WATCHDOG_S and the health
-limit to HEALTH_S (the image's own: 180 s and 120 s).
+update whose boot hangs (its e2fsck never returns) into slot A and reboot:
+the boot's petting keeps the box up past the watchdog's period, stops at
+BOOTPET_S s of uptime, nothing in the box reboots it, the watchdog the
+initramfs armed does (qemu reports the watchdog's reset on its QMP socket),
+and the box comes back on slot B, share intact.
+The test's command line arms the watchdog for WATCHDOG_S, shorter than a
+boot here, as on the rpi4 (its bcm2835-wdt: 15 s): every boot survives it
+only because the initramfs and init pet it until cairnd is started
+(cairn.bootpet=BOOTPET_S); and it shortens the health limit to HEALTH_S
+(the image's own: 180 s without petting, 120 s).
 Every process started here ends; the whole run is bounded (--timeout).
 """
 import argparse
@@ -46,12 +51,15 @@ from pylib.gbs import GbsClient, parse_nurl  # noqa: E402
 RENEW, CANCEL, UPLOAD = b"r" * 32, b"c" * 32, b"u" * 32
 SI = "aaaqeayeaudaocajbifqydiob4"   # 16 bytes, base32
 SHARE = os.urandom(1000) + b"cairn image test" * 1000
-# The boot's watchdog and the trial slot's health limit, for this test: the
-# hung boot waits for the first, the broken cairnd for the second. A healthy
-# boot must have cairnd petting the watchdog within WATCHDOG_S (it takes
-# about 10 s here), and a broken one must reboot (HEALTH_S after init
-# starts) before the watchdog fires.
-WATCHDOG_S, HEALTH_S = 75, 30
+# The boot's watchdog, its petting bound and the trial slot's health limit,
+# for this test. The watchdog's period is shorter than a boot (the first
+# boot makes the file system and the node's keys): the boot pets it until
+# cairnd is started, at most BOOTPET_S s of uptime. The hung boot waits for
+# the bound and then the watchdog; the broken cairnd for the health limit,
+# which must come (HEALTH_S after init's health wait starts, about 15 s of
+# uptime here) well before the bound: until then init pets the watchdog
+# before each restart of cairnd.
+WATCHDOG_S, HEALTH_S, BOOTPET_S = 15, 30, 75
 
 
 def free_port():
@@ -164,7 +172,8 @@ def step(what, t0):
 
 def make_update(tool, key, rootfs, out_dir, version, board, broken=False, hang=False):
     """A signed root slot image: the built one with a new version, or with a
-    cairnd that exits at once (broken), or with an init that hangs (hang)."""
+    cairnd that exits at once (broken), or with an e2fsck that never returns,
+    so init hangs before it starts cairnd (hang)."""
     root = os.path.join(out_dir, f"root-{version}")
     subprocess.run(["unsquashfs", "-q", "-n", "-d", root, rootfs], check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(root, "etc/cairn/release"), "w") as f:
@@ -176,12 +185,12 @@ def make_update(tool, key, rootfs, out_dir, version, board, broken=False, hang=F
             f.write("#!/bin/sh\necho 'cairnd: a deliberately broken update' >&2\nexit 1\n")
         os.chmod(cairnd, 0o755)
     if hang:
-        init = os.path.join(root, "sbin/init")
-        os.unlink(init)
-        with open(init, "w") as f:
-            f.write("#!/bin/sh\necho 'cairn-test: this init hangs' > /dev/console\n"
+        fsck = os.path.join(root, "sbin/e2fsck")
+        os.unlink(fsck)
+        with open(fsck, "w") as f:
+            f.write("#!/bin/sh\necho 'cairn-test: this e2fsck hangs' > /dev/console\n"
                     "while :; do sleep 3600; done\n")
-        os.chmod(init, 0o755)
+        os.chmod(fsck, 0o755)
     name = os.path.join(out_dir, f"cairn-{version}-{board}.rootfs")
     # gzip, not the build's xz: a third of the time here, and the kernel reads both.
     subprocess.run(["mksquashfs", root, name, "-noappend", "-all-root", "-comp", "gzip", "-quiet", "-no-progress"],
@@ -228,7 +237,7 @@ def main():
         # data partition to its end (the node keeps 1 GiB free by default).
         os.truncate(disk, a.disk_mb << 20)
         mtools_env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
-        test_words = f" cairn.health={HEALTH_S} cairn.watchdog={WATCHDOG_S}"
+        test_words = f" cairn.health={HEALTH_S} cairn.watchdog={WATCHDOG_S} cairn.bootpet={BOOTPET_S}"
         if a.bios:
             # UEFI firmware starts the loader on the boot partition; the test's
             # words go into the loader entry's options line of this copy.
@@ -283,10 +292,20 @@ def main():
         con = Console(proc, os.path.join(tmp, "console.log"))
         qmp = Qmp(os.path.join(tmp, "qmp.sock"), proc)
 
-        def wait_node(since, what):
+        handovers = []
+
+        def wait_node(since, what, resets=0):
             start = time.monotonic()
             m = con.wait(r"cairn-init: NURL (pb://\S+)", since, a.boot_timeout)
-            step(f"{what}: serving after {time.monotonic() - start:.1f} s: {m.group(1)[:40]}...", t0)
+            # The boot that came up petted the watchdog until it started cairnd.
+            with con.lock:
+                h = re.findall(r"cairn-init: watchdog: handed over to cairnd at (\d+) s of uptime",
+                               con.text[since:since + m.start()])
+            assert h, "no hand-over of the watchdog to cairnd"
+            handovers.append(int(h[-1]))
+            assert len(qmp.seen("WATCHDOG")) == resets, qmp.events
+            step(f"{what}: serving after {time.monotonic() - start:.1f} s (watchdog handed to cairnd at "
+                 f"{h[-1]} s of uptime): {m.group(1)[:40]}...", t0)
             time.sleep(2)   # let the shell reach its prompt
             return m.group(1)
 
@@ -311,7 +330,8 @@ def main():
         assert st["booted"] == "a" and st["good"] == "a", st
         if "cairn.watchdog=" in cmdline:
             # The initramfs armed the hardware watchdog; cairnd took it over.
-            con.wait(r"cairn-boot: watchdog armed", 0, 1)
+            con.wait(rf"cairn-boot: watchdog armed: {WATCHDOG_S} s, petted by the boot until cairnd takes it over",
+                     0, 1)
             code, out = con.run("cairn -d /data/node --json status")
             assert code == 0, out
             wd = json.loads(out[out.index("{"):])["watchdog"]
@@ -356,20 +376,36 @@ def main():
         assert st["booted"] == "b" and st["good"] == "b" and st["try"] == "", st
         step(f"rolled back to slot b ({v2}) by itself, share intact", t0)
 
-        # A hung boot: the trial slot's init never gets anywhere; only the
-        # watchdog the initramfs armed can reset the box.
+        # A hung boot: the trial slot's init hangs before it starts cairnd
+        # (its e2fsck never returns). The boot's petting keeps the box up
+        # past the watchdog's period until the bound; then only the watchdog
+        # the initramfs armed can reset the box.
         assert not qmp.seen("WATCHDOG"), qmp.events
         since = install(hangs, "a")
         con.wait(r"cairn-boot: trying slot a", since, a.boot_timeout)
-        hung = con.wait(r"cairn-test: this init hangs", since, a.boot_timeout)
-        step(f"slot a's init hangs; waiting for the watchdog ({WATCHDOG_S} s)", t0)
+        hung = con.wait(r"cairn-test: this e2fsck hangs", since, a.boot_timeout)
+        hung_at = time.monotonic()
+        step(f"slot a's boot hangs in e2fsck; the boot pets the watchdog until {BOOTPET_S} s of uptime", t0)
+        stop = con.wait(rf"cairn-init: watchdog: boot petting stopped at {BOOTPET_S} s of uptime without cairnd",
+                        since, a.boot_timeout)
+        stop_at, stop_wall = time.monotonic(), time.time()
+        assert not qmp.seen("WATCHDOG"), qmp.events
+        assert stop_at - hung_at > WATCHDOG_S + 5, (stop_at - hung_at)
+        step(f"hung for {stop_at - hung_at:.0f} s with a {WATCHDOG_S} s watchdog, kept up by the boot's petting, "
+             f"which stopped at the bound; waiting for the watchdog", t0)
         m = con.wait(r"cairn-boot: slot a did not come up: abandoned, back to slot b", since, a.boot_timeout)
         between = con.text[since + hung.end():since + m.start()]
-        assert "Kernel panic" not in between and "cairn-init:" not in between, between[-2000:]
+        for bad in ("Kernel panic", "cairn-reboot: rebooting", "cairn-init: slot a on trial", "cairn-init: node up"):
+            assert bad not in between, (bad, between[-2000:])
         resets = qmp.seen("WATCHDOG")
         assert len(resets) == 1 and resets[0]["data"]["action"] == "reset", qmp.events
-        step("the watchdog reset the box (qemu's WATCHDOG event, action reset); slot a abandoned", t0)
-        nurl4 = wait_node(since, "after the hung boot")
+        ts = resets[0]["timestamp"]
+        fired = ts["seconds"] + ts["microseconds"] / 1e6 - stop_wall
+        assert -1 < fired < WATCHDOG_S + 10, fired
+        assert stop.start() < m.start()
+        step(f"the watchdog reset the box {fired:.1f} s after the petting stopped (qemu's WATCHDOG event, "
+             "action reset); slot a abandoned", t0)
+        nurl4 = wait_node(since, "after the hung boot", resets=1)
         assert parse_nurl(nurl4)["spki_hash"] == parse_nurl(nurl)["spki_hash"]
         c = client(nurl4)
         assert c.read(SI, 0, 0, len(SHARE)) == SHARE
@@ -377,6 +413,8 @@ def main():
         st = status()
         assert st["booted"] == "b" and st["good"] == "b" and st["try"] == "", st
         step(f"back on slot b ({v2}) after the watchdog's reset, share intact", t0)
+        step(f"the watchdog ({WATCHDOG_S} s) was handed to cairnd at {handovers} s of uptime in the healthy boots",
+             t0)
         ok = True
     except BaseException as e:  # noqa: B902 - report, then clean up
         print(f"FAILED: {e!r}", flush=True)

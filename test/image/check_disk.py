@@ -19,6 +19,12 @@ before any boot): what can be known about an image from its bytes.
   board names is in it (for the kernel's version) or built in; its module
   list is the board's; cmdline.txt has no root= (the initramfs picks the
   slot) and the disk identifier of the MBR;
+- the boot's watchdog and LED: the initramfs and the root carry
+  boards/image/boot-lib.sh; cmdline.txt has the board's words (whole
+  seconds for cairn.watchdog= and cairn.bootpet=); the LED trigger the boot
+  pattern uses (ledtrig-timer) is in the initramfs; rpi4: the watchdog's
+  period is at most bcm2835-wdt's 15 s and the boot pets it; cairn.led=
+  names an LED of the device tree (its label), the one cairnd takes over;
 - both root slots: their first bytes are the root image; `cairn image verify`
   and openssl accept the manifest and signature on the boot partition with
   the build's public key; the slot holds an aarch64 cairnd and init.
@@ -131,6 +137,8 @@ def main():
     ap.add_argument("--boot-mb", type=int, required=True)
     ap.add_argument("--slot-mb", type=int, required=True)
     ap.add_argument("--modules", required=True, help="the modules the board's initramfs loads")
+    ap.add_argument("--cmdline-extra", default="", help="the board's words for the kernel command line")
+    ap.add_argument("--led", default="", help="the board's status LED (HW_led), which cairnd takes over")
     a = ap.parse_args()
     c = Checks()
     name = f"cairn-{a.version}-{a.board}"
@@ -232,6 +240,14 @@ def main():
                         f"module {m}: built into the kernel", "neither in the initramfs nor built in")
         bad = [p for p in ko.values() if ksums.get(p) != md5_file(os.path.join(ird, p))]
         c.check(not bad, f"the initramfs's {len(ko)} modules are the kernel package's", str(bad))
+        with open(os.path.join(ROOT, "boards", "image", "boot-lib.sh"), "rb") as g:
+            boot_lib = g.read()
+        with open(os.path.join(ird, "lib", "cairn", "boot-lib.sh"), "rb") as f:
+            c.check(f.read() == boot_lib, "initramfs /lib/cairn/boot-lib.sh is boards/image/boot-lib.sh")
+        c.check(all(os.path.exists(os.path.join(ird, "bin", t)) for t in ("kill", "ls", "sleep", "cat", "printf")),
+                "initramfs: the tools the watchdog petter uses (kill, ls, sleep, cat, printf)")
+        c.check("ledtrig_timer" in ko or re.search(r"/ledtrig-timer\.ko$", builtin, re.M) is not None,
+                "initramfs: the LED timer trigger (the boot pattern) is there or built in")
 
         # --- the kernel command line ---------------------------------------------
         with open(os.path.join(bootdir, "cmdline.txt")) as f:
@@ -242,6 +258,12 @@ def main():
         c.check(not any(w.startswith("root=") for w in words) and not any(w.startswith("init=") for w in words),
                 "cmdline.txt has no root= or init=: the kernel runs the initramfs's /init, which picks the slot")
         c.check(any(w.startswith("console=") for w in words), "cmdline.txt names a console", cmdline_text)
+        extra = a.cmdline_extra.split()
+        c.check(all(w in words for w in extra), "cmdline.txt has the board's words " + " ".join(extra), cmdline_text)
+        setting = {w.split("=", 1)[0]: w.split("=", 1)[1] for w in words if "=" in w}
+        for k in ("cairn.watchdog", "cairn.bootpet"):
+            if k in setting:
+                c.check(setting[k].isdigit() and int(setting[k]) > 0, f"cmdline.txt: {k}={setting[k]} seconds")
 
         # --- efi: systemd-boot and its entry ------------------------------------------
         if a.firmware == "efi":
@@ -333,6 +355,24 @@ def main():
             for modalias, what in RPI4_PLATFORM_NEEDED:
                 mods = sorted({m for pat, m in aliases if fnmatch.fnmatchcase(modalias, pat)})
                 c.check(mods and any(m in ko for m in mods), f"{modalias} ({what}): {' '.join(mods)} in the initramfs")
+            # The boot's watchdog: bcm2835-wdt counts at most 15 s (0xfffff
+            # ticks of 65536 Hz), shorter than a boot, so the boot must pet it.
+            wd = setting.get("cairn.watchdog", "")
+            c.check(wd.isdigit() and 0 < int(wd) <= 15 and setting.get("cairn.bootpet", "").isdigit(),
+                    f"rpi4: the boot arms the watchdog for {wd or '?'} s (bcm2835-wdt: at most 15 s) and pets it "
+                    f"for at most {setting.get('cairn.bootpet', '?')} s of uptime")
+            # The boot's LED: a gpio-leds child whose label (the name under
+            # /sys/class/leds) is cairn.led=, the LED cairnd takes over.
+            led = setting.get("cairn.led", "")
+            labels = []
+            for path, cl, en in nodes:
+                if en and "gpio-leds" in cl:
+                    for child in run("fdtget", "-l", dtb, path, text=True).split():
+                        lab = subprocess.run(["fdtget", "-t", "s", dtb, f"{path}/{child}", "label"],
+                                             capture_output=True, text=True).stdout.strip()
+                        labels.append(lab)
+            c.check(led and led in labels and led == a.led,
+                    f"rpi4: cairn.led={led} is an LED of the device tree ({' '.join(labels)}) and cairnd's ({a.led})")
 
         # --- the root slots ---------------------------------------------------------
         rootfs = os.path.join(a.image_dir, name + ".rootfs")
@@ -370,7 +410,10 @@ def main():
                   "etc/cairn/release", "lib/ld-linux-aarch64.so.1"):
             c.check(f"squashfs-root/{f}\n" in listing, f"the root has /{f}")
         x = os.path.join(tmp, "root")
-        run("unsquashfs", "-n", "-d", x, rootfs, "usr/bin/cairnd", "etc/cairn/release", "etc/cairn/image-key.pub")
+        run("unsquashfs", "-n", "-d", x, rootfs, "usr/bin/cairnd", "etc/cairn/release", "etc/cairn/image-key.pub",
+            "lib/cairn/boot-lib.sh")
+        with open(os.path.join(x, "lib/cairn/boot-lib.sh"), "rb") as f:
+            c.check(f.read() == boot_lib, "the root's /lib/cairn/boot-lib.sh is boards/image/boot-lib.sh")
         hdr = run("readelf", "-h", os.path.join(x, "usr/bin/cairnd"), text=True)
         c.check("AArch64" in hdr, "its cairnd is an AArch64 program")
         with open(os.path.join(x, "etc/cairn/release")) as f:
