@@ -21,16 +21,21 @@
 # pets it from then on (docs/boards.md). Nothing else opens the device while
 # cairnd runs, so cairnd's open cannot find it busy.
 #
-# The paths are variables so test/image/boot_lib_test.py can run these
+# The paths (and the watchdog applet, which the test runs under qemu-user
+# through a wrapper) are variables so test/image/boot_lib_test.py can run these
 # functions against plain files (hence >>: appending is the same as writing
 # to a character device, and a plain file keeps every pet).
 CAIRN_WATCHDOG_DEV=${CAIRN_WATCHDOG_DEV:-/dev/watchdog}
 CAIRN_LED_ROOT=${CAIRN_LED_ROOT:-/sys/class/leds}
 CAIRN_UPTIME=${CAIRN_UPTIME:-/proc/uptime}
 CAIRN_CMDLINE=${CAIRN_CMDLINE:-/proc/cmdline}
+CAIRN_WATCHDOG_TOOL=${CAIRN_WATCHDOG_TOOL:-watchdog}
 
 # Sets watchdog, bootpet and led from the kernel command line (the last of
 # each word wins; a value that is not a whole number of seconds is ignored).
+# The caller sets wd_armed=1 once it knows the device is there (a character
+# device): nothing here opens a path that is not, which would make a plain
+# file in /dev that cairnd would then take for the watchdog.
 boot_settings() {
   watchdog= bootpet= led=
   for w in $(cat "$CAIRN_CMDLINE" 2>/dev/null); do
@@ -42,7 +47,7 @@ boot_settings() {
   done
   case "$watchdog" in ''|*[!0-9]*|0) watchdog= ;; esac
   case "$bootpet" in ''|*[!0-9]*|0) bootpet= ;; esac
-  wd_petter=
+  wd_petter= wd_bound= wd_armed=
 }
 
 # Prints the whole seconds the kernel has been up.
@@ -51,46 +56,49 @@ uptime_s() {
   echo "${up%%.*}"
 }
 
-# True while the boot may still pet the watchdog: armed, petting configured,
-# and the bound not yet reached. No fork (the petter calls it while it holds
-# the device).
+# True while the boot may still pet the watchdog: armed (wd_armed), petting
+# configured, and the bound not yet reached.
 wd_may_pet() {
-  [ -n "$watchdog" ] && [ -n "$bootpet" ] || return 1
+  [ -n "$wd_armed" ] && [ -n "$watchdog" ] && [ -n "$bootpet" ] || return 1
   read -r up _ < "$CAIRN_UPTIME" || return 1
   [ "${up%%.*}" -lt "$bootpet" ]
 }
 
-# Starts the petter in the background (its pid in wd_petter) if the boot
-# pets; the caller has checked that the device exists. The petter logs with
-# the caller's log function when it stops at the bound.
+# Starts the petter in the background if the boot pets: busybox's watchdog
+# applet (pid in wd_petter), which holds the device open and writes a zero
+# byte every N/5 s (at least 1 s), and a loop (pid in wd_bound) that ends it
+# with SIGKILL once the uptime reaches the bound, saying so with the caller's
+# log function. SIGKILL, never SIGTERM: on SIGTERM the applet writes the
+# magic 'V', which would disarm the watchdog. The applet is one process with
+# no children, so once it is gone nothing holds the device (a shell loop
+# holding it would leave a copy in each sleep it forks). -T sets the period
+# the initramfs armed again.
 wd_pet_start() {
   wd_may_pet || return 0
-  (
-    every=$((watchdog / 5))
-    [ "$every" -ge 1 ] || every=1
-    exec 3>> "$CAIRN_WATCHDOG_DEV" || exit 1
-    while wd_may_pet; do
-      printf x >&3
-      sleep "$every" 3>&-
-    done
-    exec 3>&-
-    log "watchdog: boot petting stopped at $bootpet s of uptime without cairnd: the box resets in $watchdog s unless cairnd takes the watchdog over"
-  ) &
+  every=$((watchdog / 5))
+  [ "$every" -ge 1 ] || every=1
+  "$CAIRN_WATCHDOG_TOOL" -F -T "$watchdog" -t "$every" "$CAIRN_WATCHDOG_DEV" 2>/dev/null &
   wd_petter=$!
+  (
+    while wd_may_pet; do sleep 1; done
+    kill -KILL "$wd_petter" 2>/dev/null &&
+      log "watchdog: boot petting stopped at $bootpet s of uptime without cairnd: the box resets in $watchdog s unless cairnd takes the watchdog over"
+  ) &
+  wd_bound=$!
 }
 
 # Ends the petter (if any) and waits, at most 5 s, until it no longer holds
 # the device: a killed process's descriptors are closed before it is a
-# zombie, whose fd directory is empty. SIGKILL: a trap would wait out its sleep.
+# zombie, whose fd directory is empty.
 wd_pet_stop() {
   [ -n "$wd_petter" ] || return 0
-  kill -KILL "$wd_petter" 2>/dev/null
+  kill -KILL "$wd_bound" "$wd_petter" 2>/dev/null
   n=0
   while [ -n "$(ls "/proc/$wd_petter/fd" 2>/dev/null)" ] && [ $n -lt 50 ]; do
     n=$((n + 1))
     sleep 0.1
   done
-  wd_petter=
+  wd_petter= wd_bound=
 }
 
 # Before cairnd starts (also before each restart): the petter ends and, while

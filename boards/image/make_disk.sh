@@ -152,7 +152,7 @@ bbin=$work/pkg/bin/busybox
 applets="sh ash cat chmod cp cut date dd df dmesg du echo env expr false free grep head hostname ip ifconfig kill
 ln ls mkdir mknod mount mv nc od ping printf ps readlink reboot poweroff halt rm rmdir route sed seq setsid sleep
 sort stat stty sync tail tee test top touch tr true umount uname uptime vi wc wget xargs udhcpc cttyhack switch_root
-modprobe insmod lsmod blockdev sha256sum logger less find awk basename dirname mountpoint"
+modprobe insmod lsmod blockdev sha256sum logger less find awk basename dirname mountpoint watchdog"
 mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/etc/cairn" "$root/lib/$triplet" \
   "$root/proc" "$root/sys" "$root/dev" "$root/run" "$root/tmp" "$root/data" "$root/boot" "$root/root"
 install -m 0755 "$bbin" "$root/bin/busybox"
@@ -216,7 +216,7 @@ mkdir -p "$ird/bin" "$ird/sbin" "$ird/dev" "$ird/proc" "$ird/sys" "$ird/run" "$i
   "$ird/lib/modules/$kver"
 install -m 0755 "$bbin" "$ird/bin/busybox"
 for a in sh cat echo mkdir mount umount sleep sed grep mv rm sync switch_root modprobe insmod dd od tr ls reboot blockdev printf \
-  kill; do
+  kill watchdog; do
   ln "$ird/bin/busybox" "$ird/bin/$a"
 done
 ln "$ird/bin/busybox" "$ird/sbin/modprobe"
