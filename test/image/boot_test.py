@@ -56,10 +56,11 @@ SHARE = os.urandom(1000) + b"cairn image test" * 1000
 # boot makes the file system and the node's keys): the boot pets it until
 # cairnd is started, at most BOOTPET_S s of uptime. The hung boot waits for
 # the bound and then the watchdog; the broken cairnd for the health limit,
-# which must come (HEALTH_S after init's health wait starts, about 15 s of
-# uptime here) well before the bound: until then init pets the watchdog
-# before each restart of cairnd.
-WATCHDOG_S, HEALTH_S, BOOTPET_S = 15, 30, 75
+# which must come (HEALTH_S tries of `cairn status` a second apart, after
+# init's health wait starts at about 10 s of uptime here; 30 tries took about
+# 40 s) well before the bound: until then init pets the watchdog before each
+# restart of cairnd.
+WATCHDOG_S, HEALTH_S, BOOTPET_S = 15, 20, 75
 
 
 def free_port():
