@@ -1,7 +1,8 @@
 # The boot's watchdog and status LED, shared by the initramfs's /init, the
 # root slot's /sbin/init and cairn-reboot (busybox sh; sourced, not run).
-# Each is one process at a time: the functions are not for concurrent use
-# except where said.
+# The functions keep their state in the calling shell's variables
+# (watchdog, bootpet, led, wd_armed, wd_petter, wd_bound): call them from
+# one shell; a subshell gets a copy.
 #
 # Settings (boot_settings reads them from the kernel command line):
 #   cairn.watchdog=N  the initramfs arms the hardware watchdog for N seconds;
@@ -14,7 +15,7 @@
 #   cairn.led=NAME    the LED (a name under /sys/class/leds, or a directory)
 #                     that shows the boot pattern, until cairnd takes it over.
 # The hand-over: a watchdog device opens only once. The petter holds it open
-# (writing one byte a pet, never the magic 'V', so closing it leaves it
+# (writing a zero byte a pet, never the magic 'V', so closing it leaves it
 # armed); wd_handover ends the petter, waits until its descriptor is closed,
 # pets once more from a fresh open and close (while the bound has not passed)
 # and returns; the caller then starts cairnd, which opens the device and
