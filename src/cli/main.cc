@@ -26,6 +26,8 @@ const Command kCommands[] = {
     {"alias create", AliasCreateMain, "alias create NAME", "make a new directory and name it"},
     {"check", CheckMain, "check CAP|ALIAS [--verify] [--repair] [--add-lease] [--async]",
      "check, verify, repair a file and renew its leases (docs/check.md)"},
+    {"deep-check", DeepCheckMain, "deep-check ALIAS|ALIAS:path|DIRCAP [--verify] [--repair] [--add-lease] [--async]",
+     "check everything reachable from a directory, each object once (docs/check.md)"},
     {"cp", CpMain, "cp [-r] SRC DST", "copy files and trees between local disk and the grid"},
     {"debug chk-cap", DebugChkCapMain, "debug chk-cap --convergence B64 [-k K] [-n N] [--segment-size S]",
      "the immutable cap Tahoe-LAFS gives stdin's data (no upload)"},

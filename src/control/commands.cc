@@ -15,6 +15,7 @@
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
 #include "control/check.h"
+#include "control/deep_check.h"
 #include "control/dirs.h"
 #include "control/handlers.h"
 #include "control/name_table.h"
@@ -408,6 +409,7 @@ constexpr Method kMethods[] = {
     {"mutable.put", MutablePut},
     {"mutable.get", MutableGet},
     {"check", FileCheck},
+    {"deep-check", DeepCheck},
     {"dir.mkdir", DirMkdir},
     {"dir.ls", DirLs},
     {"dir.ln", DirLn},
