@@ -12,6 +12,7 @@
 
 #include "cairn/caps/cap.h"
 #include "cairn/control/protocol.h"
+#include "cairn/core/log.h"
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
 #include "control/check.h"
@@ -454,7 +455,13 @@ Status Commands::Open(const std::string& dir) {
   CAIRN_TRY(servers_->Open());
   CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_, *grid_};
   maintenance_ = std::make_unique<Maintenance>(CheckEnvOf(state));
-  return maintenance_->Open(tasks_->store());
+  // The node runs without a schedule rather than not at all; the methods
+  // then answer unavailable.
+  if (Status ms = maintenance_->Open(tasks_->store()); !ms.ok()) {
+    CAIRN_LOG(Error, "maintenance schedule not available: %s", ms.ToString().c_str());
+    maintenance_.reset();
+  }
+  return Status::Ok();
 }
 
 void Commands::Close(Task done) {

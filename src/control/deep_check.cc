@@ -320,6 +320,8 @@ class Walker : public std::enable_shared_from_this<Walker> {
       if (o.check.status().code() == Code::kCancelled || Stopping()) {
         return End(Status::Cancelled("deep-check cancelled"));
       }
+      // The daemon is stopping: every further object would fail the same way.
+      if (o.check.status().code() == Code::kShuttingDown) return End(o.check.status());
       if (!recurse_) return End(o.check.status());
       AddError(item, o.check.status());
       Report();
@@ -343,6 +345,11 @@ class Walker : public std::enable_shared_from_this<Walker> {
 
   void Count(const Item& item, const caps::Cap& cap, const cJSON* check) {
     const bool literal = cap.kind == caps::CapKind::kLiteral;
+    if (!counted_any_) {
+      counted_any_ = true;  // the first object counted is the walk's start
+      const cJSON* si = Obj(check, "storage-index");
+      if (cJSON_IsString(si)) root_si_ = si->valuestring;
+    }
     const bool repaired_form = Obj(check, "pre-repair-results") != nullptr;
     const cJSON* pre = repaired_form ? Obj(check, "pre-repair-results") : check;
     const cJSON* post = repaired_form ? Obj(check, "post-repair-results") : check;
@@ -445,15 +452,7 @@ class Walker : public std::enable_shared_from_this<Walker> {
     Json out = Json::NewObject();
     cJSON* o = out.get();
     cJSON_AddBoolToObject(o, "finished", true);
-    std::string root_si;
-    if (!roots_.empty()) {
-      auto cap = NodeCap(roots_[0].cap);
-      if (cap.ok() && roots_[0].components.empty()) {
-        auto si = caps::StorageIndexOf(*cap);
-        if (si.ok()) root_si = Base32Encode(*si);
-      }
-    }
-    cJSON_AddStringToObject(o, "root-storage-index", root_si.c_str());
+    cJSON_AddStringToObject(o, "root-storage-index", root_si_.c_str());
     auto num = [o](const char* k, std::uint64_t v) { cJSON_AddNumberToObject(o, k, static_cast<double>(v)); };
     num("count-objects-checked", totals_.objects);
     if (!wanted_.repair) {
@@ -535,6 +534,8 @@ class Walker : public std::enable_shared_from_this<Walker> {
   std::uint64_t size_immutable_ = 0, size_literal_ = 0, size_dirs_ = 0;
   std::uint64_t largest_dir_ = 0, largest_dir_children_ = 0, largest_immutable_ = 0;
   std::size_t listed_ = 0;
+  bool counted_any_ = false;
+  std::string root_si_;
   Json objects_, corrupt_, remaining_corrupt_, unhealthy_files_, errors_;
 };
 
