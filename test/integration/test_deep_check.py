@@ -23,7 +23,8 @@ them, --repair restores them, a second pass is healthy and the files read
 back. A file with fewer than k shares is unrecoverable (exit 5). A mutable
 object's check runs in a task holding its slot (exclusive to repair), so a
 hold on the slot makes it wait; the walk is a task with progress that
-`tasks cancel` stops."""
+`tasks cancel` stops. A repair of a directory and a `mkdir` in it, queued
+together behind a hold on its slot, both land."""
 import base64
 import hashlib
 import json
@@ -250,8 +251,7 @@ class DeepCheckTest(unittest.TestCase):
         # A subtree from a path, and from the directory's cap.
         sub = self.jcli("deep-check", "t1:sub")  # sub, b.txt, shared (a.txt), deeper, c.txt
         self.assertEqual(sub["count-objects-checked"], 5)
-        dircap = self.jcli("alias", "get", "t1")
-        dircap = dircap.get("cap", dircap) if isinstance(dircap, dict) else dircap
+        dircap = self.jcli("alias", "get", "t1")["cap"]
         whole = self.jcli("deep-check", dircap)
         self.assertEqual(whole["count-objects-checked"], 7)
         # check of a directory (its backing file only, C.7) and of a path.
@@ -353,6 +353,40 @@ class DeepCheckTest(unittest.TestCase):
         self.cli("tasks", "cancel", str(walk))
         done = self.control_call("tasks.wait", {"id": walk})
         self.assertEqual(done["state"], "cancelled", done)
+
+    def test_directory_repair_and_directory_change_are_serialized(self):
+        self.cli("alias", "create", "t5")
+        self.cli("mkdir", "t5:d")
+        dircap = self.jcli("alias", "get", "t5")["cap"]
+        si = json.loads(run_cli("--json", "debug", "parse-cap", dircap, check=True).stdout)["storage_index"]
+        # The top directory loses a share: the walk repairs it (a publish).
+        self.truncate_one_mutable_share(dircap)
+        # Both wait behind a hold on the directory's slot: the walk's object
+        # task for the directory (exclusive, to repair), then a mkdir in
+        # that directory. Neither loses its write.
+        self.hold([f"slot/{si}"], 1500)
+        walk = self.jcli("deep-check", "t5", "--repair", "--async")["task"]
+
+        def object_task():
+            for rec in self.jcli("tasks", "list")["tasks"]:
+                if rec["kind"] == "check" and rec.get("params", {}).get("deep_check_task") == walk:
+                    return rec
+            return None
+        wait_for(lambda: object_task() is not None, timeout=30, what="the directory's object task")
+        mkdir = subprocess.Popen([binary("cairn"), "-d", self.client.dir, "-q", "mkdir", "t5:e"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        done = self.control_call("tasks.wait", {"id": walk})
+        out, err = mkdir.communicate(timeout=180)
+        self.assertEqual(done["state"], "succeeded", done)
+        self.assertEqual(mkdir.returncode, 0, out + err)
+        r = done["result"]
+        self.assertEqual(r["count-repairs-attempted"], 1, r)
+        self.assertEqual(r["count-repairs-successful"], 1, r)
+        names = sorted(self.jcli("ls", "--json", "t5:")[1]["children"])
+        self.assertEqual(names, ["d", "e"])
+        again = self.jcli("deep-check", "t5")
+        self.assertEqual(again["count-objects-unhealthy"], 0)
+        self.assertEqual(again["count-objects-checked"], 3)
 
 
 if __name__ == "__main__":
