@@ -19,6 +19,7 @@
 #include "cairn/caps/cap.h"
 #include "cairn/core/base32.h"
 #include "cairn/core/file.h"
+#include "cairn/core/loop.h"
 #include "cairn/dirnode/dirnode.h"
 #include "cairn/dirnode/path.h"
 #include "cairn/control/protocol.h"
@@ -144,8 +145,9 @@ struct Item {
 class Walker : public std::enable_shared_from_this<Walker> {
  public:
   Walker(CheckEnv env, CheckWanted wanted, std::vector<WalkRoot> roots, bool recurse, TaskRun* run,
-         Callback<void(Result<std::pair<Json, WalkTotals>>)> done)
-      : env_(std::move(env)),
+         Callback<void(Result<std::pair<Json, WalkTotals>>)> done, std::function<bool()> pause)
+      : pause_(std::move(pause)),
+        env_(std::move(env)),
         wanted_(wanted),
         roots_(std::move(roots)),
         recurse_(recurse),
@@ -219,6 +221,13 @@ class Walker : public std::enable_shared_from_this<Walker> {
   void Next() {
     if (Stopping()) return End(Status::Cancelled("deep-check cancelled"));
     if (stack_.empty()) return NextRoot();
+    if (pause_ && pause_()) {
+      paused_ms_ += kPauseMs;
+      run_->Progress("deep-check paused for client work", totals_.objects + literal_files_, 0);
+      auto self = shared_from_this();
+      pause_timer_ = env_.loop->PostAfter(kPauseMs, [self] { self->Next(); });
+      return;
+    }
     Item item = std::move(stack_.back());
     stack_.pop_back();
     auto cap = NodeCap(item.cap);
@@ -498,6 +507,7 @@ class Walker : public std::enable_shared_from_this<Walker> {
       cJSON_AddNumberToObject(lease, "failed", static_cast<double>(leases_failed_));
     }
     if (wanted_.verify) num("bytes-verified", totals_.bytes_verified);
+    if (pause_) num("paused-ms", paused_ms_);
     cJSON_AddItemToObject(o, "list-errors", errors_.release());
     cJSON_AddItemToObject(o, "objects", objects_.release());
     if (listed_ < totals_.objects + literal_files_ + literal_dirs_) cJSON_AddBoolToObject(o, "objects-truncated", true);
@@ -507,12 +517,16 @@ class Walker : public std::enable_shared_from_this<Walker> {
   void End(Status st) {
     if (ended_) return;
     ended_ = true;
+    pause_timer_.reset();  // (its task, if it fired, was moved out of it)
     auto done = std::move(done_);
     if (!st.ok()) return done(st);
     if (!recurse_) return done(std::make_pair(std::move(single_), totals_));
     done(std::make_pair(ResultJson(), totals_));
   }
 
+  std::function<bool()> pause_;
+  std::unique_ptr<Timer> pause_timer_;
+  std::uint64_t paused_ms_ = 0;
   CheckEnv env_;
   CheckWanted wanted_;
   std::vector<WalkRoot> roots_;
@@ -568,9 +582,10 @@ Result<WalkRoot> RootOf(const NameTable& aliases, const std::string& target) {
 }  // namespace
 
 void WalkAndCheck(CheckEnv env, CheckWanted wanted, std::vector<WalkRoot> roots, bool recurse, TaskRun* run,
-                  Callback<void(Result<std::pair<Json, WalkTotals>>)> done) {
+                  Callback<void(Result<std::pair<Json, WalkTotals>>)> done, std::function<bool()> pause) {
   Loop* loop = env.loop;
-  auto w = std::make_shared<Walker>(std::move(env), wanted, std::move(roots), recurse, run, std::move(done));
+  auto w = std::make_shared<Walker>(std::move(env), wanted, std::move(roots), recurse, run, std::move(done),
+                                    std::move(pause));
   // Started on a later turn: the caller hears of the end only after it returned.
   loop->Post([w] { w->Start(); });
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -63,7 +64,12 @@ struct WalkTotals {
 // check JSON. `done` runs once, on a later turn, with the deep-check JSON
 // and its totals, or Cancelled when the task was cancelled, NotFound when a
 // path does not exist.
+//
+// `pause` (may be empty) is asked before each object: while it says true,
+// the walk waits (kPauseMs at a time; "paused-ms" in the JSON sums the
+// waits). A maintenance pass pauses so while client tasks run.
+inline constexpr std::uint64_t kPauseMs = 500;
 void WalkAndCheck(CheckEnv env, CheckWanted wanted, std::vector<WalkRoot> roots, bool recurse, TaskRun* run,
-                  Callback<void(Result<std::pair<Json, WalkTotals>>)> done);
+                  Callback<void(Result<std::pair<Json, WalkTotals>>)> done, std::function<bool()> pause = nullptr);
 
 }  // namespace cairn::control

@@ -152,12 +152,20 @@ void Maintenance::Submit() {
       if (!aliases.ok()) return runp->Fail(aliases.status());
       std::vector<WalkRoot> roots;
       for (auto& entry : *aliases) roots.push_back(WalkRoot{entry.first, entry.second, {}});
-      WalkAndCheck(env, wanted, std::move(roots), true, runp, [runp](Result<std::pair<Json, WalkTotals>> out) {
-        if (!out.ok()) return runp->Fail(out.status());
-        // The record keeps the totals, not every object's line.
-        cJSON_DeleteItemFromObjectCaseSensitive(out->first.get(), "objects");
-        runp->Succeed(std::move(out->first));
-      });
+      // Client work first: between objects, the pass waits while any task
+      // but itself is queued or running (its own object tasks have ended
+      // by then).
+      TaskTable* tasks = env.tasks;
+      auto pause = [tasks] { return tasks->active() > 1; };
+      WalkAndCheck(
+          env, wanted, std::move(roots), true, runp,
+          [runp](Result<std::pair<Json, WalkTotals>> out) {
+            if (!out.ok()) return runp->Fail(out.status());
+            // The record keeps the totals, not every object's line.
+            cJSON_DeleteItemFromObjectCaseSensitive(out->first.get(), "objects");
+            runp->Succeed(std::move(out->first));
+          },
+          pause);
     };
     if (hold_ms == 0 || !*alive) return walk();
     runp->Progress("test hold", 0, hold_ms);
@@ -201,6 +209,7 @@ void Maintenance::Ended(std::uint64_t task, const cJSON* record) {
   cJSON_AddNumberToObject(o, "unrecoverable", Num(r, "count-objects-unrecoverable"));
   cJSON_AddNumberToObject(o, "leases_renewed", Num(Obj(r, "lease"), "renewed"));
   cJSON_AddNumberToObject(o, "errors", static_cast<double>(cJSON_GetArraySize(Obj(r, "list-errors"))));
+  cJSON_AddNumberToObject(o, "paused_ms", Num(r, "paused-ms"));
   const cJSON* params = Obj(record, "params");
   cJSON_AddBoolToObject(o, "verified", cJSON_IsTrue(Obj(params, "verify")));
   const cJSON* error = Obj(record, "error");

@@ -9,7 +9,8 @@ client. A CHK file with too few shares is repaired by a pass with
 --repair. With a test-only hold at the start of each pass (accepted only
 with CAIRN_TEST_HOOKS), passes last longer than the interval: no two
 maintenance tasks ever exist at once. A pass that is due while another
-task runs waits for it (counted as deferred)."""
+task runs waits for it (counted as deferred), and a running pass pauses
+between objects while client work runs."""
 import base64
 import json
 import os
@@ -185,6 +186,29 @@ class MaintenanceTest(unittest.TestCase):
         passes = [t for t in self.jcli("tasks", "list")["tasks"] if t["kind"] == "maintenance"]
         first = min((t for t in passes if t["id"] > hold_task), key=lambda t: t["id"])
         self.assertGreaterEqual(first["started_ms"], hold["finished_ms"])
+
+    def test_a_running_pass_pauses_for_client_work(self):
+        self.cli("alias", "create", "m4")
+        self.cli("put", self.file(random.Random(4).randbytes(3000)), "m4:x.bin")
+        before = self.show()["passes"]
+        # The pass waits 4 s before walking; client work (a 6 s hold)
+        # starts meanwhile, so the walk finds it running and pauses.
+        self.cli("maintenance", "set", "--every", "1s", "--test-hold-ms", "4000")
+        wait_for(lambda: self.show()["running"], timeout=60, what="a pass to start")
+        c = self.client.control()
+        try:
+            c.send({"v": 1, "id": 1, "method": "debug.hold", "params": {"keys": ["node"], "ms": 6000},
+                    "wait": False})
+            hold_task = c.read_frame()["result"]["task"]
+        finally:
+            c.close()
+        wait_for(lambda: self.show()["passes"] > before, timeout=90, what="the pass to end")
+        last = self.show()["last"]
+        self.assertEqual(last["state"], "succeeded", last)
+        self.assertGreater(last["paused_ms"], 0, last)
+        hold = self.jcli("tasks", "show", str(hold_task))
+        self.assertEqual(hold["state"], "succeeded")
+        self.assertGreaterEqual(last["finished_ms"], hold["finished_ms"])
 
     def test_usage(self):
         p = run_cli("maintenance", "set", "--every", "soon", node_dir=self.client.dir)
