@@ -161,9 +161,7 @@ int DeepCheckMain(const Options& opts) {
     std::printf(" corrupt: server %s, SI %s, shnum %.0f\n", cJSON_IsString(server) ? server->valuestring : "?",
                 cJSON_IsString(si) ? si->valuestring : "?", cJSON_IsNumber(shnum) ? shnum->valuedouble : 0);
   }
-  cJSON_ArrayForEach(o, Obj(r, "list-errors")) {
-    std::printf("ERROR: %s\n", cJSON_IsString(o) ? o->valuestring : "?");
-  }
+  cJSON_ArrayForEach(o, Obj(r, "list-errors")) { std::printf("ERROR: %s\n", cJSON_IsString(o) ? o->valuestring : "?"); }
   // Tahoe's CLI counts LIT files as checked (and healthy); its JSON does not.
   const double lit = Num(r, "count-literal-objects");
   const double checked = Num(r, "count-objects-checked") + lit;

@@ -71,12 +71,12 @@ void PrintShow(const cJSON* r) {
   const cJSON* last = Obj(r, "last");
   if (cJSON_IsObject(last)) {
     const cJSON* state = Obj(last, "state");
-    std::printf(" last pass: task %.0f %s at %s: %.0f objects checked, %.0f unhealthy, %.0f repaired, "
-                "%.0f unrecoverable, %.0f leases renewed%s\n",
-                Num(last, "task"), cJSON_IsString(state) ? state->valuestring : "?",
-                When(Num(last, "finished_ms")).c_str(), Num(last, "objects_checked"), Num(last, "unhealthy"),
-                Num(last, "repaired"), Num(last, "unrecoverable"), Num(last, "leases_renewed"),
-                cJSON_IsTrue(Obj(last, "verified")) ? " (verified)" : "");
+    std::printf(
+        " last pass: task %.0f %s at %s: %.0f objects checked, %.0f unhealthy, %.0f repaired, "
+        "%.0f unrecoverable, %.0f leases renewed%s\n",
+        Num(last, "task"), cJSON_IsString(state) ? state->valuestring : "?", When(Num(last, "finished_ms")).c_str(),
+        Num(last, "objects_checked"), Num(last, "unhealthy"), Num(last, "repaired"), Num(last, "unrecoverable"),
+        Num(last, "leases_renewed"), cJSON_IsTrue(Obj(last, "verified")) ? " (verified)" : "");
   }
 }
 

@@ -17,12 +17,12 @@
 #include <set>
 
 #include "cairn/caps/cap.h"
+#include "cairn/control/protocol.h"
 #include "cairn/core/base32.h"
 #include "cairn/core/file.h"
 #include "cairn/core/loop.h"
 #include "cairn/dirnode/dirnode.h"
 #include "cairn/dirnode/path.h"
-#include "cairn/control/protocol.h"
 #include "control/transfer.h"
 
 namespace cairn::control {
@@ -54,8 +54,7 @@ std::string PathText(const std::string& root, const std::vector<std::string>& pa
 
 // Reads the body of the directory of `cap` (LIT, CHK or mutable). `done`
 // runs once, on a later turn.
-void ReadBody(const CheckEnv& env, const caps::Cap& dircap, JobHooks hooks,
-              Callback<void(Result<std::string>)> done) {
+void ReadBody(const CheckEnv& env, const caps::Cap& dircap, JobHooks hooks, Callback<void(Result<std::string>)> done) {
   auto finish = std::make_shared<Callback<void(Result<std::string>)>>(std::move(done));
   Loop* loop = env.loop;
   caps::Cap file = dircap;
@@ -67,20 +66,21 @@ void ReadBody(const CheckEnv& env, const caps::Cap& dircap, JobHooks hooks,
   if (!snapshot.ok()) return loop->Post([finish, st = snapshot.status()] { (*finish)(st); });
   const std::uint64_t max = env.max_body;
   if (file.is_mutable()) {
-    return RetrieveMutableJob(*env.grid, std::move(*snapshot), file, std::move(hooks),
-                              [finish, max](Result<mf::RetrieveResult> got) {
-                                if (!got.ok()) return (*finish)(got.status());
-                                if (got->contents.size() > max) {
-                                  return (*finish)(Status::ResourceExhausted("the directory is over limits.sdmf_max_bytes"));
-                                }
-                                (*finish)(std::move(got->contents));
-                              });
+    return RetrieveMutableJob(
+        *env.grid, std::move(*snapshot), file, std::move(hooks), [finish, max](Result<mf::RetrieveResult> got) {
+          if (!got.ok()) return (*finish)(got.status());
+          if (got->contents.size() > max) {
+            return (*finish)(Status::ResourceExhausted("the directory is over limits.sdmf_max_bytes"));
+          }
+          (*finish)(std::move(got->contents));
+        });
   }
   if (file.kind != caps::CapKind::kChk) {
     return loop->Post([finish] { (*finish)(Status::BadCap("a directory verify cap cannot be read")); });
   }
   if (file.size > max) {
-    return loop->Post([finish] { (*finish)(Status::ResourceExhausted("the directory is over limits.sdmf_max_bytes")); });
+    return loop->Post(
+        [finish] { (*finish)(Status::ResourceExhausted("the directory is over limits.sdmf_max_bytes")); });
   }
   grid::Grid* grid = env.grid;
   MakeSpool(*loop, env.spool_dir, "deep",
@@ -113,8 +113,8 @@ struct Outcome {
 
 // Checks the node of `cap` and, for a directory when `read`, reads its body
 // after the check (and repair). `done` runs once, on a later turn.
-void CheckAndRead(const CheckEnv& env, CheckWanted wanted, caps::Cap cap, bool read,
-                  std::function<JobHooks()> hooks, Callback<void(Outcome)> done) {
+void CheckAndRead(const CheckEnv& env, CheckWanted wanted, caps::Cap cap, bool read, std::function<JobHooks()> hooks,
+                  Callback<void(Outcome)> done) {
   auto snapshot = GridSnapshot(*env.servers);
   auto finish = std::make_shared<Callback<void(Outcome)>>(std::move(done));
   if (!snapshot.ok()) {
@@ -244,10 +244,9 @@ class Walker : public std::enable_shared_from_this<Walker> {
     const bool read = recurse_ && cap->directory;
     if (!cap->is_mutable()) {
       auto self = shared_from_this();
-      return CheckAndRead(env_, wanted_, *cap, read, [self] { return self->Hooks(); },
-                          [self, item, cap = *cap](Outcome o) mutable {
-        self->Checked(std::move(item), cap, std::move(o));
-      });
+      return CheckAndRead(
+          env_, wanted_, *cap, read, [self] { return self->Hooks(); },
+          [self, item, cap = *cap](Outcome o) mutable { self->Checked(std::move(item), cap, std::move(o)); });
     }
     SubmitObjectTask(std::move(item), *cap, read);
   }
@@ -383,12 +382,21 @@ class Walker : public std::enable_shared_from_this<Walker> {
       if (cap.directory) ++literal_dirs_;
     } else {
       ++totals_.objects;
-      if (pre_healthy) ++healthy_pre_; else ++totals_.unhealthy;
-      if (post_healthy) ++healthy_post_; else ++unhealthy_post_;
+      if (pre_healthy)
+        ++healthy_pre_;
+      else
+        ++totals_.unhealthy;
+      if (post_healthy)
+        ++healthy_post_;
+      else
+        ++unhealthy_post_;
       if (!IsTrue(post_r, "recoverable")) ++totals_.unrecoverable;
       if (IsTrue(check, "repair-attempted")) {
         ++repairs_attempted_;
-        if (IsTrue(check, "repair-successful")) ++totals_.repaired; else ++repairs_failed_;
+        if (IsTrue(check, "repair-successful"))
+          ++totals_.repaired;
+        else
+          ++repairs_failed_;
       }
       const cJSON* c;
       cJSON_ArrayForEach(c, Obj(pre_r, "list-corrupt-shares")) {
@@ -600,11 +608,10 @@ void SubmitDeepCheck(CommandsState& c, Request& req, Reply& reply, std::string t
     auto root = RootOf(*env.aliases, target);
     if (!root.ok()) return run.Fail(root.status());
     TaskRun* runp = &run;
-    WalkAndCheck(env, wanted, {std::move(*root)}, recurse, runp,
-                 [runp](Result<std::pair<Json, WalkTotals>> out) {
-                   if (!out.ok()) return runp->Fail(out.status());
-                   runp->Succeed(std::move(out->first));
-                 });
+    WalkAndCheck(env, wanted, {std::move(*root)}, recurse, runp, [runp](Result<std::pair<Json, WalkTotals>> out) {
+      if (!out.ok()) return runp->Fail(out.status());
+      runp->Succeed(std::move(out->first));
+    });
   };
   RunTask(c, req, reply, std::move(spec));
 }

@@ -47,13 +47,13 @@ struct WalkRoot {
 // The totals of a walk, for a maintenance pass's record (the deep-check
 // JSON holds them too).
 struct WalkTotals {
-  std::uint64_t objects = 0;        // checked, LIT files excluded
-  std::uint64_t unhealthy = 0;      // before any repair
-  std::uint64_t repaired = 0;       // repairs that succeeded
-  std::uint64_t unrecoverable = 0;  // after any repair
-  std::uint64_t leases_renewed = 0; // servers that renewed a lease
+  std::uint64_t objects = 0;         // checked, LIT files excluded
+  std::uint64_t unhealthy = 0;       // before any repair
+  std::uint64_t repaired = 0;        // repairs that succeeded
+  std::uint64_t unrecoverable = 0;   // after any repair
+  std::uint64_t leases_renewed = 0;  // servers that renewed a lease
   std::uint64_t bytes_verified = 0;
-  std::uint64_t errors = 0;         // directories that could not be read, objects whose check failed
+  std::uint64_t errors = 0;  // directories that could not be read, objects whose check failed
 };
 
 // Walks every root in `roots`, in the order given, depth-first (A.9),

@@ -132,7 +132,8 @@ void Maintenance::Submit() {
   CheckWanted wanted;
   wanted.repair = schedule_.repair;
   wanted.add_lease = schedule_.add_lease;
-  wanted.verify = schedule_.verify_every_s && (last_verify_ms_ == 0 || now >= last_verify_ms_ + schedule_.verify_every_s * 1000);
+  wanted.verify =
+      schedule_.verify_every_s && (last_verify_ms_ == 0 || now >= last_verify_ms_ + schedule_.verify_every_s * 1000);
   TaskSpec spec;
   spec.kind = "maintenance";
   spec.params = Json::NewObject();
