@@ -29,6 +29,8 @@ int DebugChkCapMain(const Options& opts);
 int DebugParseCapMain(const Options& opts);
 int ImageMain(const Options& opts);
 int CheckMain(const Options& opts);
+int DeepCheckMain(const Options& opts);
+int MaintenanceMain(const Options& opts);
 
 // The NURL of the node in `node_dir`, from its files.
 Result<gbs::Nurl> NodeNurl(const std::string& node_dir);

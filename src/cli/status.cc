@@ -75,6 +75,13 @@ int StatusMain(const Options& opts) {
     const cJSON* we = cJSON_GetObjectItemCaseSensitive(store, "write_error");
     if (cJSON_IsString(we)) std::printf("  WRITES STOPPED: %s\n", we->valuestring);
   }
+  const cJSON* maint = cJSON_GetObjectItemCaseSensitive(r, "maintenance");
+  const cJSON* maint_last = cJSON_GetObjectItemCaseSensitive(maint, "last");
+  if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(maint, "schedule")) || cJSON_IsObject(maint_last)) {
+    std::printf("  maintenance %.0f passes, last %.0f checked, %.0f unhealthy, %.0f repaired, %.0f unrecoverable\n",
+                Num(maint, "passes"), Num(maint_last, "objects_checked"), Num(maint_last, "unhealthy"),
+                Num(maint_last, "repaired"), Num(maint_last, "unrecoverable"));
+  }
   const cJSON* tasks = cJSON_GetObjectItemCaseSensitive(r, "tasks");
   const cJSON* by_state = cJSON_GetObjectItemCaseSensitive(tasks, "by_state");
   std::printf("  tasks      %.0f running, %.0f queued, %.0f failed (of %.0f kept)\n", Num(by_state, "running"),

@@ -22,27 +22,14 @@
 #include "cairn/immutable/checker.h"
 #include "cairn/immutable/repairer.h"
 #include "control/check_mutable.h"
+#include "control/deep_check.h"
 #include "control/transfer.h"
 
 namespace cairn::control {
 namespace {
 
-struct Wanted {
-  bool verify = false;
-  bool repair = false;
-  bool add_lease = false;
-};
-
-// What a check task needs of the daemon, copied when it is submitted
-// (every pointer outlives the tasks: the task table closes first).
-struct Env {
-  Loop* loop;
-  NameTable* servers;
-  NameTable* aliases;
-  grid::Grid* grid;
-  std::string spool_dir;
-  std::uint32_t k, n, happy;
-};
+using Wanted = CheckWanted;
+using Env = CheckEnv;
 
 Result<caps::Cap> CheckableCap(const std::string& text) {
   CAIRN_TRY_ASSIGN(caps::Cap cap, caps::ParseCap(text));
@@ -77,6 +64,13 @@ Result<Target> ResolveAtSubmit(const NameTable& aliases, const std::string& text
     }
   }
   return t;
+}
+
+// A target that names a node by a path (ALIAS:path, URI:DIR2:.../path):
+// neither a cap nor an alias name.
+bool IsPath(const std::string& text) {
+  if (text.rfind("URI:", 0) == 0) return !caps::ParseCap(text).ok() && text.find('/') != std::string::npos;
+  return !NameTable::CheckName(text).ok() && text.find(':') != std::string::npos;
 }
 
 Result<caps::Cap> ResolveInTask(const NameTable& aliases, const Target& t) {
@@ -236,9 +230,24 @@ void Check(const std::shared_ptr<CheckJob>& j) {
                             std::move(checked));
 }
 
-// Opens the session and reads the lease secret if it is needed; then checks.
+}  // namespace
+
+CheckEnv CheckEnvOf(CommandsState& c) {
+  return CheckEnv{&c.loop,
+                  &c.servers,
+                  &c.aliases,
+                  &c.tasks,
+                  &c.grid,
+                  c.options.spool_dir,
+                  c.options.shares_needed,
+                  c.options.shares_total,
+                  c.options.shares_happy,
+                  c.options.sdmf_max_bytes};
+}
+
 void RunCheckJob(Env env, Wanted wanted, caps::Cap cap, std::vector<grid::ServerEntry> servers, JobHooks hooks,
                  Callback<void(Result<Json>)> done) {
+  cap.directory = false;  // a directory is checked as its backing file (C.7)
   auto j = std::make_shared<CheckJob>(env, wanted, std::move(cap), std::move(hooks), std::move(done));
   auto opened = env.grid->Open(servers);
   if (!opened.ok()) return j->op.FinishSoon(opened.status());
@@ -251,8 +260,6 @@ void RunCheckJob(Env env, Wanted wanted, caps::Cap cap, std::vector<grid::Server
   });
 }
 
-}  // namespace
-
 void FileCheck(CommandsState& c, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
@@ -264,6 +271,7 @@ void FileCheck(CommandsState& c, Request& req, Reply& reply) {
   if (st.ok()) st = r->Bool("add_lease", &wanted.add_lease);
   if (st.ok()) st = r->Finish();
   if (!st.ok()) return reply.Error(st);
+  if (IsPath(target)) return SubmitDeepCheck(c, req, reply, std::move(target), wanted, false);
   auto resolved = ResolveAtSubmit(c.aliases, target);
   if (!resolved.ok()) return reply.Error(resolved.status());
   Target t = std::move(*resolved);
@@ -276,14 +284,7 @@ void FileCheck(CommandsState& c, Request& req, Reply& reply) {
     keys.push_back(LockKeys::Slot(t.locked_si, wanted.repair ? LockMode::kExclusive : LockMode::kShared));
   }
   TaskSpec spec = NewTaskSpec("check", req, std::move(keys));
-  Env env{&c.loop,
-          &c.servers,
-          &c.aliases,
-          &c.grid,
-          c.options.spool_dir,
-          c.options.shares_needed,
-          c.options.shares_total,
-          c.options.shares_happy};
+  Env env = CheckEnvOf(c);
   spec.body = [env, wanted, t](TaskRun& run) {
     auto cap = ResolveInTask(*env.aliases, t);
     if (!cap.ok()) return run.Fail(cap.status());

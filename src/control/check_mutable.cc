@@ -320,6 +320,10 @@ void RepairMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap 
       r->result.error = "retrieve: " + got.status().ToString();
       return CheckAfter(r);
     }
+    // Published against the version read: a version another node published
+    // since the read makes the publish fail (UncoordinatedWrite) rather than
+    // be rolled back.
+    r->options.expected_version = got->version;
     mf::PublishMutable(*r->loop, r->servers, r->cap, std::move(got->contents), r->options, r->Progress(), r->Stop(),
                        [r](Result<mf::PublishResult> pub) {
                          if (!pub.ok()) {

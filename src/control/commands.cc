@@ -12,9 +12,12 @@
 
 #include "cairn/caps/cap.h"
 #include "cairn/control/protocol.h"
+#include "cairn/core/log.h"
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
 #include "control/check.h"
+#include "control/deep_check.h"
+#include "control/maintenance.h"
 #include "control/dirs.h"
 #include "control/handlers.h"
 #include "control/name_table.h"
@@ -408,6 +411,10 @@ constexpr Method kMethods[] = {
     {"mutable.put", MutablePut},
     {"mutable.get", MutableGet},
     {"check", FileCheck},
+    {"deep-check", DeepCheck},
+    {"maintenance.set", MaintenanceSet},
+    {"maintenance.show", MaintenanceShow},
+    {"maintenance.off", MaintenanceOff},
     {"dir.mkdir", DirMkdir},
     {"dir.ls", DirLs},
     {"dir.ln", DirLn},
@@ -434,17 +441,32 @@ Commands::Commands(Loop& loop, const Limits& limits, NodeView& node, CommandsOpt
 
 Commands::~Commands() { holds_.clear(); }
 
+Json Commands::MaintenanceStatus() const {
+  if (!maintenance_) return Json::NewObject();
+  return maintenance_->StatusJson();
+}
+
 Status Commands::Open(const std::string& dir) {
   if (!options_.spool_dir.empty()) CAIRN_TRY(OpenSpool(options_.spool_dir));
   CAIRN_TRY(tasks_->Open(dir));
   aliases_ = std::make_unique<NameTable>(tasks_->store(), "aliases", "alias", 100000);
   CAIRN_TRY(aliases_->Open());
   servers_ = std::make_unique<NameTable>(tasks_->store(), "servers", "server", 256);
-  return servers_->Open();
+  CAIRN_TRY(servers_->Open());
+  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_, *grid_};
+  maintenance_ = std::make_unique<Maintenance>(CheckEnvOf(state));
+  // The node runs without a schedule rather than not at all; the methods
+  // then answer unavailable.
+  if (Status ms = maintenance_->Open(tasks_->store()); !ms.ok()) {
+    CAIRN_LOG(Error, "maintenance schedule not available: %s", ms.ToString().c_str());
+    maintenance_.reset();
+  }
+  return Status::Ok();
 }
 
 void Commands::Close(Task done) {
   holds_.clear();  // test holds end with the daemon
+  if (maintenance_) maintenance_->Close();  // no new passes
   // Running grid jobs stop at their next step (ShuttingDown or Cancelled)
   // and close their sessions, so their records end before the table
   // closes; the pooled GBS clients close after the last one.
@@ -477,7 +499,7 @@ Json Commands::TaskSummary() const {
 }
 
 void Commands::Handle(Request request, Reply reply) {
-  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_, *grid_};
+  CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_, *grid_, maintenance_.get()};
   for (const Method& m : kMethods) {
     if (request.method == m.name) return m.handler(state, request, reply);
   }

@@ -22,6 +22,8 @@
 
 namespace cairn::control {
 
+class Maintenance;
+
 struct CommandsState {
   Loop& loop;
   NodeView& node;
@@ -31,6 +33,7 @@ struct CommandsState {
   NameTable& servers;
   std::map<TaskId, std::unique_ptr<Timer>>& holds;
   grid::Grid& grid;  // the client side: GBS connections and the node's secrets
+  Maintenance* maintenance = nullptr;  // the maintenance schedule (maintenance.h); null before Open
 };
 
 // OK if the request has no params (or an empty object).

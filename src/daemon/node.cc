@@ -323,6 +323,7 @@ Json Node::StatusJson() {
   cJSON_AddNumberToObject(c, "requests", static_cast<double>(cs.requests));
   cJSON_AddNumberToObject(c, "bad_frames", static_cast<double>(cs.bad_frames));
   cJSON_AddItemToObject(o, "tasks", commands_.TaskSummary().release());
+  cJSON_AddItemToObject(o, "maintenance", commands_.MaintenanceStatus().release());
   if (store_) {
     store::StoreStats ss = store_->stats();
     cJSON* st = cJSON_AddObjectToObject(o, "store");
@@ -384,6 +385,32 @@ std::string Node::MetricsText() {
   const cJSON* s;
   cJSON_ArrayForEach(s, by_state) {
     w.Gauge("cairn_tasks", "Control task records kept, by state.", s->valuedouble, {{"state", s->string}});
+  }
+  {
+    // The maintenance schedule (docs/check.md): its passes and the last one's totals.
+    Json mj = commands_.MaintenanceStatus();
+    const cJSON* mo = mj.get();
+    auto num = [](const cJSON* obj, const char* key) {
+      const cJSON* v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : nullptr;
+      return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+    };
+    w.Counter("cairn_maintenance_passes", "Maintenance passes (deep-checks of every alias) ended.", num(mo, "passes"));
+    w.Gauge("cairn_maintenance_running", "1 while a maintenance pass runs.",
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(mo, "running")) ? 1.0 : 0.0);
+    w.Gauge("cairn_maintenance_next_run_timestamp_seconds", "When the next maintenance pass is due (0: none).",
+            num(mo, "next_run_ms") / 1000.0);
+    const cJSON* last = cJSON_GetObjectItemCaseSensitive(mo, "last");
+    if (cJSON_IsObject(last)) {
+      w.Gauge("cairn_maintenance_last_finished_timestamp_seconds", "When the last maintenance pass ended.",
+              num(last, "finished_ms") / 1000.0);
+      w.Gauge("cairn_maintenance_last_objects", "The last maintenance pass's objects, by outcome.",
+              num(last, "objects_checked"), {{"outcome", "checked"}});
+      w.Gauge("cairn_maintenance_last_objects", "", num(last, "unhealthy"), {{"outcome", "unhealthy"}});
+      w.Gauge("cairn_maintenance_last_objects", "", num(last, "repaired"), {{"outcome", "repaired"}});
+      w.Gauge("cairn_maintenance_last_objects", "", num(last, "unrecoverable"), {{"outcome", "unrecoverable"}});
+      w.Gauge("cairn_maintenance_last_leases_renewed", "Leases the last maintenance pass renewed (servers x objects).",
+              num(last, "leases_renewed"));
+    }
   }
   if (gbs_) {
     const gbs::StorageServerStats& gs = gbs_->stats();

@@ -6,7 +6,11 @@ WINDOW requests in flight on one connection, as a deep-check walker would
 keep several checks going): objects per second. Then one
 CAIRN_BENCH_CHECK_BIG_MIB file (default 256): get MB/s and verify MB/s of
 the same file (file bytes per second), and the client node's peak RSS
-(VmHWM). JSON lines on stdout; asserts nothing about speed.
+(VmHWM). Then deep-check: the same small files as the children of one
+immutable directory (a DIR2-CHK body built here, uploaded with put, named
+by an alias), walked by `deep-check` and `deep-check --verify` (one task,
+objects in Tahoe's order): objects per second and the client's peak RSS
+after each walk. JSON lines on stdout; asserts nothing about speed.
 
 Goals (issue 21): check >= 330 objects/s (10x real Tahoe-LAFS, which
 deep-checked 1,071 objects in 32 s at 3-of-10); verify >= 80% of the get
@@ -67,6 +71,47 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def netstring(b):
+    return b"%d:%s," % (len(b), b)
+
+
+def chk_directory_body(caps):
+    """A Tahoe immutable directory body (tahoe-dirnodes.md A.2) holding
+    each cap as child fNNNNN, empty rw slots and empty metadata."""
+    entries = []
+    for i, cap in enumerate(caps):
+        entries.append(netstring(netstring(b"f%05d" % i) + netstring(cap.encode()) + netstring(b"") +
+                                 netstring(b"{}")))
+    return b"".join(entries)
+
+
+def deep_check_bench(conn, client, caps):
+    body = chk_directory_body(caps)
+    put = pipelined(conn, [("put", {"size": len(body)}, body)])[0]
+    if "result" not in put:
+        raise SystemExit(f"the directory body's put failed: {put}")
+    dircap = put["result"]["cap"].replace("URI:CHK:", "URI:DIR2-CHK:", 1)
+    run_cli("alias", "add", "benchdir", dircap, node_dir=client.dir, check=True)
+    for verify in (False, True):
+        t0, c0 = time.monotonic(), cpu_s(client.proc.pid)
+        args = ["--json", "-q", "--timeout", "3600", "deep-check", "benchdir"] + (["--verify"] if verify else [])
+        p = run_cli(*args, node_dir=client.dir, timeout=7200)
+        secs, client_cpu = time.monotonic() - t0, cpu_s(client.proc.pid) - c0
+        r = json.loads(p.stdout)
+        objects = r["count-objects-checked"]
+        out = {"bench": "deep_check", "mode": "verify" if verify else "check", "servers": 10, "k": 3, "n": 10,
+               "objects": objects, "healthy": r["count-objects-healthy"], "exit": p.returncode,
+               "seconds": round(secs, 3), "objects_s": round(objects / secs, 1),
+               "client_cpu_ms_per_object": round(client_cpu * 1000 / objects, 2),
+               "client_peak_rss": peak_rss(client.proc.pid)}
+        if verify:
+            out["bytes_verified"] = r.get("bytes-verified")
+            out["verified_mib_s"] = round(r.get("bytes-verified", 0) / MIB / secs, 2)
+        else:
+            out["vs_tahoe"] = round(objects / secs / TAHOE_CHECK_OBJECTS_S, 1)
+        print(json.dumps(out), flush=True)
+
+
 def main():
     files = int(os.environ.get("CAIRN_BENCH_CHECK_FILES", "1000"))
     big_mib = int(os.environ.get("CAIRN_BENCH_CHECK_BIG_MIB", "256"))
@@ -103,6 +148,7 @@ def main():
             if not verify:
                 out["vs_tahoe"] = round(files / secs / TAHOE_CHECK_OBJECTS_S, 1)
             print(json.dumps(out), flush=True)
+        deep_check_bench(conn, client, caps)
         if big_mib:
             src = os.path.join(tmp, "big")
             with open(src, "wb") as f:

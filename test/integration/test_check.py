@@ -442,6 +442,46 @@ class CheckTest(unittest.TestCase):
         self.assertEqual([(c[0], c[2]) for c in v["results"]["list-corrupt-shares"]], [("s3", 3)])
         self.assertEqual(v["results"]["count-shares-good"], N - 1)
 
+    def test_mdmf_repair_brings_every_server_to_the_newest_version(self):
+        # Servers at different seqnums: seq1 shares put back on two servers
+        # after seq2 was published (a partial earlier publish), one share
+        # of seq2 deleted. Repair republishes the newest as seq3 everywhere.
+        first = self.data(300000)  # three 128 KiB segments
+        cap = json.loads(self.cli("mutable", "create", self.file(first), "--format", "mdmf").stdout)["writecap"]
+        self.assertTrue(cap.startswith("URI:MDMF:"), cap)
+        _, si = mutable_keys(cap)
+        old = self.mutable_shares(b32(si))
+        newer = self.data(280000)
+        self.assertEqual(self.cli("mutable", "put", cap, self.file(newer)).returncode, 0)
+        for server, sh, share in old[:2]:
+            self.rtw(server, cap, {sh: {"test": [], "write": [{"offset": 0, "data": share}],
+                                        "new-length": len(share)}})
+        server, sh, _ = self.mutable_shares(b32(si))[-1]
+        self.rtw(server, cap, {sh: {"test": [], "write": [], "new-length": 0}})
+        r = self.check(cap, want_exit=EXIT_UNHEALTHY)
+        res = r["results"]
+        self.assertEqual([v["seqnum"] for v in res["versions"]], [2, 1])
+        self.assertEqual(res["count-shares-good"], N - 3)
+        self.assertEqual(res["count-wrong-shares"], 2)
+        rep = self.check(cap, "--repair", want_exit=EXIT_HEALTHY)
+        self.assertTrue(rep["repair-attempted"], rep)
+        self.assertTrue(rep["repair-successful"], rep)
+        self.assertEqual(rep["seqnum"], 3)
+        post = rep["post-repair-results"]["results"]
+        self.assertEqual([v["seqnum"] for v in post["versions"]], [3])
+        self.assertEqual(post["count-shares-good"], N)
+        self.assertEqual(post["count-wrong-shares"], 0)
+        seqs = set()
+        for _, _, share in self.mutable_shares(b32(si)):
+            seqs.add(int.from_bytes(share[1:9], "big"))  # MDMF header: version byte, then seqnum
+        self.assertEqual(seqs, {3})
+        v = self.check(cap, "--verify", want_exit=EXIT_HEALTHY)
+        self.assertEqual(v["results"]["count-shares-good"], N)
+        out = os.path.join(self.tmp, "mdmf-out")
+        self.assertEqual(self.cli("mutable", "get", cap, "-o", out).returncode, 0)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == newer, "the repaired MDMF file read back differs")
+
     def hold(self, keys, ms):
         """A debug.hold task on `keys` (exclusive) for `ms`; its task id."""
         c = self.client.control()

@@ -30,6 +30,7 @@ class NodeView {
 
 class TaskTable;
 class NameTable;
+class Maintenance;
 }  // namespace cairn::control
 
 namespace cairn::grid {
@@ -75,6 +76,9 @@ class Commands final : public Dispatcher {
   static std::vector<std::string> Methods();
   // "tasks" summary for status: {"active": N, "kept": N, "by_state": {...}}.
   Json TaskSummary() const;
+  // "maintenance" for status and the metrics: the schedule, the running
+  // pass, the last one's totals, the next run (docs/check.md).
+  Json MaintenanceStatus() const;
 
  private:
   Loop& loop_;
@@ -85,6 +89,7 @@ class Commands final : public Dispatcher {
   std::unique_ptr<NameTable> servers_;
   std::map<std::uint64_t, std::unique_ptr<Timer>> holds_;  // debug.hold timers by task
   std::unique_ptr<grid::Grid> grid_;  // the client side: GBS connections, secrets
+  std::unique_ptr<Maintenance> maintenance_;  // the maintenance schedule's timer and passes
 };
 
 }  // namespace cairn::control
