@@ -103,7 +103,7 @@ Status TaskStore::Open(const std::string& dir, std::vector<std::pair<std::uint64
   }
   int rc = mdb_env_create(&env_);
   if (rc == 0) rc = mdb_env_set_mapsize(env_, 64u << 20);  // bounded history: a few MiB at most
-  if (rc == 0) rc = mdb_env_set_maxdbs(env_, 4);
+  if (rc == 0) rc = mdb_env_set_maxdbs(env_, 16);  // tasks, aliases, servers, maintenance; room to grow
   // MDB_NOTLS: read transactions are not tied to the thread that opened them.
   if (rc == 0) rc = mdb_env_open(env_, dir.c_str(), MDB_NOTLS, 0600);
   if (rc != 0) return LmdbError("open", rc);
