@@ -20,6 +20,10 @@ namespace cairn::crypto::aead_internal {
 struct Poly1305State {
   std::uint64_t r0, r1, s1, pad0, pad1;
   std::uint64_t h0, h1, h2;
+  // r^1 .. r^8 in five 26-bit limbs each, for the vector code
+  // (aead_poly1305_avx2.cc), which computes them on its first use.
+  std::uint32_t powers[8][5];
+  bool powers_ready;
 };
 
 inline std::uint64_t Poly1305Load64(const std::uint8_t* p) {
@@ -36,6 +40,7 @@ inline void Poly1305Init(Poly1305State* st, const std::uint8_t key[32]) {
   st->pad0 = Poly1305Load64(key + 16);
   st->pad1 = Poly1305Load64(key + 24);
   st->h0 = st->h1 = st->h2 = 0;
+  st->powers_ready = false;
 }
 
 // Adds one whole 16-byte block (with its 2^128 bit) to h and multiplies by
