@@ -1,12 +1,10 @@
 // ChaCha20-Poly1305 (RFC 8439 §2.8) around a vector ChaCha20 (see
 // aead_kernels.h). Any thread: the object holds only the key.
 //
-// The kernel's fused function, where it has one, does the bulk of a message
-// with Poly1305's scalar multiplications interleaved between ChaCha20's
-// vector rounds, so the two use different execution ports at once. The rest
-// is done in chunks of kChunk bytes: each chunk is encrypted and then
-// authenticated (sealing), or authenticated and then decrypted (opening, so
-// in == out works), while it is still in the L1 cache.
+// A message is done in chunks of kChunk bytes: each chunk is encrypted and
+// then authenticated (sealing), or authenticated and then decrypted
+// (opening, so in == out works), while it is still in the L1 cache, with
+// the kernel's vector Poly1305 where it has one.
 // Poly1305 here uses two 64-bit limbs and a small third one with 128-bit
 // products where the compiler has unsigned __int128 (64-bit CPUs), and
 // mbedTLS's Poly1305 elsewhere.
@@ -84,7 +82,6 @@ class Poly1305 {
     }
   }
   void Finish(std::uint8_t tag[16]) { Poly1305Finish(&state_, tag); }
-  Poly1305State* state() { return &state_; }
 
  private:
   Poly1305BlocksFn blocks_;
@@ -122,9 +119,8 @@ void PolyPadded(Poly1305& poly, const std::uint8_t* p, std::size_t len) {
 
 class ChaChaPoly final : public Aead {
  public:
-  ChaChaPoly(ChaChaXorFn chacha, ChaChaPolyFn fused, Poly1305BlocksFn poly, const char* kernel,
-             const std::uint8_t* key)
-      : chacha_(chacha), fused_(fused), poly_(poly), kernel_(kernel) {
+  ChaChaPoly(ChaChaXorFn chacha, Poly1305BlocksFn poly, const char* kernel, const std::uint8_t* key)
+      : chacha_(chacha), poly_(poly), kernel_(kernel) {
     for (int i = 0; i < 8; ++i) key_[i] = Load32(key + 4 * i);
   }
   ~ChaChaPoly() override { mbedtls_platform_zeroize(key_, sizeof key_); }
@@ -158,11 +154,7 @@ class ChaChaPoly final : public Aead {
     Poly1305 poly(block0, poly_);  // the first 32 bytes of block 0 are the one-time key
     mbedtls_platform_zeroize(block0, sizeof block0);
     PolyPadded(poly, reinterpret_cast<const std::uint8_t*>(aad.data()), aad.size());
-    std::size_t done = 0;
-#if defined(__SIZEOF_INT128__)
-    if (fused_ != nullptr && poly_ == nullptr) done = fused_(key_, nonce, 1, in, out, len, poly.state(), kSeal);
-#endif
-    for (std::size_t off = done; off < len; off += kChunk) {
+    for (std::size_t off = 0; off < len; off += kChunk) {
       std::size_t n = len - off < kChunk ? len - off : kChunk;
       auto counter = static_cast<std::uint32_t>(1 + off / 64);
       if (kSeal) {
@@ -183,7 +175,6 @@ class ChaChaPoly final : public Aead {
   }
 
   ChaChaXorFn chacha_;
-  ChaChaPolyFn fused_;
   Poly1305BlocksFn poly_;
   const char* kernel_;
   std::uint32_t key_[8];
@@ -219,9 +210,9 @@ bool TEST_Poly1305Split(const char* impl, const std::uint8_t key[32], const std:
   return true;
 }
 
-std::unique_ptr<Aead> NewChaChaPoly(ChaChaXorFn chacha, ChaChaPolyFn fused, Poly1305BlocksFn poly,
-                                    const char* kernel, const std::uint8_t* key) {
-  return std::make_unique<ChaChaPoly>(chacha, fused, poly, kernel, key);
+std::unique_ptr<Aead> NewChaChaPoly(ChaChaXorFn chacha, Poly1305BlocksFn poly, const char* kernel,
+                                    const std::uint8_t* key) {
+  return std::make_unique<ChaChaPoly>(chacha, poly, kernel, key);
 }
 
 }  // namespace cairn::crypto::aead_internal

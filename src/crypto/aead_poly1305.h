@@ -1,8 +1,8 @@
 // Poly1305 (RFC 8439 §2.5) with two 64-bit limbs, a small third one and
 // 128-bit products, for CPUs whose compiler has unsigned __int128 (64-bit
-// ones). Inline, so that a vector ChaCha20 loop can interleave it with its
-// rounds (aead_chacha_avx2.cc). Pure functions on caller-owned state: any
-// thread.
+// ones); the vector code (aead_poly1305_avx2.cc) continues the same state
+// and hands short runs and tails to it. Pure functions on caller-owned
+// state: any thread.
 //
 // h = h0 + h1 2^64 + h2 2^128 is kept below about 2^131 (h2 small). r's
 // clamping leaves the low two bits of r1 zero, so h1 r1 2^128 =
