@@ -133,7 +133,8 @@ const Kernel kKernels[] = {
     {"aesni-pclmul", IsGcm, aead_internal::AesGcmX86Available, aead_internal::NewAesGcmX86},
     {"avx2", IsChaCha, aead_internal::ChaChaAvx2Available,
      [](AeadAlgorithm, const std::uint8_t* key) {
-       return aead_internal::NewChaChaPoly(aead_internal::ChaChaXorAvx2, aead_internal::ChaChaPolyAvx2, "avx2", key);
+       return aead_internal::NewChaChaPoly(aead_internal::ChaChaXorAvx2, aead_internal::Poly1305BlocksAvx2, "avx2",
+                                           key);
      }},
     {"neon", IsChaCha, aead_internal::ChaChaNeonAvailable,
      [](AeadAlgorithm, const std::uint8_t* key) {

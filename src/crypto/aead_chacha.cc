@@ -1,12 +1,10 @@
 // ChaCha20-Poly1305 (RFC 8439 §2.8) around a vector ChaCha20 (see
 // aead_kernels.h). Any thread: the object holds only the key.
 //
-// The kernel's fused function, where it has one, does the bulk of a message
-// with Poly1305's scalar multiplications interleaved between ChaCha20's
-// vector rounds, so the two use different execution ports at once. The rest
-// is done in chunks of kChunk bytes: each chunk is encrypted and then
-// authenticated (sealing), or authenticated and then decrypted (opening, so
-// in == out works), while it is still in the L1 cache.
+// A message is done in chunks of kChunk bytes: each chunk is encrypted and
+// then authenticated (sealing), or authenticated and then decrypted
+// (opening, so in == out works), while it is still in the L1 cache, with
+// the kernel's vector Poly1305 where it has one.
 // Poly1305 here uses two 64-bit limbs and a small third one with 128-bit
 // products where the compiler has unsigned __int128 (64-bit CPUs), and
 // mbedTLS's Poly1305 elsewhere.
@@ -71,13 +69,22 @@ void ChaChaBlock(const std::uint32_t key[8], const std::uint32_t nonce[3], std::
 // Ours (crypto/aead_poly1305.h).
 class Poly1305 {
  public:
-  explicit Poly1305(const std::uint8_t key[32]) { Poly1305Init(&state_, key); }
+  // `blocks`: a vector Poly1305BlocksFn, or null for the scalar code.
+  explicit Poly1305(const std::uint8_t key[32], Poly1305BlocksFn blocks = nullptr) : blocks_(blocks) {
+    Poly1305Init(&state_, key);
+  }
   ~Poly1305() { mbedtls_platform_zeroize(&state_, sizeof state_); }
-  void Blocks(const std::uint8_t* p, std::size_t blocks) { Poly1305Blocks(&state_, p, blocks); }
+  void Blocks(const std::uint8_t* p, std::size_t blocks) {
+    if (blocks_ != nullptr) {
+      blocks_(&state_, p, blocks);
+    } else {
+      Poly1305Blocks(&state_, p, blocks);
+    }
+  }
   void Finish(std::uint8_t tag[16]) { Poly1305Finish(&state_, tag); }
-  Poly1305State* state() { return &state_; }
 
  private:
+  Poly1305BlocksFn blocks_;
   Poly1305State state_;
 };
 
@@ -86,7 +93,7 @@ class Poly1305 {
 // mbedTLS's Poly1305 (the same calls in 2.28 and 3.6).
 class Poly1305 {
  public:
-  explicit Poly1305(const std::uint8_t key[32]) {
+  explicit Poly1305(const std::uint8_t key[32], Poly1305BlocksFn = nullptr) {
     mbedtls_poly1305_init(&ctx_);
     mbedtls_poly1305_starts(&ctx_, key);
   }
@@ -112,8 +119,8 @@ void PolyPadded(Poly1305& poly, const std::uint8_t* p, std::size_t len) {
 
 class ChaChaPoly final : public Aead {
  public:
-  ChaChaPoly(ChaChaXorFn chacha, ChaChaPolyFn fused, const char* kernel, const std::uint8_t* key)
-      : chacha_(chacha), fused_(fused), kernel_(kernel) {
+  ChaChaPoly(ChaChaXorFn chacha, Poly1305BlocksFn poly, const char* kernel, const std::uint8_t* key)
+      : chacha_(chacha), poly_(poly), kernel_(kernel) {
     for (int i = 0; i < 8; ++i) key_[i] = Load32(key + 4 * i);
   }
   ~ChaChaPoly() override { mbedtls_platform_zeroize(key_, sizeof key_); }
@@ -144,14 +151,10 @@ class ChaChaPoly final : public Aead {
     const std::uint32_t nonce[3] = {Load32(nonce_bytes), Load32(nonce_bytes + 4), Load32(nonce_bytes + 8)};
     std::uint8_t block0[64];
     ChaChaBlock(key_, nonce, 0, block0);
-    Poly1305 poly(block0);  // the first 32 bytes of block 0 are the one-time key
+    Poly1305 poly(block0, poly_);  // the first 32 bytes of block 0 are the one-time key
     mbedtls_platform_zeroize(block0, sizeof block0);
     PolyPadded(poly, reinterpret_cast<const std::uint8_t*>(aad.data()), aad.size());
-    std::size_t done = 0;
-#if defined(__SIZEOF_INT128__)
-    if (fused_ != nullptr) done = fused_(key_, nonce, 1, in, out, len, poly.state(), kSeal);
-#endif
-    for (std::size_t off = done; off < len; off += kChunk) {
+    for (std::size_t off = 0; off < len; off += kChunk) {
       std::size_t n = len - off < kChunk ? len - off : kChunk;
       auto counter = static_cast<std::uint32_t>(1 + off / 64);
       if (kSeal) {
@@ -172,7 +175,7 @@ class ChaChaPoly final : public Aead {
   }
 
   ChaChaXorFn chacha_;
-  ChaChaPolyFn fused_;
+  Poly1305BlocksFn poly_;
   const char* kernel_;
   std::uint32_t key_[8];
 };
@@ -185,9 +188,31 @@ void TEST_Poly1305Blocks(const std::uint8_t key[32], const std::uint8_t* blocks,
   poly.Finish(tag);
 }
 
-std::unique_ptr<Aead> NewChaChaPoly(ChaChaXorFn chacha, ChaChaPolyFn fused, const char* kernel,
+bool TEST_Poly1305Split(const char* impl, const std::uint8_t key[32], const std::uint8_t* blocks,
+                        const std::size_t* parts, std::size_t nparts, std::uint8_t tag[16]) {
+  Poly1305BlocksFn fn = nullptr;
+  if (std::strcmp(impl, "avx2") == 0) {
+#if defined(__SIZEOF_INT128__)
+    if (!Poly1305Avx2Available()) return false;
+    fn = Poly1305BlocksAvx2;
+#else
+    return false;
+#endif
+  } else if (std::strcmp(impl, "scalar") != 0) {
+    return false;
+  }
+  Poly1305 poly(key, fn);
+  for (std::size_t i = 0; i < nparts; ++i) {
+    poly.Blocks(blocks, parts[i]);
+    blocks += 16 * parts[i];
+  }
+  poly.Finish(tag);
+  return true;
+}
+
+std::unique_ptr<Aead> NewChaChaPoly(ChaChaXorFn chacha, Poly1305BlocksFn poly, const char* kernel,
                                     const std::uint8_t* key) {
-  return std::make_unique<ChaChaPoly>(chacha, fused, kernel, key);
+  return std::make_unique<ChaChaPoly>(chacha, poly, kernel, key);
 }
 
 }  // namespace cairn::crypto::aead_internal

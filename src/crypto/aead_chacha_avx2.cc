@@ -6,13 +6,9 @@
 // the 16- and 8-bit rotations are byte shuffles. After the rounds an 8x8
 // transpose of 32-bit words turns the lanes back into blocks.
 //
-// ChaChaPolyAvx2 interleaves Poly1305 (scalar 64-bit multiplications, other
-// execution ports) with the rounds: while the vector units compute one
-// 512-byte stretch of key stream, the integer units hash 32 blocks of
-// ciphertext, the previous stretch's when sealing (it has just been
-// written) or this stretch's input when opening.
+// Poly1305 is done separately, also in AVX2 registers
+// (aead_poly1305_avx2.cc), over each chunk just encrypted.
 #include "crypto/aead_kernels.h"
-#include "crypto/aead_poly1305.h"
 
 #if defined(__x86_64__)
 
@@ -114,42 +110,6 @@ CAIRN_INLINE_AVX2 void XorStretch(const __m256i x[16], const std::uint8_t* in, s
   }
 }
 
-template <bool kSeal>
-CAIRN_TARGET_AVX2 std::size_t Fused(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
-                                    const std::uint8_t* in, std::uint8_t* out, std::size_t len, Poly1305State* poly) {
-  constexpr std::size_t kStretch = 64 * kBlocks;
-  constexpr int kPolyBlocks = kStretch / 16;
-  __m256i state[16];
-  InitState(state, key, nonce, counter);
-  std::uint64_t h0 = poly->h0, h1 = poly->h1, h2 = poly->h2;
-  const std::uint64_t r0 = poly->r0, r1 = poly->r1, s1 = poly->s1;
-  std::size_t done = 0;
-  for (; len - done >= kStretch; done += kStretch) {
-    // Sealing hashes the previous stretch's output (none the first time).
-    const std::uint8_t* hashed = kSeal ? (done > 0 ? out + done - kStretch : nullptr) : in + done;
-    __m256i x[16];
-    for (int i = 0; i < 16; ++i) x[i] = state[i];
-    for (int round = 0; round < 10; ++round) {
-      DoubleRound(x);
-      if (hashed != nullptr) {
-        for (int b = round * kPolyBlocks / 10; b < (round + 1) * kPolyBlocks / 10; ++b) {
-          Poly1305Block(h0, h1, h2, r0, r1, s1, hashed + 16 * b);
-        }
-      }
-    }
-    Finalize(x, state);
-    XorStretch(x, in + done, out + done);
-    state[12] = _mm256_add_epi32(state[12], _mm256_set1_epi32(kBlocks));
-  }
-  if (kSeal && done > 0) {
-    for (int b = 0; b < kPolyBlocks; ++b) Poly1305Block(h0, h1, h2, r0, r1, s1, out + done - kStretch + 16 * b);
-  }
-  poly->h0 = h0;
-  poly->h1 = h1;
-  poly->h2 = h2;
-  return done;
-}
-
 }  // namespace
 
 bool ChaChaAvx2Available() {
@@ -186,12 +146,6 @@ CAIRN_TARGET_AVX2 void ChaChaXorAvx2(const std::uint32_t key[8], const std::uint
   }
 }
 
-std::size_t ChaChaPolyAvx2(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
-                           const std::uint8_t* in, std::uint8_t* out, std::size_t len, Poly1305State* poly, bool seal) {
-  return seal ? Fused<true>(key, nonce, counter, in, out, len, poly)
-              : Fused<false>(key, nonce, counter, in, out, len, poly);
-}
-
 }  // namespace cairn::crypto::aead_internal
 
 #else
@@ -202,10 +156,6 @@ namespace cairn::crypto::aead_internal {
 bool ChaChaAvx2Available() { return false; }
 void ChaChaXorAvx2(const std::uint32_t*, const std::uint32_t*, std::uint32_t, const std::uint8_t*, std::uint8_t*,
                    std::size_t) {
-  std::abort();
-}
-std::size_t ChaChaPolyAvx2(const std::uint32_t*, const std::uint32_t*, std::uint32_t, const std::uint8_t*,
-                           std::uint8_t*, std::size_t, Poly1305State*, bool) {
   std::abort();
 }
 }  // namespace cairn::crypto::aead_internal

@@ -44,31 +44,38 @@ std::unique_ptr<Aead> NewAesGcmVaes512(AeadAlgorithm algorithm, const std::uint8
 using ChaChaXorFn = void (*)(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
                              const std::uint8_t* in, std::uint8_t* out, std::size_t len);
 struct Poly1305State;  // crypto/aead_poly1305.h
-// ChaCha20 and Poly1305 interleaved: as ChaChaXorFn over the longest
-// prefix of `len` that is a whole number of the kernel's vector blocks
-// (512 bytes for AVX2), and adds that prefix's ciphertext (`out` when
-// `seal`, else `in`, read before `out` is written) to `poly` as whole
-// 16-byte blocks. Returns the length of the prefix done.
-using ChaChaPolyFn = std::size_t (*)(const std::uint32_t key[8], const std::uint32_t nonce[3],
-                                     std::uint32_t counter, const std::uint8_t* in, std::uint8_t* out,
-                                     std::size_t len, Poly1305State* poly, bool seal);
+// Poly1305 over `blocks` whole 16-byte blocks at `p`, continuing `st`
+// (crypto/aead_poly1305.h): the same result as the scalar
+// Poly1305Blocks, for any number of blocks and any split of a message
+// into calls.
+using Poly1305BlocksFn = void (*)(Poly1305State* st, const std::uint8_t* p, std::size_t blocks);
+// Eight blocks at a time in AVX2 registers (x86-64 only; fewer than 16
+// blocks go to the scalar code).
+bool Poly1305Avx2Available();
+void Poly1305BlocksAvx2(Poly1305State* st, const std::uint8_t* p, std::size_t blocks);
+
 // ChaCha20-Poly1305 around `chacha` (whose name is `kernel`, a string
-// literal), with `fused` (may be null) doing the bulk where this build's
-// Poly1305 is ours: on 64-bit CPUs (unsigned __int128); elsewhere Poly1305
-// is mbedTLS's and `fused` is not used. REQUIRES: `key` holds 32 bytes.
-std::unique_ptr<Aead> NewChaChaPoly(ChaChaXorFn chacha, ChaChaPolyFn fused, const char* kernel,
+// literal). Where this build's Poly1305 is ours (64-bit CPUs, unsigned
+// __int128), `poly` (may be null: the scalar code) is its vector form,
+// used over each chunk `chacha` has just encrypted. Elsewhere Poly1305 is
+// mbedTLS's and `poly` is not used. REQUIRES: `key` holds 32 bytes.
+std::unique_ptr<Aead> NewChaChaPoly(ChaChaXorFn chacha, Poly1305BlocksFn poly, const char* kernel,
                                     const std::uint8_t* key);
 
 // For tests: the Poly1305 tag under `key` of `n` whole 16-byte blocks, with
 // the Poly1305 that NewChaChaPoly's kernels use.
 void TEST_Poly1305Blocks(const std::uint8_t key[32], const std::uint8_t* blocks, std::size_t n, std::uint8_t tag[16]);
+// For tests: the same with the implementation `impl` ("scalar", or "avx2"
+// where the CPU has it), the blocks given to it in `nparts` calls of
+// parts[i] blocks each (their sum is the message's blocks). False if `impl`
+// is unknown or unavailable here.
+bool TEST_Poly1305Split(const char* impl, const std::uint8_t key[32], const std::uint8_t* blocks,
+                        const std::size_t* parts, std::size_t nparts, std::uint8_t tag[16]);
 
 // ChaCha20 eight blocks at a time in AVX2 registers (x86-64 only).
 bool ChaChaAvx2Available();
 void ChaChaXorAvx2(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
                    const std::uint8_t* in, std::uint8_t* out, std::size_t len);
-std::size_t ChaChaPolyAvx2(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
-                           const std::uint8_t* in, std::uint8_t* out, std::size_t len, Poly1305State* poly, bool seal);
 
 // ChaCha20 four blocks at a time in NEON registers (ARM builds with NEON).
 bool ChaChaNeonAvailable();

@@ -118,6 +118,10 @@ void Connection::Impl::StepHandshake() {
 // client's session finishes it only if the server's SPKI hash matched the pin.
 void Connection::Impl::OpenGate() {
   records = NewRecordLayer(*session);
+  // cairn's records hold their keys and the handshake's leftover bytes:
+  // mbedTLS's context (two 16 KiB record buffers, the transform, the
+  // handshake's input buffer) is not needed again.
+  if (!records->uses_session()) session.reset();
   uv_timer_stop(&timer);
   owner->HandshakeDone(self->shared_from_this());
   ReadPlain();  // application data may have come with the last flight

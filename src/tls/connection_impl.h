@@ -98,7 +98,8 @@ struct Connection::Impl {
   Connection* self = nullptr;
   uv_tcp_t tcp;
   std::string peer;
-  // Runs the handshake, and is the record layer's engine afterwards.
+  // Runs the handshake, and is the record layer's engine afterwards when
+  // the records are mbedTLS's; freed when the gate opens with cairn's.
   std::unique_ptr<Session> session;
   // Why the connection ended (OK: a clean close).
   Status end_status;

@@ -137,19 +137,33 @@ class OwnRecords final : public RecordLayer {
       : seal_(std::move(seal)), open_(std::move(open)), write_seq_(write_seq), read_seq_(read_seq) {}
 
   const char* name() const override { return "cairn"; }
+  bool uses_session() const override { return false; }
 
+  // The new bytes go after what still waits (at most a partial record); the
+  // buffer is reallocated to fit exactly both when its room is too small,
+  // so it never grows past a partial record plus one socket read.
   void Feed(std::string_view ciphertext) override {
-    if (in_off_ == in_.size()) {
-      in_.clear();
+    if (ciphertext.empty() || in_done_) return;
+    std::size_t waiting = in_len_ - in_off_;
+    if (in_cap_ - in_len_ < ciphertext.size()) {
+      if (waiting + ciphertext.size() <= in_cap_) {
+        std::memmove(in_.get(), in_.get() + in_off_, waiting);
+      } else {
+        std::unique_ptr<char[]> next(new char[waiting + ciphertext.size()]);
+        if (waiting > 0) std::memcpy(next.get(), in_.get() + in_off_, waiting);
+        in_ = std::move(next);
+        in_cap_ = waiting + ciphertext.size();
+      }
       in_off_ = 0;
-    } else if (in_off_ > 0 && in_off_ >= in_.size() / 2) {
-      in_.erase(0, in_off_);
-      in_off_ = 0;
+      in_len_ = waiting;
     }
-    in_.append(ciphertext);
+    std::memcpy(in_.get() + in_len_, ciphertext.data(), ciphertext.size());
+    in_len_ += ciphertext.size();
   }
 
   Status Open(std::string* out, bool* eof) override;
+  // Open's loop over the whole records fed.
+  Status OpenRecords(std::string* out, bool* eof);
   Status Seal(std::string_view plaintext) override;
   void SealClose() override {
     if (close_sent_) return;
@@ -185,9 +199,32 @@ class OwnRecords final : public RecordLayer {
     }
     in_failed_ = why;
     in_done_ = true;
-    in_.clear();
-    in_off_ = 0;
+    DropInput();
     return why;
+  }
+  void DropInput() {
+    in_.reset();
+    in_cap_ = in_off_ = in_len_ = 0;
+  }
+  // After Open: what waits is at most a partial record. A connection that
+  // waits (for its application, or for the rest of a record) keeps only
+  // that: an empty buffer is freed, and a partial record in a larger
+  // buffer moves to one that fits its whole record (header and length
+  // already known) or just its header's bytes.
+  void Trim() {
+    std::size_t waiting = in_len_ - in_off_;
+    if (waiting == 0) return DropInput();
+    std::size_t room = kRecordHeader;
+    if (waiting >= kRecordHeader) {
+      room += GetBe(reinterpret_cast<const std::uint8_t*>(in_.get() + in_off_ + 3), 2);
+    }
+    if (in_cap_ <= room) return;
+    std::unique_ptr<char[]> next(new char[room]);
+    std::memcpy(next.get(), in_.get() + in_off_, waiting);
+    in_ = std::move(next);
+    in_cap_ = room;
+    in_off_ = 0;
+    in_len_ = waiting;
   }
   void SealRecord(std::uint8_t type, const std::uint8_t* in, std::size_t len) {
     std::size_t old = out_.size();
@@ -201,8 +238,10 @@ class OwnRecords final : public RecordLayer {
 
   RecordCipher seal_, open_;
   std::uint64_t write_seq_, read_seq_;
-  std::string in_;  // ciphertext fed; [in_off_, end) not yet opened
-  std::size_t in_off_ = 0;
+  // Ciphertext fed: bytes [in_off_, in_len_) of in_ (in_cap_ bytes) are
+  // not yet opened.
+  std::unique_ptr<char[]> in_;
+  std::size_t in_cap_ = 0, in_off_ = 0, in_len_ = 0;
   std::string out_;
   bool close_sent_ = false;
   bool in_done_ = false;  // close_notify or a failure: nothing more is opened
@@ -213,8 +252,14 @@ class OwnRecords final : public RecordLayer {
 Status OwnRecords::Open(std::string* out, bool* eof) {
   *eof = eof_;
   if (in_done_) return in_failed_;
-  while (in_.size() - in_off_ >= kRecordHeader) {
-    const auto* rec = reinterpret_cast<const std::uint8_t*>(in_.data() + in_off_);
+  Status st = OpenRecords(out, eof);
+  if (!in_done_) Trim();
+  return st;
+}
+
+Status OwnRecords::OpenRecords(std::string* out, bool* eof) {
+  while (in_len_ - in_off_ >= kRecordHeader) {
+    const auto* rec = reinterpret_cast<const std::uint8_t*>(in_.get() + in_off_);
     std::uint8_t type = rec[0];
     std::size_t len = GetBe(rec + 3, 2);
     if (rec[1] != 3 || rec[2] != 3) {
@@ -232,7 +277,7 @@ Status OwnRecords::Open(std::string* out, bool* eof) {
     if (len < min_len) {
       return Fail(kBadRecordMac, Status::Integrity("TLS record of " + std::to_string(len) + " bytes is too short"));
     }
-    if (in_.size() - in_off_ < kRecordHeader + len) break;  // the rest comes with a later read
+    if (in_len_ - in_off_ < kRecordHeader + len) break;  // the rest comes with a later read
     std::size_t plain_len = len - min_len;
     if (plain_len > kMaxRecordPlaintext) {
       return Fail(kRecordOverflow,
@@ -270,8 +315,7 @@ Status OwnRecords::Open(std::string* out, bool* eof) {
     if (description == kCloseNotify) {
       eof_ = *eof = true;
       in_done_ = true;
-      in_.clear();
-      in_off_ = 0;
+      DropInput();
       return Status();
     }
     if (level == kAlertFatal) {

@@ -11,6 +11,7 @@ class SessionRecords final : public RecordLayer {
  public:
   explicit SessionRecords(Session& session) : session_(session) {}
   const char* name() const override { return "mbedtls"; }
+  bool uses_session() const override { return true; }
   void Feed(std::string_view ciphertext) override { session_.Feed(ciphertext); }
   Status Open(std::string* out, bool* eof) override { return session_.Read(out, eof); }
   Status Seal(std::string_view plaintext) override { return session_.Write(plaintext); }

@@ -31,6 +31,10 @@ class RecordLayer {
 
   // "cairn" or "mbedtls": whose records these are (tests, logs).
   virtual const char* name() const = 0;
+  // Whether this layer needs the session that ran the handshake. When it
+  // does not, the connection frees the session (mbedTLS's context with its
+  // two 16 KiB record buffers) once the layer has taken over.
+  virtual bool uses_session() const = 0;
 
   // Ciphertext received from the peer, appended to what waits to be opened.
   virtual void Feed(std::string_view ciphertext) = 0;

@@ -3,7 +3,10 @@
 machine has, on random keys, nonces, AAD and lengths from 0 to 16 KiB + 1, in
 both directions (sealed by one, opened by the other, byte-identical output);
 records tampered with after sealing are refused by both, and cairn's Open
-leaves its output all zeros. Drives test/tools/aead_tool.cc."""
+leaves its output all zeros. Each Poly1305 implementation (the scalar one and
+the vector one where the CPU has it) against OpenSSL's Poly1305 on random
+keys and block counts, the message handed over in several calls. Drives
+test/tools/aead_tool.cc."""
 import json
 import os
 import random
@@ -12,6 +15,7 @@ import sys
 import unittest
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import poly1305
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 sys.path.insert(0, os.path.join(os.environ.get("CAIRN_ROOT", "."), "test"))
@@ -138,6 +142,36 @@ class AeadInteropTest(unittest.TestCase):
         for answer in answers:
             self.assertFalse(answer["ok"])
             self.assertIn("invalid_argument", answer["error"])
+
+
+    def test_poly1305_against_openssl(self):
+        """Whole blocks (what the AEAD hands Poly1305), 0 to 1100 blocks, split
+        at random points into up to six calls; "avx2" must be there on an
+        x86-64 CPU with AVX2, and an unknown name is refused."""
+        impls = ["scalar"]
+        if os.uname().machine == "x86_64" and "avx2" in cpu_flags():
+            impls.append("avx2")
+        rng = random.Random(1305)
+        cases = []
+        for i in range(300):
+            blocks = i if i < 80 else rng.randrange(0, 1101)
+            key = rng.randbytes(32) if i % 5 else b"\xff" * 32
+            data = rng.randbytes(16 * blocks) if i % 7 else b"\xff" * (16 * blocks)
+            cuts = sorted(rng.randrange(0, blocks + 1) for _ in range(rng.randrange(0, 6)))
+            parts = [b - a for a, b in zip([0] + cuts, cuts + [blocks])]
+            cases.append((key, data, parts))
+        requests = [{"op": "poly1305", "impl": impl, "key": key.hex(), "data": data.hex(), "parts": parts}
+                    for impl in impls for key, data, parts in cases]
+        requests.append({"op": "poly1305", "impl": "no-such", "key": "00" * 32, "data": "", "parts": []})
+        answers = run_tool(requests)
+        refused = answers.pop()
+        self.assertFalse(refused["ok"])
+        for impl in impls:
+            for key, data, parts in cases:
+                answer = answers.pop(0)
+                what = f"{impl}: {len(data) // 16} blocks in calls of {parts}"
+                self.assertTrue(answer["ok"], (what, answer))
+                self.assertEqual(bytes.fromhex(answer["tag"]), poly1305.Poly1305.generate_tag(key, data), what)
 
 
 if __name__ == "__main__":

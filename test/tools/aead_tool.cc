@@ -12,6 +12,11 @@
 //       -> {"ok": true, "plaintext": HEX}
 //       or {"ok": false, "error": "integrity", "plaintext": HEX}, the
 //          output buffer as Open left it (it must be all zeros)
+//     {"op": "poly1305", "impl": "avx2", "key": HEX (32 bytes),
+//      "data": HEX (whole 16-byte blocks), "parts": [blocks, ...]}
+//       -> {"ok": true, "tag": HEX}: the Poly1305 tag with the named
+//          implementation ("scalar", or "avx2" where the CPU has it), the
+//          blocks handed to it in calls of parts[i] blocks each
 //   A malformed request gets {"ok": false, "error": "bad_request: ..."}.
 // Exit status 0 unless stdin or stdout fails. Single-threaded.
 #include <cjson/cJSON.h>
@@ -22,6 +27,7 @@
 #include <vector>
 
 #include "cairn/crypto/aead.h"
+#include "crypto/aead_kernels.h"
 
 namespace {
 
@@ -86,9 +92,42 @@ std::string Error(const std::string& message) {
   return Print(reply);
 }
 
+// The "poly1305" request (see the top of the file).
+std::string HandlePoly1305(const cJSON* req) {
+  std::vector<std::uint8_t> key, data;
+  if (!FromHex(Field(req, "key"), &key) || !FromHex(Field(req, "data"), &data)) return Error("bad_request: bad hex");
+  if (key.size() != 32) return Error("bad_request: the key is 32 bytes");
+  if (data.size() % 16 != 0) return Error("bad_request: data is whole 16-byte blocks");
+  std::vector<std::size_t> parts;
+  std::size_t total = 0;
+  const cJSON* item = nullptr;
+  cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(req, "parts")) {
+    if (!cJSON_IsNumber(item) || item->valuedouble < 0) return Error("bad_request: parts are block counts");
+    parts.push_back(static_cast<std::size_t>(item->valuedouble));
+    total += parts.back();
+  }
+  if (total != data.size() / 16) return Error("bad_request: parts do not add up to the blocks");
+  data.resize(data.size() + 1);  // never empty, so data() is a real pointer
+  std::uint8_t tag[16];
+  std::string impl = Field(req, "impl");
+  if (!cairn::crypto::aead_internal::TEST_Poly1305Split(impl.c_str(), key.data(), data.data(), parts.data(),
+                                                        parts.size(), tag)) {
+    return Error("bad_request: no Poly1305 \"" + impl + "\" here");
+  }
+  cJSON* reply = cJSON_CreateObject();
+  cJSON_AddBoolToObject(reply, "ok", true);
+  cJSON_AddStringToObject(reply, "tag", ToHex(tag, sizeof tag).c_str());
+  return Print(reply);
+}
+
 std::string Handle(const std::string& line) {
   cJSON* req = cJSON_Parse(line.c_str());
   if (req == nullptr) return Error("bad_request: not JSON");
+  if (Field(req, "op") == "poly1305") {
+    std::string answer = HandlePoly1305(req);
+    cJSON_Delete(req);
+    return answer;
+  }
   std::string op = Field(req, "op"), algorithm_name = Field(req, "algorithm"), kernel = Field(req, "kernel");
   std::vector<std::uint8_t> key, nonce, aad, data, tag;
   bool hex_ok = FromHex(Field(req, "key"), &key) && FromHex(Field(req, "nonce"), &nonce) &&

@@ -16,10 +16,10 @@
 // - The record layer (src/tls/record_layer.h), the seam for the record
 //   protection: after the handshake every byte goes through five calls:
 //   Feed ciphertext in, Open records into plaintext, Seal plaintext into
-//   records, SealClose for close_notify, TakeOutgoing for the socket. Today
-//   mbedTLS's session is the record layer; the TLS data-path work can put
-//   its own sealing and opening behind the same calls, chosen in one place
-//   (Connection::Impl::OpenGate), without touching the rest.
+//   records, SealClose for close_notify, TakeOutgoing for the socket.
+//   cairn's own records (src/tls/own_records.cc) or mbedTLS's session are
+//   behind them, chosen in one place (Connection::Impl::OpenGate); with
+//   cairn's, the mbedTLS session is freed there.
 // - The buffers and their bounds: plaintext decrypted and not yet delivered
 //   (64 KiB, then reading stops), ciphertext read and not yet decrypted (one
 //   read), plaintext written and not yet sealed (kept by reference, sealed a

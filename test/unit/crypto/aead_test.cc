@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <mbedtls/poly1305.h>
 
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -418,6 +419,67 @@ TEST(Aead, Poly1305AgreesWithMbedTlsAtTheEdges) {
       ASSERT_EQ(testing::Hex(std::string(ours, ours + 16)), testing::Hex(std::string(ref, ref + 16)))
           << "key " << testing::Hex(Str(key)) << " message " << testing::Hex(Str(msg));
     }
+  }
+}
+
+// The vector Poly1305 gives the scalar one's tag (and mbedTLS's) for any
+// number of blocks and any split of the message into calls: random keys and
+// the edge keys above, messages of random bytes, all ones and all zeros
+// (the largest and smallest limbs), 0 to 700 blocks in up to six calls
+// (calls of fewer than 16 blocks go to the scalar code, longer ones to the
+// vector loop and its scalar tail). On an x86-64 CPU with AVX2 the vector
+// form must be there.
+TEST(Aead, VectorPoly1305AgreesWithTheScalarOneOnSplitUpdates) {
+  bool want_avx2 = false;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  want_avx2 = __builtin_cpu_supports("avx2");
+#endif
+  std::uint8_t probe[32] = {}, probe_tag[16];
+  const std::size_t one = 0;
+  bool have_avx2 = aead_internal::TEST_Poly1305Split("avx2", probe, probe, &one, 1, probe_tag);
+  ASSERT_EQ(have_avx2, want_avx2);
+  ASSERT_FALSE(aead_internal::TEST_Poly1305Split("no-such", probe, probe, &one, 1, probe_tag));
+  if (!have_avx2) {
+    std::printf("no vector Poly1305 on this CPU: only the scalar one was compared\n");
+  }
+  std::mt19937_64 rng(2605);
+  int compared = 0;
+  for (int iter = 0; iter < 600; ++iter) {
+    Bytes key = Random(rng, 32);
+    if (iter % 10 == 1) key = Bytes(32, 0xff);
+    if (iter % 10 == 2) {
+      key = Bytes(32, 0);
+      key[0] = static_cast<std::uint8_t>(1 + iter % 3);
+    }
+    std::size_t blocks = iter < 100 ? static_cast<std::size_t>(iter) : rng() % 701;
+    Bytes msg = Random(rng, 16 * blocks);
+    if (iter % 7 == 3) msg.assign(msg.size(), 0xff);
+    if (iter % 7 == 4) msg.assign(msg.size(), 0x00);
+    std::vector<std::size_t> parts;
+    std::size_t left = blocks;
+    std::size_t calls = 1 + rng() % 6;
+    for (std::size_t c = 1; c < calls && left > 0; ++c) {
+      std::size_t n = rng() % (left + 1);
+      parts.push_back(n);
+      left -= n;
+    }
+    parts.push_back(left);
+    std::uint8_t scalar[16], vec[16], whole[16], ref[16];
+    ASSERT_TRUE(aead_internal::TEST_Poly1305Split("scalar", key.data(), msg.data(), parts.data(), parts.size(),
+                                                  scalar));
+    aead_internal::TEST_Poly1305Blocks(key.data(), msg.data(), blocks, whole);
+    ASSERT_EQ(mbedtls_poly1305_mac(key.data(), msg.data(), msg.size(), ref), 0);
+    ASSERT_EQ(testing::Hex(std::string(scalar, scalar + 16)), testing::Hex(std::string(ref, ref + 16)));
+    ASSERT_EQ(testing::Hex(std::string(whole, whole + 16)), testing::Hex(std::string(ref, ref + 16)));
+    if (!have_avx2) continue;
+    ASSERT_TRUE(aead_internal::TEST_Poly1305Split("avx2", key.data(), msg.data(), parts.data(), parts.size(), vec));
+    ASSERT_EQ(testing::Hex(std::string(vec, vec + 16)), testing::Hex(std::string(ref, ref + 16)))
+        << "key " << testing::Hex(Str(key)) << ", " << blocks << " blocks in " << parts.size() << " calls";
+    ++compared;
+  }
+  if (have_avx2) {
+    EXPECT_EQ(compared, 600);
   }
 }
 
