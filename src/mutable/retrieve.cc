@@ -161,6 +161,7 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   bool remapped_ = false;  // the second map was made
   bool from_map_ = false;  // the first map was given (StartFrom)
   RetrieveResult result_;
+  std::uint64_t delivered_ = 0;  // bytes of the range handed to options_.sink
 
   // MDMF: the version's header, and segments [batch_first_, batch_last_]
   // being read; segments before next_segment_ are done, end_segment_ is
@@ -304,6 +305,13 @@ void Retriever::NoVersionLeft() {
 void Retriever::VersionFailed() {
   CAIRN_LOG(Info, "retrieve: seqnum %llu has too few good shares (%zu of %u)",
             static_cast<unsigned long long>(SeqnumOfCheckstring(version_)), verified_.size(), k_);
+  if (delivered_ > 0) {
+    // The sink holds part of this version: another one cannot follow it.
+    const std::string at = " after " + std::to_string(delivered_) + " bytes of seqnum " +
+                           std::to_string(SeqnumOfCheckstring(version_)) + " were read";
+    if (changed_) return Fail(Status::UncoordinatedWrite("the file's shares changed while it was read" + at));
+    return Fail(Status::NotEnoughServers("the version being read ran out of good shares" + at));
+  }
   given_up_.insert(version_);
   if (changed_) {
     if (remapped_) {
@@ -474,29 +482,37 @@ void Retriever::DecodeBatch() {
   auto out = std::make_shared<std::string>();
   const ShareHeader header = header_;
   const std::string readkey = readkey_;
+  // The batch holds file bytes from `from` on; [cut_from_, cut_to_) is kept.
+  const std::uint64_t from = batch_first_ * header_.segment_size;
+  const std::uint64_t cut_from = cut_from_, cut_to = cut_to_;
+  std::function<Status(std::string_view)>* sink = options_.sink ? &options_.sink : nullptr;
   op_.SideStarted();
   loop_.Offload(
-      [shares, out, header, readkey]() -> Status {
+      [shares, out, header, readkey, from, cut_from, cut_to, sink]() -> Status {
         std::map<std::uint32_t, const SegmentBlocks*> view;
         for (const auto& [sh, segs] : *shares) view[sh] = segs.get();
-        CAIRN_TRY_ASSIGN(*out, DecodeSegments(header, view, readkey));
+        CAIRN_TRY_ASSIGN(std::string plain, DecodeSegments(header, view, readkey));
+        shares->clear();
+        const std::uint64_t keep_from = std::max(from, cut_from);
+        const std::uint64_t keep_to = std::min(from + plain.size(), cut_to);
+        if (keep_to <= keep_from) return Status::Ok();
+        std::string_view kept = std::string_view(plain).substr(static_cast<std::size_t>(keep_from - from),
+                                                               static_cast<std::size_t>(keep_to - keep_from));
+        if (sink) return (*sink)(kept);
+        *out = std::string(kept);
         return Status::Ok();
       },
       [self, out](Status st) {
         self->op_.SideEnded();
         if (self->state_ != State::kDecoding) return;
         if (!st.ok()) return self->Fail(st.WithContext("decoding"));
-        // The batch holds file bytes [from, from + out->size()).
-        const std::uint64_t from = self->batch_first_ * self->header_.segment_size;
-        const std::uint64_t keep_from = std::max(from, self->cut_from_);
-        const std::uint64_t keep_to = std::min(from + out->size(), self->cut_to_);
-        if (keep_to > keep_from) {
-          self->result_.contents.append(*out, static_cast<std::size_t>(keep_from - from),
-                                        static_cast<std::size_t>(keep_to - keep_from));
+        const std::uint64_t end = std::min(self->cut_to_, (self->batch_last_ + 1) * self->header_.segment_size);
+        if (self->options_.sink) {
+          self->delivered_ = end - self->cut_from_;
+        } else {
+          self->result_.contents += *out;
         }
-        if (self->progress_) {
-          self->progress_("retrieving", self->result_.contents.size(), self->cut_to_ - self->cut_from_);
-        }
+        if (self->progress_) self->progress_("retrieving", end - self->cut_from_, self->cut_to_ - self->cut_from_);
         self->next_segment_ = self->batch_last_ + 1;
         if (self->next_segment_ < self->end_segment_) return self->StartBatch();
         self->Succeed(self->header_.seqnum, self->header_.data_length);
@@ -524,6 +540,7 @@ void Retriever::Succeed(std::uint64_t seqnum, std::uint64_t file_size) {
   result_.version = version_;
   result_.file_size = file_size;
   result_.offset = cut_from_;
+  result_.length = cut_to_ - cut_from_;
   op_.Finish(std::move(result_));
 }
 
@@ -594,24 +611,32 @@ void Retriever::Decode() {
   auto out = std::make_shared<std::string>();
   auto readkey = readkey_;
   const ShareFormat* format = format_;
+  auto size = std::make_shared<std::uint64_t>(0);
+  const std::uint64_t cut_from = cut_from_, cut_to = cut_to_;
+  std::function<Status(std::string_view)>* sink = options_.sink ? &options_.sink : nullptr;
   op_.SideStarted();
   loop_.Offload(
-      [shares, out, readkey, format]() -> Status {
+      [shares, out, readkey, format, size, cut_from, cut_to, sink]() -> Status {
         std::map<std::uint32_t, const MutableShare*> view;
         for (const auto& [sh, share] : *shares) view[sh] = share.get();
         CAIRN_TRY_ASSIGN(*out, format->Decode(view, readkey));
+        *size = out->size();
+        // SDMF is one segment: the range is cut from the whole file.
+        *out = out->substr(static_cast<std::size_t>(cut_from), static_cast<std::size_t>(cut_to - cut_from));
+        if (sink && !out->empty()) {
+          Status st = (*sink)(*out);
+          out->clear();
+          return st;
+        }
         return Status::Ok();
       },
-      [self, shares, out](Status st) {
+      [self, shares, out, size](Status st) {
         if (self->state_ == State::kDecoding) {
           if (!st.ok()) {
             self->Fail(st.WithContext("decoding"));
           } else {
-            const std::uint64_t size = out->size();
-            // SDMF is one segment: the range is cut from the whole file.
-            self->result_.contents = out->substr(static_cast<std::size_t>(self->cut_from_),
-                                                 static_cast<std::size_t>(self->cut_to_ - self->cut_from_));
-            self->Succeed(shares->begin()->second->header.seqnum, size);
+            if (!self->options_.sink) self->result_.contents = std::move(*out);
+            self->Succeed(shares->begin()->second->header.seqnum, *size);
           }
         }
         self->op_.SideEnded();
