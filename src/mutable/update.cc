@@ -33,6 +33,7 @@ struct TreeRead {
   Status error;
   std::set<std::size_t> wanted;  // the nodes kept (empty: all, when the file grows)
   TreeNodes nodes;         // the nodes read (needed ones and the touched leaves; or all)
+  std::string prefix;      // the share's signed prefix, read with them
   bool verified = false;
 };
 
@@ -171,8 +172,16 @@ void Updater::ReadTree(std::uint32_t shnum) {
     t->wanted.insert(nodes.begin(), nodes.end());
     ranges = TreeNodeRanges(tree_at, nodes, kTreeReadGap);
   }
-  t->left = ranges.size();
+  t->left = ranges.size() + 1;
   auto self = shared_from_this();
+  // The signed prefix again, with the nodes: a share rewritten since the
+  // map (another writer) is told from a corrupt one.
+  map_.servers[s.server].client->ReadMutable(si_, shnum, 0, kMdmfSignedPrefixSize,
+                                             [self, t, shnum](Result<std::string> got) {
+                                               if (!got.ok() && t->error.ok()) t->error = got.status();
+                                               if (got.ok()) t->prefix = std::move(*got);
+                                               if (--t->left == 0) self->TreeDone(shnum);
+                                             });
   for (const ByteRange& r : ranges) {
     map_.servers[s.server].client->ReadMutable(
         si_, shnum, r.offset, r.length, [self, t, shnum, r, tree_at](Result<std::string> got) {
@@ -202,6 +211,12 @@ void Updater::TreeDone(std::uint32_t shnum) {
               t->error.ToString().c_str());
     --pending_;
     return ReadTree(shnum);
+  }
+  if (t->prefix != req_.version) {
+    return op_.Finish(Status::UncoordinatedWrite(
+        "share " + std::to_string(shnum) + " on " + map_.servers[s.server].name + " holds seqnum " +
+        std::to_string(SeqnumOfCheckstring(t->prefix)) + " now, not the version being updated (seqnum " +
+        std::to_string(old_.seqnum) + "): another writer changed the file"));
   }
   auto chain = ParseShareHashChain(s.head, s.header.share_hash_chain);
   if (!chain.ok()) {
