@@ -46,6 +46,7 @@
 #include "mutable/mdmf_segments.h"
 #include "mutable/retrieve.h"
 #include "mutable/servermap.h"
+#include "mutable/share_reads.h"
 
 namespace cairn::mutable_files {
 namespace {
@@ -62,13 +63,14 @@ struct VerifyJob {
 // Segments of an MDMF version fetched in one batch (1 MiB at k = 3).
 constexpr std::uint64_t kBatchSegments = 8;
 
-// Block hash tree nodes this close together are read in one range.
-constexpr std::uint64_t kTreeReadGap = 512;
+// Block hash tree nodes this close together are read in one range: the
+// tree's upper levels then come in one request (share_reads.h: each
+// request costs more than 4 KiB of bytes).
+constexpr std::uint64_t kTreeReadGap = 4096;
 
 // The parts of one share read for a batch of MDMF segments, then checked
 // on the thread pool.
 struct PartsJob {
-  std::size_t left = 0;  // reads not yet answered
   Status error;          // the first read that failed
   std::string prefix;    // the share's signed prefix, read again
   TreeNodes chain;       // from the servermap's first read
@@ -383,33 +385,35 @@ void Retriever::FetchParts(std::size_t candidate) {
   job->wanted.insert(nodes.begin(), nodes.end());
   const std::vector<ByteRange> tree = TreeNodeRanges(s.header.block_hash_tree.offset, nodes, kTreeReadGap);
   const ByteRange data = SegmentRange(g, batch_first_, batch_last_);
-  job->left = 2 + tree.size();
   const std::uint64_t tree_at = s.header.block_hash_tree.offset;
-  grid::GridServer& server = map_.servers[s.server];
-  auto read = [&](ByteRange r, std::function<void(std::string&)> keep) {
-    server.client->ReadMutable(si_, s.shnum, r.offset, r.length,
-                               [self, candidate, job, r, keep = std::move(keep)](Result<std::string> got) {
-                                 if (!got.ok() && job->error.ok()) job->error = got.status();
-                                 if (got.ok() && got->size() != r.length && job->error.ok()) {
-                                   job->error = Status::Integrity("a ranged read came back short");
-                                 }
-                                 if (got.ok() && job->error.ok()) {
-                                   job->bytes += got->size();
-                                   keep(*got);
-                                 }
-                                 if (--job->left == 0) self->PartsRead(candidate, job);
-                               });
-  };
-  read(ByteRange{0, format_->signed_prefix_size()}, [job](std::string& b) { job->prefix = std::move(b); });
-  for (const ByteRange& r : tree) {
-    read(r, [job, r, tree_at](std::string& b) {
-      const std::size_t first = static_cast<std::size_t>((r.offset - tree_at) / crypto::kHashSize);
-      for (std::size_t i = 0; i * crypto::kHashSize < b.size(); ++i) {
-        if (job->wanted.count(first + i)) job->tree[first + i] = b.substr(i * crypto::kHashSize, crypto::kHashSize);
-      }
-    });
-  }
-  read(data, [job](std::string& b) { job->data = std::move(b); });
+  // The prefix, the data, then the tree's ranges, a few at a time.
+  std::vector<ByteRange> ranges{ByteRange{0, format_->signed_prefix_size()}, data};
+  ranges.insert(ranges.end(), tree.begin(), tree.end());
+  ReadShareRanges(loop_, *map_.servers[s.server].client, si_, s.shnum, ranges,
+                  [self, candidate, job, ranges, tree_at](std::vector<Result<std::string>> got) {
+                    for (std::size_t i = 0; i < got.size(); ++i) {
+                      if (!got[i].ok()) {
+                        if (job->error.ok()) job->error = got[i].status();
+                        continue;
+                      }
+                      std::string& b = *got[i];
+                      job->bytes += b.size();
+                      if (i == 0) {
+                        job->prefix = std::move(b);
+                      } else if (i == 1) {
+                        job->data = std::move(b);
+                      } else {
+                        const std::size_t first =
+                            static_cast<std::size_t>((ranges[i].offset - tree_at) / crypto::kHashSize);
+                        for (std::size_t n = 0; n * crypto::kHashSize < b.size(); ++n) {
+                          if (job->wanted.count(first + n)) {
+                            job->tree[first + n] = b.substr(n * crypto::kHashSize, crypto::kHashSize);
+                          }
+                        }
+                      }
+                    }
+                    self->PartsRead(candidate, job);
+                  });
 }
 
 void Retriever::PartsRead(std::size_t candidate, const std::shared_ptr<PartsJob>& job) {
