@@ -60,8 +60,9 @@ struct VerifyJob {
   std::shared_ptr<MutableShare> share;  // out, when verified
 };
 
-// Segments of an MDMF version fetched in one batch (1 MiB at k = 3).
-constexpr std::uint64_t kBatchSegments = 8;
+// Segments of an MDMF version fetched in one batch (2 MiB at k = 3): a
+// 1 MiB range, which covers 9 segments wherever it starts, is one batch.
+constexpr std::uint64_t kBatchSegments = 16;
 
 // Block hash tree nodes this close together are read in one range: the
 // tree's upper levels then come in one request (share_reads.h: each
@@ -162,6 +163,9 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   bool changed_ = false;   // a share was rewritten since the map
   bool remapped_ = false;  // the second map was made
   bool from_map_ = false;  // the first map was given (StartFrom)
+  // Reads of one share in flight at once (share_reads.h): fewer when the
+  // map is an update's, which reads the same servers meanwhile.
+  std::size_t reads_at_once_ = kShareReadsAtOnce;
   RetrieveResult result_;
   std::uint64_t delivered_ = 0;  // bytes of the range handed to options_.sink
 
@@ -202,6 +206,7 @@ void Retriever::StartFrom(const caps::Cap& cap, Servermap map) {
   servers_ = map.servers;
   map.advisories = 0;  // its maker counted them
   from_map_ = true;
+  reads_at_once_ = 2;
   Start(cap);
   if (state_ == State::kDone) return;  // failed at once: delivered later
   // The map given stands for the first servermap update, on a later turn.
@@ -389,7 +394,7 @@ void Retriever::FetchParts(std::size_t candidate) {
   // The prefix, the data, then the tree's ranges, a few at a time.
   std::vector<ByteRange> ranges{ByteRange{0, format_->signed_prefix_size()}, data};
   ranges.insert(ranges.end(), tree.begin(), tree.end());
-  ReadShareRanges(loop_, *map_.servers[s.server].client, si_, s.shnum, ranges,
+  ReadShareRanges(loop_, *map_.servers[s.server].client, si_, s.shnum, ranges, reads_at_once_,
                   [self, candidate, job, ranges, tree_at](std::vector<Result<std::string>> got) {
                     for (std::size_t i = 0; i < got.size(); ++i) {
                       if (!got[i].ok()) {

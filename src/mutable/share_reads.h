@@ -21,19 +21,21 @@
 
 namespace cairn::mutable_files {
 
-// Requests of one ReadShareRanges call in flight at once: two calls to
-// one server stay within the client's kept-alive connections (4): an
-// update reads a share's tree while a retrieve reads its old segments.
-inline constexpr std::size_t kShareReadsAtOnce = 2;
+// Requests of one ReadShareRanges call in flight at once, by default: a
+// retrieve's reads of one share use three of the client's kept-alive
+// connections (4). An update reads a share's tree while a retrieve reads
+// its old segments from the same servers: each then uses two.
+inline constexpr std::size_t kShareReadsAtOnce = 3;
 
 // Reads `ranges` of share `shnum` (each exactly: a shorter answer is
-// Integrity), at most kShareReadsAtOnce at a time, then runs `done` once
+// Integrity), at most `at_once` (>= 1) at a time, then runs `done` once
 // with one result per range, in order. After the first failure no further
 // range is asked for (those left get that failure). `done` runs on a later
 // turn than the call (from the client's completions, or posted when
 // `ranges` is empty). REQUIRES: every range's length > 0; `client` outlives
 // the reads.
 void ReadShareRanges(Loop& loop, gbs::Client& client, const gbs::StorageIndex& si, std::uint32_t shnum,
-                     std::vector<ByteRange> ranges, Callback<void(std::vector<Result<std::string>>)> done);
+                     std::vector<ByteRange> ranges, std::size_t at_once,
+                     Callback<void(std::vector<Result<std::string>>)> done);
 
 }  // namespace cairn::mutable_files

@@ -178,7 +178,7 @@ void Updater::ReadTree(std::uint32_t shnum) {
   // map (another writer) is told from a corrupt one. A few at a time
   // (share_reads.h).
   ranges.insert(ranges.begin(), ByteRange{0, kMdmfSignedPrefixSize});
-  ReadShareRanges(loop_, *map_.servers[s.server].client, si_, shnum, ranges,
+  ReadShareRanges(loop_, *map_.servers[s.server].client, si_, shnum, ranges, 2,
                   [self, t, shnum, ranges, tree_at](std::vector<Result<std::string>> got) {
                     for (std::size_t i = 0; i < got.size(); ++i) {
                       if (!got[i].ok()) {
