@@ -371,7 +371,7 @@ void Publisher::StreamEncode() {
     job->pubkey = pubkey_;
     job->encprivkey = encprivkey_;
   }
-  Report("publishing", next_segment_ * geometry_.segsize, new_size_);
+  Report("encoding", next_segment_ * geometry_.segsize, new_size_);
   const double started = MonotonicMs();
   auto self = shared_from_this();
   loop_.Offload(
