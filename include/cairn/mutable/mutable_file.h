@@ -166,7 +166,9 @@ struct RetrieveResult {
 void NewMutableKey(Loop& loop, Callback<void(Result<NewKey>)> done);
 void NewMutableKey(Loop& loop, caps::MutableFormat format, Callback<void(Result<NewKey>)> done);
 
-// Publishes `contents` as seqnum 1 of the file of `key`. Errors:
+// Publishes `contents` as seqnum 1 of the file of `key`; or, with
+// `options.source` (an MDMF key only; `contents` empty), the source's bytes,
+// streamed in rounds of read-test-writes (publish.cc). Errors:
 // InvalidArgument (bad k/N/happy), NotEnoughServers (fewer than `happy`
 // servers of happiness could be reached, naming the servers that failed),
 // UncoordinatedWrite (a server already holds a share of this file),
