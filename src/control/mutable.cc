@@ -16,10 +16,21 @@
 // record ("intent") before the first share is sent, so no crash can lose
 // the only copy of the key; with an alias, a name that exists fails
 // `conflict` before anything is sent, and the alias is written with an
-// MDB_NOOVERWRITE put. The file travels in memory (SDMF is one segment),
-// bounded by limits.sdmf_max_bytes. Loop thread only.
+// MDB_NOOVERWRITE put. An SDMF file travels in memory (one segment),
+// bounded by limits.sdmf_max_bytes, as does the input of an MDMF put (a
+// whole replacement, or the bytes an in-place update writes). An MDMF
+// create streams: its input is spooled as it arrives and the publish reads
+// the spool a batch of segments at a time (MutableOptions::source). A read
+// streams too: the retrieve hands each decoded batch to a spool file
+// (RetrieveOptions::sink), which is sent back once the task succeeded; only
+// a ranged read of at most kMemoryRead bytes is gathered in memory.
+// Loop thread only.
 #include <cjson/cJSON.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -35,6 +46,10 @@ namespace cairn::control {
 namespace {
 
 namespace mf = mutable_files;
+
+// A ranged read of at most this many bytes is gathered in memory; anything
+// else (a whole file) goes through a spool file.
+constexpr std::uint64_t kMemoryRead = 8u << 20;
 
 // What a mutable task needs of the daemon, copied when it is submitted
 // (every pointer outlives the tasks: the task table closes first).
@@ -216,12 +231,13 @@ struct InputParams {
   std::uint64_t hold_ms = 0;
 };
 
-Status ReadInputParams(CommandsState& c, JsonObjectReader& r, const Request& req, InputParams* out) {
+Status ReadInputParams(CommandsState& c, JsonObjectReader& r, const Request& req, InputParams* out,
+                       bool streamed = false) {
   std::uint64_t size = 0;
   CAIRN_TRY(r.Uint("size", &size));
   if (cJSON_GetObjectItemCaseSensitive(req.params.get(), "size")) out->size = size;
   if (c.options.test_hooks) CAIRN_TRY(r.Uint("hold_ms", &out->hold_ms, false, 600000));
-  if (out->size && *out->size > c.options.sdmf_max_bytes) {
+  if (!streamed && out->size && *out->size > c.options.sdmf_max_bytes) {
     return Status::InvalidArgument("the file is " + std::to_string(*out->size) +
                                    " bytes; mutable (SDMF) files are limited to " +
                                    std::to_string(c.options.sdmf_max_bytes) + " bytes (limits.sdmf_max_bytes)");
@@ -255,10 +271,66 @@ void ReceiveThenRun(CommandsState& c, Request& req, Reply& reply, const InputPar
                });
 }
 
+// An MDMF create's input on its way in: spooled as it arrives, then the
+// task is submitted; the spool is held until the publish has read it.
+struct SpooledInput {
+  std::shared_ptr<Spool> spool;
+  std::uint64_t size = 0;
+};
+
+struct SpoolTransfer {
+  Loop* loop;
+  grid::Grid* grid;
+  TaskTable* tasks;
+  bool wait;
+  Reply reply;
+  InputStream in;
+  TaskSpec spec;
+  ReceiveLimits limits;
+  std::shared_ptr<SpooledInput> input;
+};
+
+// Receives a request's data frames into a new spool file (exactly
+// params.size bytes if given; no other limit), then submits `spec` and
+// answers with its outcome; any error answers the request instead.
+void ReceiveToSpoolThenRun(CommandsState& c, Request& req, Reply& reply, const InputParams& in,
+                           std::shared_ptr<SpooledInput> input, TaskSpec spec) {
+  auto tx = std::make_shared<SpoolTransfer>(SpoolTransfer{&c.loop, &c.grid, &c.tasks, req.wait, std::move(reply),
+                                                          std::move(req.input), std::move(spec), ReceiveLimits(),
+                                                          std::move(input)});
+  tx->limits.announced = in.size;
+  MakeSpool(c.loop, c.options.spool_dir, "put", [tx](Result<std::shared_ptr<Spool>> made) {
+    if (!made.ok()) return tx->reply.Error(made.status());
+    tx->input->spool = *made;
+    grid::Grid* grid = tx->grid;
+    ReceiveInput(*tx->loop, std::move(tx->in), tx->limits, [grid] { return grid->stopping(); },
+                 ToSpool(*tx->loop, *made, nullptr), [tx](Result<std::uint64_t> received) {
+                   if (!received.ok()) return tx->reply.Error(received.status());
+                   tx->input->size = *received;
+                   SubmitAndAnswer(*tx->tasks, tx->wait, std::move(tx->reply), std::move(tx->spec));
+                 });
+  });
+}
+
+// Writes `bytes` at the end of what `spool` holds so far (`*written`
+// bytes). Blocking: thread pool only.
+Status AppendToSpool(Spool& spool, std::uint64_t* written, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::pwrite(spool.fd, bytes.data(), bytes.size(), static_cast<off_t>(*written));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == ENOSPC) return Status::NoSpace("spool file " + spool.path + ": " + std::strerror(errno));
+    if (n <= 0) return Status::IoError("cannot write spool file " + spool.path + ": " + std::strerror(errno));
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    *written += static_cast<std::uint64_t>(n);
+  }
+  return Status();
+}
+
 // mutable.create: a new key, its write cap recorded, seqnum 1 published,
-// and the alias (if any) written.
+// and the alias (if any) written. The contents are `contents`, or (MDMF)
+// the spooled `input`.
 void Create(const Env& env, TaskRun& run, std::string alias, caps::MutableFormat format,
-            std::shared_ptr<std::string> contents, std::uint64_t hold_ms) {
+            std::shared_ptr<std::string> contents, std::shared_ptr<SpooledInput> input, std::uint64_t hold_ms) {
   TaskRun* runp = &run;
   // The name first, before a key is made or anything sent.
   auto taken = [aliases = env.aliases, alias]() -> Status {
@@ -271,22 +343,28 @@ void Create(const Env& env, TaskRun& run, std::string alias, caps::MutableFormat
   Status free = taken();
   if (!free.ok()) return run.Fail(free);
   run.Progress("generating key", 0, 1);
-  mf::NewMutableKey(*env.loop, format, [env, runp, alias, contents, hold_ms, taken](Result<mf::NewKey> key) mutable {
+  mf::NewMutableKey(*env.loop, format, [env, runp, alias, contents, input, hold_ms, taken](Result<mf::NewKey> key) mutable {
     if (!key.ok()) return runp->Fail(key.status());
     Json intent = Json::NewObject();
     cJSON_AddStringToObject(intent.get(), "writecap", caps::FormatCap(key->writecap).c_str());
     auto shared_key = std::make_shared<mf::NewKey>(std::move(*key));
     // Durable before the first share is sent: a crash cannot lose the key.
-    runp->RecordIntent(std::move(intent), [env, runp, alias, contents, hold_ms, taken, shared_key](Status saved) {
+    runp->RecordIntent(std::move(intent), [env, runp, alias, contents, input, hold_ms, taken, shared_key](Status saved) {
       if (!saved.ok()) return runp->Fail(saved);
-      Hold(env, *runp, hold_ms, [env, runp, alias, contents, taken, shared_key] {
+      Hold(env, *runp, hold_ms, [env, runp, alias, contents, input, taken, shared_key] {
         Status still_free = taken();  // again, after the last wait before the push
         if (!still_free.ok()) return runp->Fail(still_free);
         auto snapshot = GridSnapshot(*env.servers);
         if (!snapshot.ok()) return runp->Fail(snapshot.status());
+        mf::MutableOptions options = env.options;
+        if (input) {
+          options.source = std::make_shared<mf::MutableSource>();
+          options.source->size = input->size;
+          options.source->read_at = Output::Spooled(input->spool, input->size).read_at;
+        }
         CreateMutableJob(
-            *env.grid, std::move(*snapshot), std::move(*shared_key), std::move(*contents), env.options,
-            TaskHooks(*runp), [runp, alias, aliases = env.aliases](Result<mf::PublishResult> made) {
+            *env.grid, std::move(*snapshot), std::move(*shared_key), std::move(*contents), std::move(options),
+            TaskHooks(*runp), [runp, alias, input, aliases = env.aliases](Result<mf::PublishResult> made) {
               if (!made.ok()) return End(runp, made.status());
               auto out = std::make_shared<Json>(PublishJson(*made));
               if (alias.empty()) return End(runp, std::move(*out));
@@ -305,7 +383,7 @@ void Create(const Env& env, TaskRun& run, std::string alias, caps::MutableFormat
 
 Json RetrieveJson(const mf::RetrieveResult& got) {
   Json out = Json::NewObject();
-  cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(got.contents.size()));
+  cJSON_AddNumberToObject(out.get(), "size", static_cast<double>(got.length));
   cJSON_AddNumberToObject(out.get(), "seqnum", static_cast<double>(got.seqnum));
   cJSON_AddNumberToObject(out.get(), "offset", static_cast<double>(got.offset));
   cJSON_AddNumberToObject(out.get(), "file_size", static_cast<double>(got.file_size));
@@ -329,7 +407,7 @@ void MutableCreate(CommandsState& c, Request& req, Reply& reply) {
     st = Status::InvalidArgument("params.format must be \"sdmf\" or \"mdmf\"");
   }
   const caps::MutableFormat format = format_name == "mdmf" ? caps::MutableFormat::kMdmf : caps::MutableFormat::kSdmf;
-  if (st.ok()) st = ReadInputParams(c, *r, req, &in);
+  if (st.ok()) st = ReadInputParams(c, *r, req, &in, format == caps::MutableFormat::kMdmf);
   if (st.ok()) st = r->Finish();
   if (st.ok() && !alias.empty()) st = NameTable::CheckName(alias);
   if (!st.ok()) return reply.Error(st);
@@ -337,9 +415,12 @@ void MutableCreate(CommandsState& c, Request& req, Reply& reply) {
   if (!alias.empty()) keys.push_back(LockKeys::Alias(alias, LockMode::kExclusive));
   TaskSpec spec = NewTaskSpec("mutable.create", req, std::move(keys));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = EnvOf(c), alias, format, contents, hold = in.hold_ms](TaskRun& run) {
-    Create(env, run, alias, format, contents, hold);
+  std::shared_ptr<SpooledInput> input;
+  if (format == caps::MutableFormat::kMdmf) input = std::make_shared<SpooledInput>();
+  spec.body = [env = EnvOf(c), alias, format, contents, input, hold = in.hold_ms](TaskRun& run) {
+    Create(env, run, alias, format, contents, input, hold);
   };
+  if (input) return ReceiveToSpoolThenRun(c, req, reply, in, input, std::move(spec));
   ReceiveThenRun(c, req, reply, in, contents, std::move(spec));
 }
 
@@ -405,12 +486,20 @@ void MutableGet(CommandsState& c, Request& req, Reply& reply) {
   if (!target.ok()) return reply.Error(target.status());
   TaskSpec spec = NewTaskSpec("mutable.get", req, KeysOf(*target, LockMode::kShared));
   auto contents = std::make_shared<std::string>();
-  spec.body = [env = EnvOf(c), t = *target, contents, range](TaskRun& run) {
+  // Made before the task is submitted when the read goes through a spool.
+  auto spool = std::make_shared<std::shared_ptr<Spool>>();
+  spec.body = [env = EnvOf(c), t = *target, contents, range, spool](TaskRun& run) mutable {
     auto cap = ResolveInTask(*env.aliases, t, true);
     if (!cap.ok()) return run.Fail(cap.status());
     auto snapshot = GridSnapshot(*env.servers);
     if (!snapshot.ok()) return run.Fail(snapshot.status());
     TaskRun* runp = &run;
+    if (*spool) {
+      // Each decoded batch is appended on the pool, in order.
+      auto written = std::make_shared<std::uint64_t>(0);
+      std::shared_ptr<Spool> file = *spool;
+      range.sink = [file, written](std::string_view bytes) { return AppendToSpool(*file, written.get(), bytes); };
+    }
     RetrieveMutableJob(*env.grid, std::move(*snapshot), *cap, range, TaskHooks(run),
                        [runp, contents](Result<mf::RetrieveResult> got) {
                          if (!got.ok()) return End(runp, got.status());
@@ -422,10 +511,28 @@ void MutableGet(CommandsState& c, Request& req, Reply& reply) {
   // The task first; once it has succeeded the file goes back in data
   // frames and the task's result is the final frame.
   Loop* loop = &c.loop;
-  SubmitAndAnswer(c.tasks, true, std::move(reply), std::move(spec),
-                  [loop, contents](std::shared_ptr<Reply> out, Json result) {
-                    SendOutput(*loop, std::move(out), Output::Memory(contents), std::move(result));
-                  });
+  if (range.size <= kMemoryRead) {
+    SubmitAndAnswer(c.tasks, true, std::move(reply), std::move(spec),
+                    [loop, contents](std::shared_ptr<Reply> out, Json result) {
+                      SendOutput(*loop, std::move(out), Output::Memory(contents), std::move(result));
+                    });
+    return;
+  }
+  grid::Grid* grid = &c.grid;
+  TaskTable* tasks = &c.tasks;
+  auto pending = std::make_shared<std::pair<Reply, TaskSpec>>(std::move(reply), std::move(spec));
+  MakeSpool(*loop, c.options.spool_dir, "get", [loop, grid, tasks, pending, spool](Result<std::shared_ptr<Spool>> made) {
+    Reply& answer = pending->first;
+    if (!made.ok()) return answer.Error(made.status());
+    if (grid->stopping()) return answer.Error(Status::ShuttingDown("the daemon is stopping"));
+    *spool = *made;
+    SubmitAndAnswer(*tasks, true, std::move(answer), std::move(pending->second),
+                    [loop, spool](std::shared_ptr<Reply> out, Json result) {
+                      const cJSON* size = cJSON_GetObjectItemCaseSensitive(result.get(), "size");
+                      std::uint64_t bytes = cJSON_IsNumber(size) ? static_cast<std::uint64_t>(size->valuedouble) : 0;
+                      SendOutput(*loop, std::move(out), Output::Spooled(*spool, bytes), std::move(result));
+                    });
+  });
 }
 
 }  // namespace cairn::control

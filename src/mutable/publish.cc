@@ -20,6 +20,30 @@
 // change, sent only to holders of the version updated, and a failed
 // server's shares are not placed elsewhere.
 //
+// A streamed MDMF create (MutableOptions::source) writes each share in
+// rounds, one read-test-write per server per round, every round waiting
+// for all answers of the one before (the source is read and encoded a
+// batch of kStreamSegments segments at a time on the thread pool; the
+// block hashes are kept, 32 bytes per segment and share):
+//
+//   round 1       tests "no share" (as a create does), writes the first
+//                 batch's salts and blocks and, at [0, 41), a marker: version
+//                 byte 1, seqnum 0 and 32 random bytes of this publish
+//   rounds 2..m   test (0, 41, marker), write the next batch
+//   last round    tests (0, 41, marker), writes the header (signed prefix,
+//                 offsets, encrypted private key, share hash chain,
+//                 signature, verification key) and the block hash tree
+//
+// So a round lands only on the share this publish began (another writer's
+// share never carries its marker), and the real checkstring appears only
+// with the last round, when the share is whole: until then the share's
+// seqnum 0 header fails every reader's signature check. Tahoe-LAFS sends an
+// MDMF share in one request (its publish holds the whole share); the share
+// written here is byte for byte the one it would write. A server that fails
+// loses its shares for the rest of the publish (the earlier rounds' blocks
+// are no longer held); the publish fails NotEnoughServers as soon as fewer
+// than k share numbers, or servers of too little happiness, are left.
+//
 // Answers only record what happened; the driver (Advance) runs on a later
 // turn than the answer, after every request of a round was sent and marked
 // outstanding, so no answer can make it send anything twice (Tahoe-LAFS
@@ -39,6 +63,11 @@
 #include "cairn/grid/placement.h"
 #include "cairn/mutable/mutable_file.h"
 #include "cairn/mutable/share_format.h"
+#include "cairn/crypto/hash_tree.h"
+#include "cairn/crypto/random.h"
+#include "cairn/core/endian.h"
+#include "cairn/mutable/mdmf.h"
+#include "mutable/mdmf_segments.h"
 #include "mutable/servermap.h"
 #include "mutable/update.h"
 
@@ -56,6 +85,10 @@ std::string Describe(std::string_view checkstring) {
 // The largest write vector a publish sends: a share past it is sent as
 // several. Servers refuse a CBOR string over 64 MiB (cairn's limit).
 constexpr std::size_t kMaxWriteVector = 4u << 20;
+
+// A streamed create's round: this many segments (1 MiB of the file at
+// k = 3) are read, encoded and sent at a time.
+constexpr std::uint64_t kStreamSegments = 8;
 
 // What the encoding steps (on the thread pool) read and produce; the loop
 // does not touch it while a step runs.
@@ -153,6 +186,9 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   void HashBlocks(const std::shared_ptr<EncodeJob>& job);
   void SignAndLayOut(const std::shared_ptr<EncodeJob>& job);
   void Encoded(Status st, const std::shared_ptr<EncodeJob>& job);
+  void StartStream();
+  void StreamEncode();
+  void StreamEncoded(Status st, std::vector<ShareWrites> writes, bool last);
   void PrepareInPlace();
   void Prepared(Result<UpdateWrites> writes);
   void StartWriting();
@@ -201,6 +237,17 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   // or (in place) the parts that change.
   std::shared_ptr<const std::vector<ShareWrites>> shares_;
   bool in_place_ = false;        // an in-place update: no share has a home but where the version is
+  // A streamed create (see the top): the source, the file's geometry, the
+  // next segment to send, the marker rounds test, each share's block
+  // hashes so far (32 bytes each), and whether the last round was sent.
+  std::shared_ptr<MutableSource> source_;
+  bool streamed_ = false;
+  MdmfGeometry geometry_;
+  std::uint64_t next_segment_ = 0;
+  std::string marker_;
+  std::shared_ptr<std::vector<std::string>> leaves_;
+  bool last_round_ = false;
+  std::size_t rounds_ = 0;
   std::uint64_t offset_ = 0;     // in place: where the bytes go
   std::uint64_t new_size_ = 0;   // the new version's data length
   std::string version_;          // in place: the signed prefix of the version updated
@@ -264,7 +311,178 @@ void Publisher::StartCreate(NewKey key) {
   map_.failures.assign(map_.servers.size(), std::string());
   if (map_.servers.empty()) return FailLater(Status::NotEnoughServers("no storage servers are configured"));
   state_ = State::kEncoding;
+  if (options_.source) return StartStream();
   Encode();
+}
+
+void Publisher::StartStream() {
+  source_ = options_.source;
+  if (writecap_.format != caps::MutableFormat::kMdmf || !contents_.empty() || !source_->read_at) {
+    return FailLater(Status::InvalidArgument("a streamed create needs an MDMF key, a source and no other contents"));
+  }
+  streamed_ = true;
+  geometry_ = MdmfGeometryOf(source_->size, k_);
+  new_size_ = source_->size;
+  auto token = crypto::RandomBytes(32);
+  if (!token.ok()) return FailLater(token.status());
+  marker_.push_back('\1');
+  PutBe(marker_, 0, 8);
+  marker_ += *token;
+  new_checkstring_ = marker_;
+  leaves_ = std::make_shared<std::vector<std::string>>(n_);
+  auto self = shared_from_this();
+  loop_.Post([self] { self->StreamEncode(); });
+}
+
+// The next round's writes, on the thread pool: the next batch of segments
+// read from the source and encoded, or (after the last batch) the block
+// hash trees, the share hash tree, the signed prefix, its signature and
+// each share's header.
+void Publisher::StreamEncode() {
+  if (state_ == State::kDone) return;
+  state_ = State::kEncoding;
+  struct Job {
+    std::shared_ptr<MutableSource> source;
+    std::shared_ptr<std::vector<std::string>> leaves;
+    MdmfGeometry g;
+    std::uint32_t k = 0, n = 0;
+    std::uint64_t first = 0, last = 0, seqnum = 0;
+    bool data = false, first_round = false;
+    std::string readkey, marker, privkey, pubkey, encprivkey;
+    std::vector<ShareWrites> writes;
+    std::string checkstring;
+    double cpu_ms = 0;
+  };
+  auto job = std::make_shared<Job>();
+  job->source = source_;
+  job->leaves = leaves_;
+  job->g = geometry_;
+  job->k = k_;
+  job->n = n_;
+  job->seqnum = seqnum_;
+  job->data = next_segment_ < geometry_.num_segments;
+  job->first_round = rounds_ == 0;
+  job->first = next_segment_;
+  job->last = std::min(geometry_.num_segments, next_segment_ + kStreamSegments) - 1;
+  job->readkey = readkey_;
+  job->marker = marker_;
+  if (!job->data) {
+    job->privkey = privkey_;
+    job->pubkey = pubkey_;
+    job->encprivkey = encprivkey_;
+  }
+  Report("encoding", next_segment_ * geometry_.segsize, new_size_);
+  const double started = MonotonicMs();
+  auto self = shared_from_this();
+  loop_.Offload(
+      [job]() -> Status {
+        const double cpu = ThreadCpuMs();
+        job->writes.assign(job->n, ShareWrites());
+        if (job->data) {
+          const std::uint64_t from = job->first * job->g.segsize;
+          const std::uint64_t to = std::min(job->g.data_length, (job->last + 1) * job->g.segsize);
+          CAIRN_TRY_ASSIGN(std::string plain, job->source->read_at(from, static_cast<std::size_t>(to - from)));
+          if (plain.size() != to - from) return Status::IoError("the source came back short");
+          CAIRN_TRY_ASSIGN(EncodedSegments enc, EncodeSegments(job->g, job->k, job->n, job->first, plain,
+                                                               job->readkey));
+          for (std::uint32_t i = 0; i < job->n; ++i) {
+            std::string blocks;
+            for (std::size_t j = 0; j < enc.shares[i].blocks.size(); ++j) {
+              blocks += enc.shares[i].salts[j];
+              blocks += enc.shares[i].blocks[j];
+              (*job->leaves)[i] += enc.leaves[i][j];
+            }
+            if (job->first_round) job->writes[i].emplace_back(0, job->marker);
+            job->writes[i].emplace_back(job->g.SegmentOffset(job->first), std::move(blocks));
+          }
+          job->cpu_ms = ThreadCpuMs() - cpu;
+          return Status::Ok();
+        }
+        // The last round: the trees, the root, the signature, the headers.
+        std::vector<std::string> roots(job->n), trees(job->n);
+        for (std::uint32_t i = 0; i < job->n; ++i) {
+          std::string& flat = (*job->leaves)[i];
+          std::vector<std::string> leaves;
+          for (std::size_t at = 0; at < flat.size(); at += crypto::kHashSize) {
+            leaves.push_back(flat.substr(at, crypto::kHashSize));
+          }
+          std::string().swap(flat);
+          crypto::HashTree tree(std::move(leaves));
+          roots[i] = tree.Root();
+          trees[i] = tree.Flatten();
+        }
+        crypto::HashTree share_tree(roots);
+        std::string prefix;
+        prefix.push_back('\1');
+        PutBe(prefix, job->seqnum, 8);
+        prefix += share_tree.Root();
+        prefix.push_back(static_cast<char>(job->k));
+        prefix.push_back(static_cast<char>(job->n));
+        PutBe(prefix, job->g.segsize, 8);
+        PutBe(prefix, job->g.data_length, 8);
+        CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job->privkey));
+        CAIRN_TRY_ASSIGN(std::string signature, key.Sign(prefix));
+        const std::uint64_t o_bht = job->g.BlockHashTreeOffset();
+        for (std::uint32_t i = 0; i < job->n; ++i) {
+          std::string chain;
+          for (std::size_t idx : share_tree.NeededHashes(i, /*include_leaf=*/false)) {
+            PutBe(chain, idx, 2);
+            chain += share_tree.Node(idx);
+          }
+          const std::uint64_t o_chain = kMdmfPrivateKeyOffset + job->encprivkey.size();
+          const std::uint64_t o_sig = o_chain + chain.size();
+          const std::uint64_t o_vk = o_sig + signature.size();
+          const std::uint64_t o_vk_end = o_vk + job->pubkey.size();
+          if (o_vk_end > kMdmfShareDataOffset) return Status::Internal("MDMF header fields overflow their reservation");
+          std::string head = prefix;
+          for (std::uint64_t o : {kMdmfPrivateKeyOffset, o_chain, o_sig, o_vk, o_vk_end, kMdmfShareDataOffset, o_bht,
+                                  o_bht + trees[i].size()}) {
+            PutBe(head, o, 8);
+          }
+          head += job->encprivkey;
+          head += chain;
+          head += signature;
+          head += job->pubkey;
+          // The tree first, the header (and so the checkstring) with it:
+          // one request, applied at once by the server.
+          job->writes[i].emplace_back(o_bht, std::move(trees[i]));
+          job->writes[i].emplace_back(0, std::move(head));
+        }
+        job->checkstring = prefix.substr(0, kMdmfCheckstringSize);
+        job->cpu_ms = ThreadCpuMs() - cpu;
+        return Status::Ok();
+      },
+      [self, job, started](Status st) {
+        self->timing_.encode_ms += MonotonicMs() - started;
+        self->timing_.encode_cpu_ms += job->cpu_ms;
+        if (!job->data && st.ok()) self->new_checkstring_ = job->checkstring;
+        if (job->data) self->next_segment_ = job->last + 1;
+        self->StreamEncoded(st, std::move(job->writes), !job->data);
+      });
+}
+
+// A round's writes are ready: the first round places the shares (as any
+// create) and sends; later rounds go to the writers whose shares took every
+// round so far, each now tested against the marker.
+void Publisher::StreamEncoded(Status st, std::vector<ShareWrites> writes, bool last) {
+  if (state_ != State::kEncoding) return;
+  if (!st.ok()) return Deliver(st.WithContext("encoding the new version"));
+  if (Stopped()) return Deliver(Status::Cancelled("publish cancelled"));
+  last_round_ = last;
+  shares_ = std::make_shared<const std::vector<ShareWrites>>(std::move(writes));
+  if (rounds_++ == 0) return StartWriting();
+  state_ = State::kWriting;
+  for (Writer& w : writers_) {
+    if (w.is != Writer::Is::kWritten) continue;
+    w.is = Writer::Is::kQueued;
+    w.expect = marker_;
+  }
+  sending_ms_ = MonotonicMs();
+  SendQueued();
+  if (outstanding_ == 0) {
+    auto self = shared_from_this();
+    loop_.Post([self] { self->Advance(); });
+  }
 }
 
 void Publisher::StartUpdate(caps::Cap writecap) {
@@ -717,11 +935,21 @@ void Publisher::Advance() {
   if (!stopping_ && Stopped()) stopping_ = true;
   // In place, a failed server's shares have no other home: only a whole
   // share could go elsewhere, and an update does not hold one.
-  if (!stopping_ && surprise_.empty() && !in_place_) {
+  if (!stopping_ && surprise_.empty() && !in_place_ && !streamed_) {
     PlaceHomeless();
     SendQueued();
   }
-  if (outstanding_ == 0) Finish();
+  if (outstanding_ != 0) return;
+  if (streamed_ && !last_round_ && !stopping_ && surprise_.empty()) {
+    // The next round, unless the shares still written cannot be enough.
+    grid::SharePlacement live;
+    for (const Writer& w : writers_) {
+      if (w.is == Writer::Is::kWritten) live[w.shnum].insert(w.server);
+    }
+    const std::size_t happy = std::min<std::size_t>(options_.happy, n_);
+    if (live.size() >= k_ && grid::Happiness(live) >= happy) return StreamEncode();
+  }
+  Finish();
 }
 
 void Publisher::Finish() {

@@ -46,6 +46,7 @@
 #include "mutable/mdmf_segments.h"
 #include "mutable/retrieve.h"
 #include "mutable/servermap.h"
+#include "mutable/share_reads.h"
 
 namespace cairn::mutable_files {
 namespace {
@@ -59,16 +60,18 @@ struct VerifyJob {
   std::shared_ptr<MutableShare> share;  // out, when verified
 };
 
-// Segments of an MDMF version fetched in one batch (1 MiB at k = 3).
-constexpr std::uint64_t kBatchSegments = 8;
+// Segments of an MDMF version fetched in one batch (2 MiB at k = 3): a
+// 1 MiB range, which covers 9 segments wherever it starts, is one batch.
+constexpr std::uint64_t kBatchSegments = 16;
 
-// Block hash tree nodes this close together are read in one range.
-constexpr std::uint64_t kTreeReadGap = 512;
+// Block hash tree nodes this close together are read in one range: the
+// tree's upper levels then come in one request (share_reads.h: each
+// request costs more than 4 KiB of bytes).
+constexpr std::uint64_t kTreeReadGap = 4096;
 
 // The parts of one share read for a batch of MDMF segments, then checked
 // on the thread pool.
 struct PartsJob {
-  std::size_t left = 0;  // reads not yet answered
   Status error;          // the first read that failed
   std::string prefix;    // the share's signed prefix, read again
   TreeNodes chain;       // from the servermap's first read
@@ -160,7 +163,11 @@ class Retriever : public std::enable_shared_from_this<Retriever> {
   bool changed_ = false;   // a share was rewritten since the map
   bool remapped_ = false;  // the second map was made
   bool from_map_ = false;  // the first map was given (StartFrom)
+  // Reads of one share in flight at once (share_reads.h): fewer when the
+  // map is an update's, which reads the same servers meanwhile.
+  std::size_t reads_at_once_ = kShareReadsAtOnce;
   RetrieveResult result_;
+  std::uint64_t delivered_ = 0;  // bytes of the range handed to options_.sink
 
   // MDMF: the version's header, and segments [batch_first_, batch_last_]
   // being read; segments before next_segment_ are done, end_segment_ is
@@ -199,6 +206,7 @@ void Retriever::StartFrom(const caps::Cap& cap, Servermap map) {
   servers_ = map.servers;
   map.advisories = 0;  // its maker counted them
   from_map_ = true;
+  reads_at_once_ = 2;
   Start(cap);
   if (state_ == State::kDone) return;  // failed at once: delivered later
   // The map given stands for the first servermap update, on a later turn.
@@ -304,6 +312,13 @@ void Retriever::NoVersionLeft() {
 void Retriever::VersionFailed() {
   CAIRN_LOG(Info, "retrieve: seqnum %llu has too few good shares (%zu of %u)",
             static_cast<unsigned long long>(SeqnumOfCheckstring(version_)), verified_.size(), k_);
+  if (delivered_ > 0) {
+    // The sink holds part of this version: another one cannot follow it.
+    const std::string at = " after " + std::to_string(delivered_) + " bytes of seqnum " +
+                           std::to_string(SeqnumOfCheckstring(version_)) + " were read";
+    if (changed_) return Fail(Status::UncoordinatedWrite("the file's shares changed while it was read" + at));
+    return Fail(Status::NotEnoughServers("the version being read ran out of good shares" + at));
+  }
   given_up_.insert(version_);
   if (changed_) {
     if (remapped_) {
@@ -375,33 +390,35 @@ void Retriever::FetchParts(std::size_t candidate) {
   job->wanted.insert(nodes.begin(), nodes.end());
   const std::vector<ByteRange> tree = TreeNodeRanges(s.header.block_hash_tree.offset, nodes, kTreeReadGap);
   const ByteRange data = SegmentRange(g, batch_first_, batch_last_);
-  job->left = 2 + tree.size();
   const std::uint64_t tree_at = s.header.block_hash_tree.offset;
-  grid::GridServer& server = map_.servers[s.server];
-  auto read = [&](ByteRange r, std::function<void(std::string&)> keep) {
-    server.client->ReadMutable(si_, s.shnum, r.offset, r.length,
-                               [self, candidate, job, r, keep = std::move(keep)](Result<std::string> got) {
-                                 if (!got.ok() && job->error.ok()) job->error = got.status();
-                                 if (got.ok() && got->size() != r.length && job->error.ok()) {
-                                   job->error = Status::Integrity("a ranged read came back short");
-                                 }
-                                 if (got.ok() && job->error.ok()) {
-                                   job->bytes += got->size();
-                                   keep(*got);
-                                 }
-                                 if (--job->left == 0) self->PartsRead(candidate, job);
-                               });
-  };
-  read(ByteRange{0, format_->signed_prefix_size()}, [job](std::string& b) { job->prefix = std::move(b); });
-  for (const ByteRange& r : tree) {
-    read(r, [job, r, tree_at](std::string& b) {
-      const std::size_t first = static_cast<std::size_t>((r.offset - tree_at) / crypto::kHashSize);
-      for (std::size_t i = 0; i * crypto::kHashSize < b.size(); ++i) {
-        if (job->wanted.count(first + i)) job->tree[first + i] = b.substr(i * crypto::kHashSize, crypto::kHashSize);
-      }
-    });
-  }
-  read(data, [job](std::string& b) { job->data = std::move(b); });
+  // The prefix, the data, then the tree's ranges, a few at a time.
+  std::vector<ByteRange> ranges{ByteRange{0, format_->signed_prefix_size()}, data};
+  ranges.insert(ranges.end(), tree.begin(), tree.end());
+  ReadShareRanges(loop_, *map_.servers[s.server].client, si_, s.shnum, ranges, reads_at_once_,
+                  [self, candidate, job, ranges, tree_at](std::vector<Result<std::string>> got) {
+                    for (std::size_t i = 0; i < got.size(); ++i) {
+                      if (!got[i].ok()) {
+                        if (job->error.ok()) job->error = got[i].status();
+                        continue;
+                      }
+                      std::string& b = *got[i];
+                      job->bytes += b.size();
+                      if (i == 0) {
+                        job->prefix = std::move(b);
+                      } else if (i == 1) {
+                        job->data = std::move(b);
+                      } else {
+                        const std::size_t first =
+                            static_cast<std::size_t>((ranges[i].offset - tree_at) / crypto::kHashSize);
+                        for (std::size_t n = 0; n * crypto::kHashSize < b.size(); ++n) {
+                          if (job->wanted.count(first + n)) {
+                            job->tree[first + n] = b.substr(n * crypto::kHashSize, crypto::kHashSize);
+                          }
+                        }
+                      }
+                    }
+                    self->PartsRead(candidate, job);
+                  });
 }
 
 void Retriever::PartsRead(std::size_t candidate, const std::shared_ptr<PartsJob>& job) {
@@ -474,29 +491,37 @@ void Retriever::DecodeBatch() {
   auto out = std::make_shared<std::string>();
   const ShareHeader header = header_;
   const std::string readkey = readkey_;
+  // The batch holds file bytes from `from` on; [cut_from_, cut_to_) is kept.
+  const std::uint64_t from = batch_first_ * header_.segment_size;
+  const std::uint64_t cut_from = cut_from_, cut_to = cut_to_;
+  std::function<Status(std::string_view)>* sink = options_.sink ? &options_.sink : nullptr;
   op_.SideStarted();
   loop_.Offload(
-      [shares, out, header, readkey]() -> Status {
+      [shares, out, header, readkey, from, cut_from, cut_to, sink]() -> Status {
         std::map<std::uint32_t, const SegmentBlocks*> view;
         for (const auto& [sh, segs] : *shares) view[sh] = segs.get();
-        CAIRN_TRY_ASSIGN(*out, DecodeSegments(header, view, readkey));
+        CAIRN_TRY_ASSIGN(std::string plain, DecodeSegments(header, view, readkey));
+        shares->clear();
+        const std::uint64_t keep_from = std::max(from, cut_from);
+        const std::uint64_t keep_to = std::min(from + plain.size(), cut_to);
+        if (keep_to <= keep_from) return Status::Ok();
+        std::string_view kept = std::string_view(plain).substr(static_cast<std::size_t>(keep_from - from),
+                                                               static_cast<std::size_t>(keep_to - keep_from));
+        if (sink) return (*sink)(kept);
+        *out = std::string(kept);
         return Status::Ok();
       },
       [self, out](Status st) {
         self->op_.SideEnded();
         if (self->state_ != State::kDecoding) return;
         if (!st.ok()) return self->Fail(st.WithContext("decoding"));
-        // The batch holds file bytes [from, from + out->size()).
-        const std::uint64_t from = self->batch_first_ * self->header_.segment_size;
-        const std::uint64_t keep_from = std::max(from, self->cut_from_);
-        const std::uint64_t keep_to = std::min(from + out->size(), self->cut_to_);
-        if (keep_to > keep_from) {
-          self->result_.contents.append(*out, static_cast<std::size_t>(keep_from - from),
-                                        static_cast<std::size_t>(keep_to - keep_from));
+        const std::uint64_t end = std::min(self->cut_to_, (self->batch_last_ + 1) * self->header_.segment_size);
+        if (self->options_.sink) {
+          self->delivered_ = end - self->cut_from_;
+        } else {
+          self->result_.contents += *out;
         }
-        if (self->progress_) {
-          self->progress_("retrieving", self->result_.contents.size(), self->cut_to_ - self->cut_from_);
-        }
+        if (self->progress_) self->progress_("retrieving", end - self->cut_from_, self->cut_to_ - self->cut_from_);
         self->next_segment_ = self->batch_last_ + 1;
         if (self->next_segment_ < self->end_segment_) return self->StartBatch();
         self->Succeed(self->header_.seqnum, self->header_.data_length);
@@ -524,6 +549,7 @@ void Retriever::Succeed(std::uint64_t seqnum, std::uint64_t file_size) {
   result_.version = version_;
   result_.file_size = file_size;
   result_.offset = cut_from_;
+  result_.length = cut_to_ - cut_from_;
   op_.Finish(std::move(result_));
 }
 
@@ -594,24 +620,32 @@ void Retriever::Decode() {
   auto out = std::make_shared<std::string>();
   auto readkey = readkey_;
   const ShareFormat* format = format_;
+  auto size = std::make_shared<std::uint64_t>(0);
+  const std::uint64_t cut_from = cut_from_, cut_to = cut_to_;
+  std::function<Status(std::string_view)>* sink = options_.sink ? &options_.sink : nullptr;
   op_.SideStarted();
   loop_.Offload(
-      [shares, out, readkey, format]() -> Status {
+      [shares, out, readkey, format, size, cut_from, cut_to, sink]() -> Status {
         std::map<std::uint32_t, const MutableShare*> view;
         for (const auto& [sh, share] : *shares) view[sh] = share.get();
         CAIRN_TRY_ASSIGN(*out, format->Decode(view, readkey));
+        *size = out->size();
+        // SDMF is one segment: the range is cut from the whole file.
+        *out = out->substr(static_cast<std::size_t>(cut_from), static_cast<std::size_t>(cut_to - cut_from));
+        if (sink && !out->empty()) {
+          Status st = (*sink)(*out);
+          out->clear();
+          return st;
+        }
         return Status::Ok();
       },
-      [self, shares, out](Status st) {
+      [self, shares, out, size](Status st) {
         if (self->state_ == State::kDecoding) {
           if (!st.ok()) {
             self->Fail(st.WithContext("decoding"));
           } else {
-            const std::uint64_t size = out->size();
-            // SDMF is one segment: the range is cut from the whole file.
-            self->result_.contents = out->substr(static_cast<std::size_t>(self->cut_from_),
-                                                 static_cast<std::size_t>(self->cut_to_ - self->cut_from_));
-            self->Succeed(shares->begin()->second->header.seqnum, size);
+            if (!self->options_.sink) self->result_.contents = std::move(*out);
+            self->Succeed(shares->begin()->second->header.seqnum, *size);
           }
         }
         self->op_.SideEnded();

@@ -20,19 +20,21 @@
 #include "cairn/mutable/mutable_file.h"
 #include "mutable/mdmf_segments.h"
 #include "mutable/retrieve.h"
+#include "mutable/share_reads.h"
 
 namespace cairn::mutable_files {
 namespace {
 
-constexpr std::uint64_t kTreeReadGap = 512;
+// Tree nodes this close together are read in one range (see retrieve.cc).
+constexpr std::uint64_t kTreeReadGap = 4096;
 
 // One share number's old block hash tree as read from one holder.
 struct TreeRead {
   std::size_t holder = 0;  // index into the map's shares
-  std::size_t left = 0;
   Status error;
   std::set<std::size_t> wanted;  // the nodes kept (empty: all, when the file grows)
   TreeNodes nodes;         // the nodes read (needed ones and the touched leaves; or all)
+  std::string prefix;      // the share's signed prefix, read with them
   bool verified = false;
 };
 
@@ -171,24 +173,32 @@ void Updater::ReadTree(std::uint32_t shnum) {
     t->wanted.insert(nodes.begin(), nodes.end());
     ranges = TreeNodeRanges(tree_at, nodes, kTreeReadGap);
   }
-  t->left = ranges.size();
   auto self = shared_from_this();
-  for (const ByteRange& r : ranges) {
-    map_.servers[s.server].client->ReadMutable(
-        si_, shnum, r.offset, r.length, [self, t, shnum, r, tree_at](Result<std::string> got) {
-          if (!got.ok() && t->error.ok()) t->error = got.status();
-          if (got.ok() && got->size() != r.length && t->error.ok()) t->error = Status::Integrity("short read");
-          if (got.ok() && t->error.ok()) {
-            self->bytes_read_ += got->size();
-            const std::size_t at = static_cast<std::size_t>((r.offset - tree_at) / crypto::kHashSize);
-            for (std::size_t i = 0; i * crypto::kHashSize < got->size(); ++i) {
-              if (!t->wanted.empty() && !t->wanted.count(at + i)) continue;  // read only to join ranges
-              t->nodes[at + i] = got->substr(i * crypto::kHashSize, crypto::kHashSize);
-            }
-          }
-          if (--t->left == 0) self->TreeDone(shnum);
-        });
-  }
+  // The signed prefix again, with the nodes: a share rewritten since the
+  // map (another writer) is told from a corrupt one. A few at a time
+  // (share_reads.h).
+  ranges.insert(ranges.begin(), ByteRange{0, kMdmfSignedPrefixSize});
+  ReadShareRanges(loop_, *map_.servers[s.server].client, si_, shnum, ranges, 2,
+                  [self, t, shnum, ranges, tree_at](std::vector<Result<std::string>> got) {
+                    for (std::size_t i = 0; i < got.size(); ++i) {
+                      if (!got[i].ok()) {
+                        if (t->error.ok()) t->error = got[i].status();
+                        continue;
+                      }
+                      if (i == 0) {
+                        t->prefix = std::move(*got[i]);
+                        continue;
+                      }
+                      const std::string& b = *got[i];
+                      self->bytes_read_ += b.size();
+                      const std::size_t at = static_cast<std::size_t>((ranges[i].offset - tree_at) / crypto::kHashSize);
+                      for (std::size_t n = 0; n * crypto::kHashSize < b.size(); ++n) {
+                        if (!t->wanted.empty() && !t->wanted.count(at + n)) continue;  // read only to join ranges
+                        t->nodes[at + n] = b.substr(n * crypto::kHashSize, crypto::kHashSize);
+                      }
+                    }
+                    self->TreeDone(shnum);
+                  });
 }
 
 // A holder's nodes are checked on the thread pool: the leaves (and the
@@ -202,6 +212,12 @@ void Updater::TreeDone(std::uint32_t shnum) {
               t->error.ToString().c_str());
     --pending_;
     return ReadTree(shnum);
+  }
+  if (t->prefix != req_.version) {
+    return op_.Finish(Status::UncoordinatedWrite(
+        "share " + std::to_string(shnum) + " on " + map_.servers[s.server].name + " holds seqnum " +
+        std::to_string(SeqnumOfCheckstring(t->prefix)) + " now, not the version being updated (seqnum " +
+        std::to_string(old_.seqnum) + "): another writer changed the file"));
   }
   auto chain = ParseShareHashChain(s.head, s.header.share_hash_chain);
   if (!chain.ok()) {

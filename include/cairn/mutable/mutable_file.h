@@ -27,13 +27,18 @@
 // Every completion runs exactly once on a later loop turn, never inside the
 // call that started it, also when a server fails at once (design rule 1,
 // Tahoe-LAFS #877). Loop thread only. The file (or the range read, or the
-// bytes of an update) is held in memory; callers bound its size.
+// bytes of an update) is held in memory, and callers bound its size, unless
+// it is streamed: an MDMF create reads its contents from a MutableSource
+// (MutableOptions::source) a batch of segments at a time, and a retrieve
+// with RetrieveOptions::sink hands the range over a batch at a time.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cairn/caps/cap.h"
@@ -43,6 +48,14 @@
 #include "cairn/grid/server.h"
 
 namespace cairn::mutable_files {
+
+// A new MDMF file's contents, read a batch of segments at a time: `size`
+// bytes; read_at(offset, n) returns exactly bytes [offset, offset + n) or
+// an error. Called on the thread pool, one call at a time, in order.
+struct MutableSource {
+  std::uint64_t size = 0;
+  std::function<Result<std::string>(std::uint64_t offset, std::size_t n)> read_at;
+};
 
 struct MutableOptions {
   std::uint32_t k = 3;       // shares needed
@@ -60,6 +73,13 @@ struct MutableOptions {
   // not stop it: requiring the exact version there would leave a directory
   // unchangeable until someone published past the collision.
   std::string expected_version;
+  // CreateMutable of an MDMF key only: the contents come from here (the
+  // `contents` argument must then be empty), streamed into the shares in
+  // rounds of read-test-writes (publish.cc says how each round is tested),
+  // so the publish holds a few segments of the file, never all of it. A
+  // server that fails part way loses its shares (they are not placed
+  // elsewhere: the earlier rounds' blocks are gone).
+  std::shared_ptr<MutableSource> source;
   // Tests only: called after the servermap update of a publish with the
   // continuation that sends the writes, so that a test can make two
   // publishers map before either writes. Unset: the publish goes straight on.
@@ -111,6 +131,14 @@ struct RetrieveOptions {
   // The default: the whole file.
   std::uint64_t offset = 0;
   std::uint64_t size = UINT64_MAX;
+  // When set, the range is handed here a piece at a time, in order (on the
+  // thread pool, one call at a time), instead of being gathered in
+  // RetrieveResult::contents, which stays empty: an MDMF read then holds
+  // one batch of segments. An error it returns fails the retrieve. Once a
+  // piece was handed over, a version that runs out of shares fails the
+  // retrieve (NotEnoughServers, or UncoordinatedWrite if its shares were
+  // rewritten) instead of falling back to another version.
+  std::function<Status(std::string_view bytes)> sink;
   // Tests only: called after each servermap update of a retrieve, before
   // a version is chosen and fetched, with the continuation that does so
   // (a test can publish another version in between). Unset: straight on.
@@ -123,6 +151,7 @@ struct RetrieveResult {
   std::string version;             // the version read, exactly: its signed prefix
   std::uint64_t file_size = 0;     // of the version read
   std::uint64_t offset = 0;        // where `contents` begins in the file
+  std::uint64_t length = 0;        // bytes of the range read (in `contents` or given to the sink)
   std::uint64_t bytes_fetched = 0; // share bytes read after the servermap update
   std::map<std::uint32_t, std::string> shares_used;  // share number -> server name
   std::size_t corrupt_shares = 0;                    // advisories sent
@@ -137,7 +166,9 @@ struct RetrieveResult {
 void NewMutableKey(Loop& loop, Callback<void(Result<NewKey>)> done);
 void NewMutableKey(Loop& loop, caps::MutableFormat format, Callback<void(Result<NewKey>)> done);
 
-// Publishes `contents` as seqnum 1 of the file of `key`. Errors:
+// Publishes `contents` as seqnum 1 of the file of `key`; or, with
+// `options.source` (an MDMF key only; `contents` empty), the source's bytes,
+// streamed in rounds of read-test-writes (publish.cc). Errors:
 // InvalidArgument (bad k/N/happy), NotEnoughServers (fewer than `happy`
 // servers of happiness could be reached, naming the servers that failed),
 // UncoordinatedWrite (a server already holds a share of this file),
