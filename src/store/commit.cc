@@ -93,7 +93,12 @@ Status Batch::BeforeCommit() {
   for (auto& [path, fd] : fds_) {
     if (sync_.count(path)) CAIRN_TRY(platform->SyncData(fd).WithContext(path));
   }
-  for (auto& [dir, dirty] : dirty_dirs_) CAIRN_TRY(platform->SyncDir(dir));
+  // New names before removed ones (MarkDirDirty).
+  for (bool lost : {false, true}) {
+    for (auto& [dir, lost_entry] : dirty_dirs_) {
+      if (lost_entry == lost) CAIRN_TRY(platform->SyncDir(dir));
+    }
+  }
   return Status();
 }
 
