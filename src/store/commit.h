@@ -46,9 +46,9 @@ struct Shared {
   BodyPaths paths;
   platform::Platform* platform = nullptr;
   PendingRanges pending;
-  // Doomed file ids unlinked after the last commit: their entries go in the
-  // next one.
-  std::vector<std::uint64_t> unlinked;
+  // Doomed files unlinked after the last commit: their entries go in the
+  // next one, which first syncs the directories they left.
+  std::vector<DoomedFile> unlinked;
 };
 
 // Unlinks a deleted share's body (wherever it is) and its ranges file;

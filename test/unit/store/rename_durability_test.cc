@@ -185,6 +185,24 @@ TEST_F(RenameDurability, ACompletionRedoneAfterACrashSyncsTheRenameItFinds) {
   EXPECT_EQ(*ReadImm(Si(1), 0, 0, 8), "abcdefgh");
 }
 
+TEST_F(RenameDurability, AnExpiredShareIsForgottenOnlyOnceItsUnlinkIsDurable) {
+  // The body of a deleted share is unlinked after the commit that dooms it;
+  // the next commit forgets the doomed entry. Were the unlink not durable by
+  // then, a power cut would bring the body back with nothing naming it.
+  CloseStore();
+  options.expiry = LeaseExpiry::kAge;
+  Reopen();
+  PutImmutable(Si(1), 0, "immutable");
+  std::string final_dir = dir + "/shares/" + SiHex(Si(1)).substr(0, 2);
+  model.Track(final_dir);
+  ASSERT_EQ(model.Durable(final_dir).size(), 1u);
+  fault.AdvanceWallSeconds(40 * 24 * 3600);
+  Sweep();
+  ASSERT_EQ(ListImm(Si(1))->size(), 0u);
+  ASSERT_TRUE(Rtw(Si(2), {WriteAt(0, 0, "next commit")})->success);
+  EXPECT_TRUE(model.Durable(final_dir).empty()) << "the doomed entry is gone, the body's name is still durable";
+}
+
 TEST_F(RenameDurability, AnUploadWhoseBodyIsGoneAsksForItAllAgain) {
   // A body lost with its directory entry (as before the fix) must not be
   // replaced by an empty file that later completes with zeros where the
