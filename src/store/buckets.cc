@@ -156,7 +156,11 @@ Result<AllocateResult> ApplyAllocate(Batch& b, const StorageIndex& si, const std
   bool fits_size = allocated_size <= b.options.max_immutable_share_bytes;
   for (ShareNum n : shnums) {
     if (existing.count(n)) continue;  // complete (already_have) or in progress: neither set
-    if (!fits_size || remaining < allocated_size) continue;
+    if (!fits_size) continue;
+    if (remaining < allocated_size) {
+      out.out_of_space = true;
+      continue;
+    }
     remaining -= allocated_size;
     ShareRecord rec;
     rec.state = State::kIncoming;
