@@ -1,5 +1,6 @@
 """Power cuts at every sync point of one immutable upload's completion
-(issue 24, the power-cut test's cut 104). The random power-cut test
+(issue 24, the power-cut test's cut 104), and of an abort and a slot's
+read-test-write. The random power-cut test
 (test_power_cut.py) cuts at a random moment, so a window of one FUSE round
 trip is hit about once in a few hundred cuts; this test walks the window
 deterministically. A cairnd under the "always" sync policy takes an upload's
@@ -9,7 +10,9 @@ and the write that completes the share is sent. For N = 1, 2, ... until that
 write is acknowledged without a cut, the node restarts on what the cut left
 (a new boot) and the share must be either complete with exactly its bytes or
 still an open upload that keeps the acknowledged first half: finishing it
-with only the second half completes it and it reads back byte-exact.
+with only the second half completes it and it reads back byte-exact. The
+same walk over an abort (the upload is gone, or open with its half kept) and
+a slot's read-test-write (the old version or the new one, whole).
 
 Before the fix, the cut at the directory fsync of shares/XX/ (incoming/ was
 synced first, so the body's old name was gone and its new one not yet
@@ -78,24 +81,25 @@ class PowerCutPointsTest(unittest.TestCase):
         wait_answers(self.node_dir, self.proc, self.log)
         return GbsClient(self.nurl, timeout=20)
 
-    def cut_during_completion(self, n, si, data):
-        """Runs one point: returns (the cut's line or None, problems)."""
+    def cut_during(self, n, setup, action, check):
+        """One point: a node from the pristine copy, setup(c) (acknowledged),
+        then powercut_fs armed at its nth sync point and action(c) sent.
+        Returns (the cut's line, or None if the action was acknowledged
+        without a cut, and the problems check(c, line) found after the
+        restart on what the cut left)."""
         shutil.rmtree(self.backing)
         shutil.copytree(self.pristine, self.backing, symlinks=True)
         c = self.start(cut_at_sync=n)
-        r = c.allocate(si, {0}, SIZE, RENEW, CANCEL, SECRET)
-        self.assertEqual(set(r["allocated"]), {0}, r)
-        status, _ = c.write(si, 0, 0, data[:HALF], SECRET)
-        self.assertEqual(status, 200)
+        setup(c)
         self.fs.arm()
         answer = {}
 
-        def complete():
+        def act():
             try:
-                answer["status"] = c.write(si, 0, HALF, data[HALF:], SECRET)[0]
+                answer["ok"] = action(c)
             except Exception as e:   # the node lost its disk: http.client's, OSError, GbsError
                 answer["error"] = repr(e)
-        t = threading.Thread(target=complete, daemon=True)
+        t = threading.Thread(target=act, daemon=True)
         t.start()
         deadline = time.monotonic() + 60
         cut, line = False, None
@@ -103,7 +107,7 @@ class PowerCutPointsTest(unittest.TestCase):
             cut, line = self.fs.wait_cut(timeout=0.2)
             if cut or not t.is_alive():
                 break
-        if not cut and not t.is_alive() and answer.get("status") == 201:
+        if not cut and not t.is_alive() and answer.get("ok"):
             c.close()
             stop_process(self.proc, signal.SIGTERM)
             self.proc = None
@@ -111,30 +115,20 @@ class PowerCutPointsTest(unittest.TestCase):
             self.fs = None
             return None, []
         self.assertTrue(cut, f"sync point {n}: neither a cut nor an acknowledgement within 60 s: {answer}")
+        line = line.splitlines()[0]
         self.fs = None
         stop_process(self.proc)   # the machine is off
         self.proc = None
         t.join(timeout=30)
         c.close()
-        self.assertNotEqual(answer.get("status"), 201, f"sync point {n}: acknowledged although the power was cut "
-                                                       f"before the commit's last sync: {line}")
+        self.assertFalse(answer.get("ok"), f"{line}: acknowledged although the power was cut before the "
+                                           f"commit's last sync")
         # The machine comes back.
         c = self.start()
-        problems = []
         try:
-            if 0 in c.list_shares(si):
-                got = c.read(si, 0, 0, SIZE)
-                if got != data:
-                    problems.append(f"{line.splitlines()[0]}: the share is complete with wrong bytes")
-            else:
-                status, reply = c.write(si, 0, HALF, data[HALF:], SECRET)
-                if status != 201:
-                    problems.append(f"{line.splitlines()[0]}: the acknowledged first half was lost "
-                                    f"(still required: {reply.get('required')})")
-                elif c.read(si, 0, 0, SIZE) != data:
-                    problems.append(f"{line.splitlines()[0]}: the finished upload reads back wrong bytes")
+            problems = [f"{line}: {p}" for p in check(c)]
         except GbsError as e:
-            problems.append(f"{line.splitlines()[0]}: {e}")
+            problems = [f"{line}: {e}"]
         finally:
             c.close()
         stop_process(self.proc, signal.SIGTERM)
@@ -143,27 +137,86 @@ class PowerCutPointsTest(unittest.TestCase):
         self.fs = None
         return line, problems
 
+    def walk(self, what, setup, action, check):
+        """Cuts at sync point 1, 2, ... of `action` until it is acknowledged;
+        returns the cuts' lines. Every restart must pass `check`."""
+        lines, problems = [], []
+        for n in range(1, 16):
+            line, found = self.cut_during(n, setup, action, check)
+            if line is None:
+                break
+            lines.append(line)
+            problems += found
+        else:
+            self.fail(f"{what} was never acknowledged within 15 sync points: {lines}")
+        print(f"\npower cut points, {what}: {len(lines)} sync points cut:\n  " + "\n  ".join(lines), flush=True)
+        self.assertEqual(problems, [], what)
+        return lines
+
     def test_every_sync_point_of_a_completion_keeps_the_acknowledged_half(self):
         self.make_node({"store_sync_every_write": 1, "store_reserved_bytes": 0})
         raw = bytes(range(0xa0, 0xb0))
         si = base64.b32encode(raw).decode().lower().rstrip("=")
         data = random.Random(7).randbytes(SIZE)
-        lines, problems = [], []
-        for n in range(1, 16):
-            line, found = self.cut_during_completion(n, si, data)
-            if line is None:
-                break
-            lines.append(line.splitlines()[0])
-            problems += found
-        else:
-            self.fail(f"the completion was never acknowledged within 15 sync points: {lines}")
-        print(f"\npower cut points: {len(lines)} sync points of the completing write cut:\n  " +
-              "\n  ".join(lines), flush=True)
-        self.assertEqual(problems, [])
+
+        def setup(c):
+            r = c.allocate(si, {0}, SIZE, RENEW, CANCEL, SECRET)
+            self.assertEqual(set(r["allocated"]), {0}, r)
+            self.assertEqual(c.write(si, 0, 0, data[:HALF], SECRET)[0], 200)
+
+        def check(c):
+            if 0 in c.list_shares(si):
+                return [] if c.read(si, 0, 0, SIZE) == data else ["the share is complete with wrong bytes"]
+            status, reply = c.write(si, 0, HALF, data[HALF:], SECRET)
+            if status != 201:
+                return [f"the acknowledged first half was lost (still required: {reply.get('required')})"]
+            return [] if c.read(si, 0, 0, SIZE) == data else ["the finished upload reads back wrong bytes"]
+        lines = self.walk("completion", setup, lambda c: c.write(si, 0, HALF, data[HALF:], SECRET)[0] == 201, check)
         # The walk covered the rename's window: both directories' fsyncs.
         self.assertTrue(any("directory fsync of incoming" in x for x in lines), lines)
         self.assertTrue(any(f"directory fsync of {raw.hex()[:2]}" in x for x in lines), lines)
 
+    def test_every_sync_point_of_an_abort_and_a_slot_write_leaves_old_or_new(self):
+        self.make_node({"store_sync_every_write": 1, "store_reserved_bytes": 0})
+        rng = random.Random(8)
+        si = base64.b32encode(rng.randbytes(16)).decode().lower().rstrip("=")
+        slot_si = base64.b32encode(rng.randbytes(16)).decode().lower().rstrip("=")
+        data = rng.randbytes(SIZE)
+        we = b"w" * 32
+        old, new = rng.randbytes(20000), rng.randbytes(20000)
+
+        def setup(c):
+            r = c.allocate(si, {0}, SIZE, RENEW, CANCEL, SECRET)
+            self.assertEqual(set(r["allocated"]), {0}, r)
+            self.assertEqual(c.write(si, 0, 0, data[:HALF], SECRET)[0], 200)
+            r = c.rtw(slot_si, we, RENEW, CANCEL, {0: {"test": [], "write": [{"offset": 0, "data": old}],
+                                                       "new-length": None}})
+            self.assertTrue(r["success"])
+
+        def abort(c):
+            c.abort(si, 0, SECRET)
+            return True
+
+        def check_abort(c):
+            # Aborted (the upload is gone) or not (it is open, its half kept).
+            try:
+                status, reply = c.write(si, 0, HALF, data[HALF:], SECRET)
+            except GbsError as e:
+                return [] if e.status == 404 else [f"after the cut: {e}"]
+            if status != 201:
+                return [f"the acknowledged first half was lost (still required: {reply.get('required')})"]
+            return [] if c.read(si, 0, 0, SIZE) == data else ["the finished upload reads back wrong bytes"]
+        self.walk("abort", setup, abort, check_abort)
+
+        def rewrite(c):
+            r = c.rtw(slot_si, we, RENEW, CANCEL, {0: {"test": [], "write": [{"offset": 0, "data": new}],
+                                                       "new-length": None}})
+            return r["success"]
+
+        def check_slot(c):
+            got = c.read(slot_si, 0, 0, 30000, kind="mutable")
+            return [] if got in (old, new) else [f"the slot is neither version whole ({len(got)} bytes)"]
+        self.walk("read-test-write", setup, rewrite, check_slot)
 
 if __name__ == "__main__":
     unittest.main()
