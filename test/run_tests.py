@@ -10,7 +10,7 @@ Kinds, in order:
                CAIRN_FUZZ_SECONDS (default 10) from its seed corpus in
                test/fuzz/corpus/<name>/; a crash, leak or timeout fails it;
   soak         test/soak/test_*.py: only when named (`make soak`), never by
-               default: the power-cut and slow-disk tests (docs/store.md);
+               default: the slow-disk test (docs/store.md);
   board-unit   the GoogleTest binary of a cross build (--board-build) run
                under its emulator (--board-runner, a board's BOARD_RUN), so
                the host's `make test` also runs the unit suite for one board.

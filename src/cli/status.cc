@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 
 #include <cstdio>
+#include <ctime>
 
 #include "cairn/gbs/nurl.h"
 #include "cli/client.h"
@@ -71,6 +72,16 @@ int StatusMain(const Options& opts) {
     if (cJSON_GetObjectItemCaseSensitive(store, "available_bytes")) {
       std::printf("  space      %s used, %s available, %s in uploads\n", HumanBytes(Num(store, "used_bytes")).c_str(),
                   HumanBytes(Num(store, "available_bytes")).c_str(), HumanBytes(Num(store, "incoming_bytes")).c_str());
+    }
+    const cJSON* full = cJSON_GetObjectItemCaseSensitive(store, "full");
+    if (full) {
+      std::time_t since = static_cast<std::time_t>(Num(full, "since_ms") / 1000);
+      struct tm tm_utc {};
+      char when[32] = "";
+      gmtime_r(&since, &tm_utc);
+      std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm_utc);
+      std::printf("  STORE FULL since %s: %s (needs %s)\n", when, Str(full, "reason"),
+                  HumanBytes(Num(full, "needed_bytes")).c_str());
     }
     const cJSON* we = cJSON_GetObjectItemCaseSensitive(store, "write_error");
     if (cJSON_IsString(we)) std::printf("  WRITES STOPPED: %s\n", we->valuestring);

@@ -332,6 +332,14 @@ Json Node::StatusJson() {
     cJSON_AddNumberToObject(st, "queued_ops", static_cast<double>(ss.queued_ops));
     cJSON_AddBoolToObject(st, "read_only", store_->options().read_only);
     if (!ss.sticky_error.empty()) cJSON_AddStringToObject(st, "write_error", ss.sticky_error.c_str());
+    cJSON_AddNumberToObject(st, "no_space_refusals", static_cast<double>(ss.no_space_refusals));
+    if (!ss.full_reason.empty()) {
+      cJSON* full = cJSON_AddObjectToObject(st, "full");
+      cJSON_AddStringToObject(full, "reason", ss.full_reason.c_str());
+      cJSON_AddNumberToObject(full, "since_ms", static_cast<double>(ss.full_since_ms));
+      cJSON_AddNumberToObject(full, "needed_bytes", static_cast<double>(ss.full_needed_bytes));
+      if (space_) cJSON_AddNumberToObject(full, "available_bytes", static_cast<double>(space_->available_bytes));
+    }
     if (space_) {
       cJSON_AddNumberToObject(st, "available_bytes", static_cast<double>(space_->available_bytes));
       cJSON_AddNumberToObject(st, "used_bytes", static_cast<double>(space_->used_bytes));
@@ -435,6 +443,10 @@ std::string Node::MetricsText() {
     w.Gauge("cairn_store_queued_writes", "Store writes queued or committing.", static_cast<double>(ss.queued_ops));
     w.Counter("cairn_store_expired_shares", "Shares deleted by the lease expiry sweep.",
               static_cast<double>(ss.expired_shares));
+    w.Gauge("cairn_store_full", "1 while the store refuses writes for want of space (cairn status says why).",
+            ss.full_reason.empty() ? 0.0 : 1.0);
+    w.Counter("cairn_store_no_space_refusals", "Store writes refused for want of space.",
+              static_cast<double>(ss.no_space_refusals));
     if (space_) {
       w.Gauge("cairn_store_bytes", "Store space by kind (available is free space less the reservation).",
               static_cast<double>(space_->available_bytes), {{"kind", "available"}});

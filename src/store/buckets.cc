@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cairn/core/log.h"
 #include "store/ops.h"
 
 namespace cairn::store {
@@ -70,15 +71,23 @@ Status GetUpload(Batch& b, const std::string& key, const StorageIndex& si, Share
 
 // The body of an upload in progress: in incoming/, or already renamed to its
 // final place by a completion whose commit did not happen (a crash or a
-// retried batch), in which case that copy is used.
-Result<int> UploadBody(Batch& b, const StorageIndex& si, ShareNum shnum, std::uint64_t file_id, std::string* path) {
+// retried batch), in which case that copy is used and the rename, which
+// nothing may have synced, is synced with this batch. *created: neither
+// existed, so the body is a new, empty file.
+Result<int> UploadBody(Batch& b, const StorageIndex& si, ShareNum shnum, std::uint64_t file_id, std::string* path,
+                       bool* created) {
   *path = b.paths.IncomingPath(si, shnum, file_id);
+  *created = false;
   if (!b.platform->Exists(*path).ok()) {
     std::string final_path = b.paths.FinalPath(si, shnum, file_id);
     if (b.platform->Exists(final_path).ok()) {
       *path = final_path;
+      b.MarkDirDirty(b.paths.Shares(), Batch::DirChange::kGained);
+      b.MarkDirDirty(b.paths.FinalDir(si), Batch::DirChange::kGained);
+      b.MarkDirDirty(b.paths.Incoming(), Batch::DirChange::kLost);
     } else {
-      b.MarkDirDirty(b.paths.Incoming());  // a new directory entry
+      *created = true;
+      b.MarkDirDirty(b.paths.Incoming(), Batch::DirChange::kGained);
     }
   }
   return b.Body(*path, true);
@@ -147,7 +156,11 @@ Result<AllocateResult> ApplyAllocate(Batch& b, const StorageIndex& si, const std
   bool fits_size = allocated_size <= b.options.max_immutable_share_bytes;
   for (ShareNum n : shnums) {
     if (existing.count(n)) continue;  // complete (already_have) or in progress: neither set
-    if (!fits_size || remaining < allocated_size) continue;
+    if (!fits_size) continue;
+    if (remaining < allocated_size) {
+      out.out_of_space = true;
+      continue;
+    }
     remaining -= allocated_size;
     ShareRecord rec;
     rec.state = State::kIncoming;
@@ -218,11 +231,11 @@ Status CompleteUpload(Batch& b, const StorageIndex& si, ShareNum shnum, const st
     std::string final_dir = b.paths.FinalDir(si);
     if (!b.platform->Exists(final_dir).ok()) {
       CAIRN_TRY(b.platform->MakeDir(final_dir));
-      b.MarkDirDirty(b.paths.Shares());
+      b.MarkDirDirty(b.paths.Shares(), Batch::DirChange::kGained);
     }
     CAIRN_TRY(b.platform->Rename(path, final_path));
-    b.MarkDirDirty(b.paths.Incoming());
-    b.MarkDirDirty(b.paths.FinalDir(si));
+    b.MarkDirDirty(final_dir, Batch::DirChange::kGained);
+    b.MarkDirDirty(b.paths.Incoming(), Batch::DirChange::kLost);
   }
   rec->state = State::kComplete;
   rec->written.clear();
@@ -256,13 +269,24 @@ Result<WriteResult> ApplyWriteChunk(Batch& b, const StorageIndex& si, ShareNum s
     return Status::InvalidArgument(Where(si, shnum) + ": write [" + std::to_string(offset) + ", " +
                                    std::to_string(end) + ") past the allocated size " + std::to_string(rec.size));
   }
+  std::string path;
+  bool created = false;
+  CAIRN_TRY_ASSIGN(int fd, UploadBody(b, si, shnum, rec.file_id, &path, &created));
+  if (created && (!rec.written.empty() || b.Pending(key))) {
+    // The body is gone although ranges of it were recorded (a file system
+    // that lost it, or someone's hands): those ranges are asked for again,
+    // never completed as the zeros of a new file.
+    CAIRN_LOG(Error, "store: %s: the body file of the upload is missing; its written ranges are asked for again",
+              Where(si, shnum).c_str());
+    rec.written.clear();
+    CAIRN_TRY(b.txn->PutRecord(key, rec));
+    b.PutPending(key, std::nullopt);
+  }
   // What is written: the durable ranges (LMDB) and those not yet synced.
   std::vector<Range> written = rec.written;
   if (const std::vector<Range>* pending = b.Pending(key)) {
     for (const Range& g : *pending) AddRange(&written, g);
   }
-  std::string path;
-  CAIRN_TRY_ASSIGN(int fd, UploadBody(b, si, shnum, rec.file_id, &path));
   CAIRN_TRY(WriteOnce(b, fd, path, written, si, shnum, offset, data));
   AddRange(&written, {offset, end});
   if (written.size() > schema::kMaxRanges) {

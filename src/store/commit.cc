@@ -55,11 +55,17 @@ const std::vector<Range>* Batch::Pending(const std::string& share_key) const {
 Status Batch::Begin() {
   txn.emplace(CommitBatch::txn(), shared_.dbs, map_full_flag());
   CAIRN_TRY(LoadTotals(*txn, &totals));
-  // Files unlinked after the previous commit: their doomed entries go now.
-  for (std::uint64_t id : shared_.unlinked) {
+  // Files unlinked after the previous commit: their doomed entries go now,
+  // and the unlinks are made durable before the commit that forgets them (a
+  // power cut would otherwise bring a body back that nothing names, and no
+  // walker would ever find it).
+  for (const DoomedFile& f : shared_.unlinked) {
     std::string key;
-    schema::PutBe64(&key, id);
+    schema::PutBe64(&key, f.file_id);
     CAIRN_TRY(txn->Del(shared_.dbs.doomed, key));
+    MarkDirDirty(paths.Incoming(), DirChange::kLost);
+    std::string final_dir = paths.FinalDir(f.si);
+    if (platform->Exists(final_dir).ok()) MarkDirDirty(final_dir, DirChange::kLost);
   }
   return Status();
 }
@@ -93,7 +99,12 @@ Status Batch::BeforeCommit() {
   for (auto& [path, fd] : fds_) {
     if (sync_.count(path)) CAIRN_TRY(platform->SyncData(fd).WithContext(path));
   }
-  for (auto& [dir, dirty] : dirty_dirs_) CAIRN_TRY(platform->SyncDir(dir));
+  // New names before removed ones (MarkDirDirty).
+  for (bool lost : {false, true}) {
+    for (auto& [dir, lost_entry] : dirty_dirs_) {
+      if (lost_entry == lost) CAIRN_TRY(platform->SyncDir(dir));
+    }
+  }
   return Status();
 }
 
@@ -110,7 +121,7 @@ void Batch::Durable() {
   shared_.unlinked.clear();
   for (const DoomedFile& f : kept_.doomed) {
     UnlinkBody(shared_, f);
-    shared_.unlinked.push_back(f.file_id);
+    shared_.unlinked.push_back(f);
   }
   // Ranges files of completed uploads (Open() removes any a crash left).
   for (const std::string& p : kept_.unlink_after) {

@@ -46,9 +46,9 @@ struct Shared {
   BodyPaths paths;
   platform::Platform* platform = nullptr;
   PendingRanges pending;
-  // Doomed file ids unlinked after the last commit: their entries go in the
-  // next one.
-  std::vector<std::uint64_t> unlinked;
+  // Doomed files unlinked after the last commit: their entries go in the
+  // next one, which first syncs the directories they left.
+  std::vector<DoomedFile> unlinked;
 };
 
 // Unlinks a deleted share's body (wherever it is) and its ranges file;
@@ -76,7 +76,18 @@ class Batch final : public CommitBatch {
   // MarkSync()ed: a body whose ranges this commit records.
   Result<int> Body(const std::string& path, bool create);
   void MarkSync(const std::string& path) { sync_[path] = true; }
-  void MarkDirDirty(const std::string& dir) { dirty_dirs_[dir] = true; }
+  // `dir` gained an entry (kGained) or lost one (kLost, the old name of a
+  // rename): it is fsynced before the commit. Directories that only gained
+  // entries are synced first, then those that lost one, so a renamed body
+  // has a durable name at every moment: its new one is durable before its
+  // old one is gone (each directory's entries are durable only with its own
+  // fsync; syncing incoming/ first lost the body at the power-cut test's
+  // cut 104).
+  enum class DirChange { kGained, kLost };
+  void MarkDirDirty(const std::string& dir, DirChange change) {
+    bool& lost = dirty_dirs_[dir];
+    lost = lost || change == DirChange::kLost;
+  }
 
   // Staging for after the commit, kept per op: an op rolled back drops its
   // own. The pending ranges of `share_key` as this batch sees them (nullptr
@@ -114,7 +125,7 @@ class Batch final : public CommitBatch {
   std::optional<platform::FsSpace> space_;
   std::map<std::string, int> fds_;
   std::map<std::string, bool> sync_;
-  std::map<std::string, bool> dirty_dirs_;
+  std::map<std::string, bool> dirty_dirs_;  // true: it lost an entry
 };
 
 // One store write: `apply` runs in the op's nested transaction on the commit

@@ -15,6 +15,10 @@
 
 namespace cairn::store {
 
+// In the NoSpace message of a slot over the largest mutable share size: a
+// limit, not a full store (StoreStats::full_reason leaves it out).
+inline constexpr char kOverMaximumMutable[] = "over the maximum mutable share size";
+
 // buckets.cc — immutable.
 Result<AllocateResult> ApplyAllocate(Batch& b, const StorageIndex& si, const std::vector<ShareNum>& shnums,
                                      std::uint64_t allocated_size, const std::string& upload_secret,

@@ -6,6 +6,7 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <set>
 
 #include "cairn/core/log.h"
 #include "store/ops.h"
@@ -104,6 +105,14 @@ Status FinishDeletions(Shared& s, Txn& t) {
     return true;
   }));
   for (const DoomedFile& f : files) UnlinkBody(s, f);
+  // The unlinks are durable before the commit that forgets them.
+  if (!files.empty() && !s.options.test_skip_sync) {
+    std::set<std::string> dirs = {s.paths.Incoming()};
+    for (const DoomedFile& f : files) {
+      if (s.platform->Exists(s.paths.FinalDir(f.si)).ok()) dirs.insert(s.paths.FinalDir(f.si));
+    }
+    for (const std::string& d : dirs) CAIRN_TRY(s.platform->SyncDir(d));
+  }
   for (const std::string& k : keys) CAIRN_TRY(t.Del(s.dbs.doomed, k));
   return Status();
 }

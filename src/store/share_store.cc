@@ -74,10 +74,51 @@ struct ShareStore::Impl {
   int reads_in_flight = 0;  // immutable body reads, from the call to the completion
   Callback<void()> closed;
   schema::Totals totals;  // as of the last commit
+  // The "full" state (StoreStats::full_reason), loop thread only; shared
+  // with a Space() reading in flight, which may outlive the store.
+  struct Full {
+    std::string reason;
+    std::uint64_t since_ms = 0;
+    std::uint64_t needed_bytes = 0;
+    bool map_full = false;  // free disk space does not cure it
+    std::uint64_t refusals = 0;
+  };
+  std::shared_ptr<Full> full = std::make_shared<Full>();
+
+  // A write of `needed` bytes refused for want of space.
+  void NoteFull(std::string_view reason, std::uint64_t needed, bool map_full) {
+    full->refusals++;
+    if (full->reason.empty()) {
+      full->since_ms = shared->platform->WallSeconds() * 1000;
+      CAIRN_LOG(Warn, "store: writes refused for want of space: %.*s", static_cast<int>(reason.size()), reason.data());
+    }
+    full->reason = std::string(reason);
+    full->needed_bytes = std::max<std::uint64_t>(needed, 4096);
+    full->map_full = map_full;
+  }
+  void NoteRoom() { full->reason.clear(); }
+  // Follows one write's outcome: a NoSpace refusal sets the "full" state; a
+  // write at least as large as the refused one that succeeds clears it.
+  void NoteOutcome(const Status& st, std::uint64_t bytes) {
+    if (st.code() == Code::kNoSpace) {
+      if (st.message().find(kOverMaximumMutable) != std::string_view::npos) return;
+      NoteFull(st.message(), bytes, st.message().find("MDB_MAP_FULL") != std::string_view::npos);
+    } else if (st.ok() && !full->reason.empty() && bytes >= full->needed_bytes) {
+      NoteRoom();
+    }
+  }
 
   // Queues a write; refused on a later turn while closing or read-only.
   template <typename R>
   void Write(const char* name, std::size_t bytes, Callback<R(Batch&)> apply, Callback<void(R)> done) {
+    done = [this, bytes, done = std::move(done)](R r) mutable {
+      if constexpr (std::is_same_v<R, Status>) {
+        NoteOutcome(r, bytes);
+      } else {
+        NoteOutcome(r.status(), bytes);
+      }
+      done(std::move(r));
+    };
     auto op = std::make_unique<WriteOp<R>>(loop, name, bytes, std::move(apply), std::move(done));
     if (closing) return commit->Refuse(std::move(op), Status::ShuttingDown("store: closing"));
     if (shared->options.read_only) {
@@ -172,7 +213,16 @@ void ShareStore::Allocate(const StorageIndex& si, std::vector<ShareNum> shnums, 
       "ShareStore::Allocate", 0,
       [si, shnums = std::move(shnums), allocated_size, upload_secret = std::move(upload_secret),
        lease = std::move(lease)](Batch& b) { return ApplyAllocate(b, si, shnums, allocated_size, upload_secret, lease); },
-      std::move(done));
+      [im = impl_.get(), allocated_size, done = std::move(done)](Result<AllocateResult> r) mutable {
+        if (r.ok() && r->out_of_space) {
+          im->NoteFull("allocations of " + std::to_string(allocated_size) +
+                           " bytes do not fit in the free space less the reservation and the uploads in progress",
+                       allocated_size, false);
+        } else if (r.ok() && !r->allocated.empty()) {
+          im->NoteRoom();
+        }
+        done(std::move(r));
+      });
 }
 
 void ShareStore::WriteChunk(const StorageIndex& si, ShareNum shnum, std::string upload_secret, std::uint64_t offset,
@@ -387,8 +437,15 @@ void ShareStore::Space(Callback<void(Result<SpaceInfo>)> done) {
         info->available_bytes = s->options.read_only || fs.avail_bytes <= taken ? 0 : fs.avail_bytes - taken;
         return Status();
       },
-      [info, done = std::move(done)](Status st) mutable {
+      [full = im.full, info, done = std::move(done)](Status st) mutable {
         if (!st.ok()) return done(st);
+        // Space came back (not for a full map: needed is 0 there).
+        if (!full->reason.empty() && !full->map_full && info->available_bytes >= full->needed_bytes) {
+          CAIRN_LOG(Info, "store: %llu bytes available again; writes were refused for want of space since %llu: %s",
+                    static_cast<unsigned long long>(info->available_bytes),
+                    static_cast<unsigned long long>(full->since_ms / 1000), full->reason.c_str());
+          full->reason.clear();
+        }
         done(*info);
       });
 }
@@ -413,6 +470,11 @@ StoreStats ShareStore::stats() const {
   s.expired_shares = impl_->sweeper->expired_shares();
   s.shares = impl_->totals.shares;
   s.sticky_error = c.sticky_error();
+  const Impl::Full& full = *impl_->full;
+  s.full_reason = full.reason;
+  s.full_since_ms = full.reason.empty() ? 0 : full.since_ms;
+  s.full_needed_bytes = full.reason.empty() ? 0 : full.needed_bytes;
+  s.no_space_refusals = full.refusals;
   return s;
 }
 

@@ -160,7 +160,7 @@ Status CheckRoom(Batch& b, const StorageIndex& si, const Slot& existing, const s
     std::uint64_t after = LengthAfter(before, tw);
     if (after > b.options.max_mutable_share_bytes) {
       return Status::NoSpace("mutable share " + std::to_string(tw.shnum) + " of " + SiHex(si) + ": " +
-                             std::to_string(after) + " bytes is over the maximum mutable share size " +
+                             std::to_string(after) + " bytes is " + kOverMaximumMutable + " " +
                              std::to_string(b.options.max_mutable_share_bytes));
     }
     if (after > before) growth += after - before;

@@ -8,7 +8,12 @@ metrics report the space left; every stored share still reads back
 byte-exact; a mutable write that fits succeeds and one that would grow the
 slot past the space left is refused (507, no_space) and changes nothing;
 after uploads in progress are aborted (their bodies deleted) the node accepts
-and completes new uploads, without a restart. When another user of the disk
+and completes new uploads, without a restart. While it refuses writes for want
+of space, `cairn status` (and --json: store.full with the reason, since when,
+the bytes the refused write needed and the bytes available) and the metrics
+(cairn_store_full, cairn_store_no_space_refusals_total) say so, and both clear when
+space returns: with the next allocation that fits, or, with no write at all,
+once the free space (read every 10 s) covers the refused write. When another user of the disk
 fills it under an upload, the write that hits ENOSPC from the file system
 fails (507), as does an LMDB commit that then finds no room, changing
 nothing; this is not a sticky error: once the space is freed the same writes
@@ -90,6 +95,33 @@ class FullDiskBase(unittest.TestCase):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as r:
             return r.read().decode()
 
+    def metric(self, name):
+        for line in self.metrics().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        raise AssertionError(f"no metric {name}")
+
+    def assert_full(self, reason_part, needed=None):
+        """`cairn status`, its --json and the metrics say the store is full."""
+        st = self.status()["store"]
+        self.assertIn("full", st, st)
+        self.assertIn(reason_part, st["full"]["reason"])
+        self.assertGreater(st["full"]["since_ms"], 1.7e12)
+        if needed is not None:
+            self.assertEqual(st["full"]["needed_bytes"], needed)
+        self.assertGreaterEqual(st["no_space_refusals"], 1)
+        human = run_cli("status", node_dir=self.node_dir, check=True).stdout
+        self.assertIn("STORE FULL since", human)
+        self.assertIn(reason_part, human)
+        self.assertEqual(self.metric("cairn_store_full"), 1.0)
+        self.assertGreaterEqual(self.metric("cairn_store_no_space_refusals_total"), 1.0)
+
+    def assert_not_full(self):
+        st = self.status()["store"]
+        self.assertNotIn("full", st, st)
+        self.assertNotIn("STORE FULL", run_cli("status", node_dir=self.node_dir, check=True).stdout)
+        self.assertEqual(self.metric("cairn_store_full"), 0.0)
+
     def upload(self, si, data, secret, chunk=128 * 1024, size=None):
         """Allocates `size` (default len(data)) and writes `data` from 0;
         False if the share was not allocated."""
@@ -161,6 +193,8 @@ class FullDiskTest(FullDiskBase):
             if line.startswith("cairn_store_bytes{"):
                 got[line.split('"')[1]] = float(line.split()[-1])
         self.assertLess(got["available"] - got["incoming"], MiB, text)
+        # And the reason: the store says it is full, since the refusal.
+        self.assert_full("do not fit", needed=MiB)
         # Nothing stored is damaged.
         for si, data in stored:
             self.assertEqual(self.read_all(si, len(data)), data, si)
@@ -184,6 +218,7 @@ class FullDiskTest(FullDiskBase):
         self.assertEqual(self.read_all(refused, MiB), data)
         self.assertIsNone(self.proc.poll())
         self.assertNotIn("write_error", self.status()["store"])
+        self.assert_not_full()
 
 
 class EnospcTest(FullDiskBase):
@@ -208,6 +243,7 @@ class EnospcTest(FullDiskBase):
         with self.assertRaises(GbsError) as e:
             self.c.write(si, 0, MiB, data[MiB:], secret)
         self.assertEqual(e.exception.status, 507)
+        self.assert_full("")   # needed: the store write that failed (the PATCH arrives in pieces)
         # The failed write may have taken the last free bytes (FUSE splits
         # it): then even LMDB's commit of a slot rewritten in place (its new
         # pages) gets ENOSPC, says so (507) and changes nothing; if LMDB
@@ -223,7 +259,12 @@ class EnospcTest(FullDiskBase):
         # Not sticky: no write error, and once space is freed, without a
         # restart, the slot write and the same upload write succeed.
         self.assertNotIn("write_error", self.status()["store"])
+        self.assert_full("")
         os.unlink(filler)
+        # Space came back: the state clears without any write (the node
+        # reads the free space every 10 s).
+        wait_for(lambda: "full" not in self.status()["store"], timeout=30, what="cairn status to stop saying full")
+        self.assert_not_full()
         self.assertTrue(self.c.rtw(slot_si, we, RENEW, CANCEL, rewrite)["success"])
         self.assertEqual(self.read_all(slot_si, 6, kind="mutable"), b"after!")
         status, _ = self.c.write(si, 0, MiB, data[MiB:], secret)
@@ -258,6 +299,7 @@ class MapFullTest(FullDiskBase):
             self.read_all(refused[0], 10, kind="mutable")
         self.assertEqual(e.exception.status, 404)
         self.assertNotIn("write_error", self.status()["store"])
+        self.assert_full("MDB_MAP_FULL", needed=32000)
         # Deleting slots frees map pages: the refused write fits now.
         for si, _ in slots[:len(slots) // 2]:
             r = self.c.rtw(si, we, RENEW, CANCEL, {0: {"test": [], "write": [], "new-length": 0}})
@@ -267,6 +309,7 @@ class MapFullTest(FullDiskBase):
                                                    "new-length": None}})
         self.assertTrue(r["success"])
         self.assertEqual(self.read_all(si, len(data) + 10, kind="mutable"), data)
+        self.assert_not_full()   # the refused write fitted
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ def require_fuse():
 class PowerCutFs:
     """One mount of powercut_fs: BACKING holds what survived the last cut."""
 
-    def __init__(self, backing, mountpoint, seed=1, tear=False, fsync_delay_ms=0, size_limit=0):
+    def __init__(self, backing, mountpoint, seed=1, tear=False, fsync_delay_ms=0, size_limit=0, cut_at_sync=0):
         self.backing, self.mountpoint = backing, mountpoint
-        self.seed, self.tear = seed, tear
+        self.seed, self.tear, self.cut_at_sync = seed, tear, cut_at_sync
         self.fsync_delay_ms, self.size_limit = fsync_delay_ms, size_limit
         self.proc = None
         self.output = ""
@@ -43,6 +43,8 @@ class PowerCutFs:
             cmd += ["--fsync-delay-ms", str(self.fsync_delay_ms)]
         if self.size_limit:
             cmd += ["--size-limit", str(self.size_limit)]
+        if self.cut_at_sync:
+            cmd += ["--cut-at-sync", str(self.cut_at_sync)]
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
@@ -71,6 +73,28 @@ class PowerCutFs:
         if "powercut_fs: unsupported" in err:
             raise AssertionError(f"the code under test used what powercut_fs does not support: {err}")
         return out
+
+    def arm(self):
+        """With cut_at_sync=N: from now on, the Nth sync point cuts the power."""
+        self.proc.send_signal(signal.SIGUSR2)
+        line = self.proc.stdout.readline()
+        if line.strip() != "armed":
+            raise AssertionError(f"powercut_fs did not arm: {line!r}")
+
+    def wait_cut(self, timeout):
+        """True and the cut's line if the armed sync point cut the power
+        within `timeout` seconds (the file system is then gone), else False."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False, ""
+        out, err = self.proc.communicate()
+        code = self.proc.returncode
+        self.proc = None
+        self.output = out + err
+        if code != 0 or "powercut_fs: unsupported" in err:
+            raise AssertionError(f"powercut_fs exited {code}: {self.output}")
+        return True, out
 
     def cut(self):
         """Cuts the power: only what was durable stays in BACKING."""

@@ -1,6 +1,7 @@
 // powercut_fs: a FUSE file system for tests that can lose power. Usage:
 //
 //   powercut_fs BACKING MOUNTPOINT [--seed N] [--tear] [--fsync-delay-ms N] [--size-limit BYTES]
+//               [--cut-at-sync N]
 //
 // At mount it loads the plain directory tree in BACKING (regular files,
 // directories, sockets) and serves it at MOUNTPOINT; it prints "ready" on
@@ -34,6 +35,8 @@
 //            exits 0. The caller then kills (or has killed) the processes
 //            using the mount; a new powercut_fs on BACKING is the machine
 //            coming back up.
+//   SIGUSR2  with --cut-at-sync N: arm the counter of sync points (below);
+//            it prints "armed" once armed.
 //   SIGTERM, SIGINT  a clean shutdown: BACKING is rewritten to the current
 //            state (as an orderly unmount syncs everything), then as above.
 //
@@ -45,6 +48,11 @@
 // the write itself would hold them, and stall every reader of a mapping of
 // them, as no disk does); that fsync also makes the rest of the file
 // durable, more than O_DSYNC promises.
+// --cut-at-sync N (a test that walks every point of one operation): once
+// armed, the Nth sync point cuts the power itself, as SIGUSR1 does, instead
+// of happening. Sync points are fsync and fdatasync of a file, fsync of a
+// directory and writes through an O_SYNC/O_DSYNC descriptor. It prints
+// "cut at sync point N: <what> of <name>" first.
 // --size-limit BYTES makes it a file system of that size: writes and
 // truncations that would make the files' current bytes exceed it fail with
 // ENOSPC, and statfs reports the space left.
@@ -145,6 +153,9 @@ struct Fs {
   std::string backing;
   std::string mountpoint;
   std::uint64_t unsupported = 0;
+  std::uint64_t cut_at_sync = 0;  // 0: never
+  bool armed = false;
+  std::uint64_t sync_points = 0;  // since armed
   fuse_session* se = nullptr;
 };
 
@@ -245,6 +256,31 @@ void ReplyEntry(fuse_req_t req, fuse_ino_t ino, const Node* n) {
 
 void SlowDisk() {
   if (g_fs.fsync_delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(g_fs.fsync_delay_ms));
+}
+
+void Tear();
+[[noreturn]] void Finish(bool durable);
+
+// A name of `ino` in the current namespace (for the sync point's line).
+std::string NameOf(fuse_ino_t ino) {
+  if (ino == FUSE_ROOT_ID) return "/";
+  for (const auto& [dir_ino, node] : g_fs.nodes) {
+    for (const auto& [name, child] : node->cur_entries) {
+      if (child == ino) return name;
+    }
+  }
+  return "?";
+}
+
+// Called with the lock held at each sync point, before it takes effect:
+// with --cut-at-sync armed, the Nth cuts the power here and never returns.
+void SyncPoint(const char* what, fuse_ino_t ino) {
+  if (!g_fs.armed || ++g_fs.sync_points != g_fs.cut_at_sync) return;
+  g_fs.cut = true;
+  std::printf("cut at sync point %llu: %s of %s\n", static_cast<unsigned long long>(g_fs.sync_points), what,
+              NameOf(ino).c_str());
+  if (g_fs.tear) Tear();
+  Finish(true);
 }
 
 // --- the handlers ---------------------------------------------------------
@@ -452,6 +488,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
   Node* n = Find(ino);
   if (!n) return (void)fuse_reply_err(req, ENOENT);
   std::uint64_t o = static_cast<std::uint64_t>(off);
+  if (h->flags & O_DSYNC) SyncPoint("O_DSYNC write", ino);
   if (o + size > n->cur.size() && !Resize(n, o + size)) return (void)fuse_reply_err(req, ENOSPC);
   std::memcpy(n->cur.data() + o, buf, size);
   clock_gettime(CLOCK_REALTIME, &n->mtime);
@@ -480,11 +517,12 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_reply_err(req, 0);
 }
 
-void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
   SlowDisk();
   LOCK_OR_EIO(req);
   Node* n = Find(ino);
   if (!n) return (void)fuse_reply_err(req, ENOENT);
+  SyncPoint(datasync ? "fdatasync" : "fsync", ino);
   SyncFile(ino, n);
   fuse_reply_err(req, 0);
 }
@@ -538,6 +576,7 @@ void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
   LOCK_OR_EIO(req);
   Node* n = Find(ino);
   if (!n) return (void)fuse_reply_err(req, ENOENT);
+  SyncPoint("directory fsync", ino);
   n->dur_entries = n->cur_entries;
   fuse_reply_err(req, 0);
 }
@@ -733,6 +772,12 @@ void SignalThread(sigset_t set) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     std::unique_lock<std::mutex> lock(g_fs.mu);
+    if (sig == SIGUSR2) {
+      g_fs.armed = g_fs.cut_at_sync != 0;
+      g_fs.sync_points = 0;
+      std::printf("%s\n", g_fs.armed ? "armed" : "not armed (no --cut-at-sync)");
+      continue;
+    }
     g_fs.cut = true;
     if (sig == SIGUSR1) {
       if (g_fs.tear) Tear();
@@ -745,7 +790,7 @@ void SignalThread(sigset_t set) {
 int Usage() {
   std::fprintf(stderr,
                "usage: powercut_fs BACKING MOUNTPOINT [--seed N] [--tear] [--fsync-delay-ms N] "
-               "[--size-limit BYTES]\n");
+               "[--size-limit BYTES] [--cut-at-sync N]\n");
   return 2;
 }
 
@@ -760,8 +805,10 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--tear") {
       g_fs.tear = true;
-    } else if (i + 1 < argc && (a == "--seed" || a == "--fsync-delay-ms" || a == "--size-limit")) {
+    } else if (i + 1 < argc &&
+               (a == "--seed" || a == "--fsync-delay-ms" || a == "--size-limit" || a == "--cut-at-sync")) {
       std::uint64_t v = std::strtoull(argv[++i], nullptr, 10);
+      if (a == "--cut-at-sync") g_fs.cut_at_sync = v;
       if (a == "--seed") seed = v;
       if (a == "--fsync-delay-ms") g_fs.fsync_delay_ms = v;
       if (a == "--size-limit") g_fs.size_limit = v;
@@ -784,6 +831,7 @@ int main(int argc, char** argv) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);

@@ -85,6 +85,7 @@ struct StoreOptions {
 struct AllocateResult {
   std::vector<ShareNum> already_have;
   std::vector<ShareNum> allocated;
+  bool out_of_space = false;  // some shares were left out for want of free space
 };
 
 // A byte range [begin, end).
@@ -142,6 +143,18 @@ struct StoreStats {
   std::uint64_t expired_shares = 0;
   std::uint64_t shares = 0;  // immutable complete + mutable, from the index
   std::string sticky_error;  // non-empty once writes are refused until restart
+  // Why the store refuses writes for want of space, "" while it does not: set
+  // by a refusal (free space less the reservation below an allocation or a
+  // slot's growth, ENOSPC from a body write or an LMDB commit, the LMDB map
+  // full at its limit); cleared by an allocation that allocates, by a write
+  // at least as large as the refused one that succeeds, or by a Space()
+  // reading whose available bytes cover the refused write (at least one
+  // 4 KiB page; never for a full map, which free disk space does not cure).
+  // A slot over the largest mutable share size is a limit, not "full".
+  std::string full_reason;
+  std::uint64_t full_since_ms = 0;      // wall clock (the platform's) of the first refusal of this spell
+  std::uint64_t full_needed_bytes = 0;  // what the last refused write needed
+  std::uint64_t no_space_refusals = 0;  // writes refused for want of space since Open
 };
 
 class ShareStore {
