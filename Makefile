@@ -255,9 +255,8 @@ check-layers:
 # many more kills than `make test` runs (KILLS=N, default 2000;
 # CAIRN_CRASH_SEED=S repeats a run), the power-cut test of
 # test/integration/test_power_cut.py with 2000 cuts (make test runs 80;
-# CUTS=N, CAIRN_POWERCUT_SEED=S repeats a run), the soak suite test/soak/
-# (the slow-disk test; docs/store.md says why it is not in make test yet),
-# then the whole-disk image tests:
+# CUTS=N, CAIRN_POWERCUT_SEED=S repeats a run), then the whole-disk image
+# tests:
 # qemu-arm64's under qemu-system and rpi4's checked without the hardware
 # (together about 8 minutes with the image builds: too long for make test;
 # docs/boards.md).
@@ -269,7 +268,6 @@ soak: deps
 	$(Q)$(MAKE) --no-print-directory MODE=release build/$(BOARD)/release/cairnd
 	$(Q)CAIRN_POWERCUT_CUTS=$(or $(CUTS),2000) $(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan \
 	  -k loses_no_acknowledged_write integration
-	$(Q)$(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan soak
 	$(Q)$(MAKE) --no-print-directory BOARD=qemu-arm64 image-test
 	$(Q)$(MAKE) --no-print-directory BOARD=rpi4 image-test
 

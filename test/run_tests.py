@@ -9,8 +9,6 @@ Kinds, in order:
   fuzz         every libFuzzer target in <fuzz build>/fuzz/, each run for
                CAIRN_FUZZ_SECONDS (default 10) from its seed corpus in
                test/fuzz/corpus/<name>/; a crash, leak or timeout fails it;
-  soak         test/soak/test_*.py: only when named (`make soak`), never by
-               default: the slow-disk test (docs/store.md);
   board-unit   the GoogleTest binary of a cross build (--board-build) run
                under its emulator (--board-runner, a board's BOARD_RUN), so
                the host's `make test` also runs the unit suite for one board.
@@ -283,7 +281,7 @@ def main():
             label = "unit[" + os.path.basename(os.path.dirname(os.path.normpath(args.board_build))) + "]"
             run_unit(args.board_build, args.pattern, counts, args.board_runner,
                      args.board_timeout_mult, args.board_exclude, label)
-        elif kind in ("integration", "interop", "soak"):
+        elif kind in ("integration", "interop"):
             run_python(kind, args.build, args.pattern, counts)
         elif kind == "fuzz":
             run_fuzz(args.fuzz_build, args.pattern, counts)

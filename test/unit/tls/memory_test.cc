@@ -1,10 +1,10 @@
 // The memory a waiting TLS connection holds, with cairn's own records and with
-// mbedTLS's: what 100 uploads behind a slow disk (test/soak/test_slow_disk.py)
+// mbedTLS's: what 100 uploads behind a slow disk (test/integration/test_slow_disk.py)
 // multiply by the number of connections. Real connections on 127.0.0.1, one
 // loop, measured in the process's live heap bytes: the allocator's count
 // (glibc's mallinfo2, or ASan's own), so memory a connection gave back is not
 // counted, and ASan's quarantine and shadow are not either. (RssAnon, which
-// test/soak/test_slow_disk.py measures on the release cairnd, means little
+// test/integration/test_slow_disk.py measures on the release cairnd, means little
 // under ASan: it holds freed memory in quarantine.)
 #include <gtest/gtest.h>
 
