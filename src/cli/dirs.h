@@ -22,5 +22,7 @@ int PutPathMain(const Options& opts);
 // `get ALIAS:path` (or a cap with a path) reads a file through
 // directories; a bare cap or alias is the plain get (GetMain).
 int GetPathMain(const Options& opts);
+// `backup FROM ALIAS:TO` (src/cli/backup.cc).
+int BackupMain(const Options& opts);
 
 }  // namespace cairn::cli

@@ -24,6 +24,8 @@ namespace {
 const Command kCommands[] = {
     {"alias", AliasMain, "alias add NAME CAP|rename OLD NEW|remove NAME|list|get NAME", "names for caps"},
     {"alias create", AliasCreateMain, "alias create NAME", "make a new directory and name it"},
+    {"backup", BackupMain, "backup FROM ALIAS:TO [--exclude PATTERN]... [--exclude-from FILE] [--exclude-vcs] [-v]",
+     "back up a local directory as Tahoe-LAFS does (Archives/<time>, Latest)"},
     {"check", CheckMain, "check CAP|ALIAS [--verify] [--repair] [--add-lease] [--async]",
      "check, verify, repair a file and renew its leases (docs/check.md)"},
     {"cp", CpMain, "cp [-r] SRC DST", "copy files and trees between local disk and the grid"},

@@ -14,6 +14,7 @@
 #include "cairn/control/protocol.h"
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
+#include "control/backup.h"
 #include "control/check.h"
 #include "control/dirs.h"
 #include "control/handlers.h"
@@ -415,6 +416,7 @@ constexpr Method kMethods[] = {
     {"dir.rm", DirRm},
     {"dir.put", DirPut},
     {"dir.get", DirGet},
+    {"backup", BackupRun},
     {"debug.hold", DebugHold},
     {"debug.digest", DebugDigest},
     {"debug.emit", DebugEmit},

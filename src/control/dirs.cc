@@ -392,29 +392,46 @@ void Modify(const DirEnv& env, TaskRun* run, caps::Cap dircap, Modifier modifier
 
 // ---- creating directories ------------------------------------------------------
 
-// Makes a new, empty SDMF directory: its key (recorded in the task's record
-// before anything is sent: a crash cannot lose it), then its first version.
-void CreateDir(const DirEnv& env, TaskRun* run, Callback<void(Result<caps::Cap>)> done) {
+// Makes a new directory of `format` holding `children` (packed with its
+// new writekey; empty for a plain mkdir): its key (recorded in the task's
+// record before anything is sent: a crash cannot lose it), then its first
+// version.
+void CreateDirWith(const DirEnv& env, TaskRun* run, caps::MutableFormat format, Children children,
+                   Callback<void(Result<caps::Cap>)> done) {
   auto finish = std::make_shared<Callback<void(Result<caps::Cap>)>>(std::move(done));
+  auto kids = std::make_shared<Children>(std::move(children));
   run->Progress("generating key", 0, 1);
-  mf::NewMutableKey(*env.loop, [env, run, finish](Result<mf::NewKey> key) {
+  mf::NewMutableKey(*env.loop, format, [env, run, finish, kids](Result<mf::NewKey> key) {
     if (!key.ok()) return (*finish)(key.status());
     caps::Cap dircap = key->writecap;
     dircap.directory = true;
+    std::string body;
+    if (!kids->empty()) {
+      auto access = dirnode::AccessOf(dircap);
+      auto packed = access.ok() ? dirnode::PackBody(*kids, *access) : Result<std::string>(access.status());
+      if (!packed.ok()) return (*finish)(packed.status());
+      body = std::move(*packed);
+    }
     Json intent = Json::NewObject();
     cJSON_AddStringToObject(intent.get(), "dircap", caps::FormatCap(dircap).c_str());
     auto shared_key = std::make_shared<mf::NewKey>(std::move(*key));
-    run->RecordIntent(std::move(intent), [env, run, finish, shared_key, dircap](Status saved) {
+    auto shared_body = std::make_shared<std::string>(std::move(body));
+    run->RecordIntent(std::move(intent), [env, run, finish, shared_key, shared_body, dircap](Status saved) {
       if (!saved.ok()) return (*finish)(saved);
       auto snapshot = GridSnapshot(*env.servers);
       if (!snapshot.ok()) return (*finish)(snapshot.status());
-      CreateMutableJob(*env.grid, std::move(*snapshot), std::move(*shared_key), std::string(), env.mutable_options,
-                       TaskHooks(*run), [finish, dircap](Result<mf::PublishResult> made) {
+      CreateMutableJob(*env.grid, std::move(*snapshot), std::move(*shared_key), std::move(*shared_body),
+                       env.mutable_options, TaskHooks(*run), [finish, dircap](Result<mf::PublishResult> made) {
                          if (!made.ok()) return (*finish)(made.status());
                          (*finish)(dircap);
                        });
     });
   });
+}
+
+// Makes a new, empty SDMF directory.
+void CreateDir(const DirEnv& env, TaskRun* run, Callback<void(Result<caps::Cap>)> done) {
+  CreateDirWith(env, run, caps::MutableFormat::kSdmf, Children(), std::move(done));
 }
 
 // ---- parameters, keys and the two tasks ----------------------------------------
@@ -1024,6 +1041,205 @@ void DirGet(CommandsState& c, Request& req, Reply& reply) {
                       SendOutput(*loop, std::move(out), Output::Spooled(fetched->spool, bytes), std::move(result));
                     });
   });
+}
+
+
+// ---- backup support (control/backup.cc) ------------------------------------------------
+
+struct DirTools {
+  DirEnv env;
+};
+
+std::shared_ptr<const DirTools> DirToolsOf(CommandsState& c) {
+  return std::make_shared<const DirTools>(DirTools{EnvOf(c)});
+}
+
+namespace {
+
+// A backup target followed as far as it exists: its caps from the root and
+// the names still missing (the path's, then "Archives").
+struct TargetWalk {
+  DirEnv env;
+  TaskRun* run;
+  std::vector<std::string> names;
+  std::vector<std::string> found;
+  Callback<void(Result<Json>)> done;
+
+  void Finish() {
+    Json out = Json::NewObject();
+    cJSON* f = cJSON_AddArrayToObject(out.get(), "found");
+    for (const std::string& cap : found) cJSON_AddItemToArray(f, cJSON_CreateString(cap.c_str()));
+    cJSON* m = cJSON_AddArrayToObject(out.get(), "missing");
+    for (std::size_t i = found.size() - 1; i < names.size(); ++i) {
+      cJSON_AddItemToArray(m, cJSON_CreateString(names[i].c_str()));
+    }
+    done(std::move(out));
+  }
+
+  static void Step(std::shared_ptr<TargetWalk> w) {
+    const std::size_t at = w->found.size() - 1;
+    if (at == w->names.size()) return w->Finish();
+    auto cap = DirCap(w->found.back(), at == 0 ? "the target's root" : "\"" + w->names[at - 1] + "\"");
+    if (!cap.ok()) return w->done(cap.status());
+    ReadDir(w->env, w->run, *cap, [w, at](Result<DirRead> dir) {
+      if (!dir.ok()) return w->done(dir.status());
+      auto it = dir->children.find(w->names[at]);
+      if (it == dir->children.end()) return w->Finish();
+      w->found.push_back(!it->second.rw_uri.empty() ? it->second.rw_uri : it->second.ro_uri);
+      Step(w);
+    });
+  }
+};
+
+std::vector<std::string> StringsOf(const cJSON* array) {
+  std::vector<std::string> out;
+  const cJSON* item;
+  cJSON_ArrayForEach(item, array) {
+    if (cJSON_IsString(item)) out.emplace_back(item->valuestring);
+  }
+  return out;
+}
+
+// Sets `name` to a directory's write cap (`rw`) or an immutable node's read
+// cap (`ro`) in `children`, as a re-appliable change: on a retry, the same
+// node already there is success.
+Status LinkInto(Children& children, const std::string& name, const std::string& rw, const std::string& ro,
+                bool overwrite, bool first, double now) {
+  auto it = children.find(name);
+  if (!first && it != children.end() && it->second.rw_uri == rw && (rw.empty() ? it->second.ro_uri == ro : true)) {
+    return Status();
+  }
+  return dirnode::SetChild(children, name, rw, ro, nullptr, overwrite, false, now);
+}
+
+}  // namespace
+
+Result<std::string> BackupTargetText(const std::string& to_text) {
+  CAIRN_TRY_ASSIGN(DirPath path, PathParam(to_text));
+  return path.ToString();
+}
+
+Result<std::vector<LockKey>> BackupResolveKeys(const std::string& to_text) {
+  CAIRN_TRY_ASSIGN(DirPath path, PathParam(to_text));
+  return ResolveKeys({&path});
+}
+
+void ResolveBackupTarget(std::shared_ptr<const DirTools> tools, TaskRun* run, const std::string& to_text,
+                         Callback<void(Result<Json>)> done) {
+  auto path = PathParam(to_text);
+  auto root = path.ok() ? RootOf(tools->env, *path) : Result<std::string>(path.status());
+  auto w = std::make_shared<TargetWalk>(TargetWalk{tools->env, run, {}, {}, std::move(done)});
+  if (!root.ok()) return tools->env.loop->Post([w, st = root.status()] { w->done(st); });
+  w->names = path->components;
+  w->names.push_back("Archives");
+  w->found.push_back(*root);
+  tools->env.loop->Post([w] { TargetWalk::Step(w); });
+}
+
+Result<TaskSpec> SnapshotLinkSpec(std::shared_ptr<const DirTools> tools, const cJSON* params, const cJSON* target,
+                                  const std::string& snapshot, const std::string& archive, Json extra) {
+  const std::vector<std::string> found = StringsOf(cJSON_GetObjectItemCaseSensitive(target, "found"));
+  const std::vector<std::string> missing = StringsOf(cJSON_GetObjectItemCaseSensitive(target, "missing"));
+  if (found.empty() || (missing.empty() && found.size() < 2)) return Status::Internal("backup target not resolved");
+  TaskSpec spec;
+  spec.kind = "backup.link";
+  spec.params = Json(cJSON_Duplicate(params, true));
+  auto shared_extra = std::make_shared<Json>(std::move(extra));
+  const DirEnv env = tools->env;
+  // The result: the first task's, with the snapshot's links.
+  auto answer = [shared_extra, snapshot, archive](TaskRun* run) {
+    Json out(cJSON_Duplicate(shared_extra->get(), true));
+    cJSON_AddStringToObject(out.get(), "snapshot", snapshot.c_str());
+    cJSON_AddStringToObject(out.get(), "archive", archive.c_str());
+    run->Succeed(std::move(out));
+  };
+  if (missing.empty()) {
+    // TO/Archives exists: a new entry there, then Latest in TO.
+    CAIRN_TRY_ASSIGN(caps::Cap archives, DirCap(found.back(), "Archives"));
+    CAIRN_TRY_ASSIGN(caps::Cap to, DirCap(found[found.size() - 2], "the backup target"));
+    CAIRN_TRY(CheckWritable(archives, "Archives"));
+    CAIRN_TRY(CheckWritable(to, "the backup target"));
+    CAIRN_TRY_ASSIGN(spec.keys, ChangeKeys({&archives, &to}));
+    spec.body = [env, archives, to, snapshot, archive, answer](TaskRun& run) {
+      TaskRun* runp = &run;
+      const double now = Now();
+      Modifier add = [snapshot, archive, now](Children& children, bool first) {
+        return LinkInto(children, archive, "", snapshot, true, first, now);
+      };
+      Modify(env, runp, archives, std::move(add), [env, runp, to, snapshot, now, answer](Result<ModifyOutcome> added) {
+        if (!added.ok()) return runp->Fail(added.status());
+        Modifier latest = [snapshot, now](Children& children, bool first) {
+          return LinkInto(children, "Latest", "", snapshot, true, first, now);
+        };
+        Modify(env, runp, to, std::move(latest), [runp, answer](Result<ModifyOutcome> linked) {
+          if (!linked.ok()) return runp->Fail(linked.status());
+          answer(runp);
+        });
+      });
+    };
+    return spec;
+  }
+  // Part of TO/Archives is missing: new directories, from Archives up, each
+  // made with its contents, and one change of the deepest that exists.
+  CAIRN_TRY_ASSIGN(caps::Cap deepest, DirCap(found.back(), "the backup target's parent"));
+  CAIRN_TRY(CheckWritable(deepest, "the backup target's parent"));
+  CAIRN_TRY_ASSIGN(spec.keys, ChangeKeys({&deepest}));
+  spec.body = [env, deepest, missing, snapshot, archive, answer](TaskRun& run) {
+    TaskRun* runp = &run;
+    const double now = Now();
+    struct Chain {
+      std::size_t next;     // the index in `missing` of the directory made next
+      std::string made;     // the write cap of the last directory made
+    };
+    auto chain = std::make_shared<Chain>(Chain{missing.size() - 1, {}});
+    auto step = std::make_shared<std::function<void()>>();
+    // Links the chain's top into the deepest existing directory.
+    auto link_top = [env, runp, deepest, missing, chain, snapshot, now, answer] {
+      const std::string top = chain->made;
+      const bool into_target = missing.size() == 1;  // the target exists; only Archives is new
+      Modifier change = [missing, top, snapshot, now, into_target](Children& children, bool first) {
+        CAIRN_TRY(LinkInto(children, missing[0], top, "", false, first, now));
+        if (into_target) CAIRN_TRY(LinkInto(children, "Latest", "", snapshot, true, first, now));
+        return Status();
+      };
+      Modify(env, runp, deepest, std::move(change), [runp, answer](Result<ModifyOutcome> done) {
+        if (!done.ok()) return runp->Fail(done.status());
+        answer(runp);
+      });
+    };
+    // The step holds itself only weakly; each directory's completion holds
+    // it until the next step starts.
+    std::weak_ptr<std::function<void()>> weak = step;
+    *step = [env, runp, missing, chain, snapshot, archive, now, weak, link_top] {
+      const std::size_t i = chain->next;
+      Children kids;
+      Status st;
+      if (i == missing.size() - 1) {
+        st = dirnode::SetChild(kids, archive, "", snapshot, nullptr, true, false, now);
+      } else {
+        st = dirnode::SetChild(kids, missing[i + 1], chain->made, "", nullptr, true, false, now);
+        if (st.ok() && i == missing.size() - 2) {
+          st = dirnode::SetChild(kids, "Latest", "", snapshot, nullptr, true, false, now);
+        }
+      }
+      if (!st.ok()) return runp->Fail(st);
+      CreateDirWith(env, runp, caps::MutableFormat::kSdmf, std::move(kids),
+                    [runp, chain, self = weak.lock(), link_top](Result<caps::Cap> made) {
+                      if (!made.ok()) return runp->Fail(made.status());
+                      chain->made = caps::FormatCap(*made);
+                      if (chain->next == 0) return link_top();
+                      --chain->next;
+                      (*self)();
+                    });
+    };
+    (*step)();
+  };
+  return spec;
+}
+
+void ChainTasks(TaskTable* tasks, Reply reply, TaskSpec first,
+                std::function<Result<TaskSpec>(const cJSON* first_result)> then) {
+  TwoTasks(tasks, std::move(reply), std::move(first), std::move(then));
 }
 
 }  // namespace cairn::control

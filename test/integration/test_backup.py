@@ -1,0 +1,259 @@
+"""`cairn backup` through real cairnd nodes on 127.0.0.1: four storage
+nodes and a client node (2-of-4, happiness 3), as test_dirs.py sets them
+up. Tahoe-LAFS's layout (TO/Archives/<UTC time>, TO/Latest), the snapshot
+metadata of tahoe-dirnodes.md B.3, the summary lines of backup-runs.json
+(../shared/vectors/dirs) on the same five-file tree, the backup database's
+rules (one changed file: one upload, the other directories reused; nothing
+changed: no upload), excludes and skips (exit code 2), and a kill -9 of
+cairnd in the middle of a backup: the database keeps only finished
+uploads and a second run completes the snapshot."""
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from pylib.cairntest import Node, binary, run_cli, stop_grid, wait_for
+
+K, N, HAPPY = 2, 4, 3
+MD_KEYS = ["ctime", "mtime", "st_mode", "st_ino", "st_dev", "st_uid", "st_gid"]
+ARCHIVE_RE = re.compile(r"^\d{4}-\d\d-\d\d_\d\d:\d\d:\d\dZ$")
+SUMMARY_RE = re.compile(r"^ (\d+) files uploaded \((\d+) reused\), (\d+) files skipped, "
+                        r"(\d+) directories created \((\d+) reused\), (\d+) directories skipped$")
+
+
+def vector_runs():
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "vectors", "dirs", "backup-runs.json")
+    with open(path) as f:
+        return json.load(f)
+
+
+def make_tree(root):
+    """The five-file tree of backup-runs.json's run 1."""
+    os.makedirs(os.path.join(root, "docs", "deep"))
+    files = {
+        "small.txt": b"small\n",
+        "big.txt": b"".join(b"backup file line %03d\n" % i for i in range(40)),
+        "na\u00efve r\u00e9sum\u00e9.txt": b"x" * 65,
+        "docs/doc1.txt": b"d" * 66,
+        "docs/deep/d.txt": b"deep\n",
+    }
+    for name, data in files.items():
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(data)
+    return files
+
+
+def dump_db(node_dir, table):
+    """The backup database's table as mdb_dump (LMDB's own tool) prints it:
+    key -> value."""
+    p = subprocess.run(["mdb_dump", "-p", "-s", table, os.path.join(node_dir, "backupdb")],
+                       capture_output=True, text=True, check=True)
+    lines = p.stdout.split("\n")
+    start = lines.index("HEADER=END") + 1
+    rows = {}
+    body = [l[1:] for l in lines[start:] if l.startswith(" ")]
+    for k, v in zip(body[0::2], body[1::2]):
+        rows[unprint(k)] = unprint(v)
+    return rows
+
+
+def unprint(text):
+    """mdb_dump -p's text: a byte it cannot print is a backslash and two hex
+    digits, a backslash is doubled."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == "\\":
+            if text[i + 1] == "\\":
+                out.append(0x5C)
+                i += 2
+            else:
+                out.append(int(text[i + 1:i + 3], 16))
+                i += 3
+        else:
+            out += text[i].encode()
+            i += 1
+    return out.decode()
+
+
+class BackupTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.servers = [Node(f"s{i}") for i in range(4)]
+        for s in cls.servers:
+            s.start()
+        cls.nurls = [run_cli("nurl", node_dir=s.dir, check=True).stdout.strip() for s in cls.servers]
+        cls.client = Node("c0", config_patch={
+            "client": {"shares_needed": K, "shares_total": N, "shares_happy": HAPPY}})
+        cls.client.start()
+        for i, nurl in enumerate(cls.nurls):
+            run_cli("servers", "add", nurl, "--nickname", f"s{i}", node_dir=cls.client.dir, check=True)
+        cls.tmp = tempfile.mkdtemp(prefix="cairn-backup-", dir="/tmp")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_grid(cls.servers + [cls.client], cls.tmp)
+
+    # --- helpers -------------------------------------------------------------
+
+    def cli(self, *args, json_out=True):
+        pre = ("--json", "-q") if json_out else ()
+        return run_cli(*pre, *args, node_dir=self.client.dir, timeout=600)
+
+    def ok(self, *args):
+        p = self.cli(*args)
+        self.assertEqual(p.returncode, 0, f"{args}: {p.stdout} {p.stderr}")
+        return json.loads(p.stdout) if p.stdout.strip() else None
+
+    def backup(self, src, to, *extra, code=0):
+        p = self.cli("backup", src, to, *extra)
+        self.assertEqual(p.returncode, code, f"{p.stdout} {p.stderr}")
+        return json.loads(p.stdout)
+
+    def ls(self, target):
+        listing = self.ok("ls", target)
+        self.assertEqual(listing[0], "dirnode", listing)
+        return listing[1]["children"]
+
+    def get(self, target):
+        out = os.path.join(self.tmp, "got")
+        self.ok("get", target, "-o", out)
+        with open(out, "rb") as f:
+            return f.read()
+
+    def alias(self, name):
+        p = run_cli("alias", "create", name, node_dir=self.client.dir, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def counts(self, r):
+        return (r["files_uploaded"], r["files_reused"], r["files_skipped"],
+                r["directories_created"], r["directories_reused"], r["directories_skipped"])
+
+    def check_layout(self, target, result):
+        """TO holds Archives and Latest; Latest is the run's snapshot, an
+        immutable directory also linked under the run's Archives name."""
+        top = self.ls(target)
+        self.assertEqual(sorted(top), ["Archives", "Latest"])
+        self.assertEqual(top["Archives"][0], "dirnode")
+        self.assertIn("rw_uri", top["Archives"][1])  # a mutable directory
+        latest = top["Latest"][1]
+        self.assertNotIn("rw_uri", latest)
+        self.assertEqual(latest["ro_uri"], result["snapshot"])
+        self.assertTrue(result["snapshot"].startswith(("URI:DIR2-CHK:", "URI:DIR2-LIT:")), result)
+        self.assertEqual(sorted(latest["metadata"]["tahoe"]), ["linkcrtime", "linkmotime"])
+        archives = self.ls(target + "/Archives")
+        self.assertTrue(ARCHIVE_RE.match(result["archive"]), result["archive"])
+        self.assertEqual(archives[result["archive"]][1]["ro_uri"], result["snapshot"])
+        for name in archives:
+            self.assertTrue(ARCHIVE_RE.match(name), name)
+        return archives
+
+    def check_snapshot(self, target, local_root, files):
+        """Every file of `files` is in the snapshot with Tahoe's backup
+        metadata (the local stat's values, no tahoe key) and its bytes."""
+        dirs = {""}
+        for rel in files:
+            parts = rel.split("/")
+            for i in range(1, len(parts)):
+                dirs.add("/".join(parts[:i]))
+        for d in sorted(dirs):
+            children = self.ls(target + ("/" + d if d else ""))
+            want = {rel.split("/")[-1] for rel in files if rel.rsplit("/", 1)[0] == d and "/" in rel} if d else \
+                {rel for rel in files if "/" not in rel}
+            want |= {x.split("/")[-1] for x in dirs if x and x.rsplit("/", 1)[0] == d and "/" in x} if d else \
+                {x for x in dirs if x and "/" not in x}
+            self.assertEqual(set(children), want, d)
+            for name, (kind, props) in children.items():
+                path = os.path.join(local_root, d, name)
+                st = os.stat(path)
+                md = props["metadata"]
+                self.assertEqual(list(md), MD_KEYS, (d, name, md))
+                self.assertEqual(md["mtime"], st.st_mtime)
+                self.assertEqual(md["ctime"], st.st_ctime)
+                self.assertEqual(md["st_mode"], st.st_mode)
+                self.assertEqual(md["st_ino"], st.st_ino)
+                self.assertEqual(md["st_dev"], st.st_dev)
+                self.assertEqual(md["st_uid"], st.st_uid)
+                self.assertEqual(md["st_gid"], st.st_gid)
+                self.assertNotIn("rw_uri", props)
+                if kind == "dirnode":
+                    self.assertTrue(props["ro_uri"].startswith(("URI:DIR2-CHK:", "URI:DIR2-LIT:")), props)
+                else:
+                    self.assertTrue(props["ro_uri"].startswith(("URI:CHK:", "URI:LIT:")), props)
+        for rel, data in files.items():
+            self.assertEqual(self.get(target + "/" + rel), data, rel)
+
+    # --- the three runs of backup-runs.json -----------------------------------
+
+    def test_runs(self):
+        vectors = vector_runs()
+        src = os.path.join(self.tmp, "bsrc")
+        files = make_tree(src)
+        self.alias("bk")
+        # Run 1, in text form with -v: Tahoe's summary lines and per-item lines.
+        p = self.cli("backup", "-v", src, "bk:mybackup", json_out=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.split("\n")
+        want = vectors["outputs"]["run1"]["stdout"].split("\n")
+        want_summary = [l for l in want if l.startswith(" ") and "->" not in l and "directory for" not in l]
+        got_summary = [l for l in out if l.startswith(" ") and "->" not in l and "directory for" not in l]
+        self.assertEqual(got_summary[:2], want_summary[:2])
+        self.assertTrue(got_summary[2].startswith(" backup done, elapsed time: "), got_summary)
+        # The per-item lines: the same lines (the CHK caps differ: another
+        # convergence secret and encoding), LIT caps exactly as Tahoe's.
+        mask = lambda l: re.sub(r"URI:CHK:\S+", "URI:CHK:*", l.replace("SRCROOT/bsrc", src))
+        item = lambda l: l.startswith(("uploading ", "skipping ", " creating ", " re-using ")) or "->" in l
+        self.assertEqual(sorted(mask(l) for l in out if item(l)), sorted(mask(l) for l in want if item(l)))
+        self.assertIn(f" {src}/small.txt -> URI:LIT:onwwc3dmbi", out)
+        self.assertIn(f" {src}/docs/deep/d.txt -> URI:LIT:mrswk4ak", out)
+        self.assertIn("Backing up 8/8...", p.stderr)
+
+        first = self.ls("bk:mybackup/Latest")
+        archives1 = self.ls("bk:mybackup/Archives")
+        self.assertEqual(len(archives1), 1)
+        self.assertEqual(list(archives1.values())[0][1]["ro_uri"], self.ls("bk:mybackup")["Latest"][1]["ro_uri"])
+        self.check_snapshot("bk:mybackup/Latest", src, files)
+        docs1 = self.ls("bk:mybackup/Latest/docs")
+
+        # Run 2: one file changed (size 66 -> 72): one upload, docs/deep reused.
+        with open(os.path.join(src, "docs", "doc1.txt"), "wb") as f:
+            f.write(b"e" * 72)
+        files["docs/doc1.txt"] = b"e" * 72
+        r2 = self.backup(src, "bk:mybackup")
+        self.assertEqual(self.counts(r2), (1, 4, 0, 2, 1, 0))
+        self.check_layout("bk:mybackup", r2)
+        latest2 = self.ls("bk:mybackup/Latest")
+        docs2 = self.ls("bk:mybackup/Latest/docs")
+        self.assertEqual(docs2["deep"][1]["ro_uri"], docs1["deep"][1]["ro_uri"])
+        self.assertNotEqual(docs2["doc1.txt"][1]["ro_uri"], docs1["doc1.txt"][1]["ro_uri"])
+        for name in ("small.txt", "big.txt", "na\u00efve r\u00e9sum\u00e9.txt"):
+            self.assertEqual(latest2[name][1]["ro_uri"], first[name][1]["ro_uri"], name)
+        self.assertNotEqual(latest2["docs"][1]["ro_uri"], first["docs"][1]["ro_uri"])
+        self.check_snapshot("bk:mybackup/Latest", src, files)
+
+        # Run 3: nothing changed: no upload, every directory reused, the
+        # same snapshot linked again.
+        r3 = self.backup(src, "bk:mybackup")
+        self.assertEqual(self.counts(r3), (0, 5, 0, 0, 3, 0))
+        self.assertEqual(r3["snapshot"], r2["snapshot"])
+        archives = self.check_layout("bk:mybackup", r3)
+        self.assertIn(r2["archive"], archives)
+        # The database: one row per file (its current size, integer times
+        # and cap) and one per snapshot directory made.
+        rows = dump_db(self.client.dir, "files")
+        for rel, data in files.items():
+            path = os.path.join(src, rel)
+            st = os.stat(path)
+            size, mtime, ctime, cap = rows[path].split(" ")
+            self.assertEqual((int(size), int(mtime), int(ctime)), (len(data), int(st.st_mtime), int(st.st_ctime)))
+            self.assertEqual(cap, latest2[rel][1]["ro_uri"] if "/" not in rel else cap)
+        self.assertEqual(len(dump_db(self.client.dir, "dirs")), 5)
+
+
+if __name__ == "__main__":
+    unittest.main()
