@@ -7,10 +7,12 @@
 #include <cjson/cJSON.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -437,8 +439,56 @@ Status CopyUp(const Options& opts, const std::string& local, const std::string& 
   return Status();
 }
 
+// The cap a listing entry names (its read cap, else its write cap), or "".
+std::string CapOf(const cJSON* props) {
+  std::string cap = Str(props, "ro_uri");
+  return cap.empty() ? Str(props, "rw_uri") : cap;
+}
+
+// Restores what a link's metadata says of a local file or directory, as
+// `tahoe backup` recorded it (tahoe-dirnodes.md B.3): the permission bits
+// of "st_mode", else of cairn's own "cairn_mode", and the modification time
+// "mtime" (float seconds). Nothing for a link without them (`tahoe cp` and
+// `cairn cp` record none).
+Status ApplyMetadata(const std::string& path, const cJSON* metadata) {
+  const cJSON* mode = cJSON_GetObjectItemCaseSensitive(metadata, "st_mode");
+  if (!cJSON_IsNumber(mode)) mode = cJSON_GetObjectItemCaseSensitive(metadata, "cairn_mode");
+  if (cJSON_IsNumber(mode) && mode->valuedouble >= 0) {
+    const auto bits = static_cast<mode_t>(static_cast<unsigned long long>(mode->valuedouble) & 07777);
+    if (chmod(path.c_str(), bits) != 0) return Status::IoError("cannot set the mode of " + path);
+  }
+  const cJSON* mtime = cJSON_GetObjectItemCaseSensitive(metadata, "mtime");
+  if (cJSON_IsNumber(mtime) && mtime->valuedouble >= 0) {
+    const double t = mtime->valuedouble;
+    struct timespec times[2];
+    times[0].tv_sec = 0;
+    times[0].tv_nsec = UTIME_OMIT;
+    times[1].tv_sec = static_cast<time_t>(t);
+    long long ns = std::llround((t - static_cast<double>(times[1].tv_sec)) * 1e9);
+    if (ns >= 1000000000LL) {
+      ++times[1].tv_sec;
+      ns -= 1000000000LL;
+    }
+    times[1].tv_nsec = static_cast<long>(ns < 0 ? 0 : ns);
+    if (utimensat(AT_FDCWD, path.c_str(), times, 0) != 0) return Status::IoError("cannot set the times of " + path);
+  }
+  return Status();
+}
+
+// A download to `local`: refused if something is there, unless `overwrite`.
+Status GetNew(const Options& opts, const std::string& source, const std::string& local, bool overwrite) {
+  struct stat st;
+  if (!overwrite && lstat(local.c_str(), &st) == 0) {
+    return Status::Conflict(local + " exists (cp --overwrite replaces files)");
+  }
+  return GetOne(opts, source, local);
+}
+
+// Copies the directory `listing` (at `grid`) into `local`, each child read
+// by its own cap (no path walk), its times and mode restored from its link's
+// metadata; a directory's after its children.
 Status CopyDown(const Options& opts, const std::string& grid, const Json& listing, const std::string& local,
-                CopyCounts* n) {
+                bool overwrite, CopyCounts* n) {
   if (mkdir(local.c_str(), 0777) != 0 && errno != EEXIST) return Status::IoError("cannot create " + local);
   ++n->dirs;
   const cJSON* kids = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(listing.get(), 1), "children");
@@ -446,17 +496,23 @@ Status CopyDown(const Options& opts, const std::string& grid, const Json& listin
   cJSON_ArrayForEach(kid, kids) {
     const std::string name = kid->string;
     const std::string kind = cJSON_GetArrayItem(kid, 0)->valuestring;
+    const cJSON* props = cJSON_GetArrayItem(kid, 1);
     if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
       std::fprintf(stderr, "WARNING: cannot copy the child named '%s' to a local file\n", name.c_str());
       ++n->skipped;
       continue;
     }
     const std::string from = GridJoin(grid, name), to = LocalJoin(local, name);
+    std::string cap = CapOf(props);
+    if (cap.empty()) cap = from;
+    const cJSON* metadata = cJSON_GetObjectItemCaseSensitive(props, "metadata");
     if (kind == "dirnode") {
-      CAIRN_TRY_ASSIGN(Json sub, ListOne(opts, from));
-      CAIRN_TRY(CopyDown(opts, from, sub, to, n));
+      CAIRN_TRY_ASSIGN(Json sub, ListOne(opts, cap));
+      CAIRN_TRY(CopyDown(opts, from, sub, to, overwrite, n));
+      CAIRN_TRY(ApplyMetadata(to, metadata));
     } else if (kind == "filenode") {
-      CAIRN_TRY(GetOne(opts, from, to));
+      CAIRN_TRY(GetNew(opts, cap, to, overwrite));
+      CAIRN_TRY(ApplyMetadata(to, metadata));
       ++n->files;
     } else {
       std::fprintf(stderr, "WARNING: cannot copy '%s': a node of a kind cairn does not know\n", from.c_str());
@@ -469,7 +525,7 @@ Status CopyDown(const Options& opts, const std::string& grid, const Json& listin
 }  // namespace
 
 int CpMain(const Options& opts) {
-  static const char kUsage[] = "cp [-r] SRC DST";
+  static const char kUsage[] = "cp [-r] [--overwrite] SRC DST";
   if (IsHelp(opts)) {
     return Help(kUsage,
                 "Copies a file or, with -r, a directory tree: local to grid (each file uploaded\n"
@@ -477,11 +533,17 @@ int CpMain(const Options& opts) {
                 "to grid (linked). SRC or DST is on the grid when it starts with a cap or an\n"
                 "alias (\"ALIAS:...\"); otherwise it is local. A DST that is a directory (or ends\n"
                 "in '/') receives SRC under its own name. Symlinks and special files are\n"
-                "reported and skipped (exit 2 if anything was skipped).\n\n");
+                "reported and skipped (exit 2 if anything was skipped). Grid to local: a file\n"
+                "that exists locally is not replaced without --overwrite (conflict, exit 4);\n"
+                "modes and modification times are restored from the links' metadata where\n"
+                "it has them (`tahoe backup` and `cairn backup` snapshots).\n\n");
   }
-  bool recursive = false;
+  bool recursive = false, overwrite = false;
   std::vector<std::string> args;
-  if (int code = Positionals(opts, kUsage, {{"-r", &recursive}, {"--recursive", &recursive}}, &args)) return code;
+  if (int code = Positionals(opts, kUsage,
+                             {{"-r", &recursive}, {"--recursive", &recursive}, {"--overwrite", &overwrite}}, &args)) {
+    return code;
+  }
   if (args.size() != 2) return UsageError(kUsage, "cp takes SRC and DST");
   std::string src = args[0], dst = args[1];
   const bool src_grid = IsGridPath(src), dst_grid = IsGridPath(dst);
@@ -517,9 +579,10 @@ int CpMain(const Options& opts) {
     const std::string target = into ? LocalJoin(dst, BaseName(src)) : dst;
     if (IsDirListing(*listing)) {
       if (!recursive) return Fail(opts, Status::InvalidArgument(src + " is a directory: cp -r copies trees"));
-      st = CopyDown(opts, src, *listing, target, &n);
+      st = CopyDown(opts, src, *listing, target, overwrite, &n);
     } else {
-      st = GetOne(opts, src, target);
+      st = GetNew(opts, src, target, overwrite);
+      if (st.ok()) st = ApplyMetadata(target, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(listing->get(), 1), "metadata"));
       if (st.ok()) ++n.files;
     }
   } else {

@@ -19,6 +19,9 @@ import unittest
 from pylib.cairntest import Node, binary, run_cli, stop_grid, wait_for
 
 K, N, HAPPY = 2, 4, 3
+# The restore test's tree: files in all (CAIRN_BACKUP_FILES; the 10,000-file
+# run is test/bench/backup_bench.py's).
+RESTORE_FILES = int(os.environ.get("CAIRN_BACKUP_FILES", "600"))
 MD_KEYS = ["ctime", "mtime", "st_mode", "st_ino", "st_dev", "st_uid", "st_gid"]
 ARCHIVE_RE = re.compile(r"^\d{4}-\d\d-\d\d_\d\d:\d\d:\d\dZ$")
 SUMMARY_RE = re.compile(r"^ (\d+) files uploaded \((\d+) reused\), (\d+) files skipped, "
@@ -418,6 +421,76 @@ class BackupTest(unittest.TestCase):
         r3 = self.backup(src, "kl:b")
         self.assertEqual(self.counts(r3), (0, len(files), 0, 0, 5, 0))
         self.assertEqual(r3["snapshot"], r["snapshot"])
+
+    # --- restore ---------------------------------------------------------------
+
+    def test_backup_then_restore_with_times_and_modes(self):
+        src = os.path.join(self.tmp, "rsrc")
+        files = {}
+        dirs = ["", "a", "a/b", "a/b/c", "d", "empty"]
+        for d in dirs:
+            os.makedirs(os.path.join(src, d), exist_ok=True)
+        modes = [0o644, 0o600, 0o755, 0o444, 0o640]
+        for i in range(RESTORE_FILES):
+            d = dirs[i % 5]  # "empty" stays empty
+            rel = os.path.join(d, f"f{i:05d}.bin") if d else f"f{i:05d}.bin"
+            data = os.urandom(i % 200) + b"%d" % i if i % 97 else os.urandom(100000 + i)
+            path = os.path.join(src, rel)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, modes[i % len(modes)])
+            os.utime(path, ns=(1_600_000_000_123_456_789 + i * 1_000_000_007,) * 2)
+            files[rel] = data
+        os.chmod(os.path.join(src, "a", "b"), 0o750)
+        os.utime(os.path.join(src, "a", "b"), ns=(1_500_000_000_987_654_321,) * 2)
+        os.utime(os.path.join(src, "empty"), ns=(1_400_000_000_000_000_000,) * 2)
+        self.alias("rs")
+        r = self.backup(src, "rs:b")
+        self.assertEqual(r["files_uploaded"], len(files))
+        self.assertEqual(r["directories_created"], len(dirs))
+
+        parent = os.path.join(self.tmp, "restored")
+        os.mkdir(parent)
+        out = os.path.join(parent, "Latest")  # cp into a directory: under SRC's name
+        self.ok("cp", "-r", "rs:b/Latest", parent)
+        got = {}
+        for root, subdirs, names in os.walk(out):
+            for name in names:
+                got[os.path.relpath(os.path.join(root, name), out)] = None
+        self.assertEqual(set(got), set(files))
+        for rel, data in files.items():
+            a, b = os.path.join(src, rel), os.path.join(out, rel)
+            with open(b, "rb") as f:
+                self.assertEqual(f.read(), data, rel)
+            self.check_same_times_and_mode(a, b)
+        for d in dirs[1:]:
+            self.check_same_times_and_mode(os.path.join(src, d), os.path.join(out, d))
+
+        # A second restore into the same place refuses to overwrite files;
+        # --overwrite replaces them.
+        victim = os.path.join(out, "a", "f00001.bin")
+        os.chmod(victim, 0o644)
+        with open(victim, "wb") as f:
+            f.write(b"changed")
+        p = self.cli("cp", "-r", "rs:b/Latest", parent)
+        self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
+        self.assertEqual(json.loads(p.stdout)["error"]["code"], "conflict")
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"changed")
+        p = self.cli("cp", "rs:b/Latest/a/f00001.bin", victim)
+        self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
+        self.ok("cp", "--overwrite", "rs:b/Latest/a/f00001.bin", victim)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), files["a/f00001.bin"])
+        self.check_same_times_and_mode(os.path.join(src, "a", "f00001.bin"), victim)
+
+    def check_same_times_and_mode(self, a, b):
+        sa, sb = os.stat(a), os.stat(b)
+        self.assertEqual(oct(sa.st_mode), oct(sb.st_mode), b)
+        # The metadata holds Python's float seconds: whole seconds exact,
+        # the fraction to within the float's precision.
+        self.assertEqual(int(sa.st_mtime), int(sb.st_mtime), b)
+        self.assertLess(abs(sa.st_mtime_ns - sb.st_mtime_ns), 1000, b)
 
 
 if __name__ == "__main__":
