@@ -15,12 +15,14 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "cairn/caps/cap.h"
+#include "cairn/dirnode/aliases.h"
 #include "cairn/dirnode/dirnode.h"
 #include "cairn/dirnode/listing.h"
 #include "cli/client.h"
@@ -171,17 +173,33 @@ int DebugDirnodeMain(const Options& opts) {
 }
 
 int MkdirMain(const Options& opts) {
-  static const char kUsage[] = "mkdir [ALIAS:path]";
+  static const char kUsage[] = "mkdir [--format sdmf|mdmf] [ALIAS:path]";
   if (IsHelp(opts)) {
     return Help(kUsage,
                 "Creates a new, empty mutable directory and prints its write cap. With a path,\n"
-                "links it there (the parent must exist and the name must not: conflict, exit 4).\n\n");
+                "links it there (the parent must exist and the name must not: conflict, exit 4).\n"
+                "--format mdmf makes a URI:DIR2-MDMF: directory (default: SDMF, URI:DIR2:).\n\n");
+  }
+  std::string format;
+  Options rest = opts;
+  rest.args.clear();
+  for (std::size_t i = 0; i < opts.args.size(); ++i) {
+    const std::string& a = opts.args[i];
+    if (a == "--format") {
+      if (i + 1 >= opts.args.size()) return UsageError(kUsage, "--format needs sdmf or mdmf");
+      format = opts.args[++i];
+    } else if (a.rfind("--format=", 0) == 0) {
+      format = a.substr(9);
+    } else {
+      rest.args.push_back(a);
+    }
   }
   std::vector<std::string> args;
-  if (int code = Positionals(opts, kUsage, {}, &args)) return code;
+  if (int code = Positionals(rest, kUsage, {}, &args)) return code;
   if (args.size() > 1) return UsageError(kUsage, "mkdir takes at most one path");
   Json params = Json::NewObject();
   if (!args.empty()) cJSON_AddStringToObject(params.get(), "path", args[0].c_str());
+  if (!format.empty()) cJSON_AddStringToObject(params.get(), "format", format.c_str());
   return CallAndSay(opts, "dir.mkdir", std::move(params), [](const cJSON* r) { std::printf("%s\n", Str(r, "cap")); });
 }
 
@@ -201,6 +219,84 @@ int AliasCreateMain(const Options& opts) {
     if (!opts.quiet) std::fprintf(stderr, "Alias '%s' created\n", Str(r, "name"));
     std::printf("%s\n", Str(r, "cap"));
   });
+}
+
+int AliasImportMain(const Options& opts) {
+  static const char kUsage[] = "alias import FILE";
+  if (IsHelp(opts)) {
+    return Help(kUsage,
+                "Adds every alias of FILE, a Tahoe-LAFS private/aliases file (\"NAME: CAP\" a\n"
+                "line; '#' comments), all of them or none: conflict (exit 4) if a name exists,\n"
+                "bad_cap (exit 7) for a cap that is not a directory's, invalid_argument for a\n"
+                "name cairn does not take (letters, digits, '.', '_', '-').\n");
+  }
+  std::vector<std::string> args;
+  if (int code = Positionals(opts, kUsage, {}, &args)) return code;
+  if (args.size() != 1) return UsageError(kUsage, "alias import takes one FILE");
+  std::ifstream in(args[0], std::ios::binary);
+  if (!in) return Fail(opts, Status::NotFound("cannot read " + args[0]));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto parsed = dirnode::ParseAliasesFile(text);
+  if (!parsed.ok()) return Fail(opts, parsed.status());
+  Json params = Json::NewObject();
+  cJSON* list = cJSON_AddArrayToObject(params.get(), "aliases");
+  for (const auto& a : *parsed) {
+    cJSON* e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", a.first.c_str());
+    cJSON_AddStringToObject(e, "cap", a.second.c_str());
+    cJSON_AddItemToArray(list, e);
+  }
+  return CallAndSay(opts, "alias.import", std::move(params), [&opts](const cJSON* r) {
+    const cJSON* n = cJSON_GetObjectItemCaseSensitive(r, "imported");
+    if (!opts.quiet) std::fprintf(stderr, "%.0f aliases imported\n", cJSON_IsNumber(n) ? n->valuedouble : 0);
+  });
+}
+
+int AliasExportMain(const Options& opts) {
+  static const char kUsage[] = "alias export [FILE]";
+  if (IsHelp(opts)) {
+    return Help(kUsage,
+                "Writes the node's directory aliases as a Tahoe-LAFS private/aliases file\n"
+                "(\"NAME: CAP\" a line) to FILE (through FILE.tmp, renamed into place) or to\n"
+                "stdout. Aliases of files are left out (Tahoe's aliases name directories) and\n"
+                "listed on stderr.\n");
+  }
+  std::vector<std::string> args;
+  if (int code = Positionals(opts, kUsage, {}, &args)) return code;
+  if (args.size() > 1) return UsageError(kUsage, "alias export takes at most one FILE");
+  ControlClient client;
+  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
+  if (!st.ok()) return Fail(opts, st);
+  auto listed = client.Call("alias.list", Json::NewObject(), true, nullptr);
+  if (!listed.ok()) return Fail(opts, listed.status());
+  std::vector<std::pair<std::string, std::string>> dirs;
+  std::vector<std::string> left_out;
+  const cJSON* a;
+  cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(listed->get(), "aliases")) {
+    const std::string name = Str(a, "name"), cap = Str(a, "cap");
+    auto parsed = caps::ParseCap(cap);
+    if (parsed.ok() && parsed->directory) {
+      dirs.emplace_back(name, cap);
+    } else {
+      left_out.push_back(name);
+    }
+  }
+  const std::string text = dirnode::FormatAliasesFile(dirs);
+  if (args.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  } else {
+    const std::string tmp = args[0] + ".tmp";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out || std::rename(tmp.c_str(), args[0].c_str()) != 0) {
+      return Fail(opts, Status::IoError("cannot write " + args[0]));
+    }
+  }
+  for (const std::string& name : left_out) {
+    std::fprintf(stderr, "left out alias '%s': not a directory\n", name.c_str());
+  }
+  return 0;
 }
 
 int LsMain(const Options& opts) {

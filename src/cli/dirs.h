@@ -16,6 +16,9 @@ int MvMain(const Options& opts);
 int RmMain(const Options& opts);
 int CpMain(const Options& opts);
 int AliasCreateMain(const Options& opts);
+// `alias import FILE` / `alias export [FILE]`: Tahoe's private/aliases format.
+int AliasImportMain(const Options& opts);
+int AliasExportMain(const Options& opts);
 // `put FILE ALIAS:path` links the upload into a directory; `put FILE` alone
 // is the plain put (PutMain).
 int PutPathMain(const Options& opts);

@@ -399,6 +399,7 @@ constexpr Method kMethods[] = {
     {"alias.list", AliasList},
     {"alias.get", AliasGet},
     {"alias.create", AliasCreate},
+    {"alias.import", AliasImport},
     {"servers.add", ServersAdd},
     {"servers.remove", ServersRemove},
     {"servers.import", ServersImport},

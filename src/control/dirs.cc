@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <set>
 #include <tuple>
 
 #include "cairn/caps/cap.h"
@@ -581,23 +582,84 @@ void AliasCreate(CommandsState& c, Request& req, Reply& reply) {
   RunTask(c, req, reply, std::move(spec));
 }
 
+// ---- alias.import -----------------------------------------------------------------
+
+void AliasImport(CommandsState& c, Request& req, Reply& reply) {
+  auto r = JsonObjectReader::Open(req.params.get(), "params.");
+  if (!r.ok()) return reply.Error(r.status());
+  r->Accept("aliases");
+  Status st = r->Finish();
+  const cJSON* list = cJSON_GetObjectItemCaseSensitive(req.params.get(), "aliases");
+  if (st.ok() && !cJSON_IsArray(list)) st = Status::InvalidArgument("params.aliases must be an array of {name, cap}");
+  std::vector<std::pair<std::string, std::string>> entries;
+  std::vector<LockKey> keys;
+  std::set<std::string> names;
+  const cJSON* item;
+  cJSON_ArrayForEach(item, list) {
+    if (!st.ok()) break;
+    const std::string name = StrOf(item, "name"), text = StrOf(item, "cap");
+    st = NameTable::CheckName(name);
+    if (!st.ok()) {
+      st = Status::InvalidArgument("alias \"" + name + "\": " + std::string(st.message()));
+      break;
+    }
+    if (!names.insert(name).second) {
+      st = Status::InvalidArgument("alias \"" + name + "\" is given twice");
+      break;
+    }
+    // Tahoe's aliases name directories (add-alias refuses a file cap).
+    auto cap = caps::ParseCap(text);
+    if (!cap.ok() || !cap->directory) {
+      st = Status::BadCap("alias \"" + name + "\": not a directory cap");
+      break;
+    }
+    entries.emplace_back(name, caps::FormatCap(*cap));
+    keys.push_back(LockKeys::Alias(name, LockMode::kExclusive));
+  }
+  if (st.ok() && entries.empty()) st = Status::InvalidArgument("no aliases to import");
+  if (!st.ok()) return reply.Error(st);
+  TaskSpec spec = NewTaskSpec("alias.import", req, std::move(keys));
+  NameTable* aliases = &c.aliases;
+  spec.body = [aliases, entries](TaskRun& run) {
+    TaskRun* runp = &run;
+    // One transaction: every name is new, or nothing is added.
+    aliases->AddAll(entries, [runp, n = entries.size()](Status added) {
+      if (!added.ok()) return runp->Fail(added);
+      Json out = Json::NewObject();
+      cJSON_AddNumberToObject(out.get(), "imported", static_cast<double>(n));
+      runp->Succeed(std::move(out));
+    });
+  };
+  RunTask(c, req, reply, std::move(spec));
+}
+
 // ---- dir.mkdir ---------------------------------------------------------------------
 
 void DirMkdir(CommandsState& c, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
-  std::string text;
+  std::string text, format_text;
   Status st = r->String("path", &text);
+  if (st.ok()) st = r->String("format", &format_text);
   if (st.ok()) st = r->Finish();
   if (st.ok()) st = NeedWait(req, "dir.mkdir");
+  // Tahoe's --format: SDMF (the default) or MDMF, in either case.
+  caps::MutableFormat format = caps::MutableFormat::kSdmf;
+  std::string lower = format_text;
+  for (char& ch : lower) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+  if (lower == "mdmf") {
+    format = caps::MutableFormat::kMdmf;
+  } else if (st.ok() && !lower.empty() && lower != "sdmf") {
+    st = Status::InvalidArgument("params.format must be \"sdmf\" or \"mdmf\"");
+  }
   if (!st.ok()) return reply.Error(st);
   DirEnv env = EnvOf(c);
   if (text.empty()) {
     // No path: a new directory linked nowhere; its cap is the answer.
     TaskSpec spec = NewTaskSpec("dir.mkdir", req, {LockKeys::Servers(LockMode::kShared)});
-    spec.body = [env](TaskRun& run) {
+    spec.body = [env, format](TaskRun& run) {
       TaskRun* runp = &run;
-      CreateDir(env, runp, [runp](Result<caps::Cap> dircap) {
+      CreateDirWith(env, runp, format, Children(), [runp](Result<caps::Cap> dircap) {
         if (!dircap.ok()) return runp->Fail(dircap.status());
         Json out = Json::NewObject();
         cJSON_AddStringToObject(out.get(), "cap", caps::FormatCap(*dircap).c_str());
@@ -611,16 +673,16 @@ void DirMkdir(CommandsState& c, Request& req, Reply& reply) {
   if (!path.ok()) return reply.Error(path.status());
   // First: the parent, then the new directory (no lock needed: it is new).
   TaskSpec resolve = NewTaskSpec("dir.mkdir", req, ResolveKeys({&*path}));
-  resolve.body = [env, p = *path](TaskRun& run) {
+  resolve.body = [env, format, p = *path](TaskRun& run) {
     TaskRun* runp = &run;
     DirPath parent = ParentOf(p);
-    Resolve(env, runp, parent, parent.components.size(), [env, runp, p, parent](Result<Resolved> where) {
+    Resolve(env, runp, parent, parent.components.size(), [env, runp, p, parent, format](Result<Resolved> where) {
       if (!where.ok()) return runp->Fail(where.status());
       auto cap = DirCap(where->cap, parent.ToString());
       Status ok = cap.ok() ? CheckWritable(*cap, parent.ToString()) : cap.status();
       if (!ok.ok()) return runp->Fail(ok);
       std::string parent_cap = where->cap;
-      CreateDir(env, runp, [runp, parent_cap, p](Result<caps::Cap> dircap) {
+      CreateDirWith(env, runp, format, Children(), [runp, parent_cap, p](Result<caps::Cap> dircap) {
         if (!dircap.ok()) return runp->Fail(dircap.status());
         Json out = Json::NewObject();
         cJSON_AddStringToObject(out.get(), "parent", parent_cap.c_str());

@@ -26,6 +26,10 @@
 namespace cairn::control {
 
 void AliasCreate(CommandsState& c, Request& req, Reply& reply);
+// alias.import {"aliases": [{"name", "cap"}...]}: adds every alias in one
+// transaction, or none (conflict naming the first that exists). Each cap
+// must be a directory cap (as Tahoe's aliases are); names must be cairn's.
+void AliasImport(CommandsState& c, Request& req, Reply& reply);
 void DirMkdir(CommandsState& c, Request& req, Reply& reply);
 void DirLs(CommandsState& c, Request& req, Reply& reply);
 void DirLn(CommandsState& c, Request& req, Reply& reply);
