@@ -1,6 +1,6 @@
 // The `backup` method (see backup.h): the local tree walked one directory
 // at a time (listing and stat on the thread pool), files uploaded with a
-// small window, snapshot directories packed and uploaded bottom-up, the
+// bounded window, snapshot directories packed and uploaded bottom-up, the
 // backup database read when a directory is listed and written in batches,
 // each row only once its upload is done. Loop thread only, except the
 // offloaded work.
@@ -33,8 +33,12 @@
 namespace cairn::control {
 namespace {
 
-// Uploads of one directory's files running at once.
-constexpr std::size_t kUploadWindow = 4;
+// Uploads of one directory's files running at once: at most this many, and
+// at most kUploadBytes of file bytes between them (a larger file runs
+// alone), so that many small files overlap their round trips while large
+// ones do not multiply the upload buffers.
+constexpr std::size_t kUploadWindow = 8;
+constexpr std::uint64_t kUploadBytes = 16ull << 20;
 // Database rows written per transaction at most (and at every directory's
 // end, whichever comes first).
 constexpr std::size_t kRowsPerCommit = 256;
@@ -60,6 +64,7 @@ struct Frame {
   std::vector<Entry> entries;
   std::size_t next = 0;
   std::size_t in_flight = 0;
+  std::uint64_t bytes_in_flight = 0;
   dirnode::Children children;
 };
 
@@ -287,7 +292,10 @@ struct Backup : std::enable_shared_from_this<Backup> {
         stack.push_back(std::move(sub));
         return Schedule();
       }
-      if (e.kind == Kind::kFile && !e.cap && f->in_flight >= kUploadWindow) return;
+      if (e.kind == Kind::kFile && !e.cap && f->in_flight > 0) {
+        const auto size = static_cast<std::uint64_t>(e.st.st_size);
+        if (f->in_flight >= kUploadWindow || f->bytes_in_flight + size > kUploadBytes) return;
+      }
       ++f->next;
       switch (e.kind) {
         case Kind::kFile:
@@ -336,11 +344,13 @@ struct Backup : std::enable_shared_from_this<Backup> {
 
   void Upload(Frame* f, const Entry& e) {
     ++f->in_flight;
+    f->bytes_in_flight += static_cast<std::uint64_t>(e.st.st_size);
     Line("uploading '" + e.path + "'..");
     auto snapshot = GridSnapshot(*env.servers);
     auto self = shared_from_this();
     auto finish = [self, f, e](Result<immutable::UploadResult> up) {
       --f->in_flight;
+      f->bytes_in_flight -= static_cast<std::uint64_t>(e.st.st_size);
       ++self->done_items;
       if (!up.ok()) {
         const Code code = up.status().code();
