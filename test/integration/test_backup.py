@@ -445,14 +445,19 @@ class BackupTest(unittest.TestCase):
         os.utime(os.path.join(src, "a", "b"), ns=(1_500_000_000_987_654_321,) * 2)
         os.utime(os.path.join(src, "empty"), ns=(1_400_000_000_000_000_000,) * 2)
         self.alias("rs")
-        r = self.backup(src, "rs:b")
+        # Into the alias's own directory: TO exists, Archives is made in it.
+        r = self.backup(src, "rs:")
+        top = self.ls("rs:")
+        self.assertEqual(sorted(top), ["Archives", "Latest"])
+        self.assertEqual(top["Latest"][1]["ro_uri"], r["snapshot"])
+        self.assertEqual(self.ls("rs:Archives")[r["archive"]][1]["ro_uri"], r["snapshot"])
         self.assertEqual(r["files_uploaded"], len(files))
         self.assertEqual(r["directories_created"], len(dirs))
 
         parent = os.path.join(self.tmp, "restored")
         os.mkdir(parent)
         out = os.path.join(parent, "Latest")  # cp into a directory: under SRC's name
-        self.ok("cp", "-r", "rs:b/Latest", parent)
+        self.ok("cp", "-r", "rs:Latest", parent)
         got = {}
         for root, subdirs, names in os.walk(out):
             for name in names:
@@ -472,14 +477,14 @@ class BackupTest(unittest.TestCase):
         os.chmod(victim, 0o644)
         with open(victim, "wb") as f:
             f.write(b"changed")
-        p = self.cli("cp", "-r", "rs:b/Latest", parent)
+        p = self.cli("cp", "-r", "rs:Latest", parent)
         self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
         self.assertEqual(json.loads(p.stdout)["error"]["code"], "conflict")
         with open(victim, "rb") as f:
             self.assertEqual(f.read(), b"changed")
-        p = self.cli("cp", "rs:b/Latest/a/f00001.bin", victim)
+        p = self.cli("cp", "rs:Latest/a/f00001.bin", victim)
         self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
-        self.ok("cp", "--overwrite", "rs:b/Latest/a/f00001.bin", victim)
+        self.ok("cp", "--overwrite", "rs:Latest/a/f00001.bin", victim)
         with open(victim, "rb") as f:
             self.assertEqual(f.read(), files["a/f00001.bin"])
         self.check_same_times_and_mode(os.path.join(src, "a", "f00001.bin"), victim)
