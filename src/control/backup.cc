@@ -576,14 +576,14 @@ void BackupRun(CommandsState& c, Request& req, Reply& reply) {
     b->Start();
   };
   auto params = std::make_shared<Json>(cJSON_Duplicate(req.params.get(), true));
-  ChainTasks(&c.tasks, std::move(reply), std::move(walk), [tools, params](const cJSON* walked) -> Result<TaskSpec> {
+  ChainTasks(&c.tasks, std::move(reply), std::move(walk), [tools, params, to](const cJSON* walked) -> Result<TaskSpec> {
     Json extra(cJSON_Duplicate(walked, true));
     cJSON_DeleteItemFromObjectCaseSensitive(extra.get(), "target");
     cJSON_DeleteItemFromObjectCaseSensitive(extra.get(), "task");
     const cJSON* root = cJSON_GetObjectItemCaseSensitive(walked, "root");
     const cJSON* archive = cJSON_GetObjectItemCaseSensitive(walked, "archive");
     if (!cJSON_IsString(root) || !cJSON_IsString(archive)) return Status::Internal("backup: no snapshot");
-    return SnapshotLinkSpec(tools, params->get(), cJSON_GetObjectItemCaseSensitive(walked, "target"),
+    return SnapshotLinkSpec(tools, params->get(), cJSON_GetObjectItemCaseSensitive(walked, "target"), to,
                             root->valuestring, archive->valuestring, std::move(extra));
   });
 }

@@ -10,9 +10,10 @@
 // Two tasks: "backup" holds the grid and the alias shared and
 // "backup/<TO>" exclusive (two backups of one target never overlap); it
 // lists directories, hashes and uploads on the thread pool (the upload jobs),
-// shows its progress, and stops between files when cancelled. "backup.link"
-// then holds the slots of the directories it changes (control/dirs.h,
-// SnapshotLinkSpec). Loop thread only.
+// shows its progress, and stops when cancelled. "backup.link" then holds the
+// slots of the directories it changes and "backup/<TO>" again, and reads the
+// target again before it links (control/dirs.h, SnapshotLinkSpec). Loop
+// thread only.
 #pragma once
 
 #include "control/handlers.h"

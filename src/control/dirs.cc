@@ -1198,103 +1198,135 @@ void ResolveBackupTarget(std::shared_ptr<const DirTools> tools, TaskRun* run, co
   tools->env.loop->Post([w] { TargetWalk::Step(w); });
 }
 
+namespace {
+
+// Links `snapshot` under the target whose existing caps are `found` and
+// missing names `missing` (ResolveBackupTarget's answer, read under the
+// link task's locks); `finish` runs once.
+void LinkSnapshot(const DirEnv& env, TaskRun* runp, std::vector<std::string> found, std::vector<std::string> missing,
+                  const std::string& snapshot, const std::string& archive, std::function<void(Status)> finish) {
+  const double now = Now();
+  if (missing.empty()) {
+    // TO/Archives exists: a new entry there, then Latest in TO.
+    auto archives = DirCap(found.back(), "Archives");
+    auto to = found.size() >= 2 ? DirCap(found[found.size() - 2], "the backup target")
+                                : Result<caps::Cap>(Status::InvalidArgument("no backup target"));
+    Status ok = archives.ok() ? CheckWritable(*archives, "Archives") : archives.status();
+    if (ok.ok()) ok = to.ok() ? CheckWritable(*to, "the backup target") : to.status();
+    if (!ok.ok()) return finish(ok);
+    Modifier add = [snapshot, archive, now](Children& children, bool first) {
+      return LinkInto(children, archive, "", snapshot, true, first, now);
+    };
+    caps::Cap to_cap = *to;
+    return Modify(env, runp, *archives, std::move(add), [env, runp, to_cap, snapshot, now, finish](Result<ModifyOutcome> added) {
+      if (!added.ok()) return finish(added.status());
+      Modifier latest = [snapshot, now](Children& children, bool first) {
+        return LinkInto(children, "Latest", "", snapshot, true, first, now);
+      };
+      Modify(env, runp, to_cap, std::move(latest), [finish](Result<ModifyOutcome> linked) { finish(linked.status()); });
+    });
+  }
+  // Part of TO/Archives is missing: new directories, from Archives up, each
+  // made with its contents, and one change of the deepest that exists.
+  auto deepest = DirCap(found.back(), "the backup target's parent");
+  Status ok = deepest.ok() ? CheckWritable(*deepest, "the backup target's parent") : deepest.status();
+  if (!ok.ok()) return finish(ok);
+  struct Chain {
+    std::size_t next;  // the index in `missing` of the directory made next
+    std::string made;  // the write cap of the last directory made
+  };
+  auto chain = std::make_shared<Chain>(Chain{missing.size() - 1, {}});
+  caps::Cap parent = *deepest;
+  // Links the chain's top into the deepest existing directory.
+  auto link_top = [env, runp, parent, missing, chain, snapshot, now, finish] {
+    const std::string top = chain->made;
+    const bool into_target = missing.size() == 1;  // the target exists; only Archives is new
+    Modifier change = [missing, top, snapshot, now, into_target](Children& children, bool first) {
+      CAIRN_TRY(LinkInto(children, missing[0], top, "", false, first, now));
+      if (into_target) CAIRN_TRY(LinkInto(children, "Latest", "", snapshot, true, first, now));
+      return Status();
+    };
+    Modify(env, runp, parent, std::move(change), [finish](Result<ModifyOutcome> done) { finish(done.status()); });
+  };
+  auto step = std::make_shared<std::function<void()>>();
+  // The step holds itself only weakly; each directory's completion holds
+  // it until the next step starts.
+  std::weak_ptr<std::function<void()>> weak = step;
+  *step = [env, runp, missing, chain, snapshot, archive, now, weak, link_top, finish] {
+    const std::size_t i = chain->next;
+    Children kids;
+    Status st;
+    if (i == missing.size() - 1) {
+      st = dirnode::SetChild(kids, archive, "", snapshot, nullptr, true, false, now);
+    } else {
+      st = dirnode::SetChild(kids, missing[i + 1], chain->made, "", nullptr, true, false, now);
+      if (st.ok() && i == missing.size() - 2) {
+        st = dirnode::SetChild(kids, "Latest", "", snapshot, nullptr, true, false, now);
+      }
+    }
+    if (!st.ok()) return finish(st);
+    CreateDirWith(env, runp, caps::MutableFormat::kSdmf, std::move(kids),
+                  [chain, self = weak.lock(), link_top, finish](Result<caps::Cap> made) {
+                    if (!made.ok()) return finish(made.status());
+                    chain->made = caps::FormatCap(*made);
+                    if (chain->next == 0) return link_top();
+                    --chain->next;
+                    (*self)();
+                  });
+  };
+  (*step)();
+}
+
+}  // namespace
+
 Result<TaskSpec> SnapshotLinkSpec(std::shared_ptr<const DirTools> tools, const cJSON* params, const cJSON* target,
-                                  const std::string& snapshot, const std::string& archive, Json extra) {
+                                  const std::string& to_text, const std::string& snapshot, const std::string& archive,
+                                  Json extra) {
   const std::vector<std::string> found = StringsOf(cJSON_GetObjectItemCaseSensitive(target, "found"));
   const std::vector<std::string> missing = StringsOf(cJSON_GetObjectItemCaseSensitive(target, "missing"));
   if (found.empty() || (missing.empty() && found.size() < 2)) return Status::Internal("backup target not resolved");
+  CAIRN_TRY_ASSIGN(std::string target_text, BackupTargetText(to_text));
+  // The keys, from what the first task found: the directories the link
+  // changes. The body reads the target again under them (another backup of
+  // the target may have made TO or Archives meanwhile), and holds
+  // backup/<TO> so that the links of two backups of one target run one
+  // after the other.
   TaskSpec spec;
   spec.kind = "backup.link";
   spec.params = Json(cJSON_Duplicate(params, true));
-  auto shared_extra = std::make_shared<Json>(std::move(extra));
-  const DirEnv env = tools->env;
-  // The result: the first task's, with the snapshot's links.
-  auto answer = [shared_extra, snapshot, archive](TaskRun* run) {
-    Json out(cJSON_Duplicate(shared_extra->get(), true));
-    cJSON_AddStringToObject(out.get(), "snapshot", snapshot.c_str());
-    cJSON_AddStringToObject(out.get(), "archive", archive.c_str());
-    run->Succeed(std::move(out));
-  };
   if (missing.empty()) {
-    // TO/Archives exists: a new entry there, then Latest in TO.
     CAIRN_TRY_ASSIGN(caps::Cap archives, DirCap(found.back(), "Archives"));
     CAIRN_TRY_ASSIGN(caps::Cap to, DirCap(found[found.size() - 2], "the backup target"));
     CAIRN_TRY(CheckWritable(archives, "Archives"));
     CAIRN_TRY(CheckWritable(to, "the backup target"));
     CAIRN_TRY_ASSIGN(spec.keys, ChangeKeys({&archives, &to}));
-    spec.body = [env, archives, to, snapshot, archive, answer](TaskRun& run) {
-      TaskRun* runp = &run;
-      const double now = Now();
-      Modifier add = [snapshot, archive, now](Children& children, bool first) {
-        return LinkInto(children, archive, "", snapshot, true, first, now);
-      };
-      Modify(env, runp, archives, std::move(add), [env, runp, to, snapshot, now, answer](Result<ModifyOutcome> added) {
-        if (!added.ok()) return runp->Fail(added.status());
-        Modifier latest = [snapshot, now](Children& children, bool first) {
-          return LinkInto(children, "Latest", "", snapshot, true, first, now);
-        };
-        Modify(env, runp, to, std::move(latest), [runp, answer](Result<ModifyOutcome> linked) {
-          if (!linked.ok()) return runp->Fail(linked.status());
-          answer(runp);
-        });
-      });
-    };
-    return spec;
+  } else {
+    CAIRN_TRY_ASSIGN(caps::Cap deepest, DirCap(found.back(), "the backup target's parent"));
+    CAIRN_TRY(CheckWritable(deepest, "the backup target's parent"));
+    CAIRN_TRY_ASSIGN(spec.keys, ChangeKeys({&deepest}));
   }
-  // Part of TO/Archives is missing: new directories, from Archives up, each
-  // made with its contents, and one change of the deepest that exists.
-  CAIRN_TRY_ASSIGN(caps::Cap deepest, DirCap(found.back(), "the backup target's parent"));
-  CAIRN_TRY(CheckWritable(deepest, "the backup target's parent"));
-  CAIRN_TRY_ASSIGN(spec.keys, ChangeKeys({&deepest}));
-  spec.body = [env, deepest, missing, snapshot, archive, answer](TaskRun& run) {
+  CAIRN_TRY_ASSIGN(std::vector<LockKey> resolve_keys, BackupResolveKeys(to_text));
+  for (LockKey& k : resolve_keys) {
+    if (k.name != "servers") spec.keys.push_back(std::move(k));
+  }
+  spec.keys.push_back(LockKey{"backup/" + target_text, LockMode::kExclusive});
+  auto shared_extra = std::make_shared<Json>(std::move(extra));
+  const DirEnv env = tools->env;
+  spec.body = [env, tools, to_text, snapshot, archive, shared_extra](TaskRun& run) {
     TaskRun* runp = &run;
-    const double now = Now();
-    struct Chain {
-      std::size_t next;     // the index in `missing` of the directory made next
-      std::string made;     // the write cap of the last directory made
-    };
-    auto chain = std::make_shared<Chain>(Chain{missing.size() - 1, {}});
-    auto step = std::make_shared<std::function<void()>>();
-    // Links the chain's top into the deepest existing directory.
-    auto link_top = [env, runp, deepest, missing, chain, snapshot, now, answer] {
-      const std::string top = chain->made;
-      const bool into_target = missing.size() == 1;  // the target exists; only Archives is new
-      Modifier change = [missing, top, snapshot, now, into_target](Children& children, bool first) {
-        CAIRN_TRY(LinkInto(children, missing[0], top, "", false, first, now));
-        if (into_target) CAIRN_TRY(LinkInto(children, "Latest", "", snapshot, true, first, now));
-        return Status();
-      };
-      Modify(env, runp, deepest, std::move(change), [runp, answer](Result<ModifyOutcome> done) {
-        if (!done.ok()) return runp->Fail(done.status());
-        answer(runp);
-      });
-    };
-    // The step holds itself only weakly; each directory's completion holds
-    // it until the next step starts.
-    std::weak_ptr<std::function<void()>> weak = step;
-    *step = [env, runp, missing, chain, snapshot, archive, now, weak, link_top] {
-      const std::size_t i = chain->next;
-      Children kids;
-      Status st;
-      if (i == missing.size() - 1) {
-        st = dirnode::SetChild(kids, archive, "", snapshot, nullptr, true, false, now);
-      } else {
-        st = dirnode::SetChild(kids, missing[i + 1], chain->made, "", nullptr, true, false, now);
-        if (st.ok() && i == missing.size() - 2) {
-          st = dirnode::SetChild(kids, "Latest", "", snapshot, nullptr, true, false, now);
-        }
-      }
-      if (!st.ok()) return runp->Fail(st);
-      CreateDirWith(env, runp, caps::MutableFormat::kSdmf, std::move(kids),
-                    [runp, chain, self = weak.lock(), link_top](Result<caps::Cap> made) {
-                      if (!made.ok()) return runp->Fail(made.status());
-                      chain->made = caps::FormatCap(*made);
-                      if (chain->next == 0) return link_top();
-                      --chain->next;
-                      (*self)();
-                    });
-    };
-    (*step)();
+    ResolveBackupTarget(tools, runp, to_text, [env, runp, snapshot, archive, shared_extra](Result<Json> now_found) {
+      if (!now_found.ok()) return runp->Fail(now_found.status());
+      LinkSnapshot(env, runp, StringsOf(cJSON_GetObjectItemCaseSensitive(now_found->get(), "found")),
+                   StringsOf(cJSON_GetObjectItemCaseSensitive(now_found->get(), "missing")), snapshot, archive,
+                   [runp, snapshot, archive, shared_extra](Status linked) {
+                     if (!linked.ok()) return runp->Fail(linked);
+                     // The result: the first task's, with the snapshot's links.
+                     Json out(cJSON_Duplicate(shared_extra->get(), true));
+                     cJSON_AddStringToObject(out.get(), "snapshot", snapshot.c_str());
+                     cJSON_AddStringToObject(out.get(), "archive", archive.c_str());
+                     runp->Succeed(std::move(out));
+                   });
+    });
   };
   return spec;
 }

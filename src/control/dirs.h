@@ -63,14 +63,18 @@ void ResolveBackupTarget(std::shared_ptr<const DirTools> tools, TaskRun* run, co
 
 // The second task of a backup: links `snapshot` (an immutable directory's
 // cap) as TO/Archives/`archive` and TO/Latest (replacing both if present),
-// creating whatever of TO and TO/Archives `target` (ResolveBackupTarget's
-// answer) found missing — each new directory made with its contents, then
-// one read-modify-write of the deepest existing directory. It holds the slot
-// of every directory it changes. Its result is `extra` with "snapshot" and
-// "archive" added. PermissionDenied for a read-only or immutable directory
-// on the way.
+// creating whatever of TO and TO/Archives is missing — each new directory
+// made with its contents, then one read-modify-write of the deepest existing
+// directory. Its keys: the slots of the directories `target`
+// (ResolveBackupTarget's answer in the first task) says it changes, TO's
+// alias shared and "backup/<TO>" exclusive; its body follows `to_text`
+// again under them, so a TO or Archives another backup of the target made
+// meanwhile is used, not made twice. Its result is `extra` with "snapshot"
+// and "archive" added. PermissionDenied for a read-only or immutable
+// directory on the way.
 Result<TaskSpec> SnapshotLinkSpec(std::shared_ptr<const DirTools> tools, const cJSON* params, const cJSON* target,
-                                  const std::string& snapshot, const std::string& archive, Json extra);
+                                  const std::string& to_text, const std::string& snapshot, const std::string& archive,
+                                  Json extra);
 
 // Runs `first`, then the task `then` makes of its result, and answers with
 // the second's result (both waited for; the client sees each one's progress).

@@ -377,6 +377,32 @@ class BackupTest(unittest.TestCase):
         self.assertGreaterEqual(r["files_reused"], len(rows))
         self.assertEqual(self.get("cn:b/Latest/d1/f059"), files["d1/f059"])
 
+    def test_two_backups_of_one_target_never_overlap(self):
+        src, files = self.many_files("osrc", dirs=1, per_dir=80)
+        self.alias("ov")
+        cmd = [binary("cairn"), "-d", self.client.dir, "--json", "-q", "backup", src, "ov:b"]
+        first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.wait_progress(5)
+        second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def second_waits():
+            c = self.client.control()
+            try:
+                tasks = c.call("tasks.list")["result"]["tasks"]
+            finally:
+                c.close()
+            queued = [t for t in tasks if t["kind"] == "backup" and t["state"] == "queued"]
+            return any(w["key"] == "backup/ov:b" for t in queued for w in t.get("waiting_on", []))
+        wait_for(second_waits, timeout=60, what="the second backup waiting on backup/ov:b")
+        out1, _ = first.communicate(timeout=600)
+        out2, _ = second.communicate(timeout=600)
+        self.assertEqual(first.returncode, 0, out1)
+        self.assertEqual(second.returncode, 0, out2)
+        r1, r2 = json.loads(out1), json.loads(out2)
+        # The second ran after the first: everything it needed was recorded.
+        self.assertEqual(self.counts(r2), (0, len(files), 0, 0, 2, 0))
+        self.assertEqual(r2["snapshot"], r1["snapshot"])
+
     def test_kill9_midway_then_rerun(self):
         src, files = self.many_files("ksrc")
         self.alias("kl")
