@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -103,7 +104,13 @@ void PrintLong(const std::string& name, const cJSON* node) {
   const cJSON* tahoe = cJSON_GetObjectItemCaseSensitive(md, "tahoe");
   const cJSON* motime = cJSON_GetObjectItemCaseSensitive(tahoe, "linkmotime");
   const cJSON* mtime = cJSON_GetObjectItemCaseSensitive(md, "mtime");
-  double when = cJSON_IsNumber(motime) ? motime->valuedouble : cJSON_IsNumber(mtime) ? mtime->valuedouble : 0;
+  // Numbers, or raw numbers in a listing made in this process (debug dirnode).
+  auto number = [](const cJSON* v) {
+    if (cJSON_IsNumber(v)) return v->valuedouble;
+    if (cJSON_IsRaw(v)) return std::strtod(v->valuestring, nullptr);
+    return 0.0;
+  };
+  double when = number(motime) > 0 ? number(motime) : number(mtime);
   char date[32] = "-";
   if (when > 0) {
     std::time_t secs = static_cast<std::time_t>(when);
