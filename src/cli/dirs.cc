@@ -7,18 +7,23 @@
 #include <cjson/cJSON.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "cairn/caps/cap.h"
+#include "cairn/dirnode/aliases.h"
 #include "cairn/dirnode/dirnode.h"
 #include "cairn/dirnode/listing.h"
 #include "cli/client.h"
@@ -99,7 +104,13 @@ void PrintLong(const std::string& name, const cJSON* node) {
   const cJSON* tahoe = cJSON_GetObjectItemCaseSensitive(md, "tahoe");
   const cJSON* motime = cJSON_GetObjectItemCaseSensitive(tahoe, "linkmotime");
   const cJSON* mtime = cJSON_GetObjectItemCaseSensitive(md, "mtime");
-  double when = cJSON_IsNumber(motime) ? motime->valuedouble : cJSON_IsNumber(mtime) ? mtime->valuedouble : 0;
+  // Numbers, or raw numbers in a listing made in this process (debug dirnode).
+  auto number = [](const cJSON* v) {
+    if (cJSON_IsNumber(v)) return v->valuedouble;
+    if (cJSON_IsRaw(v)) return std::strtod(v->valuestring, nullptr);
+    return 0.0;
+  };
+  double when = number(motime) > 0 ? number(motime) : number(mtime);
   char date[32] = "-";
   if (when > 0) {
     std::time_t secs = static_cast<std::time_t>(when);
@@ -169,17 +180,33 @@ int DebugDirnodeMain(const Options& opts) {
 }
 
 int MkdirMain(const Options& opts) {
-  static const char kUsage[] = "mkdir [ALIAS:path]";
+  static const char kUsage[] = "mkdir [--format sdmf|mdmf] [ALIAS:path]";
   if (IsHelp(opts)) {
     return Help(kUsage,
                 "Creates a new, empty mutable directory and prints its write cap. With a path,\n"
-                "links it there (the parent must exist and the name must not: conflict, exit 4).\n\n");
+                "links it there (the parent must exist and the name must not: conflict, exit 4).\n"
+                "--format mdmf makes a URI:DIR2-MDMF: directory (default: SDMF, URI:DIR2:).\n\n");
+  }
+  std::string format;
+  Options rest = opts;
+  rest.args.clear();
+  for (std::size_t i = 0; i < opts.args.size(); ++i) {
+    const std::string& a = opts.args[i];
+    if (a == "--format") {
+      if (i + 1 >= opts.args.size()) return UsageError(kUsage, "--format needs sdmf or mdmf");
+      format = opts.args[++i];
+    } else if (a.rfind("--format=", 0) == 0) {
+      format = a.substr(9);
+    } else {
+      rest.args.push_back(a);
+    }
   }
   std::vector<std::string> args;
-  if (int code = Positionals(opts, kUsage, {}, &args)) return code;
+  if (int code = Positionals(rest, kUsage, {}, &args)) return code;
   if (args.size() > 1) return UsageError(kUsage, "mkdir takes at most one path");
   Json params = Json::NewObject();
   if (!args.empty()) cJSON_AddStringToObject(params.get(), "path", args[0].c_str());
+  if (!format.empty()) cJSON_AddStringToObject(params.get(), "format", format.c_str());
   return CallAndSay(opts, "dir.mkdir", std::move(params), [](const cJSON* r) { std::printf("%s\n", Str(r, "cap")); });
 }
 
@@ -199,6 +226,84 @@ int AliasCreateMain(const Options& opts) {
     if (!opts.quiet) std::fprintf(stderr, "Alias '%s' created\n", Str(r, "name"));
     std::printf("%s\n", Str(r, "cap"));
   });
+}
+
+int AliasImportMain(const Options& opts) {
+  static const char kUsage[] = "alias import FILE";
+  if (IsHelp(opts)) {
+    return Help(kUsage,
+                "Adds every alias of FILE, a Tahoe-LAFS private/aliases file (\"NAME: CAP\" a\n"
+                "line; '#' comments), all of them or none: conflict (exit 4) if a name exists,\n"
+                "bad_cap (exit 7) for a cap that is not a directory's, invalid_argument for a\n"
+                "name cairn does not take (letters, digits, '.', '_', '-').\n");
+  }
+  std::vector<std::string> args;
+  if (int code = Positionals(opts, kUsage, {}, &args)) return code;
+  if (args.size() != 1) return UsageError(kUsage, "alias import takes one FILE");
+  std::ifstream in(args[0], std::ios::binary);
+  if (!in) return Fail(opts, Status::NotFound("cannot read " + args[0]));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto parsed = dirnode::ParseAliasesFile(text);
+  if (!parsed.ok()) return Fail(opts, parsed.status());
+  Json params = Json::NewObject();
+  cJSON* list = cJSON_AddArrayToObject(params.get(), "aliases");
+  for (const auto& a : *parsed) {
+    cJSON* e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", a.first.c_str());
+    cJSON_AddStringToObject(e, "cap", a.second.c_str());
+    cJSON_AddItemToArray(list, e);
+  }
+  return CallAndSay(opts, "alias.import", std::move(params), [&opts](const cJSON* r) {
+    const cJSON* n = cJSON_GetObjectItemCaseSensitive(r, "imported");
+    if (!opts.quiet) std::fprintf(stderr, "%.0f aliases imported\n", cJSON_IsNumber(n) ? n->valuedouble : 0);
+  });
+}
+
+int AliasExportMain(const Options& opts) {
+  static const char kUsage[] = "alias export [FILE]";
+  if (IsHelp(opts)) {
+    return Help(kUsage,
+                "Writes the node's directory aliases as a Tahoe-LAFS private/aliases file\n"
+                "(\"NAME: CAP\" a line) to FILE (through FILE.tmp, renamed into place) or to\n"
+                "stdout. Aliases of files are left out (Tahoe's aliases name directories) and\n"
+                "listed on stderr.\n");
+  }
+  std::vector<std::string> args;
+  if (int code = Positionals(opts, kUsage, {}, &args)) return code;
+  if (args.size() > 1) return UsageError(kUsage, "alias export takes at most one FILE");
+  ControlClient client;
+  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
+  if (!st.ok()) return Fail(opts, st);
+  auto listed = client.Call("alias.list", Json::NewObject(), true, nullptr);
+  if (!listed.ok()) return Fail(opts, listed.status());
+  std::vector<std::pair<std::string, std::string>> dirs;
+  std::vector<std::string> left_out;
+  const cJSON* a;
+  cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(listed->get(), "aliases")) {
+    const std::string name = Str(a, "name"), cap = Str(a, "cap");
+    auto parsed = caps::ParseCap(cap);
+    if (parsed.ok() && parsed->directory) {
+      dirs.emplace_back(name, cap);
+    } else {
+      left_out.push_back(name);
+    }
+  }
+  const std::string text = dirnode::FormatAliasesFile(dirs);
+  if (args.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  } else {
+    const std::string tmp = args[0] + ".tmp";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out || std::rename(tmp.c_str(), args[0].c_str()) != 0) {
+      return Fail(opts, Status::IoError("cannot write " + args[0]));
+    }
+  }
+  for (const std::string& name : left_out) {
+    std::fprintf(stderr, "left out alias '%s': not a directory\n", name.c_str());
+  }
+  return 0;
 }
 
 int LsMain(const Options& opts) {
@@ -437,8 +542,56 @@ Status CopyUp(const Options& opts, const std::string& local, const std::string& 
   return Status();
 }
 
+// The cap a listing entry names (its read cap, else its write cap), or "".
+std::string CapOf(const cJSON* props) {
+  std::string cap = Str(props, "ro_uri");
+  return cap.empty() ? Str(props, "rw_uri") : cap;
+}
+
+// Restores what a link's metadata says of a local file or directory, as
+// `tahoe backup` recorded it (tahoe-dirnodes.md B.3): the permission bits
+// of "st_mode", else of cairn's own "cairn_mode", and the modification time
+// "mtime" (float seconds). Nothing for a link without them (`tahoe cp` and
+// `cairn cp` record none).
+Status ApplyMetadata(const std::string& path, const cJSON* metadata) {
+  const cJSON* mode = cJSON_GetObjectItemCaseSensitive(metadata, "st_mode");
+  if (!cJSON_IsNumber(mode)) mode = cJSON_GetObjectItemCaseSensitive(metadata, "cairn_mode");
+  if (cJSON_IsNumber(mode) && mode->valuedouble >= 0) {
+    const auto bits = static_cast<mode_t>(static_cast<unsigned long long>(mode->valuedouble) & 07777);
+    if (chmod(path.c_str(), bits) != 0) return Status::IoError("cannot set the mode of " + path);
+  }
+  const cJSON* mtime = cJSON_GetObjectItemCaseSensitive(metadata, "mtime");
+  if (cJSON_IsNumber(mtime) && mtime->valuedouble >= 0) {
+    const double t = mtime->valuedouble;
+    struct timespec times[2];
+    times[0].tv_sec = 0;
+    times[0].tv_nsec = UTIME_OMIT;
+    times[1].tv_sec = static_cast<time_t>(t);
+    long long ns = std::llround((t - static_cast<double>(times[1].tv_sec)) * 1e9);
+    if (ns >= 1000000000LL) {
+      ++times[1].tv_sec;
+      ns -= 1000000000LL;
+    }
+    times[1].tv_nsec = static_cast<long>(ns < 0 ? 0 : ns);
+    if (utimensat(AT_FDCWD, path.c_str(), times, 0) != 0) return Status::IoError("cannot set the times of " + path);
+  }
+  return Status();
+}
+
+// A download to `local`: refused if something is there, unless `overwrite`.
+Status GetNew(const Options& opts, const std::string& source, const std::string& local, bool overwrite) {
+  struct stat st;
+  if (!overwrite && lstat(local.c_str(), &st) == 0) {
+    return Status::Conflict(local + " exists (cp --overwrite replaces files)");
+  }
+  return GetOne(opts, source, local);
+}
+
+// Copies the directory `listing` (at `grid`) into `local`, each child read
+// by its own cap (no path walk), its times and mode restored from its link's
+// metadata; a directory's after its children.
 Status CopyDown(const Options& opts, const std::string& grid, const Json& listing, const std::string& local,
-                CopyCounts* n) {
+                bool overwrite, CopyCounts* n) {
   if (mkdir(local.c_str(), 0777) != 0 && errno != EEXIST) return Status::IoError("cannot create " + local);
   ++n->dirs;
   const cJSON* kids = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(listing.get(), 1), "children");
@@ -446,17 +599,23 @@ Status CopyDown(const Options& opts, const std::string& grid, const Json& listin
   cJSON_ArrayForEach(kid, kids) {
     const std::string name = kid->string;
     const std::string kind = cJSON_GetArrayItem(kid, 0)->valuestring;
+    const cJSON* props = cJSON_GetArrayItem(kid, 1);
     if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
       std::fprintf(stderr, "WARNING: cannot copy the child named '%s' to a local file\n", name.c_str());
       ++n->skipped;
       continue;
     }
     const std::string from = GridJoin(grid, name), to = LocalJoin(local, name);
+    std::string cap = CapOf(props);
+    if (cap.empty()) cap = from;
+    const cJSON* metadata = cJSON_GetObjectItemCaseSensitive(props, "metadata");
     if (kind == "dirnode") {
-      CAIRN_TRY_ASSIGN(Json sub, ListOne(opts, from));
-      CAIRN_TRY(CopyDown(opts, from, sub, to, n));
+      CAIRN_TRY_ASSIGN(Json sub, ListOne(opts, cap));
+      CAIRN_TRY(CopyDown(opts, from, sub, to, overwrite, n));
+      CAIRN_TRY(ApplyMetadata(to, metadata));
     } else if (kind == "filenode") {
-      CAIRN_TRY(GetOne(opts, from, to));
+      CAIRN_TRY(GetNew(opts, cap, to, overwrite));
+      CAIRN_TRY(ApplyMetadata(to, metadata));
       ++n->files;
     } else {
       std::fprintf(stderr, "WARNING: cannot copy '%s': a node of a kind cairn does not know\n", from.c_str());
@@ -469,7 +628,7 @@ Status CopyDown(const Options& opts, const std::string& grid, const Json& listin
 }  // namespace
 
 int CpMain(const Options& opts) {
-  static const char kUsage[] = "cp [-r] SRC DST";
+  static const char kUsage[] = "cp [-r] [--overwrite] SRC DST";
   if (IsHelp(opts)) {
     return Help(kUsage,
                 "Copies a file or, with -r, a directory tree: local to grid (each file uploaded\n"
@@ -477,11 +636,17 @@ int CpMain(const Options& opts) {
                 "to grid (linked). SRC or DST is on the grid when it starts with a cap or an\n"
                 "alias (\"ALIAS:...\"); otherwise it is local. A DST that is a directory (or ends\n"
                 "in '/') receives SRC under its own name. Symlinks and special files are\n"
-                "reported and skipped (exit 2 if anything was skipped).\n\n");
+                "reported and skipped (exit 2 if anything was skipped). Grid to local: a file\n"
+                "that exists locally is not replaced without --overwrite (conflict, exit 4);\n"
+                "modes and modification times are restored from the links' metadata where\n"
+                "it has them (`tahoe backup` and `cairn backup` snapshots).\n\n");
   }
-  bool recursive = false;
+  bool recursive = false, overwrite = false;
   std::vector<std::string> args;
-  if (int code = Positionals(opts, kUsage, {{"-r", &recursive}, {"--recursive", &recursive}}, &args)) return code;
+  if (int code = Positionals(opts, kUsage,
+                             {{"-r", &recursive}, {"--recursive", &recursive}, {"--overwrite", &overwrite}}, &args)) {
+    return code;
+  }
   if (args.size() != 2) return UsageError(kUsage, "cp takes SRC and DST");
   std::string src = args[0], dst = args[1];
   const bool src_grid = IsGridPath(src), dst_grid = IsGridPath(dst);
@@ -517,9 +682,10 @@ int CpMain(const Options& opts) {
     const std::string target = into ? LocalJoin(dst, BaseName(src)) : dst;
     if (IsDirListing(*listing)) {
       if (!recursive) return Fail(opts, Status::InvalidArgument(src + " is a directory: cp -r copies trees"));
-      st = CopyDown(opts, src, *listing, target, &n);
+      st = CopyDown(opts, src, *listing, target, overwrite, &n);
     } else {
-      st = GetOne(opts, src, target);
+      st = GetNew(opts, src, target, overwrite);
+      if (st.ok()) st = ApplyMetadata(target, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(listing->get(), 1), "metadata"));
       if (st.ok()) ++n.files;
     }
   } else {

@@ -24,6 +24,10 @@ namespace {
 const Command kCommands[] = {
     {"alias", AliasMain, "alias add NAME CAP|rename OLD NEW|remove NAME|list|get NAME", "names for caps"},
     {"alias create", AliasCreateMain, "alias create NAME", "make a new directory and name it"},
+    {"alias export", AliasExportMain, "alias export [FILE]", "write the directory aliases as Tahoe-LAFS's private/aliases"},
+    {"alias import", AliasImportMain, "alias import FILE", "add every alias of a Tahoe-LAFS private/aliases file (all or none)"},
+    {"backup", BackupMain, "backup FROM ALIAS:TO [--exclude PATTERN]... [--exclude-from FILE] [--exclude-vcs] [-v]",
+     "back up a local directory as Tahoe-LAFS does (Archives/<time>, Latest)"},
     {"check", CheckMain, "check CAP|ALIAS [--verify] [--repair] [--add-lease] [--async]",
      "check, verify, repair a file and renew its leases (docs/check.md)"},
     {"cp", CpMain, "cp [-r] SRC DST", "copy files and trees between local disk and the grid"},

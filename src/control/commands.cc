@@ -15,6 +15,7 @@
 #include "cairn/core/log.h"
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
+#include "control/backup.h"
 #include "control/check.h"
 #include "control/deep_check.h"
 #include "control/maintenance.h"
@@ -401,6 +402,7 @@ constexpr Method kMethods[] = {
     {"alias.list", AliasList},
     {"alias.get", AliasGet},
     {"alias.create", AliasCreate},
+    {"alias.import", AliasImport},
     {"servers.add", ServersAdd},
     {"servers.remove", ServersRemove},
     {"servers.import", ServersImport},
@@ -422,6 +424,7 @@ constexpr Method kMethods[] = {
     {"dir.rm", DirRm},
     {"dir.put", DirPut},
     {"dir.get", DirGet},
+    {"backup", BackupRun},
     {"debug.hold", DebugHold},
     {"debug.digest", DebugDigest},
     {"debug.emit", DebugEmit},

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <set>
 #include <tuple>
 
 #include "cairn/caps/cap.h"
@@ -392,29 +393,46 @@ void Modify(const DirEnv& env, TaskRun* run, caps::Cap dircap, Modifier modifier
 
 // ---- creating directories ------------------------------------------------------
 
-// Makes a new, empty SDMF directory: its key (recorded in the task's record
-// before anything is sent: a crash cannot lose it), then its first version.
-void CreateDir(const DirEnv& env, TaskRun* run, Callback<void(Result<caps::Cap>)> done) {
+// Makes a new directory of `format` holding `children` (packed with its
+// new writekey; empty for a plain mkdir): its key (recorded in the task's
+// record before anything is sent: a crash cannot lose it), then its first
+// version.
+void CreateDirWith(const DirEnv& env, TaskRun* run, caps::MutableFormat format, Children children,
+                   Callback<void(Result<caps::Cap>)> done) {
   auto finish = std::make_shared<Callback<void(Result<caps::Cap>)>>(std::move(done));
+  auto kids = std::make_shared<Children>(std::move(children));
   run->Progress("generating key", 0, 1);
-  mf::NewMutableKey(*env.loop, [env, run, finish](Result<mf::NewKey> key) {
+  mf::NewMutableKey(*env.loop, format, [env, run, finish, kids](Result<mf::NewKey> key) {
     if (!key.ok()) return (*finish)(key.status());
     caps::Cap dircap = key->writecap;
     dircap.directory = true;
+    std::string body;
+    if (!kids->empty()) {
+      auto access = dirnode::AccessOf(dircap);
+      auto packed = access.ok() ? dirnode::PackBody(*kids, *access) : Result<std::string>(access.status());
+      if (!packed.ok()) return (*finish)(packed.status());
+      body = std::move(*packed);
+    }
     Json intent = Json::NewObject();
     cJSON_AddStringToObject(intent.get(), "dircap", caps::FormatCap(dircap).c_str());
     auto shared_key = std::make_shared<mf::NewKey>(std::move(*key));
-    run->RecordIntent(std::move(intent), [env, run, finish, shared_key, dircap](Status saved) {
+    auto shared_body = std::make_shared<std::string>(std::move(body));
+    run->RecordIntent(std::move(intent), [env, run, finish, shared_key, shared_body, dircap](Status saved) {
       if (!saved.ok()) return (*finish)(saved);
       auto snapshot = GridSnapshot(*env.servers);
       if (!snapshot.ok()) return (*finish)(snapshot.status());
-      CreateMutableJob(*env.grid, std::move(*snapshot), std::move(*shared_key), std::string(), env.mutable_options,
-                       TaskHooks(*run), [finish, dircap](Result<mf::PublishResult> made) {
+      CreateMutableJob(*env.grid, std::move(*snapshot), std::move(*shared_key), std::move(*shared_body),
+                       env.mutable_options, TaskHooks(*run), [finish, dircap](Result<mf::PublishResult> made) {
                          if (!made.ok()) return (*finish)(made.status());
                          (*finish)(dircap);
                        });
     });
   });
+}
+
+// Makes a new, empty SDMF directory.
+void CreateDir(const DirEnv& env, TaskRun* run, Callback<void(Result<caps::Cap>)> done) {
+  CreateDirWith(env, run, caps::MutableFormat::kSdmf, Children(), std::move(done));
 }
 
 // ---- parameters, keys and the two tasks ----------------------------------------
@@ -564,23 +582,84 @@ void AliasCreate(CommandsState& c, Request& req, Reply& reply) {
   RunTask(c, req, reply, std::move(spec));
 }
 
+// ---- alias.import -----------------------------------------------------------------
+
+void AliasImport(CommandsState& c, Request& req, Reply& reply) {
+  auto r = JsonObjectReader::Open(req.params.get(), "params.");
+  if (!r.ok()) return reply.Error(r.status());
+  r->Accept("aliases");
+  Status st = r->Finish();
+  const cJSON* list = cJSON_GetObjectItemCaseSensitive(req.params.get(), "aliases");
+  if (st.ok() && !cJSON_IsArray(list)) st = Status::InvalidArgument("params.aliases must be an array of {name, cap}");
+  std::vector<std::pair<std::string, std::string>> entries;
+  std::vector<LockKey> keys;
+  std::set<std::string> names;
+  const cJSON* item;
+  cJSON_ArrayForEach(item, list) {
+    if (!st.ok()) break;
+    const std::string name = StrOf(item, "name"), text = StrOf(item, "cap");
+    st = NameTable::CheckName(name);
+    if (!st.ok()) {
+      st = Status::InvalidArgument("alias \"" + name + "\": " + std::string(st.message()));
+      break;
+    }
+    if (!names.insert(name).second) {
+      st = Status::InvalidArgument("alias \"" + name + "\" is given twice");
+      break;
+    }
+    // Tahoe's aliases name directories (add-alias refuses a file cap).
+    auto cap = caps::ParseCap(text);
+    if (!cap.ok() || !cap->directory) {
+      st = Status::BadCap("alias \"" + name + "\": not a directory cap");
+      break;
+    }
+    entries.emplace_back(name, caps::FormatCap(*cap));
+    keys.push_back(LockKeys::Alias(name, LockMode::kExclusive));
+  }
+  if (st.ok() && entries.empty()) st = Status::InvalidArgument("no aliases to import");
+  if (!st.ok()) return reply.Error(st);
+  TaskSpec spec = NewTaskSpec("alias.import", req, std::move(keys));
+  NameTable* aliases = &c.aliases;
+  spec.body = [aliases, entries](TaskRun& run) {
+    TaskRun* runp = &run;
+    // One transaction: every name is new, or nothing is added.
+    aliases->AddAll(entries, [runp, n = entries.size()](Status added) {
+      if (!added.ok()) return runp->Fail(added);
+      Json out = Json::NewObject();
+      cJSON_AddNumberToObject(out.get(), "imported", static_cast<double>(n));
+      runp->Succeed(std::move(out));
+    });
+  };
+  RunTask(c, req, reply, std::move(spec));
+}
+
 // ---- dir.mkdir ---------------------------------------------------------------------
 
 void DirMkdir(CommandsState& c, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
-  std::string text;
+  std::string text, format_text;
   Status st = r->String("path", &text);
+  if (st.ok()) st = r->String("format", &format_text);
   if (st.ok()) st = r->Finish();
   if (st.ok()) st = NeedWait(req, "dir.mkdir");
+  // Tahoe's --format: SDMF (the default) or MDMF, in either case.
+  caps::MutableFormat format = caps::MutableFormat::kSdmf;
+  std::string lower = format_text;
+  for (char& ch : lower) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+  if (lower == "mdmf") {
+    format = caps::MutableFormat::kMdmf;
+  } else if (st.ok() && !lower.empty() && lower != "sdmf") {
+    st = Status::InvalidArgument("params.format must be \"sdmf\" or \"mdmf\"");
+  }
   if (!st.ok()) return reply.Error(st);
   DirEnv env = EnvOf(c);
   if (text.empty()) {
     // No path: a new directory linked nowhere; its cap is the answer.
     TaskSpec spec = NewTaskSpec("dir.mkdir", req, {LockKeys::Servers(LockMode::kShared)});
-    spec.body = [env](TaskRun& run) {
+    spec.body = [env, format](TaskRun& run) {
       TaskRun* runp = &run;
-      CreateDir(env, runp, [runp](Result<caps::Cap> dircap) {
+      CreateDirWith(env, runp, format, Children(), [runp](Result<caps::Cap> dircap) {
         if (!dircap.ok()) return runp->Fail(dircap.status());
         Json out = Json::NewObject();
         cJSON_AddStringToObject(out.get(), "cap", caps::FormatCap(*dircap).c_str());
@@ -594,16 +673,16 @@ void DirMkdir(CommandsState& c, Request& req, Reply& reply) {
   if (!path.ok()) return reply.Error(path.status());
   // First: the parent, then the new directory (no lock needed: it is new).
   TaskSpec resolve = NewTaskSpec("dir.mkdir", req, ResolveKeys({&*path}));
-  resolve.body = [env, p = *path](TaskRun& run) {
+  resolve.body = [env, format, p = *path](TaskRun& run) {
     TaskRun* runp = &run;
     DirPath parent = ParentOf(p);
-    Resolve(env, runp, parent, parent.components.size(), [env, runp, p, parent](Result<Resolved> where) {
+    Resolve(env, runp, parent, parent.components.size(), [env, runp, p, parent, format](Result<Resolved> where) {
       if (!where.ok()) return runp->Fail(where.status());
       auto cap = DirCap(where->cap, parent.ToString());
       Status ok = cap.ok() ? CheckWritable(*cap, parent.ToString()) : cap.status();
       if (!ok.ok()) return runp->Fail(ok);
       std::string parent_cap = where->cap;
-      CreateDir(env, runp, [runp, parent_cap, p](Result<caps::Cap> dircap) {
+      CreateDirWith(env, runp, format, Children(), [runp, parent_cap, p](Result<caps::Cap> dircap) {
         if (!dircap.ok()) return runp->Fail(dircap.status());
         Json out = Json::NewObject();
         cJSON_AddStringToObject(out.get(), "parent", parent_cap.c_str());
@@ -1024,6 +1103,237 @@ void DirGet(CommandsState& c, Request& req, Reply& reply) {
                       SendOutput(*loop, std::move(out), Output::Spooled(fetched->spool, bytes), std::move(result));
                     });
   });
+}
+
+
+// ---- backup support (control/backup.cc) ------------------------------------------------
+
+struct DirTools {
+  DirEnv env;
+};
+
+std::shared_ptr<const DirTools> DirToolsOf(CommandsState& c) {
+  return std::make_shared<const DirTools>(DirTools{EnvOf(c)});
+}
+
+namespace {
+
+// A backup target followed as far as it exists: its caps from the root and
+// the names still missing (the path's, then "Archives").
+struct TargetWalk {
+  DirEnv env;
+  TaskRun* run;
+  std::vector<std::string> names;
+  std::vector<std::string> found;
+  Callback<void(Result<Json>)> done;
+
+  void Finish() {
+    Json out = Json::NewObject();
+    cJSON* f = cJSON_AddArrayToObject(out.get(), "found");
+    for (const std::string& cap : found) cJSON_AddItemToArray(f, cJSON_CreateString(cap.c_str()));
+    cJSON* m = cJSON_AddArrayToObject(out.get(), "missing");
+    for (std::size_t i = found.size() - 1; i < names.size(); ++i) {
+      cJSON_AddItemToArray(m, cJSON_CreateString(names[i].c_str()));
+    }
+    done(std::move(out));
+  }
+
+  static void Step(std::shared_ptr<TargetWalk> w) {
+    const std::size_t at = w->found.size() - 1;
+    if (at == w->names.size()) return w->Finish();
+    auto cap = DirCap(w->found.back(), at == 0 ? "the target's root" : "\"" + w->names[at - 1] + "\"");
+    if (!cap.ok()) return w->done(cap.status());
+    ReadDir(w->env, w->run, *cap, [w, at](Result<DirRead> dir) {
+      if (!dir.ok()) return w->done(dir.status());
+      auto it = dir->children.find(w->names[at]);
+      if (it == dir->children.end()) return w->Finish();
+      w->found.push_back(!it->second.rw_uri.empty() ? it->second.rw_uri : it->second.ro_uri);
+      Step(w);
+    });
+  }
+};
+
+std::vector<std::string> StringsOf(const cJSON* array) {
+  std::vector<std::string> out;
+  const cJSON* item;
+  cJSON_ArrayForEach(item, array) {
+    if (cJSON_IsString(item)) out.emplace_back(item->valuestring);
+  }
+  return out;
+}
+
+// Sets `name` to a directory's write cap (`rw`) or an immutable node's read
+// cap (`ro`) in `children`, as a re-appliable change: on a retry, the same
+// node already there is success.
+Status LinkInto(Children& children, const std::string& name, const std::string& rw, const std::string& ro,
+                bool overwrite, bool first, double now) {
+  auto it = children.find(name);
+  if (!first && it != children.end() && it->second.rw_uri == rw && (rw.empty() ? it->second.ro_uri == ro : true)) {
+    return Status();
+  }
+  return dirnode::SetChild(children, name, rw, ro, nullptr, overwrite, false, now);
+}
+
+}  // namespace
+
+Result<std::string> BackupTargetText(const std::string& to_text) {
+  CAIRN_TRY_ASSIGN(DirPath path, PathParam(to_text));
+  return path.ToString();
+}
+
+Result<std::vector<LockKey>> BackupResolveKeys(const std::string& to_text) {
+  CAIRN_TRY_ASSIGN(DirPath path, PathParam(to_text));
+  return ResolveKeys({&path});
+}
+
+void ResolveBackupTarget(std::shared_ptr<const DirTools> tools, TaskRun* run, const std::string& to_text,
+                         Callback<void(Result<Json>)> done) {
+  auto path = PathParam(to_text);
+  auto root = path.ok() ? RootOf(tools->env, *path) : Result<std::string>(path.status());
+  auto w = std::make_shared<TargetWalk>(TargetWalk{tools->env, run, {}, {}, std::move(done)});
+  if (!root.ok()) return tools->env.loop->Post([w, st = root.status()] { w->done(st); });
+  w->names = path->components;
+  w->names.push_back("Archives");
+  w->found.push_back(*root);
+  tools->env.loop->Post([w] { TargetWalk::Step(w); });
+}
+
+namespace {
+
+// Links `snapshot` under the target whose existing caps are `found` and
+// missing names `missing` (ResolveBackupTarget's answer, read under the
+// link task's locks); `finish` runs once.
+void LinkSnapshot(const DirEnv& env, TaskRun* runp, std::vector<std::string> found, std::vector<std::string> missing,
+                  const std::string& snapshot, const std::string& archive, std::function<void(Status)> finish) {
+  const double now = Now();
+  if (missing.empty()) {
+    // TO/Archives exists: a new entry there, then Latest in TO.
+    auto archives = DirCap(found.back(), "Archives");
+    auto to = found.size() >= 2 ? DirCap(found[found.size() - 2], "the backup target")
+                                : Result<caps::Cap>(Status::InvalidArgument("no backup target"));
+    Status ok = archives.ok() ? CheckWritable(*archives, "Archives") : archives.status();
+    if (ok.ok()) ok = to.ok() ? CheckWritable(*to, "the backup target") : to.status();
+    if (!ok.ok()) return finish(ok);
+    Modifier add = [snapshot, archive, now](Children& children, bool first) {
+      return LinkInto(children, archive, "", snapshot, true, first, now);
+    };
+    caps::Cap to_cap = *to;
+    return Modify(env, runp, *archives, std::move(add), [env, runp, to_cap, snapshot, now, finish](Result<ModifyOutcome> added) {
+      if (!added.ok()) return finish(added.status());
+      Modifier latest = [snapshot, now](Children& children, bool first) {
+        return LinkInto(children, "Latest", "", snapshot, true, first, now);
+      };
+      Modify(env, runp, to_cap, std::move(latest), [finish](Result<ModifyOutcome> linked) { finish(linked.status()); });
+    });
+  }
+  // Part of TO/Archives is missing: new directories, from Archives up, each
+  // made with its contents, and one change of the deepest that exists.
+  auto deepest = DirCap(found.back(), "the backup target's parent");
+  Status ok = deepest.ok() ? CheckWritable(*deepest, "the backup target's parent") : deepest.status();
+  if (!ok.ok()) return finish(ok);
+  struct Chain {
+    std::size_t next;  // the index in `missing` of the directory made next
+    std::string made;  // the write cap of the last directory made
+  };
+  auto chain = std::make_shared<Chain>(Chain{missing.size() - 1, {}});
+  caps::Cap parent = *deepest;
+  // Links the chain's top into the deepest existing directory.
+  auto link_top = [env, runp, parent, missing, chain, snapshot, now, finish] {
+    const std::string top = chain->made;
+    const bool into_target = missing.size() == 1;  // the target exists; only Archives is new
+    Modifier change = [missing, top, snapshot, now, into_target](Children& children, bool first) {
+      CAIRN_TRY(LinkInto(children, missing[0], top, "", false, first, now));
+      if (into_target) CAIRN_TRY(LinkInto(children, "Latest", "", snapshot, true, first, now));
+      return Status();
+    };
+    Modify(env, runp, parent, std::move(change), [finish](Result<ModifyOutcome> done) { finish(done.status()); });
+  };
+  auto step = std::make_shared<std::function<void()>>();
+  // The step holds itself only weakly; each directory's completion holds
+  // it until the next step starts.
+  std::weak_ptr<std::function<void()>> weak = step;
+  *step = [env, runp, missing, chain, snapshot, archive, now, weak, link_top, finish] {
+    const std::size_t i = chain->next;
+    Children kids;
+    Status st;
+    if (i == missing.size() - 1) {
+      st = dirnode::SetChild(kids, archive, "", snapshot, nullptr, true, false, now);
+    } else {
+      st = dirnode::SetChild(kids, missing[i + 1], chain->made, "", nullptr, true, false, now);
+      if (st.ok() && i == missing.size() - 2) {
+        st = dirnode::SetChild(kids, "Latest", "", snapshot, nullptr, true, false, now);
+      }
+    }
+    if (!st.ok()) return finish(st);
+    CreateDirWith(env, runp, caps::MutableFormat::kSdmf, std::move(kids),
+                  [chain, self = weak.lock(), link_top, finish](Result<caps::Cap> made) {
+                    if (!made.ok()) return finish(made.status());
+                    chain->made = caps::FormatCap(*made);
+                    if (chain->next == 0) return link_top();
+                    --chain->next;
+                    (*self)();
+                  });
+  };
+  (*step)();
+}
+
+}  // namespace
+
+Result<TaskSpec> SnapshotLinkSpec(std::shared_ptr<const DirTools> tools, const cJSON* params, const cJSON* target,
+                                  const std::string& to_text, const std::string& snapshot, const std::string& archive,
+                                  Json extra) {
+  const std::vector<std::string> found = StringsOf(cJSON_GetObjectItemCaseSensitive(target, "found"));
+  const std::vector<std::string> missing = StringsOf(cJSON_GetObjectItemCaseSensitive(target, "missing"));
+  if (found.empty() || (missing.empty() && found.size() < 2)) return Status::Internal("backup target not resolved");
+  CAIRN_TRY_ASSIGN(std::string target_text, BackupTargetText(to_text));
+  // The keys, from what the first task found: the directories the link
+  // changes. The body reads the target again under them (another backup of
+  // the target may have made TO or Archives meanwhile), and holds
+  // backup/<TO> so that the links of two backups of one target run one
+  // after the other.
+  TaskSpec spec;
+  spec.kind = "backup.link";
+  spec.params = Json(cJSON_Duplicate(params, true));
+  if (missing.empty()) {
+    CAIRN_TRY_ASSIGN(caps::Cap archives, DirCap(found.back(), "Archives"));
+    CAIRN_TRY_ASSIGN(caps::Cap to, DirCap(found[found.size() - 2], "the backup target"));
+    CAIRN_TRY(CheckWritable(archives, "Archives"));
+    CAIRN_TRY(CheckWritable(to, "the backup target"));
+    CAIRN_TRY_ASSIGN(spec.keys, ChangeKeys({&archives, &to}));
+  } else {
+    CAIRN_TRY_ASSIGN(caps::Cap deepest, DirCap(found.back(), "the backup target's parent"));
+    CAIRN_TRY(CheckWritable(deepest, "the backup target's parent"));
+    CAIRN_TRY_ASSIGN(spec.keys, ChangeKeys({&deepest}));
+  }
+  CAIRN_TRY_ASSIGN(std::vector<LockKey> resolve_keys, BackupResolveKeys(to_text));
+  for (LockKey& k : resolve_keys) {
+    if (k.name != "servers") spec.keys.push_back(std::move(k));
+  }
+  spec.keys.push_back(LockKey{"backup/" + target_text, LockMode::kExclusive});
+  auto shared_extra = std::make_shared<Json>(std::move(extra));
+  const DirEnv env = tools->env;
+  spec.body = [env, tools, to_text, snapshot, archive, shared_extra](TaskRun& run) {
+    TaskRun* runp = &run;
+    ResolveBackupTarget(tools, runp, to_text, [env, runp, snapshot, archive, shared_extra](Result<Json> now_found) {
+      if (!now_found.ok()) return runp->Fail(now_found.status());
+      LinkSnapshot(env, runp, StringsOf(cJSON_GetObjectItemCaseSensitive(now_found->get(), "found")),
+                   StringsOf(cJSON_GetObjectItemCaseSensitive(now_found->get(), "missing")), snapshot, archive,
+                   [runp, snapshot, archive, shared_extra](Status linked) {
+                     if (!linked.ok()) return runp->Fail(linked);
+                     // The result: the first task's, with the snapshot's links.
+                     Json out(cJSON_Duplicate(shared_extra->get(), true));
+                     cJSON_AddStringToObject(out.get(), "snapshot", snapshot.c_str());
+                     cJSON_AddStringToObject(out.get(), "archive", archive.c_str());
+                     runp->Succeed(std::move(out));
+                   });
+    });
+  };
+  return spec;
+}
+
+void ChainTasks(TaskTable* tasks, Reply reply, TaskSpec first,
+                std::function<Result<TaskSpec>(const cJSON* first_result)> then) {
+  TwoTasks(tasks, std::move(reply), std::move(first), std::move(then));
 }
 
 }  // namespace cairn::control

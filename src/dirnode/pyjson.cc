@@ -382,8 +382,13 @@ cJSON* ToCjson(const PyJson& v) {
   switch (v.kind) {
     case PyJson::Kind::kNull: return cJSON_CreateNull();
     case PyJson::Kind::kBool: return cJSON_CreateBool(v.boolean);
-    case PyJson::Kind::kInt: return cJSON_CreateNumber(std::strtod(v.integer.c_str(), nullptr));
-    case PyJson::Kind::kFloat: return cJSON_CreateNumber(v.number);
+    // Numbers are written as Python wrote them (cJSON's own printing drops
+    // the last digits of a float such as 1796592503.9225001, and of ints
+    // past 2^53): raw text, which any JSON reader parses as the number.
+    case PyJson::Kind::kInt: return cJSON_CreateRaw(v.integer.c_str());
+    case PyJson::Kind::kFloat:
+      if (!std::isfinite(v.number)) return cJSON_CreateNumber(v.number);
+      return cJSON_CreateRaw(PyFloatRepr(v.number).c_str());
     case PyJson::Kind::kString: return cJSON_CreateString(v.text.c_str());
     case PyJson::Kind::kArray: {
       cJSON* a = cJSON_CreateArray();

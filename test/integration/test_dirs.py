@@ -289,6 +289,70 @@ class DirsTest(unittest.TestCase):
         self.ok("rm", dircap + "/sub")
         self.assertEqual(sorted(self.ls(dircap)["children"]), ["m.bin"])
 
+    def test_mkdir_format_mdmf(self):
+        # A new MDMF directory, alone and linked at a path: a DIR2-MDMF cap
+        # whose backing file is an MDMF file (read as such), changed like
+        # any directory.
+        alone = self.ok("mkdir", "--format", "mdmf")["cap"]
+        self.assertTrue(alone.startswith("URI:DIR2-MDMF:"), alone)
+        self.assertEqual(self.ls(alone)["children"], {})
+        self.alias("mdmfdirs")
+        linked = self.ok("mkdir", "--format=MDMF", "mdmfdirs:m")["cap"]
+        self.assertTrue(linked.startswith("URI:DIR2-MDMF:"), linked)
+        self.assertEqual(self.ls("mdmfdirs:")["children"]["m"][1]["rw_uri"], linked)
+        data = os.urandom(3000)
+        self.ok("put", self.file(data, "md"), "mdmfdirs:m/f.bin")
+        self.ok("mkdir", "mdmfdirs:m/sub")
+        self.assertEqual(sorted(self.ls("mdmfdirs:m")["children"]), ["f.bin", "sub"])
+        self.assertEqual(self.get("mdmfdirs:m/f.bin"), data)
+        # The backing file is MDMF: the mutable reader of MDMF files reads the body.
+        filecap = linked.replace("URI:DIR2-MDMF:", "URI:MDMF:", 1)
+        out = os.path.join(self.tmp, "mdmf-body")
+        self.ok("mutable", "get", filecap, "-o", out)
+        with open(out, "rb") as f:
+            self.assertIn(b"f.bin", f.read())
+        # The default stays SDMF; an unknown format is refused.
+        self.assertTrue(self.ok("mkdir")["cap"].startswith("URI:DIR2:"))
+        self.error("invalid_argument", 2, "mkdir", "--format", "chk")
+
+    def test_alias_import_and_export(self):
+        d1 = self.alias("exp1")
+        d2 = self.ok("mkdir")["cap"]
+        lit = self.ok("put", self.file(b"tiny", "tiny"))["cap"]
+        self.ok("alias", "add", "afile", lit)
+        # Export: Tahoe's "NAME: CAP" lines, directories only.
+        out = os.path.join(self.tmp, "aliases-out")
+        p = run_cli("alias", "export", out, node_dir=self.client.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("left out alias 'afile'", p.stderr)
+        with open(out) as f:
+            lines = f.read().splitlines()
+        self.assertIn(f"exp1: {d1}", lines)
+        self.assertFalse(any(l.startswith("afile:") for l in lines))
+        for line in lines:
+            self.assertRegex(line, r"^[A-Za-z0-9][A-Za-z0-9._-]*: URI:DIR2")
+        self.assertEqual(run_cli("alias", "export", node_dir=self.client.dir).stdout.splitlines(), lines)
+        # Import, in Tahoe's reading: comments, blank lines, "x:URI" with no space.
+        src = self.file(("# exported by tahoe\n\n"
+                         f"imp1: {d2}\n"
+                         f"imp2:{d1.replace('URI:DIR2:', 'URI:DIR2:', 1)}  \n").encode(), "aliases-in")
+        self.ok("alias", "import", src)
+        self.assertEqual(self.ok("alias", "get", "imp1")["cap"], d2)
+        self.assertEqual(self.ok("alias", "get", "imp2")["cap"], d1)
+        self.assertEqual(self.ls("imp2:"), self.ls("exp1:"))
+        # All or nothing: one existing name, a file cap or a bad name adds none.
+        for text, code, exit_code in ((f"imp3: {d2}\nimp1: {d2}\n", "conflict", 4),
+                                      (f"imp3: {d2}\nimp4: {lit}\n", "bad_cap", 7),
+                                      (f"imp3: {d2}\n  sp ace : {d2}\n", "invalid_argument", 2)):
+            self.error(code, exit_code, "alias", "import", self.file(text.encode(), "aliases-bad"))
+            self.error("not_found", 3, "alias", "get", "imp3")
+        # A file another node exported imports there whole.
+        other = self.new_client("c_alias")
+        p = run_cli("--json", "alias", "import", out, node_dir=other.dir)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(json.loads(p.stdout)["imported"], len(lines))
+        self.assertEqual(run_cli("alias", "export", node_dir=other.dir).stdout.splitlines(), sorted(lines))
+
     def test_ls_of_a_file(self):
         self.alias("onefile")
         self.ok("put", self.file(b"q" * 60, "q"), "onefile:q.txt")

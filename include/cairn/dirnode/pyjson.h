@@ -59,8 +59,9 @@ Result<PyJson> ParsePyJson(std::string_view text);
 std::string DumpPyJson(const PyJson& value);
 // Python's repr() of a float: "1796560785.6349854", "1.0", "1e+16", "inf".
 std::string PyFloatRepr(double d);
-// The value as a new cJSON tree (ints that fit a double become numbers),
-// for JSON answers; the caller owns it.
+// The value as a new cJSON tree, for JSON answers; the caller owns it.
+// Ints and finite floats are raw items holding Python's text (so printing
+// keeps every digit); a reader of the printed JSON sees numbers.
 cJSON* ToCjson(const PyJson& value);
 
 }  // namespace cairn::dirnode
