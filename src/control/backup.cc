@@ -542,7 +542,7 @@ void BackupRun(CommandsState& c, Request& req, Reply& reply) {
     for (const std::string& name : dirnode::VcsExcludes()) excludes.push_back(name);
   }
   // Two backups of one target never overlap.
-  keys->push_back(LockKey{"backup/" + *target, LockMode::kExclusive});
+  keys->push_back(LockKeys::Backup(*target));
 
   Env env{&c.loop, &c.servers, &c.grid, {}, c.options.spool_dir, ParentDir(c.options.private_dir) + "/backupdb"};
   env.upload_options.params.k = c.options.shares_needed;

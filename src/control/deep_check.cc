@@ -602,7 +602,7 @@ void SubmitDeepCheck(CommandsState& c, Request& req, Reply& reply, std::string t
                      bool recurse) {
   // The shared key no object task takes (deep_check.h): deep-checks run
   // side by side, and their object tasks queue on the slots alone.
-  TaskSpec spec = NewTaskSpec(recurse ? "deep-check" : "check", req, {LockKey{"deep-check", LockMode::kShared}});
+  TaskSpec spec = NewTaskSpec(recurse ? "deep-check" : "check", req, {LockKeys::DeepCheck()});
   CheckEnv env = CheckEnvOf(c);
   spec.body = [env, wanted, target, recurse](TaskRun& run) {
     auto root = RootOf(*env.aliases, target);

@@ -1309,7 +1309,7 @@ Result<TaskSpec> SnapshotLinkSpec(std::shared_ptr<const DirTools> tools, const c
   for (LockKey& k : resolve_keys) {
     if (k.name != "servers") spec.keys.push_back(std::move(k));
   }
-  spec.keys.push_back(LockKey{"backup/" + target_text, LockMode::kExclusive});
+  spec.keys.push_back(LockKeys::Backup(target_text));
   auto shared_extra = std::make_shared<Json>(std::move(extra));
   const DirEnv env = tools->env;
   spec.body = [env, tools, to_text, snapshot, archive, shared_extra](TaskRun& run) {

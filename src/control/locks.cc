@@ -15,6 +15,12 @@ LockKey LockKeys::Slot(const std::string& storage_index, LockMode mode) {
   return LockKey{"slot/" + Base32Encode(storage_index), mode};
 }
 
+LockKey LockKeys::Backup(const std::string& target) { return LockKey{"backup/" + target, LockMode::kExclusive}; }
+
+LockKey LockKeys::DeepCheck() { return LockKey{"deep-check", LockMode::kShared}; }
+
+LockKey LockKeys::Maintenance() { return LockKey{"maintenance", LockMode::kExclusive}; }
+
 Status LockTable::Submit(TaskId task, std::vector<LockKey> keys, Task granted) {
   if (keys.empty()) return Status::InvalidArgument("a task must name at least one lock key");
   if (tasks_.count(task)) return Status::InvalidArgument("task " + std::to_string(task) + " is already in the lock table");

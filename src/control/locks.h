@@ -40,12 +40,20 @@ struct LockKey {
 //                   exclusive: one that changes the table);
 //   "alias/<name>"  one alias;
 //   "slot/<SI>"     one mutable file (SI in base32): two aliases or a raw
-//                   cap may name the same slot.
+//                   cap may name the same slot;
+//   "backup/<TO>"   one backup target (its ALIAS:path text, exclusive): two
+//                   backups into one target run one after the other;
+//   "deep-check"    held shared by every check walk (no task takes it
+//                   exclusive today: it names the walks in `tasks show`);
+//   "maintenance"   the maintenance pass (exclusive: one at a time).
 struct LockKeys {
   static LockKey Servers(LockMode mode);
   static LockKey Alias(const std::string& name, LockMode mode);
   // `storage_index` raw (16 bytes).
   static LockKey Slot(const std::string& storage_index, LockMode mode);
+  static LockKey Backup(const std::string& target);
+  static LockKey DeepCheck();
+  static LockKey Maintenance();
 };
 
 struct LockWait {

@@ -140,7 +140,7 @@ void Maintenance::Submit() {
   cJSON_AddBoolToObject(spec.params.get(), "verify", wanted.verify);
   cJSON_AddBoolToObject(spec.params.get(), "repair", wanted.repair);
   cJSON_AddBoolToObject(spec.params.get(), "add_lease", wanted.add_lease);
-  spec.keys = {LockKey{"maintenance", LockMode::kExclusive}};
+  spec.keys = {LockKeys::Maintenance()};
   CheckEnv env = env_;
   Maintenance* self = this;
   auto alive = alive_;
