@@ -23,7 +23,8 @@ Half of the cuts run the default fsync policy ("complete"), half "always"
 node's disk starts anew from `cairn init`, so each cut stays cheap and the
 first cut of each node falls right after its first start (issue 24's case).
 The seed repeats the load's and the tear's choices, not the timing. CAIRN_POWERCUT_CUTS sets the number of cuts
-(default 80, about three minutes under ASan; `make soak` runs 2000),
+(default 200, as issue 24 asks: two to three minutes under ASan on a quiet
+machine; `make soak` runs 2000),
 CAIRN_POWERCUT_SEED replays a run; the
 seed is printed. The negative run sets the test-only limit
 test_store_skip_sync (no fsync before acknowledging) and asserts the same
@@ -652,7 +653,7 @@ class PowerCutTest(unittest.TestCase):
             load.join()
 
     def test_power_cut_loses_no_acknowledged_write(self):
-        cuts = int(os.environ.get("CAIRN_POWERCUT_CUTS", "80"))
+        cuts = int(os.environ.get("CAIRN_POWERCUT_CUTS", "200"))
         seed = int(os.environ.get("CAIRN_POWERCUT_SEED", str(int(time.time()))))
         print(f"\npower cut test: {cuts} cuts, seed {seed} (CAIRN_POWERCUT_SEED={seed} replays it)", flush=True)
         started = time.monotonic()
