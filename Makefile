@@ -216,10 +216,29 @@ ifneq ($(TEST_BOARD),)
 	$(Q)$(MAKE) --no-print-directory BOARD=$(TEST_BOARD) deps
 	$(Q)$(MAKE) --no-print-directory BOARD=$(TEST_BOARD) MODE=qemu build/$(TEST_BOARD)/qemu/unit_tests
 endif
+	$(Q)$(MAKE) --no-print-directory aead-arm-check
 	$(Q)$(DEBIAN_PYTHON) test/run_tests.py --build build/$(BOARD)/asan --fuzz-build build/$(BOARD)/fuzz \
 	  $(if $(TEST_BOARD),--board-build build/$(TEST_BOARD)/qemu --board-runner '$(call board_var,$(TEST_BOARD),BOARD_RUN)' \
 	    --board-timeout-mult $(call board_var,$(TEST_BOARD),BOARD_TIMEOUT_MULT) --board-exclude $(BOARD_EXCLUDE)) $(TESTS)
 endif
+
+# The AEAD kernels on ARM's NEON, in `make test`: the AEAD unit tests alone
+# (and only the sources they need), built for arm64 (rpi4) and for 32-bit ARM
+# with NEON (helios4's Cortex-A9; its board build has no NEON), run under
+# qemu-user with the "neon" kernel required (test/unit/crypto/aead_arm_test.cc).
+AEAD_CHECK_SRCS := $(wildcard src/crypto/aead*.cc) src/crypto/base64.cc src/core/status.cc src/core/json.cc \
+                   test/support/vectors.cc $(wildcard test/unit/crypto/aead*_test.cc)
+$(BUILD)/aead_check: $(call obj,$(AEAD_CHECK_SRCS))
+	@$(if $(Q),echo '  LINK    $@')
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ -lgtest_main -lgtest -lmbedcrypto -lcjson -lpthread $(BOARD_LDLIBS) -o $@
+.PHONY: aead-arm-check
+aead-arm-check:
+	$(Q)$(MAKE) --no-print-directory BOARD=rpi4 deps && $(MAKE) --no-print-directory BOARD=helios4 deps
+	$(Q)$(MAKE) --no-print-directory BOARD=rpi4 MODE=qemu BUILD=build/rpi4/aead-neon build/rpi4/aead-neon/aead_check
+	$(Q)$(MAKE) --no-print-directory BOARD=helios4 MODE=qemu BUILD=build/helios4/aead-neon \
+	  BOARD_CFLAGS='-mcpu=cortex-a9 -mfpu=neon -Wno-psabi' build/helios4/aead-neon/aead_check
+	CAIRN_AEAD_EXPECT_KERNEL=neon qemu-aarch64 -cpu cortex-a72 build/rpi4/aead-neon/aead_check --gtest_brief=1
+	CAIRN_AEAD_EXPECT_KERNEL=neon qemu-arm -cpu cortex-a9 build/helios4/aead-neon/aead_check --gtest_brief=1
 
 # libFuzzer targets (clang): `make fuzz` builds them; `make test` runs each
 # for a bounded time. Run one longer: build/host/fuzz/fuzz/NAME -max_total_time=600

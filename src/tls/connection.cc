@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "cairn/core/status.h"
 #include "tls/own_records.h"
@@ -39,6 +40,12 @@ constexpr std::size_t kCipherHighWater = 1024 * 1024;
 // job, when the record layer can (cairn's own records; mbedTLS's cannot):
 // the loop then only moves buffers. Up to kCipherHighWater is out at once.
 constexpr std::size_t kOffloadSlice = 256 * 1024;
+
+// An incoming record whose ciphertext is at least this long (a bulk
+// sender's 16 KiB records) is opened on the thread pool with the whole
+// records right after it, when the record layer can: the loop then only
+// moves buffers. Smaller ones (requests, alerts) are opened on the loop.
+constexpr std::size_t kOffloadOpenRecord = 8 * 1024;
 
 // One uv_write of ciphertext; it owns its bytes until libuv is done.
 struct WriteReq {
@@ -122,6 +129,7 @@ void Connection::Impl::OpenGate() {
   // mbedTLS's context (two 16 KiB record buffers, the transform, the
   // handshake's input buffer) is not needed again.
   if (!records->uses_session()) session.reset();
+  records->OpenLargeRecordsElsewhere(kOffloadOpenRecord);
   uv_timer_stop(&timer);
   owner->HandshakeDone(self->shared_from_this());
   ReadPlain();  // application data may have come with the last flight
@@ -139,7 +147,8 @@ void Connection::Impl::RunGated() {
   gated = false;
   if (handles_closed) return;
   if (!records) return StepHandshake();
-  if (undecrypted > 0) {
+  // While an open job is out, its completion goes on (in order).
+  if (!opening && !read_eof && (undecrypted > 0 || open_more)) {
     ReadPlain();
     if (handles_closed) return;
     if (cipher_full) {
@@ -203,8 +212,12 @@ void Connection::Impl::MaybeStartRead() {
 
 void Connection::Impl::OnRead(ssize_t n, const uv_buf_t* buf) {
   if (n == UV_EOF) {
-    if (records && undecrypted > 0) ReadPlain();  // what came before the close is delivered first
-    End(records ? Status() : Status::Unavailable("peer closed during the TLS handshake"));
+    if (records) {
+      read_eof = true;
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
+      return ReadToEof();  // what came before the close is delivered first
+    }
+    End(Status::Unavailable("peer closed during the TLS handshake"));
     return;
   }
   if (n < 0) {
@@ -229,10 +242,14 @@ void Connection::Impl::OnRead(ssize_t n, const uv_buf_t* buf) {
 }
 
 void Connection::Impl::ReadPlain() {
+  if (opening) return;  // OnOpened comes back here
   std::string plain;
   plain.reserve(undecrypted);  // plaintext is never longer: no regrowth copies
   undecrypted = 0;
+  open_more = false;
   bool eof = false;
+  // Opens the records before the first large one; that one and the whole
+  // records after it go to the thread pool.
   Status st = records->Open(&plain, &eof);
   Flush(WriteDone());  // a read may produce alerts or renegotiation refusals
   if (!plain.empty()) Deliver(std::move(plain));
@@ -246,7 +263,52 @@ void Connection::Impl::ReadPlain() {
       Flush(WriteDone());
     }
     End(Status());
+  } else if (!handles_closed) {
+    OpenOffLoop();
   }
+}
+
+bool Connection::Impl::OpenOffLoop() {
+  std::function<RecordLayer::Opened()> open = records->ReserveOpen();
+  if (!open) return false;
+  // The records' sequence numbers are fixed now; nothing more is opened
+  // until this job's plaintext is delivered.
+  opening = true;
+  auto opened = std::make_shared<RecordLayer::Opened>();
+  std::weak_ptr<Connection> weak = self->weak_from_this();
+  loop->Offload(
+      [opened, open = std::move(open)]() mutable {
+        *opened = open();
+        return Status();
+      },
+      [weak, opened](Status) {
+        if (auto conn = weak.lock()) Of(*conn).OnOpened(std::move(*opened));
+      });
+  return true;
+}
+
+void Connection::Impl::OnOpened(RecordLayer::Opened opened) {
+  opening = false;
+  if (handles_closed) return;
+  if (!opened.plaintext.empty()) Deliver(std::move(opened.plaintext));
+  if (!opened.status.ok()) {
+    // A bad tag: the layer sends its alert, and nothing of that record or
+    // after it is delivered.
+    Status st = records->OpenFailed(std::move(opened.status));
+    Flush(WriteDone());
+    return End(st);
+  }
+  if (read_eof) return ReadToEof();
+  open_more = true;  // the records after the job's, in the gate's budget
+  QueueGated();
+}
+
+void Connection::Impl::ReadToEof() {
+  if (handles_closed) return;
+  if (!opening) ReadPlain();
+  // ReadPlain may have handed out another job: OnOpened comes back here.
+  if (opening || handles_closed) return;
+  End(Status());
 }
 
 void Connection::Impl::Deliver(std::string plaintext) {

@@ -122,6 +122,13 @@ struct Connection::Impl {
   // posted (or held before Start) but not yet taken by on_data.
   std::size_t undecrypted = 0;
   bool cipher_full = false;
+  // Large incoming records being opened on the thread pool (one job at a
+  // time, so their plaintext is delivered in order); open_more: records
+  // may wait after them; read_eof: the peer closed TCP while a job was out
+  // (the connection ends once what came before is delivered).
+  bool opening = false;
+  bool open_more = false;
+  bool read_eof = false;
   std::size_t undelivered = 0;
   bool flow_stopped = false;  // by us: too much plaintext not yet delivered
   bool paused = false;        // by the application
@@ -180,6 +187,15 @@ struct Connection::Impl {
   void OnRead(ssize_t n, const uv_buf_t* buf);
   // Opens what the record layer holds and delivers it.
   void ReadPlain();
+  // Hands the large records at the head of the record layer's input to the
+  // thread pool; false if there are none (or the layer opens only here).
+  bool OpenOffLoop();
+  // A job of OpenOffLoop finished: delivers its plaintext, or ends the
+  // connection if a record failed.
+  void OnOpened(RecordLayer::Opened opened);
+  // The peer closed TCP: what came before is opened and delivered, then
+  // the connection ends.
+  void ReadToEof();
   void Deliver(std::string plaintext);
   void StartRead();
   // Reads the socket unless the application, the undelivered plaintext or

@@ -57,6 +57,9 @@ std::unique_ptr<RecordLayer> NewRecordLayer(Session& session);
 // sequence numbers of records to be sealed elsewhere (ReserveSeal): how the
 // tests see that large writes were sealed off the loop. Any thread.
 std::uint64_t TEST_reserved_seals();
+// How many times a record layer of cairn's handed out large incoming records
+// to be opened elsewhere (ReserveOpen). Any thread.
+std::uint64_t TEST_reserved_opens();
 
 // The protection of one direction: the AEAD with its key, and the IV.
 // Sealing or opening one record at a given sequence number is a pure

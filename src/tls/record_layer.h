@@ -14,6 +14,7 @@
 // it never calls back, and TakeOutgoing hands over its buffer without a copy.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -61,6 +62,32 @@ class RecordLayer {
   }
   // The ciphertext to send now, moved out (the buffer is left empty).
   virtual std::string TakeOutgoing() = 0;
+
+  // What a function of ReserveOpen gives back: the plaintext of the records
+  // it opened, in order, up to the first whose tag failed (none of that
+  // one's bytes), and Integrity if one failed.
+  struct Opened {
+    std::string plaintext;
+    Status status;
+  };
+  // For a layer whose records can be opened off the loop: from now on Open
+  // stops before a whole application data record whose ciphertext (the
+  // record's body) is `min_body` bytes or more, and leaves it to
+  // ReserveOpen. 0 (the default) opens everything in Open.
+  virtual void OpenLargeRecordsElsewhere(std::size_t min_body) { (void)min_body; }
+  // If the next record fed is such a large one, whole: takes it and the
+  // whole application data records right after it, fixes their sequence
+  // numbers (as if Open had opened them) and returns the function that
+  // opens exactly those. The function is pure: it may run once, on any
+  // thread. Its plaintext must be delivered before anything Open opens
+  // after this call; if its status is not OK, the caller passes it to
+  // OpenFailed instead of opening more. A null function otherwise (mbedTLS's
+  // records, a failed or closed layer, nothing large at the head).
+  virtual std::function<Opened()> ReserveOpen() { return nullptr; }
+  // A record of a ReserveOpen failed to open: the layer fails as Open
+  // would have (an alert to send, every later Open fails) and returns the
+  // connection's error.
+  virtual Status OpenFailed(Status why) { return why; }
 };
 
 // The record layer of a session whose handshake has finished: the session's

@@ -100,6 +100,7 @@ TEST_F(DialerTest, ConnectionsUseTheChosenRecordLayer) {
   for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i % 251);
   std::string got;
   std::uint64_t reserved_before = TEST_reserved_seals();
+  std::uint64_t opens_before = TEST_reserved_opens();
   (*c)->Start([&](std::string d) { got += d; }, [](Status) {});
   (*c)->Write(sent);
   ASSERT_TRUE(loop.RunUntil([&] { return got.size() >= sent.size(); }, 60000));
@@ -108,8 +109,12 @@ TEST_F(DialerTest, ConnectionsUseTheChosenRecordLayer) {
   // sequence numbers fixed on the loop; the echo's smaller writes are not.
   if (OwnRecordsDefault()) {
     EXPECT_GE(TEST_reserved_seals() - reserved_before, 12u);
+    // Its 16 KiB records are opened on the thread pool (by the server, and
+    // the echo's by the client), a few per job.
+    EXPECT_GE(TEST_reserved_opens() - opens_before, 2 * (sent.size() / (16 * 16384)));
   } else {
     EXPECT_EQ(TEST_reserved_seals(), reserved_before);
+    EXPECT_EQ(TEST_reserved_opens(), opens_before);
   }
   (*c)->Close();
 }

@@ -402,5 +402,84 @@ TEST_F(ForgedRecordTest, BytesAfterCloseNotifyAreIgnored) {
   EXPECT_TRUE(eof);
 }
 
+// Large records opened elsewhere (the connection's thread pool): Open stops
+// before the first whole application data record of 8 KiB or more;
+// ReserveOpen takes it and the whole application data records after it,
+// with their sequence numbers, and its function opens exactly those, in
+// order; what follows is opened by Open again with the right numbers.
+TEST_F(ForgedRecordTest, LargeRecordsAreLeftToReserveOpenAndOpenedInOrder) {
+  server_records->OpenLargeRecordsElsewhere(8192);
+  std::string big1 = Pattern(16384, 1), big2 = Pattern(9000, 2), small = Pattern(8100, 3);
+  // One statement each: the forged records' sequence numbers are in order.
+  std::string wire = Forge(kTypeApplicationData, "a");
+  wire += Forge(kTypeApplicationData, big1);
+  wire += Forge(kTypeApplicationData, "b");
+  wire += Forge(kTypeApplicationData, big2);
+  std::string partial = Forge(kTypeApplicationData, big1);
+  std::string got;
+  bool eof = false;
+  std::uint64_t opens_before = TEST_reserved_opens();
+  ASSERT_TRUE(FeedServer(wire + partial.substr(0, 100), &got, &eof).ok());
+  EXPECT_EQ(got, "a");
+  // Open leaves the large record (and what follows) alone.
+  ASSERT_TRUE(server_records->Open(&got, &eof).ok());
+  EXPECT_EQ(got, "a");
+  auto open = server_records->ReserveOpen();
+  ASSERT_TRUE(open != nullptr);
+  EXPECT_EQ(TEST_reserved_opens() - opens_before, 1u);
+  // The partial record is not part of the job; nothing else is large and whole.
+  EXPECT_TRUE(server_records->ReserveOpen() == nullptr);
+  RecordLayer::Opened opened = open();
+  ASSERT_TRUE(opened.status.ok()) << opened.status.ToString();
+  EXPECT_TRUE(opened.plaintext == big1 + "b" + big2);
+  // The rest of the partial record, then a record under the threshold:
+  // the large one goes to a second job, the small one is opened by Open.
+  std::string rest = partial.substr(100);
+  rest += Forge(kTypeApplicationData, small);
+  server_records->Feed(rest);
+  got.clear();
+  ASSERT_TRUE(server_records->Open(&got, &eof).ok());
+  EXPECT_TRUE(got.empty());
+  open = server_records->ReserveOpen();
+  ASSERT_TRUE(open != nullptr);
+  opened = open();
+  ASSERT_TRUE(opened.status.ok());
+  EXPECT_TRUE(opened.plaintext == big1 + small);
+  EXPECT_TRUE(server_records->ReserveOpen() == nullptr);
+  ASSERT_TRUE(FeedServer(Forge(kTypeApplicationData, "c"), &got, &eof).ok());
+  EXPECT_EQ(got, "c");
+  EXPECT_FALSE(eof);
+  EXPECT_TRUE(ClientHears().ok());  // no alert was sent
+}
+
+// A large record whose tag fails, opened elsewhere: the records before it
+// in the job are delivered, nothing of it or after it; OpenFailed sends the
+// bad_record_mac alert and the layer stays failed.
+TEST_F(ForgedRecordTest, ABadTagInALargeRecordOpenedElsewhereDeliversNothingOfIt) {
+  server_records->OpenLargeRecordsElsewhere(8192);
+  std::string big1 = Pattern(16384, 4), big2 = Pattern(16384, 5);
+  std::string wire = Forge(kTypeApplicationData, big1);
+  std::size_t bad_at = wire.size();
+  wire += Forge(kTypeApplicationData, big2);
+  wire += Forge(kTypeApplicationData, "after");
+  wire[bad_at + kRecordHeader + 8 + 5000] ^= 0x20;
+  std::string got;
+  bool eof = false;
+  ASSERT_TRUE(FeedServer(wire, &got, &eof).ok());
+  EXPECT_TRUE(got.empty());
+  auto open = server_records->ReserveOpen();
+  ASSERT_TRUE(open != nullptr);
+  RecordLayer::Opened opened = open();
+  EXPECT_EQ(opened.status.code(), Code::kIntegrity);
+  EXPECT_TRUE(opened.plaintext == big1);
+  Status st = server_records->OpenFailed(opened.status);
+  EXPECT_EQ(st.code(), Code::kIntegrity);
+  EXPECT_FALSE(ClientHears().ok());  // the peer hears bad_record_mac
+  std::string more;
+  EXPECT_FALSE(server_records->Open(&more, &eof).ok());
+  EXPECT_TRUE(more.empty());
+  EXPECT_TRUE(server_records->ReserveOpen() == nullptr);
+}
+
 }  // namespace
 }  // namespace cairn::tls
