@@ -104,7 +104,19 @@ TEST_F(MdmfStreamTest, StreamedSharesUpdateInPlace) {
   auto ha = MdmfFormat().ParseHeader(a);
   auto hb = MdmfFormat().ParseHeader(b);
   ASSERT_TRUE(ha.ok() && hb.ok());
-  EXPECT_EQ(a.substr(59, 64), b.substr(59, 64)) << "the offsets tables differ";
+  // The two files have different keys, and an encrypted private key's (or a
+  // public key's) length varies by a byte from key to key, which moves the
+  // fields after it in the header region. What the layout fixes whatever
+  // the key must agree, and with keys of equal lengths the whole table.
+  auto same = [](const ByteRange& x, const ByteRange& y) { return x.offset == y.offset && x.length == y.length; };
+  EXPECT_TRUE(same(ha->share_data, hb->share_data));
+  EXPECT_TRUE(same(ha->block_hash_tree, hb->block_hash_tree));
+  EXPECT_EQ(ha->eof, hb->eof);
+  EXPECT_EQ(ha->signature.length, hb->signature.length);
+  EXPECT_EQ(ha->share_hash_chain.length, hb->share_hash_chain.length);
+  if (ha->encprivkey.length == hb->encprivkey.length && ha->verification_key.length == hb->verification_key.length) {
+    EXPECT_EQ(a.substr(59, 64), b.substr(59, 64)) << "the offsets tables differ";
+  }
   EXPECT_EQ(a.substr(ha->verification_key.end(), kMdmfShareDataOffset - ha->verification_key.end()),
             std::string(kMdmfShareDataOffset - ha->verification_key.end(), '\0'));
   auto upd = Update(key.writecap, 4 * seg - 10, "in place", Options(3, 4, 4));
