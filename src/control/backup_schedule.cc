@@ -212,6 +212,9 @@ void BackupSchedules::Ended(const std::string& target, std::uint64_t serial, Tas
                             const cJSON* walk_record, const cJSON* final_record, const std::string& error) {
   Entry* e = Find(target, serial);
   if (!e) return;  // removed meanwhile
+  // A run cut off by shutdown is not counted: after the restart the
+  // schedule is due one interval after the last run that ended.
+  if (closed_) return;
   e->running = false;
   e->running_task = 0;
   ++e->runs;
