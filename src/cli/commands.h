@@ -31,6 +31,7 @@ int ImageMain(const Options& opts);
 int CheckMain(const Options& opts);
 int DeepCheckMain(const Options& opts);
 int MaintenanceMain(const Options& opts);
+int BackupScheduleMain(const Options& opts);
 
 // The NURL of the node in `node_dir`, from its files.
 Result<gbs::Nurl> NodeNurl(const std::string& node_dir);

@@ -16,6 +16,7 @@
 #include "cairn/core/version.h"
 #include "cairn/crypto/hash.h"
 #include "control/backup.h"
+#include "control/backup_schedule.h"
 #include "control/check.h"
 #include "control/deep_check.h"
 #include "control/maintenance.h"
@@ -425,6 +426,9 @@ constexpr Method kMethods[] = {
     {"dir.put", DirPut},
     {"dir.get", DirGet},
     {"backup", BackupRun},
+    {"backup.schedule.add", BackupScheduleAdd},
+    {"backup.schedule.list", BackupScheduleList},
+    {"backup.schedule.remove", BackupScheduleRemove},
     {"debug.hold", DebugHold},
     {"debug.digest", DebugDigest},
     {"debug.emit", DebugEmit},
@@ -449,6 +453,11 @@ Json Commands::MaintenanceStatus() const {
   return maintenance_->StatusJson();
 }
 
+Json Commands::BackupScheduleStatus() const {
+  if (!backup_schedules_) return Json::NewObject();
+  return backup_schedules_->StatusJson();
+}
+
 Status Commands::Open(const std::string& dir) {
   if (!options_.spool_dir.empty()) CAIRN_TRY(OpenSpool(options_.spool_dir));
   CAIRN_TRY(tasks_->Open(dir));
@@ -464,12 +473,25 @@ Status Commands::Open(const std::string& dir) {
     CAIRN_LOG(Error, "maintenance schedule not available: %s", ms.ToString().c_str());
     maintenance_.reset();
   }
+  // A scheduled run is the `backup` method's own request, answered to no one.
+  BackupScheduleEnv backup_env{&loop_, tasks_.get(), [this](Request& req, Reply& reply) {
+                                 CommandsState now{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_, *grid_,
+                                                   maintenance_.get()};
+                                 now.backup_schedules = backup_schedules_.get();
+                                 BackupRun(now, req, reply);
+                               }};
+  backup_schedules_ = std::make_unique<BackupSchedules>(std::move(backup_env));
+  if (Status bs = backup_schedules_->Open(tasks_->store()); !bs.ok()) {
+    CAIRN_LOG(Error, "backup schedules not available: %s", bs.ToString().c_str());
+    backup_schedules_.reset();
+  }
   return Status::Ok();
 }
 
 void Commands::Close(Task done) {
   holds_.clear();  // test holds end with the daemon
   if (maintenance_) maintenance_->Close();  // no new passes
+  if (backup_schedules_) backup_schedules_->Close();  // no new scheduled backups
   // Running grid jobs stop at their next step (ShuttingDown or Cancelled)
   // and close their sessions, so their records end before the table
   // closes; the pooled GBS clients close after the last one.
@@ -503,6 +525,7 @@ Json Commands::TaskSummary() const {
 
 void Commands::Handle(Request request, Reply reply) {
   CommandsState state{loop_, node_, options_, *tasks_, *aliases_, *servers_, holds_, *grid_, maintenance_.get()};
+  state.backup_schedules = backup_schedules_.get();
   for (const Method& m : kMethods) {
     if (request.method == m.name) return m.handler(state, request, reply);
   }

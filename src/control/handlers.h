@@ -23,6 +23,7 @@
 namespace cairn::control {
 
 class Maintenance;
+class BackupSchedules;
 
 struct CommandsState {
   Loop& loop;
@@ -34,6 +35,7 @@ struct CommandsState {
   std::map<TaskId, std::unique_ptr<Timer>>& holds;
   grid::Grid& grid;  // the client side: GBS connections and the node's secrets
   Maintenance* maintenance = nullptr;  // the maintenance schedule (maintenance.h); null before Open
+  BackupSchedules* backup_schedules = nullptr;  // scheduled backups (backup_schedule.h); null before Open
 };
 
 // OK if the request has no params (or an empty object).

@@ -324,6 +324,7 @@ Json Node::StatusJson() {
   cJSON_AddNumberToObject(c, "bad_frames", static_cast<double>(cs.bad_frames));
   cJSON_AddItemToObject(o, "tasks", commands_.TaskSummary().release());
   cJSON_AddItemToObject(o, "maintenance", commands_.MaintenanceStatus().release());
+  cJSON_AddItemToObject(o, "backup_schedules", commands_.BackupScheduleStatus().release());
   if (store_) {
     store::StoreStats ss = store_->stats();
     cJSON* st = cJSON_AddObjectToObject(o, "store");
@@ -419,6 +420,56 @@ std::string Node::MetricsText() {
       w.Gauge("cairn_maintenance_last_leases_renewed", "Leases the last maintenance pass renewed (servers x objects).",
               num(last, "leases_renewed"));
     }
+  }
+  {
+    // Scheduled backups (docs/backup-schedule.md): per target, its runs, the
+    // next run and the last run's outcome and files.
+    Json bj = commands_.BackupScheduleStatus();
+    const cJSON* list = cJSON_GetObjectItemCaseSensitive(bj.get(), "schedules");
+    auto num = [](const cJSON* obj, const char* key) {
+      const cJSON* v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : nullptr;
+      return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+    };
+    w.Gauge("cairn_backup_schedules", "Scheduled backups.", static_cast<double>(cJSON_GetArraySize(list)));
+    // One family at a time over every schedule (a family's samples stay together).
+    auto each = [list](auto&& emit) {
+      const cJSON* b;
+      cJSON_ArrayForEach(b, list) {
+        const cJSON* t = cJSON_GetObjectItemCaseSensitive(b, "target");
+        emit(b, cJSON_GetObjectItemCaseSensitive(b, "last"), std::string(cJSON_IsString(t) ? t->valuestring : ""));
+      }
+    };
+    each([&](const cJSON* b, const cJSON*, const std::string& target) {
+      w.Counter("cairn_backup_schedule_runs", "Scheduled backup runs ended, by target.", num(b, "runs"),
+                {{"target", target}});
+    });
+    each([&](const cJSON* b, const cJSON*, const std::string& target) {
+      w.Gauge("cairn_backup_schedule_running", "1 while a target's scheduled backup runs.",
+              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "running")) ? 1.0 : 0.0, {{"target", target}});
+    });
+    each([&](const cJSON* b, const cJSON*, const std::string& target) {
+      w.Gauge("cairn_backup_schedule_next_run_timestamp_seconds",
+              "When a target's next scheduled backup is due (0: running).", num(b, "next_run_ms") / 1000.0,
+              {{"target", target}});
+    });
+    each([&](const cJSON*, const cJSON* last, const std::string& target) {
+      w.Gauge("cairn_backup_schedule_last_finished_timestamp_seconds",
+              "When a target's last scheduled backup ended (0: none yet).", num(last, "finished_ms") / 1000.0,
+              {{"target", target}});
+    });
+    each([&](const cJSON*, const cJSON* last, const std::string& target) {
+      const cJSON* state = cJSON_GetObjectItemCaseSensitive(last, "state");
+      w.Gauge("cairn_backup_schedule_last_succeeded", "1 if a target's last scheduled backup succeeded.",
+              cJSON_IsString(state) && std::string(state->valuestring) == "succeeded" ? 1.0 : 0.0,
+              {{"target", target}});
+    });
+    each([&](const cJSON*, const cJSON* last, const std::string& target) {
+      w.Gauge("cairn_backup_schedule_last_files", "A target's last scheduled backup's files, by outcome.",
+              num(last, "files_uploaded"), {{"target", target}, {"outcome", "uploaded"}});
+      w.Gauge("cairn_backup_schedule_last_files", "", num(last, "files_reused"), {{"target", target}, {"outcome", "reused"}});
+      w.Gauge("cairn_backup_schedule_last_files", "", num(last, "files_skipped"),
+              {{"target", target}, {"outcome", "skipped"}});
+    });
   }
   if (gbs_) {
     const gbs::StorageServerStats& gs = gbs_->stats();

@@ -31,6 +31,7 @@ class NodeView {
 class TaskTable;
 class NameTable;
 class Maintenance;
+class BackupSchedules;
 }  // namespace cairn::control
 
 namespace cairn::grid {
@@ -79,6 +80,9 @@ class Commands final : public Dispatcher {
   // "maintenance" for status and the metrics: the schedule, the running
   // pass, the last one's totals, the next run (docs/check.md).
   Json MaintenanceStatus() const;
+  // "backup_schedules" for status and the metrics: every scheduled backup,
+  // its running task, its last run and its next (docs/backup-schedule.md).
+  Json BackupScheduleStatus() const;
 
  private:
   Loop& loop_;
@@ -90,6 +94,7 @@ class Commands final : public Dispatcher {
   std::map<std::uint64_t, std::unique_ptr<Timer>> holds_;  // debug.hold timers by task
   std::unique_ptr<grid::Grid> grid_;  // the client side: GBS connections, secrets
   std::unique_ptr<Maintenance> maintenance_;  // the maintenance schedule's timer and passes
+  std::unique_ptr<BackupSchedules> backup_schedules_;  // scheduled backups' timers and runs
 };
 
 }  // namespace cairn::control
