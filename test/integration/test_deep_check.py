@@ -399,8 +399,7 @@ class DeepCheckTest(unittest.TestCase):
         # 10,050 LIT files. The counts are whole; the walk's lists are not:
         # at most 10,000 objects and 1,000 unhealthy files are kept, so the
         # walker's memory does not grow with each object (docs/check.md,
-        # "Memory"). The objects are checked several at a time, yet listed
-        # in Tahoe's order.
+        # "Memory"). The objects are listed in Tahoe's order.
         rng = random.Random(2121)
         entries = []
         for i in range(1050):
