@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -30,9 +31,13 @@ namespace {
 
 namespace mf = mutable_files;
 
-// At most this many objects are listed one by one in the result (the
-// totals count all of them): a task's record is kept in the node's LMDB.
+// At most this many objects are listed one by one in the result, and at
+// most kMaxListed entries in each of its other lists (unhealthy files,
+// corrupt shares, errors); the totals count all of them. A task's record is
+// kept in the node's LMDB, and the walker's memory must not grow with each
+// object (docs/check.md, "Memory").
 constexpr std::size_t kMaxObjectsListed = 10000;
+constexpr std::size_t kMaxListed = 1000;
 
 const cJSON* Obj(const cJSON* o, const char* k) { return o ? cJSON_GetObjectItemCaseSensitive(o, k) : nullptr; }
 bool IsTrue(const cJSON* o, const char* k) { return cJSON_IsTrue(Obj(o, k)); }
@@ -142,6 +147,17 @@ struct Item {
   std::string cap;
 };
 
+// One object being checked: dispatched in walk order, its outcome counted
+// in that order once it and every object before it are done.
+struct Slot {
+  Item item;
+  caps::Cap cap;
+  bool read = false;  // a directory whose children are read after its check
+  bool done = false;
+  Outcome outcome;
+  std::uint64_t verifying = 0;  // its last verify progress: bytes read so far
+};
+
 class Walker : public std::enable_shared_from_this<Walker> {
  public:
   Walker(CheckEnv env, CheckWanted wanted, std::vector<WalkRoot> roots, bool recurse, TaskRun* run,
@@ -159,22 +175,24 @@ class Walker : public std::enable_shared_from_this<Walker> {
         unhealthy_files_(Json::NewArray()),
         errors_(Json::NewArray()) {}
 
-  void Start() { NextRoot(); }
+  void Start() { Pump(); }
 
  private:
-  bool Stopping() const { return run_->cancel_requested(); }
+  bool Stopping() const { return ending_ || run_->cancel_requested(); }
 
   void Report() {
-    run_->Progress("deep-check (" + std::to_string(totals_.bytes_verified + verifying_) + " bytes verified)",
+    std::uint64_t verifying = 0;
+    for (const auto& slot : inflight_) verifying += slot->verifying;
+    run_->Progress("deep-check (" + std::to_string(totals_.bytes_verified + verifying) + " bytes verified)",
                    totals_.objects + literal_files_, 0);
   }
 
-  JobHooks Hooks() {
+  JobHooks Hooks(const std::shared_ptr<Slot>& slot) {
     auto self = shared_from_this();
     JobHooks h;
-    h.progress = [self](const std::string& phase, std::uint64_t done, std::uint64_t) {
+    h.progress = [self, slot](const std::string& phase, std::uint64_t done, std::uint64_t) {
       if (phase.find("verifying") != std::string::npos) {
-        self->verifying_ = done;
+        slot->verifying = done;
         self->Report();
       }
     };
@@ -182,89 +200,154 @@ class Walker : public std::enable_shared_from_this<Walker> {
     return h;
   }
 
-  void NextRoot() {
-    if (Stopping()) return End(Status::Cancelled("deep-check cancelled"));
-    if (next_root_ >= roots_.size() || (!recurse_ && next_root_ > 0)) return End(Status());
-    WalkRoot& r = roots_[next_root_++];
-    Item item{r.name, {}, r.cap};
-    Resolve(std::move(item), std::move(r.components), 0);
+  // Drives the walk: counts the objects that are done in walk order, then
+  // starts objects from the stack while fewer than kWalkInFlight are
+  // running and no directory's children are still to be read (they come
+  // next in Tahoe's order), then the next root once all are done. A
+  // completion that arrives while it runs is seen by its loop.
+  void Pump() {
+    if (pumping_) return;
+    pumping_ = true;
+    PumpLoop();
+    pumping_ = false;
   }
 
-  // Follows `components` from `item` (one directory read a component).
+  void PumpLoop() {
+    for (;;) {
+      if (ended_) return;
+      if (ending_) {
+        if (outstanding_ == 0) Finish();
+        return;
+      }
+      while (!ending_ && !inflight_.empty() && inflight_.front()->done) {
+        std::shared_ptr<Slot> slot = std::move(inflight_.front());
+        inflight_.pop_front();
+        Checked(*slot);
+      }
+      if (ending_) continue;
+      if (Stopping()) {
+        End(Status::Cancelled("deep-check cancelled"));
+        continue;
+      }
+      if (barrier_ || inflight_.size() >= kWalkInFlight || resolving_ || pause_waiting_) return;
+      if (stack_.empty()) {
+        if (!inflight_.empty()) return;
+        if (next_root_ >= roots_.size() || (!recurse_ && next_root_ > 0)) {
+          End(Status());
+          continue;
+        }
+        WalkRoot& r = roots_[next_root_++];
+        Item item{r.name, {}, r.cap};
+        resolving_ = true;
+        Resolve(std::move(item), std::move(r.components), 0);
+        continue;
+      }
+      if (pause_ && pause_()) {
+        paused_ms_ += kPauseMs;
+        run_->Progress("deep-check paused for client work", totals_.objects + literal_files_, 0);
+        auto self = shared_from_this();
+        pause_waiting_ = true;
+        pause_timer_ = env_.loop->PostAfter(kPauseMs, [self] {
+          self->pause_waiting_ = false;
+          self->Pump();
+        });
+        return;
+      }
+      Item item = std::move(stack_.back());
+      stack_.pop_back();
+      auto cap = NodeCap(item.cap);
+      if (!cap.ok()) {
+        ++unknown_;
+        if (!recurse_) End(cap.status());
+        continue;
+      }
+      if (cap->kind != caps::CapKind::kLiteral) {
+        auto si = caps::StorageIndexOf(*cap);
+        if (si.ok() && !seen_.insert(*si).second) continue;  // reached before: checked once
+      }
+      Dispatch(std::move(item), *cap, recurse_ && cap->directory);
+    }
+  }
+
+  // Follows `components` from `item` (one directory read a component),
+  // then puts the node reached on the stack.
   void Resolve(Item item, std::vector<std::string> components, std::size_t at) {
     if (at == components.size()) {
+      resolving_ = false;
       stack_.push_back(std::move(item));
-      return Next();
+      return Pump();
     }
     auto cap = NodeCap(item.cap);
     if (!cap.ok() || !cap->directory) {
-      return End(Status::InvalidArgument(PathText(item.root, item.path) + " is not a directory"));
+      resolving_ = false;
+      End(Status::InvalidArgument(PathText(item.root, item.path) + " is not a directory"));
+      return Pump();
     }
     auto self = shared_from_this();
-    ReadBody(env_, *cap, Hooks(),
+    ReadBody(env_, *cap, Hooks(std::make_shared<Slot>()),
              [self, item, cap = *cap, components = std::move(components), at](Result<std::string> body) mutable {
-               if (!body.ok()) return self->End(body.status().WithContext("reading " + PathText(item.root, item.path)));
+               auto fail = [self](Status st) {
+                 self->resolving_ = false;
+                 self->End(std::move(st));
+                 self->Pump();
+               };
+               if (!body.ok()) return fail(body.status().WithContext("reading " + PathText(item.root, item.path)));
                auto access = dirnode::AccessOf(cap);
-               if (!access.ok()) return self->End(access.status());
+               if (!access.ok()) return fail(access.status());
                auto parsed = dirnode::ParseBody(*body, *access);
-               if (!parsed.ok()) return self->End(parsed.status());
+               if (!parsed.ok()) return fail(parsed.status());
                auto child = parsed->children.find(components[at]);
                item.path.push_back(components[at]);
                if (child == parsed->children.end()) {
-                 return self->End(Status::NotFound(PathText(item.root, item.path) + " does not exist"));
+                 return fail(Status::NotFound(PathText(item.root, item.path) + " does not exist"));
                }
                item.cap = child->second.rw_uri.empty() ? child->second.ro_uri : child->second.rw_uri;
                self->Resolve(std::move(item), std::move(components), at + 1);
              });
   }
 
-  void Next() {
-    if (Stopping()) return End(Status::Cancelled("deep-check cancelled"));
-    if (stack_.empty()) return NextRoot();
-    if (pause_ && pause_()) {
-      paused_ms_ += kPauseMs;
-      run_->Progress("deep-check paused for client work", totals_.objects + literal_files_, 0);
-      auto self = shared_from_this();
-      pause_timer_ = env_.loop->PostAfter(kPauseMs, [self] { self->Next(); });
-      return;
-    }
-    Item item = std::move(stack_.back());
-    stack_.pop_back();
-    auto cap = NodeCap(item.cap);
-    if (!cap.ok()) {
-      ++unknown_;
-      if (!recurse_) return End(cap.status());
-      return Next();
-    }
-    const bool literal = cap->kind == caps::CapKind::kLiteral;
-    if (!literal) {
-      auto si = caps::StorageIndexOf(*cap);
-      if (si.ok() && !seen_.insert(*si).second) return Next();  // reached before: checked once
-    }
-    const bool read = recurse_ && cap->directory;
-    if (!cap->is_mutable()) {
-      auto self = shared_from_this();
+  // Starts checking one object (and, with `read`, reading its children).
+  void Dispatch(Item item, const caps::Cap& cap, bool read) {
+    auto slot = std::make_shared<Slot>();
+    slot->item = std::move(item);
+    slot->cap = cap;
+    slot->read = read;
+    inflight_.push_back(slot);
+    ++outstanding_;
+    if (read) barrier_ = true;
+    auto self = shared_from_this();
+    Callback<void(Outcome)> done = [self, slot](Outcome o) {
+      slot->outcome = std::move(o);
+      slot->done = true;
+      --self->outstanding_;
+      self->Pump();
+    };
+    if (!cap.is_mutable()) {
       return CheckAndRead(
-          env_, wanted_, *cap, read, [self] { return self->Hooks(); },
-          [self, item, cap = *cap](Outcome o) mutable { self->Checked(std::move(item), cap, std::move(o)); });
+          env_, wanted_, cap, read, [self, slot] { return self->Hooks(slot); }, std::move(done));
     }
-    SubmitObjectTask(std::move(item), *cap, read);
+    SubmitObjectTask(slot, std::move(done));
   }
 
   // A mutable object is checked in a task of its own that holds its slot.
-  void SubmitObjectTask(Item item, caps::Cap cap, bool read) {
+  void SubmitObjectTask(const std::shared_ptr<Slot>& slot, Callback<void(Outcome)> done) {
+    auto finish = std::make_shared<Callback<void(Outcome)>>(std::move(done));
+    const caps::Cap& cap = slot->cap;
+    const bool read = slot->read;
     auto si = caps::StorageIndexOf(cap);
     if (!si.ok()) {
-      Outcome o;
-      o.check = si.status();
-      return Checked(std::move(item), cap, std::move(o));
+      return env_.loop->Post([finish, st = si.status()] {
+        Outcome o;
+        o.check = st;
+        (*finish)(std::move(o));
+      });
     }
     auto self = shared_from_this();
     auto outcome = std::make_shared<Outcome>();
     TaskSpec spec;
     spec.kind = "check";
     spec.params = Json::NewObject();
-    cJSON_AddStringToObject(spec.params.get(), "path", PathText(item.root, item.path).c_str());
+    cJSON_AddStringToObject(spec.params.get(), "path", PathText(slot->item.root, slot->item.path).c_str());
     cJSON_AddStringToObject(spec.params.get(), "storage_index", Base32Encode(*si).c_str());
     cJSON_AddNumberToObject(spec.params.get(), "deep_check_task", static_cast<double>(run_->id()));
     if (wanted_.verify) cJSON_AddBoolToObject(spec.params.get(), "verify", true);
@@ -273,10 +356,10 @@ class Walker : public std::enable_shared_from_this<Walker> {
     // A repair publishes: it holds the slot as a `mutable put` or a
     // directory change does, so they never interleave.
     spec.keys = {LockKeys::Slot(*si, wanted_.repair ? LockMode::kExclusive : LockMode::kShared)};
-    spec.body = [self, cap, read, outcome](TaskRun& run) {
+    spec.body = [self, slot, cap, read, outcome](TaskRun& run) {
       TaskRun* runp = &run;
-      auto hooks = [self, runp] {
-        JobHooks h = self->Hooks();
+      auto hooks = [self, slot, runp] {
+        JobHooks h = self->Hooks(slot);
         h.stop = [self, runp] { return self->Stopping() || runp->cancel_requested(); };
         return h;
       };
@@ -287,12 +370,12 @@ class Walker : public std::enable_shared_from_this<Walker> {
       });
     };
     TaskTable* tasks = env_.tasks;
-    tasks->Submit(std::move(spec), [self, tasks, item, cap, outcome](Result<TaskId> id) mutable {
+    tasks->Submit(std::move(spec), [tasks, outcome, finish](Result<TaskId> id) mutable {
       if (!id.ok()) {
         outcome->check = id.status();
-        return self->Checked(std::move(item), cap, std::move(*outcome));
+        return (*finish)(std::move(*outcome));
       }
-      tasks->Wait(*id, [self, item, cap, outcome](Result<Json> record) mutable {
+      tasks->Wait(*id, [outcome, finish](Result<Json> record) mutable {
         // The body fills `outcome` before it ends the task; a task
         // cancelled while queued never ran it and has only its error.
         if (!record.ok()) {
@@ -303,13 +386,13 @@ class Walker : public std::enable_shared_from_this<Walker> {
                    outcome->check.status().code() == Code::kInternal) {
           outcome->check = Status::Cancelled("the object's task ended without a result");
         }
-        self->Checked(std::move(item), cap, std::move(*outcome));
+        (*finish)(std::move(*outcome));
       });
     });
   }
 
   void AddError(const Item& item, const Status& st) {
-    ++totals_.errors;
+    if (totals_.errors++ >= kMaxListed) return;
     std::string line = PathText(item.root, item.path) + ": " + st.ToString();
     cJSON_AddItemToArray(errors_.get(), cJSON_CreateString(line.c_str()));
   }
@@ -321,9 +404,12 @@ class Walker : public std::enable_shared_from_this<Walker> {
     return a;
   }
 
-  void Checked(Item item, const caps::Cap& cap, Outcome o) {
-    totals_.bytes_verified += verifying_;  // the last verify progress of the object: its bytes read
-    verifying_ = 0;
+  // Counts one object's outcome, in walk order; a directory's children go
+  // onto the stack.
+  void Checked(Slot& slot) {
+    if (slot.read) barrier_ = false;
+    totals_.bytes_verified += slot.verifying;
+    Outcome& o = slot.outcome;
     if (!o.check.ok()) {
       if (o.check.status().code() == Code::kCancelled || Stopping()) {
         return End(Status::Cancelled("deep-check cancelled"));
@@ -331,24 +417,22 @@ class Walker : public std::enable_shared_from_this<Walker> {
       // The daemon is stopping: every further object would fail the same way.
       if (o.check.status().code() == Code::kShuttingDown) return End(o.check.status());
       if (!recurse_) return End(o.check.status());
-      AddError(item, o.check.status());
-      Report();
-      return Next();
+      AddError(slot.item, o.check.status());
+      return Report();
     }
     if (!recurse_) {
       single_ = std::move(*o.check);
       return End(Status());
     }
-    Count(item, cap, o.check->get());
+    Count(slot.item, slot.cap, o.check->get());
     if (o.body) {
       if (!o.body->ok()) {
-        AddError(item, o.body->status().WithContext("reading the directory"));
+        AddError(slot.item, o.body->status().WithContext("reading the directory"));
       } else {
-        Push(item, cap, **o.body);
+        Push(slot.item, slot.cap, **o.body);
       }
     }
     Report();
-    Next();
   }
 
   void Count(const Item& item, const caps::Cap& cap, const cJSON* check) {
@@ -400,16 +484,16 @@ class Walker : public std::enable_shared_from_this<Walker> {
       }
       const cJSON* c;
       cJSON_ArrayForEach(c, Obj(pre_r, "list-corrupt-shares")) {
-        cJSON_AddItemToArray(corrupt_.get(), cJSON_Duplicate(c, true));
-        ++corrupt_pre_;
+        if (corrupt_pre_++ < kMaxListed) cJSON_AddItemToArray(corrupt_.get(), cJSON_Duplicate(c, true));
       }
       if (repaired_form) {
         cJSON_ArrayForEach(c, Obj(post_r, "list-corrupt-shares")) {
-          cJSON_AddItemToArray(remaining_corrupt_.get(), cJSON_Duplicate(c, true));
-          ++corrupt_post_;
+          if (corrupt_post_++ < kMaxListed) {
+            cJSON_AddItemToArray(remaining_corrupt_.get(), cJSON_Duplicate(c, true));
+          }
         }
       }
-      if (!pre_healthy) {
+      if (!pre_healthy && totals_.unhealthy <= kMaxListed) {
         cJSON* entry = cJSON_CreateArray();
         cJSON_AddItemToArray(entry, PathJson(item));
         cJSON_AddItemToArray(entry, cJSON_Duplicate(pre, true));
@@ -519,15 +603,29 @@ class Walker : public std::enable_shared_from_this<Walker> {
     cJSON_AddItemToObject(o, "list-errors", errors_.release());
     cJSON_AddItemToObject(o, "objects", objects_.release());
     if (listed_ < totals_.objects + literal_files_ + literal_dirs_) cJSON_AddBoolToObject(o, "objects-truncated", true);
+    // The other lists hold at most kMaxListed entries each; their counts
+    // are whole.
+    if (totals_.unhealthy > kMaxListed || totals_.errors > kMaxListed || corrupt_pre_ > kMaxListed ||
+        corrupt_post_ > kMaxListed) {
+      cJSON_AddBoolToObject(o, "lists-truncated", true);
+    }
     return out;
   }
 
+  // Ends the walk with `st`: no further object starts; `done` runs once
+  // the objects still running have come back (their hooks and tasks use
+  // this walk and its task).
   void End(Status st) {
-    if (ended_) return;
-    ended_ = true;
+    if (ending_ || ended_) return;
+    ending_ = true;
+    end_status_ = std::move(st);
     pause_timer_.reset();  // (its task, if it fired, was moved out of it)
+  }
+
+  void Finish() {
+    ended_ = true;
     auto done = std::move(done_);
-    if (!st.ok()) return done(st);
+    if (!end_status_.ok()) return done(end_status_);
     if (!recurse_) return done(std::make_pair(std::move(single_), totals_));
     done(std::make_pair(ResultJson(), totals_));
   }
@@ -544,10 +642,16 @@ class Walker : public std::enable_shared_from_this<Walker> {
   std::size_t next_root_ = 0;
   std::vector<Item> stack_;
   std::set<std::string> seen_;
-  bool ended_ = false;
+  std::deque<std::shared_ptr<Slot>> inflight_;  // in walk order
+  std::size_t outstanding_ = 0;                 // started and not yet come back
+  bool barrier_ = false;                        // a directory in flight: its children come next
+  bool resolving_ = false;                      // following a root's path
+  bool pause_waiting_ = false;
+  bool pumping_ = false;
+  bool ending_ = false, ended_ = false;
+  Status end_status_;
   Json single_;
   WalkTotals totals_;
-  std::uint64_t verifying_ = 0;
   std::uint64_t healthy_pre_ = 0, healthy_post_ = 0, unhealthy_post_ = 0;
   std::uint64_t repairs_attempted_ = 0, repairs_failed_ = 0, leases_failed_ = 0;
   std::uint64_t corrupt_pre_ = 0, corrupt_post_ = 0;

@@ -9,8 +9,12 @@ the same file (file bytes per second), and the client node's peak RSS
 (VmHWM). Then deep-check: the same small files as the children of one
 immutable directory (a DIR2-CHK body built here, uploaded with put, named
 by an alias), walked by `deep-check` and `deep-check --verify` (one task,
-objects in Tahoe's order): objects per second and the client's peak RSS
-after each walk. JSON lines on stdout; asserts nothing about speed.
+objects in Tahoe's order, up to 8 at once): objects per second and the
+client's peak RSS during each walk (VmHWM, reset before the walk through
+/proc/PID/clear_refs) next to its RSS before it. Then a walk of
+CAIRN_BENCH_CHECK_MANY (default 20000) CHK caps whose shares exist nowhere
+(each unrecoverable), to show the walk's memory does not grow with each
+object. JSON lines on stdout; asserts nothing about speed.
 
 Goals (issue 21): check >= 330 objects/s (10x real Tahoe-LAFS, which
 deep-checked 1,071 objects in 32 s at 3-of-10); verify >= 80% of the get
@@ -18,8 +22,10 @@ speed.
 
 Run alone: CAIRN_BUILD=build/host/release /usr/bin/python3 test/bench/check_bench.py
 """
+import base64
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -64,6 +70,20 @@ def peak_rss(pid):
     return None
 
 
+def rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def reset_peak_rss(pid):
+    """Sets VmHWM to the current RSS (Linux 4.0 and later)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
 def cpu_s(pid):
     """User + system CPU seconds of a process (all its threads) so far."""
     with open(f"/proc/{pid}/stat") as f:
@@ -85,25 +105,33 @@ def chk_directory_body(caps):
     return b"".join(entries)
 
 
-def deep_check_bench(conn, client, caps):
-    body = chk_directory_body(caps)
-    put = pipelined(conn, [("put", {"size": len(body)}, body)])[0]
-    if "result" not in put:
-        raise SystemExit(f"the directory body's put failed: {put}")
-    dircap = put["result"]["cap"].replace("URI:CHK:", "URI:DIR2-CHK:", 1)
-    run_cli("alias", "add", "benchdir", dircap, node_dir=client.dir, check=True)
-    for verify in (False, True):
+def b32(raw):
+    return base64.b32encode(raw).decode().lower().rstrip("=")
+
+
+def deep_check_bench(client, tmp, caps, alias, modes=(False, True), label="deep_check"):
+    path = os.path.join(tmp, alias)
+    with open(path, "wb") as f:
+        f.write(chk_directory_body(caps))
+    put = json.loads(run_cli("--json", "-q", "put", path, node_dir=client.dir, timeout=600, check=True).stdout)
+    dircap = put["cap"].replace("URI:CHK:", "URI:DIR2-CHK:", 1)
+    run_cli("alias", "add", alias, dircap, node_dir=client.dir, check=True)
+    for verify in modes:
+        rss_before = rss(client.proc.pid)
+        reset_peak_rss(client.proc.pid)
         t0, c0 = time.monotonic(), cpu_s(client.proc.pid)
-        args = ["--json", "-q", "--timeout", "3600", "deep-check", "benchdir"] + (["--verify"] if verify else [])
+        args = ["--json", "-q", "--timeout", "3600", "deep-check", alias] + (["--verify"] if verify else [])
         p = run_cli(*args, node_dir=client.dir, timeout=7200)
         secs, client_cpu = time.monotonic() - t0, cpu_s(client.proc.pid) - c0
-        r = json.loads(p.stdout)
+        r = json.loads(p.stdout or "{}")
+        if "count-objects-checked" not in r:
+            raise SystemExit(f"deep-check {alias} failed: {p.stdout} {p.stderr}")
         objects = r["count-objects-checked"]
-        out = {"bench": "deep_check", "mode": "verify" if verify else "check", "servers": 10, "k": 3, "n": 10,
+        out = {"bench": label, "mode": "verify" if verify else "check", "servers": 10, "k": 3, "n": 10,
                "objects": objects, "healthy": r["count-objects-healthy"], "exit": p.returncode,
                "seconds": round(secs, 3), "objects_s": round(objects / secs, 1),
                "client_cpu_ms_per_object": round(client_cpu * 1000 / objects, 2),
-               "client_peak_rss": peak_rss(client.proc.pid)}
+               "client_rss_before": rss_before, "client_peak_rss": peak_rss(client.proc.pid)}
         if verify:
             out["bytes_verified"] = r.get("bytes-verified")
             out["verified_mib_s"] = round(r.get("bytes-verified", 0) / MIB / secs, 2)
@@ -136,7 +164,9 @@ def main():
         if failed:
             raise SystemExit(f"{len(failed)} puts failed, the first: {failed[0]}")
         caps = [p["result"]["cap"] for p in puts]
-        for verify in (False, True):
+        # CAIRN_BENCH_CHECK_SINGLE=0 leaves out the checks sent one by one.
+        single = (False, True) if os.environ.get("CAIRN_BENCH_CHECK_SINGLE", "1") != "0" else ()
+        for verify in single:
             t0, c0 = time.monotonic(), cpu_s(client.proc.pid)
             answers = pipelined(conn, [("check", {"target": c, "verify": verify}, None) for c in caps])
             secs, client_cpu = time.monotonic() - t0, cpu_s(client.proc.pid) - c0
@@ -148,7 +178,13 @@ def main():
             if not verify:
                 out["vs_tahoe"] = round(files / secs / TAHOE_CHECK_OBJECTS_S, 1)
             print(json.dumps(out), flush=True)
-        deep_check_bench(conn, client, caps)
+        deep_check_bench(client, tmp, caps, "benchdir")
+        many = int(os.environ.get("CAIRN_BENCH_CHECK_MANY", "20000"))
+        if many:
+            rng = random.Random(21)
+            missing = ["URI:CHK:%s:%s:3:10:%d" % (b32(rng.randbytes(16)), b32(rng.randbytes(32)), 1000 + i)
+                       for i in range(many)]
+            deep_check_bench(client, tmp, missing, "benchmany", modes=(False,), label="deep_check_missing")
         if big_mib:
             src = os.path.join(tmp, "big")
             with open(src, "wb") as f:

@@ -331,8 +331,12 @@ class DeepCheckTest(unittest.TestCase):
         walk = self.jcli("deep-check", "t4", "--repair", "--async")["task"]
 
         def object_task():
+            # Several objects are checked at once: the mutable file's task
+            # is found by its storage index.
             for rec in self.jcli("tasks", "list")["tasks"]:
-                if rec["kind"] == "check" and rec.get("params", {}).get("deep_check_task") == walk:
+                params = rec.get("params", {})
+                if (rec["kind"] == "check" and params.get("deep_check_task") == walk and
+                        params.get("storage_index") == b32(si)):
                     return rec
             return None
         wait_for(lambda: object_task() is not None, timeout=30, what="the mutable object's task")
@@ -387,6 +391,41 @@ class DeepCheckTest(unittest.TestCase):
         again = self.jcli("deep-check", "t5")
         self.assertEqual(again["count-objects-unhealthy"], 0)
         self.assertEqual(again["count-objects-checked"], 3)
+
+
+    def test_walk_lists_are_bounded_and_in_order(self):
+        # One immutable directory (a DIR2-CHK body built here) holding
+        # 1,050 CHK caps whose shares exist nowhere (each unrecoverable) and
+        # 10,050 LIT files. The counts are whole; the walk's lists are not:
+        # at most 10,000 objects and 1,000 unhealthy files are kept, so the
+        # walker's memory does not grow with each object (docs/check.md,
+        # "Memory"). The objects are listed in Tahoe's order.
+        rng = random.Random(2121)
+        entries = []
+        for i in range(1050):
+            cap = "URI:CHK:%s:%s:%d:%d:%d" % (b32(rng.randbytes(16)), b32(rng.randbytes(32)), K, N, 5000 + i)
+            entries.append((b"c%05d" % i, cap.encode()))
+        for i in range(10050):
+            entries.append((b"l%05d" % i, b"URI:LIT:" + b32(b"x%d" % i).encode()))
+        body = b"".join(netstring(netstring(name) + netstring(cap) + netstring(b"") + netstring(b"{}"))
+                        for name, cap in entries)
+        put = self.jcli("put", self.file(body))
+        dircap = put["cap"].replace("URI:CHK:", "URI:DIR2-CHK:", 1)
+        self.cli("alias", "add", "t6", dircap)
+        r = self.jcli("deep-check", "t6", want=EXIT_UNRECOVERABLE)
+        self.assertEqual(r["count-objects-checked"], 1051)  # the directory and the CHK files
+        self.assertEqual(r["count-objects-healthy"], 1)
+        self.assertEqual(r["count-objects-unhealthy"], 1050)
+        self.assertEqual(r["count-objects-unrecoverable"], 1050)
+        self.assertEqual(r["count-literal-objects"], 10050)
+        self.assertEqual(len(r["list-unhealthy-files"]), 1000)
+        self.assertEqual([u[0] for u in r["list-unhealthy-files"]], [["c%05d" % i] for i in range(1000)])
+        self.assertTrue(r["lists-truncated"])
+        self.assertEqual(len(r["objects"]), 10000)
+        self.assertTrue(r["objects-truncated"])
+        self.assertEqual([o["path"] for o in r["objects"][:1052]],
+                         [[]] + [["c%05d" % i] for i in range(1050)] + [["l00000"]])
+        self.assertEqual(r["list-errors"], [])
 
 
 if __name__ == "__main__":
