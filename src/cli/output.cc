@@ -5,7 +5,9 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "cairn/control/protocol.h"
@@ -37,7 +39,36 @@ int UsageError(const char* usage, const std::string& message) {
   return CodeExitCode(Code::kInvalidArgument);
 }
 
-void PrintJson(const Json& json) { std::printf("%s\n", json.PrintPretty().c_str()); }
+namespace {
+
+// cJSON prints a number with 15 significant digits when that reads back
+// within a relative epsilon, so a time such as 1796596030.5910902 came out
+// as 1796596030.59109, another double. The output gets the shortest digits
+// that read back exactly instead (raw text; the tree is only printed).
+void ExactNumbers(cJSON* parent) {
+  for (cJSON* item = parent ? parent->child : nullptr; item != nullptr;) {
+    cJSON* next = item->next;
+    double d = item->valuedouble;
+    bool small_int = std::trunc(d) == d && std::fabs(d) <= 2147483647.0;  // cJSON prints these with %d
+    if (cJSON_IsNumber(item) && std::isfinite(d) && !small_int) {
+      char buf[32];
+      auto res = std::to_chars(buf, buf + sizeof(buf) - 1, d);
+      *res.ptr = '\0';
+      cJSON* raw = cJSON_CreateRaw(buf);
+      if (raw != nullptr) cJSON_ReplaceItemViaPointer(parent, item, raw);
+    } else {
+      ExactNumbers(item);
+    }
+    item = next;
+  }
+}
+
+}  // namespace
+
+void PrintJson(const Json& json) {
+  ExactNumbers(json.get());
+  std::printf("%s\n", json.PrintPretty().c_str());
+}
 
 void PrintProgress(const Options& opts, const cJSON* event) {
   if (opts.quiet || opts.json) return;
