@@ -57,7 +57,9 @@ int BackupMain(const Options& opts) {
         "  --exclude-vcs       skip CVS, .git, .svn, .hg, ... (Tahoe's list)\n"
         "  -v                  a line per file and directory\n"
         "Exit codes: 0, 2 if anything was skipped (symlinks, special or unreadable\n"
-        "files; the snapshot is still made), else docs/cli.md's.\n",
+        "files; the snapshot is still made), else docs/cli.md's.\n"
+        "Not built yet: scheduled backups (`backup schedule`), Tahoe's health checks\n"
+        "of old caps (\"files checked\" is always 0) and --ignore-timestamps.\n",
         kUsage);
     return 0;
   }

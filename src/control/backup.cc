@@ -37,7 +37,7 @@ namespace {
 // at most kUploadBytes of file bytes between them (a larger file runs
 // alone), so that many small files overlap their round trips while large
 // ones do not multiply the upload buffers.
-constexpr std::size_t kUploadWindow = 8;
+constexpr std::size_t kUploadWindow = 16;
 constexpr std::uint64_t kUploadBytes = 16ull << 20;
 // Database rows written per transaction at most (and at every directory's
 // end, whichever comes first).

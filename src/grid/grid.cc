@@ -116,6 +116,10 @@ Result<std::shared_ptr<Session>> Grid::Open(const std::vector<ServerEntry>& serv
       // Below the servers' usual idle timeouts, so that a kept connection is
       // rarely closed by the server just as a request goes out on it.
       options.keep_idle_ms = options_.keep_idle_ms;
+      // Every connection a burst opened stays for the next one: with fewer
+      // kept than may be open, concurrent operations (a backup's uploads)
+      // closed and re-handshook connections all the time.
+      options.max_idle = options.max_connections;
       kept[e.id] = Session::State::Pooled{e.nurl, std::make_shared<gbs::Client>(loop_, st.tls, parsed[i].nurl,
                                                                                 std::move(options))};
     }

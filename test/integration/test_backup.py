@@ -269,6 +269,13 @@ class BackupTest(unittest.TestCase):
 
     # --- excludes and skips -----------------------------------------------------
 
+    def test_help_says_what_is_not_built(self):
+        p = run_cli("backup", "--help", node_dir=self.client.dir, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("usage: cairn", p.stdout)
+        self.assertIn("--exclude-vcs", p.stdout)
+        self.assertIn("Not built yet: scheduled backups", p.stdout)
+
     def test_excludes_and_skips(self):
         src = os.path.join(self.tmp, "xsrc")
         files = make_tree(src, b"x")
