@@ -58,8 +58,9 @@ int BackupMain(const Options& opts) {
         "  -v                  a line per file and directory\n"
         "Exit codes: 0, 2 if anything was skipped (symlinks, special or unreadable\n"
         "files; the snapshot is still made), else docs/cli.md's.\n"
-        "Not built yet: scheduled backups (`backup schedule`), Tahoe's health checks\n"
-        "of old caps (\"files checked\" is always 0) and --ignore-timestamps.\n",
+        "Scheduled backups: `cairn backup schedule --help`.\n"
+        "Not built yet: Tahoe's health checks of old caps (\"files checked\" is\n"
+        "always 0) and --ignore-timestamps.\n",
         kUsage);
     return 0;
   }

@@ -1,6 +1,6 @@
 // `cairn backup schedule add FROM ALIAS:TO --every DURATION [--exclude
 // PATTERN]... [--exclude-from FILE] [--exclude-vcs]`, `cairn backup schedule
-// list`, `cairn backup schedule remove ALIAS:TO` (docs/backup-schedule.md):
+// list`, `cairn backup schedule remove ALIAS:TO` (docs/dirs.md, "Scheduled backups"):
 // the node's scheduled backups, each run by cairnd as the `backup` method's
 // tasks. Durations are a number with s, m, h or d (seconds without one).
 // Single-threaded process.
@@ -95,7 +95,7 @@ int BackupScheduleMain(const Options& opts) {
         "as `cairn backup` does (the same tasks, see `cairn tasks`). A run that is due\n"
         "while another backup of TO runs waits for it; two never overlap. The\n"
         "schedules survive a restart; `list` (and `cairn status`) shows each one's\n"
-        "last run and next run. docs/backup-schedule.md.\n",
+        "last run and next run. docs/dirs.md, "Scheduled backups".\n",
         kUsage);
     return opts.args.empty() && !IsHelp(opts) ? 2 : 0;
   }

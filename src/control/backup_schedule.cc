@@ -1,4 +1,4 @@
-// Scheduled backups (backup_schedule.h, docs/backup-schedule.md): the
+// Scheduled backups (backup_schedule.h, docs/dirs.md, "Scheduled backups"): the
 // "backup_schedule" table, a timer per schedule, a run started through the
 // `backup` method and followed through its two task records, and the three
 // control methods. Loop thread only.

@@ -1,4 +1,4 @@
-// Scheduled backups (docs/backup-schedule.md): `cairn backup schedule add
+// Scheduled backups (docs/dirs.md, "Scheduled backups"): `cairn backup schedule add
 // FROM ALIAS:TO --every DURATION` keeps, per target, the parameters of a
 // `backup` request and an interval in the control store's
 // "backup_schedule" table; a daemon timer per schedule starts that backup
@@ -70,7 +70,7 @@ class BackupSchedules {
   void Remove(const std::string& target, Callback<void(Status)> done);
   // {"schedules": [{"target", "from", "to", "every_s", "exclude",
   //  "exclude_vcs", "running", "running_task"?, "runs", "next_run_ms",
-  //  "last": {...} or null}, ...]} (docs/backup-schedule.md).
+  //  "last": {...} or null}, ...]} (docs/dirs.md, "Scheduled backups").
   Json StatusJson() const;
 
  private:

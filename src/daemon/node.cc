@@ -422,7 +422,7 @@ std::string Node::MetricsText() {
     }
   }
   {
-    // Scheduled backups (docs/backup-schedule.md): per target, its runs, the
+    // Scheduled backups (docs/dirs.md, "Scheduled backups"): per target, its runs, the
     // next run and the last run's outcome and files.
     Json bj = commands_.BackupScheduleStatus();
     const cJSON* list = cJSON_GetObjectItemCaseSensitive(bj.get(), "schedules");

@@ -274,7 +274,8 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("usage: cairn", p.stdout)
         self.assertIn("--exclude-vcs", p.stdout)
-        self.assertIn("Not built yet: scheduled backups", p.stdout)
+        self.assertIn("cairn backup schedule --help", p.stdout)
+        self.assertIn("Not built yet: Tahoe's health checks", p.stdout)
 
     def test_excludes_and_skips(self):
         src = os.path.join(self.tmp, "xsrc")

@@ -1,5 +1,5 @@
 """cairn backup schedule: scheduled backups run by cairnd, through real
-cairnd nodes on 127.0.0.1 (docs/backup-schedule.md).
+cairnd nodes on 127.0.0.1 (docs/dirs.md, "Scheduled backups").
 
 Four storage nodes and a client encoding 2-of-4 with happiness 3. A
 schedule of one second (the documented minimum) runs the `backup` method's
