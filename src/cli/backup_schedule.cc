@@ -95,7 +95,7 @@ int BackupScheduleMain(const Options& opts) {
         "as `cairn backup` does (the same tasks, see `cairn tasks`). A run that is due\n"
         "while another backup of TO runs waits for it; two never overlap. The\n"
         "schedules survive a restart; `list` (and `cairn status`) shows each one's\n"
-        "last run and next run. docs/dirs.md, "Scheduled backups".\n",
+        "last run and next run. docs/dirs.md, \"Scheduled backups\".\n",
         kUsage);
     return opts.args.empty() && !IsHelp(opts) ? 2 : 0;
   }

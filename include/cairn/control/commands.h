@@ -81,7 +81,7 @@ class Commands final : public Dispatcher {
   // pass, the last one's totals, the next run (docs/check.md).
   Json MaintenanceStatus() const;
   // "backup_schedules" for status and the metrics: every scheduled backup,
-  // its running task, its last run and its next (docs/backup-schedule.md).
+  // its running task, its last run and its next (docs/dirs.md, "Scheduled backups").
   Json BackupScheduleStatus() const;
 
  private:
