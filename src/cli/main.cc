@@ -30,7 +30,7 @@ const Command kCommands[] = {
      "back up a local directory as Tahoe-LAFS does (Archives/<time>, Latest)"},
     {"backup schedule", BackupScheduleMain,
      "backup schedule add FROM ALIAS:TO --every DURATION [--exclude PATTERN]... [--exclude-vcs] | list | remove ALIAS:TO",
-     "back up a local directory on a schedule in the daemon (docs/dirs.md, "Scheduled backups")"},
+     "back up a local directory on a schedule in the daemon (docs/dirs.md)"},
     {"check", CheckMain, "check CAP|ALIAS [--verify] [--repair] [--add-lease] [--async]",
      "check, verify, repair a file and renew its leases (docs/check.md)"},
     {"cp", CpMain, "cp [-r] SRC DST", "copy files and trees between local disk and the grid"},
