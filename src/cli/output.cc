@@ -55,7 +55,11 @@ void ExactNumbers(cJSON* parent) {
       auto res = std::to_chars(buf, buf + sizeof(buf) - 1, d);
       *res.ptr = '\0';
       cJSON* raw = cJSON_CreateRaw(buf);
-      if (raw != nullptr) cJSON_ReplaceItemViaPointer(parent, item, raw);
+      if (raw != nullptr && cJSON_IsObject(parent) && item->string != nullptr) {
+        cJSON_ReplaceItemInObjectCaseSensitive(parent, item->string, raw);  // keeps the member's name
+      } else if (raw != nullptr) {
+        cJSON_ReplaceItemViaPointer(parent, item, raw);
+      }
     } else {
       ExactNumbers(item);
     }
