@@ -412,10 +412,13 @@ void Connection::RequestAnswered(const std::string& key) {
 
 void Connection::SendLine(std::string line) {
   if (closing_) return;
-  // A client that does not read its answers is dropped rather than buffered without bound.
+  // A client that does not read its answers is dropped rather than buffered
+  // without bound. One answer larger than the bound (a directory of 10,000
+  // children lists as a few MB; a body is at most limits.sdmf_max_bytes) is
+  // sent when nothing else waits: the bound is on what piles up unread.
   const std::size_t max_buffered =
       4 * server_->limits.control_frame_bytes + 2 * server_->limits.control_chunk_bytes + (1u << 20);
-  if (write_bytes_ + line.size() > max_buffered) {
+  if (write_bytes_ > 0 && write_bytes_ + line.size() > max_buffered) {
     CAIRN_LOG(Warn, "control: client is not reading its answers; closing");
     Close();
     return;

@@ -407,7 +407,12 @@ class DeepCheckTest(unittest.TestCase):
             entries.append((b"c%05d" % i, cap.encode()))
         for i in range(10050):
             entries.append((b"l%05d" % i, b"URI:LIT:" + b32(b"x%d" % i).encode()))
-        body = b"".join(netstring(netstring(name) + netstring(cap) + netstring(b"") + netstring(b"{}"))
+        # Metadata as `tahoe backup` writes it, so the listing below is a
+        # few MB.
+        md = json.dumps({"ctime": 1796000000.1234567, "mtime": 1796000000.1234567, "st_mode": 33188,
+                         "st_ino": 11067706, "st_dev": 65024, "st_nlink": 1, "st_uid": 1000, "st_gid": 1000,
+                         "st_size": 5000, "tahoe": {"linkcrtime": 1796000001.5, "linkmotime": 1796000001.5}}).encode()
+        body = b"".join(netstring(netstring(name) + netstring(cap) + netstring(b"") + netstring(md))
                         for name, cap in entries)
         put = self.jcli("put", self.file(body))
         dircap = put["cap"].replace("URI:CHK:", "URI:DIR2-CHK:", 1)
@@ -426,6 +431,13 @@ class DeepCheckTest(unittest.TestCase):
         self.assertEqual([o["path"] for o in r["objects"][:1052]],
                          [[]] + [["c%05d" % i] for i in range(1050)] + [["l00000"]])
         self.assertEqual(r["list-errors"], [])
+        # The same directory listed: an answer of a few MB (more than the
+        # control socket's write buffer bound) arrives whole.
+        listing = self.jcli("ls", "--json", "t6:")
+        children = listing[1]["children"]
+        self.assertEqual(len(children), 11100)
+        self.assertEqual(children["c01049"][1]["ro_uri"], entries[1049][1].decode())
+        self.assertEqual(len(self.plain("ls", "t6:").splitlines()), 11100)
 
 
 if __name__ == "__main__":
