@@ -439,7 +439,7 @@ struct Backup : std::enable_shared_from_this<Backup> {
           }
           return Status();
         },
-        [self, f, dirhash, spool](Status st) {
+        [self, dirhash, spool](Status st) {
           auto snapshot = st.ok() ? GridSnapshot(*self->env.servers) : Result<std::vector<grid::ServerEntry>>(st);
           if (!snapshot.ok()) {
             if (self->failed.ok()) self->failed = snapshot.status();
