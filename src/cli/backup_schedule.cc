@@ -35,33 +35,6 @@ std::string Str(const cJSON* o, const char* k) {
   return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-// "1d", "12h", "30m", "2s", "90": seconds; 0 if malformed.
-std::uint64_t ParseDuration(const std::string& text) {
-  std::uint64_t n = 0;
-  std::size_t i = 0;
-  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
-    if (n > (1ull << 40)) return 0;
-    n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
-  }
-  if (i == 0) return 0;
-  const std::string unit = text.substr(i);
-  if (unit.empty() || unit == "s") return n;
-  if (unit == "m") return n * 60;
-  if (unit == "h") return n * 3600;
-  if (unit == "d") return n * 86400;
-  return 0;
-}
-
-std::string When(double ms) {
-  if (ms <= 0) return "-";
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  char buf[64];
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
 void PrintList(const cJSON* r) {
   const cJSON* list = Obj(r, "schedules");
   if (cJSON_GetArraySize(list) == 0) std::printf("no scheduled backups\n");
@@ -71,13 +44,13 @@ void PrintList(const cJSON* r) {
     if (cJSON_IsTrue(Obj(s, "running"))) {
       std::printf(" running: task %.0f\n", Num(s, "running_task"));
     } else {
-      std::printf(" next run: %s\n", When(Num(s, "next_run_ms")).c_str());
+      std::printf(" next run: %s\n", UtcWhen(Num(s, "next_run_ms")).c_str());
     }
     std::printf(" runs: %.0f\n", Num(s, "runs"));
     const cJSON* last = Obj(s, "last");
     if (cJSON_IsObject(last)) {
       std::printf(" last run: task %.0f %s at %s: %.0f files uploaded, %.0f reused, %.0f skipped", Num(last, "task"),
-                  Str(last, "state").c_str(), When(Num(last, "finished_ms")).c_str(), Num(last, "files_uploaded"),
+                  Str(last, "state").c_str(), UtcWhen(Num(last, "finished_ms")).c_str(), Num(last, "files_uploaded"),
                   Num(last, "files_reused"), Num(last, "files_skipped"));
       if (!Str(last, "error").empty()) std::printf(" (%s)", Str(last, "error").c_str());
       std::printf("\n");

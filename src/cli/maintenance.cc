@@ -24,34 +24,6 @@ double Num(const cJSON* o, const char* k) {
   return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-// "7d", "12h", "30m", "2s", "90": seconds; 0 if malformed.
-std::uint64_t ParseDuration(const std::string& text) {
-  if (text.empty()) return 0;
-  std::uint64_t n = 0;
-  std::size_t i = 0;
-  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
-    if (n > (1ull << 40)) return 0;
-    n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
-  }
-  if (i == 0) return 0;
-  const std::string unit = text.substr(i);
-  if (unit.empty() || unit == "s") return n;
-  if (unit == "m") return n * 60;
-  if (unit == "h") return n * 3600;
-  if (unit == "d") return n * 86400;
-  return 0;
-}
-
-std::string When(double ms) {
-  if (ms <= 0) return "-";
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  char buf[64];
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
 void PrintShow(const cJSON* r) {
   const cJSON* s = Obj(r, "schedule");
   if (!cJSON_IsObject(s)) {
@@ -65,7 +37,7 @@ void PrintShow(const cJSON* r) {
   if (cJSON_IsTrue(Obj(r, "running"))) {
     std::printf(" running: task %.0f\n", Num(r, "running_task"));
   } else {
-    std::printf(" next run: %s\n", When(Num(r, "next_run_ms")).c_str());
+    std::printf(" next run: %s\n", UtcWhen(Num(r, "next_run_ms")).c_str());
   }
   std::printf(" passes: %.0f (%.0f deferred for client work)\n", Num(r, "passes"), Num(r, "deferred"));
   const cJSON* last = Obj(r, "last");
@@ -74,7 +46,7 @@ void PrintShow(const cJSON* r) {
     std::printf(
         " last pass: task %.0f %s at %s: %.0f objects checked, %.0f unhealthy, %.0f repaired, "
         "%.0f unrecoverable, %.0f leases renewed%s\n",
-        Num(last, "task"), cJSON_IsString(state) ? state->valuestring : "?", When(Num(last, "finished_ms")).c_str(),
+        Num(last, "task"), cJSON_IsString(state) ? state->valuestring : "?", UtcWhen(Num(last, "finished_ms")).c_str(),
         Num(last, "objects_checked"), Num(last, "unhealthy"), Num(last, "repaired"), Num(last, "unrecoverable"),
         Num(last, "leases_renewed"), cJSON_IsTrue(Obj(last, "verified")) ? " (verified)" : "");
   }

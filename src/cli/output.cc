@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 
 #include "cairn/control/protocol.h"
 
@@ -93,6 +94,32 @@ void PrintProgress(const Options& opts, const cJSON* event) {
   std::fprintf(stderr, "%s%s %.0f/%.0f%s", tty ? "\r\033[K" : "", phase->valuestring, done->valuedouble,
                total->valuedouble, tty ? "" : "\n");
   std::fflush(stderr);
+}
+
+std::uint64_t ParseDuration(const std::string& text) {
+  std::uint64_t n = 0;
+  std::size_t i = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    if (n > (1ull << 40)) return 0;
+    n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
+  }
+  if (i == 0) return 0;
+  const std::string unit = text.substr(i);
+  if (unit.empty() || unit == "s") return n;
+  if (unit == "m") return n * 60;
+  if (unit == "h") return n * 3600;
+  if (unit == "d") return n * 86400;
+  return 0;
+}
+
+std::string UtcWhen(double ms) {
+  if (ms <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  char buf[64];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
 }
 
 std::string HumanBytes(double bytes) {

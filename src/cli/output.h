@@ -3,6 +3,7 @@
 // comes from error_codes.def. Single-threaded.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "cairn/core/json.h"
@@ -19,6 +20,12 @@ int UsageError(const char* usage, const std::string& message);
 bool IsHelp(const Options& opts);
 // Prints a result object as one JSON document on stdout (with --json).
 void PrintJson(const Json& json);
+
+// "7d", "12h", "30m", "2s", "90": seconds; 0 if malformed.
+std::uint64_t ParseDuration(const std::string& text);
+
+// A wall-clock time in ms as "YYYY-MM-DD HH:MM:SS UTC"; "-" for 0 (never).
+std::string UtcWhen(double ms);
 // A task's progress event on stderr (nothing with -q): "phase done/total",
 // rewritten in place on a terminal.
 void PrintProgress(const Options& opts, const cJSON* event);
