@@ -366,6 +366,130 @@ Json Node::StatusJson() {
 }  // namespace cairn::daemon
 
 namespace cairn::daemon {
+namespace {
+
+// A number member of a status object, 0 where the object or member is missing.
+double Num(const cJSON* obj, const char* key) {
+  const cJSON* v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : nullptr;
+  return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+}
+
+void WriteLoopMetrics(OpenMetricsWriter& w, const LoopStats& ls) {
+  w.Counter("cairn_loop_iterations", "Event-loop iterations.", static_cast<double>(ls.iterations));
+  w.Counter("cairn_loop_callbacks", "Callbacks run from the eventual-send queue.", static_cast<double>(ls.tasks_run));
+  w.Counter("cairn_loop_busy_seconds", "Time the loop spent outside its poll wait.",
+            static_cast<double>(ls.total_busy_us) / 1e6);
+  w.Gauge("cairn_loop_max_busy_seconds", "The longest single loop iteration (a stall).",
+          static_cast<double>(ls.max_busy_us) / 1e6);
+  w.Gauge("cairn_loop_max_busy_cpu_seconds", "The most CPU time the loop thread used in one iteration.",
+          static_cast<double>(ls.max_busy_cpu_us) / 1e6);
+}
+
+// The maintenance schedule (docs/check.md): its passes and the last one's
+// totals, from `status`, the object Commands::MaintenanceStatus gives.
+void WriteMaintenanceMetrics(OpenMetricsWriter& w, const cJSON* status) {
+  w.Counter("cairn_maintenance_passes", "Maintenance passes (deep-checks of every alias) ended.",
+            Num(status, "passes"));
+  w.Gauge("cairn_maintenance_running", "1 while a maintenance pass runs.",
+          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(status, "running")) ? 1.0 : 0.0);
+  w.Gauge("cairn_maintenance_next_run_timestamp_seconds", "When the next maintenance pass is due (0: none).",
+          Num(status, "next_run_ms") / 1000.0);
+  const cJSON* last = cJSON_GetObjectItemCaseSensitive(status, "last");
+  if (!cJSON_IsObject(last)) return;
+  w.Gauge("cairn_maintenance_last_finished_timestamp_seconds", "When the last maintenance pass ended.",
+          Num(last, "finished_ms") / 1000.0);
+  w.Gauge("cairn_maintenance_last_objects", "The last maintenance pass's objects, by outcome.",
+          Num(last, "objects_checked"), {{"outcome", "checked"}});
+  w.Gauge("cairn_maintenance_last_objects", "", Num(last, "unhealthy"), {{"outcome", "unhealthy"}});
+  w.Gauge("cairn_maintenance_last_objects", "", Num(last, "repaired"), {{"outcome", "repaired"}});
+  w.Gauge("cairn_maintenance_last_objects", "", Num(last, "unrecoverable"), {{"outcome", "unrecoverable"}});
+  w.Gauge("cairn_maintenance_last_leases_renewed", "Leases the last maintenance pass renewed (servers x objects).",
+          Num(last, "leases_renewed"));
+}
+
+// Scheduled backups (docs/dirs.md, "Scheduled backups"): per target, its
+// runs, the next run and the last run's outcome and files, from `status`,
+// the object Commands::BackupScheduleStatus gives. One family at a time over
+// every schedule, so a family's samples stay together.
+void WriteBackupScheduleMetrics(OpenMetricsWriter& w, const cJSON* status) {
+  const cJSON* list = cJSON_GetObjectItemCaseSensitive(status, "schedules");
+  w.Gauge("cairn_backup_schedules", "Scheduled backups.", static_cast<double>(cJSON_GetArraySize(list)));
+  auto each = [list](auto&& emit) {
+    const cJSON* b;
+    cJSON_ArrayForEach(b, list) {
+      const cJSON* t = cJSON_GetObjectItemCaseSensitive(b, "target");
+      emit(b, cJSON_GetObjectItemCaseSensitive(b, "last"), std::string(cJSON_IsString(t) ? t->valuestring : ""));
+    }
+  };
+  each([&](const cJSON* b, const cJSON*, const std::string& target) {
+    w.Counter("cairn_backup_schedule_runs", "Scheduled backup runs ended, by target.", Num(b, "runs"),
+              {{"target", target}});
+  });
+  each([&](const cJSON* b, const cJSON*, const std::string& target) {
+    w.Gauge("cairn_backup_schedule_running", "1 while a target's scheduled backup runs.",
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "running")) ? 1.0 : 0.0, {{"target", target}});
+  });
+  each([&](const cJSON* b, const cJSON*, const std::string& target) {
+    w.Gauge("cairn_backup_schedule_next_run_timestamp_seconds",
+            "When a target's next scheduled backup is due (0: running).", Num(b, "next_run_ms") / 1000.0,
+            {{"target", target}});
+  });
+  each([&](const cJSON*, const cJSON* last, const std::string& target) {
+    w.Gauge("cairn_backup_schedule_last_finished_timestamp_seconds",
+            "When a target's last scheduled backup ended (0: none yet).", Num(last, "finished_ms") / 1000.0,
+            {{"target", target}});
+  });
+  each([&](const cJSON*, const cJSON* last, const std::string& target) {
+    const cJSON* state = cJSON_GetObjectItemCaseSensitive(last, "state");
+    w.Gauge("cairn_backup_schedule_last_succeeded", "1 if a target's last scheduled backup succeeded.",
+            cJSON_IsString(state) && std::string(state->valuestring) == "succeeded" ? 1.0 : 0.0,
+            {{"target", target}});
+  });
+  each([&](const cJSON*, const cJSON* last, const std::string& target) {
+    w.Gauge("cairn_backup_schedule_last_files", "A target's last scheduled backup's files, by outcome.",
+            Num(last, "files_uploaded"), {{"target", target}, {"outcome", "uploaded"}});
+    w.Gauge("cairn_backup_schedule_last_files", "", Num(last, "files_reused"), {{"target", target}, {"outcome", "reused"}});
+    w.Gauge("cairn_backup_schedule_last_files", "", Num(last, "files_skipped"),
+            {{"target", target}, {"outcome", "skipped"}});
+  });
+}
+
+void WriteGbsMetrics(OpenMetricsWriter& w, const gbs::StorageServerStats& gs) {
+  bool first = true;
+  for (const auto& [endpoint, by_status] : gs.requests) {
+    for (const auto& [status, count] : by_status) {
+      w.Counter("cairn_gbs_requests", first ? "GBS requests answered, by endpoint and HTTP status." : "",
+                static_cast<double>(count), {{"endpoint", endpoint}, {"status", std::to_string(status)}});
+      first = false;
+    }
+  }
+  w.Counter("cairn_gbs_bytes_in", "GBS request body bytes received.", static_cast<double>(gs.bytes_in));
+  w.Counter("cairn_gbs_bytes_out", "GBS response body bytes sent.", static_cast<double>(gs.bytes_out));
+  w.Counter("cairn_gbs_uploads_queued", "GBS uploads that waited for an upload slot.",
+            static_cast<double>(gs.uploads_queued));
+}
+
+// The store's counters, and its space where the node measures it (`space`
+// may be null).
+void WriteStoreMetrics(OpenMetricsWriter& w, const store::StoreStats& ss, const store::SpaceInfo* space) {
+  w.Gauge("cairn_store_shares", "Shares held (complete immutable and mutable).", static_cast<double>(ss.shares));
+  w.Counter("cairn_store_commits", "Store write transactions committed.", static_cast<double>(ss.commits));
+  w.Counter("cairn_store_writes", "Store writes committed.", static_cast<double>(ss.ops_committed));
+  w.Gauge("cairn_store_queued_writes", "Store writes queued or committing.", static_cast<double>(ss.queued_ops));
+  w.Counter("cairn_store_expired_shares", "Shares deleted by the lease expiry sweep.",
+            static_cast<double>(ss.expired_shares));
+  w.Gauge("cairn_store_full", "1 while the store refuses writes for want of space (cairn status says why).",
+          ss.full_reason.empty() ? 0.0 : 1.0);
+  w.Counter("cairn_store_no_space_refusals", "Store writes refused for want of space.",
+            static_cast<double>(ss.no_space_refusals));
+  if (!space) return;
+  w.Gauge("cairn_store_bytes", "Store space by kind (available is free space less the reservation).",
+          static_cast<double>(space->available_bytes), {{"kind", "available"}});
+  w.Gauge("cairn_store_bytes", "", static_cast<double>(space->used_bytes), {{"kind", "used"}});
+  w.Gauge("cairn_store_bytes", "", static_cast<double>(space->incoming_bytes), {{"kind", "incoming"}});
+}
+
+}  // namespace
 
 std::string Node::MetricsText() {
   OpenMetricsWriter w;
@@ -375,15 +499,7 @@ std::string Node::MetricsText() {
   w.Gauge("cairn_resident_bytes", "Resident memory by kind (LMDB pages are file-backed).", static_cast<double>(m.anon),
           {{"kind", "anon"}});
   w.Gauge("cairn_resident_bytes", "", static_cast<double>(m.file), {{"kind", "file"}});
-  LoopStats ls = loop_.stats();
-  w.Counter("cairn_loop_iterations", "Event-loop iterations.", static_cast<double>(ls.iterations));
-  w.Counter("cairn_loop_callbacks", "Callbacks run from the eventual-send queue.", static_cast<double>(ls.tasks_run));
-  w.Counter("cairn_loop_busy_seconds", "Time the loop spent outside its poll wait.",
-            static_cast<double>(ls.total_busy_us) / 1e6);
-  w.Gauge("cairn_loop_max_busy_seconds", "The longest single loop iteration (a stall).",
-          static_cast<double>(ls.max_busy_us) / 1e6);
-  w.Gauge("cairn_loop_max_busy_cpu_seconds", "The most CPU time the loop thread used in one iteration.",
-          static_cast<double>(ls.max_busy_cpu_us) / 1e6);
+  WriteLoopMetrics(w, loop_.stats());
   const control::ServerStats& cs = control_.stats();
   w.Gauge("cairn_control_connections", "Open control-socket connections.", static_cast<double>(cs.connections_open));
   w.Counter("cairn_control_requests", "Control-socket frames handled.", static_cast<double>(cs.requests));
@@ -395,116 +511,10 @@ std::string Node::MetricsText() {
   cJSON_ArrayForEach(s, by_state) {
     w.Gauge("cairn_tasks", "Control task records kept, by state.", s->valuedouble, {{"state", s->string}});
   }
-  {
-    // The maintenance schedule (docs/check.md): its passes and the last one's totals.
-    Json mj = commands_.MaintenanceStatus();
-    const cJSON* mo = mj.get();
-    auto num = [](const cJSON* obj, const char* key) {
-      const cJSON* v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : nullptr;
-      return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
-    };
-    w.Counter("cairn_maintenance_passes", "Maintenance passes (deep-checks of every alias) ended.", num(mo, "passes"));
-    w.Gauge("cairn_maintenance_running", "1 while a maintenance pass runs.",
-            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(mo, "running")) ? 1.0 : 0.0);
-    w.Gauge("cairn_maintenance_next_run_timestamp_seconds", "When the next maintenance pass is due (0: none).",
-            num(mo, "next_run_ms") / 1000.0);
-    const cJSON* last = cJSON_GetObjectItemCaseSensitive(mo, "last");
-    if (cJSON_IsObject(last)) {
-      w.Gauge("cairn_maintenance_last_finished_timestamp_seconds", "When the last maintenance pass ended.",
-              num(last, "finished_ms") / 1000.0);
-      w.Gauge("cairn_maintenance_last_objects", "The last maintenance pass's objects, by outcome.",
-              num(last, "objects_checked"), {{"outcome", "checked"}});
-      w.Gauge("cairn_maintenance_last_objects", "", num(last, "unhealthy"), {{"outcome", "unhealthy"}});
-      w.Gauge("cairn_maintenance_last_objects", "", num(last, "repaired"), {{"outcome", "repaired"}});
-      w.Gauge("cairn_maintenance_last_objects", "", num(last, "unrecoverable"), {{"outcome", "unrecoverable"}});
-      w.Gauge("cairn_maintenance_last_leases_renewed", "Leases the last maintenance pass renewed (servers x objects).",
-              num(last, "leases_renewed"));
-    }
-  }
-  {
-    // Scheduled backups (docs/dirs.md, "Scheduled backups"): per target, its runs, the
-    // next run and the last run's outcome and files.
-    Json bj = commands_.BackupScheduleStatus();
-    const cJSON* list = cJSON_GetObjectItemCaseSensitive(bj.get(), "schedules");
-    auto num = [](const cJSON* obj, const char* key) {
-      const cJSON* v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : nullptr;
-      return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
-    };
-    w.Gauge("cairn_backup_schedules", "Scheduled backups.", static_cast<double>(cJSON_GetArraySize(list)));
-    // One family at a time over every schedule (a family's samples stay together).
-    auto each = [list](auto&& emit) {
-      const cJSON* b;
-      cJSON_ArrayForEach(b, list) {
-        const cJSON* t = cJSON_GetObjectItemCaseSensitive(b, "target");
-        emit(b, cJSON_GetObjectItemCaseSensitive(b, "last"), std::string(cJSON_IsString(t) ? t->valuestring : ""));
-      }
-    };
-    each([&](const cJSON* b, const cJSON*, const std::string& target) {
-      w.Counter("cairn_backup_schedule_runs", "Scheduled backup runs ended, by target.", num(b, "runs"),
-                {{"target", target}});
-    });
-    each([&](const cJSON* b, const cJSON*, const std::string& target) {
-      w.Gauge("cairn_backup_schedule_running", "1 while a target's scheduled backup runs.",
-              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "running")) ? 1.0 : 0.0, {{"target", target}});
-    });
-    each([&](const cJSON* b, const cJSON*, const std::string& target) {
-      w.Gauge("cairn_backup_schedule_next_run_timestamp_seconds",
-              "When a target's next scheduled backup is due (0: running).", num(b, "next_run_ms") / 1000.0,
-              {{"target", target}});
-    });
-    each([&](const cJSON*, const cJSON* last, const std::string& target) {
-      w.Gauge("cairn_backup_schedule_last_finished_timestamp_seconds",
-              "When a target's last scheduled backup ended (0: none yet).", num(last, "finished_ms") / 1000.0,
-              {{"target", target}});
-    });
-    each([&](const cJSON*, const cJSON* last, const std::string& target) {
-      const cJSON* state = cJSON_GetObjectItemCaseSensitive(last, "state");
-      w.Gauge("cairn_backup_schedule_last_succeeded", "1 if a target's last scheduled backup succeeded.",
-              cJSON_IsString(state) && std::string(state->valuestring) == "succeeded" ? 1.0 : 0.0,
-              {{"target", target}});
-    });
-    each([&](const cJSON*, const cJSON* last, const std::string& target) {
-      w.Gauge("cairn_backup_schedule_last_files", "A target's last scheduled backup's files, by outcome.",
-              num(last, "files_uploaded"), {{"target", target}, {"outcome", "uploaded"}});
-      w.Gauge("cairn_backup_schedule_last_files", "", num(last, "files_reused"), {{"target", target}, {"outcome", "reused"}});
-      w.Gauge("cairn_backup_schedule_last_files", "", num(last, "files_skipped"),
-              {{"target", target}, {"outcome", "skipped"}});
-    });
-  }
-  if (gbs_) {
-    const gbs::StorageServerStats& gs = gbs_->stats();
-    bool first = true;
-    for (const auto& [endpoint, by_status] : gs.requests) {
-      for (const auto& [status, count] : by_status) {
-        w.Counter("cairn_gbs_requests", first ? "GBS requests answered, by endpoint and HTTP status." : "",
-                  static_cast<double>(count), {{"endpoint", endpoint}, {"status", std::to_string(status)}});
-        first = false;
-      }
-    }
-    w.Counter("cairn_gbs_bytes_in", "GBS request body bytes received.", static_cast<double>(gs.bytes_in));
-    w.Counter("cairn_gbs_bytes_out", "GBS response body bytes sent.", static_cast<double>(gs.bytes_out));
-    w.Counter("cairn_gbs_uploads_queued", "GBS uploads that waited for an upload slot.",
-              static_cast<double>(gs.uploads_queued));
-  }
-  if (store_) {
-    store::StoreStats ss = store_->stats();
-    w.Gauge("cairn_store_shares", "Shares held (complete immutable and mutable).", static_cast<double>(ss.shares));
-    w.Counter("cairn_store_commits", "Store write transactions committed.", static_cast<double>(ss.commits));
-    w.Counter("cairn_store_writes", "Store writes committed.", static_cast<double>(ss.ops_committed));
-    w.Gauge("cairn_store_queued_writes", "Store writes queued or committing.", static_cast<double>(ss.queued_ops));
-    w.Counter("cairn_store_expired_shares", "Shares deleted by the lease expiry sweep.",
-              static_cast<double>(ss.expired_shares));
-    w.Gauge("cairn_store_full", "1 while the store refuses writes for want of space (cairn status says why).",
-            ss.full_reason.empty() ? 0.0 : 1.0);
-    w.Counter("cairn_store_no_space_refusals", "Store writes refused for want of space.",
-              static_cast<double>(ss.no_space_refusals));
-    if (space_) {
-      w.Gauge("cairn_store_bytes", "Store space by kind (available is free space less the reservation).",
-              static_cast<double>(space_->available_bytes), {{"kind", "available"}});
-      w.Gauge("cairn_store_bytes", "", static_cast<double>(space_->used_bytes), {{"kind", "used"}});
-      w.Gauge("cairn_store_bytes", "", static_cast<double>(space_->incoming_bytes), {{"kind", "incoming"}});
-    }
-  }
+  WriteMaintenanceMetrics(w, commands_.MaintenanceStatus().get());
+  WriteBackupScheduleMetrics(w, commands_.BackupScheduleStatus().get());
+  if (gbs_) WriteGbsMetrics(w, gbs_->stats());
+  if (store_) WriteStoreMetrics(w, store_->stats(), space_ ? &*space_ : nullptr);
   if (http_) {
     w.Gauge("cairn_gbs_connections", "Open GBS (storage) connections.", static_cast<double>(http_->open_connections()));
     w.Counter("cairn_gbs_connections_accepted", "GBS (storage) connections accepted, each a TLS handshake.",
