@@ -263,21 +263,139 @@ void Updater::Done() {
   Encode();
 }
 
+// What the thread pool needs to encode an update, and its result.
+struct UpdateJob {
+  UpdateRequest req;
+  ShareHeader old;
+  MdmfGeometry g_old, g_new;
+  std::uint64_t first, last, new_len;
+  bool grows;
+  std::string plaintext;  // segments [first, last] of the new version
+  std::vector<std::shared_ptr<TreeRead>> trees;
+  std::vector<ShareHeader> headers;  // per share number: its source holder's
+  UpdateWrites out;
+};
+
+// Each share's new block hash tree root from the touched segments' leaves
+// `enc.leaves`. When the file grows, `trees[i]` gets share i's whole new tree
+// (flattened); else `changed[i]` gets the nodes on the touched leaves' paths.
+Status NewTrees(UpdateJob& job, EncodedSegments& enc, std::vector<std::string>& roots, std::vector<std::string>& trees,
+                std::vector<TreeNodes>& changed) {
+  const std::size_t w_old = crypto::HashTreeWidth(static_cast<std::size_t>(job.g_old.num_segments));
+  const std::size_t w_new = crypto::HashTreeWidth(static_cast<std::size_t>(job.g_new.num_segments));
+  for (std::uint32_t i = 0; i < job.old.n; ++i) {
+    TreeNodes& nodes = job.trees[i]->nodes;
+    if (job.grows) {
+      std::vector<std::string> leaves;
+      for (std::uint64_t s = 0; s < job.first; ++s) leaves.push_back(nodes.at(w_old - 1 + s));
+      for (std::string& leaf : enc.leaves[i]) leaves.push_back(std::move(leaf));
+      crypto::HashTree tree(std::move(leaves));
+      roots[i] = tree.Root();
+      trees[i] = tree.Flatten();
+      continue;
+    }
+    for (std::size_t j = 0; j < enc.leaves[i].size(); ++j) nodes[w_new - 1 + job.first + j] = enc.leaves[i][j];
+    CAIRN_TRY_ASSIGN(roots[i], CompleteTree(w_new, nodes));
+    std::size_t lo = w_new - 1 + job.first, hi = w_new - 1 + job.last;
+    for (;;) {
+      for (std::size_t x = lo; x <= hi; ++x) changed[i][x] = nodes.at(x);
+      if (hi == 0) break;
+      lo = (lo - 1) / 2;
+      hi = (hi - 1) / 2;
+    }
+  }
+  return Status::Ok();
+}
+
+// The new version's signed prefix, under the share hash tree's `root`.
+std::string SignedPrefix(const UpdateJob& job, const std::string& root) {
+  std::string prefix;
+  prefix.push_back('\1');
+  PutBe(prefix, job.req.seqnum, 8);
+  prefix += root;
+  prefix.push_back(static_cast<char>(job.old.k));
+  prefix.push_back(static_cast<char>(job.old.n));
+  PutBe(prefix, job.g_new.segsize, 8);
+  PutBe(prefix, job.new_len, 8);
+  return prefix;
+}
+
+// Adds one write per run of adjacent `changed` nodes (one per level) of a
+// block hash tree that starts at `o_bht`.
+void AddTreeNodeWrites(ShareWrites& w, std::uint64_t o_bht, const TreeNodes& changed) {
+  std::string run;
+  std::size_t run_first = 0, prev = 0;
+  for (const auto& [x, hash] : changed) {
+    if (!run.empty() && x != prev + 1) {
+      w.emplace_back(o_bht + run_first * crypto::kHashSize, std::move(run));
+      run.clear();
+    }
+    if (run.empty()) run_first = x;
+    run += hash;
+    prev = x;
+  }
+  if (!run.empty()) w.emplace_back(o_bht + run_first * crypto::kHashSize, std::move(run));
+}
+
 // The new segments, trees, root, prefix and signature, and every share's
-// write vectors: on the thread pool.
+// write vectors into job.out. Runs on the thread pool.
+Status EncodeUpdate(UpdateJob& job) {
+  const std::uint32_t n = job.old.n;
+  CAIRN_TRY_ASSIGN(EncodedSegments enc,
+                   EncodeSegments(job.g_new, job.old.k, n, job.first, job.plaintext, job.req.readkey));
+  std::vector<std::string> roots(n);
+  std::vector<std::string> trees(n);  // grows: the whole new tree, flattened
+  std::vector<TreeNodes> changed(n);  // else: the nodes on the touched leaves' paths
+  CAIRN_TRY(NewTrees(job, enc, roots, trees, changed));
+  crypto::HashTree share_tree(roots);
+  const std::string prefix = SignedPrefix(job, share_tree.Root());
+  CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job.req.privkey));
+  CAIRN_TRY_ASSIGN(std::string signature, key.Sign(prefix));
+  const std::uint64_t o_bht = job.g_new.BlockHashTreeOffset();
+  const std::uint64_t o_eof = o_bht + job.g_new.BlockHashTreeNodes() * crypto::kHashSize;
+  job.out.shares.assign(n, ShareWrites());
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const ShareHeader& h = job.headers[i];
+    ShareWrites& w = job.out.shares[i];
+    std::string blocks;
+    for (std::size_t j = 0; j < enc.shares[i].blocks.size(); ++j) {
+      blocks += enc.shares[i].salts[j];
+      blocks += enc.shares[i].blocks[j];
+    }
+    w.emplace_back(job.g_new.SegmentOffset(job.first), std::move(blocks));
+    if (job.grows) {
+      w.emplace_back(o_bht, std::move(trees[i]));
+    } else {
+      AddTreeNodeWrites(w, o_bht, changed[i]);
+    }
+    std::string chain;
+    for (std::size_t idx : share_tree.NeededHashes(i, /*include_leaf=*/false)) {
+      PutBe(chain, idx, 2);
+      chain += share_tree.Node(idx);
+    }
+    if (chain.size() != h.share_hash_chain.length) {
+      return Status::Integrity("share " + std::to_string(i) + "'s hash chain does not fit its place");
+    }
+    if (!chain.empty()) w.emplace_back(h.share_hash_chain.offset, std::move(chain));
+    w.emplace_back(h.signature.offset, signature);
+    std::string offsets;
+    for (std::uint64_t o : {h.encprivkey.offset, h.share_hash_chain.offset, h.signature.offset,
+                            h.verification_key.offset, h.verification_key.end(), kMdmfShareDataOffset, o_bht, o_eof}) {
+      PutBe(offsets, o, 8);
+    }
+    w.emplace_back(kMdmfSignedPrefixSize, std::move(offsets));
+    w.emplace_back(0, prefix);
+  }
+  job.out.checkstring = prefix.substr(0, kMdmfCheckstringSize);
+  job.out.size = job.new_len;
+  job.out.first_segment = job.first;
+  job.out.last_segment = job.last;
+  return Status::Ok();
+}
+
+// Hands the encode (EncodeUpdate) to the thread pool with what it needs.
 void Updater::Encode() {
-  struct Job {
-    UpdateRequest req;
-    ShareHeader old;
-    MdmfGeometry g_old, g_new;
-    std::uint64_t first, last, new_len;
-    bool grows;
-    std::string plaintext;  // segments [first, last] of the new version
-    std::vector<std::shared_ptr<TreeRead>> trees;
-    std::vector<ShareHeader> headers;  // per share number: its source holder's
-    UpdateWrites out;
-  };
-  auto job = std::make_shared<Job>();
+  auto job = std::make_shared<UpdateJob>();
   const std::uint64_t seg = old_.segment_size;
   const std::uint64_t seg_from = first_ * seg;
   if (first_ == last_ && !before_.empty() && after_.empty() && seg_from + before_.size() > req_.offset) {
@@ -301,108 +419,13 @@ void Updater::Encode() {
   job->out.bytes_read = bytes_read_;
   auto self = shared_from_this();
   op_.SideStarted();
-  loop_.Offload(
-      [job]() -> Status {
-        const std::uint32_t k = job->old.k, n = job->old.n;
-        CAIRN_TRY_ASSIGN(EncodedSegments enc, EncodeSegments(job->g_new, k, n, job->first, job->plaintext,
-                                                             job->req.readkey));
-        const std::size_t w_old = crypto::HashTreeWidth(static_cast<std::size_t>(job->g_old.num_segments));
-        const std::size_t w_new = crypto::HashTreeWidth(static_cast<std::size_t>(job->g_new.num_segments));
-        std::vector<std::string> roots(n);
-        std::vector<std::string> trees(n);  // grows: the whole new tree, flattened
-        std::vector<TreeNodes> changed(n);  // else: the nodes on the touched leaves' paths
-        for (std::uint32_t i = 0; i < n; ++i) {
-          TreeNodes& nodes = job->trees[i]->nodes;
-          if (job->grows) {
-            std::vector<std::string> leaves;
-            for (std::uint64_t s = 0; s < job->first; ++s) leaves.push_back(nodes.at(w_old - 1 + s));
-            for (std::string& leaf : enc.leaves[i]) leaves.push_back(std::move(leaf));
-            crypto::HashTree tree(std::move(leaves));
-            roots[i] = tree.Root();
-            trees[i] = tree.Flatten();
-          } else {
-            for (std::size_t j = 0; j < enc.leaves[i].size(); ++j) nodes[w_new - 1 + job->first + j] = enc.leaves[i][j];
-            CAIRN_TRY_ASSIGN(roots[i], CompleteTree(w_new, nodes));
-            std::size_t lo = w_new - 1 + job->first, hi = w_new - 1 + job->last;
-            for (;;) {
-              for (std::size_t x = lo; x <= hi; ++x) changed[i][x] = nodes.at(x);
-              if (hi == 0) break;
-              lo = (lo - 1) / 2;
-              hi = (hi - 1) / 2;
-            }
-          }
-        }
-        crypto::HashTree share_tree(roots);
-        std::string prefix;
-        prefix.push_back('\1');
-        PutBe(prefix, job->req.seqnum, 8);
-        prefix += share_tree.Root();
-        prefix.push_back(static_cast<char>(k));
-        prefix.push_back(static_cast<char>(n));
-        PutBe(prefix, job->g_new.segsize, 8);
-        PutBe(prefix, job->new_len, 8);
-        CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job->req.privkey));
-        CAIRN_TRY_ASSIGN(std::string signature, key.Sign(prefix));
-        const std::uint64_t o_bht = job->g_new.BlockHashTreeOffset();
-        const std::uint64_t o_eof = o_bht + job->g_new.BlockHashTreeNodes() * crypto::kHashSize;
-        job->out.shares.assign(n, ShareWrites());
-        for (std::uint32_t i = 0; i < n; ++i) {
-          const ShareHeader& h = job->headers[i];
-          ShareWrites& w = job->out.shares[i];
-          std::string blocks;
-          for (std::size_t j = 0; j < enc.shares[i].blocks.size(); ++j) {
-            blocks += enc.shares[i].salts[j];
-            blocks += enc.shares[i].blocks[j];
-          }
-          w.emplace_back(job->g_new.SegmentOffset(job->first), std::move(blocks));
-          if (job->grows) {
-            w.emplace_back(o_bht, std::move(trees[i]));
-          } else {
-            // One write per run of adjacent changed nodes (one per level).
-            std::string run;
-            std::size_t run_first = 0, prev = 0;
-            for (const auto& [x, hash] : changed[i]) {
-              if (!run.empty() && x != prev + 1) {
-                w.emplace_back(o_bht + run_first * crypto::kHashSize, std::move(run));
-                run.clear();
-              }
-              if (run.empty()) run_first = x;
-              run += hash;
-              prev = x;
-            }
-            if (!run.empty()) w.emplace_back(o_bht + run_first * crypto::kHashSize, std::move(run));
-          }
-          std::string chain;
-          for (std::size_t idx : share_tree.NeededHashes(i, /*include_leaf=*/false)) {
-            PutBe(chain, idx, 2);
-            chain += share_tree.Node(idx);
-          }
-          if (chain.size() != h.share_hash_chain.length) {
-            return Status::Integrity("share " + std::to_string(i) + "'s hash chain does not fit its place");
-          }
-          if (!chain.empty()) w.emplace_back(h.share_hash_chain.offset, std::move(chain));
-          w.emplace_back(h.signature.offset, signature);
-          std::string offsets;
-          for (std::uint64_t o : {h.encprivkey.offset, h.share_hash_chain.offset, h.signature.offset,
-                                  h.verification_key.offset, h.verification_key.end(), kMdmfShareDataOffset, o_bht,
-                                  o_eof}) {
-            PutBe(offsets, o, 8);
-          }
-          w.emplace_back(kMdmfSignedPrefixSize, std::move(offsets));
-          w.emplace_back(0, prefix);
-        }
-        job->out.checkstring = prefix.substr(0, kMdmfCheckstringSize);
-        job->out.size = job->new_len;
-        job->out.first_segment = job->first;
-        job->out.last_segment = job->last;
-        return Status::Ok();
-      },
-      [self, job](Status st) {
-        self->op_.SideEnded();
-        if (self->op_.finished()) return;
-        if (!st.ok()) return self->op_.Finish(st.WithContext("encoding the update"));
-        self->op_.Finish(std::move(job->out));
-      });
+  loop_.Offload([job]() -> Status { return EncodeUpdate(*job); },
+                [self, job](Status st) {
+                  self->op_.SideEnded();
+                  if (self->op_.finished()) return;
+                  if (!st.ok()) return self->op_.Finish(st.WithContext("encoding the update"));
+                  self->op_.Finish(std::move(job->out));
+                });
 }
 
 }  // namespace
