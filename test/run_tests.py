@@ -6,6 +6,10 @@ Kinds, in order:
   integration  test/integration/test_*.py: real cairnd processes on 127.0.0.1;
   interop      test/interop/test_*.py: against things we did not write
                (Debian's python3-zfec and python3-cbor2, Tahoe-LAFS vectors);
+  records-off  the GBS, put/get and mutable suites again (RECORDS_OFF_FILES)
+               with CAIRN_TLS_OWN_RECORDS=0, so every connection uses
+               mbedTLS's record layer: the field's kill switch
+               (limits.tls_own_records = 0) is proven by the same suites;
   fuzz         every libFuzzer target in <fuzz build>/fuzz/, each run for
                CAIRN_FUZZ_SECONDS (default 10) from its seed corpus in
                test/fuzz/corpus/<name>/; a crash, leak or timeout fails it;
@@ -180,9 +184,27 @@ class CountingResult(unittest.TextTestResult):
     pass
 
 
+# The suites run a second time with mbedTLS's records (the records-off kind).
+RECORDS_OFF_FILES = ["interop/test_gbs.py", "interop/test_gbs_messages.py", "integration/test_put_get.py",
+                     "integration/test_mutable.py"]
+
+
+def records_off_suite(loader):
+    """The RECORDS_OFF_FILES' tests, each file loaded as a module of its own
+    directory (so its imports resolve as they do in its own kind)."""
+    suite = unittest.TestSuite()
+    for rel in RECORDS_OFF_FILES:
+        directory, name = os.path.split(os.path.join(ROOT, "test", rel))
+        found = loader.discover(directory, pattern=name, top_level_dir=directory)
+        if found.countTestCases() == 0 and not loader.testNamePatterns:
+            raise SystemExit(f"records-off: no tests in {rel}")
+        suite.addTests(found)
+    return suite
+
+
 def run_python(kind, build, pattern, counts):
     directory = os.path.join(ROOT, "test", kind)
-    if not os.path.isdir(directory):
+    if kind != "records-off" and not os.path.isdir(directory):
         return
     os.environ["CAIRN_BUILD"] = os.path.abspath(build)
     os.environ["CAIRN_ROOT"] = ROOT
@@ -190,10 +212,22 @@ def run_python(kind, build, pattern, counts):
     loader = unittest.TestLoader()
     if pattern:
         loader.testNamePatterns = [f"*{pattern}*"]
-    suite = loader.discover(directory, pattern="test_*.py", top_level_dir=directory)
+    saved = os.environ.get("CAIRN_TLS_OWN_RECORDS")
+    if kind == "records-off":
+        suite = records_off_suite(loader)
+        os.environ["CAIRN_TLS_OWN_RECORDS"] = "0"
+    else:
+        suite = loader.discover(directory, pattern="test_*.py", top_level_dir=directory)
     started = time.monotonic()
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=1, resultclass=CountingResult)
-    result = runner.run(suite)
+    try:
+        result = runner.run(suite)
+    finally:
+        if kind == "records-off":
+            if saved is None:
+                os.environ.pop("CAIRN_TLS_OWN_RECORDS", None)
+            else:
+                os.environ["CAIRN_TLS_OWN_RECORDS"] = saved
     elapsed = time.monotonic() - started
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     skipped = len(result.skipped)
@@ -257,11 +291,11 @@ def main():
     ap.add_argument("--board-runner", default="", help="command prefix for the board's unit_tests")
     ap.add_argument("--board-timeout-mult", type=float, default=1.0)
     ap.add_argument("--board-exclude", help="file of unit tests the board run leaves out")
-    ap.add_argument("kinds", nargs="*", help="unit integration interop fuzz [board-unit] (default: all of them, "
+    ap.add_argument("kinds", nargs="*", help="unit integration interop records-off fuzz [board-unit] (default: all of them, "
                     "board-unit when --board-build is given)")
     args = ap.parse_args()
     if not args.kinds:
-        args.kinds = ["unit", "integration", "interop", "fuzz"] + (["board-unit"] if args.board_build else [])
+        args.kinds = ["unit", "integration", "interop", "records-off", "fuzz"] + (["board-unit"] if args.board_build else [])
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     # The board's unit suite runs under its emulator in the background while
     # the host suites run: they mostly wait on sockets and child processes,
@@ -281,7 +315,7 @@ def main():
             label = "unit[" + os.path.basename(os.path.dirname(os.path.normpath(args.board_build))) + "]"
             run_unit(args.board_build, args.pattern, counts, args.board_runner,
                      args.board_timeout_mult, args.board_exclude, label)
-        elif kind in ("integration", "interop"):
+        elif kind in ("integration", "interop", "records-off"):
             run_python(kind, args.build, args.pattern, counts)
         elif kind == "fuzz":
             run_fuzz(args.fuzz_build, args.pattern, counts)
