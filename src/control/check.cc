@@ -194,6 +194,13 @@ void Repair(const std::shared_ptr<CheckJob>& j) {
                            Finish(j, ResultJson(*j));
                          });
   }
+  if (j->cap.kind != caps::CapKind::kChk) {
+    // Tahoe repairs from a verify cap (it re-encodes the ciphertext); cairn's
+    // repairer decrypts and encrypts again, so it needs the read cap. The
+    // check's results stand; the repair is reported not attempted.
+    j->repair_error = "repairing an immutable file needs its read cap (URI:CHK:); a verify cap cannot re-encode";
+    return Finish(j, ResultJson(*j));
+  }
   MakeSpool(*j->env.loop, j->env.spool_dir, "repair", [j](Result<std::shared_ptr<Spool>> made) {
     if (!made.ok()) return Finish(j, made.status());
     j->spool = *made;

@@ -307,6 +307,30 @@ class CheckTest(unittest.TestCase):
         self.assertFalse(post["needs-rebalancing"])
         self.reads_back(cap, data)
 
+    def test_verify_cap_checks_but_does_not_repair(self):
+        # Tahoe repairs from a URI:CHK-Verifier: cap (it re-encodes the
+        # ciphertext); cairn's repairer needs the read cap. The check's
+        # results stand, the repair is reported not attempted, nothing is
+        # written.
+        data = self.data(200000)
+        cap, si, shares = self.encode(data)
+        for sh in range(6):
+            self.place(sh, si, sh, shares[sh])
+        verifycap = json.loads(run_cli("--json", "debug", "parse-cap", cap, check=True).stdout)["verify_cap"]
+        self.assertTrue(verifycap.startswith("URI:CHK-Verifier:"), verifycap)
+        before = self.listing(si)
+        v = self.check(verifycap, "--verify", want_exit=EXIT_UNHEALTHY)
+        self.assertEqual(v["results"]["count-shares-good"], 6)
+        rep = self.check(verifycap, "--repair", want_exit=EXIT_UNHEALTHY)
+        self.assertFalse(rep["repair-attempted"])
+        self.assertFalse(rep["repair-successful"])
+        self.assertIn("read cap", rep["repair-error"])
+        self.assertEqual(rep["pre-repair-results"]["results"]["count-shares-good"], 6)
+        self.assertEqual(self.listing(si), before)
+        # The read cap repairs it.
+        self.assertTrue(self.check(cap, "--repair", want_exit=EXIT_HEALTHY)["repair-successful"])
+        self.check(verifycap, want_exit=EXIT_HEALTHY)
+
     def test_literal_and_alias_and_usage(self):
         lit = "URI:LIT:" + b32(b"tiny")
         r = self.check(lit, want_exit=EXIT_HEALTHY)
