@@ -208,7 +208,8 @@ class Walker : public std::enable_shared_from_this<Walker> {
   }
 
   // Drives the walk: counts the objects that are done in walk order, then
-  // starts objects from the stack while fewer than kWalkInFlight are
+  // starts objects from the stack while fewer than kWalkInFlight
+  // (kWalkVerifyInFlight with --verify) are
   // running and no directory's children are still to be read (they come
   // next in Tahoe's order), then the next root once all are done. A
   // completion that arrives while it runs is seen by its loop.
@@ -236,7 +237,8 @@ class Walker : public std::enable_shared_from_this<Walker> {
         End(Status::Cancelled("deep-check cancelled"));
         continue;
       }
-      if (barrier_ || inflight_.size() >= kWalkInFlight || resolving_ || pause_waiting_) return;
+      const std::size_t window = wanted_.verify ? kWalkVerifyInFlight : kWalkInFlight;
+      if (barrier_ || inflight_.size() >= window || resolving_ || pause_waiting_) return;
       if (stack_.empty()) {
         if (!inflight_.empty()) return;
         if (next_root_ >= roots_.size() || (!recurse_ && next_root_ > 0)) {

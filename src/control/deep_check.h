@@ -91,14 +91,15 @@ struct WalkTotals {
 // the walk waits (kPauseMs at a time; "paused-ms" in the JSON sums the
 // waits). A maintenance pass pauses so while client tasks run.
 inline constexpr std::uint64_t kPauseMs = 500;
-// How many objects a walk checks at once: no more than a GBS client keeps
-// idle connections to a server (gbs::ClientOptions::max_idle, 4). At 8, a
-// release build's walk of 1,001 small files fell from 3,000 to 33
-// objects/s, with 38 times the client CPU per object, most likely as the
-// connections beyond the idle ones were closed after each request and
-// opened again (a TLS handshake each); at 4 it ran at 5,400 objects/s
-// (docs/check.md, "Measured").
-inline constexpr std::size_t kWalkInFlight = 4;
+// How many objects a walk checks at once; with --verify, fewer, as each
+// verify holds four reads of about 1 MiB (docs/check.md, "Objects in
+// flight"). Measured on the release build, 10 nodes, small files: 8 checked
+// 2,800 to 4,100 objects/s where 4 did 1,450 to 1,700 and 16 2,900 to
+// 3,900, at the same client CPU per object (0.14 to 0.19 ms: connections
+// are pooled, no request opens one); --verify did 730 to 830 objects/s at
+// 8, 540 to 690 at 4.
+inline constexpr std::size_t kWalkInFlight = 8;
+inline constexpr std::size_t kWalkVerifyInFlight = 4;
 void WalkAndCheck(CheckEnv env, CheckWanted wanted, std::vector<WalkRoot> roots, bool recurse, TaskRun* run,
                   Callback<void(Result<std::pair<Json, WalkTotals>>)> done, std::function<bool()> pause = nullptr,
                   std::shared_ptr<Spool> stream = nullptr);
