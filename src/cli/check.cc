@@ -4,9 +4,11 @@
 // healthy, 5 unrecoverable (after a repair, of the post-repair check).
 // Single-threaded process.
 #include <cjson/cJSON.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -70,11 +72,15 @@ void PrintResults(const char* title, const cJSON* check) {
   }
 }
 
-// Arguments common to check and deep-check; "" if they parse, else why not.
-std::string ParseFlags(const Options& opts, std::string* target, Json* params, bool* async) {
+// Arguments common to check and deep-check (and deep-check's --stream
+// when `stream` is given); "" if they parse, else why not.
+std::string ParseFlags(const Options& opts, std::string* target, Json* params, bool* async, bool* stream = nullptr) {
   *params = Json::NewObject();
   for (const std::string& a : opts.args) {
-    if (a == "--verify" || a == "--repair") {
+    if (a == "--stream" && stream) {
+      *stream = true;
+      cJSON_AddBoolToObject(params->get(), "stream", true);
+    } else if (a == "--verify" || a == "--repair") {
       cJSON_AddBoolToObject(params->get(), a.c_str() + 2, true);
     } else if (a == "--add-lease") {
       cJSON_AddBoolToObject(params->get(), "add_lease", true);
@@ -91,7 +97,34 @@ std::string ParseFlags(const Options& opts, std::string* target, Json* params, b
   return "";
 }
 
-const char kDeepUsage[] = "deep-check ALIAS|ALIAS:path|DIRCAP [--verify] [--repair] [--add-lease] [--async]";
+const char kDeepUsage[] =
+    "deep-check ALIAS|ALIAS:path|DIRCAP [--verify] [--repair] [--add-lease] [--stream | --async]";
+
+// `tahoe deep-check`'s progress: "N objects checked.." each time the walk
+// passes another hundred objects, on stderr (nothing with -q or --json):
+// in place on a terminal, a line each on a pipe or in a log.
+class DeepProgress {
+ public:
+  explicit DeepProgress(const Options& opts) : quiet_(opts.quiet || opts.json), tty_(isatty(STDERR_FILENO) == 1) {}
+  ~DeepProgress() {
+    if (shown_ && tty_) std::fprintf(stderr, "\r\033[K");
+  }
+  void Event(const cJSON* event) {
+    const cJSON* done = cJSON_GetObjectItemCaseSensitive(event, "done");
+    if (quiet_ || !cJSON_IsNumber(done)) return;
+    const auto hundreds = static_cast<unsigned long long>(done->valuedouble) / 100;
+    if (hundreds <= hundreds_) return;  // events are coalesced: a hundred may be skipped
+    hundreds_ = hundreds;
+    shown_ = true;
+    std::fprintf(stderr, "%s%llu objects checked..%s", tty_ ? "\r\033[K" : "", hundreds * 100, tty_ ? "" : "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  bool quiet_, tty_;
+  bool shown_ = false;
+  unsigned long long hundreds_ = 0;
+};
 
 // The verdict of a deep-check, for its exit code.
 int DeepExitCode(const cJSON* r) {
@@ -125,8 +158,12 @@ int DeepCheckMain(const Options& opts) {
         "--repair and\n"
         "--add-lease as for `cairn check`. Prints one line per object and the "
         "totals;\n"
-        "--json prints Tahoe-LAFS's deep-check results. Exit code: 0 all "
-        "healthy, 11\n"
+        "--json prints Tahoe-LAFS's deep-check results; --stream prints "
+        "Tahoe's\n"
+        "stream-deep-check lines instead (a JSON object per object, then the "
+        "stats).\n"
+        "A line \"N objects checked..\" on stderr every 100 objects. "
+        "Exit code: 0 all healthy, 11\n"
         "something not healthy (or a directory unreadable), 5 something "
         "unrecoverable\n"
         "(after --repair: of the checks made after the repairs). "
@@ -136,15 +173,38 @@ int DeepCheckMain(const Options& opts) {
   }
   std::string target;
   Json params;
-  bool async = false;
-  std::string bad = ParseFlags(opts, &target, &params, &async);
+  bool async = false, stream = false;
+  std::string bad = ParseFlags(opts, &target, &params, &async, &stream);
+  if (bad.empty() && stream && async) bad = "--stream sends the lines as the walk ends: it cannot be --async";
   if (!bad.empty()) return UsageError(kDeepUsage, bad);
-  auto result = CallSending(opts, "deep-check", std::move(params), ControlClient::Streams{}, async);
+  ControlClient::Streams streams;
+  if (stream) {
+    // Tahoe's stream-deep-check lines, as they come, to stdout.
+    streams.on_data = [](std::string_view data, bool) -> Status {
+      if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size()) {
+        return Status::IoError("writing the stream to stdout failed");
+      }
+      return Status();
+    };
+  }
+  Result<Json> result = Status::Internal("no answer");
+  {
+    DeepProgress progress(opts);
+    ControlClient client;
+    Status connected = client.Connect(opts.node_dir, opts.timeout_ms);
+    if (!connected.ok()) return Fail(opts, connected);
+    result = client.CallWithData("deep-check", std::move(params), streams, !async,
+                                 [&progress](const cJSON* event) { progress.Event(event); });
+  }
   if (!result.ok()) return Fail(opts, result.status());
   const cJSON* r = result->get();
   if (async) {
     PrintedPlainAnswer(opts, async, *result);
     return 0;
+  }
+  if (stream) {
+    std::fflush(stdout);
+    return DeepExitCode(r);
   }
   if (opts.json) {
     PrintJson(*result);

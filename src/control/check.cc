@@ -119,6 +119,7 @@ struct CheckJob {
   std::optional<grid::CheckResults> post;
   std::size_t shares_uploaded = 0;
   std::uint64_t seqnum = 0;
+  std::optional<RebalanceResult> rebalance;
   std::shared_ptr<Spool> spool;
 
   grid::ProgressFn Progress(const std::shared_ptr<CheckJob>& self) {
@@ -149,6 +150,15 @@ Json ResultJson(const CheckJob& j) {
     cJSON_AddNumberToObject(o, "shares-uploaded", static_cast<double>(j.shares_uploaded));
   }
   if (j.attempted && j.pre.is_mutable && j.seqnum) cJSON_AddNumberToObject(o, "seqnum", static_cast<double>(j.seqnum));
+  if (j.rebalance) {
+    cJSON* rb = cJSON_AddObjectToObject(o, "rebalance");
+    cJSON_AddNumberToObject(rb, "happiness-before", static_cast<double>(j.rebalance->happiness_before));
+    cJSON_AddNumberToObject(rb, "happiness-after", static_cast<double>(j.rebalance->happiness_after));
+    cJSON_AddNumberToObject(rb, "shares-copied", static_cast<double>(j.rebalance->copied));
+    cJSON_AddNumberToObject(rb, "copies-failed", static_cast<double>(j.rebalance->copy_failed));
+    cJSON_AddNumberToObject(rb, "surplus-deleted", static_cast<double>(j.rebalance->deleted));
+    cJSON_AddNumberToObject(rb, "surplus-kept", static_cast<double>(j.rebalance->kept));
+  }
   cJSON_AddItemToObject(o, "pre-repair-results", grid::CheckResultsJson(j.pre).release());
   cJSON_AddItemToObject(o, "post-repair-results", grid::CheckResultsJson(after).release());
   if (j.lease) cJSON_AddItemToObject(o, "lease", LeaseJson(*j.lease).release());
@@ -172,16 +182,24 @@ void Repair(const std::shared_ptr<CheckJob>& j) {
     options.n = j->env.n;
     options.happy = j->env.happy;
     options.lease_secret = j->lease_secret;
-    return RepairMutable(*j->env.loop, j->session->servers(), j->cap, j->pre, std::move(options), j->wanted.verify,
-                         j->Progress(j), j->Stop(j), [j](Result<MutableRepairResult> r) {
+    return RepairMutable(*j->env.loop, j->session->servers(), j->cap, j->pre, std::move(options), j->env.max_body,
+                         j->wanted.verify, j->Progress(j), j->Stop(j), [j](Result<MutableRepairResult> r) {
                            if (!r.ok()) return Finish(j, r.status());
                            j->attempted = r->attempted;
                            j->successful = r->successful;
                            j->repair_error = r->error;
                            j->seqnum = r->seqnum;
+                           if (r->rebalanced) j->rebalance = r->rebalance;
                            if (r->attempted) j->post = std::move(r->post);
                            Finish(j, ResultJson(*j));
                          });
+  }
+  if (j->cap.kind != caps::CapKind::kChk) {
+    // Tahoe repairs from a verify cap (it re-encodes the ciphertext); cairn's
+    // repairer decrypts and encrypts again, so it needs the read cap. The
+    // check's results stand; the repair is reported not attempted.
+    j->repair_error = "repairing an immutable file needs its read cap (URI:CHK:); a verify cap cannot re-encode";
+    return Finish(j, ResultJson(*j));
   }
   MakeSpool(*j->env.loop, j->env.spool_dir, "repair", [j](Result<std::shared_ptr<Spool>> made) {
     if (!made.ok()) return Finish(j, made.status());

@@ -243,6 +243,7 @@ struct RepairState {
   caps::Cap cap;
   grid::CheckResults pre;
   mf::MutableOptions options;
+  std::uint64_t max_share_bytes;
   bool verify;
   std::shared_ptr<grid::ProgressFn> progress;
   std::shared_ptr<grid::StopFn> stop;
@@ -270,6 +271,31 @@ void CheckAfter(const std::shared_ptr<RepairState>& r) {
                  r->result.successful = r->result.error.empty() && r->result.post.healthy;
                  r->op.Finish(std::move(r->result));
                });
+}
+
+// The rebalance step, when the check before the repair asked for it; then
+// the check after.
+void RebalanceThenCheck(const std::shared_ptr<RepairState>& r) {
+  if (!r->pre.needs_rebalancing) return CheckAfter(r);
+  RebalanceOptions o;
+  o.happy = r->options.happy;
+  o.lease_secret = r->options.lease_secret;
+  o.max_share_bytes = r->max_share_bytes;
+  RebalanceMutable(*r->loop, r->servers, r->cap, std::move(o), r->Progress(), r->Stop(),
+                   [r](Result<RebalanceResult> got) {
+                     if (!got.ok()) {
+                       if (got.status().code() == Code::kCancelled) return r->op.Finish(got.status());
+                       if (r->result.error.empty()) r->result.error = "rebalance: " + got.status().ToString();
+                       return CheckAfter(r);
+                     }
+                     r->result.rebalanced = true;
+                     r->result.rebalance = std::move(*got);
+                     if (!r->result.seqnum) r->result.seqnum = r->result.rebalance.seqnum;
+                     if (r->result.error.empty() && !r->result.rebalance.error.empty()) {
+                       r->result.error = "rebalance: " + r->result.rebalance.error;
+                     }
+                     CheckAfter(r);
+                   });
 }
 
 // Why a repair of `pre` is not attempted, or "".
@@ -300,19 +326,23 @@ void CheckMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap c
 }
 
 void RepairMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, grid::CheckResults pre,
-                   mf::MutableOptions options, bool verify, grid::ProgressFn progress, grid::StopFn stop,
-                   Callback<void(Result<MutableRepairResult>)> done) {
+                   mf::MutableOptions options, std::uint64_t max_share_bytes, bool verify, grid::ProgressFn progress,
+                   grid::StopFn stop, Callback<void(Result<MutableRepairResult>)> done) {
   auto r = std::make_shared<RepairState>(RepairState{
-      &loop, std::move(servers), std::move(cap), std::move(pre), std::move(options), verify,
+      &loop, std::move(servers), std::move(cap), std::move(pre), std::move(options), max_share_bytes, verify,
       std::make_shared<grid::ProgressFn>(std::move(progress)), std::make_shared<grid::StopFn>(std::move(stop)),
       grid::Operation<MutableRepairResult>(loop, "mutable repair", std::move(done)), MutableRepairResult{}});
-  if (r->pre.healthy) return r->op.FinishSoon(std::move(r->result));
+  if (r->pre.healthy && !r->pre.needs_rebalancing) return r->op.FinishSoon(std::move(r->result));
   std::string why = WhyNotRepair(r->cap, r->pre);
   if (!why.empty()) {
     r->result.error = why;
     return r->op.FinishSoon(std::move(r->result));
   }
   r->result.attempted = true;
+  if (r->pre.healthy) {
+    // Only crowded: the same version is spread, no new one is made.
+    return RebalanceThenCheck(r);
+  }
   // Tahoe's repairer: the best version, published again as a new one.
   mf::RetrieveMutable(loop, r->servers, r->cap, r->Progress(), r->Stop(), [r](Result<mf::RetrieveResult> got) {
     if (!got.ok()) {
@@ -329,10 +359,10 @@ void RepairMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap 
                          if (!pub.ok()) {
                            if (pub.status().code() == Code::kCancelled) return r->op.Finish(pub.status());
                            r->result.error = "publish: " + pub.status().ToString();
-                         } else {
-                           r->result.seqnum = pub->seqnum;
+                           return CheckAfter(r);
                          }
-                         CheckAfter(r);
+                         r->result.seqnum = pub->seqnum;
+                         RebalanceThenCheck(r);
                        });
   });
 }

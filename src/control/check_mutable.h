@@ -22,6 +22,7 @@
 #include "cairn/grid/check.h"
 #include "cairn/grid/server.h"
 #include "cairn/mutable/mutable_file.h"
+#include "control/check_rebalance.h"
 
 namespace cairn::control {
 
@@ -37,19 +38,27 @@ struct MutableRepairResult {
   bool attempted = false;
   bool successful = false;
   std::string error;         // why it was not attempted, or failed
-  std::uint64_t seqnum = 0;  // of the version published
+  std::uint64_t seqnum = 0;  // of the version published (or rebalanced)
+  bool rebalanced = false;   // the rebalance step ran
+  RebalanceResult rebalance; // what it did
   grid::CheckResults post;   // the check after it (when attempted)
 };
 
 // Tahoe's mutable repair: when `pre` is not healthy, reads the best
 // recoverable version and publishes it again as seqnum + 1 (the publish
-// engine: every share of every server is tested and replaced), then checks
-// again. Not attempted (a result with `error`) with a read or verify cap,
-// for an unrecoverable file, or when an unrecoverable version is newer than
-// the best recoverable one (Tahoe's MustForceRepairError: a repair would
-// roll it back). The caller holds the slot's lock exclusively.
+// engine: every share of every server is tested and replaced, and copies
+// of crowded shares are placed to reach happiness). When `pre` needs
+// rebalancing (healthy or not), the rebalance step (check_rebalance.h)
+// then copies crowded shares of the newest version, unchanged, to servers
+// holding none and deletes the surplus copies once the new ones were
+// acknowledged. Then it checks again. Not attempted (a result with `error`)
+// with a read or verify cap, for an unrecoverable file, or when an
+// unrecoverable version is newer than the best recoverable one (Tahoe's
+// MustForceRepairError: a repair would roll it back). `max_share_bytes`
+// bounds the share a rebalance holds (0: none). The caller holds the
+// slot's lock exclusively.
 void RepairMutable(Loop& loop, std::vector<grid::GridServer> servers, caps::Cap cap, grid::CheckResults pre,
-                   mutable_files::MutableOptions options, bool verify, grid::ProgressFn progress, grid::StopFn stop,
-                   Callback<void(Result<MutableRepairResult>)> done);
+                   mutable_files::MutableOptions options, std::uint64_t max_share_bytes, bool verify,
+                   grid::ProgressFn progress, grid::StopFn stop, Callback<void(Result<MutableRepairResult>)> done);
 
 }  // namespace cairn::control

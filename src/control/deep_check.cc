@@ -11,7 +11,9 @@
 #include <cjson/cJSON.h>
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -38,6 +40,9 @@ namespace mf = mutable_files;
 // object (docs/check.md, "Memory").
 constexpr std::size_t kMaxObjectsListed = 10000;
 constexpr std::size_t kMaxListed = 1000;
+// Stream lines are written to the spool file in batches of about this many
+// bytes (the last batch when the walk ends).
+constexpr std::size_t kStreamBatch = 64 << 10;
 
 const cJSON* Obj(const cJSON* o, const char* k) { return o ? cJSON_GetObjectItemCaseSensitive(o, k) : nullptr; }
 bool IsTrue(const cJSON* o, const char* k) { return cJSON_IsTrue(Obj(o, k)); }
@@ -161,8 +166,10 @@ struct Slot {
 class Walker : public std::enable_shared_from_this<Walker> {
  public:
   Walker(CheckEnv env, CheckWanted wanted, std::vector<WalkRoot> roots, bool recurse, TaskRun* run,
-         Callback<void(Result<std::pair<Json, WalkTotals>>)> done, std::function<bool()> pause)
+         Callback<void(Result<std::pair<Json, WalkTotals>>)> done, std::function<bool()> pause,
+         std::shared_ptr<Spool> stream)
       : pause_(std::move(pause)),
+        stream_(std::move(stream)),
         env_(std::move(env)),
         wanted_(wanted),
         roots_(std::move(roots)),
@@ -201,7 +208,8 @@ class Walker : public std::enable_shared_from_this<Walker> {
   }
 
   // Drives the walk: counts the objects that are done in walk order, then
-  // starts objects from the stack while fewer than kWalkInFlight are
+  // starts objects from the stack while fewer than kWalkInFlight
+  // (kWalkVerifyInFlight with --verify) are
   // running and no directory's children are still to be read (they come
   // next in Tahoe's order), then the next root once all are done. A
   // completion that arrives while it runs is seen by its loop.
@@ -229,7 +237,8 @@ class Walker : public std::enable_shared_from_this<Walker> {
         End(Status::Cancelled("deep-check cancelled"));
         continue;
       }
-      if (barrier_ || inflight_.size() >= kWalkInFlight || resolving_ || pause_waiting_) return;
+      const std::size_t window = wanted_.verify ? kWalkVerifyInFlight : kWalkInFlight;
+      if (barrier_ || inflight_.size() >= window || resolving_ || pause_waiting_) return;
       if (stack_.empty()) {
         if (!inflight_.empty()) return;
         if (next_root_ >= roots_.size() || (!recurse_ && next_root_ > 0)) {
@@ -392,6 +401,15 @@ class Walker : public std::enable_shared_from_this<Walker> {
   }
 
   void AddError(const Item& item, const Status& st) {
+    if (stream_) {
+      // cairn's own line: Tahoe's stream ends with "ERROR: ..." there; this
+      // walk goes on with the rest.
+      Json line = Json::NewObject();
+      cJSON_AddStringToObject(line.get(), "type", "error");
+      cJSON_AddItemToObject(line.get(), "path", PathJson(item));
+      cJSON_AddStringToObject(line.get(), "error", st.ToString().c_str());
+      StreamLine(line);
+    }
     if (totals_.errors++ >= kMaxListed) return;
     std::string line = PathText(item.root, item.path) + ": " + st.ToString();
     cJSON_AddItemToArray(errors_.get(), cJSON_CreateString(line.c_str()));
@@ -455,13 +473,16 @@ class Walker : public std::enable_shared_from_this<Walker> {
     } else if (literal) {
       ++literal_files_;
       size_literal_ += cap.literal.size();
+      ++histogram_[SizeBucket(cap.literal.size())];
     } else if (cap.is_mutable()) {
       ++mutable_files_;
     } else {
       ++immutable_files_;
       size_immutable_ += cap.size;
       largest_immutable_ = std::max(largest_immutable_, cap.size);
+      ++histogram_[SizeBucket(cap.size)];
     }
+    if (stream_) StreamObject(item, cap, check, repaired_form);
     if (literal) {
       if (cap.directory) ++literal_dirs_;
     } else {
@@ -523,6 +544,90 @@ class Walker : public std::enable_shared_from_this<Walker> {
     }
   }
 
+  // Tahoe's stream-deep-check line of one object (C.9): path, cap, type,
+  // verifycap, repaircap (a mutable file's write cap, a CHK file's verify
+  // cap, "" for directories of CHK and LIT), storage-index and its check
+  // JSON.
+  void StreamObject(const Item& item, const caps::Cap& cap, const cJSON* check, bool repaired_form) {
+    Json line = Json::NewObject();
+    cJSON* o = line.get();
+    cJSON_AddItemToObject(o, "path", PathJson(item));
+    cJSON_AddStringToObject(o, "cap", item.cap.c_str());
+    cJSON_AddStringToObject(o, "type", cap.directory ? "directory" : "file");
+    auto verify = caps::ToVerifyCap(cap);
+    cJSON_AddStringToObject(o, "verifycap", verify.ok() ? caps::FormatCap(*verify).c_str() : "");
+    std::string repair;
+    if (cap.kind == caps::CapKind::kMutableWrite) {
+      repair = caps::FormatCap(cap);
+    } else if (cap.kind == caps::CapKind::kChk && !cap.directory && verify.ok()) {
+      repair = caps::FormatCap(*verify);
+    }
+    cJSON_AddStringToObject(o, "repaircap", repair.c_str());
+    const cJSON* si = Obj(check, "storage-index");
+    cJSON_AddStringToObject(o, "storage-index", cJSON_IsString(si) ? si->valuestring : "");
+    cJSON_AddItemToObject(o, repaired_form ? "check-and-repair-results" : "check-results",
+                          cJSON_Duplicate(check, true));
+    StreamLine(line);
+  }
+
+  void StreamLine(const Json& line) {
+    char* text = cJSON_PrintUnformatted(line.get());
+    if (!text) return;
+    stream_buf_ += text;
+    stream_buf_ += '\n';
+    cJSON_free(text);
+    if (stream_buf_.size() >= kStreamBatch) FlushStream();
+  }
+
+  // Writes what is buffered (one write at a time, on the thread pool);
+  // once everything is written and the walk is ending, finishes it.
+  void FlushStream() {
+    if (stream_writing_) return;
+    if (stream_buf_.empty()) {
+      if (stream_finishing_) Finish();
+      return;
+    }
+    auto data = std::make_shared<std::string>(std::move(stream_buf_));
+    stream_buf_.clear();
+    stream_writing_ = true;
+    const std::uint64_t at = stream_bytes_;
+    stream_bytes_ += data->size();
+    auto self = shared_from_this();
+    ToSpool(*env_.loop, stream_, nullptr)(data, at, false, [self](Status st) {
+      self->stream_writing_ = false;
+      if (!st.ok() && self->stream_error_.ok()) self->stream_error_ = st.WithContext("the stream's spool file");
+      self->FlushStream();
+    });
+  }
+
+  Json StatsJson() const {
+    Json out = Json::NewObject();
+    cJSON* stats = out.get();
+    auto stat = [stats](const char* k, std::uint64_t v) { cJSON_AddNumberToObject(stats, k, static_cast<double>(v)); };
+    stat("api-version", 1);
+    stat("count-immutable-files", immutable_files_);
+    stat("count-mutable-files", mutable_files_);
+    stat("count-literal-files", literal_files_);
+    stat("count-files", immutable_files_ + mutable_files_ + literal_files_);
+    stat("count-directories", stats_directories_);
+    stat("count-unknown", unknown_);
+    stat("size-immutable-files", size_immutable_);
+    stat("size-literal-files", size_literal_);
+    stat("size-directories", size_dirs_);
+    stat("largest-directory", largest_dir_);
+    stat("largest-directory-children", largest_dir_children_);
+    stat("largest-immutable-file", largest_immutable_);
+    cJSON* histogram = cJSON_AddArrayToObject(stats, "size-files-histogram");
+    for (const auto& [bucket, count] : histogram_) {
+      cJSON* b = cJSON_CreateArray();
+      cJSON_AddItemToArray(b, cJSON_CreateNumber(static_cast<double>(bucket.first)));
+      cJSON_AddItemToArray(b, cJSON_CreateNumber(static_cast<double>(bucket.second)));
+      cJSON_AddItemToArray(b, cJSON_CreateNumber(static_cast<double>(count)));
+      cJSON_AddItemToArray(histogram, b);
+    }
+    return out;
+  }
+
   // The directory's children onto the stack: files and unknown nodes in
   // name order, then subdirectories in name order (popped in that order).
   void Push(const Item& item, const caps::Cap& cap, const std::string& body) {
@@ -576,21 +681,7 @@ class Walker : public std::enable_shared_from_this<Walker> {
     }
     num("count-objects-unrecoverable", totals_.unrecoverable);
     cJSON_AddItemToObject(o, "list-unhealthy-files", unhealthy_files_.release());
-    cJSON* stats = cJSON_AddObjectToObject(o, "stats");
-    auto stat = [stats](const char* k, std::uint64_t v) { cJSON_AddNumberToObject(stats, k, static_cast<double>(v)); };
-    stat("api-version", 1);
-    stat("count-immutable-files", immutable_files_);
-    stat("count-mutable-files", mutable_files_);
-    stat("count-literal-files", literal_files_);
-    stat("count-files", immutable_files_ + mutable_files_ + literal_files_);
-    stat("count-directories", stats_directories_);
-    stat("count-unknown", unknown_);
-    stat("size-immutable-files", size_immutable_);
-    stat("size-literal-files", size_literal_);
-    stat("size-directories", size_dirs_);
-    stat("largest-directory", largest_dir_);
-    stat("largest-directory-children", largest_dir_children_);
-    stat("largest-immutable-file", largest_immutable_);
+    cJSON_AddItemToObject(o, "stats", StatsJson().release());
     // cairn's additions.
     num("count-literal-objects", literal_files_ + literal_dirs_);
     if (wanted_.add_lease) {
@@ -600,6 +691,7 @@ class Walker : public std::enable_shared_from_this<Walker> {
     }
     if (wanted_.verify) num("bytes-verified", totals_.bytes_verified);
     if (pause_) num("paused-ms", paused_ms_);
+    if (stream_) num("stream-bytes", stream_bytes_);
     cJSON_AddItemToObject(o, "list-errors", errors_.release());
     cJSON_AddItemToObject(o, "objects", objects_.release());
     if (listed_ < totals_.objects + literal_files_ + literal_dirs_) cJSON_AddBoolToObject(o, "objects-truncated", true);
@@ -623,7 +715,21 @@ class Walker : public std::enable_shared_from_this<Walker> {
   }
 
   void Finish() {
+    if (stream_ && !stream_finishing_) {
+      // The stats line last, then every line written before the answer.
+      stream_finishing_ = true;
+      if (end_status_.ok() && recurse_) {
+        Json line = Json::NewObject();
+        cJSON_AddStringToObject(line.get(), "type", "stats");
+        cJSON_AddItemToObject(line.get(), "stats", StatsJson().release());
+        StreamLine(line);
+      }
+      return FlushStream();
+    }
+    if (stream_ && stream_writing_) return;
+    if (ended_) return;
     ended_ = true;
+    if (end_status_.ok() && !stream_error_.ok()) end_status_ = stream_error_;
     auto done = std::move(done_);
     if (!end_status_.ok()) return done(end_status_);
     if (!recurse_) return done(std::make_pair(std::move(single_), totals_));
@@ -631,6 +737,12 @@ class Walker : public std::enable_shared_from_this<Walker> {
   }
 
   std::function<bool()> pause_;
+  std::shared_ptr<Spool> stream_;   // null: no stream
+  std::string stream_buf_;          // lines not yet handed to a write
+  std::uint64_t stream_bytes_ = 0;  // bytes handed to writes so far
+  bool stream_writing_ = false, stream_finishing_ = false;
+  Status stream_error_;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> histogram_;
   std::unique_ptr<Timer> pause_timer_;
   std::uint64_t paused_ms_ = 0;
   CheckEnv env_;
@@ -693,31 +805,69 @@ Result<WalkRoot> RootOf(const NameTable& aliases, const std::string& target) {
 
 }  // namespace
 
+std::pair<std::uint64_t, std::uint64_t> SizeBucket(std::uint64_t size) {
+  if (size == 0) return {0, 0};
+  if (size <= 3) return {1, 3};
+  // Tahoe computes these in Python floats: log(n, k) is log(n) / log(k),
+  // k ** x is pow(k, x), and int() truncates; so does this.
+  const double root = std::sqrt(10.0);
+  std::uint64_t lower = 4;
+  for (;;) {
+    const double n = static_cast<double>(lower);
+    const int x = static_cast<int>(std::log(n) / std::log(root) + 0.5);
+    double upper = std::pow(root, x);
+    if (upper < n) upper = std::pow(root, x + 1);
+    const std::uint64_t top = static_cast<std::uint64_t>(upper);
+    if (size <= top) return {lower, top};
+    lower = top + 1;
+  }
+}
+
 void WalkAndCheck(CheckEnv env, CheckWanted wanted, std::vector<WalkRoot> roots, bool recurse, TaskRun* run,
-                  Callback<void(Result<std::pair<Json, WalkTotals>>)> done, std::function<bool()> pause) {
+                  Callback<void(Result<std::pair<Json, WalkTotals>>)> done, std::function<bool()> pause,
+                  std::shared_ptr<Spool> stream) {
   Loop* loop = env.loop;
   auto w = std::make_shared<Walker>(std::move(env), wanted, std::move(roots), recurse, run, std::move(done),
-                                    std::move(pause));
+                                    std::move(pause), std::move(stream));
   // Started on a later turn: the caller hears of the end only after it returned.
   loop->Post([w] { w->Start(); });
 }
 
 void SubmitDeepCheck(CommandsState& c, Request& req, Reply& reply, std::string target, CheckWanted wanted,
-                     bool recurse) {
+                     bool recurse, bool stream) {
   // The shared key no object task takes (deep_check.h): deep-checks run
   // side by side, and their object tasks queue on the slots alone.
   TaskSpec spec = NewTaskSpec(recurse ? "deep-check" : "check", req, {LockKeys::DeepCheck()});
   CheckEnv env = CheckEnvOf(c);
-  spec.body = [env, wanted, target, recurse](TaskRun& run) {
+  // With `stream`, made before the task is submitted; the walk fills it,
+  // then it goes back in data frames before the result (as a get's file).
+  auto spool = std::make_shared<std::shared_ptr<Spool>>();
+  spec.body = [env, wanted, target, recurse, spool](TaskRun& run) {
     auto root = RootOf(*env.aliases, target);
     if (!root.ok()) return run.Fail(root.status());
     TaskRun* runp = &run;
-    WalkAndCheck(env, wanted, {std::move(*root)}, recurse, runp, [runp](Result<std::pair<Json, WalkTotals>> out) {
-      if (!out.ok()) return runp->Fail(out.status());
-      runp->Succeed(std::move(out->first));
-    });
+    WalkAndCheck(
+        env, wanted, {std::move(*root)}, recurse, runp,
+        [runp](Result<std::pair<Json, WalkTotals>> out) {
+          if (!out.ok()) return runp->Fail(out.status());
+          runp->Succeed(std::move(out->first));
+        },
+        nullptr, *spool);
   };
-  RunTask(c, req, reply, std::move(spec));
+  if (!stream) return RunTask(c, req, reply, std::move(spec));
+  Loop* loop = &c.loop;
+  TaskTable* tasks = &c.tasks;
+  auto pending = std::make_shared<std::pair<Reply, TaskSpec>>(std::move(reply), std::move(spec));
+  MakeSpool(*loop, c.options.spool_dir, "get", [loop, tasks, pending, spool](Result<std::shared_ptr<Spool>> made) {
+    if (!made.ok()) return pending->first.Error(made.status());
+    *spool = *made;
+    SubmitAndAnswer(*tasks, true, std::move(pending->first), std::move(pending->second),
+                    [loop, spool](std::shared_ptr<Reply> out, Json result) {
+                      const cJSON* size = cJSON_GetObjectItemCaseSensitive(result.get(), "stream-bytes");
+                      std::uint64_t bytes = cJSON_IsNumber(size) ? static_cast<std::uint64_t>(size->valuedouble) : 0;
+                      SendOutput(*loop, std::move(out), Output::Spooled(*spool, bytes), std::move(result));
+                    });
+  });
 }
 
 void DeepCheck(CommandsState& c, Request& req, Reply& reply) {
@@ -729,9 +879,15 @@ void DeepCheck(CommandsState& c, Request& req, Reply& reply) {
   if (st.ok()) st = r->Bool("verify", &wanted.verify);
   if (st.ok()) st = r->Bool("repair", &wanted.repair);
   if (st.ok()) st = r->Bool("add_lease", &wanted.add_lease);
+  bool stream = false;
+  if (st.ok()) st = r->Bool("stream", &stream);
   if (st.ok()) st = r->Finish();
+  if (st.ok() && stream && !req.wait) {
+    st = Status::InvalidArgument("a streamed deep-check sends its lines on this connection: it cannot answer "
+                                 "before it ends");
+  }
   if (!st.ok()) return reply.Error(st);
-  SubmitDeepCheck(c, req, reply, std::move(target), wanted, true);
+  SubmitDeepCheck(c, req, reply, std::move(target), wanted, true, stream);
 }
 
 }  // namespace cairn::control

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,16 +30,29 @@
 
 namespace cairn::control {
 
+struct Spool;
+
 // params {"target": alias name, ALIAS:path, a cap or URI:DIR2:.../path,
-// "verify", "repair", "add_lease": bools}. The result is Tahoe's
-// deep-check JSON (docs/check.md).
+// "verify", "repair", "add_lease", "stream": bools}. The result is Tahoe's
+// deep-check JSON (docs/check.md). With "stream" (the request must wait
+// for the answer), the answer's data frames first carry Tahoe's
+// stream-deep-check lines: one JSON object a line per object checked, in
+// walk order, then {"type": "stats", ...}; the result adds "stream-bytes".
 void DeepCheck(CommandsState& c, Request& req, Reply& reply);
 
 // Submits a walking task for `target` (as DeepCheck's params). With
 // `recurse` false only the node the target names is checked and the
-// result is its single-object check JSON (`check ALIAS:path`).
+// result is its single-object check JSON (`check ALIAS:path`). With
+// `stream` (REQUIRES: the request waits), the walk writes its stream lines
+// to a spool file, sent back in data frames before the result.
 void SubmitDeepCheck(CommandsState& c, Request& req, Reply& reply, std::string target, CheckWanted wanted,
-                     bool recurse);
+                     bool recurse, bool stream = false);
+
+// Tahoe's deep-stats bucket of a file size (dirnode.py DeepStats.which_bucket):
+// [0, 0], [1, 3], then from one past the previous bucket's top to the next
+// power of sqrt(10) at or above it (mathutil.next_power_of_k, in floating
+// point, truncated): [4, 10], [11, 31], [32, 100], [101, 316], ...
+std::pair<std::uint64_t, std::uint64_t> SizeBucket(std::uint64_t size);
 
 // One root of a walk: its name as shown ("" for a deep-check's target; the
 // alias name in a maintenance pass) and its cap.
@@ -69,19 +83,25 @@ struct WalkTotals {
 // and its totals, or Cancelled when the task was cancelled, NotFound when a
 // path does not exist.
 //
+// `stream` (may be null): an open spool file the walk writes the
+// stream-deep-check lines to (on the thread pool, a batch at a time), all
+// written before `done` runs; "stream-bytes" in the JSON is their size.
+//
 // `pause` (may be empty) is asked before each object is started: while it says true,
 // the walk waits (kPauseMs at a time; "paused-ms" in the JSON sums the
 // waits). A maintenance pass pauses so while client tasks run.
 inline constexpr std::uint64_t kPauseMs = 500;
-// How many objects a walk checks at once: no more than a GBS client keeps
-// idle connections to a server (gbs::ClientOptions::max_idle, 4). At 8, a
-// release build's walk of 1,001 small files fell from 3,000 to 33
-// objects/s, with 38 times the client CPU per object, most likely as the
-// connections beyond the idle ones were closed after each request and
-// opened again (a TLS handshake each); at 4 it ran at 5,400 objects/s
-// (docs/check.md, "Measured").
-inline constexpr std::size_t kWalkInFlight = 4;
+// How many objects a walk checks at once; with --verify, fewer, as each
+// verify holds four reads of about 1 MiB (docs/check.md, "Objects in
+// flight"). Measured on the release build, 10 nodes, small files: 8 checked
+// 2,800 to 4,100 objects/s where 4 did 1,450 to 1,700 and 16 2,900 to
+// 3,900, at the same client CPU per object (0.14 to 0.19 ms: connections
+// are pooled, no request opens one); --verify did 730 to 830 objects/s at
+// 8, 540 to 690 at 4.
+inline constexpr std::size_t kWalkInFlight = 8;
+inline constexpr std::size_t kWalkVerifyInFlight = 4;
 void WalkAndCheck(CheckEnv env, CheckWanted wanted, std::vector<WalkRoot> roots, bool recurse, TaskRun* run,
-                  Callback<void(Result<std::pair<Json, WalkTotals>>)> done, std::function<bool()> pause = nullptr);
+                  Callback<void(Result<std::pair<Json, WalkTotals>>)> done, std::function<bool()> pause = nullptr,
+                  std::shared_ptr<Spool> stream = nullptr);
 
 }  // namespace cairn::control

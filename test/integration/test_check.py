@@ -307,6 +307,30 @@ class CheckTest(unittest.TestCase):
         self.assertFalse(post["needs-rebalancing"])
         self.reads_back(cap, data)
 
+    def test_verify_cap_checks_but_does_not_repair(self):
+        # Tahoe repairs from a URI:CHK-Verifier: cap (it re-encodes the
+        # ciphertext); cairn's repairer needs the read cap. The check's
+        # results stand, the repair is reported not attempted, nothing is
+        # written.
+        data = self.data(200000)
+        cap, si, shares = self.encode(data)
+        for sh in range(6):
+            self.place(sh, si, sh, shares[sh])
+        verifycap = json.loads(run_cli("--json", "debug", "parse-cap", cap, check=True).stdout)["verify_cap"]
+        self.assertTrue(verifycap.startswith("URI:CHK-Verifier:"), verifycap)
+        before = self.listing(si)
+        v = self.check(verifycap, "--verify", want_exit=EXIT_UNHEALTHY)
+        self.assertEqual(v["results"]["count-shares-good"], 6)
+        rep = self.check(verifycap, "--repair", want_exit=EXIT_UNHEALTHY)
+        self.assertFalse(rep["repair-attempted"])
+        self.assertFalse(rep["repair-successful"])
+        self.assertIn("read cap", rep["repair-error"])
+        self.assertEqual(rep["pre-repair-results"]["results"]["count-shares-good"], 6)
+        self.assertEqual(self.listing(si), before)
+        # The read cap repairs it.
+        self.assertTrue(self.check(cap, "--repair", want_exit=EXIT_HEALTHY)["repair-successful"])
+        self.check(verifycap, want_exit=EXIT_HEALTHY)
+
     def test_literal_and_alias_and_usage(self):
         lit = "URI:LIT:" + b32(b"tiny")
         r = self.check(lit, want_exit=EXIT_HEALTHY)
@@ -481,6 +505,90 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(self.cli("mutable", "get", cap, "-o", out).returncode, 0)
         with open(out, "rb") as f:
             self.assertTrue(f.read() == newer, "the repaired MDMF file read back differs")
+
+    def crowd(self, cap, drop=()):
+        """Every share of the mutable file of `cap` moved to s0 (even
+        numbers) or s1 (odd), each held once; the shares in `drop` deleted."""
+        _, si = mutable_keys(cap)
+        shares = self.mutable_shares(b32(si))
+        one = {}
+        for server, sh, share in shares:
+            one.setdefault(sh, share)
+        self.assertEqual(sorted(one), list(range(N)))
+        for sh, share in one.items():
+            if sh in drop:
+                continue
+            r = self.rtw(sh % 2, cap, {sh: {"test": [], "write": [{"offset": 0, "data": share}],
+                                            "new-length": len(share)}})
+            self.assertTrue(r["success"], r)
+        for server, sh, _ in shares:
+            if server != sh % 2 or sh in drop:
+                self.rtw(server, cap, {sh: {"test": [], "write": [], "new-length": 0}})
+        held = sorted((server, sh) for server, sh, _ in self.mutable_shares(b32(si)))
+        self.assertEqual(held, sorted((sh % 2, sh) for sh in range(N) if sh not in drop))
+        return si
+
+    def assert_rebalanced(self, cap, si, data, seqnum):
+        held = [(server, sh) for server, sh, _ in self.mutable_shares(b32(si))]
+        # The surplus copies are gone: each share number once, on 7 servers.
+        self.assertEqual(sorted(sh for _, sh in held), list(range(N)), held)
+        self.assertEqual(len({server for server, _ in held}), 7, held)
+        for _, _, share in self.mutable_shares(b32(si)):
+            self.assertEqual(int.from_bytes(share[1:9], "big"), seqnum)
+        again = self.check(cap, "--verify", want_exit=EXIT_HEALTHY)
+        self.assertEqual(again["summary"], "Healthy")
+        self.assertGreaterEqual(again["results"]["count-happiness"], HAPPY)
+        self.assertFalse(again["results"]["needs-rebalancing"])
+        self.assertEqual(again["results"]["count-shares-good"], N)
+        out = os.path.join(self.tmp, "rebalanced")
+        self.assertEqual(self.cli("mutable", "get", cap, "-o", out).returncode, 0)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == data, "the rebalanced file read back differs")
+
+    def test_mutable_rebalance_crowded_shares(self):
+        # All ten shares on two of the seven servers: Tahoe calls it healthy;
+        # cairn reports happiness 2 and needs-rebalancing, and the repair
+        # copies shares (the same version, the same seqnum) to the servers
+        # holding none, then deletes the copies left on the crowded two.
+        for fmt, size in (("sdmf", 30000), ("mdmf", 300000)):
+            with self.subTest(fmt=fmt):
+                data = self.data(size)
+                cap = json.loads(self.cli("mutable", "create", self.file(data), "--format", fmt).stdout)["writecap"]
+                si = self.crowd(cap)
+                r = self.check(cap, want_exit=EXIT_HEALTHY)
+                res = r["results"]
+                self.assertTrue(res["healthy"])
+                self.assertEqual(res["count-happiness"], 2)
+                self.assertEqual(res["count-good-share-hosts"], 2)
+                self.assertTrue(res["needs-rebalancing"])
+                rep = self.check(cap, "--repair", want_exit=EXIT_HEALTHY)
+                self.assertTrue(rep["repair-attempted"], rep)
+                self.assertTrue(rep["repair-successful"], rep)
+                self.assertEqual(rep["seqnum"], 1)  # no new version
+                self.assertEqual(rep["rebalance"]["happiness-before"], 2)
+                self.assertEqual(rep["rebalance"]["shares-copied"], 5)
+                self.assertEqual(rep["rebalance"]["surplus-deleted"], 5)
+                self.assertEqual(rep["rebalance"]["copies-failed"], 0)
+                post = rep["post-repair-results"]["results"]
+                self.assertGreaterEqual(post["count-happiness"], HAPPY)
+                self.assertFalse(post["needs-rebalancing"])
+                self.assert_rebalanced(cap, si, data, 1)
+
+    def test_mutable_rebalance_after_republish(self):
+        # Crowded and a share missing: the repair republishes (seqnum 2; the
+        # publish places copies to reach happiness), then the rebalance step
+        # deletes the copies of the old placement that became surplus.
+        data = self.data(25000)
+        cap = self.create_mutable(data)
+        si = self.crowd(cap, drop=(9,))
+        r = self.check(cap, want_exit=EXIT_UNHEALTHY)
+        self.assertEqual(r["results"]["count-shares-good"], N - 1)
+        self.assertTrue(r["results"]["needs-rebalancing"])
+        rep = self.check(cap, "--repair", want_exit=EXIT_HEALTHY)
+        self.assertTrue(rep["repair-successful"], rep)
+        self.assertEqual(rep["seqnum"], 2)
+        self.assertGreater(rep["rebalance"]["surplus-deleted"], 0)
+        self.assert_rebalanced(cap, si, data, 2)
 
     def hold(self, keys, ms):
         """A debug.hold task on `keys` (exclusive) for `ms`; its task id."""

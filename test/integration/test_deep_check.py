@@ -24,7 +24,10 @@ back. A file with fewer than k shares is unrecoverable (exit 5). A mutable
 object's check runs in a task holding its slot (exclusive to repair), so a
 hold on the slot makes it wait; the walk is a task with progress that
 `tasks cancel` stops. A repair of a directory and a `mkdir` in it, queued
-together behind a hold on its slot, both land."""
+together behind a hold on its slot, both land. The stats' size histogram
+matches one real Tahoe-LAFS reported; --stream gives Tahoe's
+stream-deep-check lines; the plain output has a progress line every 100
+objects."""
 import base64
 import hashlib
 import json
@@ -438,6 +441,90 @@ class DeepCheckTest(unittest.TestCase):
         self.assertEqual(len(children), 11100)
         self.assertEqual(children["c01049"][1]["ro_uri"], entries[1049][1].decode())
         self.assertEqual(len(self.plain("ls", "t6:").splitlines()), 11100)
+
+    def test_size_histogram_matches_tahoe(self):
+        # The files of Tahoe's deep-check vector (vectors/dirs/check-examples.json,
+        # "deep_check_start_json_1of1"): a 14-byte LIT file, CHK files of 65
+        # and 2,700 bytes, a mutable file (not in the histogram).
+        # Its stats, as real Tahoe-LAFS reported them:
+        tahoe = {"size-literal-files": 14, "size-immutable-files": 2765, "largest-immutable-file": 2700,
+                 "size-files-histogram": [[11, 31, 1], [32, 100, 1], [1001, 3162, 1]]}
+        self.cli("alias", "create", "t7")
+        self.cli("put", self.file(self.data(tahoe["size-literal-files"])), "t7:lit")
+        self.cli("put", self.file(self.data(65)), "t7:small")
+        self.cli("put", self.file(self.data(tahoe["largest-immutable-file"])), "t7:big")
+        mut = self.jcli("mutable", "create", self.file(self.data(500)))["writecap"]
+        self.cli("ln", mut, "t7:mut")
+        r = self.jcli("deep-check", "t7")
+        self.assertEqual(r["stats"]["size-immutable-files"], tahoe["size-immutable-files"])
+        self.assertEqual(r["stats"]["size-files-histogram"], tahoe["size-files-histogram"])
+        # Tahoe's buckets, two per decade, computed as its Python does.
+        self.cli("alias", "create", "t8")
+        sizes = [0, 1, 3, 4, 10, 11, 31, 32, 100, 101, 316, 317, 1000, 1001, 3162, 3163, 10000, 10001, 31622,
+                 31623]
+        for i, size in enumerate(sizes):
+            self.cli("put", self.file(self.data(size)), f"t8:f{i:02d}")
+        h = self.jcli("deep-check", "t8")["stats"]["size-files-histogram"]
+        self.assertEqual(h, [[0, 0, 1], [1, 3, 2], [4, 10, 2], [11, 31, 2], [32, 100, 2], [101, 316, 2],
+                             [317, 1000, 2], [1001, 3162, 2], [3163, 10000, 2], [10001, 31622, 2],
+                             [31623, 100000, 1]])
+
+    def test_stream_lines(self):
+        t = self.tree("t9")
+        p = run_cli("deep-check", "t9", "--stream", node_dir=self.client.dir, timeout=180)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        lines = [json.loads(line) for line in p.stdout.splitlines()]
+        self.assertEqual([line["path"] for line in lines[:-1]],
+                         [[], ["a.txt"], ["lit.txt"], ["mut"], ["sub"], ["sub", "b.txt"], ["sub", "deeper"],
+                          ["sub", "deeper", "c.txt"]])
+        self.assertEqual(lines[-1]["type"], "stats")
+        self.assertEqual(lines[-1]["stats"]["count-directories"], 3)
+        self.assertEqual(lines[-1]["stats"]["size-immutable-files"], 3000 + 5000 + 7000)
+        by_path = {"/".join(line["path"]): line for line in lines[:-1]}
+        for line in lines[:-1]:
+            self.assertEqual(set(line), {"path", "cap", "type", "verifycap", "repaircap", "storage-index",
+                                         "check-results"})
+            self.assertEqual(line["storage-index"], line["check-results"]["storage-index"])
+        root = by_path[""]
+        self.assertEqual(root["type"], "directory")
+        self.assertEqual(root["cap"], self.jcli("alias", "get", "t9")["cap"])
+        self.assertEqual(root["repaircap"], root["cap"])
+        self.assertTrue(root["verifycap"].startswith("URI:DIR2-Verifier:"), root)
+        a = by_path["a.txt"]
+        self.assertEqual(a["type"], "file")
+        self.assertTrue(a["verifycap"].startswith("URI:CHK-Verifier:"), a)
+        self.assertEqual(a["repaircap"], a["verifycap"])  # Tahoe's repair cap of a CHK file
+        self.assertTrue(a["check-results"]["results"]["healthy"])
+        mut = by_path["mut"]
+        self.assertEqual((mut["cap"], mut["repaircap"]), (t["mut"], t["mut"]))
+        self.assertTrue(mut["verifycap"].startswith("URI:SSK-Verifier:"), mut)
+        lit = by_path["lit.txt"]
+        self.assertEqual((lit["verifycap"], lit["repaircap"], lit["storage-index"]), ("", "", ""))
+        # With --repair each line holds the check-and-repair results.
+        rep = run_cli("deep-check", "t9:sub", "--stream", "--repair", node_dir=self.client.dir, timeout=180)
+        self.assertEqual(rep.returncode, 0, rep.stdout + rep.stderr)
+        first = json.loads(rep.stdout.splitlines()[0])
+        self.assertFalse(first["check-and-repair-results"]["repair-attempted"])
+        self.assertEqual(len(rep.stdout.splitlines()), 5 + 1)  # sub, b.txt, shared (a.txt), deeper, c.txt
+        self.assertEqual(self.cli("deep-check", "t9", "--stream", "--async", want=None).returncode, 2)
+
+    def test_progress_line_every_hundred_objects(self):
+        # 250 LIT files in an immutable directory: "N objects checked.." on
+        # stderr as the walk passes each hundred (Tahoe's words).
+        body = b"".join(netstring(netstring(b"l%03d" % i) + netstring(b"URI:LIT:" + b32(b"y%d" % i).encode()) +
+                                  netstring(b"") + netstring(b"{}")) for i in range(250))
+        put = self.jcli("put", self.file(body))
+        self.cli("alias", "add", "t10", put["cap"].replace("URI:CHK:", "URI:DIR2-CHK:", 1))
+        p = run_cli("deep-check", "t10", node_dir=self.client.dir, timeout=180)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        progress = [line for line in p.stderr.splitlines() if line.endswith("objects checked..")]
+        self.assertEqual(progress[0], "100 objects checked..", p.stderr)
+        counts = [int(line.split()[0]) for line in progress]
+        self.assertEqual(counts, sorted(set(counts)))
+        self.assertTrue(all(c % 100 == 0 and c <= 251 for c in counts), counts)
+        self.assertTrue(p.stdout.rstrip().endswith("done: 251 objects checked, 251 healthy, 0 unhealthy"))
+        quiet = run_cli("--json", "deep-check", "t10", node_dir=self.client.dir, timeout=180)
+        self.assertNotIn("objects checked..", quiet.stderr)
 
 
 if __name__ == "__main__":
