@@ -93,6 +93,15 @@ TOOL_SRCS  := $(wildcard test/tools/*.cc)
 FUZZ_SRCS  := $(wildcard test/fuzz/*_fuzzer.cc)
 
 obj = $(patsubst %.cc,$(BUILD)/obj/%.o,$(1))
+
+# A 32-bit ARM board whose baseline lacks NEON but whose CPU has it
+# (BOARD_NEON_CFLAGS, helios4) compiles only the two NEON kernels with it; they
+# are chosen at run time when AT_HWCAP has NEON. `private`: the flags file
+# these objects depend on keeps the board's flags.
+ifneq ($(BOARD_NEON_CFLAGS),)
+CPPFLAGS += -DCAIRN_ARM_NEON_KERNELS
+$(call obj,src/crypto/aead_chacha_neon.cc src/fec/kernel_neon.cc): private CXXFLAGS += $(BOARD_NEON_CFLAGS)
+endif
 LIB_OBJS  := $(call obj,$(LIB_SRCS))
 TEST_OBJS := $(call obj,$(TEST_SRCS))
 LIB       := $(BUILD)/libcairn.a
@@ -222,23 +231,31 @@ endif
 	    --board-timeout-mult $(call board_var,$(TEST_BOARD),BOARD_TIMEOUT_MULT) --board-exclude $(BOARD_EXCLUDE)) $(TESTS)
 endif
 
-# The AEAD kernels on ARM's NEON, in `make test`: the AEAD unit tests alone
-# (and only the sources they need), built for arm64 (rpi4) and for 32-bit ARM
-# with NEON (helios4's Cortex-A9; its board build has no NEON), run under
-# qemu-user with the "neon" kernel required (test/unit/crypto/aead_arm_test.cc).
+# The NEON kernels in `make test`: the AEAD and FEC kernel tests alone (and
+# only the sources they need), built for arm64 (rpi4) and with helios4's
+# shipped flags (its baseline has no NEON; its two NEON files alone are built
+# with it and chosen by AT_HWCAP), run under qemu-user. On a Cortex-A72 and a
+# Cortex-A9 the "neon" kernels are required (test/unit/crypto/aead_arm_test.cc,
+# test/unit/fec/fec_arm_test.cc); on a Cortex-A9 without NEON (qemu traps
+# every NEON instruction there) the portable ones, and nothing may use NEON.
 AEAD_CHECK_SRCS := $(wildcard src/crypto/aead*.cc) src/crypto/base64.cc src/core/status.cc src/core/json.cc \
-                   test/support/vectors.cc $(wildcard test/unit/crypto/aead*_test.cc)
+                   $(wildcard src/fec/*.cc) test/support/vectors.cc $(wildcard test/unit/crypto/aead*_test.cc) \
+                   test/unit/fec/fec_arm_test.cc
 $(BUILD)/aead_check: $(call obj,$(AEAD_CHECK_SRCS))
 	@$(if $(Q),echo '  LINK    $@')
-	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ -lgtest_main -lgtest -lmbedcrypto -lcjson -lpthread $(BOARD_LDLIBS) -o $@
+	$(Q)$(CXX) $(CXXFLAGS) $(LDFLAGS) $^ -lgtest_main -lgtest -lmbedcrypto -lcjson -lpthread \
+	  $(filter -lisal,$(LDLIBS)) $(BOARD_LDLIBS) -o $@
 .PHONY: aead-arm-check
 aead-arm-check:
 	$(Q)$(MAKE) --no-print-directory BOARD=rpi4 deps && $(MAKE) --no-print-directory BOARD=helios4 deps
 	$(Q)$(MAKE) --no-print-directory BOARD=rpi4 MODE=qemu BUILD=build/rpi4/aead-neon build/rpi4/aead-neon/aead_check
-	$(Q)$(MAKE) --no-print-directory BOARD=helios4 MODE=qemu BUILD=build/helios4/aead-neon \
-	  BOARD_CFLAGS='-mcpu=cortex-a9 -mfpu=neon -Wno-psabi' build/helios4/aead-neon/aead_check
+	$(Q)$(MAKE) --no-print-directory BOARD=helios4 MODE=qemu BUILD=build/helios4/arm-check \
+	  build/helios4/arm-check/aead_check
 	CAIRN_AEAD_EXPECT_KERNEL=neon qemu-aarch64 -cpu cortex-a72 build/rpi4/aead-neon/aead_check --gtest_brief=1
-	CAIRN_AEAD_EXPECT_KERNEL=neon qemu-arm -cpu cortex-a9 build/helios4/aead-neon/aead_check --gtest_brief=1
+	CAIRN_AEAD_EXPECT_KERNEL=neon CAIRN_FEC_EXPECT_KERNEL=neon \
+	  qemu-arm -cpu cortex-a9 build/helios4/arm-check/aead_check --gtest_brief=1
+	CAIRN_AEAD_EXPECT_KERNEL=mbedtls CAIRN_FEC_EXPECT_KERNEL=portable \
+	  qemu-arm -cpu cortex-a9,neon=off build/helios4/arm-check/aead_check --gtest_brief=1
 
 # libFuzzer targets (clang): `make fuzz` builds them; `make test` runs each
 # for a bounded time. Run one longer: build/host/fuzz/fuzz/NAME -max_total_time=600

@@ -1,18 +1,38 @@
 // ChaCha20 four blocks at a time in NEON registers (see aead_kernels.h), for
-// the "neon" ChaCha20-Poly1305 kernel on arm64 and on 32-bit ARM built with
-// NEON. Pure function: any thread.
+// the "neon" ChaCha20-Poly1305 kernel: on arm64 always, on 32-bit ARM when the
+// CPU has NEON (AT_HWCAP). Pure function: any thread.
 //
 // Register i holds word i of four consecutive blocks (one block per 32-bit
 // lane), as in aead_chacha_avx2.cc; the 16-bit rotation swaps half-words,
 // the others are a shift and a shift-right-and-insert. A 4x4 transpose per
 // group of four words turns lanes back into blocks.
-#include "crypto/aead_kernels.h"
+//
+// On 32-bit ARM boards whose baseline has no NEON (helios4: Debian armhf's
+// VFPv3-D16), this file and fec/kernel_neon.cc alone are compiled with
+// -mfpu=neon (the Makefile's BOARD_NEON_CFLAGS). So this file includes no
+// header with inline functions: a copy of one emitted here could use NEON and
+// be the one the linker keeps for every caller. It declares its two functions
+// itself (aead_kernels.h declares them too; a mismatch would fail to link).
+#include <cstddef>
+#include <cstdint>
+
+#if defined(CAIRN_ARM_NEON_KERNELS) && !defined(__ARM_NEON)
+#error "CAIRN_ARM_NEON_KERNELS: this file must be compiled with BOARD_NEON_CFLAGS (-mfpu=neon)"
+#endif
 
 #if defined(__aarch64__) || defined(__ARM_NEON)
 
 #include <arm_neon.h>
+#if !defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 namespace cairn::crypto::aead_internal {
+
+bool ChaChaNeonAvailable();
+void ChaChaXorNeon(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
+                   const std::uint8_t* in, std::uint8_t* out, std::size_t len);
+
 namespace {
 
 constexpr std::size_t kBlocks = 4;
@@ -63,7 +83,15 @@ inline void Stretch(const uint32x4_t state[16], std::uint8_t stream[64 * kBlocks
 
 }  // namespace
 
-bool ChaChaNeonAvailable() { return true; }
+bool ChaChaNeonAvailable() {
+#if defined(__aarch64__)
+  return true;
+#else
+  // 32-bit ARM: NEON is optional (the Armada 388's Cortex-A9 has it, a
+  // VFPv3-D16-only core such as the Armada 370's does not).
+  return (getauxval(AT_HWCAP) & HWCAP_ARM_NEON) != 0;
+#endif
+}
 
 void ChaChaXorNeon(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
                    const std::uint8_t* in, std::uint8_t* out, std::size_t len) {
@@ -94,6 +122,8 @@ void ChaChaXorNeon(const std::uint32_t key[8], const std::uint32_t nonce[3], std
 #else
 
 #include <cstdlib>
+
+#include "crypto/aead_kernels.h"
 
 namespace cairn::crypto::aead_internal {
 bool ChaChaNeonAvailable() { return false; }

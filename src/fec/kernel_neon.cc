@@ -1,13 +1,32 @@
 // The ARM kernel: products by nibble lookups, 16 bytes at a time, with
 // vqtbl1q_u8 on aarch64 (where NEON is always present) or two vtbl2_u8 on
-// 32-bit ARM built with NEON. Same scheme as kernel_x86.cc. Any thread.
-#include "fec/kernel.h"
+// 32-bit ARM (chosen there only when the CPU has NEON: kernels.cc). Same
+// scheme as kernel_x86.cc. Any thread.
+//
+// On 32-bit ARM boards whose baseline has no NEON (helios4), this file and
+// crypto/aead_chacha_neon.cc alone are compiled with -mfpu=neon (the
+// Makefile's BOARD_NEON_CFLAGS). So this file includes no header with inline
+// functions, whose copy emitted here could use NEON and be the one the linker
+// keeps for every caller, and declares the two functions of fec/kernel.h it
+// defines and calls (a mismatch with kernel.h would fail to link).
+#include <cstddef>
+#include <cstdint>
+
+#if defined(CAIRN_ARM_NEON_KERNELS) && !defined(__ARM_NEON)
+#error "CAIRN_ARM_NEON_KERNELS: this file must be compiled with BOARD_NEON_CFLAGS (-mfpu=neon)"
+#endif
 
 #if defined(__aarch64__) || defined(__ARM_NEON)
 
 #include <arm_neon.h>
 
 namespace cairn::fec {
+
+void DotNibbleRange(std::size_t begin, std::size_t end, int k, int rows, const std::uint8_t* tables,
+                    const std::uint8_t* const* in, std::uint8_t* const* out);
+void DotNeon(std::size_t len, int k, int rows, const std::uint8_t* tables, const std::uint8_t* const* in,
+             std::uint8_t* const* out);
+
 namespace {
 
 constexpr int kRows = 4;

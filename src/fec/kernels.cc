@@ -2,10 +2,29 @@
 // $CAIRN_FEC_KERNEL when set, else the fastest. Any thread.
 #include <cstdlib>
 #include <string>
+#if defined(__arm__)
+#include <sys/auxv.h>
+#endif
 
 #include "fec/kernel.h"
 
+// The NEON kernel is built on arm64, and on 32-bit ARM when the whole build
+// has NEON or kernel_neon.cc alone is compiled with it (CAIRN_ARM_NEON_KERNELS:
+// the board's BOARD_NEON_CFLAGS). On 32-bit ARM it is used only when the CPU
+// has NEON, which Debian's armhf baseline (VFPv3-D16) does not promise.
+#if defined(__aarch64__) || defined(__ARM_NEON) || defined(CAIRN_ARM_NEON_KERNELS)
+#define CAIRN_FEC_HAVE_NEON 1
+#endif
+
 namespace cairn::fec {
+
+#if defined(CAIRN_ARM_NEON_KERNELS) && !defined(__ARM_NEON) && !defined(__aarch64__)
+// fec/kernel.h declares DotNeon only where this file is itself built with
+// NEON; here only kernel_neon.cc is.
+void DotNeon(std::size_t len, int k, int rows, const std::uint8_t* tables, const std::uint8_t* const* in,
+             std::uint8_t* const* out);
+#endif
+
 namespace {
 
 // Fastest first, as measured by test/bench/fec_bench.cc (docs/formats/fec.md).
@@ -16,7 +35,7 @@ constexpr KernelOps kPortableOps = {InitTablesNibble, DotPortable};
 constexpr KernelOps kSsse3Ops = {InitTablesNibble, DotSsse3};
 constexpr KernelOps kAvx2Ops = {InitTablesNibble, DotAvx2};
 #endif
-#if defined(__aarch64__) || defined(__ARM_NEON)
+#ifdef CAIRN_FEC_HAVE_NEON
 constexpr KernelOps kNeonOps = {InitTablesNibble, DotNeon};
 #endif
 #ifdef CAIRN_HAVE_ISAL
@@ -37,9 +56,13 @@ const KernelOps* FindKernel(Kernel kernel) {
       __builtin_cpu_init();
       return __builtin_cpu_supports("avx2") ? &kAvx2Ops : nullptr;
 #endif
-#if defined(__aarch64__) || defined(__ARM_NEON)
+#ifdef CAIRN_FEC_HAVE_NEON
     case Kernel::kNeon:
+#if defined(__aarch64__)
       return &kNeonOps;
+#else
+      return (getauxval(AT_HWCAP) & HWCAP_ARM_NEON) != 0 ? &kNeonOps : nullptr;
+#endif
 #endif
 #ifdef CAIRN_HAVE_ISAL
     case Kernel::kIsal:
