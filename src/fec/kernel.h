@@ -43,7 +43,9 @@ void DotSsse3(std::size_t len, int k, int rows, const std::uint8_t* tables, cons
 void DotAvx2(std::size_t len, int k, int rows, const std::uint8_t* tables, const std::uint8_t* const* in,
              std::uint8_t* const* out);
 #endif
-#if defined(__aarch64__) || defined(__ARM_NEON)
+#if defined(__aarch64__) || defined(__ARM_NEON) || defined(CAIRN_ARM_NEON_KERNELS)
+// Built with NEON in kernel_neon.cc; on 32-bit ARM called only where the
+// CPU has NEON (kernels.cc checks AT_HWCAP).
 void DotNeon(std::size_t len, int k, int rows, const std::uint8_t* tables, const std::uint8_t* const* in,
              std::uint8_t* const* out);
 #endif

@@ -18,13 +18,6 @@
 
 namespace cairn::fec {
 
-#if defined(CAIRN_ARM_NEON_KERNELS) && !defined(__ARM_NEON) && !defined(__aarch64__)
-// fec/kernel.h declares DotNeon only where this file is itself built with
-// NEON; here only kernel_neon.cc is.
-void DotNeon(std::size_t len, int k, int rows, const std::uint8_t* tables, const std::uint8_t* const* in,
-             std::uint8_t* const* out);
-#endif
-
 namespace {
 
 // Fastest first, as measured by test/bench/fec_bench.cc (docs/formats/fec.md).

@@ -32,7 +32,7 @@ enum class Kernel : std::uint8_t {
   kPortable,  // plain C++, every target
   kSsse3,     // x86 pshufb on 16 bytes
   kAvx2,      // x86 vpshufb on 32 bytes
-  kNeon,      // ARM table lookups (aarch64, or 32-bit ARM built with NEON)
+  kNeon,      // ARM table lookups (aarch64, or 32-bit ARM whose CPU has NEON)
   kIsal,      // Intel's ISA-L ec_encode_data (builds with CAIRN_HAVE_ISAL)
 };
 
