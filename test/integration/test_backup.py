@@ -33,7 +33,7 @@ from pylib.cairntest import Node, binary, run_cli, stop_grid, wait_for
 
 K, N, HAPPY = 2, 4, 3
 # The restore test's tree: files in all (CAIRN_BACKUP_FILES; the 10,000-file
-# run is test/bench/backup_bench.py's).
+# tree is test_backup_large.py's).
 RESTORE_FILES = int(os.environ.get("CAIRN_BACKUP_FILES", "600"))
 MD_KEYS = ["ctime", "mtime", "st_mode", "st_ino", "st_dev", "st_uid", "st_gid"]
 ARCHIVE_RE = re.compile(r"^\d{4}-\d\d-\d\d_\d\d:\d\d:\d\dZ$")
