@@ -21,7 +21,7 @@ namespace cairn::cli {
 namespace {
 
 const char kUsage[] =
-    "backup FROM ALIAS:TO [--exclude PATTERN]... [--exclude-from FILE] [--exclude-vcs] [-v]";
+    "backup FROM ALIAS:TO [--exclude PATTERN]... [--exclude-from FILE] [--exclude-vcs] [--ignore-timestamps] [-v]";
 
 double Num(const cJSON* o, const char* key) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -51,21 +51,23 @@ int BackupMain(const Options& opts) {
         "TO/Latest linked to it. cairnd reads FROM (it must be readable by the\n"
         "daemon's user) and keeps a backup database in the node directory, so files\n"
         "whose size, mtime and ctime did not change are not uploaded again and\n"
-        "directories with the same children are reused.\n"
+        "directories with the same children are reused. As Tahoe does, a reused file\n"
+        "or directory last checked more than 30 days ago may be checked first (surely\n"
+        "after 60 days) and is uploaded again if the check finds it unhealthy.\n"
         "  --exclude PATTERN   skip names matching the glob (any level; repeatable)\n"
         "  --exclude-from FILE one pattern a line (UTF-8; empty lines ignored)\n"
         "  --exclude-vcs       skip CVS, .git, .svn, .hg, ... (Tahoe's list)\n"
-        "  -v                  a line per file and directory\n"
+        "  --ignore-timestamps upload every file again, changed or not (directories\n"
+        "                      with the same children are still reused)\n"
+        "  -v                  a line per file and directory, and the checks made\n"
         "Exit codes: 0, 2 if anything was skipped (symlinks, special or unreadable\n"
         "files; the snapshot is still made), else docs/cli.md's.\n"
-        "Scheduled backups: `cairn backup schedule --help`.\n"
-        "Not built yet: Tahoe's health checks of old caps (\"files checked\" is\n"
-        "always 0) and --ignore-timestamps.\n",
+        "Scheduled backups: `cairn backup schedule --help`.\n",
         kUsage);
     return 0;
   }
   std::vector<std::string> pos, excludes;
-  bool vcs = false, verbose = false;
+  bool vcs = false, verbose = false, ignore_timestamps = false;
   for (std::size_t i = 0; i < opts.args.size(); ++i) {
     const std::string& a = opts.args[i];
     if (a == "--exclude" || a == "--exclude-from" || a == "--exclude-from-utf-8") {
@@ -86,6 +88,8 @@ int BackupMain(const Options& opts) {
       }
     } else if (a == "--exclude-vcs") {
       vcs = true;
+    } else if (a == "--ignore-timestamps") {
+      ignore_timestamps = true;
     } else if (a == "-v" || a == "--verbose") {
       verbose = true;
     } else if (a.size() > 1 && a[0] == '-') {
@@ -105,6 +109,7 @@ int BackupMain(const Options& opts) {
   for (const std::string& p : excludes) cJSON_AddItemToArray(list, cJSON_CreateString(p.c_str()));
   if (vcs) cJSON_AddBoolToObject(params.get(), "exclude_vcs", true);
   if (verbose) cJSON_AddBoolToObject(params.get(), "verbose", true);
+  if (ignore_timestamps) cJSON_AddBoolToObject(params.get(), "ignore_timestamps", true);
 
   ControlClient client;
   Status st = client.Connect(opts.node_dir, opts.timeout_ms);

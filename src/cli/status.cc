@@ -1,9 +1,10 @@
 // `cairn status`: the running node's identity (and NURL), listeners, memory
-// and loop.
+// and loop, and a line per scheduled backup.
 #include <cjson/cJSON.h>
 
 #include <cstdio>
 #include <ctime>
+#include <string>
 
 #include "cairn/gbs/nurl.h"
 #include "cli/client.h"
@@ -23,14 +24,45 @@ double Num(const cJSON* o, const char* key) {
   return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
+// One line per backup schedule (docs/dirs.md, "Scheduled backups"): its
+// target and source, its last run's result, and its next run.
+void PrintBackupSchedules(const cJSON* r) {
+  const cJSON* schedules = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "backup_schedules"),
+                                                            "schedules");
+  const cJSON* s;
+  cJSON_ArrayForEach(s, schedules) {
+    std::string line = std::string(Str(s, "target")) + " <- " + Str(s, "from") + ": ";
+    const cJSON* last = cJSON_GetObjectItemCaseSensitive(s, "last");
+    char buf[160];
+    if (cJSON_IsObject(last)) {
+      std::snprintf(buf, sizeof buf, "last run %s at %s (%.0f uploaded, %.0f reused, %.0f skipped)", Str(last, "state"),
+                    UtcWhen(Num(last, "finished_ms")).c_str(), Num(last, "files_uploaded"), Num(last, "files_reused"),
+                    Num(last, "files_skipped"));
+      line += buf;
+      const cJSON* error = cJSON_GetObjectItemCaseSensitive(last, "error");
+      if (cJSON_IsString(error)) line += std::string(": ") + error->valuestring;
+    } else {
+      line += "never run";
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "running"))) {
+      std::snprintf(buf, sizeof buf, "; running now (task %.0f)", Num(s, "running_task"));
+    } else {
+      std::snprintf(buf, sizeof buf, "; next run %s", UtcWhen(Num(s, "next_run_ms")).c_str());
+    }
+    line += buf;
+    std::printf("  backup     %s\n", line.c_str());
+  }
+}
+
 }  // namespace
 
 int StatusMain(const Options& opts) {
   if (!opts.args.empty()) {
     if (opts.args[0] == "--help" || opts.args[0] == "-h") {
       std::printf("usage: cairn [-d DIR] [--json] status\n\nThe running node at a glance: identity, listeners, memory, loop, shares and\n"
-                  "space, tasks, and the last error it logged; also the node's NURL, read from\n"
-                  "its directory (it carries the swissnum). --json gives every field.\n");
+                  "space, maintenance, scheduled backups (each one's last run and next run),\n"
+                  "tasks, and the last error it logged; also the node's NURL, read from its\n"
+                  "directory (it carries the swissnum). --json gives every field.\n");
       return 0;
     }
     return UsageError("status", "status takes no arguments");
@@ -93,6 +125,7 @@ int StatusMain(const Options& opts) {
                 Num(maint, "passes"), Num(maint_last, "objects_checked"), Num(maint_last, "unhealthy"),
                 Num(maint_last, "repaired"), Num(maint_last, "unrecoverable"));
   }
+  PrintBackupSchedules(r);
   const cJSON* tasks = cJSON_GetObjectItemCaseSensitive(r, "tasks");
   const cJSON* by_state = cJSON_GetObjectItemCaseSensitive(tasks, "by_state");
   std::printf("  tasks      %.0f running, %.0f queued, %.0f failed (of %.0f kept)\n", Num(by_state, "running"),

@@ -2,8 +2,9 @@
 // at a time (listing and stat on the thread pool), files uploaded with a
 // bounded window, snapshot directories packed and uploaded bottom-up, the
 // backup database read when a directory is listed and written in batches,
-// each row only once its upload is done. Loop thread only, except the
-// offloaded work.
+// each row only once its upload is done; a reused cap whose last check is
+// old is checked first (Tahoe's rule, backup_db.h) and uploaded again if
+// unhealthy. Loop thread only, except the offloaded work.
 #include "control/backup.h"
 
 #include <cjson/cJSON.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -23,10 +25,12 @@
 #include "cairn/caps/cap.h"
 #include "cairn/core/clock.h"
 #include "cairn/core/file.h"
+#include "cairn/crypto/random.h"
 #include "cairn/dirnode/backup.h"
 #include "cairn/dirnode/dirnode.h"
 #include "cairn/dirnode/nfc.h"
 #include "control/backup_db.h"
+#include "control/check.h"
 #include "control/dirs.h"
 #include "control/transfer.h"
 
@@ -53,6 +57,7 @@ struct Entry {
   Kind kind = Kind::kFile;
   struct stat st {};
   std::optional<std::string> cap;  // known to the backup database
+  bool check = false;              // cap is reused only if a check finds it healthy
 };
 
 // One local directory being backed up.
@@ -71,7 +76,28 @@ struct Frame {
 struct Counts {
   std::uint64_t files_uploaded = 0, files_reused = 0, files_skipped = 0;
   std::uint64_t dirs_created = 0, dirs_reused = 0, dirs_skipped = 0;
+  std::uint64_t files_checked = 0, dirs_checked = 0;
 };
+
+// A uniform draw from [0, 1) (53 random bits); 0 if the kernel gave none.
+double Uniform() {
+  auto bytes = crypto::RandomBytes(8);
+  if (!bytes.ok()) return 0;
+  std::uint64_t x = 0;
+  std::memcpy(&x, bytes->data(), sizeof x);
+  return static_cast<double>(x >> 11) * 0x1.0p-53;
+}
+
+// Tahoe's decision for a cap the database knows (backup_db.h): the draw is
+// made only when the probability is strictly between 0 and 1.
+bool DueForCheck(const BackupKnown& known, std::int64_t now_s) {
+  const double p = BackupCheckProbability(known.checked_s, now_s);
+  if (p <= 0) return false;
+  if (p >= 1) return true;
+  return BackupShouldCheck(known.checked_s, now_s, Uniform());
+}
+
+std::int64_t NowSeconds() { return static_cast<std::int64_t>(clock::UnixMs() / 1000); }
 
 // What the walk needs of the daemon, copied at submission.
 struct Env {
@@ -81,6 +107,7 @@ struct Env {
   immutable::UploadOptions upload_options;
   std::string spool_dir;
   std::string db_dir;
+  CheckEnv check;
 };
 
 struct Backup : std::enable_shared_from_this<Backup> {
@@ -89,6 +116,7 @@ struct Backup : std::enable_shared_from_this<Backup> {
   std::string from;
   std::vector<std::string> excludes;
   bool verbose = false;
+  bool ignore_timestamps = false;  // Tahoe's --ignore-timestamps: every file is uploaded
   std::shared_ptr<BackupDb> db;
   std::vector<std::unique_ptr<Frame>> stack;
   Counts counts;
@@ -98,6 +126,7 @@ struct Backup : std::enable_shared_from_this<Backup> {
   // Rows waiting for a commit, and whether one is running.
   std::vector<BackupFileRow> pending_files;
   std::vector<std::pair<std::string, std::string>> pending_dirs;
+  std::vector<std::pair<std::string, std::int64_t>> pending_checked;  // cap, Unix seconds
   bool flushing = false;
   std::vector<Task> after_flush;
   Status failed;  // the first error; the walk stops starting work
@@ -136,7 +165,7 @@ struct Backup : std::enable_shared_from_this<Backup> {
   void Flush(Task then) {
     if (then) after_flush.push_back(std::move(then));
     if (flushing) return;
-    if (pending_files.empty() && pending_dirs.empty()) {
+    if (pending_files.empty() && pending_dirs.empty() && pending_checked.empty()) {
       auto waiting = std::move(after_flush);
       after_flush.clear();
       for (Task& t : waiting) env.loop->Post(std::move(t));
@@ -145,24 +174,30 @@ struct Backup : std::enable_shared_from_this<Backup> {
     flushing = true;
     auto files = std::make_shared<std::vector<BackupFileRow>>(std::move(pending_files));
     auto dirs = std::make_shared<std::vector<std::pair<std::string, std::string>>>(std::move(pending_dirs));
+    auto checked = std::make_shared<std::vector<std::pair<std::string, std::int64_t>>>(std::move(pending_checked));
     pending_files.clear();
     pending_dirs.clear();
+    pending_checked.clear();
     auto self = shared_from_this();
     // The waiters so far wait for this commit; later ones for a later one.
     auto waiting = std::make_shared<std::vector<Task>>(std::move(after_flush));
     after_flush.clear();
-    env.loop->Offload([self, files, dirs] { return self->db->Record(*files, *dirs); },
+    env.loop->Offload([self, files, dirs, checked] { return self->db->Record(*files, *dirs, *checked); },
                       [self, waiting](Status st) {
                         self->flushing = false;
                         if (!st.ok() && self->failed.ok()) self->failed = st.WithContext("the backup database");
                         for (Task& t : *waiting) self->env.loop->Post(std::move(t));
-                        if (!self->pending_files.empty() || !self->pending_dirs.empty() || !self->after_flush.empty()) {
+                        if (!self->pending_files.empty() || !self->pending_dirs.empty() ||
+                            !self->pending_checked.empty() || !self->after_flush.empty()) {
                           self->Flush(nullptr);
                         }
                       });
   }
   void QueueRows() {
-    if (pending_files.size() + pending_dirs.size() >= kRowsPerCommit) Flush(nullptr);
+    // An upload's "checked" row goes with its file or directory row.
+    if (std::max(pending_files.size() + pending_dirs.size(), pending_checked.size()) >= kRowsPerCommit) {
+      Flush(nullptr);
+    }
   }
 
   // ---- the walk ----
@@ -240,7 +275,8 @@ struct Backup : std::enable_shared_from_this<Backup> {
           closedir(d);
           std::vector<BackupFileRow> ask;
           std::vector<std::size_t> index;
-          for (std::size_t i = 0; i < entries->size(); ++i) {
+          // Tahoe's --ignore-timestamps: no file counts as unchanged.
+          for (std::size_t i = 0; !self->ignore_timestamps && i < entries->size(); ++i) {
             const Entry& e = (*entries)[i];
             if (e.kind != Kind::kFile) continue;
             ask.push_back(BackupFileRow{e.path, static_cast<std::uint64_t>(e.st.st_size),
@@ -248,9 +284,15 @@ struct Backup : std::enable_shared_from_this<Backup> {
                                         static_cast<std::int64_t>(e.st.st_ctim.tv_sec), {}});
             index.push_back(i);
           }
-          std::vector<std::optional<std::string>> caps;
-          CAIRN_TRY(self->db->LookupFiles(ask, &caps));
-          for (std::size_t j = 0; j < index.size(); ++j) (*entries)[index[j]].cap = caps[j];
+          std::vector<std::optional<BackupKnown>> known;
+          CAIRN_TRY(self->db->LookupFiles(ask, &known));
+          const std::int64_t now = NowSeconds();
+          for (std::size_t j = 0; j < index.size(); ++j) {
+            if (!known[j]) continue;
+            Entry& e = (*entries)[index[j]];
+            e.cap = known[j]->cap;
+            e.check = DueForCheck(*known[j], now);
+          }
           return Status();
         },
         [self, f, entries, unlistable](Status st) {
@@ -292,14 +334,16 @@ struct Backup : std::enable_shared_from_this<Backup> {
         stack.push_back(std::move(sub));
         return Schedule();
       }
-      if (e.kind == Kind::kFile && !e.cap && f->in_flight > 0) {
-        const auto size = static_cast<std::uint64_t>(e.st.st_size);
+      if (e.kind == Kind::kFile && (!e.cap || e.check) && f->in_flight > 0) {
+        const auto size = e.cap ? 0 : static_cast<std::uint64_t>(e.st.st_size);
         if (f->in_flight >= kUploadWindow || f->bytes_in_flight + size > kUploadBytes) return;
       }
       ++f->next;
       switch (e.kind) {
         case Kind::kFile:
-          if (e.cap) {
+          if (e.cap && e.check) {
+            CheckFile(f, e);
+          } else if (e.cap) {
             Line("skipping '" + e.path + "'..");
             AddChild(f, e.name, *e.cap, dirnode::StatMetadata(e.st));
             ++counts.files_reused;
@@ -342,6 +386,47 @@ struct Backup : std::enable_shared_from_this<Backup> {
     f->children[name] = std::move(child);
   }
 
+  // Checks `cap` as `cairn check` does (control/check.h) on a later turn;
+  // `answered` gets whether it answered healthy (an error counts as not
+  // healthy: Tahoe uploads again when it cannot check).
+  void RunCheck(const std::string& cap_text, Callback<void(bool)> answered) {
+    auto cap = caps::ParseCap(cap_text);
+    auto snapshot = cap.ok() ? GridSnapshot(*env.servers) : Result<std::vector<grid::ServerEntry>>(cap.status());
+    if (!snapshot.ok()) {
+      return env.loop->Post([answered = std::move(answered)]() mutable { answered(false); });
+    }
+    JobHooks hooks;
+    TaskRun* r = run;
+    hooks.stop = [r] { return r->cancel_requested(); };
+    RunCheckJob(env.check, CheckWanted{}, *cap, std::move(*snapshot), std::move(hooks),
+                [answered = std::move(answered)](Result<Json> checked) mutable {
+                  const cJSON* results =
+                      checked.ok() ? cJSON_GetObjectItemCaseSensitive(checked->get(), "results") : nullptr;
+                  answered(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(results, "healthy")));
+                });
+  }
+
+  // A file the database knows whose check is due: reused if healthy, else
+  // uploaded again (Tahoe's check_backupdb_file).
+  void CheckFile(Frame* f, const Entry& e) {
+    ++f->in_flight;
+    ++counts.files_checked;
+    Line("checking " + *e.cap);
+    auto self = shared_from_this();
+    RunCheck(*e.cap, [self, f, e](bool healthy) {
+      --f->in_flight;
+      if (!self->failed.ok() || self->run->cancel_requested()) return self->Pump();
+      if (!healthy) return self->Upload(f, e);
+      self->Line("skipping '" + e.path + "'..");
+      AddChild(f, e.name, *e.cap, dirnode::StatMetadata(e.st));
+      ++self->counts.files_reused;
+      ++self->done_items;
+      self->pending_checked.emplace_back(*e.cap, NowSeconds());
+      self->QueueRows();
+      self->Pump();
+    });
+  }
+
   void Upload(Frame* f, const Entry& e) {
     ++f->in_flight;
     f->bytes_in_flight += static_cast<std::uint64_t>(e.st.st_size);
@@ -373,6 +458,8 @@ struct Backup : std::enable_shared_from_this<Backup> {
       self->pending_files.push_back(BackupFileRow{e.path, static_cast<std::uint64_t>(e.st.st_size),
                                                   static_cast<std::int64_t>(e.st.st_mtim.tv_sec),
                                                   static_cast<std::int64_t>(e.st.st_ctim.tv_sec), cap});
+      // Tahoe: an upload is also a check.
+      self->pending_checked.emplace_back(cap, NowSeconds());
       self->QueueRows();
       self->Pump();
     };
@@ -393,21 +480,41 @@ struct Backup : std::enable_shared_from_this<Backup> {
     for (const auto& [name, child] : f->children) hashed.emplace_back(name, child.ro_uri);
     const std::string dirhash = dirnode::BackupDirHash(std::move(hashed));
     auto self = shared_from_this();
-    auto known = std::make_shared<std::optional<std::string>>();
+    auto known = std::make_shared<std::optional<BackupKnown>>();
+    auto check = std::make_shared<bool>(false);
     env.loop->Offload(
-        [self, dirhash, known]() -> Status {
+        [self, dirhash, known, check]() -> Status {
           CAIRN_TRY_ASSIGN(*known, self->db->LookupDir(dirhash));
+          if (*known) *check = DueForCheck(**known, NowSeconds());
           return Status();
         },
-        [self, f, dirhash, known](Status st) {
+        [self, f, dirhash, known, check](Status st) {
           if (!st.ok()) {
             if (self->failed.ok()) self->failed = st;
             return self->Pump();
           }
+          if (*known && *check) {
+            // Tahoe's check_backupdb_directory: reused if healthy, else made again.
+            const std::string cap = (*known)->cap;
+            self->Line("checking " + cap);
+            ++self->counts.dirs_checked;
+            return self->RunCheck(cap, [self, f, dirhash, cap](bool healthy) {
+              if (!self->failed.ok() || self->run->cancel_requested()) return self->Pump();
+              if (!healthy) {
+                self->Line(" creating directory for '" + f->path + "'");
+                return self->UploadDirectory(f, dirhash);
+              }
+              self->Line(" re-using old directory for '" + f->path + "'");
+              ++self->counts.dirs_reused;
+              self->pending_checked.emplace_back(cap, NowSeconds());
+              self->QueueRows();
+              self->DirectoryDone(cap);
+            });
+          }
           if (*known) {
             self->Line(" re-using old directory for '" + f->path + "'");
             ++self->counts.dirs_reused;
-            return self->DirectoryDone(**known);
+            return self->DirectoryDone((*known)->cap);
           }
           self->Line(" creating directory for '" + f->path + "'");
           self->UploadDirectory(f, dirhash);
@@ -459,6 +566,7 @@ struct Backup : std::enable_shared_from_this<Backup> {
                    const std::string text = caps::FormatCap(cap);
                    ++self->counts.dirs_created;
                    self->pending_dirs.emplace_back(dirhash, text);
+                   self->pending_checked.emplace_back(text, NowSeconds());
                    self->QueueRows();
                    self->DirectoryDone(text);
                  });
@@ -491,8 +599,8 @@ struct Backup : std::enable_shared_from_this<Backup> {
     cJSON_AddNumberToObject(out.get(), "directories_created", static_cast<double>(counts.dirs_created));
     cJSON_AddNumberToObject(out.get(), "directories_reused", static_cast<double>(counts.dirs_reused));
     cJSON_AddNumberToObject(out.get(), "directories_skipped", static_cast<double>(counts.dirs_skipped));
-    cJSON_AddNumberToObject(out.get(), "files_checked", 0);
-    cJSON_AddNumberToObject(out.get(), "directories_checked", 0);
+    cJSON_AddNumberToObject(out.get(), "files_checked", static_cast<double>(counts.files_checked));
+    cJSON_AddNumberToObject(out.get(), "directories_checked", static_cast<double>(counts.dirs_checked));
     cJSON_AddNumberToObject(out.get(), "elapsed_ms", clock::MonotonicMs() - started_ms);
     cJSON* w = cJSON_AddArrayToObject(out.get(), "warnings");
     for (const std::string& line : warnings) cJSON_AddItemToArray(w, cJSON_CreateString(line.c_str()));
@@ -523,12 +631,13 @@ void BackupRun(CommandsState& c, Request& req, Reply& reply) {
   auto r = JsonObjectReader::Open(req.params.get(), "params.");
   if (!r.ok()) return reply.Error(r.status());
   std::string from, to;
-  bool exclude_vcs = false, verbose = false;
+  bool exclude_vcs = false, verbose = false, ignore_timestamps = false;
   std::vector<std::string> excludes;
   Status st = r->String("from", &from, true);
   if (st.ok()) st = r->String("to", &to, true);
   if (st.ok()) st = r->Bool("exclude_vcs", &exclude_vcs);
   if (st.ok()) st = r->Bool("verbose", &verbose);
+  if (st.ok()) st = r->Bool("ignore_timestamps", &ignore_timestamps);
   r->Accept("exclude");
   if (st.ok()) st = StringArray(req.params.get(), "exclude", &excludes);
   if (st.ok()) st = r->Finish();
@@ -544,7 +653,8 @@ void BackupRun(CommandsState& c, Request& req, Reply& reply) {
   // Two backups of one target never overlap.
   keys->push_back(LockKeys::Backup(*target));
 
-  Env env{&c.loop, &c.servers, &c.grid, {}, c.options.spool_dir, ParentDir(c.options.private_dir) + "/backupdb"};
+  Env env{&c.loop, &c.servers, &c.grid, {}, c.options.spool_dir, ParentDir(c.options.private_dir) + "/backupdb",
+          CheckEnvOf(c)};
   env.upload_options.params.k = c.options.shares_needed;
   env.upload_options.params.n = c.options.shares_total;
   env.upload_options.params.max_segment_size = c.options.max_segment_size;
@@ -552,7 +662,7 @@ void BackupRun(CommandsState& c, Request& req, Reply& reply) {
   auto tools = DirToolsOf(c);
 
   TaskSpec walk = NewTaskSpec("backup", req, std::move(*keys));
-  walk.body = [env, tools, from, to, excludes, verbose](TaskRun& run) {
+  walk.body = [env, tools, from, to, excludes, verbose, ignore_timestamps](TaskRun& run) {
     TaskRun* runp = &run;
     auto b = std::make_shared<Backup>();
     b->env = env;
@@ -560,6 +670,7 @@ void BackupRun(CommandsState& c, Request& req, Reply& reply) {
     b->from = from;
     b->excludes = excludes;
     b->verbose = verbose;
+    b->ignore_timestamps = ignore_timestamps;
     b->started_ms = clock::MonotonicMs();
     b->done = [runp, tools, to](Result<Json> walked) {
       if (!walked.ok()) return runp->Fail(walked.status());

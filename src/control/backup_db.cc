@@ -1,5 +1,5 @@
-// BackupDb (see backup_db.h): two LMDB tables in DIR/backupdb. Thread pool
-// only.
+// BackupDb (see backup_db.h): three LMDB tables in DIR/backupdb. Thread
+// pool only.
 #include "control/backup_db.h"
 
 #include <sys/stat.h>
@@ -50,6 +50,20 @@ bool ParseFileValue(std::string_view text, BackupFileRow* row) {
   return !row->cap.empty();
 }
 
+// The "checked" time of `cap` in `txn`: nullopt if there is no row (or it
+// is not a number).
+Result<std::optional<std::int64_t>> CheckedTime(MDB_txn* txn, MDB_dbi dbi, const std::string& cap) {
+  MDB_val k = Val(cap), v;
+  const int rc = mdb_get(txn, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<std::int64_t>();
+  if (rc != 0) return DbError("read", rc);
+  const std::string text(static_cast<const char*>(v.mv_data), v.mv_size);
+  char* end = nullptr;
+  const long long t = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0') return std::optional<std::int64_t>();
+  return std::optional<std::int64_t>(t);
+}
+
 // The databases open in this process, by directory.
 std::mutex g_open_mu;
 std::map<std::string, std::weak_ptr<BackupDb>>& OpenDbs() {
@@ -58,6 +72,18 @@ std::map<std::string, std::weak_ptr<BackupDb>>& OpenDbs() {
 }
 
 }  // namespace
+
+double BackupCheckProbability(std::optional<std::int64_t> checked_s, std::int64_t now_s) {
+  if (!checked_s) return 1.0;
+  const double age = static_cast<double>(now_s - *checked_s);
+  const double p = (age - static_cast<double>(kBackupNoCheckBeforeSeconds)) /
+                   static_cast<double>(kBackupAlwaysCheckAfterSeconds - kBackupNoCheckBeforeSeconds);
+  return p < 0 ? 0.0 : (p > 1 ? 1.0 : p);
+}
+
+bool BackupShouldCheck(std::optional<std::int64_t> checked_s, std::int64_t now_s, double uniform) {
+  return uniform < BackupCheckProbability(checked_s, now_s);
+}
 
 BackupDb::~BackupDb() {
   if (env_) mdb_env_close(env_);
@@ -72,7 +98,7 @@ Result<std::shared_ptr<BackupDb>> BackupDb::Open(const std::string& dir) {
   int rc = mdb_env_create(&db->env_);
   // Sparse: 100,000 files take some 20 MB.
   if (rc == 0) rc = mdb_env_set_mapsize(db->env_, 1ull << 30);
-  if (rc == 0) rc = mdb_env_set_maxdbs(db->env_, 2);
+  if (rc == 0) rc = mdb_env_set_maxdbs(db->env_, 3);
   // MDB_NOTLS: read transactions on any pool thread.
   if (rc == 0) rc = mdb_env_open(db->env_, dir.c_str(), MDB_NOTLS, 0600);
   if (rc != 0) return DbError("open", rc);
@@ -80,6 +106,7 @@ Result<std::shared_ptr<BackupDb>> BackupDb::Open(const std::string& dir) {
   rc = mdb_txn_begin(db->env_, nullptr, 0, &txn);
   if (rc == 0) rc = mdb_dbi_open(txn, "files", MDB_CREATE, &db->files_);
   if (rc == 0) rc = mdb_dbi_open(txn, "dirs", MDB_CREATE, &db->dirs_);
+  if (rc == 0) rc = mdb_dbi_open(txn, "checked", MDB_CREATE, &db->checked_);
   if (rc == 0) {
     rc = mdb_txn_commit(txn);
   } else if (txn) {
@@ -92,7 +119,8 @@ Result<std::shared_ptr<BackupDb>> BackupDb::Open(const std::string& dir) {
   return db;
 }
 
-Status BackupDb::LookupFiles(const std::vector<BackupFileRow>& rows, std::vector<std::optional<std::string>>* out) const {
+Status BackupDb::LookupFiles(const std::vector<BackupFileRow>& rows,
+                             std::vector<std::optional<BackupKnown>>* out) const {
   out->assign(rows.size(), std::nullopt);
   if (rows.empty()) return Status();
   MDB_txn* txn = nullptr;
@@ -111,29 +139,43 @@ Status BackupDb::LookupFiles(const std::vector<BackupFileRow>& rows, std::vector
     // Tahoe's rule: size, mtime and ctime all equal, and a cap known.
     if (ParseFileValue(std::string_view(static_cast<const char*>(v.mv_data), v.mv_size), &have) &&
         have.size == rows[i].size && have.mtime == rows[i].mtime && have.ctime == rows[i].ctime) {
-      (*out)[i] = have.cap;
+      auto checked = CheckedTime(txn, checked_, have.cap);
+      if (!checked.ok()) {
+        mdb_txn_abort(txn);
+        return checked.status();
+      }
+      (*out)[i] = BackupKnown{have.cap, *checked};
     }
   }
   mdb_txn_abort(txn);
   return Status();
 }
 
-Result<std::optional<std::string>> BackupDb::LookupDir(const std::string& dirhash) const {
+Result<std::optional<BackupKnown>> BackupDb::LookupDir(const std::string& dirhash) const {
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return DbError("read", rc);
   MDB_val k = Val(dirhash), v;
   rc = mdb_get(txn, dirs_, &k, &v);
-  std::optional<std::string> cap;
-  if (rc == 0) cap = std::string(static_cast<const char*>(v.mv_data), v.mv_size);
+  std::optional<BackupKnown> known;
+  if (rc == 0) {
+    known = BackupKnown{std::string(static_cast<const char*>(v.mv_data), v.mv_size), std::nullopt};
+    auto checked = CheckedTime(txn, checked_, known->cap);
+    if (!checked.ok()) {
+      mdb_txn_abort(txn);
+      return checked.status();
+    }
+    known->checked_s = *checked;
+  }
   mdb_txn_abort(txn);
   if (rc != 0 && rc != MDB_NOTFOUND) return DbError("read", rc);
-  return cap;
+  return known;
 }
 
 Status BackupDb::Record(const std::vector<BackupFileRow>& files,
-                        const std::vector<std::pair<std::string, std::string>>& dirs) {
-  if (files.empty() && dirs.empty()) return Status();
+                        const std::vector<std::pair<std::string, std::string>>& dirs,
+                        const std::vector<std::pair<std::string, std::int64_t>>& checked) {
+  if (files.empty() && dirs.empty() && checked.empty()) return Status();
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc != 0) return DbError("write", rc);
@@ -147,6 +189,11 @@ Status BackupDb::Record(const std::vector<BackupFileRow>& files,
   for (std::size_t i = 0; rc == 0 && i < dirs.size(); ++i) {
     MDB_val k = Val(dirs[i].first), v = Val(dirs[i].second);
     rc = mdb_put(txn, dirs_, &k, &v, 0);
+  }
+  for (std::size_t i = 0; rc == 0 && i < checked.size(); ++i) {
+    const std::string when = std::to_string(checked[i].second);
+    MDB_val k = Val(checked[i].first), v = Val(when);
+    rc = mdb_put(txn, checked_, &k, &v, 0);
   }
   if (rc != 0) {
     mdb_txn_abort(txn);

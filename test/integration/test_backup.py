@@ -4,12 +4,25 @@ up. Tahoe-LAFS's layout (TO/Archives/<UTC time>, TO/Latest), the snapshot
 metadata of tahoe-dirnodes.md B.3, the summary lines of backup-runs.json
 (../shared/vectors/dirs) on the same five-file tree, the backup database's
 rules (one changed file: one upload, the other directories reused; nothing
-changed: no upload), excludes and skips (exit code 2), and a kill -9 of
-cairnd in the middle of a backup: the database keeps only finished
-uploads and a second run completes the snapshot."""
+changed: no upload; --ignore-timestamps: every file uploaded again, every
+directory reused, as backup-runs.json's run 4), excludes and skips (exit
+code 2), and a kill -9 of cairnd in the middle of a backup: the database
+keeps only finished uploads and a second run completes the snapshot.
+
+BackupCheckTest, on a grid of its own (two storage nodes, 1-of-2): Tahoe's
+health checks of reused caps. A storage node loses its disk (its store is
+put back as it was before any upload), so every file and directory keeps
+one share of two; the test makes one file's and one directory's last
+check old in the backup database (with LMDB's own mdb_load): the next
+backup checks exactly those two, finds them unhealthy and uploads them
+again (the file is healthy afterwards; one whose check was not due is
+not touched), counting them in "files checked" and "directories checked";
+a due check that finds the file healthy reuses it and renews its check
+time."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -20,7 +33,7 @@ from pylib.cairntest import Node, binary, run_cli, stop_grid, wait_for
 
 K, N, HAPPY = 2, 4, 3
 # The restore test's tree: files in all (CAIRN_BACKUP_FILES; the 10,000-file
-# run is test/bench/backup_bench.py's).
+# tree is test_backup_large.py's).
 RESTORE_FILES = int(os.environ.get("CAIRN_BACKUP_FILES", "600"))
 MD_KEYS = ["ctime", "mtime", "st_mode", "st_ino", "st_dev", "st_uid", "st_gid"]
 ARCHIVE_RE = re.compile(r"^\d{4}-\d\d-\d\d_\d\d:\d\d:\d\dZ$")
@@ -66,6 +79,15 @@ def dump_db(node_dir, table):
     for k, v in zip(body[0::2], body[1::2]):
         rows[unprint(k)] = unprint(v)
     return rows
+
+
+def load_db(node_dir, table, rows):
+    """Writes `rows` ({key: value}, printable text) into the backup
+    database's table with mdb_load (LMDB's own tool), replacing rows of the
+    same keys."""
+    text = "".join(f"{k}\n{v}\n" for k, v in rows.items())
+    subprocess.run(["mdb_load", "-T", "-s", table, os.path.join(node_dir, "backupdb")],
+                   input=text, text=True, capture_output=True, check=True)
 
 
 def unprint(text):
@@ -266,16 +288,36 @@ class BackupTest(unittest.TestCase):
                 r2["snapshot"], latest2["docs"][1]["ro_uri"]}
         self.assertEqual(len(made), 5)
         self.assertTrue(made <= set(dump_db(self.client.dir, "dirs").values()))
+        # Every cap made has a check time: its upload's.
+        checked = dump_db(self.client.dir, "checked")
+        for cap in made | {v.split(" ")[3] for p, v in rows.items() if p.startswith(src + "/")}:
+            self.assertLessEqual(abs(int(checked[cap]) - time.time()), 600, cap)
+
+        # Run 4, --ignore-timestamps (backup-runs.json's extra run 4): every
+        # file uploaded again, to the same caps, so every directory is reused.
+        p = self.cli("backup", "--ignore-timestamps", src, "bk:mybackup", json_out=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        want4 = vectors["extra_runs"]["run4"]["stdout_tail"].split("\n")[0]
+        self.assertIn(want4, p.stdout.split("\n"))
+        r4 = self.backup(src, "bk:mybackup", "--ignore-timestamps")
+        self.assertEqual(self.counts(r4), (5, 0, 0, 0, 3, 0))
+        self.assertEqual(r4["snapshot"], r2["snapshot"])
+        self.assertEqual((r4["files_checked"], r4["directories_checked"]), (0, 0))
+        # Without it, the files are known again: nothing uploaded.
+        r5 = self.backup(src, "bk:mybackup")
+        self.assertEqual(self.counts(r5), (0, 5, 0, 0, 3, 0))
 
     # --- excludes and skips -----------------------------------------------------
 
-    def test_help_says_what_is_not_built(self):
+    def test_help(self):
         p = run_cli("backup", "--help", node_dir=self.client.dir, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("usage: cairn", p.stdout)
         self.assertIn("--exclude-vcs", p.stdout)
+        self.assertIn("--ignore-timestamps", p.stdout)
         self.assertIn("cairn backup schedule --help", p.stdout)
-        self.assertIn("Not built yet: Tahoe's health checks", p.stdout)
+        self.assertIn("checked first", p.stdout)
+        self.assertNotIn("Not built yet", p.stdout)
 
     def test_excludes_and_skips(self):
         src = os.path.join(self.tmp, "xsrc")
@@ -530,6 +572,116 @@ class BackupTest(unittest.TestCase):
         # the fraction to within the float's precision.
         self.assertEqual(int(sa.st_mtime), int(sb.st_mtime), b)
         self.assertLess(abs(sa.st_mtime_ns - sb.st_mtime_ns), 1000, b)
+
+
+
+class BackupCheckTest(unittest.TestCase):
+    """Tahoe's health checks of reused caps (the module's docstring)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.servers = [Node(f"h{i}") for i in range(2)]
+        # The second node's empty store, to put back as a lost disk.
+        cls.pristine = os.path.join(cls.servers[1].tmp, "pristine-store")
+        shutil.copytree(os.path.join(cls.servers[1].dir, "store"), cls.pristine)
+        for s in cls.servers:
+            s.start()
+        cls.client = Node("hc", config_patch={"client": {"shares_needed": 1, "shares_total": 2, "shares_happy": 2}})
+        cls.client.start()
+        for i, s in enumerate(cls.servers):
+            nurl = run_cli("nurl", node_dir=s.dir, check=True).stdout.strip()
+            run_cli("servers", "add", nurl, "--nickname", f"h{i}", node_dir=cls.client.dir, check=True)
+        cls.tmp = tempfile.mkdtemp(prefix="cairn-backup-check-", dir="/tmp")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_grid(cls.servers + [cls.client], cls.tmp)
+
+    def cli(self, *args):
+        p = run_cli("--json", "-q", *args, node_dir=self.client.dir, timeout=600)
+        self.assertEqual(p.returncode, 0, f"{args}: {p.stdout} {p.stderr}")
+        return json.loads(p.stdout) if p.stdout.strip() else None
+
+    def healthy(self, cap):
+        """`cairn check`'s verdict (it exits non-zero when not healthy)."""
+        p = run_cli("--json", "-q", "check", cap, node_dir=self.client.dir, timeout=600)
+        healthy = json.loads(p.stdout)["results"]["healthy"]
+        self.assertEqual(p.returncode == 0, healthy, p.stdout)
+        return healthy
+
+    def counts(self, r):
+        return (r["files_uploaded"], r["files_reused"], r["directories_created"], r["directories_reused"],
+                r["files_checked"], r["directories_checked"])
+
+    def test_old_caps_are_checked_and_unhealthy_ones_uploaded_again(self):
+        src = os.path.join(self.tmp, "src")
+        files = {"a/one.txt": os.urandom(2000), "a/two.txt": os.urandom(3000), "b/three.txt": os.urandom(1500),
+                 "lit.txt": b"a LIT file"}
+        for rel, data in files.items():
+            os.makedirs(os.path.dirname(os.path.join(src, rel)), exist_ok=True)
+            with open(os.path.join(src, rel), "wb") as f:
+                f.write(data)
+        run_cli("alias", "create", "hc", node_dir=self.client.dir, check=True, timeout=120)
+        r1 = self.cli("backup", src, "hc:b")
+        self.assertEqual(self.counts(r1), (4, 0, 3, 0, 0, 0))
+        latest = lambda path: self.cli("ls", "hc:b/Latest" + path)[1]["children"]
+        caps = {rel: latest("/" + os.path.dirname(rel) if "/" in rel else "")[os.path.basename(rel)][1]["ro_uri"]
+                for rel in files}
+        dir_a = latest("")["a"][1]["ro_uri"]
+        for cap in (caps["a/one.txt"], caps["a/two.txt"], dir_a):
+            self.assertTrue(self.healthy(cap), cap)
+        # Checked at upload: nothing is due, nothing is checked.
+        r2 = self.cli("backup", src, "hc:b")
+        self.assertEqual(self.counts(r2), (0, 4, 0, 3, 0, 0))
+
+        # The second node loses its disk: every object keeps one share of two.
+        self.servers[1].stop()
+        store = os.path.join(self.servers[1].dir, "store")
+        shutil.rmtree(store)
+        shutil.copytree(self.pristine, store)
+        self.servers[1].start()
+        for cap in (caps["a/one.txt"], caps["a/two.txt"], dir_a):
+            self.assertFalse(self.healthy(cap), cap)
+        # one.txt and directory a were last checked long ago (due for
+        # sure); two.txt ten days ago (never due before 30).
+        load_db(self.client.dir, "checked", {caps["a/one.txt"]: "0", dir_a: "0",
+                                             caps["a/two.txt"]: str(int(time.time()) - 10 * 86400)})
+        before = int(time.time())
+        r3 = self.cli("backup", "-v", src, "hc:b")
+        self.assertEqual(self.counts(r3), (1, 3, 1, 2, 1, 1))
+        self.assertIn("checking " + caps["a/one.txt"], r3["lines"])
+        self.assertIn("checking " + dir_a, r3["lines"])
+        self.assertIn(f" {src}/a/one.txt -> {caps['a/one.txt']}", r3["lines"])  # the same cap again
+        self.assertIn(f" creating directory for '{src}/a'", r3["lines"])
+        self.assertEqual(r3["snapshot"], r1["snapshot"])
+        self.assertTrue(self.healthy(caps["a/one.txt"]))
+        self.assertTrue(self.healthy(dir_a))
+        self.assertFalse(self.healthy(caps["a/two.txt"]))  # not due: not checked, not uploaded
+        checked = dump_db(self.client.dir, "checked")
+        self.assertGreaterEqual(int(checked[caps["a/one.txt"]]), before)
+        self.assertGreaterEqual(int(checked[dir_a]), before)
+        # The text summary counts them with -v, as Tahoe's does.
+        load_db(self.client.dir, "checked", {caps["b/three.txt"]: "0"})
+        p = run_cli("-q", "backup", "-v", src, "hc:b", node_dir=self.client.dir, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(" 1 files checked, 0 directories checked", p.stdout.split("\n"))
+        self.assertIn(" 1 files uploaded (3 reused), 0 files skipped, 0 directories created (3 reused), "
+                      "0 directories skipped", p.stdout.split("\n"))
+
+        # A due check that finds the file healthy reuses it and renews its
+        # check time.
+        load_db(self.client.dir, "checked", {caps["a/one.txt"]: "0"})
+        before = int(time.time())
+        r4 = self.cli("backup", src, "hc:b")
+        self.assertEqual(self.counts(r4), (0, 4, 0, 3, 1, 0))
+        self.assertGreaterEqual(int(dump_db(self.client.dir, "checked")[caps["a/one.txt"]]), before)
+        # The restored snapshot reads back.
+        out = os.path.join(self.tmp, "out")
+        os.mkdir(out)
+        self.cli("cp", "-r", "hc:b/Latest", out)
+        for rel, data in files.items():
+            with open(os.path.join(out, "Latest", rel), "rb") as f:
+                self.assertEqual(f.read(), data, rel)
 
 
 if __name__ == "__main__":

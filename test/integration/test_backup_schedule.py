@@ -5,13 +5,15 @@ Four storage nodes and a client encoding 2-of-4 with happiness 3. A
 schedule of one second (the documented minimum) runs the `backup` method's
 own tasks ("backup", then "backup.link"): the first run uploads every file,
 the next one reuses them all; the runs, the last run and the next run appear
-in `backup schedule list`, `cairn status --json` and the metrics, and survive
+in `backup schedule list`, `cairn status` (a plain line per schedule, and
+--json) and the metrics, and survive
 a restart of the client. A task holding the target's backup key (the lock
 every backup of the target takes) makes a due run wait: no two tasks holding
 that key ever run at once, and the scheduled run starts only once the hold
 has ended."""
 import json
 import os
+import re
 import sys
 import tempfile
 import unittest
@@ -117,6 +119,14 @@ class BackupScheduleTest(unittest.TestCase):
         self.assertEqual(len(shown), 1)
         self.assertEqual(shown[0]["runs"], s["runs"])
         self.assertEqual(shown[0]["last"]["task"], last["task"])
+        # The plain status: one line per schedule with its target, its last
+        # run's result and its next run.
+        plain = run_cli("-q", "status", node_dir=self.client.dir, check=True).stdout
+        line = [l for l in plain.split("\n") if l.startswith("  backup     bs1:docs <- ")]
+        self.assertEqual(len(line), 1, plain)
+        self.assertRegex(line[0], r"^  backup     bs1:docs <- " + re.escape(root) +
+                         r": last run succeeded at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC "
+                         r"\(0 uploaded, 3 reused, 0 skipped\); next run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
         text = self.metrics()
         self.assertIn(f'cairn_backup_schedule_runs_total{{target="bs1:docs"}} {s["runs"]}', text)
         self.assertIn('cairn_backup_schedule_last_succeeded{target="bs1:docs"} 1', text)
