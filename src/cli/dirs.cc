@@ -1,7 +1,9 @@
 // `cairn mkdir`, `ls`, `ln`, `mv`, `rm`, `alias create`, `put FILE
 // ALIAS:path`, `get ALIAS:path` (docs/dirs.md): Tahoe-LAFS directories on
 // the node's grid through cairnd's dir.* methods, and `debug dirnode`, which
-// reads a directory body from stdin with no grid. Single-threaded process.
+// reads a directory body from stdin with no grid. The main thread does
+// everything but `cp`'s downloads into a local tree, which run on a few
+// threads of their own (CopyFiles).
 #include "cli/dirs.h"
 
 #include <cjson/cJSON.h>
@@ -11,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -19,7 +22,9 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cairn/caps/cap.h"
@@ -587,14 +592,73 @@ Status GetNew(const Options& opts, const std::string& source, const std::string&
   return GetOne(opts, source, local);
 }
 
+// One file of a directory being copied down.
+struct FileCopy {
+  std::string cap;           // read by its own cap
+  std::string to;            // the local path
+  const cJSON* metadata;     // its link's metadata, in the listing (outlives the copy)
+};
+
+// Downloads restored at once: each is a task in the daemon whose records are
+// group-committed, so several in flight share their syncs (one at a time,
+// a restore of small files ran at 44 files/s, nearly all of it syncs).
+constexpr std::size_t kDownloadsInFlight = 8;
+
+// Downloads `files` (GetNew, then ApplyMetadata), up to kDownloadsInFlight
+// at once on threads of this command, each over its own control connection.
+// After a failure no further file is started; the first failure is returned.
+Status CopyFiles(const Options& opts, const std::vector<FileCopy>& files, bool overwrite) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status first;
+  auto work = [&] {
+    for (;;) {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= files.size() || failed.load()) return;
+      Status st = GetNew(opts, files[i].cap, files[i].to, overwrite);
+      if (st.ok()) st = ApplyMetadata(files[i].to, files[i].metadata);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> hold(mu);
+        if (!failed.exchange(true)) first = st;
+        return;
+      }
+    }
+  };
+  const std::size_t threads = std::min(files.size(), kDownloadsInFlight);
+  if (threads <= 1) {
+    work();
+    return first;
+  }
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t) pool.emplace_back(work);
+  for (std::thread& t : pool) t.join();
+  return first;
+}
+
 // Copies the directory `listing` (at `grid`) into `local`, each child read
 // by its own cap (no path walk), its times and mode restored from its link's
-// metadata; a directory's after its children.
+// metadata; a directory's after its children. The files of one directory
+// are downloaded several at once (CopyFiles), before its subdirectories.
 Status CopyDown(const Options& opts, const std::string& grid, const Json& listing, const std::string& local,
                 bool overwrite, CopyCounts* n) {
   if (mkdir(local.c_str(), 0777) != 0 && errno != EEXIST) return Status::IoError("cannot create " + local);
   ++n->dirs;
   const cJSON* kids = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(listing.get(), 1), "children");
+  std::vector<FileCopy> files;
+  for (const cJSON* kid = kids ? kids->child : nullptr; kid; kid = kid->next) {
+    const std::string name = kid->string;
+    if (std::string(cJSON_GetArrayItem(kid, 0)->valuestring) != "filenode" || name.empty() || name == "." ||
+        name == ".." || name.find('/') != std::string::npos) {
+      continue;  // reported, or copied, by the loop below
+    }
+    const cJSON* props = cJSON_GetArrayItem(kid, 1);
+    std::string cap = CapOf(props);
+    if (cap.empty()) cap = GridJoin(grid, name);
+    files.push_back({std::move(cap), LocalJoin(local, name), cJSON_GetObjectItemCaseSensitive(props, "metadata")});
+  }
+  CAIRN_TRY(CopyFiles(opts, files, overwrite));
+  n->files += files.size();
   const cJSON* kid;
   cJSON_ArrayForEach(kid, kids) {
     const std::string name = kid->string;
@@ -614,9 +678,7 @@ Status CopyDown(const Options& opts, const std::string& grid, const Json& listin
       CAIRN_TRY(CopyDown(opts, from, sub, to, overwrite, n));
       CAIRN_TRY(ApplyMetadata(to, metadata));
     } else if (kind == "filenode") {
-      CAIRN_TRY(GetNew(opts, cap, to, overwrite));
-      CAIRN_TRY(ApplyMetadata(to, metadata));
-      ++n->files;
+      continue;  // copied above
     } else {
       std::fprintf(stderr, "WARNING: cannot copy '%s': a node of a kind cairn does not know\n", from.c_str());
       ++n->skipped;

@@ -1,4 +1,5 @@
-// cairn's shared output helpers. Single-threaded.
+// cairn's shared output helpers. PrintProgress may be called from several
+// threads of one command (cp's downloads); the rest from one thread.
 #include "cli/output.h"
 
 #include <cjson/cJSON.h>
@@ -10,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 
 #include "cairn/control/protocol.h"
 
@@ -86,7 +88,10 @@ void PrintProgress(const Options& opts, const cJSON* event) {
     // A log or a pipe gets at most one line a second, the first after a
     // second of work, so a short command writes none and a long one stays
     // readable; a terminal gets every update, in place.
+    // Several threads may report (cp's downloads): one clock for all.
+    static std::mutex mu;
     static auto last = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> hold(mu);
     auto now = std::chrono::steady_clock::now();
     if (now - last < std::chrono::seconds(1)) return;
     last = now;
