@@ -290,7 +290,7 @@ check-layers:
 # Soak: the SIGKILL crash test of test/integration/test_store_crash.py with
 # many more kills than `make test` runs (KILLS=N, default 2000;
 # CAIRN_CRASH_SEED=S repeats a run), the power-cut test of
-# test/integration/test_power_cut.py with 2000 cuts (make test runs 80;
+# test/integration/test_power_cut.py with 2000 cuts (make test runs 200;
 # CUTS=N, CAIRN_POWERCUT_SEED=S repeats a run), then the whole-disk image
 # tests:
 # qemu-arm64's under qemu-system and rpi4's checked without the hardware
