@@ -2,7 +2,9 @@
 // aead.cc (the dispatch and the portable "mbedtls" kernel), aead_gcm_x86.cc
 // ("aesni-pclmul", "vaes-avx2",
 // "vaes-avx512"), aead_chacha.cc (ChaCha20-Poly1305 around a vector
-// ChaCha20: "avx2" in aead_chacha_avx2.cc, "neon" in aead_chacha_neon.cc).
+// ChaCha20: "avx512" in aead_chacha_avx512.cc with aead_poly1305_ifma.cc,
+// "avx2" in aead_chacha_avx2.cc with aead_poly1305_avx2.cc, "neon" in
+// aead_chacha_neon.cc).
 // A kernel the build or the CPU lacks reports itself unavailable; its
 // constructor is then never called. Pure functions: any thread.
 #pragma once
@@ -53,6 +55,11 @@ using Poly1305BlocksFn = void (*)(Poly1305State* st, const std::uint8_t* p, std:
 // blocks go to the scalar code).
 bool Poly1305Avx2Available();
 void Poly1305BlocksAvx2(Poly1305State* st, const std::uint8_t* p, std::size_t blocks);
+// Sixteen blocks at a time with AVX-512 IFMA (x86-64 only; fewer than 16
+// blocks go to the scalar code): true if ChaChaAvx512Available() and the
+// CPU also has AVX-512 IFMA.
+bool Poly1305IfmaAvailable();
+void Poly1305BlocksIfma(Poly1305State* st, const std::uint8_t* p, std::size_t blocks);
 
 // ChaCha20-Poly1305 around `chacha` (whose name is `kernel`, a string
 // literal). Where this build's Poly1305 is ours (64-bit CPUs, unsigned
@@ -66,11 +73,18 @@ std::unique_ptr<Aead> NewChaChaPoly(ChaChaXorFn chacha, Poly1305BlocksFn poly, c
 // the Poly1305 that NewChaChaPoly's kernels use.
 void TEST_Poly1305Blocks(const std::uint8_t key[32], const std::uint8_t* blocks, std::size_t n, std::uint8_t tag[16]);
 // For tests: the same with the implementation `impl` ("scalar", or "avx2"
-// where the CPU has it), the blocks given to it in `nparts` calls of
+// or "ifma" where the CPU has it), the blocks given to it in `nparts` calls of
 // parts[i] blocks each (their sum is the message's blocks). False if `impl`
 // is unknown or unavailable here.
 bool TEST_Poly1305Split(const char* impl, const std::uint8_t key[32], const std::uint8_t* blocks,
                         const std::size_t* parts, std::size_t nparts, std::uint8_t tag[16]);
+
+// ChaCha20 sixteen blocks at a time in AVX-512 registers (x86-64 only):
+// true if the CPU has AVX2, AVX-512F, AVX-512VL and AVX-512BW and the OS
+// saves the ZMM state (XCR0).
+bool ChaChaAvx512Available();
+void ChaChaXorAvx512(const std::uint32_t key[8], const std::uint32_t nonce[3], std::uint32_t counter,
+                     const std::uint8_t* in, std::uint8_t* out, std::size_t len);
 
 // ChaCha20 eight blocks at a time in AVX2 registers (x86-64 only).
 bool ChaChaAvx2Available();
