@@ -134,7 +134,7 @@ const Kernel kKernels[] = {
     {"avx512", IsChaCha, aead_internal::Poly1305IfmaAvailable,
      [](AeadAlgorithm, const std::uint8_t* key) {
        return aead_internal::NewChaChaPoly(aead_internal::ChaChaXorAvx512, aead_internal::Poly1305BlocksIfma,
-                                           "avx512", key);
+                                           "avx512", key, aead_internal::ChaChaStartAvx512);
      }},
     {"avx2", IsChaCha, aead_internal::ChaChaAvx2Available,
      [](AeadAlgorithm, const std::uint8_t* key) {

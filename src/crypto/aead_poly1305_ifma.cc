@@ -127,29 +127,34 @@ CAIRN_INLINE_IFMA void Twenty(const __m512i r[3], __m512i& s1, __m512i& s2) {
   s2 = _mm512_add_epi64(_mm512_slli_epi64(r[2], 4), _mm512_slli_epi64(r[2], 2));
 }
 
-// r^8 .. r^1 with the scalar code, then r^16 .. r^9 as r^8 .. r^1 times r^8
-// in one vector multiplication.
+// r^1 .. r^4 with the scalar code, then r^8 .. r^5 as r^4 .. r^1 times
+// r^4 and r^16 .. r^9 as r^8 .. r^1 times r^8, each in one vector
+// multiplication (seven scalar ones were a seventh of a 1 KiB record's
+// time).
 CAIRN_TARGET_IFMA void ComputePowers(Poly1305State* st) {
-  std::uint64_t pw[9][3];  // pw[k] = r^k
+  std::uint64_t pw[5][3];  // pw[k] = r^k
   To44(st->r0, st->r1, 0, pw[1]);
   Mul44(pw[1], pw[1], pw[2]);
   Mul44(pw[2], pw[1], pw[3]);
   Mul44(pw[2], pw[2], pw[4]);
-  Mul44(pw[4], pw[1], pw[5]);
-  Mul44(pw[4], pw[2], pw[6]);
-  Mul44(pw[4], pw[3], pw[7]);
-  Mul44(pw[4], pw[4], pw[8]);
+  __m512i v[3], r[3], s1, s2;
   for (int i = 0; i < 3; ++i) {
-    for (int k = 0; k < 8; ++k) st->powers44[i][8 + k] = pw[8 - k][i];
+    const auto l = [&](int k) { return static_cast<long long>(pw[k][i]); };
+    v[i] = _mm512_setr_epi64(l(4), l(3), l(2), l(1), l(4), l(3), l(2), l(1));
+    r[i] = _mm512_set1_epi64(l(4));
   }
-  __m512i v[3], r8[3], s1, s2;
+  // Lanes 0-3 times r^4; lanes 4-7 stay: r^8 .. r^1.
+  __m512i u[3] = {v[0], v[1], v[2]};
+  Twenty(r, s1, s2);
+  MulReduce(u, r, s1, s2);
   for (int i = 0; i < 3; ++i) {
-    v[i] = _mm512_load_si512(&st->powers44[i][8]);
-    r8[i] = _mm512_set1_epi64(static_cast<long long>(pw[8][i]));
+    u[i] = _mm512_mask_blend_epi64(0xf0, u[i], v[i]);
+    _mm512_store_si512(&st->powers44[i][8], u[i]);
+    r[i] = _mm512_broadcastq_epi64(_mm512_castsi512_si128(u[i]));  // r^8
   }
-  Twenty(r8, s1, s2);
-  MulReduce(v, r8, s1, s2);
-  for (int i = 0; i < 3; ++i) _mm512_store_si512(&st->powers44[i][0], v[i]);
+  Twenty(r, s1, s2);
+  MulReduce(u, r, s1, s2);
+  for (int i = 0; i < 3; ++i) _mm512_store_si512(&st->powers44[i][0], u[i]);
   st->powers44_ready = true;
 }
 

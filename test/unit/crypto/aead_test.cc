@@ -7,8 +7,9 @@
 // with the output zeroed; one object used from several threads at once;
 // our Poly1305 against mbedTLS's where its final reduction and carries are
 // decided (h just below, at and just above p = 2^130 - 5); each vector
-// ChaCha20 and Poly1305 against mbedTLS's on its own, and the x86-64
-// kernels present exactly when the CPU has what they need.
+// ChaCha20 (and the AVX-512 start of a message) and Poly1305 against
+// mbedTLS's on its own; the x86-64 kernels present exactly when the CPU has
+// what they need.
 #include "cairn/crypto/aead.h"
 
 #include <gtest/gtest.h>
@@ -520,6 +521,39 @@ TEST(Aead, VectorChaCha20AgreesWithMbedTls) {
     }
   }
   EXPECT_EQ(compared, static_cast<int>(lengths.size()) * ((impls[0].available ? 1 : 0) + (impls[1].available ? 1 : 0)));
+}
+
+// The AVX-512 start of a message (block 0, the Poly1305 key, made beside
+// blocks 1-16) against mbedTLS's key stream from counter 0: every length
+// 0..1,024, input and output at offsets 0..63, in place, nothing written
+// past the end.
+TEST(Aead, ChaChaStartAgreesWithMbedTls) {
+  const bool available = aead_internal::ChaChaAvx512Available();
+  ASSERT_EQ(available, CpuHasAvx512(false));
+  if (!available) {
+    std::printf("no AVX-512 on this CPU: the AVX-512 start was not compared\n");
+    return;
+  }
+  std::mt19937_64 rng(64);
+  for (std::size_t len = 0; len <= aead_internal::kChaChaStartBytes; ++len) {
+    Bytes key = Random(rng, 32), nonce = Random(rng, 12), plain = Random(rng, len);
+    Bytes padded(64 + len, 0), want(64 + len);
+    Copy(padded.data() + 64, plain.data(), len);
+    ASSERT_EQ(mbedtls_chacha20_crypt(key.data(), nonce.data(), 0, padded.size(), padded.data(), want.data()), 0);
+    std::uint32_t k[8], n[3];
+    for (int w = 0; w < 8; ++w) std::memcpy(&k[w], key.data() + 4 * w, 4);
+    for (int w = 0; w < 3; ++w) std::memcpy(&n[w], nonce.data() + 4 * w, 4);
+    const std::size_t in_off = len % 64, out_off = (len * 7) % 64;
+    Bytes in_buf(len + 64), out_buf(len + 128, 0x5c), block0(64);
+    Copy(in_buf.data() + in_off, plain.data(), len);
+    aead_internal::ChaChaStartAvx512(k, n, block0.data(), in_buf.data() + in_off, out_buf.data() + out_off, len);
+    ASSERT_EQ(block0, Bytes(want.begin(), want.begin() + 64)) << "len " << len;
+    ASSERT_TRUE(Same(out_buf.data() + out_off, want.data() + 64, len)) << "len " << len;
+    for (std::size_t g = 0; g < out_off; ++g) ASSERT_EQ(out_buf[g], 0x5c) << "len " << len;
+    for (std::size_t g = out_off + len; g < out_buf.size(); ++g) ASSERT_EQ(out_buf[g], 0x5c) << "len " << len;
+    aead_internal::ChaChaStartAvx512(k, n, block0.data(), in_buf.data() + in_off, in_buf.data() + in_off, len);
+    ASSERT_TRUE(Same(in_buf.data() + in_off, want.data() + 64, len)) << "in place, len " << len;
+  }
 }
 
 // The vector Poly1305s give the scalar one's tag (and mbedTLS's) for any
