@@ -18,7 +18,9 @@
 // once, all at the same time, after every multiplication: each ends a
 // little above its width (by less than 2^16), far below IFMA's 52 bits,
 // and the value stays congruent modulo p. The powers r^1 .. r^16 are
-// computed once per key, on first use, into the state.
+// computed once per key, on first use, into the state. The loops over the
+// three limbs are unrolled: otherwise the compiler kept the registers in
+// memory.
 #include "crypto/aead_kernels.h"
 #include "crypto/aead_poly1305.h"
 
@@ -119,6 +121,7 @@ CAIRN_INLINE_IFMA void LoadBlocks(const std::uint8_t* p, __m512i m[3]) {
 }
 
 CAIRN_INLINE_IFMA void Add(__m512i h[3], const __m512i m[3]) {
+#pragma GCC unroll 3
   for (int i = 0; i < 3; ++i) h[i] = _mm512_add_epi64(h[i], m[i]);
 }
 
@@ -138,6 +141,7 @@ CAIRN_TARGET_IFMA void ComputePowers(Poly1305State* st) {
   Mul44(pw[2], pw[1], pw[3]);
   Mul44(pw[2], pw[2], pw[4]);
   __m512i v[3], r[3], s1, s2;
+#pragma GCC unroll 3
   for (int i = 0; i < 3; ++i) {
     const auto l = [&](int k) { return static_cast<long long>(pw[k][i]); };
     v[i] = _mm512_setr_epi64(l(4), l(3), l(2), l(1), l(4), l(3), l(2), l(1));
@@ -147,6 +151,7 @@ CAIRN_TARGET_IFMA void ComputePowers(Poly1305State* st) {
   __m512i u[3] = {v[0], v[1], v[2]};
   Twenty(r, s1, s2);
   MulReduce(u, r, s1, s2);
+#pragma GCC unroll 3
   for (int i = 0; i < 3; ++i) {
     u[i] = _mm512_mask_blend_epi64(0xf0, u[i], v[i]);
     _mm512_store_si512(&st->powers44[i][8], u[i]);
@@ -154,6 +159,7 @@ CAIRN_TARGET_IFMA void ComputePowers(Poly1305State* st) {
   }
   Twenty(r, s1, s2);
   MulReduce(u, r, s1, s2);
+#pragma GCC unroll 3
   for (int i = 0; i < 3; ++i) _mm512_store_si512(&st->powers44[i][0], u[i]);
   st->powers44_ready = true;
 }
@@ -177,11 +183,13 @@ CAIRN_TARGET_IFMA void Poly1305BlocksIfma(Poly1305State* st, const std::uint8_t*
   __m512i a[3], b[3], m[3];
   LoadBlocks(p, a);
   LoadBlocks(p + 128, b);
+#pragma GCC unroll 3
   for (int i = 0; i < 3; ++i) {
     a[i] = _mm512_add_epi64(a[i], _mm512_maskz_set1_epi64(1, static_cast<long long>(h44[i])));
   }
   p += 256;
   __m512i r16[3], s16_1, s16_2;
+#pragma GCC unroll 3
   for (int i = 0; i < 3; ++i) r16[i] = _mm512_set1_epi64(static_cast<long long>(st->powers44[i][0]));
   Twenty(r16, s16_1, s16_2);
   for (std::size_t g = 1; g < groups; ++g, p += 256) {
@@ -195,6 +203,7 @@ CAIRN_TARGET_IFMA void Poly1305BlocksIfma(Poly1305State* st, const std::uint8_t*
   // Lane j of a holds block j of the last group, lane j of b block 8 + j:
   // each is multiplied by r^(16 - block), and all are added.
   __m512i ra[3], rb[3], sa1, sa2, sb1, sb2;
+#pragma GCC unroll 3
   for (int i = 0; i < 3; ++i) {
     ra[i] = _mm512_load_si512(&st->powers44[i][0]);
     rb[i] = _mm512_load_si512(&st->powers44[i][8]);
@@ -204,6 +213,7 @@ CAIRN_TARGET_IFMA void Poly1305BlocksIfma(Poly1305State* st, const std::uint8_t*
   MulReduce(a, ra, sa1, sa2);
   MulReduce(b, rb, sb1, sb2);
   std::uint64_t d[3];
+#pragma GCC unroll 3
   for (int i = 0; i < 3; ++i) d[i] = static_cast<std::uint64_t>(_mm512_reduce_add_epi64(_mm512_add_epi64(a[i], b[i])));
   // Each sum is below 2^49: carry fully, then back to two 64-bit limbs and
   // a small third (h below 2^130 + 2^88) for the scalar code.
