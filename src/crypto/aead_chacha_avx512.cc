@@ -11,6 +11,9 @@
 // is finished with byte-masked loads and stores (AVX-512BW), which neither
 // read nor write past its end; a step that has at most 512 bytes left
 // (eight blocks) goes to the AVX2 code, which makes half the key stream.
+// ChaChaStartAvx512 begins a message: blocks 1-16 in the vector registers
+// and block 0 (the Poly1305 key) in general-purpose ones, round by round
+// beside them.
 //
 // Poly1305 is done separately, with IFMA (aead_poly1305_ifma.cc), over each
 // chunk just encrypted.
