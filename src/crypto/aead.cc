@@ -131,6 +131,11 @@ const Kernel kKernels[] = {
     {"vaes-avx512", IsGcm, aead_internal::AesGcmVaes512Available, aead_internal::NewAesGcmVaes512},
     {"vaes-avx2", IsGcm, aead_internal::AesGcmVaesAvailable, aead_internal::NewAesGcmVaes},
     {"aesni-pclmul", IsGcm, aead_internal::AesGcmX86Available, aead_internal::NewAesGcmX86},
+    {"avx512", IsChaCha, aead_internal::Poly1305IfmaAvailable,
+     [](AeadAlgorithm, const std::uint8_t* key) {
+       return aead_internal::NewChaChaPoly(aead_internal::ChaChaXorAvx512, aead_internal::Poly1305BlocksIfma,
+                                           "avx512", key, aead_internal::ChaChaStartAvx512);
+     }},
     {"avx2", IsChaCha, aead_internal::ChaChaAvx2Available,
      [](AeadAlgorithm, const std::uint8_t* key) {
        return aead_internal::NewChaChaPoly(aead_internal::ChaChaXorAvx2, aead_internal::Poly1305BlocksAvx2, "avx2",

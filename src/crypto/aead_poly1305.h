@@ -1,8 +1,8 @@
 // Poly1305 (RFC 8439 §2.5) with two 64-bit limbs, a small third one and
 // 128-bit products, for CPUs whose compiler has unsigned __int128 (64-bit
-// ones); the vector code (aead_poly1305_avx2.cc) continues the same state
-// and hands short runs and tails to it. Pure functions on caller-owned
-// state: any thread.
+// ones); the vector code (aead_poly1305_avx2.cc, aead_poly1305_ifma.cc)
+// continues the same state and hands short runs and tails to it. Pure
+// functions on caller-owned state: any thread.
 //
 // h = h0 + h1 2^64 + h2 2^128 is kept below about 2^131 (h2 small). r's
 // clamping leaves the low two bits of r1 zero, so h1 r1 2^128 =
@@ -24,6 +24,11 @@ struct Poly1305State {
   // (aead_poly1305_avx2.cc), which computes them on its first use.
   std::uint32_t powers[8][5];
   bool powers_ready;
+  // r^16 .. r^1 in three limbs of 44, 44 and 42 bits, limb-major
+  // (powers44[i][k] is limb i of r^(16 - k)), for the IFMA code
+  // (aead_poly1305_ifma.cc), which computes them on its first use.
+  alignas(64) std::uint64_t powers44[3][16];
+  bool powers44_ready;
 };
 
 inline std::uint64_t Poly1305Load64(const std::uint8_t* p) {
@@ -41,6 +46,7 @@ inline void Poly1305Init(Poly1305State* st, const std::uint8_t key[32]) {
   st->pad1 = Poly1305Load64(key + 24);
   st->h0 = st->h1 = st->h2 = 0;
   st->powers_ready = false;
+  st->powers44_ready = false;
 }
 
 // Adds one whole 16-byte block (with its 2^128 bit) to h and multiplies by

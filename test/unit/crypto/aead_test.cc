@@ -6,10 +6,14 @@
 // ciphertext, AAD, tag or nonce, truncated or extended ciphertext) rejected
 // with the output zeroed; one object used from several threads at once;
 // our Poly1305 against mbedTLS's where its final reduction and carries are
-// decided (h just below, at and just above p = 2^130 - 5).
+// decided (h just below, at and just above p = 2^130 - 5); each vector
+// ChaCha20 (and the AVX-512 start of a message) and Poly1305 against
+// mbedTLS's on its own; the x86-64 kernels present exactly when the CPU has
+// what they need.
 #include "cairn/crypto/aead.h"
 
 #include <gtest/gtest.h>
+#include <mbedtls/chacha20.h>
 #include <mbedtls/poly1305.h>
 
 #include <cstdio>
@@ -422,25 +426,154 @@ TEST(Aead, Poly1305AgreesWithMbedTlsAtTheEdges) {
   }
 }
 
-// The vector Poly1305 gives the scalar one's tag (and mbedTLS's) for any
+// True if this CPU and OS run AVX2 and AVX-512 F, VL and BW (and IFMA if
+// `ifma`), as the compiler's runtime decides it from CPUID and XCR0,
+// independently of the kernels' own checks.
+bool CpuHasAvx512([[maybe_unused]] bool ifma) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+         (!ifma || __builtin_cpu_supports("avx512ifma"));
+#else
+  return false;
+#endif
+}
+
+bool CpuHasAvx2() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+bool Listed(AeadAlgorithm algorithm, const char* kernel) {
+  for (const char* name : AeadKernels(algorithm)) {
+    if (std::strcmp(name, kernel) == 0) return true;
+  }
+  return false;
+}
+
+// The x86-64 ChaCha20-Poly1305 kernels are there exactly when the CPU has
+// what they need (none is skipped silently), and the fastest is the
+// default: "avx512" (AVX-512 F, VL, BW and IFMA) before "avx2".
+TEST(Aead, TheX86ChaChaKernelsAreThereWhenTheCpuHasThem) {
+  const bool avx2 = CpuHasAvx2(), avx512 = CpuHasAvx512(true);
+  EXPECT_EQ(Listed(AeadAlgorithm::kChaCha20Poly1305, "avx2"), avx2);
+  EXPECT_EQ(Listed(AeadAlgorithm::kChaCha20Poly1305, "avx512"), avx512);
+  EXPECT_EQ(aead_internal::ChaChaAvx512Available(), CpuHasAvx512(false));
+  EXPECT_EQ(aead_internal::Poly1305IfmaAvailable(), avx512);
+  auto aead = NewAead(AeadAlgorithm::kChaCha20Poly1305, std::string(32, 'k'));
+  ASSERT_TRUE(aead.ok());
+  EXPECT_STREQ((*aead)->kernel(), avx512 ? "avx512" : avx2 ? "avx2" : AeadKernels(AeadAlgorithm::kChaCha20Poly1305)[0]);
+  // The AES-GCM family's kernel names are not ChaCha20-Poly1305's.
+  EXPECT_FALSE(NewAead(AeadAlgorithm::kAes128Gcm, std::string(16, 'k'), "avx512").ok());
+}
+
+// Each vector ChaCha20 against mbedTLS's, called directly: every length
+// from 0 to 2,100 bytes (every tail of the sixteen- and eight-block steps),
+// longer ones, block counters that wrap past 2^32 inside the message (as
+// RFC 8439's 32-bit counter does), every alignment of input and output, in
+// place, and nothing written past the end.
+TEST(Aead, VectorChaCha20AgreesWithMbedTls) {
+  struct Impl {
+    const char* name;
+    bool available;
+    aead_internal::ChaChaXorFn fn;
+  };
+  const Impl impls[] = {{"avx512", aead_internal::ChaChaAvx512Available(), aead_internal::ChaChaXorAvx512},
+                        {"avx2", aead_internal::ChaChaAvx2Available(), aead_internal::ChaChaXorAvx2}};
+  EXPECT_EQ(impls[0].available, CpuHasAvx512(false));
+  EXPECT_EQ(impls[1].available, CpuHasAvx2());
+  std::mt19937_64 rng(20);
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 2100; ++n) lengths.push_back(n);
+  for (std::size_t n : {4095, 4096, 4097, 16383, 16384, 16385, 65536 + 511}) lengths.push_back(n);
+  int compared = 0;
+  for (const Impl& impl : impls) {
+    if (!impl.available) continue;
+    for (std::size_t i = 0; i < lengths.size(); ++i) {
+      const std::size_t len = lengths[i];
+      Bytes key = Random(rng, 32), nonce = Random(rng, 12), plain = Random(rng, len);
+      std::uint32_t counter = i % 3 == 0 ? static_cast<std::uint32_t>(rng())
+                              : i % 3 == 1 ? 0xffffffffu - static_cast<std::uint32_t>(rng() % 40)
+                                           : static_cast<std::uint32_t>(i % 5);
+      Bytes want(len);
+      ASSERT_EQ(mbedtls_chacha20_crypt(key.data(), nonce.data(), counter, len, plain.data(), want.data()), 0);
+      std::uint32_t k[8], n[3];
+      for (int w = 0; w < 8; ++w) std::memcpy(&k[w], key.data() + 4 * w, 4);  // the test runs little-endian
+      for (int w = 0; w < 3; ++w) std::memcpy(&n[w], nonce.data() + 4 * w, 4);
+      const std::size_t in_off = i % 64, out_off = (i / 64) % 64;
+      Bytes in_buf(len + 64), out_buf(len + 128, 0x5c);
+      Copy(in_buf.data() + in_off, plain.data(), len);
+      impl.fn(k, n, counter, in_buf.data() + in_off, out_buf.data() + out_off, len);
+      ASSERT_TRUE(Same(out_buf.data() + out_off, want.data(), len))
+          << impl.name << " len " << len << " counter " << counter;
+      for (std::size_t g = 0; g < out_off; ++g) ASSERT_EQ(out_buf[g], 0x5c) << impl.name << " len " << len;
+      for (std::size_t g = out_off + len; g < out_buf.size(); ++g) {
+        ASSERT_EQ(out_buf[g], 0x5c) << impl.name << " len " << len;
+      }
+      impl.fn(k, n, counter, in_buf.data() + in_off, in_buf.data() + in_off, len);
+      ASSERT_TRUE(Same(in_buf.data() + in_off, want.data(), len)) << impl.name << " in place, len " << len;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, static_cast<int>(lengths.size()) * ((impls[0].available ? 1 : 0) + (impls[1].available ? 1 : 0)));
+}
+
+// The AVX-512 start of a message (block 0, the Poly1305 key, made beside
+// blocks 1-16) against mbedTLS's key stream from counter 0: every length
+// 0..1,024, input and output at offsets 0..63, in place, nothing written
+// past the end.
+TEST(Aead, ChaChaStartAgreesWithMbedTls) {
+  const bool available = aead_internal::ChaChaAvx512Available();
+  ASSERT_EQ(available, CpuHasAvx512(false));
+  if (!available) {
+    std::printf("no AVX-512 on this CPU: the AVX-512 start was not compared\n");
+    return;
+  }
+  std::mt19937_64 rng(64);
+  for (std::size_t len = 0; len <= aead_internal::kChaChaStartBytes; ++len) {
+    Bytes key = Random(rng, 32), nonce = Random(rng, 12), plain = Random(rng, len);
+    Bytes padded(64 + len, 0), want(64 + len);
+    Copy(padded.data() + 64, plain.data(), len);
+    ASSERT_EQ(mbedtls_chacha20_crypt(key.data(), nonce.data(), 0, padded.size(), padded.data(), want.data()), 0);
+    std::uint32_t k[8], n[3];
+    for (int w = 0; w < 8; ++w) std::memcpy(&k[w], key.data() + 4 * w, 4);
+    for (int w = 0; w < 3; ++w) std::memcpy(&n[w], nonce.data() + 4 * w, 4);
+    const std::size_t in_off = len % 64, out_off = (len * 7) % 64;
+    Bytes in_buf(len + 64), out_buf(len + 128, 0x5c), block0(64);
+    Copy(in_buf.data() + in_off, plain.data(), len);
+    aead_internal::ChaChaStartAvx512(k, n, block0.data(), in_buf.data() + in_off, out_buf.data() + out_off, len);
+    ASSERT_EQ(block0, Bytes(want.begin(), want.begin() + 64)) << "len " << len;
+    ASSERT_TRUE(Same(out_buf.data() + out_off, want.data() + 64, len)) << "len " << len;
+    for (std::size_t g = 0; g < out_off; ++g) ASSERT_EQ(out_buf[g], 0x5c) << "len " << len;
+    for (std::size_t g = out_off + len; g < out_buf.size(); ++g) ASSERT_EQ(out_buf[g], 0x5c) << "len " << len;
+    aead_internal::ChaChaStartAvx512(k, n, block0.data(), in_buf.data() + in_off, in_buf.data() + in_off, len);
+    ASSERT_TRUE(Same(in_buf.data() + in_off, want.data() + 64, len)) << "in place, len " << len;
+  }
+}
+
+// The vector Poly1305s give the scalar one's tag (and mbedTLS's) for any
 // number of blocks and any split of the message into calls: random keys and
 // the edge keys above, messages of random bytes, all ones and all zeros
 // (the largest and smallest limbs), 0 to 700 blocks in up to six calls
 // (calls of fewer than 16 blocks go to the scalar code, longer ones to the
-// vector loop and its scalar tail). On an x86-64 CPU with AVX2 the vector
-// form must be there.
+// vector loop and its scalar tail). On an x86-64 CPU with AVX2 "avx2" must
+// be there, and "ifma" on one with AVX-512 F, VL, BW and IFMA.
 TEST(Aead, VectorPoly1305AgreesWithTheScalarOneOnSplitUpdates) {
-  bool want_avx2 = false;
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  want_avx2 = __builtin_cpu_supports("avx2");
-#endif
+  const bool want_avx2 = CpuHasAvx2(), want_ifma = CpuHasAvx512(true);
   std::uint8_t probe[32] = {}, probe_tag[16];
   const std::size_t one = 0;
-  bool have_avx2 = aead_internal::TEST_Poly1305Split("avx2", probe, probe, &one, 1, probe_tag);
-  ASSERT_EQ(have_avx2, want_avx2);
+  ASSERT_EQ(aead_internal::TEST_Poly1305Split("avx2", probe, probe, &one, 1, probe_tag), want_avx2);
+  ASSERT_EQ(aead_internal::TEST_Poly1305Split("ifma", probe, probe, &one, 1, probe_tag), want_ifma);
   ASSERT_FALSE(aead_internal::TEST_Poly1305Split("no-such", probe, probe, &one, 1, probe_tag));
-  if (!have_avx2) {
+  std::vector<const char*> impls;
+  if (want_avx2) impls.push_back("avx2");
+  if (want_ifma) impls.push_back("ifma");
+  if (impls.empty()) {
     std::printf("no vector Poly1305 on this CPU: only the scalar one was compared\n");
   }
   std::mt19937_64 rng(2605);
@@ -472,15 +605,43 @@ TEST(Aead, VectorPoly1305AgreesWithTheScalarOneOnSplitUpdates) {
     ASSERT_EQ(mbedtls_poly1305_mac(key.data(), msg.data(), msg.size(), ref), 0);
     ASSERT_EQ(testing::Hex(std::string(scalar, scalar + 16)), testing::Hex(std::string(ref, ref + 16)));
     ASSERT_EQ(testing::Hex(std::string(whole, whole + 16)), testing::Hex(std::string(ref, ref + 16)));
-    if (!have_avx2) continue;
-    ASSERT_TRUE(aead_internal::TEST_Poly1305Split("avx2", key.data(), msg.data(), parts.data(), parts.size(), vec));
-    ASSERT_EQ(testing::Hex(std::string(vec, vec + 16)), testing::Hex(std::string(ref, ref + 16)))
-        << "key " << testing::Hex(Str(key)) << ", " << blocks << " blocks in " << parts.size() << " calls";
-    ++compared;
+    for (const char* impl : impls) {
+      ASSERT_TRUE(aead_internal::TEST_Poly1305Split(impl, key.data(), msg.data(), parts.data(), parts.size(), vec));
+      ASSERT_EQ(testing::Hex(std::string(vec, vec + 16)), testing::Hex(std::string(ref, ref + 16)))
+          << impl << ": key " << testing::Hex(Str(key)) << ", " << blocks << " blocks in " << parts.size()
+          << " calls";
+      ++compared;
+    }
   }
-  if (have_avx2) {
-    EXPECT_EQ(compared, 600);
+  EXPECT_EQ(compared, 600 * static_cast<int>(impls.size()));
+}
+
+// The vector Poly1305s where their limbs are largest: every block all ones
+// under the largest clamped r, the message ending with one vector step or
+// many, so that every carry and the final reduction run at their bounds.
+TEST(Aead, VectorPoly1305AtTheLargestLimbs) {
+  std::vector<const char*> impls;
+  if (CpuHasAvx2()) impls.push_back("avx2");
+  if (CpuHasAvx512(true)) impls.push_back("ifma");
+  int compared = 0;
+  for (const char* impl : impls) {
+    for (std::uint8_t s : {0x00, 0xff}) {
+      Bytes key(32, 0xff);
+      std::fill(key.begin() + 16, key.end(), s);
+      for (std::size_t blocks : {16, 17, 31, 32, 33, 48, 64, 1024, 1025}) {
+        for (std::uint8_t fill : {0xff, 0xfe, 0x00}) {
+          Bytes msg(16 * blocks, fill);
+          std::uint8_t vec[16], ref[16];
+          ASSERT_TRUE(aead_internal::TEST_Poly1305Split(impl, key.data(), msg.data(), &blocks, 1, vec));
+          ASSERT_EQ(mbedtls_poly1305_mac(key.data(), msg.data(), msg.size(), ref), 0);
+          ASSERT_EQ(testing::Hex(std::string(vec, vec + 16)), testing::Hex(std::string(ref, ref + 16)))
+              << impl << ": " << blocks << " blocks of " << int{fill};
+          ++compared;
+        }
+      }
+    }
   }
+  EXPECT_EQ(compared, 54 * static_cast<int>(impls.size()));
 }
 
 }  // namespace
