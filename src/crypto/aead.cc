@@ -10,6 +10,8 @@
 #include <mbedtls/gcm.h>
 #include <mbedtls/platform_util.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -174,6 +176,44 @@ std::vector<const char*> AeadKernels(AeadAlgorithm algorithm) {
     if (k.applies(algorithm) && k.available()) names.push_back(k.name);
   }
   return names;
+}
+
+namespace {
+
+// Nanoseconds per byte of `algorithm`'s default kernel sealing 16 KiB
+// records: the best of three rounds of eight.
+double SealNsPerByte(AeadAlgorithm algorithm) {
+  constexpr std::size_t kRecord = 16 * 1024;
+  constexpr int kRecords = 8;
+  const std::string key(AeadKeySize(algorithm), '\x5a');
+  auto aead = NewAead(algorithm, key);
+  if (!aead.ok()) return 0;
+  std::string buf(kRecord, '\x01');
+  auto* p = reinterpret_cast<std::uint8_t*>(buf.data());
+  std::uint8_t nonce[12] = {};
+  std::uint8_t tag[16];
+  const char aad[13] = {};
+  double best = 0;
+  for (int round = 0; round < 3; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kRecords; ++i) {
+      nonce[11] = static_cast<std::uint8_t>(round * kRecords + i);
+      (*aead)->Seal(nonce, std::string_view(aad, sizeof aad), p, kRecord, p, tag);
+    }
+    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    const double per_byte = ns / (static_cast<double>(kRecord) * kRecords);
+    if (round == 0 || per_byte < best) best = per_byte;
+  }
+  return best;
+}
+
+}  // namespace
+
+AeadSealCost MeasureAeadSealCost() {
+  AeadSealCost cost;
+  cost.aes_128_gcm_ns_per_byte = SealNsPerByte(AeadAlgorithm::kAes128Gcm);
+  cost.chacha20_poly1305_ns_per_byte = SealNsPerByte(AeadAlgorithm::kChaCha20Poly1305);
+  return cost;
 }
 
 Result<std::unique_ptr<Aead>> NewAead(AeadAlgorithm algorithm, std::string_view key, std::string_view kernel) {

@@ -70,6 +70,11 @@ class Node final : public control::NodeView {
   std::unique_ptr<MetricsListener> metrics_;  // only with "metrics.port"
   std::optional<store::SpaceInfo> space_;  // the last refresh
   std::uint64_t space_wall_ms_ = 0;
+  // The TLS suite the storage listener offers first, and why (docs/crypto.md,
+  // "Which suite the host prefers"): "limit", or "measured" with the costs.
+  std::string tls_first_suite_;
+  std::string tls_first_suite_by_;
+  double tls_aes_ns_per_byte_ = 0, tls_chacha_ns_per_byte_ = 0;
   std::unique_ptr<Timer> space_timer_;
   std::unique_ptr<Timer> trim_timer_;
   std::uint64_t heap_free_seen_ = 0;  // the heap's free bytes at the last trim

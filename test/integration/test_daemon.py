@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import time
@@ -277,6 +278,46 @@ class LifecycleTest(unittest.TestCase):
                 self.assertEqual(len(storage), 1, status["listening"])
                 on = forced == "1" if forced in ("0", "1") else limit == 1
                 self.assertEqual(storage[0]["tls_records"], "cairn" if on else "mbedtls", (limit, forced))
+                self.assertEqual(node.stop(), 0, node.read_log())
+            finally:
+                node.cleanup()
+
+    def test_tls_suite_preference_limit_and_measurement(self):
+        """limits.tls_prefer_chacha: 0 offers AES-128-GCM first, 1
+        ChaCha20-Poly1305, 2 (the host's default) whichever sealed faster in
+        the measurement at start, which status reports. A client offering
+        ChaCha20-Poly1305 first gets the server's choice (the server's order
+        decides), so limit 0 shows that the order is the server's."""
+        ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"
+        for limit in (0, 1, 2):
+            node = Node(config_patch={"limits": {"tls_prefer_chacha": limit}})
+            try:
+                node.start()
+                c = node.control()
+                status = c.call("status")["result"]
+                c.close()
+                storage = [l for l in status["listening"] if l["kind"] == "storage"][0]
+                if limit == 2:
+                    self.assertEqual(storage["tls_first_suite_by"], "measured", storage)
+                    aes = storage["tls_aes_128_gcm_ns_per_byte"]
+                    chacha = storage["tls_chacha20_poly1305_ns_per_byte"]
+                    self.assertGreater(aes, 0, storage)
+                    self.assertGreater(chacha, 0, storage)
+                    want = "chacha20-poly1305" if chacha < aes else "aes-128-gcm"
+                else:
+                    self.assertEqual(storage["tls_first_suite_by"], "limit", storage)
+                    want = "chacha20-poly1305" if limit == 1 else "aes-128-gcm"
+                self.assertEqual(storage["tls_first_suite"], want, storage)
+                host, port = storage["address"].rsplit(":", 1)
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+                ctx.set_ciphers(ciphers)
+                with socket.create_connection((host, int(port)), timeout=10) as raw:
+                    with ctx.wrap_socket(raw) as s:
+                        got = s.cipher()[0]
+                self.assertIn("CHACHA20" if want == "chacha20-poly1305" else "AES128-GCM", got, (limit, storage))
                 self.assertEqual(node.stop(), 0, node.read_log())
             finally:
                 node.cleanup()

@@ -30,6 +30,11 @@ LENGTHS = list(range(0, 65)) + [95, 96, 97, 127, 128, 129, 255, 256, 257, 300, 5
                                 4096, 4097, 8191, 16383, 16384, 16385]
 
 
+# What the "avx512" ChaCha20-Poly1305 kernel and the "ifma" Poly1305 need
+# (besides AVX2 and the OS saving the ZMM state).
+AVX512_IFMA = {"avx2", "avx512f", "avx512vl", "avx512bw", "avx512ifma"}
+
+
 def cpu_flags():
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -81,6 +86,8 @@ class AeadInteropTest(unittest.TestCase):
                     self.assertIn("vaes-avx512", self.kernels[algorithm])
             if "avx2" in flags:
                 self.assertIn("avx2", self.kernels["chacha20-poly1305"])
+            if AVX512_IFMA <= flags:
+                self.assertIn("avx512", self.kernels["chacha20-poly1305"])
 
     def check_kernel(self, algorithm, kernel, seed):
         key_size, cls = ALGORITHMS[algorithm]
@@ -147,10 +154,13 @@ class AeadInteropTest(unittest.TestCase):
     def test_poly1305_against_openssl(self):
         """Whole blocks (what the AEAD hands Poly1305), 0 to 1100 blocks, split
         at random points into up to six calls; "avx2" must be there on an
-        x86-64 CPU with AVX2, and an unknown name is refused."""
+        x86-64 CPU with AVX2, "ifma" on one with AVX-512 IFMA, and an unknown
+        name is refused."""
         impls = ["scalar"]
         if os.uname().machine == "x86_64" and "avx2" in cpu_flags():
             impls.append("avx2")
+        if os.uname().machine == "x86_64" and AVX512_IFMA <= cpu_flags():
+            impls.append("ifma")
         rng = random.Random(1305)
         cases = []
         for i in range(300):

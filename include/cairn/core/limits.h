@@ -53,7 +53,7 @@ namespace cairn {
   X(tasks_max_active, 64, "control tasks queued or running at once; more are refused as busy")  \
   X(tasks_max_per_key, 32, "control tasks waiting on one resource at once")                   \
   X(threadpool, 4, "libuv thread-pool size (UV_THREADPOOL_SIZE)")                             \
-  X(tls_prefer_chacha, 0, "1 on boards without AES instructions: ChaCha20-Poly1305 first")  \
+  X(tls_prefer_chacha, 2, "0: AES-128-GCM first; 1: ChaCha20-Poly1305 first (boards without AES instructions); 2: whichever seals faster here, timed at start") \
   X(tls_own_records, 1, "1: cairn seals and opens TLS 1.2 application records itself; 0: mbedTLS does (the kill switch)") \
   X(malloc_mmap_threshold_bytes, 4194304, "blocks this big get their own mapping, unmapped when freed; smaller ones reuse freed heap memory, bytes") \
   X(malloc_trim_ms, 5000, "this often, free heap memory goes back to the system (0: never), ms")
