@@ -9,8 +9,9 @@
 //   allocates buckets (shares a server refused or failed to take are planned
 //   again on the other servers, up to 4 rounds), and streams the file one
 //   segment at a time: read, encrypt and encode on the thread pool, PATCH
-//   each block to its bucket, then the trailers (hash trees, UEB), whose
-//   PATCH completes each share.
+//   each block to its bucket; the trailers (hash trees, UEB) are made with
+//   the last segment and travel in its PATCH, which completes each share
+//   (a one-segment file is one PATCH per share).
 //
 // Memory: one segment is encoded and one waits while up to
 // `segments_in_flight` segments' blocks are in flight or batched, so at most
