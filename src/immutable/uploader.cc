@@ -228,7 +228,9 @@ Result<std::string> Upload::HashForKey(const std::weak_ptr<Upload>& weak) {
   const ChkParams& params = options_.params;
   caps::ConvergentKeyHasher hasher(options_.convergence, params.k, params.n,
                                    caps::ChkSegmentSize(size_, params.max_segment_size, params.k));
-  std::string buf(kHashPiece, '\0');
+  // No larger than the file: a 1 MiB buffer zeroed (and mapped and
+  // unmapped) for every 4 KiB file was a tenth of a backup's client CPU.
+  std::string buf(static_cast<std::size_t>(std::min<std::uint64_t>(kHashPiece, std::max<std::uint64_t>(size_, 1))), '\0');
   for (std::uint64_t off = 0; off < size_; off += buf.size()) {
     std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size_ - off));
     if (abandon_.load(std::memory_order_relaxed)) return Status::Cancelled("upload cancelled");
