@@ -615,6 +615,8 @@ void BackupRun(CommandsState& c, Request& req, Reply& reply) {
   env.upload_options.params.n = c.options.shares_total;
   env.upload_options.params.max_segment_size = c.options.max_segment_size;
   env.upload_options.happy = c.options.shares_happy;
+  // Mostly new files: the allocations say which shares are there already.
+  env.upload_options.list_existing = false;
   auto tools = DirToolsOf(c);
 
   TaskSpec walk = NewTaskSpec("backup", req, std::move(*keys));

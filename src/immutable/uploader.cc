@@ -327,11 +327,13 @@ Status Upload::PrepareServers() {
 
 void Upload::AskServers() {
   const std::uint64_t share_size = encoder_->ShareSize();
-  outstanding_ = 2 * servers_.size();
+  const bool list = options_.list_existing;
+  outstanding_ = (list ? 2 : 1) * servers_.size();
   auto self = shared_from_this();
   for (std::size_t i = 0; i < servers_.size(); ++i) {
     servers_[i].client->GetVersion(
         [self, i, share_size](Result<gbs::Version> v) { self->VersionAnswered(i, share_size, std::move(v)); });
+    if (!list) continue;  // the allocations' already-have answers tell
     servers_[i].client->ListImmutable(
         si_, [self, i](Result<gbs::ShareNumbers> shares) { self->ListAnswered(i, std::move(shares)); });
   }
