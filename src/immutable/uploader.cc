@@ -543,8 +543,9 @@ void Upload::EncodeNext() {
   // With the last segment: the trees and each share's trailer (the shares
   // of the buckets as they are now; a bucket dropped later sends nothing).
   auto trailers = std::make_shared<std::map<std::uint32_t, std::string>>();
+  const bool last = seg + 1 == l.num_segments;
   std::set<std::uint32_t> shares;
-  if (seg + 1 == l.num_segments) {
+  if (last) {
     for (const Bucket& b : buckets_) {
       if (b.live) shares.insert(b.shnum);
     }
@@ -552,11 +553,13 @@ void Upload::EncodeNext() {
   Upload* u = this;
   auto self = shared_from_this();
   Offload(
-      [u, out, offset, len, trailers, shares = std::move(shares)]() -> Status {
+      [u, out, offset, len, last, trailers, shares = std::move(shares)]() -> Status {
         std::string plain(static_cast<std::size_t>(len), '\0');
         CAIRN_TRY(ReadAt(u->fd_, offset, plain.data(), plain.size(), u->path_));
         CAIRN_TRY_ASSIGN(*out, u->encoder_->EncodeSegment(std::move(plain)));
-        if (!shares.empty()) {
+        if (last) {
+          // Also with no share left to write (all were on the servers):
+          // the cap needs the trees.
           CAIRN_TRY(u->encoder_->Finish());
           for (std::uint32_t sh : shares) (*trailers)[sh] = u->encoder_->ShareTrailer(sh);
         }
@@ -675,18 +678,17 @@ void Upload::SendBatch(std::uint64_t first, std::size_t count, std::uint64_t len
         });
   }
   segments_sent_ += count;
-  if (last) {
-    // Nothing more to send: the upload ends when the last PATCH is answered.
-    state_ = State::kFinishing;
-    trailers_.clear();
-    if (writes_in_flight_ == 0) Succeed();
-    return;
-  }
   if (*outstanding > 0) {
     segments_in_flight_ += count;
     max_segments_in_flight_ = std::max(max_segments_in_flight_, segments_in_flight_);
   } else {
     bytes_acked_ += len;  // nothing to send: every share was already there
+  }
+  if (last) {
+    // Nothing more to send: the upload ends when the last PATCH is answered.
+    state_ = State::kFinishing;
+    trailers_.clear();
+    if (writes_in_flight_ == 0) Succeed();
   }
 }
 
