@@ -588,7 +588,12 @@ void Upload::Pump() {
   if (Stopping()) return;
   const std::size_t window = options_.segments_in_flight;
   if (encoded_ready_ && !BatchReady() && segments_in_flight_ + batch_segs_ < window) AddEncodedToBatch();
-  if (BatchReady() && segments_in_flight_ + batch_segs_ <= window) {
+  // The last batch carries the trailers, whose PATCH must complete each
+  // share: it waits until every earlier PATCH was answered (sent alongside
+  // them, it may arrive first, and the server answers that ranges are
+  // still missing).
+  const bool ends_file = batch_segs_ > 0 && batch_first_ + batch_segs_ == encoder_->layout().num_segments;
+  if (BatchReady() && segments_in_flight_ + batch_segs_ <= window && (!ends_file || writes_in_flight_ == 0)) {
     SendPendingBatch();
     // The encoded segment may join the next batch now.
     if (encoded_ready_) return Pump();
