@@ -2,7 +2,6 @@
 // only.
 #include "control/backup_db.h"
 
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -56,18 +55,6 @@ std::mutex g_open_mu;
 std::map<std::string, std::weak_ptr<BackupDb>>& OpenDbs() {
   static auto* dbs = new std::map<std::string, std::weak_ptr<BackupDb>>();
   return *dbs;
-}
-
-// Drops the process's mappings of the database file's pages: they stay in
-// the page cache, and a later read faults them in again. Without this, every
-// page a backup ever touched (about 30 MB for 100,000 files) counted in the
-// node's RSS, which then grew with the trees backed up. Safe while other
-// threads read: the mapping is shared and backed by the file (without
-// MDB_WRITEMAP, LMDB writes through write(2), never through the map).
-void ReleaseMapPages(MDB_env* env) {
-  MDB_envinfo info{};
-  if (mdb_env_info(env, &info) != 0 || info.me_mapaddr == nullptr) return;
-  madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
 }
 
 }  // namespace
@@ -128,7 +115,6 @@ Status BackupDb::LookupFiles(const std::vector<BackupFileRow>& rows, std::vector
     }
   }
   mdb_txn_abort(txn);
-  ReleaseMapPages(env_);
   return Status();
 }
 
@@ -168,7 +154,6 @@ Status BackupDb::Record(const std::vector<BackupFileRow>& files,
   }
   rc = mdb_txn_commit(txn);
   if (rc != 0) return DbError("commit", rc);
-  ReleaseMapPages(env_);
   return Status();
 }
 

@@ -9,10 +9,7 @@
 // A row is written only after the upload it names has finished, in write
 // transactions that LMDB makes durable at commit; a kill -9 at any moment
 // leaves a database whose every row names a finished upload (a missing row
-// costs only an upload again). After each lookup batch and each commit the
-// process drops its mappings of the file's pages (they stay in the page
-// cache), so the node's RSS does not grow with the database. Every function
-// blocks (file system, fsync):
+// costs only an upload again). Every function blocks (file system, fsync):
 // thread pool only; one object may be used from several threads at once.
 #pragma once
 
