@@ -5,6 +5,15 @@
 // each row only once its upload is done; a reused cap whose last check is
 // old is checked first (Tahoe's rule, backup_db.h) and uploaded again if
 // unhealthy. Loop thread only, except the offloaded work.
+//
+// Memory: what is held grows with the directories on the current path and
+// the upload window, never with the tree. A directory's entries are
+// consumed from the front as they are started, and a finished child is
+// kept only as its packed body entry and its cap (a few hundred bytes: the
+// metadata's parsed form is ten times larger); the body is written to its
+// spool file straight from those on the thread pool. The uploads in flight
+// are bounded by count and by the bytes their uploads buffer (one large
+// file runs alone).
 #include "control/backup.h"
 
 #include <cjson/cJSON.h>
@@ -17,6 +26,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,11 +48,11 @@ namespace cairn::control {
 namespace {
 
 // Uploads of one directory's files running at once: at most this many, and
-// at most kUploadBytes of file bytes between them (a larger file runs
-// alone), so that many small files overlap their round trips while large
-// ones do not multiply the upload buffers.
+// at most kUploadBuffers of upload buffers between them (UploadBuffers; a
+// file that needs more runs alone), so that many small files overlap their
+// round trips while large ones do not multiply the upload buffers.
 constexpr std::size_t kUploadWindow = 16;
-constexpr std::uint64_t kUploadBytes = 16ull << 20;
+constexpr std::uint64_t kUploadBuffers = 24ull << 20;
 // Database rows written per transaction at most (and at every directory's
 // end, whichever comes first).
 constexpr std::size_t kRowsPerCommit = 256;
@@ -53,12 +63,22 @@ enum class Kind { kFile, kDirectory, kSymlink, kSpecial, kUnreadable, kBadName }
 
 struct Entry {
   std::string name;  // NFC
-  std::string path;  // absolute local path
+  std::string raw;   // as listed, if not the NFC name (the local path uses it)
   Kind kind = Kind::kFile;
   struct stat st {};
   std::optional<std::string> cap;  // known to the backup database
   bool check = false;              // cap is reused only if a check finds it healthy
 };
+
+// A finished child of the directory being built: its cap (for the
+// directory hash) and its entry in the immutable body (tahoe-dirnodes.md A:
+// the netstring of name, ro slot, empty rw slot and metadata JSON).
+struct Packed {
+  std::string cap;
+  std::string entry;
+};
+// By NFC name: byte order, the order of Tahoe's bodies and of its hash.
+using PackedChildren = std::map<std::string, Packed>;
 
 // One local directory being backed up.
 struct Frame {
@@ -66,12 +86,21 @@ struct Frame {
   std::string name;       // in its parent (NFC); empty for the root
   dirnode::PyJson metadata;
   bool listed = false;
-  std::vector<Entry> entries;
-  std::size_t next = 0;
+  std::deque<Entry> entries;  // not yet started; popped as each starts
   std::size_t in_flight = 0;
-  std::uint64_t bytes_in_flight = 0;
-  dirnode::Children children;
+  std::uint64_t buffers_in_flight = 0;
+  PackedChildren children;
+  std::string EntryPath(const Entry& e) const { return path + "/" + (e.raw.empty() ? e.name : e.raw); }
 };
+
+// The bytes an upload of a file of `size` bytes buffers at most: its
+// segments in flight plus the one encoding and the one waiting, each
+// expanded N/k times (immutable/uploader.h, "Memory").
+std::uint64_t UploadBuffers(std::uint64_t size, const immutable::UploadOptions& o) {
+  const std::uint64_t segment = std::min<std::uint64_t>(std::max<std::uint64_t>(size, 1), o.params.max_segment_size);
+  const std::uint64_t held = std::min<std::uint64_t>(std::max<std::uint64_t>(size, 1), (o.segments_in_flight + 2) * segment);
+  return held * o.params.n / std::max<std::uint32_t>(o.params.k, 1);
+}
 
 struct Counts {
   std::uint64_t files_uploaded = 0, files_reused = 0, files_skipped = 0;
@@ -231,7 +260,7 @@ struct Backup : std::enable_shared_from_this<Backup> {
   // applied), lstat of each, and the database's answer for each file.
   void List(Frame* f) {
     auto self = shared_from_this();
-    auto entries = std::make_shared<std::vector<Entry>>();
+    auto entries = std::make_shared<std::deque<Entry>>();
     auto unlistable = std::make_shared<bool>(false);
     env.loop->Offload(
         [self, f, entries, unlistable]() -> Status {
@@ -245,7 +274,7 @@ struct Backup : std::enable_shared_from_this<Backup> {
             if (name == "." || name == "..") continue;
             if (dirnode::Excluded(name, self->excludes)) continue;
             Entry e;
-            e.path = f->path + "/" + name;
+            const std::string path = f->path + "/" + name;
             auto nfc = dirnode::NormalizeNfc(name);
             if (!nfc.ok()) {
               e.kind = Kind::kBadName;
@@ -254,14 +283,15 @@ struct Backup : std::enable_shared_from_this<Backup> {
               continue;
             }
             e.name = std::move(*nfc);
-            if (lstat(e.path.c_str(), &e.st) != 0) {
+            if (e.name != name) e.raw = name;
+            if (lstat(path.c_str(), &e.st) != 0) {
               e.kind = Kind::kUnreadable;
             } else if (S_ISLNK(e.st.st_mode)) {
               e.kind = Kind::kSymlink;
             } else if (S_ISDIR(e.st.st_mode)) {
               e.kind = Kind::kDirectory;
             } else if (S_ISREG(e.st.st_mode)) {
-              int fd = open(e.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+              int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
               if (fd < 0) {
                 e.kind = Kind::kUnreadable;
               } else {
@@ -279,7 +309,7 @@ struct Backup : std::enable_shared_from_this<Backup> {
           for (std::size_t i = 0; !self->ignore_timestamps && i < entries->size(); ++i) {
             const Entry& e = (*entries)[i];
             if (e.kind != Kind::kFile) continue;
-            ask.push_back(BackupFileRow{e.path, static_cast<std::uint64_t>(e.st.st_size),
+            ask.push_back(BackupFileRow{f->EntryPath(e), static_cast<std::uint64_t>(e.st.st_size),
                                         static_cast<std::int64_t>(e.st.st_mtim.tv_sec),
                                         static_cast<std::int64_t>(e.st.st_ctim.tv_sec), {}});
             index.push_back(i);
@@ -322,44 +352,49 @@ struct Backup : std::enable_shared_from_this<Backup> {
       return Flush([self, why] { self->done(why); });
     }
     if (!f->listed) return List(f);
-    while (f->next < f->entries.size()) {
-      Entry& e = f->entries[f->next];
-      if (e.kind == Kind::kDirectory) {
+    while (!f->entries.empty()) {
+      if (!failed.ok()) return Pump();  // AddChild failed: stop as above
+      Entry& front = f->entries.front();
+      if (front.kind == Kind::kDirectory) {
         if (f->in_flight > 0) return;  // the files first: their completions come back here
         auto sub = std::make_unique<Frame>();
-        sub->path = e.path;
-        sub->name = e.name;
-        sub->metadata = dirnode::StatMetadata(e.st);
-        ++f->next;
+        sub->path = f->EntryPath(front);
+        sub->name = front.name;
+        sub->metadata = dirnode::StatMetadata(front.st);
+        f->entries.pop_front();
         stack.push_back(std::move(sub));
         return Schedule();
       }
-      if (e.kind == Kind::kFile && (!e.cap || e.check) && f->in_flight > 0) {
-        const auto size = e.cap ? 0 : static_cast<std::uint64_t>(e.st.st_size);
-        if (f->in_flight >= kUploadWindow || f->bytes_in_flight + size > kUploadBytes) return;
+      if (front.kind == Kind::kFile && (!front.cap || front.check) && f->in_flight > 0) {
+        // A check holds a place in the window but no upload buffers.
+        const std::uint64_t need =
+            front.cap ? 0 : UploadBuffers(static_cast<std::uint64_t>(front.st.st_size), env.upload_options);
+        if (f->in_flight >= kUploadWindow || f->buffers_in_flight + need > kUploadBuffers) return;
       }
-      ++f->next;
+      Entry e = std::move(front);
+      f->entries.pop_front();
+      const std::string path = f->EntryPath(e);
       switch (e.kind) {
         case Kind::kFile:
           if (e.cap && e.check) {
-            CheckFile(f, e);
+            CheckFile(f, std::move(e), path);
           } else if (e.cap) {
-            Line("skipping '" + e.path + "'..");
+            Line("skipping '" + path + "'..");
             AddChild(f, e.name, *e.cap, dirnode::StatMetadata(e.st));
             ++counts.files_reused;
             ++done_items;
           } else {
-            Upload(f, e);
+            Upload(f, std::move(e), path);
           }
           break;
         case Kind::kSymlink:
-          Skip("WARNING: cannot backup symlink '" + e.path + "'");
+          Skip("WARNING: cannot backup symlink '" + path + "'");
           break;
         case Kind::kSpecial:
-          Skip("WARNING: cannot backup special file '" + e.path + "'");
+          Skip("WARNING: cannot backup special file '" + path + "'");
           break;
         case Kind::kUnreadable:
-          Skip("WARNING: permission denied on file '" + e.path + "'");
+          Skip("WARNING: permission denied on file '" + path + "'");
           break;
         case Kind::kBadName:
           Skip("WARNING: could not list directory '" + f->path + "' due to a filename encoding error");
@@ -379,11 +414,22 @@ struct Backup : std::enable_shared_from_this<Backup> {
     ++done_items;
   }
 
-  static void AddChild(Frame* f, const std::string& name, const std::string& cap, dirnode::PyJson metadata) {
-    dirnode::Child child;
+  // Keeps `name` -> `cap` as its packed body entry (a file's or a
+  // directory's; both caps are immutable, so packing fails only on a broken
+  // invariant, which stops the backup).
+  void AddChild(Frame* f, const std::string& name, const std::string& cap, dirnode::PyJson metadata) {
+    dirnode::Children one;
+    dirnode::Child& child = one[name];
     child.ro_uri = cap;
     child.metadata = std::move(metadata);
-    f->children[name] = std::move(child);
+    dirnode::DirAccess access;
+    access.immutable = true;
+    auto entry = dirnode::PackBody(one, access);
+    if (!entry.ok()) {
+      if (failed.ok()) failed = entry.status().WithContext(f->path + "/" + name);
+      return;
+    }
+    f->children[name] = Packed{cap, std::move(*entry)};
   }
 
   // Checks `cap` as `cairn check` does (control/check.h) on a later turn;
@@ -408,34 +454,43 @@ struct Backup : std::enable_shared_from_this<Backup> {
 
   // A file the database knows whose check is due: reused if healthy, else
   // uploaded again (Tahoe's check_backupdb_file).
-  void CheckFile(Frame* f, const Entry& e) {
+  void CheckFile(Frame* f, Entry entry, const std::string& entry_path) {
     ++f->in_flight;
     ++counts.files_checked;
-    Line("checking " + *e.cap);
+    Line("checking " + *entry.cap);
     auto self = shared_from_this();
-    RunCheck(*e.cap, [self, f, e](bool healthy) {
+    auto e = std::make_shared<Entry>(std::move(entry));
+    RunCheck(*e->cap, [self, f, e, entry_path](bool healthy) {
       --f->in_flight;
       if (!self->failed.ok() || self->run->cancel_requested()) return self->Pump();
-      if (!healthy) return self->Upload(f, e);
-      self->Line("skipping '" + e.path + "'..");
-      AddChild(f, e.name, *e.cap, dirnode::StatMetadata(e.st));
+      if (!healthy) return self->Upload(f, std::move(*e), entry_path);
+      self->Line("skipping '" + entry_path + "'..");
+      self->AddChild(f, e->name, *e->cap, dirnode::StatMetadata(e->st));
       ++self->counts.files_reused;
       ++self->done_items;
-      self->pending_checked.emplace_back(*e.cap, NowSeconds());
+      self->pending_checked.emplace_back(*e->cap, NowSeconds());
       self->QueueRows();
       self->Pump();
     });
   }
 
-  void Upload(Frame* f, const Entry& e) {
+  void Upload(Frame* f, Entry entry, const std::string& entry_path) {
+    const std::uint64_t buffers = UploadBuffers(static_cast<std::uint64_t>(entry.st.st_size), env.upload_options);
     ++f->in_flight;
-    f->bytes_in_flight += static_cast<std::uint64_t>(e.st.st_size);
-    Line("uploading '" + e.path + "'..");
+    f->buffers_in_flight += buffers;
+    Line("uploading '" + entry_path + "'..");
     auto snapshot = GridSnapshot(*env.servers);
     auto self = shared_from_this();
-    auto finish = [self, f, e](Result<immutable::UploadResult> up) {
+    // Only what the completion needs: the name, the path and the stat.
+    struct Item {
+      std::string name, path;
+      struct stat st;
+    };
+    auto item = std::make_shared<Item>(Item{std::move(entry.name), entry_path, entry.st});
+    auto finish = [self, f, item, buffers](Result<immutable::UploadResult> up) {
+      const Item& e = *item;
       --f->in_flight;
-      f->bytes_in_flight -= static_cast<std::uint64_t>(e.st.st_size);
+      f->buffers_in_flight -= buffers;
       ++self->done_items;
       if (!up.ok()) {
         const Code code = up.status().code();
@@ -452,14 +507,13 @@ struct Backup : std::enable_shared_from_this<Backup> {
       }
       const std::string cap = caps::FormatCap(up->cap);
       self->Line(" " + e.path + " -> " + cap);
-      AddChild(f, e.name, cap, dirnode::StatMetadata(e.st));
+      self->AddChild(f, e.name, cap, dirnode::StatMetadata(e.st));
       ++self->counts.files_uploaded;
-      // Recorded only now that the upload is done.
+      // Recorded only now that the upload is done; Tahoe: an upload is also a check.
+      self->pending_checked.emplace_back(cap, NowSeconds());
       self->pending_files.push_back(BackupFileRow{e.path, static_cast<std::uint64_t>(e.st.st_size),
                                                   static_cast<std::int64_t>(e.st.st_mtim.tv_sec),
                                                   static_cast<std::int64_t>(e.st.st_ctim.tv_sec), cap});
-      // Tahoe: an upload is also a check.
-      self->pending_checked.emplace_back(cap, NowSeconds());
       self->QueueRows();
       self->Pump();
     };
@@ -469,26 +523,32 @@ struct Backup : std::enable_shared_from_this<Backup> {
     JobHooks hooks;
     TaskRun* r = run;
     hooks.stop = [r] { return r->cancel_requested(); };
-    PutJob(*env.grid, std::move(*snapshot), e.path, env.upload_options, std::move(hooks), std::move(finish));
+    PutJob(*env.grid, std::move(*snapshot), entry_path, env.upload_options, std::move(hooks), std::move(finish));
   }
 
   // All of the top frame's children are done: its snapshot directory,
-  // reused from the database or packed and uploaded.
+  // reused from the database or packed and uploaded. The children leave the
+  // frame for the thread pool, which hashes them, asks the database and
+  // writes the body to a spool file, entry by entry.
   void FinishDirectory() {
     Frame* f = stack.back().get();
-    std::vector<std::pair<std::string, std::string>> hashed;
-    for (const auto& [name, child] : f->children) hashed.emplace_back(name, child.ro_uri);
-    const std::string dirhash = dirnode::BackupDirHash(std::move(hashed));
+    auto children = std::make_shared<PackedChildren>(std::move(f->children));
+    f->children.clear();
     auto self = shared_from_this();
+    auto dirhash = std::make_shared<std::string>();
     auto known = std::make_shared<std::optional<BackupKnown>>();
     auto check = std::make_shared<bool>(false);
     env.loop->Offload(
-        [self, dirhash, known, check]() -> Status {
-          CAIRN_TRY_ASSIGN(*known, self->db->LookupDir(dirhash));
+        [self, children, dirhash, known, check]() -> Status {
+          std::vector<std::pair<std::string, std::string>> hashed;
+          hashed.reserve(children->size());
+          for (const auto& [name, child] : *children) hashed.emplace_back(name, child.cap);
+          *dirhash = dirnode::BackupDirHash(std::move(hashed));
+          CAIRN_TRY_ASSIGN(*known, self->db->LookupDir(*dirhash));
           if (*known) *check = DueForCheck(**known, NowSeconds());
           return Status();
         },
-        [self, f, dirhash, known, check](Status st) {
+        [self, f, children, dirhash, known, check](Status st) {
           if (!st.ok()) {
             if (self->failed.ok()) self->failed = st;
             return self->Pump();
@@ -498,11 +558,11 @@ struct Backup : std::enable_shared_from_this<Backup> {
             const std::string cap = (*known)->cap;
             self->Line("checking " + cap);
             ++self->counts.dirs_checked;
-            return self->RunCheck(cap, [self, f, dirhash, cap](bool healthy) {
+            return self->RunCheck(cap, [self, f, children, dirhash, cap](bool healthy) {
               if (!self->failed.ok() || self->run->cancel_requested()) return self->Pump();
               if (!healthy) {
                 self->Line(" creating directory for '" + f->path + "'");
-                return self->UploadDirectory(f, dirhash);
+                return self->UploadDirectory(children, *dirhash);
               }
               self->Line(" re-using old directory for '" + f->path + "'");
               ++self->counts.dirs_reused;
@@ -517,36 +577,43 @@ struct Backup : std::enable_shared_from_this<Backup> {
             return self->DirectoryDone((*known)->cap);
           }
           self->Line(" creating directory for '" + f->path + "'");
-          self->UploadDirectory(f, dirhash);
+          self->UploadDirectory(children, *dirhash);
         });
   }
 
-  void UploadDirectory(Frame* f, const std::string& dirhash) {
-    dirnode::DirAccess access;
-    access.immutable = true;
-    auto body = dirnode::PackBody(f->children, access);
-    if (!body.ok()) {
-      if (failed.ok()) failed = body.status().WithContext(f->path);
-      return Pump();
-    }
+  void UploadDirectory(std::shared_ptr<PackedChildren> children, const std::string& dirhash) {
     auto self = shared_from_this();
     auto spool = std::make_shared<Spool>();
-    auto bytes = std::make_shared<std::string>(std::move(*body));
     env.loop->Offload(
-        [spool, bytes, dir = env.spool_dir]() -> Status {
+        [spool, children, dir = env.spool_dir]() -> Status {
           CAIRN_TRY(CreateSpool(dir, "put", spool.get()));
-          std::size_t off = 0;
-          while (off < bytes->size()) {
-            ssize_t n = pwrite(spool->fd, bytes->data() + off, bytes->size() - off, static_cast<off_t>(off));
-            if (n < 0) {
-              if (errno == EINTR) continue;
-              return Status::IoError(spool->path + ": " + std::strerror(errno));
+          // The body is the entries in name order (dirnode::PackBody),
+          // written in pieces of about kBodyPiece bytes.
+          constexpr std::size_t kBodyPiece = 64 << 10;
+          std::string piece;
+          std::uint64_t at = 0;
+          auto write = [&]() -> Status {
+            std::size_t off = 0;
+            while (off < piece.size()) {
+              ssize_t n = pwrite(spool->fd, piece.data() + off, piece.size() - off, static_cast<off_t>(at + off));
+              if (n < 0) {
+                if (errno == EINTR) continue;
+                return Status::IoError(spool->path + ": " + std::strerror(errno));
+              }
+              off += static_cast<std::size_t>(n);
             }
-            off += static_cast<std::size_t>(n);
+            at += piece.size();
+            piece.clear();
+            return Status();
+          };
+          for (auto it = children->begin(); it != children->end(); it = children->erase(it)) {
+            piece += it->second.entry;
+            if (piece.size() >= kBodyPiece) CAIRN_TRY(write());
           }
-          return Status();
+          return write();
         },
-        [self, dirhash, spool](Status st) {
+        [self, dirhash, spool, children](Status st) {
+          children->clear();
           auto snapshot = st.ok() ? GridSnapshot(*self->env.servers) : Result<std::vector<grid::ServerEntry>>(st);
           if (!snapshot.ok()) {
             if (self->failed.ok()) self->failed = snapshot.status();
@@ -659,6 +726,8 @@ void BackupRun(CommandsState& c, Request& req, Reply& reply) {
   env.upload_options.params.n = c.options.shares_total;
   env.upload_options.params.max_segment_size = c.options.max_segment_size;
   env.upload_options.happy = c.options.shares_happy;
+  // Mostly new files: the allocations say which shares are there already.
+  env.upload_options.list_existing = false;
   auto tools = DirToolsOf(c);
 
   TaskSpec walk = NewTaskSpec("backup", req, std::move(*keys));

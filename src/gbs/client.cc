@@ -4,6 +4,7 @@
 #include "cairn/gbs/client.h"
 
 #include "cairn/core/base32.h"
+#include "cairn/core/clock.h"
 #include "cairn/core/scheduler.h"
 #include "cairn/gbs/fields.h"
 
@@ -180,13 +181,25 @@ void Client::Send(std::string_view endpoint, http::ClientRequest request,
 
 void Client::GetVersion(Callback<void(Result<Version>)> done) {
   done = Once(loop_, "gbs::Client::GetVersion", std::move(done));
+  const double now = clock::MonotonicMs();
+  if (version_ && options_.version_cache_ms > 0 && now - version_at_ms_ < static_cast<double>(options_.version_cache_ms)) {
+    ++stats_.versions_cached;
+    // Delivered on a later turn, as an answer from the server would be.
+    return loop_.Post([done = std::move(done), v = *version_]() mutable { done(std::move(v)); });
+  }
   http::ClientRequest r = Request("GET", "/storage/v1/version");
   r.max_response_bytes = options_.cbor_response_bytes;
-  Send("version", std::move(r), [done = std::move(done)](Result<http::ClientResponse> a) mutable {
+  std::weak_ptr<bool> alive = alive_;
+  Send("version", std::move(r), [this, alive, now, done = std::move(done)](Result<http::ClientResponse> a) mutable {
     auto resp = Expect(std::move(a), {200});
     if (!resp.ok()) return done(Context(resp.status(), "version"));
     auto v = DecodeVersion(resp->body);
     if (!v.ok()) return done(Status::Integrity("version answer: " + std::string(v.status().message())));
+    // Kept from when it was asked: never fresher than it is.
+    if (!alive.expired()) {
+      version_ = *v;
+      version_at_ms_ = now;
+    }
     done(std::move(*v));
   });
 }

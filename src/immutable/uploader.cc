@@ -124,8 +124,7 @@ class Upload : public std::enable_shared_from_this<Upload> {
   void BatchAnswered(std::size_t count, std::uint64_t len);
   void WriteDone(std::size_t bucket, bool trailer, Result<gbs::WriteResult> r);
   void DropServer(std::size_t server, const Status& why);
-  void SendTrailers();
-  void WriteTrailers(std::map<std::uint32_t, std::string>& trailers);
+
   // The end.
   bool Stopping();
   void Report(const char* phase, std::uint64_t done, std::uint64_t total) {
@@ -185,6 +184,10 @@ class Upload : public std::enable_shared_from_this<Upload> {
   std::size_t max_segments_in_flight_ = 0;
   std::uint64_t segments_sent_ = 0;
   std::uint64_t bytes_acked_ = 0;  // plaintext bytes whose PATCHes were all answered
+  // Each share's trailer, made on the pool with the last segment: the last
+  // batch's PATCH carries it (it follows the last block in the share), so
+  // a one-segment file is one PATCH per share.
+  std::map<std::uint32_t, std::string> trailers_;
 };
 
 void Upload::Start() {
@@ -225,7 +228,9 @@ Result<std::string> Upload::HashForKey(const std::weak_ptr<Upload>& weak) {
   const ChkParams& params = options_.params;
   caps::ConvergentKeyHasher hasher(options_.convergence, params.k, params.n,
                                    caps::ChkSegmentSize(size_, params.max_segment_size, params.k));
-  std::string buf(kHashPiece, '\0');
+  // No larger than the file: a 1 MiB buffer zeroed (and mapped and
+  // unmapped) for every 4 KiB file was a tenth of a backup's client CPU.
+  std::string buf(static_cast<std::size_t>(std::min<std::uint64_t>(kHashPiece, std::max<std::uint64_t>(size_, 1))), '\0');
   for (std::uint64_t off = 0; off < size_; off += buf.size()) {
     std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size_ - off));
     if (abandon_.load(std::memory_order_relaxed)) return Status::Cancelled("upload cancelled");
@@ -322,11 +327,13 @@ Status Upload::PrepareServers() {
 
 void Upload::AskServers() {
   const std::uint64_t share_size = encoder_->ShareSize();
-  outstanding_ = 2 * servers_.size();
+  const bool list = options_.list_existing;
+  outstanding_ = (list ? 2 : 1) * servers_.size();
   auto self = shared_from_this();
   for (std::size_t i = 0; i < servers_.size(); ++i) {
     servers_[i].client->GetVersion(
         [self, i, share_size](Result<gbs::Version> v) { self->VersionAnswered(i, share_size, std::move(v)); });
+    if (!list) continue;  // the allocations' already-have answers tell
     servers_[i].client->ListImmutable(
         si_, [self, i](Result<gbs::ShareNumbers> shares) { self->ListAnswered(i, std::move(shares)); });
   }
@@ -533,22 +540,39 @@ void Upload::EncodeNext() {
   std::uint64_t offset = seg * l.segment_size;
   std::uint64_t len = seg + 1 == l.num_segments ? l.tail_size : l.segment_size;
   auto out = std::make_shared<std::vector<std::string>>();
+  // With the last segment: the trees and each share's trailer (the shares
+  // of the buckets as they are now; a bucket dropped later sends nothing).
+  auto trailers = std::make_shared<std::map<std::uint32_t, std::string>>();
+  const bool last = seg + 1 == l.num_segments;
+  std::set<std::uint32_t> shares;
+  if (last) {
+    for (const Bucket& b : buckets_) {
+      if (b.live) shares.insert(b.shnum);
+    }
+  }
   Upload* u = this;
   auto self = shared_from_this();
   Offload(
-      [u, out, offset, len]() -> Status {
+      [u, out, offset, len, last, trailers, shares = std::move(shares)]() -> Status {
         std::string plain(static_cast<std::size_t>(len), '\0');
         CAIRN_TRY(ReadAt(u->fd_, offset, plain.data(), plain.size(), u->path_));
         CAIRN_TRY_ASSIGN(*out, u->encoder_->EncodeSegment(std::move(plain)));
+        if (last) {
+          // Also with no share left to write (all were on the servers):
+          // the cap needs the trees.
+          CAIRN_TRY(u->encoder_->Finish());
+          for (std::uint32_t sh : shares) (*trailers)[sh] = u->encoder_->ShareTrailer(sh);
+        }
         return Status();
       },
-      [self, out, seg](Status st) {
+      [self, out, seg, trailers](Status st) {
         self->encoding_ = false;
         if (self->state_ != State::kStreaming) return;
         if (!st.ok()) return self->Fail(st.WithContext("segment " + std::to_string(seg)));
         self->encoded_ready_ = true;
         self->encoded_seg_ = seg;
         self->encoded_ = std::move(*out);
+        if (!trailers->empty()) self->trailers_ = std::move(*trailers);
         self->Pump();
       });
 }
@@ -564,14 +588,15 @@ void Upload::Pump() {
   if (Stopping()) return;
   const std::size_t window = options_.segments_in_flight;
   if (encoded_ready_ && !BatchReady() && segments_in_flight_ + batch_segs_ < window) AddEncodedToBatch();
-  if (BatchReady() && segments_in_flight_ + batch_segs_ <= window) {
+  // The last batch carries the trailers, whose PATCH must complete each
+  // share: it waits until every earlier PATCH was answered (sent alongside
+  // them, it may arrive first, and the server answers that ranges are
+  // still missing).
+  const bool ends_file = batch_segs_ > 0 && batch_first_ + batch_segs_ == encoder_->layout().num_segments;
+  if (BatchReady() && segments_in_flight_ + batch_segs_ <= window && (!ends_file || writes_in_flight_ == 0)) {
     SendPendingBatch();
     // The encoded segment may join the next batch now.
     if (encoded_ready_) return Pump();
-  }
-  if (writes_in_flight_ == 0 && !encoding_ && !encoded_ready_ && batch_segs_ == 0 &&
-      segments_sent_ == encoder_->layout().num_segments) {
-    SendTrailers();
   }
 }
 
@@ -616,9 +641,11 @@ void Upload::SendPendingBatch() {
 }
 
 // One PATCH per live bucket with segments first .. first + count - 1 of its
-// share (the share header first for segment 0); `len` plaintext bytes.
+// share (the share header first for segment 0, the trailer after the last
+// segment, whose PATCH completes the share); `len` plaintext bytes.
 void Upload::SendBatch(std::uint64_t first, std::size_t count, std::uint64_t len, std::vector<std::string> blocks) {
   const ChkLayout& l = encoder_->layout();
+  const bool last = first + count == l.num_segments;
   std::uint64_t offset = first == 0 ? 0 : l.header_size + first * l.block_size;
   std::string header = first == 0 ? encoder_->ShareHeader() : std::string();
   auto self = shared_from_this();
@@ -640,14 +667,19 @@ void Upload::SendBatch(std::uint64_t first, std::size_t count, std::uint64_t len
     } else {
       data = blocks[bucket.shnum];
     }
+    if (last) {
+      auto trailer = trailers_.find(bucket.shnum);
+      CAIRN_CHECK(trailer != trailers_.end(), "upload: no trailer for a live share");
+      data += trailer->second;
+    }
     ++writes_in_flight_;
     ++*outstanding;
     servers_[bucket.server].client->WriteChunk(
         si_, bucket.shnum, upload_secrets_[bucket.server], offset, std::move(data),
-        [self, b, outstanding, count, len](Result<gbs::WriteResult> r) {
+        [self, b, outstanding, count, len, last](Result<gbs::WriteResult> r) {
           // The batch leaves the window when its last PATCH is answered.
           if (--*outstanding == 0) self->BatchAnswered(count, len);
-          self->WriteDone(b, false, std::move(r));
+          self->WriteDone(b, last, std::move(r));
         });
   }
   segments_sent_ += count;
@@ -656,6 +688,12 @@ void Upload::SendBatch(std::uint64_t first, std::size_t count, std::uint64_t len
     max_segments_in_flight_ = std::max(max_segments_in_flight_, segments_in_flight_);
   } else {
     bytes_acked_ += len;  // nothing to send: every share was already there
+  }
+  if (last) {
+    // Nothing more to send: the upload ends when the last PATCH is answered.
+    state_ = State::kFinishing;
+    trailers_.clear();
+    if (writes_in_flight_ == 0) Succeed();
   }
 }
 
@@ -697,46 +735,6 @@ void Upload::DropServer(std::size_t server, const Status& why) {
                                   "); servers of happiness fell to " + std::to_string(h) + ", need " +
                                   std::to_string(options_.happy)));
   }
-}
-
-// Hashes the trees on the thread pool (a large file has many segments),
-// then writes each live share's trailer.
-void Upload::SendTrailers() {
-  state_ = State::kFinishing;
-  Upload* u = this;
-  auto self = shared_from_this();
-  auto trailers = std::make_shared<std::map<std::uint32_t, std::string>>();
-  std::set<std::uint32_t> shares;
-  for (const Bucket& b : buckets_) {
-    if (b.live) shares.insert(b.shnum);
-  }
-  Offload(
-      [u, trailers, shares]() -> Status {
-        CAIRN_TRY(u->encoder_->Finish());
-        for (std::uint32_t sh : shares) (*trailers)[sh] = u->encoder_->ShareTrailer(sh);
-        return Status();
-      },
-      [self, trailers](Status st) {
-        if (self->state_ != State::kFinishing) return;
-        if (!st.ok()) return self->Fail(st);
-        if (self->Stopping()) return;
-        self->WriteTrailers(*trailers);
-      });
-}
-
-// The trailer's PATCH completes each share (WriteDone checks it did).
-void Upload::WriteTrailers(std::map<std::uint32_t, std::string>& trailers) {
-  std::uint64_t offset = encoder_->layout().o_plaintext_hash_tree();
-  auto self = shared_from_this();
-  for (std::size_t b = 0; b < buckets_.size(); ++b) {
-    const Bucket& bucket = buckets_[b];
-    if (!bucket.live) continue;
-    ++writes_in_flight_;
-    servers_[bucket.server].client->WriteChunk(
-        si_, bucket.shnum, upload_secrets_[bucket.server], offset, trailers[bucket.shnum],
-        [self, b](Result<gbs::WriteResult> r) { self->WriteDone(b, true, std::move(r)); });
-  }
-  if (writes_in_flight_ == 0) Succeed();
 }
 
 void Upload::Fail(Status st) {

@@ -21,6 +21,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,11 @@ struct ClientOptions {
   std::uint64_t keep_idle_ms = 30000;
   std::uint64_t cbor_response_bytes = 30ull << 20;  // as Tahoe's client
   std::uint64_t read_response_bytes = 64ull << 20;  // a ranged read's body (bounded by the range too)
+  // GetVersion answers from the last answer for this long after it came
+  // (0: every call asks the server). Tahoe-LAFS's client asks once per
+  // connection; a server's room changes slowly, and an allocation it cannot
+  // take is refused whatever its version said.
+  std::uint64_t version_cache_ms = 0;
   // Fault injection for tests: asked once per call with the endpoint name
   // ("version", "allocate", "write", ...).
   Callback<Fault(std::string_view endpoint)> TEST_fault;
@@ -79,6 +85,7 @@ struct WriteResult {
 struct ClientStats {
   std::uint64_t calls = 0;
   std::uint64_t duplicate_answers = 0;  // answers after the first, dropped
+  std::uint64_t versions_cached = 0;    // GetVersion calls answered from the cache, not counted in calls
 };
 
 class Client {
@@ -91,6 +98,9 @@ class Client {
 
   const Nurl& nurl() const { return nurl_; }
 
+  // GET /storage/v1/version, or the last answer while it is younger than
+  // options.version_cache_ms (then no request is sent; `done` still runs on
+  // a later turn).
   void GetVersion(Callback<void(Result<Version>)> done);
   // PUT /lease/<si>: NotFound if the server holds no share of `si`.
   void AddLease(const StorageIndex& si, const LeaseSecrets& lease, Callback<void(Status)> done);
@@ -145,6 +155,10 @@ class Client {
   std::unique_ptr<http::Client> http_;
   ClientStats stats_;
   std::shared_ptr<bool> alive_;
+  // The last version answer and when it came (clock::MonotonicMs), for
+  // options_.version_cache_ms.
+  std::optional<Version> version_;
+  double version_at_ms_ = 0;
   // Fault::kAnswerLate only: the timers holding late answers, and their calls.
   struct LateAnswer {
     std::unique_ptr<Timer> timer;

@@ -4,13 +4,16 @@
 //   UploadFile: pass 1 hashes the file off the loop for the convergent key
 //   (LIT cap for 55 bytes or less, nothing stored), unless the caller gives
 //   the key (UploadOptions::convergent_key); then asks every server
-//   for its version (room) and the shares it already has, plans placement
+//   for its version (room; gbs::ClientOptions::version_cache_ms may answer
+//   from the last answer) and, unless UploadOptions::list_existing is
+//   false, the shares it already has, plans placement
 //   with servers of happiness (grid/placement.h, reusing existing shares),
 //   allocates buckets (shares a server refused or failed to take are planned
 //   again on the other servers, up to 4 rounds), and streams the file one
 //   segment at a time: read, encrypt and encode on the thread pool, PATCH
-//   each block to its bucket, then the trailers (hash trees, UEB), whose
-//   PATCH completes each share.
+//   each block to its bucket; the trailers (hash trees, UEB) are made with
+//   the last segment and travel in its PATCH, which completes each share
+//   (a one-segment file is one PATCH per share).
 //
 // Memory: one segment is encoded and one waits while up to
 // `segments_in_flight` segments' blocks are in flight or batched, so at most
@@ -54,6 +57,12 @@ struct UploadOptions {
   // each server has at most this many segments' blocks of its shares in
   // flight (two batches of two segments by default).
   std::size_t segments_in_flight = 4;
+  // Whether placement first asks every server which shares of this file it
+  // holds (GET .../shares). False: as Tahoe-LAFS's uploader does, they are
+  // learnt from the allocations' already-have answers (one request a server
+  // fewer; a share a server holds but was not asked for may be placed a
+  // second time elsewhere). A backup's uploads, mostly new files, use false.
+  bool list_existing = true;
   // The convergent key, when the caller hashed the file already as it
   // arrived (caps::ConvergentKeyHasher with `convergence`, `params` and a
   // size of `prehashed_size`): the first pass over the file is skipped. Used

@@ -468,5 +468,29 @@ TEST_F(GbsClientTest, ServerClosingIdleConnectionIsRetriedForGets) {
   EXPECT_GE(client->http_stats().connections_made, 3u);
 }
 
+TEST_F(GbsClientTest, VersionAnswerIsReusedWhileTheCacheHoldsIt) {
+  ClientOptions o;
+  o.version_cache_ms = 3600 * 1000;
+  Client* cached = MakeClient(nurl, std::move(o));
+  for (int i = 0; i < 3; ++i) {
+    int completions = 0;
+    std::optional<Result<Version>> v;
+    cached->GetVersion([&](Result<Version> r) {
+      ++completions;
+      v.emplace(std::move(r));
+    });
+    EXPECT_EQ(completions, 0) << "a cached answer ran inside the call";
+    ASSERT_TRUE(loop.RunUntil([&] { return completions == 1; }, 20000));
+    ASSERT_TRUE(v->ok()) << v->status().ToString();
+    EXPECT_GT((*v)->maximum_immutable_share_size, 0u);
+  }
+  EXPECT_EQ(cached->stats().calls, 1u);  // one request; two answers from the cache
+  EXPECT_EQ(cached->stats().versions_cached, 2u);
+  // Without the option (the default), every call asks the server.
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(Sync<Result<Version>>([&](auto cb) { client->GetVersion(std::move(cb)); }).ok());
+  EXPECT_EQ(client->stats().versions_cached, 0u);
+  EXPECT_EQ(client->stats().calls, 2u);
+}
+
 }  // namespace
 }  // namespace cairn::gbs

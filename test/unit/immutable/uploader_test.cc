@@ -68,8 +68,9 @@ TEST_F(UploaderTest, ConsecutiveSegmentsAreBatchedIntoOnePatch) {
     auto it = requests.find("write");
     ASSERT_NE(it, requests.end());
     for (const auto& [status, count] : it->second) writes += count;
-    // 10 batches of 2 segments and the trailer, not 20 PATCHes and the trailer.
-    EXPECT_EQ(writes, 11u);
+    // 10 batches of 2 segments, the last with the trailer, not 20 PATCHes
+    // and the trailer.
+    EXPECT_EQ(writes, 10u);
   }
   auto down = Get(up->cap, root + "/out");
   ASSERT_TRUE(down.ok()) << down.status().ToString();
@@ -158,6 +159,35 @@ TEST_F(UploaderTest, ExistingSharesAreReused) {
   EXPECT_EQ(caps::FormatCap(second->cap), caps::FormatCap(first->cap));
   EXPECT_EQ(second->shares_uploaded, 0u);
   EXPECT_EQ(second->shares_reused, 4u);
+}
+
+// Without the list of existing shares (a backup's uploads), the second
+// upload of a file learns them from the allocations and writes nothing.
+TEST_F(UploaderTest, ExistingSharesAreReusedWithoutListingThem) {
+  StartServers(4);
+  UploadOptions o = Options(2, 4, 3, 4096);
+  o.list_existing = false;
+  std::string data = Pattern(10000, 8);
+  auto first = Put(data, o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->shares_uploaded, 4u);
+  auto second = Put(data, o);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(caps::FormatCap(second->cap), caps::FormatCap(first->cap));
+  EXPECT_EQ(second->shares_uploaded, 0u);
+  EXPECT_EQ(second->shares_reused, 4u);
+  for (const auto& s : servers) {
+    const auto& requests = s->gbs->stats().requests;
+    EXPECT_EQ(requests.count("list_immutable"), 0u) << "a server was asked for its shares";
+    auto allocations = requests.find("allocate");
+    ASSERT_NE(allocations, requests.end());
+    std::uint64_t n = 0;
+    for (const auto& [status, count] : allocations->second) n += count;
+    EXPECT_EQ(n, 2u);  // one per upload
+  }
+  auto down = Get(second->cap, root + "/out");
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(ReadAll(root + "/out") == data);
 }
 
 TEST_F(UploaderTest, UnhappyUploadFails) {
