@@ -428,7 +428,10 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(self.get("cn:b/Latest/d1/f059"), files["d1/f059"])
 
     def test_two_backups_of_one_target_never_overlap(self):
-        src, files = self.many_files("osrc", dirs=1, per_dir=80)
+        # Long enough that the first is still running when the second is
+        # submitted (80 files were done in well under a second once small
+        # uploads took two requests per server).
+        src, files = self.many_files("osrc", dirs=1, per_dir=400)
         self.alias("ov")
         cmd = [binary("cairn"), "-d", self.client.dir, "--json", "-q", "backup", src, "ov:b"]
         first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
