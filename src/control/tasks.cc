@@ -3,6 +3,10 @@
 
 #include <cjson/cJSON.h>
 
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
 #include "cairn/control/protocol.h"
 #include "cairn/core/clock.h"
 #include "cairn/core/completion.h"
@@ -21,6 +25,26 @@ bool StateFromName(const char* name, TaskState* out) {
     }
   }
   return false;
+}
+
+// A finished task's result larger than this (as JSON text, about) is
+// delivered to the callers waiting for it when it ends, and the record
+// keeps, in memory and in the task store, only a note of its size (docs/
+// control.md, "Large results"). A listing of a 10,000-child directory is
+// about 7 MB; kept in 500 records of history it would be gigabytes.
+constexpr std::size_t kKeptResultBytes = 256 * 1024;
+
+// About how many bytes `item` prints as: its strings and names, and a few
+// bytes of syntax or number per node. Stops counting past `limit`.
+std::size_t ApproxJsonBytes(const cJSON* item, std::size_t limit) {
+  std::size_t n = 0;
+  for (; item && n <= limit; item = item->next) {
+    n += 8;
+    if (item->string) n += std::strlen(item->string);
+    if (cJSON_IsString(item) && item->valuestring) n += std::strlen(item->valuestring);
+    if (item->child) n += ApproxJsonBytes(item->child, limit - std::min(n, limit));
+  }
+  return n;
 }
 
 double Num(const cJSON* o, const char* key) {
@@ -246,9 +270,22 @@ void TaskTable::Finish(TaskId id, TaskState state, Json result, Status error) {
   r.finished_ms = clock::UnixMs();
   r.result = std::move(result);
   r.error = std::move(error);
+  // A large result goes to the waiters only; the record keeps a note.
+  auto full = std::make_shared<Json>();
+  if (r.result.get()) {
+    const std::size_t bytes = ApproxJsonBytes(r.result.get()->child, kKeptResultBytes);
+    if (bytes > kKeptResultBytes) {
+      *full = std::move(r.result);
+      r.result = Json::NewObject();
+      cJSON_AddBoolToObject(r.result.get(), "omitted", true);
+      cJSON_AddStringToObject(r.result.get(), "why",
+                              "larger than the 256 KiB a task record keeps: delivered to the callers waiting "
+                              "when the task ended");
+    }
+  }
   // Durable before anyone hears of it, and before the next holder of its
   // resources starts (it must read what this task wrote).
-  Persist(r, [this, id](Status st) {
+  Persist(r, [this, id, full](Status st) {
     Record& me = *records_.at(id);
     if (!st.ok()) CAIRN_LOG(Error, "task %llu: its final record was not saved: %s",
                             static_cast<unsigned long long>(id), st.ToString().c_str());
@@ -257,10 +294,13 @@ void TaskTable::Finish(TaskId id, TaskState state, Json result, Status error) {
     me.run.reset();
     me.progress_watchers.clear();
     Json view = ToJson(me);
-    for (auto& w : me.waiters) {
-      w(Json(cJSON_Duplicate(view.get(), true)));
-    }
+    if (full->get()) cJSON_ReplaceItemInObjectCaseSensitive(view.get(), "result", full->release());
+    auto waiters = std::move(me.waiters);
     me.waiters.clear();
+    for (std::size_t i = 0; i < waiters.size(); ++i) {
+      // The last waiter takes the view itself: a large result is not copied.
+      waiters[i](i + 1 == waiters.size() ? std::move(view) : Json(cJSON_Duplicate(view.get(), true)));
+    }
     Prune();
   });
 }

@@ -240,8 +240,9 @@ void SubmitAndAnswer(TaskTable& task_table, bool wait, Reply reply, TaskSpec spe
       const cJSON* o = record->get();
       const cJSON* error = cJSON_GetObjectItemCaseSensitive(o, "error");
       if (error) return shared->Error(ErrorFromJson(error).WithContext("task " + std::to_string(task)));
-      const cJSON* result = cJSON_GetObjectItemCaseSensitive(o, "result");
-      Json out(result ? cJSON_Duplicate(result, true) : cJSON_CreateObject());
+      // The record is this callback's own: its result is taken, not copied.
+      cJSON* result = cJSON_DetachItemFromObjectCaseSensitive(record->get(), "result");
+      Json out(result ? result : cJSON_CreateObject());
       cJSON_AddNumberToObject(out.get(), "task", static_cast<double>(task));
       if (!*then) return shared->Result(std::move(out));
       (*then)(shared, std::move(out));

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 namespace cairn::control {
 namespace {
@@ -89,6 +91,57 @@ TEST_F(TasksTest, TaskRunsAfterItsRecordIsDurableAndWaitSeesTheResult) {
   EXPECT_EQ(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(record.get(), "result"), "answer")
                 ->valuedouble,
             42);
+}
+
+// A result of about 1 MB reaches the two callers waiting when the task
+// ends, whole; the record kept (tasks.show, and the task store after a
+// restart) holds only a note, so history does not hold listings.
+TEST_F(TasksTest, ALargeResultGoesToItsWaitersAndTheRecordKeepsANote) {
+  TaskId id = SubmitSync(Spec("dir/big", [&](TaskRun& run) {
+    Json result = Json::NewObject();
+    cJSON* items = cJSON_AddArrayToObject(result.get(), "items");
+    for (int i = 0; i < 10000; ++i) cJSON_AddItemToArray(items, cJSON_CreateString(std::string(100, 'x').c_str()));
+    run.Succeed(std::move(result));
+  }));
+  std::vector<Json> got;
+  for (int w = 0; w < 2; ++w) {
+    table->Wait(id, [&](Result<Json> r) {
+      ASSERT_TRUE(r.ok());
+      got.push_back(std::move(*r));
+    });
+  }
+  ASSERT_TRUE(loop.RunUntil([&] { return got.size() == 2; }, 10000));
+  for (const Json& record : got) {
+    const cJSON* items = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(record.get(), "result"), "items");
+    EXPECT_EQ(cJSON_GetArraySize(items), 10000);
+  }
+  auto shown = table->Show(id);
+  ASSERT_TRUE(shown.ok());
+  const cJSON* kept = cJSON_GetObjectItemCaseSensitive(shown->get(), "result");
+  EXPECT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(kept, "omitted")));
+  EXPECT_EQ(cJSON_GetObjectItemCaseSensitive(kept, "items"), nullptr);
+  CloseTable();
+  Reopen();
+  auto again = table->Show(id);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(again->get(), "result"), "omitted")));
+}
+
+// A small result is kept whole in the record.
+TEST_F(TasksTest, ASmallResultIsKeptInTheRecord) {
+  TaskId id = SubmitSync(Spec("dir/small", [&](TaskRun& run) {
+    Json result = Json::NewObject();
+    cJSON_AddStringToObject(result.get(), "text", std::string(1000, 'y').c_str());
+    run.Succeed(std::move(result));
+  }));
+  bool done = false;
+  table->Wait(id, [&](Result<Json>) { done = true; });
+  ASSERT_TRUE(loop.RunUntil([&] { return done; }, 10000));
+  auto shown = table->Show(id);
+  ASSERT_TRUE(shown.ok());
+  const cJSON* text = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(shown->get(), "result"), "text");
+  ASSERT_TRUE(cJSON_IsString(text));
+  EXPECT_EQ(std::string(text->valuestring).size(), 1000u);
 }
 
 TEST_F(TasksTest, TasksOnOneKeyRunOneAfterAnotherInSubmitOrder) {
