@@ -734,7 +734,10 @@ void DirLs(CommandsState& c, Request& req, Reply& reply) {
         cJSON_AddStringToObject(out.get(), "cap", node_cap.c_str());
         cJSON_AddNumberToObject(out.get(), "children", static_cast<double>(dir->children.size()));
         if (dir->dropped) cJSON_AddNumberToObject(out.get(), "dropped", static_cast<double>(dir->dropped));
-        cJSON_AddItemToObject(out.get(), "listing", dirnode::ListingJson(dir->cap, dir->children).release());
+        // The body and the parsed children go as the listing is made.
+        std::string().swap(dir->body);
+        cJSON_AddItemToObject(out.get(), "listing",
+                              dirnode::ListingJson(dir->cap, std::move(dir->children)).release());
         runp->Succeed(std::move(out));
       });
     });

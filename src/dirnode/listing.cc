@@ -63,7 +63,12 @@ Json NodeJson(const std::string& cap_text) {
   return Node("", cap_text, nullptr, false);
 }
 
-Json ListingJson(const caps::Cap& dircap, const Children& children) {
+namespace {
+
+// The listing of `dircap` whose children `add` fills in (given the
+// "children" object and whether the directory is writable and immutable).
+template <typename AddChildren>
+Json Listing(const caps::Cap& dircap, AddChildren&& add) {
   auto access = AccessOf(dircap);
   const bool writable = access.ok() && !access->writekey.empty();
   const bool immutable = access.ok() && access->immutable;
@@ -71,9 +76,7 @@ Json ListingJson(const caps::Cap& dircap, const Children& children) {
   cJSON_AddItemToArray(out.get(), cJSON_CreateString("dirnode"));
   cJSON* props = cJSON_CreateObject();
   cJSON* kids = cJSON_AddObjectToObject(props, "children");
-  for (const auto& [name, child] : children) {
-    cJSON_AddItemToObject(kids, name.c_str(), ChildJson(child, writable, immutable).release());
-  }
+  add(kids, writable, immutable);
   auto ro = caps::ToReadCap(dircap);
   if (ro.ok()) cJSON_AddStringToObject(props, "ro_uri", caps::FormatCap(*ro).c_str());
   if (writable) cJSON_AddStringToObject(props, "rw_uri", caps::FormatCap(dircap).c_str());
@@ -82,6 +85,26 @@ Json ListingJson(const caps::Cap& dircap, const Children& children) {
   cJSON_AddBoolToObject(props, "mutable", dircap.is_mutable());
   cJSON_AddItemToArray(out.get(), props);
   return out;
+}
+
+}  // namespace
+
+Json ListingJson(const caps::Cap& dircap, const Children& children) {
+  return Listing(dircap, [&children](cJSON* kids, bool writable, bool immutable) {
+    for (const auto& [name, child] : children) {
+      cJSON_AddItemToObject(kids, name.c_str(), ChildJson(child, writable, immutable).release());
+    }
+  });
+}
+
+Json ListingJson(const caps::Cap& dircap, Children&& children) {
+  return Listing(dircap, [&children](cJSON* kids, bool writable, bool immutable) {
+    while (!children.empty()) {
+      auto first = children.begin();
+      cJSON_AddItemToObject(kids, first->first.c_str(), ChildJson(first->second, writable, immutable).release());
+      children.erase(first);
+    }
+  });
 }
 
 }  // namespace cairn::dirnode

@@ -14,6 +14,10 @@ namespace cairn::dirnode {
 
 // The listing of the directory of `dircap` holding `children`.
 Json ListingJson(const caps::Cap& dircap, const Children& children);
+// The same, consuming `children`: each child's parsed entry is freed as its
+// JSON is made, so a large directory is not held twice over (its parsed
+// metadata and its listing) at once.
+Json ListingJson(const caps::Cap& dircap, Children&& children);
 // One child as [TYPE, PROPS].
 Json ChildJson(const Child& child, bool dir_writable, bool dir_immutable);
 // A node reached by a path that is not a directory: ["filenode", PROPS]
