@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/file_io.h"
 #include "cli/output.h"
 
 namespace cairn::cli {
@@ -127,17 +127,7 @@ int BackupScheduleMain(const Options& opts) {
   } else {
     return UsageError(kUsage, "unknown backup schedule command \"" + verb + "\"");
   }
-  ControlClient client;
-  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
-  if (!st.ok()) return Fail(opts, st);
-  auto result = client.Call(method, std::move(params));
-  if (!result.ok()) return Fail(opts, result.status());
-  if (opts.json) {
-    PrintJson(*result);
-  } else {
-    PrintList(result->get());
-  }
-  return 0;
+  return CallAndReport(opts, method, std::move(params), PrintList);
 }
 
 }  // namespace cairn::cli

@@ -143,6 +143,21 @@ int FetchAndReport(const Options& opts, const char* method, Json params, const s
   return 0;
 }
 
+int CallAndReport(const Options& opts, const std::string& method, Json params,
+                  const std::function<void(const cJSON* result)>& show) {
+  ControlClient client;
+  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
+  if (!st.ok()) return Fail(opts, st);
+  auto result = client.Call(method, std::move(params));
+  if (!result.ok()) return Fail(opts, result.status());
+  if (opts.json) {
+    PrintJson(*result);
+  } else {
+    show(result->get());
+  }
+  return 0;
+}
+
 Result<Json> CallSending(const Options& opts, const char* method, Json params, const ControlClient::Streams& streams,
                          bool async) {
   ControlClient client;

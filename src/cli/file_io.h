@@ -69,6 +69,12 @@ bool PrintedPlainAnswer(const Options& opts, bool async, const Json& result);
 int FetchAndReport(const Options& opts, const char* method, Json params, const std::string& output,
                    const std::function<void(const cJSON* result)>& say);
 
+// A whole command that calls `method` with `params` and waits for its
+// answer: a failure is reported; --json prints the result; otherwise `show`
+// prints it in the command's own words. The exit code.
+int CallAndReport(const Options& opts, const std::string& method, Json params,
+                  const std::function<void(const cJSON* result)>& show);
+
 // Parses a download's arguments, `TARGET [-o|--output FILE]` in any order:
 // the one positional argument into `target`, the file into `output` (left
 // as is without -o). An unexpected argument prints the usage error and

@@ -8,8 +8,8 @@
 #include <ctime>
 #include <string>
 
-#include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/file_io.h"
 #include "cli/output.h"
 
 namespace cairn::cli {
@@ -100,17 +100,7 @@ int MaintenanceMain(const Options& opts) {
   } else {
     return UsageError(kUsage, "unknown maintenance command \"" + verb + "\"");
   }
-  ControlClient client;
-  Status st = client.Connect(opts.node_dir, opts.timeout_ms);
-  if (!st.ok()) return Fail(opts, st);
-  auto result = client.Call(method, std::move(params));
-  if (!result.ok()) return Fail(opts, result.status());
-  if (opts.json) {
-    PrintJson(*result);
-  } else {
-    PrintShow(result->get());
-  }
-  return 0;
+  return CallAndReport(opts, method, std::move(params), PrintShow);
 }
 
 }  // namespace cairn::cli
