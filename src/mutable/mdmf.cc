@@ -32,6 +32,19 @@ std::string BlockHash(std::string_view salt, std::string_view block) {
 
 std::uint64_t MdmfSegmentSize(std::uint32_t k) { return (kMdmfMaxSegmentSize + k - 1) / k * k; }
 
+std::string MdmfSignedPrefix(std::uint64_t seqnum, std::string_view root, std::uint32_t k, std::uint32_t n,
+                             std::uint64_t segsize, std::uint64_t data_length) {
+  std::string p;
+  p.push_back('\1');  // version 1: MDMF
+  PutBe(p, seqnum, 8);
+  p += root;
+  p.push_back(static_cast<char>(k));
+  p.push_back(static_cast<char>(n));
+  PutBe(p, segsize, 8);
+  PutBe(p, data_length, 8);
+  return p;
+}
+
 MdmfGeometry MdmfGeometryOf(std::uint64_t datalen, std::uint32_t k) {
   MdmfGeometry g;
   g.data_length = datalen;
@@ -114,14 +127,7 @@ Result<MdmfEncoding> MdmfEncoding::Encode(std::string_view readkey, std::string_
     for (std::size_t idx : share_tree.NeededHashes(i, /*include_leaf=*/false)) chain[idx] = share_tree.Node(idx);
     e.chains_.push_back(std::move(chain));
   }
-  std::string& p = e.prefix_;
-  p.push_back('\1');  // version 1: MDMF
-  PutBe(p, seqnum, 8);
-  p += e.root_hash_;
-  p.push_back(static_cast<char>(k));
-  p.push_back(static_cast<char>(n));
-  PutBe(p, g.segsize, 8);
-  PutBe(p, plaintext.size(), 8);
+  e.prefix_ = MdmfSignedPrefix(seqnum, e.root_hash_, k, n, g.segsize, plaintext.size());
   return e;
 }
 

@@ -412,14 +412,8 @@ void Publisher::StreamEncode() {
           trees[i] = tree.Flatten();
         }
         crypto::HashTree share_tree(roots);
-        std::string prefix;
-        prefix.push_back('\1');
-        PutBe(prefix, job->seqnum, 8);
-        prefix += share_tree.Root();
-        prefix.push_back(static_cast<char>(job->k));
-        prefix.push_back(static_cast<char>(job->n));
-        PutBe(prefix, job->g.segsize, 8);
-        PutBe(prefix, job->g.data_length, 8);
+        const std::string prefix =
+            MdmfSignedPrefix(job->seqnum, share_tree.Root(), job->k, job->n, job->g.segsize, job->g.data_length);
         CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job->privkey));
         CAIRN_TRY_ASSIGN(std::string signature, key.Sign(prefix));
         const std::uint64_t o_bht = job->g.BlockHashTreeOffset();

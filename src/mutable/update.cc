@@ -307,19 +307,6 @@ Status NewTrees(UpdateJob& job, EncodedSegments& enc, std::vector<std::string>& 
   return Status::Ok();
 }
 
-// The new version's signed prefix, under the share hash tree's `root`.
-std::string SignedPrefix(const UpdateJob& job, const std::string& root) {
-  std::string prefix;
-  prefix.push_back('\1');
-  PutBe(prefix, job.req.seqnum, 8);
-  prefix += root;
-  prefix.push_back(static_cast<char>(job.old.k));
-  prefix.push_back(static_cast<char>(job.old.n));
-  PutBe(prefix, job.g_new.segsize, 8);
-  PutBe(prefix, job.new_len, 8);
-  return prefix;
-}
-
 // Adds one write per run of adjacent `changed` nodes (one per level) of a
 // block hash tree that starts at `o_bht`.
 void AddTreeNodeWrites(ShareWrites& w, std::uint64_t o_bht, const TreeNodes& changed) {
@@ -348,7 +335,8 @@ Status EncodeUpdate(UpdateJob& job) {
   std::vector<TreeNodes> changed(n);  // else: the nodes on the touched leaves' paths
   CAIRN_TRY(NewTrees(job, enc, roots, trees, changed));
   crypto::HashTree share_tree(roots);
-  const std::string prefix = SignedPrefix(job, share_tree.Root());
+  const std::string prefix =
+      MdmfSignedPrefix(job.req.seqnum, share_tree.Root(), job.old.k, job.old.n, job.g_new.segsize, job.new_len);
   CAIRN_TRY_ASSIGN(crypto::RsaKey key, crypto::RsaKey::ParsePrivate(job.req.privkey));
   CAIRN_TRY_ASSIGN(std::string signature, key.Sign(prefix));
   const std::uint64_t o_bht = job.g_new.BlockHashTreeOffset();

@@ -30,6 +30,13 @@ inline constexpr std::uint64_t kMdmfPrivateKeyOffset = 123;
 // The segment size of every MDMF file with this k (also an empty one).
 std::uint64_t MdmfSegmentSize(std::uint32_t k);
 
+// The signed prefix of an MDMF version (kMdmfSignedPrefixSize bytes):
+// version 1, `seqnum`, the share hash tree's `root` (32 bytes), k, n, the
+// segment size and the file's length; its first kMdmfCheckstringSize bytes
+// are the checkstring.
+std::string MdmfSignedPrefix(std::uint64_t seqnum, std::string_view root, std::uint32_t k, std::uint32_t n,
+                             std::uint64_t segsize, std::uint64_t data_length);
+
 // Where the parts of an MDMF share of a file of `data_length` bytes at k
 // lie: segment s is salt ‖ block at SegmentOffset(s); the block hash tree
 // (BlockHashTreeNodes() hashes) follows the last block.
